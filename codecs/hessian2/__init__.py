@@ -1,0 +1,40 @@
+"""Hessian 2.0 codec (sans-IO), compatible with Caucho Hessian 4.0.x and dubbo-hessian-lite."""
+
+from .decoder import Decoder, decode
+from .encoder import Encoder, encode
+from .javatypes import (
+    JavaType,
+    JavaTypeError,
+    PojoDef,
+    TypeRegistry,
+    coerce,
+    descriptor_of,
+    parse_descriptor,
+    parse_type,
+    parse_types,
+)
+from .values import Double, HessianError, HessianObject, Int, Long, PairMap, TypedList, TypedMap
+
+__all__ = [
+    "Decoder",
+    "Double",
+    "Encoder",
+    "HessianError",
+    "HessianObject",
+    "Int",
+    "JavaType",
+    "JavaTypeError",
+    "Long",
+    "PairMap",
+    "PojoDef",
+    "TypeRegistry",
+    "TypedList",
+    "TypedMap",
+    "coerce",
+    "decode",
+    "descriptor_of",
+    "encode",
+    "parse_descriptor",
+    "parse_type",
+    "parse_types",
+]

@@ -1,0 +1,581 @@
+"""Hessian 2.0 reader that follows the Java reference reader, hardened for hostile input.
+
+Two result shapes:
+
+* ``typed=False`` (default): plain Python values following Dubbo's generic-call conventions
+  — POJO -> ``dict`` with ``"class"`` first, ``BigDecimal`` -> ``Decimal`` (exact),
+  dates -> aware ``datetime`` (UTC), java.time handles -> ISO strings, refs resolved.
+* ``typed=True``: wire-faithful values (``Long``, ``TypedList``, ``TypedMap``,
+  ``HessianObject``) so a value can be re-encoded to the same bytes or compared with
+  what Java read.
+
+Every failure is a ``HessianError``; memory is bounded by the input (no declared length is
+trusted before the bytes are there) and time by the input length and ``max_depth``.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import struct
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from .values import HessianError, HessianObject, Long, PairMap, TypedList, TypedMap
+
+_unpack_i = struct.Struct(">i").unpack_from
+_unpack_q = struct.Struct(">q").unpack_from
+_unpack_d = struct.Struct(">d").unpack_from
+_unpack_h = struct.Struct(">h").unpack_from
+_unpack_H = struct.Struct(">H").unpack_from
+
+_EPOCH = _dt.datetime(1970, 1, 1, tzinfo=_dt.UTC)
+_PENDING = object()
+
+
+def ms_to_datetime(ms: int) -> _dt.datetime | int:
+    """A Java Date as an aware datetime; outside Python's range the raw ms survive."""
+    try:
+        return _EPOCH + _dt.timedelta(milliseconds=ms)
+    except OverflowError:
+        return ms
+
+
+def _join_surrogates(s: str) -> str:
+    for ch in s:
+        if "\ud800" <= ch <= "\udfff":
+            return s.encode("utf-16-le", "surrogatepass").decode("utf-16-le", "surrogatepass")
+    return s
+
+
+class Decoder:
+    """Reads hessian2 values from one buffer; one ``Decoder`` is one hessian stream."""
+
+    __slots__ = ("_classes", "_refs", "_types", "data", "end", "max_depth", "pos", "typed")
+
+    def __init__(
+        self,
+        data: bytes | bytearray | memoryview,
+        pos: int = 0,
+        end: int | None = None,
+        *,
+        typed: bool = False,
+        max_depth: int = 256,
+    ) -> None:
+        self.data = bytes(data) if not isinstance(data, bytes) else data
+        self.pos = pos
+        self.end = len(self.data) if end is None else end
+        self.typed = typed
+        self.max_depth = max_depth
+        self._refs: list[Any] = []
+        self._classes: list[tuple[str, tuple[str, ...]]] = []
+        self._types: list[str] = []
+
+    # ---- primitives ----------------------------------------------------------------------
+
+    def _need(self, n: int) -> int:
+        pos = self.pos
+        if n < 0 or pos + n > self.end:
+            raise HessianError(
+                f"truncated: need {n} bytes at offset {pos}, {self.end - pos} left"
+            )
+        self.pos = pos + n
+        return pos
+
+    def _byte(self) -> int:
+        pos = self.pos
+        if pos >= self.end:
+            raise HessianError(f"truncated: value expected at offset {pos}")
+        self.pos = pos + 1
+        return self.data[pos]
+
+    def at_end(self) -> bool:
+        return self.pos >= self.end
+
+    def read(self) -> Any:
+        """Read the next value."""
+        return self._read(0)
+
+    def read_int(self) -> int:
+        """Read a value that must be an integer (int or long tag), as Java's readInt does."""
+        v = self._read(0)
+        if type(v) is bool or not isinstance(v, int):
+            raise HessianError(f"expected int, got {_describe(v)}")
+        return int(v)
+
+    def read_string(self) -> str | None:
+        v = self._read(0)
+        if v is not None and not isinstance(v, str):
+            raise HessianError(f"expected string, got {_describe(v)}")
+        return v
+
+    # ---- core ----------------------------------------------------------------------------
+
+    def _read(self, depth: int) -> Any:
+        if depth > self.max_depth:
+            raise HessianError(f"nesting deeper than {self.max_depth}")
+        tag = self._byte()
+        data = self.data
+        if tag >= 0x80:
+            if tag <= 0xBF:
+                return tag - 0x90
+            if tag <= 0xCF:
+                p = self._need(1)
+                return ((tag - 0xC8) << 8) | data[p]
+            if tag <= 0xD7:
+                p = self._need(2)
+                return ((tag - 0xD4) << 16) | (data[p] << 8) | data[p + 1]
+            if tag <= 0xEF:
+                return self._long(tag - 0xE0)
+            p = self._need(1)
+            return self._long(((tag - 0xF8) << 8) | data[p])
+        if tag <= 0x1F:
+            return self._string_body(tag)
+        if tag <= 0x2F:
+            p = self._need(tag - 0x20)
+            return data[p : p + tag - 0x20]
+        if tag <= 0x33:
+            p = self._need(1)
+            return self._string_body(((tag - 0x30) << 8) | data[p])
+        if tag <= 0x37:
+            p = self._need(1)
+            n = ((tag - 0x34) << 8) | data[p]
+            p = self._need(n)
+            return data[p : p + n]
+        if tag <= 0x3F:
+            p = self._need(2)
+            return self._long(((tag - 0x3C) << 16) | (data[p] << 8) | data[p + 1])
+        if tag >= 0x70:
+            if tag <= 0x77:
+                return self._list(self._type(), tag - 0x70, depth)
+            return self._list(None, tag - 0x78, depth)
+        if 0x60 <= tag <= 0x6F:
+            return self._instance(tag - 0x60, depth)
+        handler = _HANDLERS.get(tag)
+        if handler is None:
+            raise HessianError(f"unknown tag 0x{tag:02x} at offset {self.pos - 1}")
+        return handler(self, tag, depth)
+
+    def _long(self, v: int) -> int:
+        return Long(v) if self.typed else v
+
+    def _string_body(self, units: int) -> str:
+        """Read ``units`` UTF-16 code units of Java-style UTF-8 (CESU-8 tolerated)."""
+        data = self.data
+        pos = self.pos
+        chunk = data[pos : pos + units]
+        if len(chunk) == units and chunk.isascii():
+            self.pos = pos + units
+            return chunk.decode("ascii")
+        end = self.end
+        i = pos
+        n = 0
+        while n < units:
+            if i >= end:
+                raise HessianError(f"truncated string at offset {pos}")
+            b = data[i]
+            if b < 0x80:
+                i += 1
+                n += 1
+            elif b < 0xC0:
+                raise HessianError(f"bad utf-8 byte 0x{b:02x} at offset {i}")
+            elif b < 0xE0:
+                i += 2
+                n += 1
+            elif b < 0xF0:
+                i += 3
+                n += 1
+            elif b < 0xF8:
+                i += 4
+                n += 2
+            else:
+                raise HessianError(f"bad utf-8 byte 0x{b:02x} at offset {i}")
+        if i > end or n != units:
+            raise HessianError(f"truncated or split string at offset {pos}")
+        self.pos = i
+        try:
+            return _join_surrogates(data[pos:i].decode("utf-8", "surrogatepass"))
+        except UnicodeDecodeError as e:
+            raise HessianError(f"bad utf-8 in string at offset {pos}: {e.reason}") from None
+
+    def _chunked_string(self, tag: int, depth: int) -> str:
+        parts = []
+        while True:
+            p = self._need(2)
+            parts.append(self._string_body(_unpack_H(self.data, p)[0]))
+            if tag == 0x53:
+                break
+            tag = self._byte()
+            if tag == 0x52 or tag == 0x53:
+                continue
+            if tag <= 0x1F:
+                parts.append(self._string_body(tag))
+            elif 0x30 <= tag <= 0x33:
+                p = self._need(1)
+                parts.append(self._string_body(((tag - 0x30) << 8) | self.data[p]))
+            else:
+                raise HessianError(f"expected string chunk, got tag 0x{tag:02x}")
+            break
+        return _join_surrogates("".join(parts))
+
+    def _chunked_binary(self, tag: int, depth: int) -> bytes:
+        parts = []
+        data = self.data
+        while True:
+            p = self._need(2)
+            n = _unpack_H(data, p)[0]
+            p = self._need(n)
+            parts.append(data[p : p + n])
+            if tag == 0x42:
+                break
+            tag = self._byte()
+            if tag == 0x41 or tag == 0x42:
+                continue
+            if 0x20 <= tag <= 0x2F:
+                p = self._need(tag - 0x20)
+                parts.append(data[p : p + tag - 0x20])
+            elif 0x34 <= tag <= 0x37:
+                p = self._need(1)
+                n = ((tag - 0x34) << 8) | data[p]
+                p = self._need(n)
+                parts.append(data[p : p + n])
+            else:
+                raise HessianError(f"expected binary chunk, got tag 0x{tag:02x}")
+            break
+        return b"".join(parts)
+
+    def _type(self) -> str:
+        """A type is a string (appended to the type table) or an int index into it."""
+        tag = self._byte()
+        self.pos -= 1
+        if tag <= 0x1F or 0x30 <= tag <= 0x33 or tag in (0x52, 0x53):
+            t = self._read(self.max_depth)
+            self._types.append(t)
+            return t
+        idx = self._read(self.max_depth)
+        if type(idx) is not int and type(idx) is not Long:
+            raise HessianError(f"expected type string or index, got {_describe(idx)}")
+        if not 0 <= idx < len(self._types):
+            raise HessianError(f"type reference {idx} undefined ({len(self._types)} types)")
+        return self._types[idx]
+
+    def _length(self, n: int) -> int:
+        # Every element takes at least one byte: refuse lengths the input cannot hold.
+        if n < 0 or n > self.end - self.pos:
+            raise HessianError(f"list length {n} exceeds the {self.end - self.pos} bytes left")
+        return n
+
+    def _list(self, type_name: str | None, n: int, depth: int) -> list:
+        self._length(n)
+        out: list = TypedList(type_name) if (self.typed and type_name is not None) else []
+        self._refs.append(out)
+        d = depth + 1
+        for _ in range(n):
+            out.append(self._read(d))
+        return out
+
+    def _var_list(self, type_name: str | None, depth: int) -> list:
+        out: list = TypedList(type_name) if (self.typed and type_name is not None) else []
+        self._refs.append(out)
+        d = depth + 1
+        data = self.data
+        while True:
+            if self.pos >= self.end:
+                raise HessianError("truncated list: missing end marker Z")
+            if data[self.pos] == 0x5A:
+                self.pos += 1
+                return out
+            out.append(self._read(d))
+
+    def _map(self, type_name: str | None, depth: int) -> Any:
+        out: Any = TypedMap(type_name) if (self.typed and type_name is not None) else {}
+        slot = len(self._refs)
+        self._refs.append(out)
+        d = depth + 1
+        data = self.data
+        while True:
+            if self.pos >= self.end:
+                raise HessianError("truncated map: missing end marker Z")
+            if data[self.pos] == 0x5A:
+                self.pos += 1
+                return out
+            k = self._read(d)
+            v = self._read(d)
+            if isinstance(out, PairMap):
+                out.pairs.append((k, v))
+                continue
+            try:
+                out[k] = v
+            except TypeError:
+                pairs = PairMap(type_name, list(out.items()))
+                pairs.pairs.append((k, v))
+                self._replace_ref(slot, out, pairs)
+                out = pairs
+
+    def _replace_ref(self, slot: int, old: Any, new: Any) -> None:
+        self._refs[slot] = new
+        del old  # earlier self-references keep the dict; unhashable-key maps are rare
+
+    def _class_def(self, tag: int, depth: int) -> Any:
+        name = self.read_string()
+        if not name:
+            raise HessianError("class definition without a name")
+        count = self.read_int()
+        self._length(count)
+        fields = []
+        for _ in range(count):
+            f = self.read_string()
+            if f is None:
+                raise HessianError(f"null field name in class {name}")
+            fields.append(f)
+        self._classes.append((name, tuple(fields)))
+        return self._read(depth)
+
+    def _instance(self, idx: int, depth: int) -> Any:
+        if not 0 <= idx < len(self._classes):
+            raise HessianError(f"object refers to class definition {idx}, which is undefined")
+        cls, fields = self._classes[idx]
+        slot = len(self._refs)
+        d = depth + 1
+        if self.typed:
+            obj = HessianObject(cls)
+            self._refs.append(obj)
+            values = obj.fields
+            for f in fields:
+                values[f] = self._read(d)
+            return obj
+        out: dict[str, Any] = {"class": cls}
+        self._refs.append(out)
+        for f in fields:
+            out[f] = self._read(d)
+        conv = _PLAIN_CONVERTERS.get(cls)
+        if conv is not None:
+            value = conv(out)
+            if value is not out:
+                self._refs[slot] = value
+            return value
+        return out
+
+    def _ref(self, tag: int, depth: int) -> Any:
+        idx = self.read_int()
+        if not 0 <= idx < len(self._refs):
+            raise HessianError(f"reference to undefined value {idx} ({len(self._refs)} defined)")
+        return self._refs[idx]
+
+
+def _describe(v: Any) -> str:
+    return "null" if v is None else type(v).__name__
+
+
+def _d_null(self: Decoder, tag: int, depth: int) -> Any:
+    return None
+
+
+def _d_true(self: Decoder, tag: int, depth: int) -> Any:
+    return True
+
+
+def _d_false(self: Decoder, tag: int, depth: int) -> Any:
+    return False
+
+
+def _d_int32(self: Decoder, tag: int, depth: int) -> Any:
+    return _unpack_i(self.data, self._need(4))[0]
+
+
+def _d_long64(self: Decoder, tag: int, depth: int) -> Any:
+    return self._long(_unpack_q(self.data, self._need(8))[0])
+
+
+def _d_long32(self: Decoder, tag: int, depth: int) -> Any:
+    return self._long(_unpack_i(self.data, self._need(4))[0])
+
+
+def _d_double(self: Decoder, tag: int, depth: int) -> Any:
+    return _unpack_d(self.data, self._need(8))[0]
+
+
+def _d_double0(self: Decoder, tag: int, depth: int) -> Any:
+    return 0.0
+
+
+def _d_double1(self: Decoder, tag: int, depth: int) -> Any:
+    return 1.0
+
+
+def _d_double_b(self: Decoder, tag: int, depth: int) -> Any:
+    b = self.data[self._need(1)]
+    return float(b - 256 if b > 127 else b)
+
+
+def _d_double_s(self: Decoder, tag: int, depth: int) -> Any:
+    return float(_unpack_h(self.data, self._need(2))[0])
+
+
+def _d_double_mill(self: Decoder, tag: int, depth: int) -> Any:
+    # The Java reader's BC_DOUBLE_MILL: int32 thousandths, not the spec's float32.
+    return 0.001 * _unpack_i(self.data, self._need(4))[0]
+
+
+def _d_date_ms(self: Decoder, tag: int, depth: int) -> Any:
+    return ms_to_datetime(_unpack_q(self.data, self._need(8))[0])
+
+
+def _d_date_min(self: Decoder, tag: int, depth: int) -> Any:
+    return ms_to_datetime(_unpack_i(self.data, self._need(4))[0] * 60000)
+
+
+def _d_string_chunk(self: Decoder, tag: int, depth: int) -> Any:
+    return self._chunked_string(tag, depth)
+
+
+def _d_binary_chunk(self: Decoder, tag: int, depth: int) -> Any:
+    return self._chunked_binary(tag, depth)
+
+
+def _d_untyped_map(self: Decoder, tag: int, depth: int) -> Any:
+    return self._map(None, depth)
+
+
+def _d_typed_map(self: Decoder, tag: int, depth: int) -> Any:
+    return self._map(self._type(), depth)
+
+
+def _d_var_typed_list(self: Decoder, tag: int, depth: int) -> Any:
+    return self._var_list(self._type(), depth)
+
+
+def _d_fixed_typed_list(self: Decoder, tag: int, depth: int) -> Any:
+    t = self._type()
+    return self._list(t, self.read_int(), depth)
+
+
+def _d_var_list(self: Decoder, tag: int, depth: int) -> Any:
+    return self._var_list(None, depth)
+
+
+def _d_fixed_list(self: Decoder, tag: int, depth: int) -> Any:
+    return self._list(None, self.read_int(), depth)
+
+
+def _d_object(self: Decoder, tag: int, depth: int) -> Any:
+    return self._instance(self.read_int(), depth)
+
+
+_HANDLERS = {
+    0x4E: _d_null,
+    0x54: _d_true,
+    0x46: _d_false,
+    0x49: _d_int32,
+    0x4C: _d_long64,
+    0x59: _d_long32,
+    0x44: _d_double,
+    0x5B: _d_double0,
+    0x5C: _d_double1,
+    0x5D: _d_double_b,
+    0x5E: _d_double_s,
+    0x5F: _d_double_mill,
+    0x4A: _d_date_ms,
+    0x4B: _d_date_min,
+    0x52: _d_string_chunk,
+    0x53: _d_string_chunk,
+    0x41: _d_binary_chunk,
+    0x42: _d_binary_chunk,
+    0x48: _d_untyped_map,
+    0x4D: _d_typed_map,
+    0x55: _d_var_typed_list,
+    0x56: _d_fixed_typed_list,
+    0x57: _d_var_list,
+    0x58: _d_fixed_list,
+    0x43: Decoder._class_def,
+    0x4F: _d_object,
+    0x51: Decoder._ref,
+}
+
+
+# ---- plain-mode conversions of well-known Java classes ------------------------------------
+
+_HL = "com.alibaba.com.caucho.hessian.io.java8."
+
+
+def _bigdecimal(d: dict) -> Any:
+    try:
+        return Decimal(d.get("value"))
+    except (InvalidOperation, TypeError, ValueError):
+        return d
+
+
+def _biginteger(d: dict) -> Any:
+    mag, signum = d.get("mag"), d.get("signum")
+    if not isinstance(mag, list) or not isinstance(signum, int):
+        return d
+    v = 0
+    for word in mag:
+        if not isinstance(word, int):
+            return d
+        v = (v << 32) | (word & 0xFFFFFFFF)
+    return -v if signum < 0 else v
+
+
+def _sql_date(d: dict) -> Any:
+    v = d.get("value")
+    return v if isinstance(v, _dt.datetime) else d
+
+
+def _single(field: str):
+    def conv(d: dict) -> Any:
+        return d.get(field, d) if len(d) == 2 else d
+
+    return conv
+
+
+def _local_date(d: dict) -> Any:
+    try:
+        return _dt.date(d["year"], d["month"], d["day"]).isoformat()
+    except (KeyError, TypeError, ValueError):
+        return d
+
+
+def _local_time(d: dict) -> Any:
+    try:
+        t = _dt.time(d["hour"], d["minute"], d["second"], (d.get("nano") or 0) // 1000)
+        return t.isoformat()
+    except (KeyError, TypeError, ValueError):
+        return d
+
+
+def _local_datetime(d: dict) -> Any:
+    date, time = d.get("date"), d.get("time")
+    if isinstance(date, str) and isinstance(time, str):
+        return f"{date}T{time}"
+    return d
+
+
+def _instant(d: dict) -> Any:
+    try:
+        return (_EPOCH + _dt.timedelta(seconds=d["seconds"], microseconds=d["nanos"] // 1000))
+    except (KeyError, TypeError, OverflowError):
+        return d
+
+
+_PLAIN_CONVERTERS = {
+    "java.math.BigDecimal": _bigdecimal,
+    "java.math.BigInteger": _biginteger,
+    "java.sql.Date": _sql_date,
+    "java.sql.Time": _sql_date,
+    "java.sql.Timestamp": _sql_date,
+    "java.util.UUID": _single("value"),
+    "java.net.URI": _single("value"),
+    _HL + "LocalDateHandle": _local_date,
+    _HL + "LocalTimeHandle": _local_time,
+    _HL + "LocalDateTimeHandle": _local_datetime,
+    _HL + "InstantHandle": _instant,
+}
+
+
+def decode(data: bytes | bytearray | memoryview, *, typed: bool = False) -> Any:
+    """Decode exactly one value; trailing bytes are an error."""
+    dec = Decoder(data, typed=typed)
+    value = dec.read()
+    if not dec.at_end():
+        raise HessianError(f"{dec.end - dec.pos} trailing bytes after the value")
+    return value

@@ -1,0 +1,105 @@
+"""Python stand-ins for Java values that plain Python types cannot express.
+
+A Python ``int`` says nothing about ``int`` vs ``long`` and a ``list`` nothing about
+``int[]`` vs ``ArrayList``; hessian keeps those apart on the wire and Java keeps them apart in
+untyped positions (``Object``, ``Map`` values, ``$invoke`` arguments).  These wrappers let a
+caller say exactly what to write, and let a typed decode say exactly what was read.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class HessianError(ValueError):
+    """Every malformed, truncated, hostile or unencodable input raises this, and only this."""
+
+
+class Long(int):
+    """A Java ``long``: always written with the long tags, even when small."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return f"Long({int(self)})"
+
+
+class Int(int):
+    """A Java ``int`` (also ``byte``/``short``, which hessian writes as int)."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return f"Int({int(self)})"
+
+
+class Double(float):
+    """A Java ``double`` where a Python int would otherwise be written as an int."""
+
+    __slots__ = ()
+
+
+class TypedList(list):
+    """A list written with a hessian type string (``[int``, ``java.util.HashSet``, ...)."""
+
+    __slots__ = ("type",)
+
+    def __init__(self, type: str | None, items: Any = ()) -> None:
+        super().__init__(items)
+        self.type = type
+
+    def __repr__(self) -> str:
+        return f"TypedList({self.type!r}, {list.__repr__(self)})"
+
+
+class TypedMap(dict):
+    """A map written as ``M type ... Z`` (``java.util.LinkedHashMap``, ...)."""
+
+    __slots__ = ("type",)
+
+    def __init__(self, type: str | None, items: Any = ()) -> None:
+        super().__init__(items)
+        self.type = type
+
+    def __repr__(self) -> str:
+        return f"TypedMap({self.type!r}, {dict.__repr__(self)})"
+
+
+class PairMap:
+    """A map whose keys Python cannot hash (lists, maps as keys), kept as ordered pairs."""
+
+    __slots__ = ("pairs", "type")
+
+    def __init__(self, type: str | None, pairs: list[tuple[Any, Any]] | None = None) -> None:
+        self.type = type
+        self.pairs = pairs if pairs is not None else []
+
+    def __eq__(self, other: object) -> bool:
+        return (
+            isinstance(other, PairMap) and other.type == self.type and other.pairs == self.pairs
+        )
+
+    def __repr__(self) -> str:
+        return f"PairMap({self.type!r}, {self.pairs!r})"
+
+
+class HessianObject:
+    """An instance of a Java class: class name plus fields in wire order."""
+
+    __slots__ = ("cls", "fields")
+
+    def __init__(self, cls: str, fields: dict[str, Any] | None = None) -> None:
+        self.cls = cls
+        self.fields = fields if fields is not None else {}
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, HessianObject):
+            return NotImplemented
+        if self is other:
+            return True
+        return self.cls == other.cls and list(self.fields.items()) == list(other.fields.items())
+
+    __hash__ = object.__hash__
+
+    def __repr__(self) -> str:
+        return f"HessianObject({self.cls!r}, {self.fields!r})"

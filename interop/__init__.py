@@ -1,0 +1,1 @@
+"""tribridge.interop"""

@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# Idempotent set-up of everything the tests and the demo need.
+#   scripts/setup.sh          -> Debian packages, npm packages, .venv with test extras
+#   scripts/setup.sh --python -> only the virtualenv (enough for the demo)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+
+want_system=1
+[ "${1:-}" = "--python" ] && want_system=0
+
+if [ "$want_system" = 1 ]; then
+  APT_PKGS="openjdk-17-jdk-headless libhessian-java zookeeper wrk nginx-light iproute2"
+  missing=""
+  for p in $APT_PKGS; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
+  done
+  if [ -n "$missing" ]; then
+    echo "[setup] installing Debian packages:$missing"
+    SUDO=""; [ "$(id -u)" = 0 ] || SUDO="sudo"
+    $SUDO apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq $missing >/dev/null
+  fi
+  if [ -f interop/node/package.json ]; then
+    stamp=interop/node/node_modules/.tribridge-stamp
+    sum=$(cat interop/node/package.json interop/node/package-lock.json 2>/dev/null | sha256sum | cut -c1-16)
+    if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$sum" ]; then
+      echo "[setup] installing npm packages"
+      (cd interop/node && npm ci --no-audit --no-fund --loglevel=error)
+      echo "$sum" > "$stamp"
+    fi
+  fi
+fi
+
+if [ ! -x .venv/bin/python ]; then
+  echo "[setup] creating .venv"
+  python3 -m venv .venv
+fi
+stamp=.venv/.tribridge-stamp
+sum=$(sha256sum pyproject.toml | cut -c1-16)
+if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$sum" ]; then
+  echo "[setup] installing tribridge into .venv"
+  .venv/bin/pip install -q --upgrade pip >/dev/null
+  .venv/bin/pip install -q -e ".[test]"
+  echo "$sum" > "$stamp"
+fi

@@ -1,0 +1,7 @@
+#!/usr/bin/env bash
+# The one test command: installs what the tests need, then lints and runs the whole suite.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/setup.sh
+.venv/bin/ruff check .
+exec .venv/bin/python -m pytest -q -p no:cacheprovider "$@"
