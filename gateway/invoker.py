@@ -1,0 +1,324 @@
+"""Calling one Dubbo service: signature -> wire arguments -> instance -> result or error.
+
+``Service`` holds everything that is per service and per snapshot (endpoints, balancer,
+pre-encoded request heads per method), so a call does only per-call work: coerce the
+arguments, encode them, pick an instance, send, decode.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from tribridge.codecs.dubbo import (
+    DubboProtocolError,
+    RequestTemplate,
+    Result,
+    decode_response,
+    generic_args,
+    generic_template,
+)
+from tribridge.codecs.dubbo.frame import (
+    BAD_REQUEST,
+    CLIENT_TIMEOUT,
+    SERVER_THREADPOOL_EXHAUSTED_ERROR,
+    SERVER_TIMEOUT,
+    SERVICE_ERROR,
+    SERVICE_NOT_FOUND,
+)
+from tribridge.codecs.hessian2 import (
+    HessianError,
+    JavaType,
+    JavaTypeError,
+    TypeRegistry,
+    coerce,
+    descriptor_of,
+)
+from tribridge.codecs.hessian2.javatypes import infer
+from tribridge.registries.base import Endpoint, ServiceKey, Snapshot
+
+from .errors import GatewayError
+from .upstream import (
+    CallTimeout,
+    ConnectFailed,
+    LoadBalancer,
+    NoEndpoint,
+    PoolSet,
+    UpstreamError,
+    make_balancer,
+)
+
+
+@dataclass
+class MethodConfig:
+    name: str
+    types: list[JavaType] | None = None
+    idempotent: bool = False
+    timeout: float | None = None
+
+
+@dataclass
+class ServiceConfig:
+    interface: str
+    version: str = ""
+    group: str = ""
+    registry: str = "static"
+    loadbalance: str = "random"
+    hash_arg: int = 0
+    timeout: float = 5.0
+    retries: int = 2
+    call: str = "auto"  # auto | direct | generic
+    methods: dict[str, MethodConfig] = field(default_factory=dict)
+    types: TypeRegistry = field(default_factory=TypeRegistry)
+    expose_methods: list[str] = field(default_factory=lambda: ["*"])
+    include_class: bool = True
+    token: str | None = None
+
+    @property
+    def key(self) -> ServiceKey:
+        return ServiceKey(self.interface, self.version, self.group)
+
+
+@dataclass(slots=True)
+class Call:
+    """One invocation request, already parsed from HTTP."""
+
+    method: str
+    args: list[Any]
+    types: list[JavaType] | None = None  # request hint
+    version: str | None = None
+    group: str | None = None
+    timeout: float | None = None
+    attachments: dict[str, str] = field(default_factory=dict)
+
+
+_STATUS_HTTP = {
+    CLIENT_TIMEOUT: (504, "provider_timeout"),
+    SERVER_TIMEOUT: (504, "provider_timeout"),
+    SERVER_THREADPOOL_EXHAUSTED_ERROR: (503, "provider_overloaded"),
+}
+
+
+class Service:
+    """Runtime state of one configured (or discovered) service."""
+
+    def __init__(self, cfg: ServiceConfig, pools: PoolSet) -> None:
+        self.cfg = cfg
+        self.pools = pools
+        self.balancer: LoadBalancer = make_balancer(cfg.loadbalance)
+        self.snapshot: Snapshot = Snapshot(cfg.key, ())
+        self._templates: dict[tuple[str, str, str, str, bool], RequestTemplate] = {}
+
+    def update(self, snap: Snapshot) -> None:
+        self.snapshot = snap
+
+    def exposes(self, method: str) -> bool:
+        return any(fnmatch.fnmatchcase(method, p) for p in self.cfg.expose_methods)
+
+    # ---- arguments -----------------------------------------------------------------------
+
+    def signature(self, call: Call) -> tuple[list[JavaType] | None, str]:
+        """-> (types, where they came from) for error messages."""
+        m = self.cfg.methods.get(call.method)
+        if m is not None and m.types is not None:
+            return m.types, "configured signature"
+        if call.types is not None:
+            return call.types, "request type hints"
+        return None, "inferred from JSON"
+
+    def wire_args(
+        self, call: Call, types: list[JavaType] | None, generic: bool, source: str
+    ) -> list[Any]:
+        reg = self.cfg.types
+        if types is not None and len(types) != len(call.args):
+            raise GatewayError(
+                400,
+                "bad_arguments",
+                f"{call.method} takes {len(types)} argument(s) "
+                f"({', '.join(map(str, types))}) per {source}, got {len(call.args)}",
+                service=self.cfg.interface,
+                method=call.method,
+            )
+        try:
+            if types is None:
+                return [infer(a, f"args[{i}]", generic, reg) for i, a in enumerate(call.args)]
+            return [
+                coerce(a, t, f"args[{i}]", generic=generic, registry=reg)
+                for i, (a, t) in enumerate(zip(call.args, types, strict=True))
+            ]
+        except JavaTypeError as e:
+            raise GatewayError(
+                400,
+                "bad_arguments",
+                f"{e} [signature: {source}"
+                + (f" ({', '.join(map(str, types))})" if types else "")
+                + "]",
+                service=self.cfg.interface,
+                method=call.method,
+            ) from None
+        except HessianError as e:
+            raise GatewayError(400, "bad_arguments", str(e), method=call.method) from None
+
+    def template(self, call: Call, types: list[JavaType] | None, generic: bool) -> RequestTemplate:
+        version = call.version if call.version is not None else self.cfg.version
+        group = call.group if call.group is not None else self.cfg.group
+        desc = descriptor_of(types) if types is not None else ""
+        key = (call.method, desc, version, group, generic)
+        t = self._templates.get(key)
+        if t is None:
+            base: dict[str, str] = {"remote.application": "tribridge"}
+            if group:
+                base["group"] = group
+            if self.cfg.token:
+                base["token"] = self.cfg.token
+            if generic:
+                t = generic_template(self.cfg.interface, version or None, base)
+            else:
+                t = RequestTemplate(self.cfg.interface, call.method, desc, version or None, base)
+            if len(self._templates) > 4096:
+                self._templates.clear()
+            self._templates[key] = t
+        return t
+
+    # ---- endpoints -----------------------------------------------------------------------
+
+    def candidates(self, call: Call) -> list[Endpoint]:
+        eps = self.snapshot.endpoints
+        version = call.version if call.version is not None else self.cfg.version
+        group = call.group if call.group is not None else self.cfg.group
+        if call.version is not None or call.group is not None:
+            eps = tuple(
+                e
+                for e in eps
+                if (not e.version or not version or e.version == version)
+                and (not e.group or e.group == group)
+            )
+        return list(eps)
+
+    def pick(
+        self, eps: Sequence[Endpoint], exclude: set[tuple[str, int]], hash_key: str | None
+    ) -> Endpoint:
+        now = time.monotonic()
+        usable = [e for e in eps if (e.host, e.port) not in exclude]
+        if not usable:
+            raise NoEndpoint("no provider instance left to try")
+        pools = [self.pools.get(e) for e in usable]
+        healthy = [i for i, p in enumerate(pools) if p.available(now)]
+        if healthy and len(healthy) != len(usable):
+            usable = [usable[i] for i in healthy]
+            pools = [pools[i] for i in healthy]
+        # else: every instance is ejected or readonly — try them anyway (panic mode)
+        return usable[self.balancer.select(usable, pools, hash_key)]
+
+    # ---- the call ------------------------------------------------------------------------
+
+    async def invoke(self, call: Call) -> Result:
+        cfg = self.cfg
+        types, source = self.signature(call)
+        generic = cfg.call == "generic" or (cfg.call == "auto" and types is None)
+        wire = self.wire_args(call, types, generic, source)
+        if generic:
+            names = [t.generic_name() for t in types] if types is not None else None
+            wire = generic_args(call.method, names, wire)
+        tmpl = self.template(call, types, generic)
+        eps = self.candidates(call)
+        if not eps:
+            raise GatewayError(
+                503,
+                "no_provider",
+                f"no provider instance of {cfg.key} is known"
+                + (f" (registry: {self.snapshot.error})" if self.snapshot.error else ""),
+                service=cfg.interface,
+                method=call.method,
+            )
+        mcfg = cfg.methods.get(call.method)
+        timeout = call.timeout or (mcfg.timeout if mcfg and mcfg.timeout else cfg.timeout)
+        idempotent = bool(mcfg and mcfg.idempotent)
+        attachments = dict(call.attachments)
+        attachments["timeout"] = str(int(timeout * 1000))
+        hash_key = None
+        if self.balancer.name == "consistenthash":
+            hash_key = str(call.args[cfg.hash_arg]) if len(call.args) > cfg.hash_arg else ""
+        tried: set[tuple[str, int]] = set()
+        attempts = 1 + max(cfg.retries, 0)
+        last: UpstreamError | None = None
+        for _ in range(attempts):
+            try:
+                ep = self.pick(eps, tried, hash_key)
+            except NoEndpoint:
+                break
+            tried.add((ep.host, ep.port))
+            pool = self.pools.get(ep)
+            try:
+                conn = await pool.connection()
+            except ConnectFailed as e:
+                last = e
+                continue  # never sent: always safe to try another instance
+            rid = conn.next_id()
+            frame = tmpl.frame(rid, wire, attachments)
+            pool.active += 1
+            try:
+                fr = await conn.call(rid, frame, timeout)
+            except UpstreamError as e:
+                pool.record_failure()
+                last = e
+                if e.sent and not idempotent:
+                    break
+                continue
+            finally:
+                pool.active -= 1
+            try:
+                res = decode_response(fr)
+            except DubboProtocolError as e:
+                raise GatewayError(
+                    502, "bad_provider_response", str(e), service=cfg.interface, method=call.method
+                ) from None
+            if res.status == SERVER_THREADPOOL_EXHAUSTED_ERROR:
+                pool.record_failure()
+            else:
+                pool.record_success()
+            return res
+        raise self._upstream_error(last, call)
+
+    def _upstream_error(self, e: UpstreamError | None, call: Call) -> GatewayError:
+        extra = {"service": self.cfg.interface, "method": call.method}
+        if isinstance(e, CallTimeout):
+            return GatewayError(504, "upstream_timeout", str(e), **extra)
+        if e is None:
+            return GatewayError(503, "no_provider", "no provider instance available", **extra)
+        return GatewayError(503 if not e.sent else 502, e.code, str(e), **extra)
+
+    def result_error(self, res: Result, call: Call) -> GatewayError:
+        """Map a non-OK Dubbo result to the HTTP error the client sees."""
+        extra: dict[str, Any] = {"service": self.cfg.interface, "method": call.method}
+        if res.exception is not None:
+            exc = res.exception
+            return GatewayError(
+                500,
+                "provider_exception",
+                exc.message or exc.cls,
+                exception=exc.cls,
+                cause=exc.cause.to_json() if exc.cause else None,
+                **extra,
+            )
+        msg = res.error or res.status_name
+        lowered = msg.lower()
+        if res.status in (BAD_REQUEST, SERVICE_ERROR, SERVICE_NOT_FOUND) and "not found" in lowered:
+            return GatewayError(
+                404,
+                "not_found",
+                msg,
+                dubbo_status=res.status,
+                version=call.version if call.version is not None else self.cfg.version,
+                group=call.group if call.group is not None else self.cfg.group,
+                **extra,
+            )
+        if res.status == BAD_REQUEST:
+            return GatewayError(400, "provider_rejected_request", msg, dubbo_status=40, **extra)
+        status, code = _STATUS_HTTP.get(res.status, (502, "provider_error"))
+        if "not found" in lowered or "cannot find" in lowered or "not exist" in lowered:
+            status, code = 404, "not_found"
+        return GatewayError(status, code, msg, dubbo_status=res.status, **extra)

@@ -1,0 +1,451 @@
+"""Pooled, multiplexed Dubbo2 connections to provider instances, and load balancing.
+
+One provider process serves many services over one TCP connection (as Java consumers share
+a connection per address), so pools are keyed by address, not by service.  Calls on a
+connection are multiplexed by request id; a call's timeout is a ``call_later`` handle, not a
+task.  A connection that hears nothing for a heartbeat interval sends a heartbeat, and after
+three silent intervals it is closed.  READONLY from a provider stops new calls to it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import bisect
+import hashlib
+import itertools
+import logging
+import random
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from tribridge.codecs.dubbo import (
+    DubboProtocolError,
+    Frame,
+    FrameDecoder,
+    encode_heartbeat,
+    encode_heartbeat_response,
+)
+from tribridge.codecs.dubbo.frame import DEFAULT_MAX_PAYLOAD
+from tribridge.registries.base import Endpoint
+
+log = logging.getLogger("tribridge.upstream")
+
+
+class UpstreamError(Exception):
+    """Base of call failures that never produced a provider answer."""
+
+    code = "upstream_error"
+    sent = True  # whether the request may have reached the provider
+
+
+class ConnectFailed(UpstreamError):
+    code = "connect_failed"
+    sent = False
+
+
+class NoEndpoint(UpstreamError):
+    code = "no_endpoint"
+    sent = False
+
+
+class CallTimeout(UpstreamError):
+    code = "timeout"
+
+
+class ConnectionLost(UpstreamError):
+    code = "connection_lost"
+
+
+@dataclass
+class UpstreamSettings:
+    connections_per_instance: int = 1
+    connect_timeout: float = 3.0
+    heartbeat_interval: float = 30.0
+    max_payload: int = DEFAULT_MAX_PAYLOAD
+    eject_after: int = 5  # consecutive failures before an instance is ejected
+    eject_seconds: float = 10.0
+    backoff_initial: float = 0.2
+    backoff_max: float = 10.0
+
+
+class DubboConnection(asyncio.Protocol):
+    """One TCP connection to a provider; calls multiplexed by request id."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, settings: UpstreamSettings) -> None:
+        self.loop = loop
+        self.settings = settings
+        self.transport: asyncio.Transport | None = None
+        self.decoder = FrameDecoder(settings.max_payload, skip_oversized=True)
+        self.pending: dict[int, asyncio.Future[Frame]] = {}
+        self.ids = itertools.count(1)
+        self.closed = False
+        self.readonly = False
+        self.last_read = time.monotonic()
+        self._hb_handle: asyncio.TimerHandle | None = None
+        self._drain_waiters: list[asyncio.Future[None]] | None = None
+
+    # ---- asyncio callbacks ---------------------------------------------------------------
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+        self._schedule_heartbeat()
+
+    def data_received(self, data: bytes) -> None:
+        self.last_read = time.monotonic()
+        try:
+            frames = self.decoder.feed(data)
+        except DubboProtocolError as e:
+            log.warning("closing provider connection: %s", e)
+            self._fail_all(ConnectionLost(f"provider sent a malformed frame: {e}"))
+            if self.transport is not None:
+                self.transport.abort()
+            return
+        pending = self.pending
+        for fr in frames:
+            if fr.flag & 0x80:  # a request from the provider: heartbeat or READONLY event
+                self._provider_request(fr)
+                continue
+            fut = pending.pop(fr.request_id, None)
+            if fut is not None and not fut.done():
+                fut.set_result(fr)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.closed = True
+        if self._hb_handle is not None:
+            self._hb_handle.cancel()
+        self._fail_all(ConnectionLost("connection to provider closed" + (f": {exc}" if exc else "")))
+
+    def pause_writing(self) -> None:
+        self._drain_waiters = []
+
+    def resume_writing(self) -> None:
+        waiters, self._drain_waiters = self._drain_waiters, None
+        for w in waiters or ():
+            if not w.done():
+                w.set_result(None)
+
+    # ---- calls ---------------------------------------------------------------------------
+
+    @property
+    def usable(self) -> bool:
+        return not self.closed and not self.readonly and self.transport is not None
+
+    def next_id(self) -> int:
+        return next(self.ids)
+
+    def call(self, request_id: int, frame: bytes, timeout: float) -> asyncio.Future[Frame]:
+        """Send a two-way request frame; the future resolves with the response frame."""
+        fut: asyncio.Future[Frame] = self.loop.create_future()
+        if self.closed or self.transport is None:
+            fut.set_exception(ConnectionLost("connection to provider is closed"))
+            return fut
+        self.pending[request_id] = fut
+        self.transport.write(frame)
+        handle = self.loop.call_later(timeout, self._expire, request_id, timeout)
+        fut.add_done_callback(lambda _f: handle.cancel())
+        return fut
+
+    def send_oneway(self, frame: bytes) -> None:
+        if self.transport is not None and not self.closed:
+            self.transport.write(frame)
+
+    def _expire(self, request_id: int, timeout: float) -> None:
+        fut = self.pending.pop(request_id, None)
+        if fut is not None and not fut.done():
+            fut.set_exception(CallTimeout(f"no response from provider within {timeout:g}s"))
+
+    def _fail_all(self, exc: UpstreamError) -> None:
+        pending, self.pending = self.pending, {}
+        for fut in pending.values():
+            if not fut.done():
+                fut.set_exception(exc)
+
+    def _provider_request(self, fr: Frame) -> None:
+        if fr.is_event and fr.is_heartbeat:
+            if fr.is_twoway and self.transport is not None:
+                self.transport.write(encode_heartbeat_response(fr.request_id, fr.serialization))
+            return
+        if fr.is_event and len(fr.body) <= 15:
+            # READONLY ("R", `01 52`) — also fastjson2-encoded from 3.2 providers, so match loosely.
+            if fr.body.endswith(b"R") or fr.body.endswith(b'"R"'):
+                self.readonly = True
+            elif fr.body.endswith(b"W") or fr.body.endswith(b'"W"'):
+                self.readonly = False
+
+    def _schedule_heartbeat(self) -> None:
+        interval = self.settings.heartbeat_interval
+        if interval > 0:
+            self._hb_handle = self.loop.call_later(interval, self._heartbeat)
+
+    def _heartbeat(self) -> None:
+        if self.closed or self.transport is None:
+            return
+        idle = time.monotonic() - self.last_read
+        interval = self.settings.heartbeat_interval
+        if idle >= 3 * interval:
+            log.warning("provider silent for %.0fs; closing connection", idle)
+            self.transport.close()
+            return
+        if idle >= interval:
+            self.transport.write(encode_heartbeat(self.next_id()))
+        self._schedule_heartbeat()
+
+    def close(self) -> None:
+        if self.transport is not None and not self.closed:
+            self.transport.close()
+
+
+class InstancePool:
+    """Connections to one provider address, with backoff and outlier ejection."""
+
+    def __init__(self, host: str, port: int, settings: UpstreamSettings) -> None:
+        self.host = host
+        self.port = port
+        self.settings = settings
+        self.conns: list[DubboConnection] = []
+        self.active = 0
+        self.failures = 0
+        self.ejected_until = 0.0
+        self._rr = 0
+        self._connecting: asyncio.Future[DubboConnection] | None = None
+        self._next_attempt = 0.0
+        self._backoff = settings.backoff_initial
+        self._last_error = ""
+
+    @property
+    def address(self) -> str:
+        return f"{self.host}:{self.port}"
+
+    @property
+    def readonly(self) -> bool:
+        return bool(self.conns) and all(c.readonly for c in self.conns if not c.closed)
+
+    def available(self, now: float) -> bool:
+        return now >= self.ejected_until and not self.readonly
+
+    def _live(self) -> list[DubboConnection]:
+        live = [c for c in self.conns if c.usable]
+        if len(live) != len(self.conns):
+            self.conns = [c for c in self.conns if not c.closed]
+        return live
+
+    async def connection(self) -> DubboConnection:
+        live = self._live()
+        want = self.settings.connections_per_instance
+        if len(live) >= want or (live and self._connecting is not None):
+            self._rr += 1
+            return live[self._rr % len(live)]
+        if live and time.monotonic() < self._next_attempt:
+            return live[0]
+        if self._connecting is None:
+            self._connecting = asyncio.ensure_future(self._connect())
+            self._connecting.add_done_callback(self._connect_done)
+        if live:
+            return live[0]
+        return await asyncio.shield(self._connecting)
+
+    def _connect_done(self, fut: asyncio.Future[DubboConnection]) -> None:
+        self._connecting = None
+        if not fut.cancelled() and fut.exception() is not None:
+            fut.exception()  # mark retrieved
+
+    async def _connect(self) -> DubboConnection:
+        now = time.monotonic()
+        if now < self._next_attempt:
+            raise ConnectFailed(
+                f"{self.address}: reconnect backoff ({self._next_attempt - now:.1f}s left): "
+                f"{self._last_error}"
+            )
+        loop = asyncio.get_running_loop()
+        try:
+            _, proto = await asyncio.wait_for(
+                loop.create_connection(
+                    lambda: DubboConnection(loop, self.settings), self.host, self.port
+                ),
+                self.settings.connect_timeout,
+            )
+        except (OSError, TimeoutError) as e:
+            self._last_error = str(e) or type(e).__name__
+            self._next_attempt = time.monotonic() + self._backoff
+            self._backoff = min(self._backoff * 2, self.settings.backoff_max)
+            self.record_failure()
+            raise ConnectFailed(f"cannot connect to {self.address}: {self._last_error}") from None
+        self._backoff = self.settings.backoff_initial
+        self._next_attempt = 0.0
+        self.conns.append(proto)
+        return proto
+
+    def record_failure(self) -> None:
+        self.failures += 1
+        if self.failures >= self.settings.eject_after:
+            self.ejected_until = time.monotonic() + self.settings.eject_seconds
+            log.warning(
+                "ejecting %s for %.0fs after %d consecutive failures",
+                self.address,
+                self.settings.eject_seconds,
+                self.failures,
+            )
+            self.failures = 0
+
+    def record_success(self) -> None:
+        self.failures = 0
+
+    def close(self) -> None:
+        for c in self.conns:
+            c.close()
+        self.conns = []
+
+    def status(self) -> dict[str, object]:
+        return {
+            "address": self.address,
+            "connections": len(self._live()),
+            "active": self.active,
+            "ejected": time.monotonic() < self.ejected_until,
+            "readonly": self.readonly,
+            "last_error": self._last_error or None,
+        }
+
+
+class PoolSet:
+    """All instance pools of the gateway, shared by every service on the same address."""
+
+    def __init__(self, settings: UpstreamSettings | None = None) -> None:
+        self.settings = settings or UpstreamSettings()
+        self.pools: dict[tuple[str, int], InstancePool] = {}
+
+    def get(self, ep: Endpoint) -> InstancePool:
+        key = (ep.host, ep.port)
+        pool = self.pools.get(key)
+        if pool is None:
+            pool = self.pools[key] = InstancePool(ep.host, ep.port, self.settings)
+        return pool
+
+    def close(self) -> None:
+        for p in self.pools.values():
+            p.close()
+        self.pools.clear()
+
+
+# ---- load balancing ----------------------------------------------------------------------
+
+
+class LoadBalancer:
+    name = "random"
+
+    def select(
+        self, eps: Sequence[Endpoint], pools: Sequence[InstancePool], hash_key: str | None
+    ) -> int:
+        raise NotImplementedError
+
+
+class WeightedRandom(LoadBalancer):
+    """Dubbo's default: uniform when weights are equal, else proportional to weight."""
+
+    name = "random"
+
+    def select(self, eps, pools, hash_key):  # type: ignore[no-untyped-def]
+        n = len(eps)
+        if n == 1:
+            return 0
+        w0 = eps[0].weight
+        if all(e.weight == w0 for e in eps):
+            return random.randrange(n)
+        total = sum(e.weight for e in eps)
+        if total <= 0:
+            return random.randrange(n)
+        r = random.random() * total
+        acc = 0
+        for i, e in enumerate(eps):
+            acc += e.weight
+            if r < acc:
+                return i
+        return n - 1
+
+
+class RoundRobin(LoadBalancer):
+    """Smooth weighted round robin (as Dubbo's RoundRobinLoadBalance / nginx)."""
+
+    name = "roundrobin"
+
+    def __init__(self) -> None:
+        self.current: dict[str, int] = {}
+
+    def select(self, eps, pools, hash_key):  # type: ignore[no-untyped-def]
+        total = 0
+        best, best_cur = 0, None
+        for i, e in enumerate(eps):
+            w = max(e.weight, 1)
+            cur = self.current.get(e.key, 0) + w
+            self.current[e.key] = cur
+            total += w
+            if best_cur is None or cur > best_cur:
+                best, best_cur = i, cur
+        self.current[eps[best].key] -= total
+        return best
+
+
+class LeastActive(LoadBalancer):
+    """Fewest calls in flight; ties broken by weighted random."""
+
+    name = "leastactive"
+
+    def select(self, eps, pools, hash_key):  # type: ignore[no-untyped-def]
+        least = min(p.active for p in pools)
+        idx = [i for i, p in enumerate(pools) if p.active == least]
+        if len(idx) == 1:
+            return idx[0]
+        sub = [eps[i] for i in idx]
+        return idx[WeightedRandom().select(sub, [pools[i] for i in idx], hash_key)]
+
+
+class ConsistentHash(LoadBalancer):
+    """Ketama ring (160 virtual nodes per instance) over one argument, as Dubbo does."""
+
+    name = "consistenthash"
+    replicas = 160
+
+    def __init__(self) -> None:
+        self._ring_for: tuple[str, ...] = ()
+        self._ring: list[tuple[int, str]] = []
+        self._hashes: list[int] = []
+
+    def _build(self, keys: tuple[str, ...]) -> None:
+        ring = []
+        for k in keys:
+            for i in range(self.replicas // 4):
+                digest = hashlib.md5(f"{k}{i}".encode()).digest()
+                for h in range(4):
+                    v = int.from_bytes(digest[h * 4 : h * 4 + 4], "little")
+                    ring.append((v, k))
+        ring.sort()
+        self._ring = ring
+        self._hashes = [h for h, _ in ring]
+        self._ring_for = keys
+
+    def select(self, eps, pools, hash_key):  # type: ignore[no-untyped-def]
+        keys = tuple(e.key for e in eps)
+        if keys != self._ring_for:
+            self._build(keys)
+        digest = hashlib.md5((hash_key or "").encode()).digest()
+        h = int.from_bytes(digest[:4], "little")
+        i = bisect.bisect_left(self._hashes, h)
+        key = self._ring[i % len(self._ring)][1]
+        return keys.index(key)
+
+
+BALANCERS = {
+    "random": WeightedRandom,
+    "roundrobin": RoundRobin,
+    "leastactive": LeastActive,
+    "consistenthash": ConsistentHash,
+}
+
+
+def make_balancer(name: str) -> LoadBalancer:
+    try:
+        return BALANCERS[name]()
+    except KeyError:
+        raise ValueError(
+            f"unknown load balancer {name!r}; expected one of {', '.join(BALANCERS)}"
+        ) from None

@@ -1,0 +1,157 @@
+"""One interface for every registry: subscribe to a service, receive endpoint snapshots.
+
+Snapshots are immutable tuples of ``Endpoint``; the data plane swaps a reference, it never
+mutates one.  ``DubboURL`` parses and formats the provider URLs Dubbo registers
+(``dubbo://host:port/com.x.Service?version=1.0.0&group=g&weight=100&methods=a,b``).
+"""
+
+from __future__ import annotations
+
+import abc
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Any
+from urllib.parse import parse_qsl, quote, unquote, urlencode, urlsplit
+
+DEFAULT_WEIGHT = 100
+
+
+class RegistryError(Exception):
+    """A registry URL or entry that cannot be used (the message says why)."""
+
+
+@dataclass(frozen=True, slots=True)
+class DubboURL:
+    protocol: str
+    host: str
+    port: int
+    path: str
+    params: MappingProxyType = field(default_factory=lambda: MappingProxyType({}))
+
+    @classmethod
+    def parse(cls, text: str) -> DubboURL:
+        text = unquote(text) if "%3A%2F%2F" in text[:40].upper() else text
+        u = urlsplit(text)
+        if not u.scheme:
+            raise RegistryError(f"provider URL without a protocol: {text!r}")
+        try:
+            port = u.port
+        except ValueError:
+            raise RegistryError(f"bad port in provider URL {text!r}") from None
+        if not u.hostname or port is None:
+            raise RegistryError(f"provider URL needs host:port: {text!r}")
+        params = dict(parse_qsl(u.query, keep_blank_values=True))
+        return cls(u.scheme, u.hostname, port, u.path.lstrip("/"), MappingProxyType(params))
+
+    def get(self, key: str, default: str = "") -> str:
+        return self.params.get(key, default)
+
+    @property
+    def interface(self) -> str:
+        return self.get("interface") or self.path
+
+    def __str__(self) -> str:
+        q = urlencode(sorted(self.params.items()), safe=",:*")
+        return f"{self.protocol}://{self.host}:{self.port}/{quote(self.path)}" + (f"?{q}" if q else "")
+
+
+@dataclass(frozen=True, slots=True)
+class Endpoint:
+    """One provider instance of one service, as the gateway routes to it."""
+
+    host: str
+    port: int
+    protocol: str = "dubbo"
+    weight: int = DEFAULT_WEIGHT
+    version: str = ""
+    group: str = ""
+    methods: tuple[str, ...] = ()
+    metadata: MappingProxyType = field(default_factory=lambda: MappingProxyType({}))
+    enabled: bool = True
+
+    @property
+    def address(self) -> tuple[str, int]:
+        return (self.host, self.port)
+
+    @property
+    def key(self) -> str:
+        return f"{self.protocol}://{self.host}:{self.port}"
+
+    @classmethod
+    def from_url(cls, url: DubboURL) -> Endpoint:
+        try:
+            weight = int(url.get("weight") or DEFAULT_WEIGHT)
+        except ValueError:
+            raise RegistryError(f"bad weight in {url}") from None
+        methods = tuple(m for m in url.get("methods").split(",") if m)
+        return cls(
+            host=url.host,
+            port=url.port,
+            protocol=url.protocol,
+            weight=max(weight, 0),
+            version=url.get("version"),
+            group=url.get("group"),
+            methods=methods,
+            metadata=url.params,
+            enabled=url.get("enabled", "true") != "false" and url.get("disabled") != "true",
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class ServiceKey:
+    interface: str
+    version: str = ""
+    group: str = ""
+
+    def __str__(self) -> str:
+        s = self.interface
+        if self.group:
+            s = f"{self.group}/{s}"
+        if self.version:
+            s = f"{s}:{self.version}"
+        return s
+
+
+@dataclass(frozen=True, slots=True)
+class Snapshot:
+    """Endpoints of one service at one moment; ``healthy`` is False while the registry
+    is unreachable (the endpoints are then last-known-good)."""
+
+    service: ServiceKey
+    endpoints: tuple[Endpoint, ...]
+    healthy: bool = True
+    at: float = field(default_factory=time.time)
+    error: str | None = None
+
+
+Listener = Callable[[Snapshot], Any]
+
+
+class Registry(abc.ABC):
+    """A source of endpoints.  Implementations call listeners with fresh snapshots."""
+
+    name: str = "registry"
+
+    @abc.abstractmethod
+    async def start(self) -> None: ...
+
+    @abc.abstractmethod
+    async def close(self) -> None: ...
+
+    @abc.abstractmethod
+    def subscribe(self, service: ServiceKey, listener: Listener) -> Snapshot | None:
+        """Start following ``service``; returns the current snapshot if one is known."""
+
+    def status(self) -> dict[str, Any]:
+        return {"name": self.name, "type": type(self).__name__}
+
+
+def matches(ep: Endpoint, service: ServiceKey) -> bool:
+    """Dubbo's match: a version / group of ``*`` or empty on the consumer side takes all."""
+    if not ep.enabled:
+        return False
+    if service.version not in ("", "*") and ep.version != service.version:
+        return False
+    return service.group in ("*",) or ep.group == service.group
