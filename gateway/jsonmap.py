@@ -12,7 +12,6 @@ from decimal import Decimal
 from typing import Any
 
 import orjson
-
 from tribridge.codecs.hessian2 import HessianObject, PairMap
 
 _OPTS = orjson.OPT_NON_STR_KEYS | orjson.OPT_SERIALIZE_NUMPY

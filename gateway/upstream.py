@@ -114,7 +114,9 @@ class DubboConnection(asyncio.Protocol):
         self.closed = True
         if self._hb_handle is not None:
             self._hb_handle.cancel()
-        self._fail_all(ConnectionLost("connection to provider closed" + (f": {exc}" if exc else "")))
+        self._fail_all(
+            ConnectionLost("connection to provider closed" + (f": {exc}" if exc else ""))
+        )
 
     def pause_writing(self) -> None:
         self._drain_waiters = []

@@ -6,7 +6,6 @@ import re
 from typing import Any
 
 import orjson
-
 from tribridge.codecs import dubbo
 from tribridge.codecs.dubbo.frame import HEADER_LEN, STATUS_NAMES
 from tribridge.codecs.hessian2 import decode, encode, parse_type

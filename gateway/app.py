@@ -1,0 +1,395 @@
+"""The gateway: HTTP requests -> routes -> Dubbo calls -> JSON responses.
+
+Routes compile once into a ``RouteTable`` (exact paths in a dict, templates as regexes);
+the handler reads the current table through one attribute, so a new table can be swapped in
+without touching connections.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import fnmatch
+import logging
+import re
+import sys
+import time
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import parse_qs
+
+import orjson
+from tribridge.codecs.hessian2 import HessianError, parse_types
+from tribridge.registries.base import Registry
+from tribridge.registries.static import StaticRegistry
+
+from .config import GatewayConfig, ParamSource, RouteConfig
+from .errors import GatewayError, bad_request, not_found
+from .http_server import HttpLimits, HttpServer, Request, Response
+from .invoker import Call, Service, ServiceConfig
+from .jsonmap import dumps
+from .upstream import PoolSet
+
+log = logging.getLogger("tribridge")
+access_log = logging.getLogger("tribridge.access")
+
+TYPES_HEADER = "x-tribridge-types"
+VERSION_HEADER = "x-dubbo-version"
+GROUP_HEADER = "x-dubbo-group"
+TIMEOUT_HEADER = "x-dubbo-timeout"
+_VAR = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
+_MISSING = object()
+
+
+@dataclass
+class CompiledRoute:
+    cfg: RouteConfig
+    regex: re.Pattern[str] | None
+
+
+class RouteTable:
+    """Immutable once built."""
+
+    def __init__(self, routes: list[RouteConfig]) -> None:
+        self.exact: dict[tuple[str, str], CompiledRoute] = {}
+        self.templated: list[CompiledRoute] = []
+        for r in routes:
+            if "{" in r.path:
+                pattern = (
+                    "^"
+                    + _VAR.sub(
+                        lambda m: f"(?P<{m.group(1)}>[^/]+)",
+                        re.escape(r.path).replace(r"\{", "{").replace(r"\}", "}"),
+                    )
+                    + "$"
+                )
+                self.templated.append(CompiledRoute(r, re.compile(pattern)))
+            else:
+                self.exact[(r.http_method, r.path)] = CompiledRoute(r, None)
+
+    def match(self, method: str, path: str) -> tuple[CompiledRoute, dict[str, str]] | None:
+        hit = self.exact.get((method, path))
+        if hit is not None:
+            return hit, {}
+        for cr in self.templated:
+            if cr.cfg.http_method != method:
+                continue
+            m = cr.regex.match(path) if cr.regex else None
+            if m:
+                return cr, m.groupdict()
+        return None
+
+    def allowed_methods(self, path: str) -> list[str]:
+        out = {m for (m, p) in self.exact if p == path}
+        out.update(cr.cfg.http_method for cr in self.templated if cr.regex and cr.regex.match(path))
+        return sorted(out)
+
+
+def _json_body(req: Request) -> Any:
+    if not req.body.strip():
+        return _MISSING
+    try:
+        return orjson.loads(req.body)
+    except orjson.JSONDecodeError as e:
+        raise GatewayError(400, "invalid_json", f"request body is not valid JSON: {e}") from None
+
+
+def _field(body: Any, dotted: str) -> Any:
+    cur = body
+    for part in dotted.split("."):
+        if isinstance(cur, dict) and part in cur:
+            cur = cur[part]
+        elif isinstance(cur, list) and part.isdigit() and int(part) < len(cur):
+            cur = cur[int(part)]
+        else:
+            return _MISSING
+    return cur
+
+
+class Gateway:
+    def __init__(self, cfg: GatewayConfig) -> None:
+        self.cfg = cfg
+        self.pools = PoolSet(cfg.upstream)
+        self.registries: dict[str, Registry] = {}
+        for name, r in cfg.registries.items():
+            self.registries[name] = StaticRegistry(r["services"], name)
+        self.services: dict[str, Service] = {}
+        for sc in cfg.services:
+            self.services[sc.interface] = Service(sc, self.pools)
+        self.routes = RouteTable(cfg.routes)
+        self.http: HttpServer | None = None
+        self.started = time.time()
+        self._passthrough = tuple(cfg.passthrough_headers)
+
+    # ---- lifecycle -----------------------------------------------------------------------
+
+    async def start(self, host: str | None = None, port: int | None = None, **kw: Any) -> None:
+        for r in self.registries.values():
+            await r.start()
+        for svc in self.services.values():
+            self._subscribe(svc)
+        limits = HttpLimits(**self.cfg.limits)
+        self.http = HttpServer(
+            self.handle,
+            limits,
+            access_log=self._access if self.cfg.access_log else None,
+        )
+        await self.http.start(host or self.cfg.host, self.cfg.port if port is None else port, **kw)
+
+    @property
+    def port(self) -> int:
+        assert self.http is not None
+        return self.http.port
+
+    async def stop(self, grace: float = 10.0) -> None:
+        if self.http is not None:
+            await self.http.shutdown(grace)
+        self.pools.close()
+        for r in self.registries.values():
+            await r.close()
+
+    def _registry_for(self, sc: ServiceConfig) -> Registry | None:
+        if sc.registry in self.registries:
+            return self.registries[sc.registry]
+        return next(iter(self.registries.values()), None)
+
+    def _subscribe(self, svc: Service) -> None:
+        reg = self._registry_for(svc.cfg)
+        if reg is None:
+            return
+        snap = reg.subscribe(svc.cfg.key, svc.update)
+        if snap is not None:
+            svc.update(snap)
+
+    def _auto_service(self, interface: str) -> Service | None:
+        svc = self.services.get(interface)
+        if svc is not None:
+            return svc
+        auto = self.cfg.auto
+        if auto is None or not any(fnmatch.fnmatchcase(interface, p) for p in auto.expose):
+            return None
+        svc = Service(ServiceConfig(interface), self.pools)
+        self._subscribe(svc)
+        if not svc.snapshot.endpoints:
+            return None
+        self.services[interface] = svc
+        return svc
+
+    # ---- request handling ----------------------------------------------------------------
+
+    def _access(self, req: Request, resp: Response, elapsed: float) -> None:
+        access_log.info(
+            orjson.dumps(
+                {
+                    "ts": round(time.time(), 3),
+                    "method": req.method,
+                    "path": req.path,
+                    "status": resp.status,
+                    "ms": round(elapsed * 1000, 3),
+                    "client": req.client[0] if req.client else None,
+                    "bytes": len(resp.body),
+                }
+            ).decode()
+        )
+
+    async def handle(self, req: Request) -> Response:
+        try:
+            return await self._handle(req)
+        except GatewayError as e:
+            return Response(e.status, e.body())
+
+    async def _handle(self, req: Request) -> Response:
+        path = req.path
+        if path == "/healthz":
+            return Response(200, b'{"status":"ok"}')
+        if path == "/readyz":
+            return self._ready()
+        hit = self.routes.match(req.method, path)
+        if hit is not None:
+            cr, path_vars = hit
+            svc = self.services[cr.cfg.service]
+            call = self._explicit_call(cr.cfg, svc, req, path_vars)
+            return await self._invoke(svc, call)
+        auto = self.cfg.auto
+        if auto is not None and path.startswith(auto.prefix):
+            rest = path[len(auto.prefix) :].strip("/")
+            iface, _, method = rest.rpartition("/")
+            if iface and method and "/" not in iface:
+                if req.method != "POST":
+                    raise GatewayError(405, "method_not_allowed", f"{path}: auto routes take POST")
+                svc = self._auto_service(iface)
+                if svc is None:
+                    raise not_found(f"no exposed service {iface!r}", service=iface, method=method)
+                if not svc.exposes(method):
+                    raise not_found(
+                        f"method {method!r} of {iface} is not exposed", service=iface, method=method
+                    )
+                return await self._invoke(
+                    svc, self._auto_call(svc, method, req, auto.header_overrides)
+                )
+        allowed = self.routes.allowed_methods(path)
+        if allowed:
+            raise GatewayError(
+                405,
+                "method_not_allowed",
+                f"{req.method} {path} not routed; allowed: {', '.join(allowed)}",
+            )
+        raise not_found(f"no route for {req.method} {path}")
+
+    def _ready(self) -> Response:
+        missing = [str(s.cfg.key) for s in self.services.values() if not s.snapshot.endpoints]
+        body = {"ready": not missing, "services": len(self.services), "without_providers": missing}
+        return Response(200 if not missing else 503, orjson.dumps(body))
+
+    def _attachments(self, req: Request) -> dict[str, str]:
+        h = req.headers
+        return {k: h[k] for k in self._passthrough if k in h}
+
+    def _auto_call(self, svc: Service, method: str, req: Request, overrides: bool) -> Call:
+        body = _json_body(req)
+        if body is _MISSING:
+            args: list[Any] = []
+        elif isinstance(body, list):
+            args = body
+        elif isinstance(body, dict):
+            args = [body]
+        else:
+            args = [body]
+        h = req.headers
+        types = None
+        hint = h.get(TYPES_HEADER)
+        if hint is not None:
+            try:
+                types = parse_types(hint)
+            except HessianError as e:
+                raise bad_request(f"{TYPES_HEADER}: {e}") from None
+        call = Call(method, args, types, attachments=self._attachments(req))
+        if overrides:
+            call.version = h.get(VERSION_HEADER)
+            call.group = h.get(GROUP_HEADER)
+            call.timeout = self._timeout_header(h)
+        return call
+
+    @staticmethod
+    def _timeout_header(h: dict[str, str]) -> float | None:
+        t = h.get(TIMEOUT_HEADER)
+        if t is None:
+            return None
+        try:
+            ms = int(t)
+        except ValueError:
+            raise bad_request(f"{TIMEOUT_HEADER} must be milliseconds, got {t!r}") from None
+        if not 0 < ms <= 600_000:
+            raise bad_request(f"{TIMEOUT_HEADER} must be 1..600000 ms")
+        return ms / 1000
+
+    def _explicit_call(
+        self, rc: RouteConfig, svc: Service, req: Request, path_vars: dict[str, str]
+    ) -> Call:
+        args: list[Any] = []
+        types: list[Any] = []
+        body: Any = _MISSING
+        query: dict[str, list[str]] | None = None
+        for p in rc.params:
+            value: Any
+            if p.source == "path":
+                value = path_vars.get(p.name or "", _MISSING)
+            elif p.source == "query":
+                if query is None:
+                    query = parse_qs(req.query, keep_blank_values=True)
+                vals = query.get(p.name or "")
+                value = (
+                    _MISSING
+                    if not vals
+                    else (
+                        vals
+                        if p.type is not None and p.type.kind in ("array", "list", "set")
+                        else vals[-1]
+                    )
+                )
+            elif p.source == "header":
+                value = req.headers.get((p.name or "").lower(), _MISSING)
+            elif p.source == "const":
+                value = p.default
+            else:
+                if body is _MISSING:
+                    body = _json_body(req)
+                value = (
+                    body
+                    if p.source == "body"
+                    else (_field(body, p.name or "") if body is not _MISSING else _MISSING)
+                )
+            if value is _MISSING:
+                if p.required:
+                    raise bad_request(self._missing_msg(p), service=rc.service, method=rc.method)
+                value = p.default
+            args.append(value)
+            types.append(p.type)
+        call = Call(rc.method, args, attachments=self._attachments(req))
+        if all(t is not None for t in types) and rc.method not in svc.cfg.methods:
+            call.types = types
+        call.version = rc.version
+        call.group = rc.group
+        call.timeout = rc.timeout
+        return call
+
+    @staticmethod
+    def _missing_msg(p: ParamSource) -> str:
+        where = {
+            "path": "path variable",
+            "query": "query parameter",
+            "header": "header",
+            "body": "request body",
+            "body_field": "body field",
+        }[p.source]
+        return f"missing {where}" + (f" {p.name!r}" if p.name and p.source != "body" else "")
+
+    async def _invoke(self, svc: Service, call: Call) -> Response:
+        res = await svc.invoke(call)
+        if res.ok:
+            value = res.value
+            if not svc.cfg.include_class:
+                value = _strip_class(value)
+            try:
+                return Response(200, dumps(value))
+            except ValueError as e:
+                raise GatewayError(
+                    502,
+                    "unrepresentable_result",
+                    str(e),
+                    service=svc.cfg.interface,
+                    method=call.method,
+                ) from None
+        raise svc.result_error(res, call)
+
+
+def _strip_class(v: Any) -> Any:
+    if isinstance(v, dict):
+        return {k: _strip_class(x) for k, x in v.items() if k != "class"}
+    if isinstance(v, list):
+        return [_strip_class(x) for x in v]
+    return v
+
+
+def setup_logging(level: int = logging.INFO) -> None:
+    handler = logging.StreamHandler(sys.stdout)
+    handler.setFormatter(logging.Formatter("%(message)s"))
+    access_log.addHandler(handler)
+    access_log.setLevel(level)
+    access_log.propagate = False
+    logging.basicConfig(
+        level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+
+
+async def serve_forever(gw: Gateway) -> None:
+    import signal
+
+    loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        try:
+            loop.add_signal_handler(sig, stop.set)
+        except (NotImplementedError, RuntimeError):
+            pass
+    await stop.wait()
+    await gw.stop()

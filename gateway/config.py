@@ -1,0 +1,490 @@
+"""The YAML config, validated at load with errors that say file, line, path and expectation.
+
+Shape (README "Configuration" documents every key)::
+
+    listen: {host: 127.0.0.1, port: 8080}
+    upstream: {connections_per_instance: 1, connect_timeout: 3, heartbeat_interval: 30}
+    registries:
+      static: {type: static, services: {com.x.Greeter: ["127.0.0.1:20880?version=1.0.0"]}}
+    services:
+      - interface: com.x.Greeter
+        version: 1.0.0
+        methods: {sayHello: {types: [java.lang.String], idempotent: true}}
+        types: {com.x.User: {fields: {id: long, name: String}}}
+    routes:
+      - {method: GET, path: /hello/{name}, service: com.x.Greeter, call: sayHello,
+         params: [{from: path, name: name}]}
+    auto_routes: {prefix: /, expose: ["com.x.*"]}
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+from tribridge.codecs.hessian2 import HessianError, JavaType, PojoDef, TypeRegistry, parse_type
+from tribridge.codecs.hessian2.javatypes import parse_types
+
+from .invoker import MethodConfig, ServiceConfig
+from .upstream import BALANCERS, UpstreamSettings
+
+
+class ConfigError(Exception):
+    """An invalid config: the message names file, line, path in the document and expectation."""
+
+
+class _Loc(dict):
+    """A mapping that remembers where each key sat in the YAML source."""
+
+    marks: dict[Any, Any]
+    mark: Any
+
+
+class _Seq(list):
+    marks: list[Any]
+    mark: Any
+
+
+class _Loader(yaml.SafeLoader):
+    pass
+
+
+def _construct_mapping(loader: _Loader, node: yaml.MappingNode) -> _Loc:
+    loader.flatten_mapping(node)
+    out = _Loc()
+    out.marks = {}
+    out.mark = node.start_mark
+    for knode, vnode in node.value:
+        key = loader.construct_object(knode, deep=True)
+        try:
+            hash(key)
+        except TypeError:
+            raise ConfigError(f"line {knode.start_mark.line + 1}: unhashable mapping key") from None
+        if key in out:
+            raise ConfigError(f"line {knode.start_mark.line + 1}: duplicate key {key!r}")
+        out[key] = loader.construct_object(vnode, deep=True)
+        out.marks[key] = vnode.start_mark
+    return out
+
+
+def _construct_seq(loader: _Loader, node: yaml.SequenceNode) -> _Seq:
+    out = _Seq(loader.construct_object(v, deep=True) for v in node.value)
+    out.marks = [v.start_mark for v in node.value]
+    out.mark = node.start_mark
+    return out
+
+
+_Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
+_Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_SEQUENCE_TAG, _construct_seq)
+
+
+@dataclass
+class ParamSource:
+    source: str  # path | query | header | body | body_field | const
+    name: str | None
+    type: JavaType | None
+    default: Any = None
+    required: bool = True
+
+
+@dataclass
+class RouteConfig:
+    http_method: str
+    path: str
+    service: str
+    method: str
+    params: list[ParamSource]
+    version: str | None = None
+    group: str | None = None
+    timeout: float | None = None
+
+
+@dataclass
+class AutoRoutes:
+    prefix: str = "/"
+    expose: list[str] = field(default_factory=list)
+    header_overrides: bool = True
+
+
+@dataclass
+class GatewayConfig:
+    source: str = "<memory>"
+    host: str = "127.0.0.1"
+    port: int = 8080
+    admin_port: int | None = None
+    upstream: UpstreamSettings = field(default_factory=UpstreamSettings)
+    limits: dict[str, Any] = field(default_factory=dict)
+    registries: dict[str, dict[str, Any]] = field(default_factory=dict)
+    services: list[ServiceConfig] = field(default_factory=list)
+    routes: list[RouteConfig] = field(default_factory=list)
+    auto: AutoRoutes | None = None
+    passthrough_headers: list[str] = field(default_factory=lambda: ["x-request-id", "traceparent"])
+    access_log: bool = True
+
+
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m)?\s*$")
+
+
+class _V:
+    """Validation helper: knows the file and renders locations."""
+
+    def __init__(self, source: str) -> None:
+        self.source = source
+
+    def fail(self, node: Any, path: str, msg: str, key: Any = None) -> ConfigError:
+        mark = None
+        if key is not None and isinstance(node, _Loc):
+            mark = node.marks.get(key)
+        elif isinstance(node, _Seq) and isinstance(key, int) and key < len(node.marks):
+            mark = node.marks[key]
+        if mark is None:
+            mark = getattr(node, "mark", None)
+        where = f"{self.source}:{mark.line + 1}:{mark.column + 1}" if mark else self.source
+        return ConfigError(f"{where}: {path}: {msg}")
+
+    def mapping(self, node: Any, path: str, allowed: set[str]) -> _Loc:
+        if node is None:
+            node = _Loc()
+            node.marks, node.mark = {}, None
+        if not isinstance(node, dict):
+            raise self.fail(node, path, f"expected a mapping, got {type(node).__name__}")
+        for k in node:
+            if k not in allowed:
+                raise self.fail(
+                    node,
+                    f"{path}.{k}",
+                    f"unknown key; expected one of {', '.join(sorted(allowed))}",
+                    k,
+                )
+        return node  # type: ignore[return-value]
+
+    def get(
+        self,
+        node: _Loc,
+        key: str,
+        path: str,
+        kind: type | tuple[type, ...],
+        default: Any = None,
+        required: bool = False,
+    ) -> Any:
+        if key not in node:
+            if required:
+                raise self.fail(node, path, f"missing required key {key!r}")
+            return default
+        v = node[key]
+        if kind is float and isinstance(v, (int, float)) and not isinstance(v, bool):
+            return float(v)
+        if not isinstance(v, kind) or (isinstance(v, bool) and kind in (int, float)):
+            names = (
+                kind.__name__ if isinstance(kind, type) else " or ".join(k.__name__ for k in kind)
+            )
+            raise self.fail(node, f"{path}.{key}", f"expected {names}, got {v!r}", key)
+        return v
+
+    def duration(self, node: _Loc, key: str, path: str, default: float | None) -> float | None:
+        if key not in node:
+            return default
+        v = node[key]
+        if isinstance(v, (int, float)) and not isinstance(v, bool) and v > 0:
+            return float(v)
+        m = _DURATION.match(str(v)) if isinstance(v, str) else None
+        if not m:
+            raise self.fail(
+                node, f"{path}.{key}", f"expected a duration like 3s or 500ms, got {v!r}", key
+            )
+        n = float(m.group(1))
+        return n / 1000 if m.group(2) == "ms" else n * 60 if m.group(2) == "m" else n
+
+    def jtype(self, node: Any, key: Any, path: str, text: Any) -> JavaType:
+        if not isinstance(text, str):
+            raise self.fail(node, path, f"expected a Java type name, got {text!r}", key)
+        try:
+            return parse_type(text)
+        except HessianError as e:
+            raise self.fail(node, path, str(e), key) from None
+
+
+def load_config(path: str | Path) -> GatewayConfig:
+    p = Path(path)
+    try:
+        text = p.read_text()
+    except OSError as e:
+        raise ConfigError(f"{p}: cannot read: {e.strerror}") from None
+    return parse_config(text, str(p))
+
+
+def parse_config(text: str, source: str = "<memory>") -> GatewayConfig:
+    try:
+        doc = yaml.load(text, Loader=_Loader)
+    except yaml.MarkedYAMLError as e:
+        mark = e.problem_mark
+        where = f"{source}:{mark.line + 1}:{mark.column + 1}" if mark else source
+        raise ConfigError(f"{where}: invalid YAML: {e.problem}") from None
+    except ConfigError as e:
+        raise ConfigError(f"{source}: {e}") from None
+    v = _V(source)
+    root = v.mapping(
+        doc,
+        "config",
+        {
+            "listen",
+            "admin",
+            "upstream",
+            "limits",
+            "registries",
+            "services",
+            "routes",
+            "auto_routes",
+            "passthrough_headers",
+            "access_log",
+        },
+    )
+    cfg = GatewayConfig(source=source)
+    listen = v.mapping(root.get("listen"), "listen", {"host", "port"})
+    cfg.host = v.get(listen, "host", "listen", str, "127.0.0.1")
+    cfg.port = v.get(listen, "port", "listen", int, 8080)
+    if not 0 <= cfg.port <= 65535:
+        raise v.fail(listen, "listen.port", "expected 0..65535", "port")
+    admin = v.mapping(root.get("admin"), "admin", {"port"})
+    cfg.admin_port = v.get(admin, "port", "admin", int, None)
+    cfg.access_log = v.get(root, "access_log", "config", bool, True)
+    _upstream(v, root, cfg)
+    lim = v.mapping(
+        root.get("limits"),
+        "limits",
+        {"max_header_bytes", "max_body_bytes", "header_timeout", "body_timeout", "idle_timeout"},
+    )
+    for k in lim:
+        cfg.limits[k] = v.get(lim, k, "limits", (int, float))
+    pth = v.get(root, "passthrough_headers", "config", list, None)
+    if pth is not None:
+        cfg.passthrough_headers = [str(h).lower() for h in pth]
+    _registries(v, root, cfg)
+    _services(v, root, cfg)
+    _routes(v, root, cfg)
+    auto = root.get("auto_routes")
+    if auto is not None:
+        a = v.mapping(auto, "auto_routes", {"prefix", "expose", "header_overrides"})
+        prefix = v.get(a, "prefix", "auto_routes", str, "/")
+        cfg.auto = AutoRoutes(
+            prefix="/" + prefix.strip("/") if prefix.strip("/") else "/",
+            expose=[str(x) for x in v.get(a, "expose", "auto_routes", list, [])],
+            header_overrides=v.get(a, "header_overrides", "auto_routes", bool, True),
+        )
+    return cfg
+
+
+def _upstream(v: _V, root: _Loc, cfg: GatewayConfig) -> None:
+    up = v.mapping(
+        root.get("upstream"),
+        "upstream",
+        {
+            "connections_per_instance",
+            "connect_timeout",
+            "heartbeat_interval",
+            "max_payload",
+            "eject_after",
+            "eject_seconds",
+        },
+    )
+    s = cfg.upstream
+    s.connections_per_instance = v.get(up, "connections_per_instance", "upstream", int, 1)
+    if not 1 <= s.connections_per_instance <= 64:
+        raise v.fail(
+            up, "upstream.connections_per_instance", "expected 1..64", "connections_per_instance"
+        )
+    s.connect_timeout = v.duration(up, "connect_timeout", "upstream", 3.0) or 3.0
+    s.heartbeat_interval = v.duration(up, "heartbeat_interval", "upstream", 30.0) or 30.0
+    s.max_payload = v.get(up, "max_payload", "upstream", int, s.max_payload)
+    s.eject_after = v.get(up, "eject_after", "upstream", int, s.eject_after)
+    s.eject_seconds = v.duration(up, "eject_seconds", "upstream", s.eject_seconds) or 0.0
+
+
+def _registries(v: _V, root: _Loc, cfg: GatewayConfig) -> None:
+    regs = v.mapping(root.get("registries"), "registries", set(root.get("registries") or {}))
+    for name, body in regs.items():
+        path = f"registries.{name}"
+        r = v.mapping(body, path, {"type", "services", "url"})
+        rtype = v.get(r, "type", path, str, "static")
+        if rtype != "static":
+            raise v.fail(
+                r, f"{path}.type", f"unsupported registry type {rtype!r}; expected static", "type"
+            )
+        services = v.mapping(r.get("services"), f"{path}.services", set(r.get("services") or {}))
+        out: dict[str, list[str]] = {}
+        for iface, urls in services.items():
+            if not isinstance(urls, list) or not all(isinstance(u, str) for u in urls):
+                raise v.fail(
+                    services,
+                    f"{path}.services.{iface}",
+                    "expected a list of provider addresses (host:port or dubbo:// URLs)",
+                    iface,
+                )
+            out[str(iface)] = list(urls)
+        cfg.registries[str(name)] = {"type": rtype, "services": out}
+
+
+def _services(v: _V, root: _Loc, cfg: GatewayConfig) -> None:
+    items = v.get(root, "services", "config", list, [])
+    for i, body in enumerate(items):
+        path = f"services[{i}]"
+        s = v.mapping(
+            body,
+            path,
+            {
+                "interface",
+                "version",
+                "group",
+                "registry",
+                "loadbalance",
+                "hash_arg",
+                "timeout",
+                "retries",
+                "call",
+                "methods",
+                "types",
+                "expose_methods",
+                "include_class",
+                "token",
+            },
+        )
+        sc = ServiceConfig(interface=v.get(s, "interface", path, str, required=True))
+        sc.version = str(v.get(s, "version", path, (str, int, float), ""))
+        sc.group = v.get(s, "group", path, str, "")
+        sc.registry = v.get(s, "registry", path, str, "static")
+        if cfg.registries and sc.registry not in cfg.registries:
+            raise v.fail(
+                s,
+                f"{path}.registry",
+                f"unknown registry {sc.registry!r}; defined: {', '.join(cfg.registries)}",
+                "registry",
+            )
+        sc.loadbalance = v.get(s, "loadbalance", path, str, "random")
+        if sc.loadbalance not in BALANCERS:
+            raise v.fail(
+                s, f"{path}.loadbalance", f"expected one of {', '.join(BALANCERS)}", "loadbalance"
+            )
+        sc.hash_arg = v.get(s, "hash_arg", path, int, 0)
+        sc.timeout = v.duration(s, "timeout", path, 5.0) or 5.0
+        sc.retries = v.get(s, "retries", path, int, 2)
+        sc.call = v.get(s, "call", path, str, "auto")
+        if sc.call not in ("auto", "direct", "generic"):
+            raise v.fail(s, f"{path}.call", "expected auto, direct or generic", "call")
+        sc.include_class = v.get(s, "include_class", path, bool, True)
+        sc.token = v.get(s, "token", path, str, None)
+        sc.expose_methods = [str(x) for x in v.get(s, "expose_methods", path, list, ["*"])]
+        methods = v.mapping(s.get("methods"), f"{path}.methods", set(s.get("methods") or {}))
+        for mname, mbody in methods.items():
+            mpath = f"{path}.methods.{mname}"
+            if isinstance(mbody, (str, list)):
+                mbody_types, m = mbody, None
+            else:
+                m = v.mapping(mbody, mpath, {"types", "idempotent", "timeout"})
+                mbody_types = m.get("types")
+            try:
+                types = parse_types(mbody_types) if mbody_types is not None else None
+            except HessianError as e:
+                raise v.fail(
+                    m if m is not None else methods,
+                    f"{mpath}.types",
+                    str(e),
+                    "types" if m is not None else mname,
+                ) from None
+            mc = MethodConfig(str(mname), types)
+            if m is not None:
+                mc.idempotent = v.get(m, "idempotent", mpath, bool, False)
+                mc.timeout = v.duration(m, "timeout", mpath, None)
+            sc.methods[str(mname)] = mc
+        types_node = v.mapping(s.get("types"), f"{path}.types", set(s.get("types") or {}))
+        reg = TypeRegistry()
+        for cname, tbody in types_node.items():
+            tpath = f"{path}.types.{cname}"
+            t = v.mapping(tbody, tpath, {"fields", "enum"})
+            if "enum" in t:
+                consts = v.get(t, "enum", tpath, list)
+                reg.add(PojoDef(str(cname), [], [str(c) for c in consts]))
+                continue
+            fields = v.mapping(t.get("fields"), f"{tpath}.fields", set(t.get("fields") or {}))
+            reg.add(
+                PojoDef(
+                    str(cname),
+                    [
+                        (str(f), v.jtype(fields, f, f"{tpath}.fields.{f}", ft))
+                        for f, ft in fields.items()
+                    ],
+                )
+            )
+        sc.types = reg
+        cfg.services.append(sc)
+
+
+_TEMPLATE_VAR = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
+
+
+def _routes(v: _V, root: _Loc, cfg: GatewayConfig) -> None:
+    known = {s.interface for s in cfg.services}
+    items = v.get(root, "routes", "config", list, [])
+    for i, body in enumerate(items):
+        path = f"routes[{i}]"
+        r = v.mapping(
+            body,
+            path,
+            {"method", "path", "service", "call", "params", "version", "group", "timeout"},
+        )
+        http_method = v.get(r, "method", path, str, "POST").upper()
+        if http_method not in ("GET", "POST", "PUT", "DELETE", "PATCH", "HEAD", "OPTIONS"):
+            raise v.fail(r, f"{path}.method", f"unsupported HTTP method {http_method}", "method")
+        tpath = v.get(r, "path", path, str, required=True)
+        if not tpath.startswith("/"):
+            raise v.fail(r, f"{path}.path", "expected a path starting with /", "path")
+        service = v.get(r, "service", path, str, required=True)
+        if service not in known:
+            raise v.fail(
+                r,
+                f"{path}.service",
+                f"service {service!r} is not in services: ({', '.join(sorted(known)) or 'none'})",
+                "service",
+            )
+        method = v.get(r, "call", path, str, required=True)
+        vars_ = set(_TEMPLATE_VAR.findall(tpath))
+        params: list[ParamSource] = []
+        plist = v.get(r, "params", path, list, [])
+        for j, pbody in enumerate(plist):
+            ppath = f"{path}.params[{j}]"
+            p = v.mapping(pbody, ppath, {"from", "name", "type", "default", "required", "value"})
+            src = v.get(p, "from", ppath, str, required=True)
+            if src not in ("path", "query", "header", "body", "const"):
+                raise v.fail(
+                    p, f"{ppath}.from", "expected path, query, header, body or const", "from"
+                )
+            name = v.get(p, "name", ppath, str, None)
+            if src in ("path", "query", "header") and not name:
+                raise v.fail(p, ppath, f"a {src} parameter needs a name")
+            if src == "path" and name not in vars_:
+                raise v.fail(
+                    p, f"{ppath}.name", f"{{{name}}} does not appear in the path {tpath!r}", "name"
+                )
+            jt = v.jtype(p, "type", f"{ppath}.type", p["type"]) if "type" in p else None
+            ps = ParamSource(
+                "body_field" if src == "body" and name else src,
+                name,
+                jt,
+                p.get("default", p.get("value")),
+                v.get(p, "required", ppath, bool, "default" not in p and src != "const"),
+            )
+            params.append(ps)
+        cfg.routes.append(
+            RouteConfig(
+                http_method,
+                tpath,
+                service,
+                method,
+                params,
+                version=v.get(r, "version", path, str, None),
+                group=v.get(r, "group", path, str, None),
+                timeout=v.duration(r, "timeout", path, None),
+            )
+        )

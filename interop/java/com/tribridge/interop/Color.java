@@ -1,0 +1,6 @@
+package com.tribridge.interop;
+
+/** Interop enum. */
+public enum Color {
+    RED, GREEN, BLUE
+}

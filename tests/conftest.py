@@ -1,0 +1,44 @@
+"""Session-wide real peers: started once, stopped by PID at the end."""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import Iterator
+
+import pytest
+
+from tribridge.interop import peers
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def caucho() -> Iterator[peers.LinePeer]:
+    peer = peers.start_caucho()
+    try:
+        yield peer
+    finally:
+        peer.close()
+
+
+@pytest.fixture(scope="session")
+def hessianjs() -> Iterator[peers.LinePeer]:
+    peer = peers.start_hessianjs()
+    try:
+        yield peer
+    finally:
+        peer.close()
+
+
+@pytest.fixture(scope="session")
+def sofa_provider() -> Iterator[int]:
+    port = free_port()
+    proc = peers.start_sofa_provider(port)
+    try:
+        yield port
+    finally:
+        proc.close() if hasattr(proc, "close") else proc.terminate()
