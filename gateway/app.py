@@ -347,6 +347,9 @@ class Gateway:
         res = await svc.invoke(call)
         if res.ok:
             value = res.value
+            enums = svc.enum_classes
+            if enums:
+                value = _enum_names(value, enums)
             if not svc.cfg.include_class:
                 value = _strip_class(value)
             try:
@@ -360,6 +363,17 @@ class Gateway:
                     method=call.method,
                 ) from None
         raise svc.result_error(res, call)
+
+
+def _enum_names(v: Any, enums: frozenset[str]) -> Any:
+    """Enum objects -> their constant name, as Dubbo's generic results do."""
+    if isinstance(v, dict):
+        if v.get("class") in enums and "name" in v and len(v) == 2:
+            return v["name"]
+        return {k: _enum_names(x, enums) for k, x in v.items()}
+    if isinstance(v, list):
+        return [_enum_names(x, enums) for x in v]
+    return v
 
 
 def _strip_class(v: Any) -> Any:

@@ -195,7 +195,7 @@ def cmd_call(args: argparse.Namespace) -> int:
     if not isinstance(values, list):
         values = [values]
     try:
-        types = parse_types(args.types) if args.types else None
+        types = parse_types(args.types) if args.types is not None else None
     except HessianError as e:
         return fail("bad_types", str(e), 2)
     cfg = ServiceConfig(iface, args.version, args.group, timeout=args.timeout, retries=0)

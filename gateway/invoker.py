@@ -110,6 +110,7 @@ class Service:
         self.pools = pools
         self.balancer: LoadBalancer = make_balancer(cfg.loadbalance)
         self.snapshot: Snapshot = Snapshot(cfg.key, ())
+        self.enum_classes = frozenset(n for n, d in cfg.types.defs.items() if d.is_enum)
         self._templates: dict[tuple[str, str, str, str, bool], RequestTemplate] = {}
 
     def update(self, snap: Snapshot) -> None:
@@ -319,6 +320,6 @@ class Service:
         if res.status == BAD_REQUEST:
             return GatewayError(400, "provider_rejected_request", msg, dubbo_status=40, **extra)
         status, code = _STATUS_HTTP.get(res.status, (502, "provider_error"))
-        if "not found" in lowered or "cannot find" in lowered or "not exist" in lowered:
+        if any(s in lowered for s in ("not found", "cannot find", "can not find", "not exist")):
             status, code = 404, "not_found"
         return GatewayError(status, code, msg, dubbo_status=res.status, **extra)

@@ -54,7 +54,9 @@ class DubboURL:
 
     def __str__(self) -> str:
         q = urlencode(sorted(self.params.items()), safe=",:*")
-        return f"{self.protocol}://{self.host}:{self.port}/{quote(self.path)}" + (f"?{q}" if q else "")
+        return f"{self.protocol}://{self.host}:{self.port}/{quote(self.path)}" + (
+            f"?{q}" if q else ""
+        )
 
 
 @dataclass(frozen=True, slots=True)

@@ -2,7 +2,16 @@
 
 from __future__ import annotations
 
-from .base import DubboURL, Endpoint, Listener, Registry, RegistryError, ServiceKey, Snapshot, matches
+from .base import (
+    DubboURL,
+    Endpoint,
+    Listener,
+    Registry,
+    RegistryError,
+    ServiceKey,
+    Snapshot,
+    matches,
+)
 
 
 class StaticRegistry(Registry):
@@ -14,7 +23,11 @@ class StaticRegistry(Registry):
         for iface, urls in services.items():
             eps = []
             for u in urls:
-                text = u if "://" in u else f"dubbo://{u}/{iface}"
+                if "://" in u:
+                    text = u
+                else:
+                    addr, _, query = u.partition("?")
+                    text = f"dubbo://{addr}/{iface}" + (f"?{query}" if query else "")
                 url = DubboURL.parse(text)
                 if url.path and url.path != iface and "interface" not in url.params:
                     raise RegistryError(f"{u}: URL names {url.path}, listed under {iface}")
@@ -29,7 +42,9 @@ class StaticRegistry(Registry):
 
     def subscribe(self, service: ServiceKey, listener: Listener) -> Snapshot | None:
         eps = tuple(
-            e for e in self._endpoints.get(service.interface, ()) if matches(e, _lenient(service, e))
+            e
+            for e in self._endpoints.get(service.interface, ())
+            if matches(e, _lenient(service, e))
         )
         return Snapshot(service, eps)
 

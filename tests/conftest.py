@@ -6,7 +6,6 @@ import socket
 from collections.abc import Iterator
 
 import pytest
-
 from tribridge.interop import peers
 
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import orjson
 import pytest
-
 from tribridge.codecs.hessian2 import decode, encode
 from tribridge.interop import peers
 from tribridge.interop.tjson import to_tjson
