@@ -64,7 +64,7 @@ CAUCHO_JVM_FLAGS: tuple[str, ...] = (
     "java.base/java.io=ALL-UNNAMED",
 )
 
-_SETUP_HINT = "run scripts/setup.sh (it installs the Debian packages and runs `npm ci`)"
+_SETUP_HINT = "scripts/setup.sh installs the Debian packages and runs `npm ci`"
 _STDERR_LINES = 200
 
 
@@ -247,7 +247,7 @@ class LinePeer:
 def _require_tool(tool: str, package: str) -> str:
     path = shutil.which(tool)
     if path is None:
-        raise PeerError(f"`{tool}` not found on PATH: install {package} ({_SETUP_HINT})")
+        raise PeerError(f"`{tool}` not found on PATH: install {package}; {_SETUP_HINT}")
     return path
 
 
@@ -278,7 +278,7 @@ def compile_caucho(force: bool = False) -> Path:
     javac = _require_tool("javac", "openjdk-17-jdk-headless")
     if not HESSIAN_JAR.is_file():
         raise PeerError(
-            f"Caucho Hessian jar {HESSIAN_JAR} missing: install libhessian-java ({_SETUP_HINT})"
+            f"Caucho Hessian jar {HESSIAN_JAR} missing: install libhessian-java; {_SETUP_HINT}"
         )
     sources = _java_sources()
     JAVA_CLASSES.mkdir(parents=True, exist_ok=True)
@@ -470,6 +470,27 @@ def encode(peer: LinePeer, tjson: Any, timeout: float = 10.0) -> bytes:
     return bytes.fromhex(hex_bytes)
 
 
+def _normalize(tjson: Any) -> Any:
+    """Makes ``["double", 3]`` (how Node prints 3.0) ``["double", 3.0]``, recursively."""
+    if not isinstance(tjson, list) or not tjson:
+        return tjson
+    tag = tjson[0]
+    if tag == "double" and len(tjson) == 2 and type(tjson[1]) is int:
+        return ["double", float(tjson[1])]
+    if tag == "list" and len(tjson) >= 3 and isinstance(tjson[2], list):
+        return [tag, tjson[1], [_normalize(v) for v in tjson[2]], *tjson[3:]]
+    if tag == "map" and len(tjson) >= 3 and isinstance(tjson[2], list):
+        entries = [[_normalize(k), _normalize(v)] for k, v in tjson[2]]
+        return [tag, tjson[1], entries, *tjson[3:]]
+    if tag == "object" and len(tjson) >= 3 and isinstance(tjson[2], list):
+        fields = [[name, _normalize(v)] for name, v in tjson[2]]
+        return [tag, tjson[1], fields, *tjson[3:]]
+    return tjson
+
+
 def decode(peer: LinePeer, data: bytes, timeout: float = 10.0) -> Any:
-    """The TJSON of the one hessian value in ``data`` as the peer reads it."""
-    return _ok(peer, "decode " + data.hex(), timeout)
+    """The TJSON of the one hessian value in ``data`` as the peer reads it.
+
+    JSON numbers of doubles are returned as Python floats whichever peer printed them.
+    """
+    return _normalize(_ok(peer, "decode " + data.hex(), timeout))

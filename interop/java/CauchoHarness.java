@@ -1061,6 +1061,10 @@ public final class CauchoHarness {
                 return n;
             }
             Object obj = newInstance(cl);
+            if (obj instanceof Throwable) {
+                // not the harness's own construction stack: only what the TJSON says
+                ((Throwable) obj).setStackTrace(new StackTraceElement[0]);
+            }
             label(node, 3, obj);
             for (Object f : fields) {
                 List<?> pair = (List<?>) f;
