@@ -107,7 +107,9 @@ def from_tjson(tj: Any) -> Any:
         if tag == "long":
             return Long(int(t[1]))
         if tag == "double":
-            return float(t[1]) if not isinstance(t[1], str) else float(t[1].replace("Infinity", "inf"))
+            return (
+                float(t[1]) if not isinstance(t[1], str) else float(t[1].replace("Infinity", "inf"))
+            )
         if tag == "string":
             return t[1]
         if tag == "binary":

@@ -160,9 +160,7 @@ class Invocation:
         return self.method in ("$invoke", "$invokeAsync") and self.desc == GENERIC_DESC
 
 
-def decode_request_body(
-    body: bytes, *, typed: bool = False, max_depth: int = 256
-) -> Invocation:
+def decode_request_body(body: bytes, *, typed: bool = False, max_depth: int = 256) -> Invocation:
     from ..hessian2.javatypes import parse_descriptor
 
     try:
@@ -212,7 +210,8 @@ def exception_from_value(obj: Any, _seen: set[int] | None = None) -> JavaExcepti
         return JavaException("java.lang.Throwable", repr(obj), raw=obj)
     if isinstance(fields.get("exceptionClass"), str):
         return JavaException(
-            fields["exceptionClass"], fields.get("exceptionMessage") or fields.get("detailMessage"),
+            fields["exceptionClass"],
+            fields.get("exceptionMessage") or fields.get("detailMessage"),
             raw=obj,
         )
     msg = fields.get("detailMessage", fields.get("message"))

@@ -75,9 +75,7 @@ class Decoder:
     def _need(self, n: int) -> int:
         pos = self.pos
         if n < 0 or pos + n > self.end:
-            raise HessianError(
-                f"truncated: need {n} bytes at offset {pos}, {self.end - pos} left"
-            )
+            raise HessianError(f"truncated: need {n} bytes at offset {pos}, {self.end - pos} left")
         self.pos = pos + n
         return pos
 
@@ -552,7 +550,7 @@ def _local_datetime(d: dict) -> Any:
 
 def _instant(d: dict) -> Any:
     try:
-        return (_EPOCH + _dt.timedelta(seconds=d["seconds"], microseconds=d["nanos"] // 1000))
+        return _EPOCH + _dt.timedelta(seconds=d["seconds"], microseconds=d["nanos"] // 1000)
     except (KeyError, TypeError, OverflowError):
         return d
 

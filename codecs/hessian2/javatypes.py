@@ -189,7 +189,9 @@ def _simple(name: str) -> JavaType:
 
 def _valid_class_name(name: str) -> bool:
     return bool(name) and all(
-        part and (part[0].isalpha() or part[0] in "_$") and all(c.isalnum() or c in "_$" for c in part)
+        part
+        and (part[0].isalpha() or part[0] in "_$")
+        and all(c.isalnum() or c in "_$" for c in part)
         for part in name.split(".")
     )
 
@@ -346,9 +348,7 @@ EMPTY_REGISTRY = TypeRegistry()
 def _to_int(value: Any, t: JavaType, path: str, lo: int, hi: int) -> int:
     if type(value) is bool:
         raise JavaTypeError(path, t.name, value)
-    if isinstance(value, int):
-        v = int(value)
-    elif isinstance(value, float) and value.is_integer():
+    if isinstance(value, int) or (isinstance(value, float) and value.is_integer()):
         v = int(value)
     elif isinstance(value, str):
         try:
@@ -558,9 +558,11 @@ def _component_name(t: JavaType) -> str:
         return "[" + _component_name(t.element)
     if t.kind == "bytes":
         return "[byte"
-    return {"java.lang.String": "string", "java.lang.Object": "object", "java.util.Date": "date"}.get(
-        t.name, t.name
-    )
+    return {
+        "java.lang.String": "string",
+        "java.lang.Object": "object",
+        "java.util.Date": "date",
+    }.get(t.name, t.name)
 
 
 def _java_time(value: Any, t: JavaType, path: str, generic: bool) -> Any:
@@ -611,9 +613,7 @@ def _time_fields(tm: _dt.time) -> dict[str, Any]:
     }
 
 
-def _coerce_class(
-    value: Any, t: JavaType, path: str, generic: bool, reg: TypeRegistry
-) -> Any:
+def _coerce_class(value: Any, t: JavaType, path: str, generic: bool, reg: TypeRegistry) -> Any:
     d = reg.get(t.name)
     if d is not None and d.is_enum:
         name = value.get("name") if isinstance(value, dict) else value

@@ -75,9 +75,7 @@ class PairMap:
         self.pairs = pairs if pairs is not None else []
 
     def __eq__(self, other: object) -> bool:
-        return (
-            isinstance(other, PairMap) and other.type == self.type and other.pairs == self.pairs
-        )
+        return isinstance(other, PairMap) and other.type == self.type and other.pairs == self.pairs
 
     def __repr__(self) -> str:
         return f"PairMap({self.type!r}, {self.pairs!r})"
