@@ -27,7 +27,9 @@ from __future__ import annotations
 import asyncio
 import collections
 import logging
+import sys
 import time
+import types
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from email.utils import formatdate
@@ -147,8 +149,12 @@ def run(main: Awaitable[Any]) -> Any:
 _STATUS_LINES: dict[int, bytes] = {
     s.value: b"HTTP/1.1 %d %s\r\n" % (s.value, s.phrase.encode("latin-1")) for s in HTTPStatus
 }
+# statuses whose responses carry content-length and a body
+_FAST_STATUS_LINES = {
+    s: line for s, line in _STATUS_LINES.items() if s >= 200 and s not in (204, 304)
+}
 _CL_LINES = [b"content-length: %d\r\n" % i for i in range(2048)]
-_CT_LINES: dict[str, bytes] = {}
+_CT_LINES: dict[str, bytes] = {"application/json": b"content-type: application/json\r\n"}
 _CONN_KEEP = b"connection: keep-alive\r\n\r\n"
 _CONN_CLOSE = b"connection: close\r\n\r\n"
 _CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
@@ -220,6 +226,15 @@ def _internal() -> Response:
     return Response(500, _INTERNAL_BYTES)
 
 
+# Python 3.12+: a coroutine handler's first step runs at once inside a real task (eager
+# task), so a handler that finishes without suspending is answered in the same read and one
+# that suspends has already sent its upstream request. On 3.11 the task starts on the next
+# loop iteration (running the first step by hand would break asyncio.timeout() & co, which
+# need a current task).
+_EAGER_TASKS = sys.version_info >= (3, 12)
+_CoroutineType = types.CoroutineType
+
+
 # --------------------------------------------------------------------------- connection
 
 # phases of the request currently being read
@@ -234,6 +249,7 @@ _METHODS: dict[bytes, str] = {
     for m in ("GET", "POST", "PUT", "DELETE", "HEAD", "OPTIONS", "PATCH", "TRACE", "CONNECT")
 }
 _HEADER_NAMES: dict[bytes, str] = {}
+_URLS: dict[bytes, tuple[str, str]] = {}  # request target -> (decoded path, raw query)
 
 
 class _Abort(Exception):
@@ -260,19 +276,7 @@ class _Pending:
 
     def done(self, fut: asyncio.Future) -> None:
         conn = self.conn
-        if fut.cancelled():
-            resp = conn._handler_failed(self.req, asyncio.CancelledError())
-        else:
-            exc = fut.exception()
-            if exc is not None:
-                resp = conn._handler_failed(self.req, exc)
-            else:
-                resp = fut.result()
-                if not isinstance(resp, Response):
-                    resp = conn._handler_failed(
-                        self.req, TypeError(f"handler returned {type(resp).__name__}, not Response")
-                    )
-        self.resp = resp
+        self.resp = conn._outcome(self.req, fut)
         self.fut = None
         if conn.transport is not None:
             conn._flush()
@@ -285,6 +289,7 @@ class _HttpConnection(asyncio.Protocol):
         "backlog",
         "body",
         "body_len",
+        "body_timeout",
         "client",
         "closing",
         "deadline",
@@ -294,7 +299,9 @@ class _HttpConnection(asyncio.Protocol):
         "handler",
         "hdr_bytes",
         "hdr_raw",
+        "header_timeout",
         "headers",
+        "idle_timeout",
         "keep_alive",
         "lingering",
         "loop",
@@ -323,6 +330,9 @@ class _HttpConnection(asyncio.Protocol):
         self.max_hdr = lim.max_header_bytes
         self.max_body = lim.max_body_bytes
         self.max_pipeline = max(1, lim.max_pipeline)
+        self.header_timeout = lim.header_timeout
+        self.body_timeout = lim.body_timeout
+        self.idle_timeout = lim.idle_timeout
         self.transport: asyncio.Transport | None = None
         self.parser = httptools.HttpRequestParser(self)
         self.client: tuple[str, int] | None = None
@@ -411,18 +421,36 @@ class _HttpConnection(asyncio.Protocol):
             elif reason is not _STOP:
                 self._fail(reason.status, reason.code, reason.message)
             return
-        if self.phase == _HEAD:
+        # Deadlines are set here, once per read, not once per request.
+        if self.closing:
+            if not self.lingering:
+                self.deadline = 0.0  # waiting for our own responses
+            return
+        phase = self.phase
+        if phase == _IDLE:
+            if self.nbegun != nbegun:  # requests were read (input that made none: no reset)
+                if self.queue or self.backlog or self.paused:
+                    self.deadline = 0.0  # in flight: no client timeout applies
+                else:
+                    self.deadline = self.loop.time() + self.idle_timeout
+                    self.deadline_kind = _DL_IDLE
+        elif phase == _HEAD:
             # headers still incomplete: bound what the parser buffers for them
-            if self.nbegun == nbegun:
-                self.hdr_raw += len(data)
-            else:
+            if self.nbegun != nbegun:  # a new request began in this read
                 self.hdr_raw = 0
-            if self.hdr_raw > self.max_hdr:
-                self._fail(431, "header_too_large", "request line and headers are too large")
-                return
-        elif self.want_continue:
-            self.want_continue = False
-            if self.phase == _BODY:
+                if not self.paused:
+                    self.deadline = self.loop.time() + self.header_timeout
+                    self.deadline_kind = _DL_HEAD
+            else:
+                self.hdr_raw += len(data)
+                if self.hdr_raw > self.max_hdr:
+                    self._fail(431, "header_too_large", "request line and headers are too large")
+        elif phase == _BODY:
+            if (self.nbegun != nbegun or self.deadline_kind != _DL_BODY) and not self.paused:
+                self.deadline = self.loop.time() + self.body_timeout
+                self.deadline_kind = _DL_BODY
+            if self.want_continue:
+                self.want_continue = False
                 if self.queue or self.backlog:
                     self.send_continue = True  # after the earlier responses
                 else:
@@ -430,25 +458,25 @@ class _HttpConnection(asyncio.Protocol):
 
     # ---------------------------------------------------------------- parser callbacks
 
-    def on_message_begin(self) -> None:
-        if self.closing or self.draining:
-            self.closing = True
-            self._abort = _STOP
-            raise _Abort
-        self.phase = _HEAD
-        self.nbegun += 1
-        self.hdr_bytes = 0
-        self.hdr_raw = 0
-        now = self.loop.time()
-        self.t0 = now
-        if not self.paused:
-            self.deadline = now + self.server.limits.header_timeout
-            self.deadline_kind = _DL_HEAD
+    # (no on_message_begin: one callback less per request; the first URL fragment is the
+    # start of a request as far as we are concerned)
 
     def on_url(self, url: bytes) -> None:
-        self.url = self.url + url if self.url else url
-        self.hdr_bytes += len(url)
-        if self.hdr_bytes > self.max_hdr:
+        if self.phase == _IDLE:  # first fragment of a new request
+            if self.closing or self.draining:
+                self.closing = True
+                self._abort = _STOP
+                raise _Abort
+            self.phase = _HEAD
+            self.nbegun += 1
+            self.url = url
+            self.hdr_bytes = n = len(url)
+            if self.access_log is not None:
+                self.t0 = self.loop.time()
+        else:
+            self.url += url
+            self.hdr_bytes = n = self.hdr_bytes + len(url)
+        if n > self.max_hdr:
             self._raise(431, "header_too_large", "request line is too large")
 
     def on_header(self, name: bytes, value: bytes) -> None:
@@ -495,14 +523,12 @@ class _HttpConnection(asyncio.Protocol):
                 has_body = n > 0
         parser = self.parser
         ka = parser.should_keep_alive()
-        if ka and parser.should_upgrade():
-            ka = False  # upgrades / CONNECT are not supported: answer, then close
+        # upgrades / CONNECT (authority-form target) are not supported: answer, then close
+        if ka and ("upgrade" in h or self.url[:1] != b"/") and parser.should_upgrade():
+            ka = False
         self.keep_alive = ka
         if has_body:
             self.phase = _BODY
-            if not self.paused:
-                self.deadline = self.loop.time() + self.server.limits.body_timeout
-                self.deadline_kind = _DL_BODY
             exp = h.get("expect")
             if (
                 exp is not None
@@ -530,6 +556,52 @@ class _HttpConnection(asyncio.Protocol):
 
     def on_message_complete(self) -> None:
         url = self.url
+        pq = _URLS.get(url)
+        if pq is None:
+            pq = self._split_url(url)
+        m = self.parser.get_method()
+        method = _METHODS.get(m) or m.decode("latin-1")
+        body = self.body
+        if body:
+            if type(body) is not bytes:
+                body = bytes(body)
+            self.body = b""
+            self.body_len = 0
+        ka = self.keep_alive
+        req = Request(method, pq[0], pq[1], self.headers, body, self.client, ka)
+        self.headers = {}
+        self.phase = _IDLE
+        if self.want_continue or self.send_continue:
+            self.want_continue = self.send_continue = False
+        if not ka or self.draining:
+            self.closing = True  # this is the last request read on this connection
+        q = self.queue
+        if not q and not self.backlog and not self.paused:
+            # the common case, nothing in flight: call the handler right here
+            try:
+                res = self.handler(req)
+            except Exception as exc:
+                res = self._handler_failed(req, exc)
+            if type(res) is Response:
+                self._send(req, res, self.t0)
+            else:
+                self._dispatch_result(req, res, self.t0)
+            if self.closing:
+                self._pause(_P_CLOSING)
+            return
+        if self.backlog or len(q) >= self.max_pipeline or self.paused & _P_WRITE:
+            # pipeline full, or the peer does not read: park it (bounded by one read)
+            self.backlog.append(_Pending(self, req, None, self.t0))
+        else:
+            self._dispatch(req, self.t0)
+        if self.transport is None:
+            return
+        if self.closing:
+            self._pause(_P_CLOSING)
+        elif len(q) + len(self.backlog) >= self.max_pipeline:
+            self._pause(_P_PIPE)
+
+    def _split_url(self, url: bytes) -> tuple[str, str]:
         if url[:1] == b"/" and b"#" not in url:
             raw_path, _, raw_query = url.partition(b"?")
         else:
@@ -538,7 +610,7 @@ class _HttpConnection(asyncio.Protocol):
                 raw_path = parsed.path or b"/"
                 raw_query = parsed.query or b""
             except httptools.HttpParserInvalidURLError:
-                if url[:1] == b"/" or url == b"*" or self.parser.get_method() == b"CONNECT":
+                if url == b"*" or self.parser.get_method() == b"CONNECT":
                     raw_path, raw_query = url, b""
                 else:
                     self._raise(400, "bad_request", "invalid request target")
@@ -546,47 +618,12 @@ class _HttpConnection(asyncio.Protocol):
             path = unquote_to_bytes(raw_path).decode("utf-8", "replace")
         else:
             path = raw_path.decode("utf-8", "replace")
-        m = self.parser.get_method()
-        method = _METHODS.get(m) or m.decode("latin-1")
-        body = self.body
-        if type(body) is not bytes:
-            body = bytes(body)
-        ka = self.keep_alive
-        req = Request(
-            method,
-            path,
-            raw_query.decode("latin-1") if raw_query else "",
-            self.headers,
-            body,
-            self.client,
-            ka,
-        )
-        t0 = self.t0
-        # reset per-message state
-        self.phase = _IDLE
-        self.url = b""
-        self.headers = {}
-        self.body = b""
-        self.body_len = 0
-        self.deadline = 0.0
-        if not ka or self.draining:
-            self.closing = True  # this is the last request read on this connection
-        self.want_continue = False
-        self.send_continue = False
-        if self.backlog or len(self.queue) >= self.max_pipeline or self.paused & _P_WRITE:
-            # pipeline full, or the peer does not read: park it (bounded by one read)
-            self.backlog.append(_Pending(self, req, None, t0))
-        else:
-            self._dispatch(req, t0)
-        if self.transport is None:
-            return
-        if self.closing:
-            self._pause(_P_CLOSING)
-        elif len(self.queue) + len(self.backlog) >= self.max_pipeline:
-            self._pause(_P_PIPE)
-        elif not self.queue and not self.paused:
-            self.deadline = self.loop.time() + self.server.limits.idle_timeout
-            self.deadline_kind = _DL_IDLE
+        pq = (path, raw_query.decode("latin-1") if raw_query else "")
+        if len(url) <= 256:
+            if len(_URLS) >= 4096:
+                _URLS.clear()
+            _URLS[url] = pq
+        return pq
 
     # ---------------------------------------------------------------- dispatch & responses
 
@@ -595,6 +632,9 @@ class _HttpConnection(asyncio.Protocol):
             res = self.handler(req)
         except Exception as exc:
             res = self._handler_failed(req, exc)
+        self._dispatch_result(req, res, t0)
+
+    def _dispatch_result(self, req: Request, res: Any, t0: float) -> None:
         if isinstance(res, Response):
             if self.queue:
                 self.queue.append(_Pending(self, req, res, t0))
@@ -603,12 +643,17 @@ class _HttpConnection(asyncio.Protocol):
             return
         p = _Pending(self, req, None, t0)
         self.queue.append(p)
+        if type(res) is _CoroutineType:
+            # the task itself renders and flushes at its end: no done-callback hop
+            if _EAGER_TASKS:
+                p.fut = asyncio.Task(self._run(p, res), loop=self.loop, eager_start=True)
+            else:
+                p.fut = self.loop.create_task(self._run(p, res))
+            p.own = True
+            return
         try:
             if asyncio.isfuture(res):
                 fut = res
-            elif asyncio.iscoroutine(res):
-                fut = self.loop.create_task(res)
-                p.own = True
             else:
                 fut = asyncio.ensure_future(res)
                 p.own = True
@@ -620,6 +665,39 @@ class _HttpConnection(asyncio.Protocol):
             return
         p.fut = fut
         fut.add_done_callback(p.done)
+
+    async def _run(self, p: _Pending, coro: Any) -> None:
+        try:
+            resp = await coro
+            if not isinstance(resp, Response):
+                resp = self._handler_failed(
+                    p.req, TypeError(f"handler returned {type(resp).__name__}, not Response")
+                )
+        except asyncio.CancelledError as exc:
+            task = asyncio.current_task()
+            if task is not None and task.cancelling():
+                raise  # cancelled by us (shutdown abort): nothing to answer
+            resp = self._handler_failed(p.req, exc)  # the handler's own doing
+        except Exception as exc:
+            resp = self._handler_failed(p.req, exc)
+        p.resp = resp
+        p.fut = None
+        if self.transport is not None:
+            self._flush()
+
+    def _outcome(self, req: Request | None, fut: asyncio.Future) -> Response:
+        """The Response a finished handler future stands for (errors rendered)."""
+        if fut.cancelled():
+            return self._handler_failed(req, asyncio.CancelledError())
+        exc = fut.exception()
+        if exc is not None:
+            return self._handler_failed(req, exc)
+        resp = fut.result()
+        if not isinstance(resp, Response):
+            return self._handler_failed(
+                req, TypeError(f"handler returned {type(resp).__name__}, not Response")
+            )
+        return resp
 
     def _handler_failed(self, req: Request | None, exc: BaseException) -> Response:
         hook = self.server.on_error
@@ -646,15 +724,32 @@ class _HttpConnection(asyncio.Protocol):
         t = self.transport
         if t is None:
             return
-        srv = self.server
-        close = (
-            req is None
-            or not req.keep_alive
-            or (self.closing and not self.queue and not self.backlog)
-        )
-        date = srv._date if _time() < srv._date_next else srv._refresh_date()
+        if req is None:
+            close = True
+            head = False
+        else:
+            close = not req.keep_alive or (self.closing and not self.queue and not self.backlog)
+            head = req.method == "HEAD"
+        date = self.server._date
         try:
-            data = _render(resp, req is not None and req.method == "HEAD", close, date)
+            if resp.headers or head:
+                data = _render(resp, head, close, date)
+            else:
+                try:
+                    body = resp.body
+                    n = len(body)
+                    data = b"".join(
+                        (
+                            _FAST_STATUS_LINES[resp.status],
+                            date,
+                            _CT_LINES[resp.content_type],
+                            _CL_LINES[n] if n < 2048 else b"content-length: %d\r\n" % n,
+                            _CONN_CLOSE if close else _CONN_KEEP,
+                            body,
+                        )
+                    )
+                except KeyError:  # uncached status / content type, or a body-less status
+                    data = _render(resp, head, close, date)
         except Exception as exc:
             resp = self._handler_failed(req, exc)
             try:
@@ -704,7 +799,7 @@ class _HttpConnection(asyncio.Protocol):
             if self.phase == _BODY:
                 self.transport.write(_CONTINUE)
         if self.phase == _IDLE and not self.paused:
-            self.deadline = self.loop.time() + self.server.limits.idle_timeout
+            self.deadline = self.loop.time() + self.idle_timeout
             self.deadline_kind = _DL_IDLE
 
     # ---------------------------------------------------------------- errors, pauses, close
@@ -879,8 +974,8 @@ class HttpServer:
         self._ticker: asyncio.TimerHandle | None = None
         self._shutting_down = False
         self._all_closed: asyncio.Future | None = None
-        self._date = b""
-        self._date_next = 0.0
+        self._date = b""  # the whole "date: ...\r\n" line, refreshed every second by a timer
+        self._date_timer: asyncio.TimerHandle | None = None
         self._refresh_date()
         lim = self.limits
         self._tick = max(
@@ -894,12 +989,15 @@ class HttpServer:
             ),
         )
 
-    def _refresh_date(self) -> bytes:
+    def _refresh_date(self) -> float:
         now = _time()
-        sec = int(now)
-        self._date = b"date: " + formatdate(sec, usegmt=True).encode() + b"\r\n"
-        self._date_next = sec + 1.0
-        return self._date
+        self._date = b"date: " + formatdate(int(now), usegmt=True).encode() + b"\r\n"
+        return now
+
+    def _date_tick(self) -> None:
+        now = self._refresh_date()
+        # just after the next second boundary
+        self._date_timer = self._loop.call_later(1.0005 - now % 1.0, self._date_tick)
 
     async def start(
         self, host: str = "127.0.0.1", port: int = 0, *, reuse_port: bool = False, sock=None
@@ -920,6 +1018,7 @@ class HttpServer:
                 factory, host, port, reuse_port=reuse_port or None, backlog=2048
             )
         self._ticker = loop.call_later(self._tick, self._sweep)
+        self._date_tick()
 
     def _sweep(self) -> None:
         now = self._loop.time()
@@ -969,6 +1068,9 @@ class HttpServer:
         if self._ticker is not None:
             self._ticker.cancel()
             self._ticker = None
+        if self._date_timer is not None:
+            self._date_timer.cancel()
+            self._date_timer = None
         try:
             await asyncio.wait_for(self._server.wait_closed(), 1.0)
         except TimeoutError:

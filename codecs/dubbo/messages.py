@@ -207,11 +207,13 @@ def exception_from_value(obj: Any, _seen: set[int] | None = None) -> JavaExcepti
     elif isinstance(obj, str):
         return JavaException("java.lang.RuntimeException", obj, raw=obj)
     else:
-        return JavaException("java.lang.Throwable", repr(obj), raw=obj)
+        return JavaException("java.lang.Throwable", _text(obj), raw=obj)
     if isinstance(fields.get("exceptionClass"), str):
         return JavaException(
             fields["exceptionClass"],
-            fields.get("exceptionMessage") or fields.get("detailMessage"),
+            _text(fields["exceptionMessage"])
+            if "exceptionMessage" in fields
+            else _text(fields.get("detailMessage")),
             raw=obj,
         )
     msg = fields.get("detailMessage", fields.get("message"))
@@ -219,7 +221,17 @@ def exception_from_value(obj: Any, _seen: set[int] | None = None) -> JavaExcepti
     cause = None
     if cause_obj is not None and id(cause_obj) not in seen:
         cause = exception_from_value(cause_obj, seen)
-    return JavaException(cls, msg if isinstance(msg, str) or msg is None else str(msg), cause, obj)
+    return JavaException(cls, _text(msg), cause, obj)
+
+
+def _text(v: Any) -> str | None:
+    """A message as text; never raises (Python refuses str() of >4300-digit ints)."""
+    if v is None or isinstance(v, str):
+        return v
+    try:
+        return repr(v)
+    except ValueError:
+        return f"<unprintable {type(v).__name__}>"
 
 
 @dataclass(slots=True)
@@ -257,7 +269,7 @@ def decode_response(frame: Frame, *, typed: bool = False, max_depth: int = 256) 
             return res
         if frame.status != OK:
             msg = dec.read() if frame.body else None
-            res.error = msg if isinstance(msg, str) else (None if msg is None else repr(msg))
+            res.error = _text(msg)
             return res
         flag = dec.read_int()
         res.flag = flag

@@ -94,17 +94,21 @@ class Decoder:
         return self._read(0)
 
     def read_int(self) -> int:
-        """Read a value that must be an integer (int or long tag), as Java's readInt does."""
-        v = self._read(0)
-        if type(v) is bool or not isinstance(v, int):
-            raise HessianError(f"expected int, got {_describe(v)}")
-        return int(v)
+        """Read a value that must be an integer (int or long tag), as Java's readInt does.
+
+        Only scalar tags are read, so a length or index can never nest."""
+        tag = self._byte()
+        if not _is_int_tag(tag):
+            raise HessianError(f"expected int, got tag 0x{tag:02x} at offset {self.pos - 1}")
+        self.pos -= 1
+        return int(self._read(0))
 
     def read_string(self) -> str | None:
-        v = self._read(0)
-        if v is not None and not isinstance(v, str):
-            raise HessianError(f"expected string, got {_describe(v)}")
-        return v
+        tag = self._byte()
+        if not (tag <= 0x1F or 0x30 <= tag <= 0x33 or tag in (0x52, 0x53, 0x4E)):
+            raise HessianError(f"expected string, got tag 0x{tag:02x} at offset {self.pos - 1}")
+        self.pos -= 1
+        return self._read(0)
 
     # ---- core ----------------------------------------------------------------------------
 
@@ -112,6 +116,9 @@ class Decoder:
         if depth > self.max_depth:
             raise HessianError(f"nesting deeper than {self.max_depth}")
         tag = self._byte()
+        while tag == 0x43:  # class definitions precede the value they describe
+            self._class_def()
+            tag = self._byte()
         data = self.data
         if tag >= 0x80:
             if tag <= 0xBF:
@@ -160,7 +167,7 @@ class Decoder:
         """Read ``units`` UTF-16 code units of Java-style UTF-8 (CESU-8 tolerated)."""
         data = self.data
         pos = self.pos
-        chunk = data[pos : pos + units]
+        chunk = data[pos : min(pos + units, self.end)]
         if len(chunk) == units and chunk.isascii():
             self.pos = pos + units
             return chunk.decode("ascii")
@@ -246,12 +253,12 @@ class Decoder:
         tag = self._byte()
         self.pos -= 1
         if tag <= 0x1F or 0x30 <= tag <= 0x33 or tag in (0x52, 0x53):
-            t = self._read(self.max_depth)
+            t = self.read_string() or ""
             self._types.append(t)
             return t
-        idx = self._read(self.max_depth)
-        if type(idx) is not int and type(idx) is not Long:
-            raise HessianError(f"expected type string or index, got {_describe(idx)}")
+        if not _is_int_tag(tag):
+            raise HessianError(f"expected type string or type index, got tag 0x{tag:02x}")
+        idx = self.read_int()
         if not 0 <= idx < len(self._types):
             raise HessianError(f"type reference {idx} undefined ({len(self._types)} types)")
         return self._types[idx]
@@ -313,7 +320,7 @@ class Decoder:
         self._refs[slot] = new
         del old  # earlier self-references keep the dict; unhashable-key maps are rare
 
-    def _class_def(self, tag: int, depth: int) -> Any:
+    def _class_def(self) -> None:
         name = self.read_string()
         if not name:
             raise HessianError("class definition without a name")
@@ -326,7 +333,6 @@ class Decoder:
                 raise HessianError(f"null field name in class {name}")
             fields.append(f)
         self._classes.append((name, tuple(fields)))
-        return self._read(depth)
 
     def _instance(self, idx: int, depth: int) -> Any:
         if not 0 <= idx < len(self._classes):
@@ -358,6 +364,10 @@ class Decoder:
         if not 0 <= idx < len(self._refs):
             raise HessianError(f"reference to undefined value {idx} ({len(self._refs)} defined)")
         return self._refs[idx]
+
+
+def _is_int_tag(tag: int) -> bool:
+    return tag >= 0x80 or 0x38 <= tag <= 0x3F or tag in (0x49, 0x4C, 0x59)
 
 
 def _describe(v: Any) -> str:
@@ -484,7 +494,6 @@ _HANDLERS = {
     0x56: _d_fixed_typed_list,
     0x57: _d_var_list,
     0x58: _d_fixed_list,
-    0x43: Decoder._class_def,
     0x4F: _d_object,
     0x51: Decoder._ref,
 }
@@ -506,11 +515,9 @@ def _biginteger(d: dict) -> Any:
     mag, signum = d.get("mag"), d.get("signum")
     if not isinstance(mag, list) or not isinstance(signum, int):
         return d
-    v = 0
-    for word in mag:
-        if not isinstance(word, int):
-            return d
-        v = (v << 32) | (word & 0xFFFFFFFF)
+    if not all(isinstance(w, int) for w in mag):
+        return d
+    v = int.from_bytes(b"".join((w & 0xFFFFFFFF).to_bytes(4, "big") for w in mag), "big")
     return -v if signum < 0 else v
 
 
@@ -529,7 +536,7 @@ def _single(field: str):
 def _local_date(d: dict) -> Any:
     try:
         return _dt.date(d["year"], d["month"], d["day"]).isoformat()
-    except (KeyError, TypeError, ValueError):
+    except (KeyError, TypeError, ValueError, OverflowError):
         return d
 
 
@@ -537,7 +544,7 @@ def _local_time(d: dict) -> Any:
     try:
         t = _dt.time(d["hour"], d["minute"], d["second"], (d.get("nano") or 0) // 1000)
         return t.isoformat()
-    except (KeyError, TypeError, ValueError):
+    except (KeyError, TypeError, ValueError, OverflowError):
         return d
 
 
@@ -551,7 +558,7 @@ def _local_datetime(d: dict) -> Any:
 def _instant(d: dict) -> Any:
     try:
         return _EPOCH + _dt.timedelta(seconds=d["seconds"], microseconds=d["nanos"] // 1000)
-    except (KeyError, TypeError, OverflowError):
+    except (KeyError, TypeError, ValueError, OverflowError):
         return d
 
 

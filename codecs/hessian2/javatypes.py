@@ -470,7 +470,12 @@ def coerce(
     if k == "double":
         return _to_float(value, t, path)
     if k == "float":
-        return java_float(_to_float(value, t, path))
+        try:
+            return java_float(_to_float(value, t, path))
+        except JavaTypeError:
+            raise
+        except HessianError as e:
+            raise JavaTypeError(path, t.name, value, str(e)) from None
     if k == "char":
         if isinstance(value, str) and len(value) == 1 and ord(value) <= 0xFFFF:
             return value

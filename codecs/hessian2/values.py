@@ -23,6 +23,8 @@ class Long(int):
     def __repr__(self) -> str:
         return f"Long({int(self)})"
 
+    __str__ = int.__repr__
+
 
 class Int(int):
     """A Java ``int`` (also ``byte``/``short``, which hessian writes as int)."""
@@ -31,6 +33,8 @@ class Int(int):
 
     def __repr__(self) -> str:
         return f"Int({int(self)})"
+
+    __str__ = int.__repr__
 
 
 class Double(float):

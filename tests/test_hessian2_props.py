@@ -1,0 +1,318 @@
+"""Property tests for the hessian2 codec and the Dubbo2 frame splitter (hypothesis)."""
+
+from __future__ import annotations
+
+import copy
+import datetime as dt
+import math
+from typing import Any
+
+from hypothesis import HealthCheck, example, given, settings
+from hypothesis import strategies as st
+from tribridge.codecs.dubbo import HEADER_LEN, Frame, FrameDecoder, pack_frame
+from tribridge.codecs.hessian2 import (
+    Decoder,
+    Encoder,
+    HessianObject,
+    Int,
+    Long,
+    TypedList,
+    TypedMap,
+    decode,
+    encode,
+)
+
+UTC = dt.UTC
+PROPS = settings(
+    max_examples=150,
+    deadline=None,
+    database=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
+FEW = settings(PROPS, max_examples=40)
+
+
+# ---- a type-faithful comparison --------------------------------------------------------------
+
+
+def canon(v: Any, _seen: dict[int, int] | None = None) -> Any:
+    """A tagged tree that tells int from long from double and keeps container types;
+    NaN compares equal to NaN, and shared containers are labelled."""
+    seen = {} if _seen is None else _seen
+    if v is None or isinstance(v, bool):
+        return ("lit", v)
+    if isinstance(v, Long):
+        return ("long", int(v))
+    if isinstance(v, int):
+        return ("int", int(v))
+    if isinstance(v, float):
+        return ("double", "NaN") if math.isnan(v) else ("double", v)
+    if isinstance(v, str):
+        return ("string", v)
+    if isinstance(v, (bytes, bytearray)):
+        return ("binary", bytes(v))
+    if isinstance(v, dt.datetime):
+        return ("date", v)
+    if id(v) in seen:
+        return ("ref", seen[id(v)])
+    seen[id(v)] = len(seen)
+    if isinstance(v, list):
+        return ("list", getattr(v, "type", None), tuple(canon(x, seen) for x in v))
+    if isinstance(v, dict):
+        pairs = tuple((canon(k, seen), canon(x, seen)) for k, x in v.items())
+        return ("map", getattr(v, "type", None), pairs)
+    if isinstance(v, HessianObject):
+        return ("object", v.cls, tuple((f, canon(x, seen)) for f, x in v.fields.items()))
+    raise TypeError(type(v))
+
+
+# ---- strategies ------------------------------------------------------------------------------
+
+ints = st.integers(-(2**31), 2**31 - 1).map(Int)
+longs = st.integers(-(2**63), 2**63 - 1).map(Long)
+edge_ints = st.sampled_from(
+    [-(2**31), -262145, -262144, -2049, -2048, -17, -16, 47, 48, 2047, 2048, 262143, 262144]
+).map(Int)
+edge_longs = st.sampled_from(
+    [-(2**63), -(2**31) - 1, -(2**31), -262145, -9, -8, 15, 16, 2**31 - 1, 2**31, 2**63 - 1]
+).map(Long)
+doubles = st.floats(allow_nan=True, allow_infinity=True) | st.sampled_from(
+    [0.001, -0.001, 1.5, 2147483.647, 2147483.648, 3000000.5, 32768.0, -129.0, 0.3, 0.009]
+)
+short_text = st.text(max_size=40)
+astral_text = st.text(
+    alphabet=st.characters(min_codepoint=0x1F000, max_codepoint=0x1FAFF) | st.sampled_from("aé"),
+    max_size=40,
+)
+long_text = st.builds(
+    lambda unit, n, tail: unit * n + tail,
+    st.sampled_from(["a", "é", "😀", "a😀", "\u0800"]),
+    st.integers(0, 36000),
+    st.sampled_from(["", "b", "😀"]),
+)
+texts = short_text | astral_text | long_text
+binaries = st.binary(max_size=64) | st.builds(
+    lambda b, n: b * n, st.binary(min_size=1, max_size=3), st.integers(0, 25000)
+)
+datetimes = st.builds(
+    lambda d, ms: d.replace(microsecond=ms * 1000),
+    st.datetimes(timezones=st.just(UTC)),
+    st.integers(0, 999),
+)
+leaves = st.one_of(
+    st.none(),
+    st.booleans(),
+    ints,
+    longs,
+    edge_ints,
+    edge_longs,
+    doubles,
+    texts,
+    binaries,
+    datetimes,
+)
+keys = st.one_of(st.text(max_size=10), ints, longs, st.booleans(), st.none(), st.binary(max_size=4))
+type_names = st.sampled_from(["[int", "[string", "[object", "java.util.HashSet", "com.x.Y"])
+class_names = st.sampled_from(["com.x.A", "com.x.B", "java.lang.RuntimeException"])
+field_names = st.lists(st.sampled_from(["a", "b", "name", "value", "é"]), unique=True, max_size=4)
+
+
+def _containers(children: st.SearchStrategy[Any]) -> st.SearchStrategy[Any]:
+    small = st.lists(children, max_size=10)
+    return st.one_of(
+        small,
+        st.builds(TypedList, type_names, small),
+        st.dictionaries(keys, children, max_size=6),
+        st.builds(
+            TypedMap,
+            st.sampled_from(["java.util.LinkedHashMap", "java.util.TreeMap"]),
+            st.dictionaries(keys, children, max_size=6),
+        ),
+        st.builds(
+            lambda cls, names, vals: HessianObject(cls, dict(zip(names, vals, strict=False))),
+            class_names,
+            field_names,
+            st.lists(children, min_size=4, max_size=4),
+        ),
+    )
+
+
+typed_values = st.recursive(leaves, _containers, max_leaves=30)
+
+json_values = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers(-(2**63), 2**63 - 1)
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(max_size=20),
+    lambda children: (
+        st.lists(children, max_size=6) | st.dictionaries(st.text(max_size=8), children, max_size=6)
+    ),
+    max_leaves=25,
+)
+
+
+# ---- hessian properties ----------------------------------------------------------------------
+
+
+@PROPS
+@given(typed_values)
+def test_typed_round_trip(value: Any) -> None:
+    wire = encode(value)
+    back = decode(wire, typed=True)
+    assert canon(back) == canon(value)
+    # a typed decode re-encodes to the very same bytes
+    assert encode(back) == wire
+
+
+@FEW
+@given(long_text)
+@example("a" * 32767 + "😀" + "b")
+@example("😀" * 16384 + "a")
+@example("é" * 70000)
+@example("a" * 65535 + "😀" * 3)
+def test_long_strings_round_trip_and_chunk_boundaries(text: str) -> None:
+    wire = encode(text)
+    assert decode(wire) == text
+    # Java's chunking: 0x8000 units per non-final chunk, one less if that would end the
+    # chunk on a high surrogate
+    pos = 0
+    consumed = ""
+    while wire[pos] == 0x52:
+        n = int.from_bytes(wire[pos + 1 : pos + 3], "big")
+        assert n in (0x8000, 0x7FFF)
+        dec = Decoder(b"\x53" + wire[pos + 1 :])
+        chunk = dec.read()  # decoded alone: a split pair would leave a lone high surrogate
+        assert not ("\ud800" <= chunk[-1] <= "\udbff")
+        consumed += chunk
+        pos += dec.pos
+    assert consumed + decode(wire[pos:]) == text
+
+
+@PROPS
+@given(doubles)
+def test_double_round_trip(v: float) -> None:
+    back = decode(encode(v))
+    assert type(back) is float
+    if math.isnan(v):
+        assert math.isnan(back)
+    else:
+        assert back == v
+
+
+@PROPS
+@given(st.one_of(ints, longs, edge_ints, edge_longs))
+def test_integer_round_trip_keeps_width(v: int) -> None:
+    back = decode(encode(v), typed=True)
+    assert back == v
+    assert type(back) is (Long if type(v) is Long else int)
+
+
+@PROPS
+@given(datetimes)
+def test_date_round_trip(v: dt.datetime) -> None:
+    back = decode(encode(v))
+    assert back == v and back.tzinfo is not None
+
+
+@PROPS
+@given(json_values)
+def test_plain_round_trip_json_like(value: Any) -> None:
+    back = decode(encode(value))
+    assert canon(back) == canon(value)
+    assert back == value
+
+
+@PROPS
+@given(typed_values)
+def test_encoder_is_deterministic(value: Any) -> None:
+    first = encode(value)
+    assert encode(value) == first
+    assert encode(copy.deepcopy(value)) == first
+    enc = Encoder()
+    enc.write(value)
+    assert enc.getvalue() == first
+
+
+@FEW
+@given(st.lists(typed_values, min_size=1, max_size=4))
+def test_shared_values_round_trip_as_references(values: list[Any]) -> None:
+    # every container written twice: the second time is a reference to the same object
+    doubled = [v for v in values for _ in range(2)]
+    wire = encode(doubled)
+    back = decode(wire, typed=True)
+    assert canon(back) == canon(doubled)
+    for i in range(0, len(back), 2):
+        if isinstance(values[i // 2], (list, dict, HessianObject)):
+            assert back[i] is back[i + 1]
+
+
+# ---- frame splitter --------------------------------------------------------------------------
+
+frames_st = st.lists(
+    st.tuples(
+        st.sampled_from([0xC2, 0x82, 0xE2, 0xA2, 0x02, 0x22]),
+        st.sampled_from([0, 20, 40, 70, 100]),
+        st.integers(-(2**63), 2**63 - 1),
+        st.binary(max_size=300),
+    ),
+    min_size=1,
+    max_size=6,
+)
+
+
+def _split(stream: bytes, cuts: list[int]) -> list[bytes]:
+    points = sorted({c % (len(stream) + 1) for c in cuts})
+    out, prev = [], 0
+    for p in [*points, len(stream)]:
+        out.append(stream[prev:p])
+        prev = p
+    return out
+
+
+@PROPS
+@given(frames_st, st.lists(st.integers(0, 10_000), max_size=20))
+def test_frame_decoder_any_split(
+    frames: list[tuple[int, int, int, bytes]], cuts: list[int]
+) -> None:
+    stream = b"".join(pack_frame(*f) for f in frames)
+    expected = [Frame(flag, status, rid, body) for flag, status, rid, body in frames]
+    dec = FrameDecoder()
+    got: list[Frame] = []
+    for piece in _split(stream, cuts):
+        got += dec.feed(piece)
+    assert got == expected
+    assert dec.buffered == 0
+
+
+@FEW
+@given(frames_st)
+def test_frame_decoder_byte_by_byte(frames: list[tuple[int, int, int, bytes]]) -> None:
+    stream = b"".join(pack_frame(*f) for f in frames)
+    dec = FrameDecoder()
+    got: list[Frame] = []
+    for i in range(len(stream)):
+        got += dec.feed(stream[i : i + 1])
+        assert dec.buffered < HEADER_LEN + 300
+    assert [(f.flag, f.status, f.request_id, f.body) for f in got] == frames
+
+
+@PROPS
+@given(frames_st, st.lists(st.integers(0, 10_000), max_size=20), st.integers(0, 200))
+def test_frame_decoder_skips_oversized_under_any_split(
+    frames: list[tuple[int, int, int, bytes]], cuts: list[int], limit: int
+) -> None:
+    stream = b"".join(pack_frame(*f) for f in frames)
+    dec = FrameDecoder(max_payload=limit, skip_oversized=True)
+    got: list[Frame] = []
+    for piece in _split(stream, cuts):
+        got += dec.feed(piece)
+        assert dec.buffered <= HEADER_LEN + limit
+    expected = [
+        Frame(flag, status, rid, b"", oversize=len(body))
+        if len(body) > limit
+        else Frame(flag, status, rid, body)
+        for flag, status, rid, body in frames
+    ]
+    assert got == expected
+    assert dec.buffered == 0
