@@ -619,7 +619,7 @@ class _HttpConnection(asyncio.Protocol):
         else:
             path = raw_path.decode("utf-8", "replace")
         pq = (path, raw_query.decode("latin-1") if raw_query else "")
-        if len(url) <= 256:
+        if len(url) <= 256 and url[:1] == b"/":  # origin-form only: no method dependence
             if len(_URLS) >= 4096:
                 _URLS.clear()
             _URLS[url] = pq
@@ -765,7 +765,11 @@ class _HttpConnection(asyncio.Protocol):
                 log.exception("access_log hook failed")
         if close:
             self.closing = True
-            self._linger()
+            # drain unread input first only where some is likely: after a protocol error,
+            # with more requests seen behind a closing one, mid-request, or at shutdown
+            self._linger(
+                req is None or self._abort is _STOP or self.phase != _IDLE or self.draining
+            )
 
     def _flush(self) -> None:
         q = self.queue
@@ -792,7 +796,7 @@ class _HttpConnection(asyncio.Protocol):
         if self.closing:
             if self.transport is not None and not self.lingering:
                 # e.g. half-closed by the client or draining with nothing left to send
-                self._linger()
+                self._linger(self.draining)
             return
         if self.send_continue:
             self.send_continue = False
@@ -858,8 +862,9 @@ class _HttpConnection(asyncio.Protocol):
             self.deadline = self.loop.time() + lim.idle_timeout
             self.deadline_kind = _DL_IDLE
 
-    def _linger(self) -> None:
-        """Close after the last response: half-close, drain input for a while, then close.
+    def _linger(self, drain: bool) -> None:
+        """Close after the last response; with ``drain``: half-close, discard input for a
+        while (until the client closes, at most ``linger_timeout``), then close.
 
         Closing a socket with unread input makes the kernel send RST, which can destroy the
         response in flight (e.g. a 413 sent before the client finished its body).
@@ -870,7 +875,7 @@ class _HttpConnection(asyncio.Protocol):
         self.lingering = True
         self.closing = True
         self.backlog.clear()
-        if self.eof or not t.can_write_eof():
+        if not drain or self.eof or not t.can_write_eof():
             t.close()
             return
         try:

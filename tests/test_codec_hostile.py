@@ -236,8 +236,8 @@ def test_nesting_just_under_the_limit_decodes() -> None:
         Decoder(h("79") * 20 + h("4e"), max_depth=10).read()
 
 
-# Tags whose decoder reads a nested value with depth 0 (read_int / read_string) or
-# re-enters _read at the same depth (a class definition is followed by its value).
+# Tags whose operand (a length, an index, a class name) once was read as a full value at
+# depth 0, so a run of them recursed until RecursionError.
 RECURSION_CASES = {
     "X-length": h("58") * 100_000,
     "V-length": h("56 01 54") + h("56 90") * 50_000,

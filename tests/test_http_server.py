@@ -484,6 +484,54 @@ async def test_slow_handler_is_not_a_timeout(serve):
     w.close()
 
 
+async def test_handler_runs_in_a_task_with_its_own_context(serve):
+    import contextvars
+
+    var: contextvars.ContextVar[str] = contextvars.ContextVar("var", default="unset")
+
+    async def handler(req: Request) -> Response:
+        before = var.get()
+        var.set(req.path)  # must not leak into the next request on this connection
+        async with asyncio.timeout(1):  # needs a current task
+            await asyncio.sleep(0.001)
+        return Response(200, before.encode())
+
+    srv = await serve(handler)
+    r, w = await connect(srv)
+    w.write(get("/a") + get("/b"))
+    assert [(await read_response(r))[2] for _ in range(2)] == [b"unset", b"unset"]
+    w.close()
+
+
+async def test_absolute_form_and_upgrade_requests(serve):
+    srv = await serve(echo)
+    r, w = await connect(srv)
+    w.write(b"GET http://example.com/x%2Fy?q=1 HTTP/1.1\r\nHost: example.com\r\n\r\n")
+    status, _, body = await read_response(r)
+    assert status == 200 and json.loads(body)["path"] == "/x/y"
+    assert json.loads(body)["query"] == "q=1"
+    # upgrades are not supported: answered as a plain request, then the connection closes
+    w.write(get("/ws", "Connection: Upgrade\r\nUpgrade: websocket\r\n") + b"\x81\x05hello")
+    status, headers, _ = await read_response(r)
+    assert status == 200 and headers["connection"] == "close"
+    await expect_closed(r)
+
+
+async def test_half_closed_client_still_gets_its_responses(serve):
+    async def handler(req):
+        await asyncio.sleep(0.05)
+        return Response(200, req.path.encode())
+
+    srv = await serve(handler)
+    r, w = await connect(srv)
+    w.write(get("/1") + get("/2"))
+    w.write_eof()
+    assert (await read_response(r))[2] == b"/1"
+    status, headers, body = await read_response(r)
+    assert (status, body, headers["connection"]) == (200, b"/2", "close")
+    await expect_closed(r)
+
+
 # ----------------------------------------------------------------------------- handler failures
 
 
@@ -536,6 +584,27 @@ async def test_bad_handler_results_become_500(serve):
         status, headers, body = await read_response(r)
         assert status == 500 and error_code(body) == "internal"
         assert "set-cookie" not in headers
+    assert (await read_response(r))[2] == b"ok"
+    w.close()
+
+
+async def test_async_handler_failures_become_500(serve):
+    async def handler(req: Request):
+        if req.path == "/none":
+            return None
+        if req.path == "/cancelled":
+            fut = asyncio.get_running_loop().create_future()
+            fut.cancel()
+            await fut  # CancelledError not caused by the server: an answer, not a hang
+        await asyncio.sleep(0)
+        return Response(200, b"ok")
+
+    srv = await serve(handler)
+    r, w = await connect(srv)
+    w.write(get("/none") + get("/cancelled") + get("/fine"))
+    for _ in range(2):
+        status, _, body = await read_response(r)
+        assert status == 500 and error_code(body) == "internal"
     assert (await read_response(r))[2] == b"ok"
     w.close()
 
@@ -665,7 +734,8 @@ async def test_graceful_shutdown_finishes_in_flight_request(serve):
     assert (status, body) == (200, b"slow done")
     assert headers["connection"] == "close"
     await expect_closed(r)
-    await asyncio.wait_for(shutdown, T)
+    w.close()  # as a client does on EOF; the server then finishes at once
+    await asyncio.wait_for(shutdown, 1.0)
     assert srv.active_connections == 0
 
 
@@ -700,3 +770,28 @@ async def test_many_connections_concurrently(serve):
         w.close()
 
     await asyncio.gather(*(client(i) for i in range(50)))
+
+
+def test_run_helper_serves_on_uvloop_or_asyncio():
+    """``run`` picks uvloop when installed; the server works on whichever loop it gets."""
+    from tribridge.http_server import run
+
+    async def main():
+        srv = HttpServer(lambda req: Response(200, b"x"))
+        await srv.start()
+        r, w = await connect(srv)
+        w.write(get() + get("/", "Connection: close\r\n"))
+        first = await read_response(r)
+        second = await read_response(r)
+        await expect_closed(r)
+        await srv.shutdown(grace=0.5)
+        return type(asyncio.get_running_loop()).__module__, first, second
+
+    loop_module, first, second = run(main())
+    try:
+        import uvloop  # noqa: F401
+
+        assert loop_module.startswith("uvloop")
+    except ImportError:
+        assert loop_module.startswith("asyncio")
+    assert first[0] == second[0] == 200 and second[1]["connection"] == "close"
