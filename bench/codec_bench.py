@@ -3,10 +3,11 @@
     .venv/bin/python bench/codec_bench.py [--budget 0.1] [--repeat 5] [--profile]
 
 Workload: a generic Dubbo2 request and a response carrying a ``com.tribridge.demo.User``
-POJO (long id, String name, int age, double score, boolean active, String email), once as
-one User and once as a list of 100.  Every operation is timed with ``timeit`` (best of
-``--repeat`` runs, each about ``--budget`` seconds, gc off as timeit does; our runs and the
-other library's alternate) and reported in µs per operation next to the closest equivalent in
+POJO (long id, String name, int age, double score, boolean active, String email), as one
+User and as a list of 100 (ASCII, and for responses also CJK names).  Every operation is
+timed with ``timeit`` (best of ``--repeat`` runs of about ``--budget`` seconds each, gc off as
+timeit does, our runs alternating with the other library's) and reported in µs per operation
+next to the closest equivalent in
 
 * dubbo-ssl-python 0.9.6 (``dubbo_ssl.codec``): the only hessian2 *encoder* available in
   Python besides ours (pyhessian's encoder writes Hessian 1.0), and a hessian2 decoder;
@@ -223,7 +224,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--budget", type=float, default=0.1, help="seconds per timing run")
     ap.add_argument("--repeat", type=int, default=5, help="timing runs per cell (best kept)")
-    ap.add_argument("--profile", action="store_true", help="cProfile our three hot paths")
+    ap.add_argument("--profile", action="store_true", help="cProfile two of our hot paths instead")
     opts = ap.parse_args()
     t_start = time.perf_counter()
 
@@ -321,8 +322,8 @@ def main() -> None:
 
     print(
         f"Python {platform.python_version()} ({platform.python_implementation()}), "
-        f"{platform.machine()} x {os.cpu_count()} CPUs, timeit best of {opts.repeat} x ~{opts.budget:g}s "
-        "(ours and theirs interleaved), gc off\n"
+        f"{platform.machine()} x {os.cpu_count()} CPUs, "
+        f"timeit best of {opts.repeat} x ~{opts.budget:g}s (ours and theirs interleaved), gc off\n"
     )
     w = max(len(r[0]) for r in table)
     print(f"| {'operation':<{w}} | ours µs | theirs µs | ratio | theirs = | notes |")

@@ -55,7 +55,7 @@ def _strings(*values: str) -> bytes:
 class RequestTemplate:
     """Pre-encoded head of a request body for one (path, version, method, descriptor)."""
 
-    __slots__ = ("base_attachments", "desc", "method", "path", "prefix", "version")
+    __slots__ = ("_att_head", "base_attachments", "desc", "method", "path", "prefix", "version")
 
     def __init__(
         self,
@@ -73,17 +73,23 @@ class RequestTemplate:
         base = {"path": path, "interface": path, "version": self.version}
         base.update(attachments or {})
         self.base_attachments = base
+        # The constant attachments are strings (no reference slots), so their map entries
+        # can be pre-encoded; per-call entries follow and, like HashMap.put, win on repeats.
+        self._att_head = b"H" + _strings(*(x for kv in base.items() for x in kv))
 
     def body(self, args: list[Any] | tuple[Any, ...], attachments: dict[str, Any] | None) -> bytes:
         enc = Encoder()
-        enc.buf += self.prefix
+        buf = enc.buf
+        buf += self.prefix
         for a in args:
             enc.write(a)
-        att = self.base_attachments
+        buf += self._att_head
         if attachments:
-            att = {**att, **attachments}
-        enc.write(att)
-        return bytes(enc.buf)
+            for k, v in attachments.items():
+                enc.write(k)
+                enc.write(v)
+        buf.append(0x5A)
+        return bytes(buf)
 
     def frame(
         self,
