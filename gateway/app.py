@@ -14,6 +14,7 @@ import re
 import sys
 import time
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 from urllib.parse import parse_qs
 
@@ -191,13 +192,51 @@ class Gateway:
             ).decode()
         )
 
-    async def handle(self, req: Request) -> Response:
+    def handle(self, req: Request) -> Response | asyncio.Future[Response] | Any:
+        """Answer directly, with a future completed by the provider's reply (the common
+        case: no task per request), or with a coroutine when a connection must be opened."""
         try:
-            return await self._handle(req)
+            target = self._route(req)
+            if isinstance(target, Response):
+                return target
+            svc, call = target
+            prep = svc.prepare(call)
+            sent = svc.send_fast(prep)
+        except GatewayError as e:
+            return Response(e.status, e.body())
+        if sent is None:
+            return self._invoke_slow(svc, prep)
+        pool, fut = sent
+        out: asyncio.Future[Response] = fut.get_loop().create_future()
+        fut.add_done_callback(partial(self._finish, svc, prep, pool, out))
+        return out
+
+    def _finish(
+        self,
+        svc: Service,
+        prep: Any,
+        pool: Any,
+        out: asyncio.Future[Response],
+        fut: asyncio.Future[Any],
+    ) -> None:
+        try:
+            resp = self._result_response(svc, prep.call, svc.finish(prep, pool, fut))
+        except GatewayError as e:
+            resp = Response(e.status, e.body())
+        except Exception as e:
+            if not out.done():
+                out.set_exception(e)
+            return
+        if not out.done():
+            out.set_result(resp)
+
+    async def _invoke_slow(self, svc: Service, prep: Any) -> Response:
+        try:
+            return self._result_response(svc, prep.call, await svc.invoke_prepared(prep))
         except GatewayError as e:
             return Response(e.status, e.body())
 
-    async def _handle(self, req: Request) -> Response:
+    def _route(self, req: Request) -> Response | tuple[Service, Call]:
         path = req.path
         if path == "/healthz":
             return Response(200, b'{"status":"ok"}')
@@ -207,8 +246,7 @@ class Gateway:
         if hit is not None:
             cr, path_vars = hit
             svc = self.services[cr.cfg.service]
-            call = self._explicit_call(cr.cfg, svc, req, path_vars)
-            return await self._invoke(svc, call)
+            return svc, self._explicit_call(cr.cfg, svc, req, path_vars)
         auto = self.cfg.auto
         if auto is not None and path.startswith(auto.prefix):
             rest = path[len(auto.prefix) :].strip("/")
@@ -223,9 +261,7 @@ class Gateway:
                     raise not_found(
                         f"method {method!r} of {iface} is not exposed", service=iface, method=method
                     )
-                return await self._invoke(
-                    svc, self._auto_call(svc, method, req, auto.header_overrides)
-                )
+                return svc, self._auto_call(svc, method, req, auto.header_overrides)
         allowed = self.routes.allowed_methods(path)
         if allowed:
             raise GatewayError(
@@ -343,26 +379,21 @@ class Gateway:
         }[p.source]
         return f"missing {where}" + (f" {p.name!r}" if p.name and p.source != "body" else "")
 
-    async def _invoke(self, svc: Service, call: Call) -> Response:
-        res = await svc.invoke(call)
-        if res.ok:
-            value = res.value
-            enums = svc.enum_classes
-            if enums:
-                value = _enum_names(value, enums)
-            if not svc.cfg.include_class:
-                value = _strip_class(value)
-            try:
-                return Response(200, dumps(value))
-            except ValueError as e:
-                raise GatewayError(
-                    502,
-                    "unrepresentable_result",
-                    str(e),
-                    service=svc.cfg.interface,
-                    method=call.method,
-                ) from None
-        raise svc.result_error(res, call)
+    def _result_response(self, svc: Service, call: Call, res: Any) -> Response:
+        if not res.ok:
+            raise svc.result_error(res, call)
+        value = res.value
+        enums = svc.enum_classes
+        if enums:
+            value = _enum_names(value, enums)
+        if not svc.cfg.include_class:
+            value = _strip_class(value)
+        try:
+            return Response(200, dumps(value))
+        except ValueError as e:
+            raise GatewayError(
+                502, "unrepresentable_result", str(e), service=svc.cfg.interface, method=call.method
+            ) from None
 
 
 def _enum_names(v: Any, enums: frozenset[str]) -> Any:

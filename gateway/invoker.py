@@ -7,6 +7,7 @@ arguments, encode them, pick an instance, send, decode.
 
 from __future__ import annotations
 
+import asyncio
 import fnmatch
 import time
 from collections.abc import Sequence
@@ -15,6 +16,7 @@ from typing import Any
 
 from tribridge.codecs.dubbo import (
     DubboProtocolError,
+    Frame,
     RequestTemplate,
     Result,
     decode_response,
@@ -44,6 +46,7 @@ from .errors import GatewayError
 from .upstream import (
     CallTimeout,
     ConnectFailed,
+    InstancePool,
     LoadBalancer,
     NoEndpoint,
     PoolSet,
@@ -83,6 +86,17 @@ class ServiceConfig:
 
 
 @dataclass(slots=True)
+class _Prepared:
+    call: Call
+    tmpl: RequestTemplate
+    wire: list[Any]
+    eps: list[Endpoint]
+    timeout: float
+    idempotent: bool
+    hash_key: str | None
+
+
+@dataclass(slots=True)
 class Call:
     """One invocation request, already parsed from HTTP."""
 
@@ -111,7 +125,7 @@ class Service:
         self.balancer: LoadBalancer = make_balancer(cfg.loadbalance)
         self.snapshot: Snapshot = Snapshot(cfg.key, ())
         self.enum_classes = frozenset(n for n, d in cfg.types.defs.items() if d.is_enum)
-        self._templates: dict[tuple[str, str, str, str, bool], RequestTemplate] = {}
+        self._templates: dict[tuple[str, str, str, str, bool, float], RequestTemplate] = {}
 
     def update(self, snap: Snapshot) -> None:
         self.snapshot = snap
@@ -163,14 +177,19 @@ class Service:
         except HessianError as e:
             raise GatewayError(400, "bad_arguments", str(e), method=call.method) from None
 
-    def template(self, call: Call, types: list[JavaType] | None, generic: bool) -> RequestTemplate:
+    def template(
+        self, call: Call, types: list[JavaType] | None, generic: bool, timeout: float
+    ) -> RequestTemplate:
         version = call.version if call.version is not None else self.cfg.version
         group = call.group if call.group is not None else self.cfg.group
         desc = descriptor_of(types) if types is not None else ""
-        key = (call.method, desc, version, group, generic)
+        key = (call.method, desc, version, group, generic, timeout)
         t = self._templates.get(key)
         if t is None:
-            base: dict[str, str] = {"remote.application": "tribridge"}
+            base: dict[str, str] = {
+                "remote.application": "tribridge",
+                "timeout": str(int(timeout * 1000)),
+            }
             if group:
                 base["group"] = group
             if self.cfg.token:
@@ -216,7 +235,8 @@ class Service:
 
     # ---- the call ------------------------------------------------------------------------
 
-    async def invoke(self, call: Call) -> Result:
+    def prepare(self, call: Call) -> _Prepared:
+        """Everything about a call that does not depend on the instance chosen."""
         cfg = self.cfg
         types, source = self.signature(call)
         generic = cfg.call == "generic" or (cfg.call == "auto" and types is None)
@@ -224,7 +244,9 @@ class Service:
         if generic:
             names = [t.generic_name() for t in types] if types is not None else None
             wire = generic_args(call.method, names, wire)
-        tmpl = self.template(call, types, generic)
+        mcfg = cfg.methods.get(call.method)
+        timeout = call.timeout or (mcfg.timeout if mcfg and mcfg.timeout else cfg.timeout)
+        tmpl = self.template(call, types, generic, timeout)
         eps = self.candidates(call)
         if not eps:
             raise GatewayError(
@@ -235,20 +257,64 @@ class Service:
                 service=cfg.interface,
                 method=call.method,
             )
-        mcfg = cfg.methods.get(call.method)
-        timeout = call.timeout or (mcfg.timeout if mcfg and mcfg.timeout else cfg.timeout)
-        idempotent = bool(mcfg and mcfg.idempotent)
-        attachments = dict(call.attachments)
-        attachments["timeout"] = str(int(timeout * 1000))
         hash_key = None
         if self.balancer.name == "consistenthash":
             hash_key = str(call.args[cfg.hash_arg]) if len(call.args) > cfg.hash_arg else ""
+        return _Prepared(
+            call, tmpl, wire, eps, timeout, bool(mcfg and mcfg.idempotent), hash_key
+        )
+
+    def send_fast(self, prep: _Prepared) -> tuple[InstancePool, asyncio.Future[Frame]] | None:
+        """Send on an already-open connection without awaiting anything; ``None`` when the
+        call needs the full path (connecting, or retries for an idempotent method)."""
+        if prep.idempotent and self.cfg.retries > 0:
+            return None
+        ep = self.pick(prep.eps, set(), prep.hash_key)
+        pool = self.pools.get(ep)
+        conn = pool.ready_connection()
+        if conn is None:
+            return None
+        rid = conn.next_id()
+        fut = conn.call(rid, prep.tmpl.frame(rid, prep.wire, prep.call.attachments), prep.timeout)
+        pool.active += 1
+        return pool, fut
+
+    def finish(self, prep: _Prepared, pool: InstancePool, fut: asyncio.Future[Frame]) -> Result:
+        """Turn a completed frame future into a Result, or raise the GatewayError."""
+        pool.active -= 1
+        exc = fut.exception()
+        if exc is not None:
+            if isinstance(exc, UpstreamError):
+                pool.record_failure()
+                raise self._upstream_error(exc, prep.call)
+            raise exc
+        return self._decode(prep, pool, fut.result())
+
+    def _decode(self, prep: _Prepared, pool: InstancePool, fr: Frame) -> Result:
+        try:
+            res = decode_response(fr)
+        except DubboProtocolError as e:
+            raise GatewayError(
+                502, "bad_provider_response", str(e),
+                service=self.cfg.interface, method=prep.call.method,
+            ) from None
+        if res.status == SERVER_THREADPOOL_EXHAUSTED_ERROR:
+            pool.record_failure()
+        else:
+            pool.record_success()
+        return res
+
+    async def invoke(self, call: Call) -> Result:
+        return await self.invoke_prepared(self.prepare(call))
+
+    async def invoke_prepared(self, prep: _Prepared) -> Result:
+        call = prep.call
         tried: set[tuple[str, int]] = set()
-        attempts = 1 + max(cfg.retries, 0)
+        attempts = 1 + max(self.cfg.retries, 0)
         last: UpstreamError | None = None
         for _ in range(attempts):
             try:
-                ep = self.pick(eps, tried, hash_key)
+                ep = self.pick(prep.eps, tried, prep.hash_key)
             except NoEndpoint:
                 break
             tried.add((ep.host, ep.port))
@@ -259,29 +325,19 @@ class Service:
                 last = e
                 continue  # never sent: always safe to try another instance
             rid = conn.next_id()
-            frame = tmpl.frame(rid, wire, attachments)
+            frame = prep.tmpl.frame(rid, prep.wire, call.attachments)
             pool.active += 1
             try:
-                fr = await conn.call(rid, frame, timeout)
+                fr = await conn.call(rid, frame, prep.timeout)
             except UpstreamError as e:
                 pool.record_failure()
                 last = e
-                if e.sent and not idempotent:
+                if e.sent and not prep.idempotent:
                     break
                 continue
             finally:
                 pool.active -= 1
-            try:
-                res = decode_response(fr)
-            except DubboProtocolError as e:
-                raise GatewayError(
-                    502, "bad_provider_response", str(e), service=cfg.interface, method=call.method
-                ) from None
-            if res.status == SERVER_THREADPOOL_EXHAUSTED_ERROR:
-                pool.record_failure()
-            else:
-                pool.record_success()
-            return res
+            return self._decode(prep, pool, fr)
         raise self._upstream_error(last, call)
 
     def _upstream_error(self, e: UpstreamError | None, call: Call) -> GatewayError:

@@ -78,6 +78,7 @@ class DubboConnection(asyncio.Protocol):
         self.transport: asyncio.Transport | None = None
         self.decoder = FrameDecoder(settings.max_payload, skip_oversized=True)
         self.pending: dict[int, asyncio.Future[Frame]] = {}
+        self.timers: dict[int, asyncio.TimerHandle] = {}
         self.ids = itertools.count(1)
         self.closed = False
         self.readonly = False
@@ -103,11 +104,15 @@ class DubboConnection(asyncio.Protocol):
                 self.transport.abort()
             return
         pending = self.pending
+        timers = self.timers
         for fr in frames:
             if fr.flag & 0x80:  # a request from the provider: heartbeat or READONLY event
                 self._provider_request(fr)
                 continue
             fut = pending.pop(fr.request_id, None)
+            timer = timers.pop(fr.request_id, None)
+            if timer is not None:
+                timer.cancel()
             if fut is not None and not fut.done():
                 fut.set_result(fr)
 
@@ -150,8 +155,7 @@ class DubboConnection(asyncio.Protocol):
         if not out:
             self.loop.call_soon(self._flush)
         out.append(frame)
-        handle = self.loop.call_later(timeout, self._expire, request_id, timeout)
-        fut.add_done_callback(lambda _f: handle.cancel())
+        self.timers[request_id] = self.loop.call_later(timeout, self._expire, request_id, timeout)
         return fut
 
     def _flush(self) -> None:
@@ -164,12 +168,16 @@ class DubboConnection(asyncio.Protocol):
             self.transport.write(frame)
 
     def _expire(self, request_id: int, timeout: float) -> None:
+        self.timers.pop(request_id, None)
         fut = self.pending.pop(request_id, None)
         if fut is not None and not fut.done():
             fut.set_exception(CallTimeout(f"no response from provider within {timeout:g}s"))
 
     def _fail_all(self, exc: UpstreamError) -> None:
         pending, self.pending = self.pending, {}
+        timers, self.timers = self.timers, {}
+        for t in timers.values():
+            t.cancel()
         for fut in pending.values():
             if not fut.done():
                 fut.set_exception(exc)
@@ -242,6 +250,19 @@ class InstancePool:
         if len(live) != len(self.conns):
             self.conns = [c for c in self.conns if not c.closed]
         return live
+
+    def ready_connection(self) -> DubboConnection | None:
+        """A usable open connection when the pool is at its size, without awaiting."""
+        conns = self.conns
+        n = len(conns)
+        if n < self.settings.connections_per_instance:
+            return None
+        if n == 1:
+            c = conns[0]
+            return c if c.usable else None
+        self._rr += 1
+        c = conns[self._rr % n]
+        return c if c.usable else None
 
     async def connection(self) -> DubboConnection:
         live = self._live()

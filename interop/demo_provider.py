@@ -34,6 +34,7 @@ import sys
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
+from functools import partial
 from typing import Any
 
 from tribridge.codecs.dubbo import (
@@ -906,6 +907,7 @@ class _Connection(asyncio.Protocol):
         self.provider = provider
         self.decoder = FrameDecoder(provider.payload)
         self.transport: Any = None  # asyncio or uvloop transport (no common base class)
+        self._out: list[bytes] = []
         self.peer = "?"
         self.local = "?"
 
@@ -931,12 +933,39 @@ class _Connection(asyncio.Protocol):
             self.provider._on_frame(self, frame)
 
     def send(self, data: bytes) -> None:
-        if self.transport is not None and not self.transport.is_closing():
-            self.transport.write(data)
+        # Replies produced in one loop iteration leave in one write.
+        if not self._out:
+            asyncio.get_running_loop().call_soon(self._flush)
+        self._out.append(data)
+
+    def _flush(self) -> None:
+        out, self._out = self._out, []
+        if out and self.transport is not None and not self.transport.is_closing():
+            self.transport.write(b"".join(out))
 
     def close(self) -> None:
         if self.transport is not None:
             self.transport.close()
+
+
+def _drive(coro: Any, done: asyncio.Future[None], _fut: Any = None) -> None:
+    """Step an eagerly started coroutine each time what it waits on completes — what a
+    Task does, without creating one for the many calls that never suspend."""
+    try:
+        waiting = coro.send(None)
+    except StopIteration:
+        if not done.done():
+            done.set_result(None)
+        return
+    except BaseException as e:
+        if not done.done():
+            done.set_exception(e)
+        return
+    if waiting is None:  # bare yield (asyncio.sleep(0))
+        done.get_loop().call_soon(_drive, coro, done)
+    else:
+        waiting._asyncio_future_blocking = False
+        waiting.add_done_callback(partial(_drive, coro, done))
 
 
 class DemoProvider:
@@ -1042,9 +1071,13 @@ class DemoProvider:
                 conn.send(encode_heartbeat_response(frame.request_id, frame.serialization))
             return
         self.requests += 1
-        task = asyncio.get_running_loop().create_task(self._serve(conn, frame))
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        # Run the call eagerly: most methods finish without suspending, and then no task is
+        # created at all. A call that does suspend (slow) continues in a task.
+        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        _drive(self._serve(conn, frame), done)
+        if not done.done():
+            self._tasks.add(done)
+            done.add_done_callback(self._tasks.discard)
 
     async def _serve(self, conn: _Connection, frame: Frame) -> None:
         rid = frame.request_id
@@ -1303,7 +1336,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--grace", type=float, default=1.0, help="shutdown grace, seconds")
     args = parser.parse_args(argv)
     with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(_run(args))
+        from tribridge.http_server import run  # uvloop when installed
+
+        run(_run(args))
     return 0
 
 
