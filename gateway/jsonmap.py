@@ -14,7 +14,7 @@ from typing import Any
 import orjson
 from tribridge.codecs.hessian2 import HessianObject, PairMap
 
-_OPTS = orjson.OPT_NON_STR_KEYS | orjson.OPT_SERIALIZE_NUMPY
+_OPTS = orjson.OPT_NON_STR_KEYS
 
 
 def _default(v: Any) -> Any:

@@ -84,7 +84,6 @@ class DubboConnection(asyncio.Protocol):
         self.readonly = False
         self.last_read = time.monotonic()
         self._hb_handle: asyncio.TimerHandle | None = None
-        self._drain_waiters: list[asyncio.Future[None]] | None = None
         self._out: list[bytes] = []
 
     # ---- asyncio callbacks ---------------------------------------------------------------
@@ -123,15 +122,6 @@ class DubboConnection(asyncio.Protocol):
         self._fail_all(
             ConnectionLost("connection to provider closed" + (f": {exc}" if exc else ""))
         )
-
-    def pause_writing(self) -> None:
-        self._drain_waiters = []
-
-    def resume_writing(self) -> None:
-        waiters, self._drain_waiters = self._drain_waiters, None
-        for w in waiters or ():
-            if not w.done():
-                w.set_result(None)
 
     # ---- calls ---------------------------------------------------------------------------
 

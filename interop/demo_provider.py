@@ -67,7 +67,9 @@ from tribridge.codecs.hessian2 import (
     PairMap,
     TypedList,
     TypedMap,
+    parse_type,
 )
+from tribridge.codecs.hessian2.javatypes import PRIMITIVES
 
 SERVICE = "com.tribridge.demo.DemoService"
 USER = "com.tribridge.demo.User"
@@ -93,16 +95,6 @@ USER_FIELDS: tuple[tuple[str, str], ...] = (
     ("color", COLOR),
 )
 
-_PRIMITIVE_DESC = {
-    "boolean": "Z",
-    "byte": "B",
-    "char": "C",
-    "double": "D",
-    "float": "F",
-    "int": "I",
-    "long": "J",
-    "short": "S",
-}
 _INT_BITS = {"int": 32, "long": 64}
 _PARSE_DATE = "%Y-%m-%d %H:%M:%S"  # CompatibleTypeUtils.DATE_FORMAT (yyyy-MM-dd HH:mm:ss)
 _EPOCH = _dt.datetime(1970, 1, 1, tzinfo=_dt.UTC)
@@ -111,12 +103,7 @@ MAX_LIST_USERS = 200_000  # a guard for this test peer; Java would try to alloca
 
 def _descriptor(type_name: str) -> str:
     """JVM descriptor of a Java type name (generic parameters are erased)."""
-    name = type_name.split("<", 1)[0].strip()
-    if name.endswith("[]"):
-        return "[" + _descriptor(name[:-2])
-    if name in _PRIMITIVE_DESC:
-        return _PRIMITIVE_DESC[name]
-    return "L" + name.replace(".", "/") + ";"
+    return parse_type(type_name).descriptor()
 
 
 # ---- errors as Java raises them ------------------------------------------------------------
@@ -888,8 +875,8 @@ def _name_to_desc(name: str) -> str:
         return "[" + _name_to_desc(name[:-2])
     if name.startswith("["):
         return name.replace(".", "/")
-    if name in _PRIMITIVE_DESC:
-        return _PRIMITIVE_DESC[name]
+    if name in PRIMITIVES:
+        return PRIMITIVES[name]
     if not name or "<" in name or not _loadable(name):
         raise _rpc_failure(name)  # RpcException(ClassNotFoundException.getMessage(), e)
     return "L" + name.replace(".", "/") + ";"
@@ -1196,7 +1183,7 @@ class DemoProvider:
         self.last_args[m.name] = list(args)
         self.last_attachments[m.name] = dict(att)
         for t, a in zip(m.params, args, strict=True):
-            if a is None and t in _PRIMITIVE_DESC:
+            if a is None and t in PRIMITIVES:
                 raise _npe()  # the proxy unboxes null
         try:
             return await m.fn(*args)

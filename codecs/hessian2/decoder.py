@@ -313,12 +313,8 @@ class Decoder:
             except TypeError:
                 pairs = PairMap(type_name, list(out.items()))
                 pairs.pairs.append((k, v))
-                self._replace_ref(slot, out, pairs)
+                self._refs[slot] = pairs  # earlier self-references keep the dict (rare)
                 out = pairs
-
-    def _replace_ref(self, slot: int, old: Any, new: Any) -> None:
-        self._refs[slot] = new
-        del old  # earlier self-references keep the dict; unhashable-key maps are rare
 
     def _class_def(self) -> None:
         name = self.read_string()

@@ -228,11 +228,6 @@ class Encoder:
         self._refs[key] = (len(self._refs), obj)
         return False
 
-    def claim_ref_slot(self) -> None:
-        """Account for a value that takes a slot but can never be shared (a fresh wrapper)."""
-        sentinel = object()
-        self._refs[id(sentinel)] = (len(self._refs), sentinel)
-
     def write_list_header(self, length: int, type_name: str | None) -> None:
         buf = self.buf
         if length <= 7:
