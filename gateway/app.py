@@ -20,6 +20,7 @@ from urllib.parse import parse_qs
 
 import orjson
 from tribridge.codecs.hessian2 import HessianError, parse_types
+from tribridge.registries import open_registry
 from tribridge.registries.base import Registry
 from tribridge.registries.static import StaticRegistry
 
@@ -34,6 +35,8 @@ log = logging.getLogger("tribridge")
 access_log = logging.getLogger("tribridge.access")
 
 TYPES_HEADER = "x-tribridge-types"
+#: auto-routed services followed at once (each holds a registry subscription)
+MAX_AUTO_SERVICES = 4096
 VERSION_HEADER = "x-dubbo-version"
 GROUP_HEADER = "x-dubbo-group"
 TIMEOUT_HEADER = "x-dubbo-timeout"
@@ -112,7 +115,10 @@ class Gateway:
         self.pools = PoolSet(cfg.upstream)
         self.registries: dict[str, Registry] = {}
         for name, r in cfg.registries.items():
-            self.registries[name] = StaticRegistry(r["services"], name)
+            if "url" in r:
+                self.registries[name] = open_registry(r["url"], name)
+            else:
+                self.registries[name] = StaticRegistry(r["services"], name)
         self.services: dict[str, Service] = {}
         for sc in cfg.services:
             self.services[sc.interface] = Service(sc, self.pools)
@@ -120,6 +126,7 @@ class Gateway:
         self.http: HttpServer | None = None
         self.started = time.time()
         self._passthrough = tuple(cfg.passthrough_headers)
+        self._auto: set[str] = set()
 
     # ---- lifecycle -----------------------------------------------------------------------
 
@@ -168,12 +175,44 @@ class Gateway:
         auto = self.cfg.auto
         if auto is None or not any(fnmatch.fnmatchcase(interface, p) for p in auto.expose):
             return None
+        if len(self._auto) >= MAX_AUTO_SERVICES:
+            raise GatewayError(
+                503, "too_many_services", f"more than {MAX_AUTO_SERVICES} auto-routed services"
+            )
         svc = Service(ServiceConfig(interface), self.pools)
         self._subscribe(svc)
-        if not svc.snapshot.endpoints:
+        if not svc.snapshot.endpoints and not svc.snapshot.pending:
+            self._drop_auto(svc)
             return None
         self.services[interface] = svc
+        self._auto.add(interface)
         return svc
+
+    def _drop_auto(self, svc: Service) -> None:
+        """Forget an auto service nobody provides, so unknown names hold no watches."""
+        reg = self._registry_for(svc.cfg)
+        if reg is not None:
+            reg.unsubscribe(svc.cfg.key, svc.update)
+        if self.services.get(svc.cfg.interface) is svc:
+            del self.services[svc.cfg.interface]
+        self._auto.discard(svc.cfg.interface)
+
+    async def _after_settle(self, svc: Service, call: Call) -> Response:
+        """First call of a service whose registry has not answered yet: wait briefly."""
+        try:
+            await svc.settled(self.cfg.registry_wait)
+            snap = svc.snapshot
+            if svc.cfg.interface in self._auto and not snap.endpoints and not snap.pending:
+                self._drop_auto(svc)
+                raise not_found(
+                    f"no exposed service {svc.cfg.interface!r}: no provider registered",
+                    service=svc.cfg.interface,
+                    method=call.method,
+                )
+            prep = svc.prepare(call)
+            return self._result_response(svc, call, await svc.invoke_prepared(prep))
+        except GatewayError as e:
+            return Response(e.status, e.body())
 
     # ---- request handling ----------------------------------------------------------------
 
@@ -200,6 +239,8 @@ class Gateway:
             if isinstance(target, Response):
                 return target
             svc, call = target
+            if svc.snapshot.pending:
+                return self._after_settle(svc, call)
             prep = svc.prepare(call)
             sent = svc.send_fast(prep)
         except GatewayError as e:

@@ -6,6 +6,7 @@ Shape (README "Configuration" documents every key)::
     upstream: {connections_per_instance: 1, connect_timeout: 3, heartbeat_interval: 30}
     registries:
       static: {type: static, services: {com.x.Greeter: ["127.0.0.1:20880?version=1.0.0"]}}
+      zk: zookeeper://127.0.0.1:2181          # or {url: nacos://host:8848?namespace=dev}
     services:
       - interface: com.x.Greeter
         version: 1.0.0
@@ -23,10 +24,12 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import yaml
 from tribridge.codecs.hessian2 import HessianError, JavaType, PojoDef, TypeRegistry, parse_type
 from tribridge.codecs.hessian2.javatypes import parse_types
+from tribridge.registries import RegistryError, registry_class
 
 from .invoker import MethodConfig, ServiceConfig
 from .upstream import BALANCERS, UpstreamSettings
@@ -123,6 +126,8 @@ class GatewayConfig:
     auto: AutoRoutes | None = None
     passthrough_headers: list[str] = field(default_factory=lambda: ["x-request-id", "traceparent"])
     access_log: bool = True
+    #: how long a first request waits for a registry's first answer about its service
+    registry_wait: float = 3.0
 
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m)?\s*$")
@@ -240,6 +245,7 @@ def parse_config(text: str, source: str = "<memory>") -> GatewayConfig:
             "auto_routes",
             "passthrough_headers",
             "access_log",
+            "registry_wait",
         },
     )
     cfg = GatewayConfig(source=source)
@@ -262,6 +268,7 @@ def parse_config(text: str, source: str = "<memory>") -> GatewayConfig:
     pth = v.get(root, "passthrough_headers", "config", list, None)
     if pth is not None:
         cfg.passthrough_headers = [str(h).lower() for h in pth]
+    cfg.registry_wait = v.duration(root, "registry_wait", "config", 3.0) or 3.0
     _registries(v, root, cfg)
     _services(v, root, cfg)
     _routes(v, root, cfg)
@@ -307,11 +314,28 @@ def _registries(v: _V, root: _Loc, cfg: GatewayConfig) -> None:
     regs = v.mapping(root.get("registries"), "registries", set(root.get("registries") or {}))
     for name, body in regs.items():
         path = f"registries.{name}"
+        if isinstance(body, str):
+            wrapped = _Loc(url=body)
+            wrapped.marks = {"url": regs.marks.get(name)}
+            wrapped.mark = regs.marks.get(name)
+            body = wrapped
         r = v.mapping(body, path, {"type", "services", "url"})
+        url = v.get(r, "url", path, str, "")
+        if url:
+            try:
+                registry_class(urlsplit(url).scheme)
+            except RegistryError as e:
+                raise v.fail(r, f"{path}.url", str(e), "url") from None
+            cfg.registries[str(name)] = {"type": urlsplit(url).scheme, "url": url}
+            continue
         rtype = v.get(r, "type", path, str, "static")
         if rtype != "static":
             raise v.fail(
-                r, f"{path}.type", f"unsupported registry type {rtype!r}; expected static", "type"
+                r,
+                f"{path}.type",
+                f"unsupported registry type {rtype!r}; give a url (zookeeper://, nacos://, "
+                "eureka://, kubernetes://) or type: static with services",
+                "type",
             )
         services = v.mapping(r.get("services"), f"{path}.services", set(r.get("services") or {}))
         out: dict[str, list[str]] = {}

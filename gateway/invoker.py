@@ -126,9 +126,42 @@ class Service:
         self.snapshot: Snapshot = Snapshot(cfg.key, ())
         self.enum_classes = frozenset(n for n, d in cfg.types.defs.items() if d.is_enum)
         self._templates: dict[tuple[str, str, str, str, bool, float], RequestTemplate] = {}
+        self._settled: list[asyncio.Future[None]] | None = None
+        self._merged: tuple[Any, TypeRegistry] | None = None
 
     def update(self, snap: Snapshot) -> None:
         self.snapshot = snap
+        if not snap.pending and self._settled is not None:
+            waiters, self._settled = self._settled, None
+            for w in waiters:
+                if not w.done():
+                    w.set_result(None)
+
+    def type_registry(self) -> TypeRegistry:
+        """Configured POJO/enum definitions, over those from provider metadata."""
+        d = self.snapshot.definition
+        if d is None or not d.types.defs:
+            return self.cfg.types
+        if self._merged is None or self._merged[0] is not d:
+            merged = TypeRegistry(list(d.types.defs.values()))
+            for pd in self.cfg.types.defs.values():
+                merged.add(pd)
+            self._merged = (d, merged)
+        return self._merged[1]
+
+    async def settled(self, timeout: float) -> bool:
+        """Wait until the registry has answered about this service (False on timeout)."""
+        if not self.snapshot.pending:
+            return True
+        fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        if self._settled is None:
+            self._settled = []
+        self._settled.append(fut)
+        try:
+            await asyncio.wait_for(fut, timeout)
+        except TimeoutError:
+            return False
+        return True
 
     def exposes(self, method: str) -> bool:
         return any(fnmatch.fnmatchcase(method, p) for p in self.cfg.expose_methods)
@@ -142,12 +175,30 @@ class Service:
             return m.types, "configured signature"
         if call.types is not None:
             return call.types, "request type hints"
+        d = self.snapshot.definition
+        if d is not None:
+            types = d.signature(call.method, len(call.args))
+            if types is not None:
+                return types, d.source
+            n = len(d.overloads(call.method))
+            if n > 1:
+                raise GatewayError(
+                    400,
+                    "ambiguous_overload",
+                    f"{call.method} has {n} overloads in {d.source}; with {len(call.args)} "
+                    f"argument(s) the types cannot be chosen: send the x-tribridge-types header",
+                    service=self.cfg.interface,
+                    method=call.method,
+                    overloads=[
+                        ",".join(map(str, m.parameter_types)) for m in d.overloads(call.method)
+                    ],
+                )
         return None, "inferred from JSON"
 
     def wire_args(
         self, call: Call, types: list[JavaType] | None, generic: bool, source: str
     ) -> list[Any]:
-        reg = self.cfg.types
+        reg = self.type_registry()
         if types is not None and len(types) != len(call.args):
             raise GatewayError(
                 400,
@@ -248,6 +299,14 @@ class Service:
         timeout = call.timeout or (mcfg.timeout if mcfg and mcfg.timeout else cfg.timeout)
         tmpl = self.template(call, types, generic, timeout)
         eps = self.candidates(call)
+        if not eps and self.snapshot.pending:
+            raise GatewayError(
+                503,
+                "registry_not_ready",
+                f"the registry has not answered about {cfg.key} yet",
+                service=cfg.interface,
+                method=call.method,
+            )
         if not eps:
             raise GatewayError(
                 503,

@@ -8,6 +8,7 @@ mutates one.  ``DubboURL`` parses and formats the provider URLs Dubbo registers
 from __future__ import annotations
 
 import abc
+import asyncio
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -126,15 +127,38 @@ class Snapshot:
     healthy: bool = True
     at: float = field(default_factory=time.time)
     error: str | None = None
+    #: Java signatures published by the providers (None when the registry has none).
+    definition: Any = None  # tribridge.registries.metadata.ServiceDefinition
+    #: True until the registry has answered once (routes report not-ready, not 404).
+    pending: bool = False
 
 
 Listener = Callable[[Snapshot], Any]
 
 
 class Registry(abc.ABC):
-    """A source of endpoints.  Implementations call listeners with fresh snapshots."""
+    """A source of endpoints.  Implementations call listeners with fresh snapshots.
+
+    Rules every implementation follows (the gateway relies on them):
+
+    * ``start()`` never fails because the registry is unreachable: it returns, reports
+      ``status()["connected"] = False`` and keeps retrying with backoff.
+    * Listeners are called **on the event loop thread** that ran ``start()`` (client
+      libraries with their own threads, like kazoo, hand over with
+      ``loop.call_soon_threadsafe``), with a new immutable ``Snapshot`` each time.
+    * A lost registry never empties a service: the last-known-good endpoints are
+      re-sent with ``healthy=False`` and ``error`` set.
+    * One malformed entry is skipped and reported (``status()["skipped"]``), never
+      blocks the rest.
+    """
 
     name: str = "registry"
+    #: URL schemes this class serves (``zookeeper``, ``nacos`` …), see ``open_registry``.
+    schemes: tuple[str, ...] = ()
+
+    @classmethod
+    def from_url(cls, url: str, name: str) -> Registry:
+        raise RegistryError(f"{cls.__name__} cannot be created from a URL")
 
     @abc.abstractmethod
     async def start(self) -> None: ...
@@ -145,6 +169,34 @@ class Registry(abc.ABC):
     @abc.abstractmethod
     def subscribe(self, service: ServiceKey, listener: Listener) -> Snapshot | None:
         """Start following ``service``; returns the current snapshot if one is known."""
+
+    def unsubscribe(self, service: ServiceKey, listener: Listener) -> None:  # noqa: B027
+        """Stop calling ``listener`` for ``service`` (default: nothing to release)."""
+
+    async def list_services(self) -> list[str]:
+        """Interface names the registry knows (for ``tribridge registry ls``)."""
+        raise RegistryError(f"{type(self).__name__} cannot list services")
+
+    async def lookup(self, service: ServiceKey, timeout: float = 5.0) -> Snapshot:
+        """The first settled snapshot of ``service`` (subscribe, wait, unsubscribe)."""
+        loop = asyncio.get_running_loop()
+        fut: asyncio.Future[Snapshot] = loop.create_future()
+
+        def on(snap: Snapshot) -> None:
+            if not snap.pending and not fut.done():
+                fut.set_result(snap)
+
+        snap = self.subscribe(service, on)
+        if snap is not None:
+            on(snap)
+        try:
+            return await asyncio.wait_for(fut, timeout)
+        except TimeoutError:
+            raise RegistryError(
+                f"{self.name}: no answer about {service} within {timeout:g}s"
+            ) from None
+        finally:
+            self.unsubscribe(service, on)
 
     def status(self) -> dict[str, Any]:
         return {"name": self.name, "type": type(self).__name__}

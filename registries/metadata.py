@@ -1,0 +1,127 @@
+"""Java signatures from Dubbo's own metadata (the ServiceDefinition providers publish).
+
+Dubbo providers publish a ``FullServiceDefinition`` JSON to the metadata report
+(ZooKeeper ``/dubbo/metadata/{interface}[/{version}][/{group}]/provider/{app}``, Nacos
+config ``dataId={interface}:{version}:{group}:provider:{app}``, group ``dubbo``):
+
+    {"canonicalName": "org.x.Greeter",
+     "methods": [{"name": "greet", "parameterTypes": ["org.x.User", "int"],
+                  "returnType": "java.lang.String"}],
+     "types": [{"type": "org.x.User", "properties": {"name": "java.lang.String",
+                                                     "age": "int"}},
+               {"type": "org.x.Color", "enums": ["RED", "GREEN"]}]}
+
+This module turns that into ``JavaType`` lists per method and a ``TypeRegistry`` of POJOs
+and enums, so ``POST /{interface}/{method}`` coerces JSON to the right Java types with no
+route config.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+from tribridge.codecs.hessian2 import HessianError, JavaType, PojoDef, TypeRegistry, parse_type
+
+from .base import RegistryError
+
+
+@dataclass(frozen=True, slots=True)
+class MethodDefinition:
+    name: str
+    parameter_types: tuple[JavaType, ...]
+    return_type: str = ""
+
+
+@dataclass(frozen=True)
+class ServiceDefinition:
+    """Methods (overloads kept in declaration order) and the POJO/enum types they use."""
+
+    interface: str
+    methods: Mapping[str, tuple[MethodDefinition, ...]]
+    types: TypeRegistry = field(default_factory=TypeRegistry)
+    source: str = "provider metadata"
+
+    def overloads(self, method: str) -> tuple[MethodDefinition, ...]:
+        return self.methods.get(method, ())
+
+    def signature(self, method: str, argc: int) -> list[JavaType] | None:
+        """The one overload of ``method`` taking ``argc`` arguments, or None when there is
+        none or the arity alone cannot tell overloads apart."""
+        cands = [m for m in self.overloads(method) if len(m.parameter_types) == argc]
+        if len(cands) != 1:
+            return None
+        return list(cands[0].parameter_types)
+
+    @classmethod
+    def from_json(cls, data: bytes | str | Mapping[str, Any], source: str = "") -> ServiceDefinition:
+        """Parse a FullServiceDefinition; raises ``RegistryError`` naming what is wrong."""
+        if isinstance(data, (bytes, str)):
+            try:
+                data = orjson.loads(data)
+            except orjson.JSONDecodeError as e:
+                raise RegistryError(f"service definition is not JSON: {e}") from None
+        if not isinstance(data, Mapping):
+            raise RegistryError("service definition must be a JSON object")
+        iface = data.get("canonicalName") or data.get("name") or ""
+        if not isinstance(iface, str) or not iface:
+            raise RegistryError("service definition has no canonicalName")
+        methods: dict[str, list[MethodDefinition]] = {}
+        for i, m in enumerate(data.get("methods") or ()):
+            if not isinstance(m, Mapping) or not isinstance(m.get("name"), str):
+                raise RegistryError(f"{iface}: methods[{i}] has no name")
+            try:
+                params = tuple(_type(p) for p in m.get("parameterTypes") or ())
+            except (HessianError, TypeError, ValueError) as e:
+                raise RegistryError(f"{iface}.{m['name']}: bad parameter type: {e}") from None
+            ret = m.get("returnType")
+            methods.setdefault(m["name"], []).append(
+                MethodDefinition(m["name"], params, ret if isinstance(ret, str) else "")
+            )
+        types = TypeRegistry()
+        for t in data.get("types") or ():
+            d = _pojo(t)
+            if d is not None:
+                types.add(d)
+        return cls(
+            iface,
+            {k: tuple(v) for k, v in methods.items()},
+            types,
+            source or "provider metadata",
+        )
+
+
+_SKIP_PREFIXES = ("java.", "javax.")
+
+
+def _type(text: Any) -> JavaType:
+    if not isinstance(text, str) or not text:
+        raise ValueError(f"expected a Java type name, got {text!r}")
+    return parse_type(text)
+
+
+def _pojo(t: Any) -> PojoDef | None:
+    """A TypeDefinition → PojoDef; JDK types and malformed entries are left out (the
+    codec already knows the JDK types, and one bad entry must not hide the others)."""
+    if not isinstance(t, Mapping):
+        return None
+    name = t.get("type")
+    if not isinstance(name, str) or "<" in name or name.endswith("]"):
+        return None
+    if name.startswith(_SKIP_PREFIXES) or "." not in name:
+        return None
+    enums = t.get("enums")
+    if isinstance(enums, list) and enums:
+        return PojoDef(name, [], [str(e) for e in enums])
+    props = t.get("properties")
+    if not isinstance(props, Mapping):
+        return PojoDef(name, [])
+    fields = []
+    for fname, ftype in props.items():
+        try:
+            fields.append((str(fname), _type(ftype)))
+        except (HessianError, ValueError):
+            return None
+    return PojoDef(name, fields)
