@@ -112,6 +112,8 @@ class _Prepared:
     hash_key: str | None
     types: list[JavaType] | None = None
     generic: bool = False
+    #: the instance ``send_fast`` chose when it handed over to the async path
+    first: Endpoint | None = None
 
 
 @dataclass(slots=True)
@@ -349,10 +351,12 @@ class Service:
             return None
         ep = self.pick(prep.eps, set(), prep.hash_key)
         if (ep.protocol == "tri" or self.cfg.protocol) and self.is_triple(ep):
-            return None  # Triple goes through the async path
+            prep.first = ep  # Triple goes through the async path
+            return None
         pool = self.pools.get(ep)
         conn = pool.ready_connection()
         if conn is None:
+            prep.first = ep
             return None
         rid = conn.next_id()
         fut = conn.call(rid, prep.tmpl.frame(rid, prep.wire, prep.call.attachments), prep.timeout)
@@ -375,8 +379,11 @@ class Service:
             res = decode_response(fr)
         except DubboProtocolError as e:
             raise GatewayError(
-                502, "bad_provider_response", str(e),
-                service=self.cfg.interface, method=prep.call.method,
+                502,
+                "bad_provider_response",
+                str(e),
+                service=self.cfg.interface,
+                method=prep.call.method,
             ) from None
         if res.status == SERVER_THREADPOOL_EXHAUSTED_ERROR:
             pool.record_failure()
@@ -394,7 +401,10 @@ class Service:
         last: UpstreamError | None = None
         for _ in range(attempts):
             try:
-                ep = self.pick(prep.eps, tried, prep.hash_key)
+                if prep.first is not None:  # keep the balancer's choice from send_fast
+                    ep, prep.first = prep.first, None
+                else:
+                    ep = self.pick(prep.eps, tried, prep.hash_key)
             except NoEndpoint:
                 break
             tried.add((ep.host, ep.port))

@@ -24,6 +24,7 @@ from typing import Any
 
 SERVICE = "com.tribridge.triple.GreeterService"
 RAW_SERVICE = "com.tribridge.triple.Raw"
+DEMO_SERVICE = "com.tribridge.demo.DemoService"
 #: method -> Class.getName() argument types a Java provider would declare
 SIGNATURES: dict[str, list[str]] = {
     "greet": ["java.lang.String"],
@@ -36,6 +37,7 @@ SIGNATURES: dict[str, list[str]] = {
     "status": ["int", "java.lang.String"],
     "headers": [],
 }
+SERVER_NAME = "?"
 RETURNS = {"greet": "java.lang.String", "add": "int", "addLong": "long"}
 
 
@@ -99,7 +101,7 @@ def business(method: str, args: list[Any], headers: dict[str, str] | None = None
         name, _types, real = args
         return business(name, list(real or []), headers)
     if method == "greet":
-        return f"Hello, {args[0]}"
+        return f"Hello, {args[0]} (via {SERVER_NAME})"
     if method in ("add", "addLong"):
         return args[0] + args[1]
     if method == "echo":
@@ -189,12 +191,11 @@ async def _serve_grpc(port: int) -> None:
         return grpc.unary_unary_rpc_method_handler(h)
 
     server = grpc.aio.server()
+    handlers = {m: make(m) for m in [*SIGNATURES, "$invoke"]}
+    # also under the demo provider's interface, so one service can have a Dubbo2 and a
+    # Triple instance
     server.add_generic_rpc_handlers(
-        (
-            grpc.method_handlers_generic_handler(
-                SERVICE, {m: make(m) for m in [*SIGNATURES, "$invoke"]}
-            ),
-        )
+        tuple(grpc.method_handlers_generic_handler(s, handlers) for s in (SERVICE, DEMO_SERVICE))
     )
     server.add_insecure_port(f"127.0.0.1:{port}")
     await server.start()
@@ -260,7 +261,9 @@ def start_peer(kind: str, port: int, timeout: float = 20.0) -> TriplePeer:
 
 
 def main(argv: list[str]) -> None:
+    global SERVER_NAME
     kind, port = argv[0], int(argv[1])
+    SERVER_NAME = {"dubbo": "apache-dubbo", "grpc": "grpcio"}.get(kind, kind)
     if kind == "dubbo":
         serve_dubbo(port)
     elif kind == "grpc":
