@@ -4,7 +4,7 @@ status/grpc-message handling, attachments <-> headers."""
 from __future__ import annotations
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 from tribridge.codecs.triple import (
     HTTP_STATUS,
@@ -56,6 +56,7 @@ def test_framing_limits_and_errors() -> None:
         d.close()
 
 
+@settings(deadline=None)
 @given(
     st.lists(st.binary(max_size=300), max_size=5),
     st.lists(st.text(max_size=40), max_size=5),
@@ -73,6 +74,7 @@ def test_request_wrapper_matches_protobuf_runtime(
     assert (w.serialize_type, w.args, w.arg_types) == (stype, args, types)
 
 
+@settings(deadline=None)
 @given(st.binary(max_size=2000), st.text(max_size=50))
 def test_response_wrapper_matches_protobuf_runtime(data: bytes, tname: str) -> None:
     m = pb.TripleResponseWrapper()
