@@ -328,3 +328,27 @@ def test_client_api_errors(grpc_peer: TriplePeer) -> None:
         return out
 
     assert asyncio.run(go()) == [3, "failing on purpose: q", ("UNAVAILABLE", False, 503)]
+
+
+def test_cli_call_triple(grpc_peer: TriplePeer, dubbo_peer: TriplePeer) -> None:
+    import subprocess
+    import sys
+
+    def tb(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "tribridge.cli", *args],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+
+    r = tb(
+        "call", f"tri://127.0.0.1:{grpc_peer.port}/{SERVICE}", "add", "[2, 3]", "--types", "int,int"
+    )
+    assert (r.returncode, r.stdout.strip()) == (0, "5"), r.stderr
+    r = tb("call", f"tri://127.0.0.1:{dubbo_peer.port}", f"{SERVICE}.greet", '["cli"]')
+    assert (r.returncode, r.stdout.strip()) == (0, '"Hello, cli (via apache-dubbo)"'), r.stderr
+    r = tb(
+        "call", f"tri://127.0.0.1:{grpc_peer.port}/{SERVICE}", "fail", '["x"]', "--types", "String"
+    )
+    assert r.returncode == 1 and "java.lang.IllegalStateException" in r.stderr
