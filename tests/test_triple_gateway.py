@@ -352,3 +352,13 @@ def test_cli_call_triple(grpc_peer: TriplePeer, dubbo_peer: TriplePeer) -> None:
         "call", f"tri://127.0.0.1:{grpc_peer.port}/{SERVICE}", "fail", '["x"]', "--types", "String"
     )
     assert r.returncode == 1 and "java.lang.IllegalStateException" in r.stderr
+
+
+def test_service_protocol_tri_forces_triple(bg: BackgroundLoop, grpc_peer: TriplePeer) -> None:
+    from tribridge.config import ConfigError, parse_config
+
+    cfg = config(SERVICE, [f"127.0.0.1:{grpc_peer.port}"], "    protocol: tri\n" + METHODS)
+    gw = bg.start_gateway(cfg).port
+    assert rpc(gw, "add", [20, 22]) == (200, 42)
+    with pytest.raises(ConfigError, match="protocol"):
+        parse_config(config(SERVICE, ["127.0.0.1:1"], "    protocol: http"), "<t>")
