@@ -151,7 +151,7 @@ class Gateway:
     async def stop(self, grace: float = 10.0) -> None:
         if self.http is not None:
             await self.http.shutdown(grace)
-        self.pools.close()
+        await self.pools.aclose()
         for r in self.registries.values():
             await r.close()
 

@@ -24,8 +24,10 @@ def add_subcommands(sub: argparse._SubParsersAction) -> None:  # type: ignore[ty
     demo.set_defaults(func=cmd_demo)
 
     call = sub.add_parser("call", help="call a Dubbo service from the shell, grpcurl-style")
-    call.add_argument("target", help="dubbo://host:port")
-    call.add_argument("method", help="INTERFACE.METHOD")
+    call.add_argument(
+        "target", help="dubbo://host:port or tri://host:port (Triple), optionally /INTERFACE"
+    )
+    call.add_argument("method", help="INTERFACE.METHOD (or METHOD when the target names it)")
     call.add_argument("args", nargs="?", default="[]", help="JSON array of arguments")
     call.add_argument("--types", help="comma-separated Java types or a JVM descriptor")
     call.add_argument("--version", default="")
@@ -183,9 +185,15 @@ def cmd_call(args: argparse.Namespace) -> int:
         return status
 
     u = urlsplit(args.target)
-    if u.scheme != "dubbo" or not u.hostname or not u.port:
-        return fail("bad_target", f"expected dubbo://host:port, got {args.target!r}", 2)
-    iface, _, method = args.method.rpartition(".")
+    if u.scheme not in ("dubbo", "tri") or not u.hostname or not u.port:
+        return fail(
+            "bad_target", f"expected dubbo://host:port or tri://host:port, got {args.target!r}", 2
+        )
+    path_iface = u.path.strip("/")
+    if path_iface:
+        iface, method = path_iface, args.method
+    else:
+        iface, _, method = args.method.rpartition(".")
     if not iface or not method:
         return fail("bad_method", f"expected INTERFACE.METHOD, got {args.method!r}", 2)
     try:
@@ -207,7 +215,8 @@ def cmd_call(args: argparse.Namespace) -> int:
     async def main() -> int:
         pools = PoolSet(UpstreamSettings(connect_timeout=min(args.timeout, 5.0)))
         svc = Service(cfg, pools)
-        svc.update(Snapshot(ServiceKey(iface), (Endpoint(u.hostname or "", u.port or 0),)))
+        ep = Endpoint(u.hostname or "", u.port or 0, u.scheme)
+        svc.update(Snapshot(ServiceKey(iface), (ep,)))
         call = Call(method, values)
         try:
             res = await svc.invoke(call)
@@ -219,6 +228,6 @@ def cmd_call(args: argparse.Namespace) -> int:
             sys.stderr.write(e.body().decode() + "\n")
             return 1
         finally:
-            pools.close()
+            await pools.aclose()
 
     return int(asyncio.run(main()))
