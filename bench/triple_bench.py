@@ -1,20 +1,35 @@
-"""Gateway -> Triple vs gateway -> Dubbo2, and a direct grpcio client, in one run.
+"""Gateway -> Triple vs gateway -> Dubbo2, like for like, in one run.
 
-* gateway -> Dubbo2: wrk -> tribridge (``GET /d/{name}``) -> demo provider (Dubbo2)
-* gateway -> Triple: wrk -> tribridge (``GET /t/{name}``) -> grpcio server in wrapper mode
-  (interop/triple_peers.py: TripleRequestWrapper + hessian2, as a Java provider)
-* direct grpcio: a grpc.aio client process, same concurrency, -> the same grpcio server,
-  with the same wrapper payload: the Triple server's own ceiling on this machine
+Servers (all started here, 127.0.0.1, free ports):
 
-Rounds alternate so background load hits all three alike.  Also times the wrapper codec
-(hand-written vs protobuf runtime).
+* **demo**: the Dubbo2 demo provider (interop/demo_provider.py, asyncio + our codecs);
+* **node**: a wrapper-mode Triple server on node's http2 module (interop/node/triple_server.js
+  ``raw``: TripleRequestWrapper/ResponseWrapper, hessian.js), serving the demo provider's
+  ``greet``.  Its own ceiling (h2load) is well above the demo provider's, so it is the
+  reference server for the 0.7x target;
+* **grpcio**: grpc.aio's C core with Python handlers and our hessian codec
+  (interop/triple_peers.py ``fast``), a slower server shown for comparison.
+
+Measured per round (wrk: 1 thread, N connections; rounds alternate so background load hits
+every setup alike), for each gateway Triple client (``upstream.triple_client``):
+
+* wrk -> gateway -> demo (Dubbo2)            -- the reference
+* wrk -> gateway -> node / grpcio (Triple)
+* a direct grpc.aio client process -> node   -- what a Python gRPC client alone reaches
+
+and once: each server's ceiling without the gateway (h2load for Triple, a pipelined asyncio
+client of our codec for Dubbo2), and the load average before each round.
 
     .venv/bin/python bench/triple_bench.py [--seconds 5] [--rounds 3] [--connections 50]
+        [--clients grpcio,h2]
 """
 
 from __future__ import annotations
 
 import argparse
+import os
+import re
+import shutil
 import statistics
 import subprocess
 import sys
@@ -24,35 +39,49 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from gateway_vs_nginx import PY, ROOT, free_port, stop, wait_port, wrk
-from tribridge.interop.triple_peers import DEMO_SERVICE, SERVICE
+from tribridge.interop.triple_peers import DEMO_SERVICE
+
+NODE_DIR = ROOT / "interop" / "node"
 
 
-def gateway_config(dubbo_port: int, tri_port: int, http_port: int) -> str:
+NODE_IFACE = "com.tribridge.bench.NodeGreeter"
+GRPC_IFACE = "com.tribridge.bench.GrpcGreeter"
+
+
+def gateway_config(dport: int, nport: int, gport: int, http_port: int, client: str) -> str:
+    # both Triple servers answer greet under any interface name
     return f"""
 listen: {{host: 127.0.0.1, port: {http_port}}}
 access_log: false
+upstream: {{triple_client: {client}}}
 registries:
   static:
     type: static
     services:
-      {DEMO_SERVICE}: ["127.0.0.1:{dubbo_port}?version=1.0.0"]
-      {SERVICE}: ["tri://127.0.0.1:{tri_port}/{SERVICE}"]
+      {DEMO_SERVICE}: ["127.0.0.1:{dport}?version=1.0.0"]
+      {NODE_IFACE}: ["tri://127.0.0.1:{nport}/{NODE_IFACE}"]
+      {GRPC_IFACE}: ["tri://127.0.0.1:{gport}/{GRPC_IFACE}"]
 services:
   - interface: {DEMO_SERVICE}
     version: 1.0.0
     methods: {{greet: [java.lang.String]}}
-  - interface: {SERVICE}
+  - interface: {NODE_IFACE}
+    version: 1.0.0
+    methods: {{greet: [java.lang.String]}}
+  - interface: {GRPC_IFACE}
     version: 1.0.0
     methods: {{greet: [java.lang.String]}}
 routes:
   - {{method: GET, path: "/d/{{name}}", service: {DEMO_SERVICE}, call: greet,
      params: [{{from: path, name: name, type: java.lang.String}}]}}
-  - {{method: GET, path: "/t/{{name}}", service: {SERVICE}, call: greet,
+  - {{method: GET, path: "/t/{{name}}", service: {NODE_IFACE}, call: greet,
+     params: [{{from: path, name: name, type: java.lang.String}}]}}
+  - {{method: GET, path: "/g/{{name}}", service: {GRPC_IFACE}, call: greet,
      params: [{{from: path, name: name, type: java.lang.String}}]}}
 """
 
 
-DIRECT = """
+DIRECT_GRPC = """
 import asyncio, sys, time, grpc, grpc.aio
 from tribridge.codecs.hessian2 import encode
 from tribridge.codecs.triple import encode_request_wrapper
@@ -76,10 +105,46 @@ async def main():
 import uvloop; uvloop.run(main())
 """
 
+#: N requests pipelined on one connection, ``conc`` in flight: the demo provider's ceiling
+DIRECT_DUBBO = """
+import asyncio, sys, time
+from tribridge.codecs.dubbo import FrameDecoder, RequestTemplate
+port, conc, secs = int(sys.argv[1]), int(sys.argv[2]), float(sys.argv[3])
+tmpl = RequestTemplate(sys.argv[4], "greet", "Ljava/lang/String;", "1.0.0", {})
+class P(asyncio.Protocol):
+    def __init__(self):
+        self.dec, self.rid, self.n, self.end = FrameDecoder(), 0, 0, time.monotonic() + secs
+        self.done = asyncio.get_running_loop().create_future()
+        self.inflight = 0
+    def connection_made(self, t):
+        self.t = t
+        for _ in range(conc):
+            self.send()
+    def send(self):
+        self.rid += 1
+        self.inflight += 1
+        self.t.write(tmpl.frame(self.rid, ["world"]))
+    def data_received(self, data):
+        for fr in self.dec.feed(data):
+            self.n += 1
+            self.inflight -= 1
+            if time.monotonic() < self.end:
+                self.send()
+            elif not self.inflight and not self.done.done():
+                self.done.set_result(None)
+async def main():
+    loop = asyncio.get_running_loop()
+    t0 = time.monotonic()
+    _, p = await loop.create_connection(P, "127.0.0.1", port)
+    await p.done
+    print(p.n / (time.monotonic() - t0))
+import uvloop; uvloop.run(main())
+"""
 
-def direct_grpc(port: int, conns: int, seconds: int) -> float:
+
+def run_py(script: str, *args: object, seconds: float) -> float:
     out = subprocess.run(
-        [PY, "-c", DIRECT, str(port), str(conns), str(seconds), f"/{SERVICE}/greet"],
+        [PY, "-c", script, *map(str, args)],
         capture_output=True,
         text=True,
         timeout=seconds + 30,
@@ -87,6 +152,38 @@ def direct_grpc(port: int, conns: int, seconds: int) -> float:
         cwd=ROOT,
     )
     return float(out.stdout.strip())
+
+
+def h2load(port: int, path: str, body: Path, n: int, conc: int) -> float:
+    if shutil.which("h2load") is None:
+        return float("nan")
+    out = subprocess.run(
+        [
+            "h2load",
+            "-n",
+            str(n),
+            "-c",
+            "1",
+            "-m",
+            str(conc),
+            "-d",
+            str(body),
+            "-H",
+            "content-type: application/grpc",
+            "-H",
+            "te: trailers",
+            f"http://127.0.0.1:{port}{path}",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    ).stdout
+    m = re.search(r"finished in [\d.]+m?s, ([\d.]+) req/s", out)
+    ok = re.search(r"(\d+) succeeded", out)
+    if not m or not ok or int(ok.group(1)) != n:
+        raise RuntimeError(f"h2load output not understood or failures:\n{out}")
+    return float(m.group(1))
 
 
 def codec_rows() -> list[tuple[str, float]]:
@@ -124,16 +221,24 @@ def codec_rows() -> list[tuple[str, float]]:
     ]
 
 
+def load() -> str:
+    return "/".join(f"{x:.1f}" for x in os.getloadavg())
+
+
 def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--seconds", type=int, default=5)
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--connections", type=int, default=50)
+    ap.add_argument("--clients", default="grpcio,h2", help="gateway Triple clients to compare")
+    ap.add_argument("--no-codec", action="store_true")
     args = ap.parse_args()
+    clients = [c for c in args.clients.split(",") if c]
     procs: list[subprocess.Popen] = []
-    tmp = tempfile.mkdtemp(prefix="tribridge-tri-bench-")
+    tmp = Path(tempfile.mkdtemp(prefix="tribridge-tri-bench-"))
+    path = f"/{DEMO_SERVICE}/greet"
     try:
-        dport, tport, gport = free_port(), free_port(), free_port()
+        dport, nport, gport = free_port(), free_port(), free_port()
         procs.append(
             subprocess.Popen(
                 [PY, "-m", "tribridge.interop.demo_provider", "--port", str(dport)],
@@ -143,46 +248,126 @@ def main() -> int:
         )
         procs.append(
             subprocess.Popen(
-                [PY, "-m", "tribridge.interop.triple_peers", "grpc", str(tport)],
+                ["node", "triple_server.js", "raw", str(nport)],
                 stdout=subprocess.DEVNULL,
-                cwd=ROOT,
+                cwd=NODE_DIR,
             )
         )
-        wait_port(dport)
-        wait_port(tport)
-        cfg = Path(tmp) / "gw.yaml"
-        cfg.write_text(gateway_config(dport, tport, gport))
         procs.append(
             subprocess.Popen(
-                [PY, "-m", "tribridge.cli", "run", "-c", str(cfg)],
+                [PY, "-m", "tribridge.interop.triple_peers", "fast", str(gport)],
                 stdout=subprocess.DEVNULL,
-                stderr=subprocess.DEVNULL,
                 cwd=ROOT,
             )
         )
-        wait_port(gport)
-        base = f"http://127.0.0.1:{gport}"
-        wrk(f"{base}/d/world", 1, args.connections)  # warm up both paths
-        wrk(f"{base}/t/world", 1, args.connections)
-        d, t, g = [], [], []
-        for r in range(args.rounds):
-            d.append(wrk(f"{base}/d/world", args.seconds, args.connections))
-            t.append(wrk(f"{base}/t/world", args.seconds, args.connections))
-            g.append(direct_grpc(tport, args.connections, args.seconds))
-            print(
-                f"round {r + 1}: gateway->Dubbo2 {d[-1]:.0f}/s  gateway->Triple {t[-1]:.0f}/s"
-                f"  direct grpcio->Triple {g[-1]:.0f}/s",
-                flush=True,
+        for p in (dport, nport, gport):
+            wait_port(p)
+        gws: dict[str, int] = {}
+        for c in clients:
+            hport = free_port()
+            cfg = tmp / f"gw-{c}.yaml"
+            cfg.write_text(gateway_config(dport, nport, gport, hport, c))
+            procs.append(
+                subprocess.Popen(
+                    [PY, "-m", "tribridge.cli", "run", "-c", str(cfg)],
+                    stdout=subprocess.DEVNULL,
+                    stderr=subprocess.DEVNULL,
+                    cwd=ROOT,
+                )
             )
-        md, mt, mg = (statistics.median(x) for x in (d, t, g))
-        print(f"median: Dubbo2 path {md:.0f}/s, Triple path {mt:.0f}/s, direct grpcio {mg:.0f}/s")
-        print(f"Triple path / Dubbo2 path = {mt / md:.2f}; Triple path / direct = {mt / mg:.2f}")
+            gws[c] = hport
+        for hport in gws.values():
+            wait_port(hport)
+        body = tmp / "greet.grpc"
+        from tribridge.codecs.hessian2 import encode
+        from tribridge.codecs.triple import encode_message, encode_request_wrapper
+
+        body.write_bytes(
+            encode_message(encode_request_wrapper([encode("world")], ["java.lang.String"]))
+        )
+        # warm up every path (node's JIT especially)
+        h2load(nport, path, body, 20000, args.connections)
+        for hport in gws.values():
+            for p in ("d", "t", "g"):
+                wrk(f"http://127.0.0.1:{hport}/{p}/world", 1, args.connections)
+
+        print(f"load average before: {load()}")
+        print("server ceilings, no gateway:")
+        ceil_d = run_py(
+            DIRECT_DUBBO, dport, args.connections, args.seconds, DEMO_SERVICE, seconds=args.seconds
+        )
+        ceil_n = h2load(nport, path, body, 40000, args.connections)
+        ceil_g = h2load(gport, path, body, 10000, args.connections)
+        print(f"  demo provider (Dubbo2, pipelined asyncio client): {ceil_d:.0f}/s")
+        print(f"  node raw Triple server (h2load):                  {ceil_n:.0f}/s")
+        print(f"  grpcio fast Triple server (h2load):               {ceil_g:.0f}/s")
+
+        rows: dict[str, list[float]] = {}
+
+        def note(name: str, v: float) -> None:
+            rows.setdefault(name, []).append(v)
+
+        for r in range(args.rounds):
+            la = load()
+            line = [f"round {r + 1} (load {la}):"]
+            for c, hport in gws.items():
+                base = f"http://127.0.0.1:{hport}"
+                for key, p in (
+                    (f"{c}: gw->Dubbo2", "d"),
+                    (f"{c}: gw->Triple node", "t"),
+                    (f"{c}: gw->Triple grpcio", "g"),
+                ):
+                    note(key, wrk(f"{base}/{p}/world", args.seconds, args.connections))
+                    line.append(f"{key} {rows[key][-1]:.0f}")
+            note(
+                "direct grpc.aio->node",
+                run_py(
+                    DIRECT_GRPC, nport, args.connections, args.seconds, path, seconds=args.seconds
+                ),
+            )
+            line.append(f"direct grpc.aio->node {rows['direct grpc.aio->node'][-1]:.0f}")
+            print("  ".join(line), flush=True)
+        print(f"load average after: {load()}")
+        med = {k: statistics.median(v) for k, v in rows.items()}
+        print("\nmedians:")
+        for k, v in med.items():
+            print(f"  {k:32s} {v:8.0f}/s")
+        print("\nratios (medians of this run):")
+        for c in gws:
+            d = med[f"{c}: gw->Dubbo2"]
+            print(
+                f"  [{c}] Triple(node)/Dubbo2 = {med[f'{c}: gw->Triple node'] / d:.2f}   "
+                f"Triple(grpcio)/Dubbo2 = {med[f'{c}: gw->Triple grpcio'] / d:.2f}"
+            )
+        # per-round ratios are less sensitive to load drifting between rounds
+        for c in gws:
+            per = [
+                t / d
+                for t, d in zip(
+                    rows[f"{c}: gw->Triple node"], rows[f"{c}: gw->Dubbo2"], strict=True
+                )
+            ]
+            print(f"  [{c}] per-round Triple(node)/Dubbo2: " + ", ".join(f"{x:.2f}" for x in per))
+        if len(gws) > 1:
+            a, b = list(gws)[:2]
+            per = [
+                y / x
+                for x, y in zip(
+                    rows[f"{a}: gw->Triple node"], rows[f"{b}: gw->Triple node"], strict=True
+                )
+            ]
+            print(
+                f"  gw->Triple node, {b} client / {a} client, per round: "
+                + ", ".join(f"{x:.2f}" for x in per)
+            )
     finally:
         for p in reversed(procs):
             stop(p)
-    print("\nwrapper codec, us per operation (best of 5):")
-    for name, us in codec_rows():
-        print(f"  {name:48s} {us:6.2f}")
+        shutil.rmtree(tmp, ignore_errors=True)
+    if not args.no_codec:
+        print("\nwrapper codec, us per operation (best of 5):")
+        for name, us in codec_rows():
+            print(f"  {name:48s} {us:6.2f}")
     return 0
 
 

@@ -32,7 +32,7 @@ from tribridge.codecs.hessian2.javatypes import parse_types
 from tribridge.registries import RegistryError, registry_class
 
 from .invoker import MethodConfig, ServiceConfig
-from .upstream import BALANCERS, UpstreamSettings
+from .upstream import BALANCERS, TRIPLE_CLIENTS, UpstreamSettings
 
 
 class ConfigError(Exception):
@@ -295,6 +295,7 @@ def _upstream(v: _V, root: _Loc, cfg: GatewayConfig) -> None:
             "max_payload",
             "eject_after",
             "eject_seconds",
+            "triple_client",
         },
     )
     s = cfg.upstream
@@ -308,6 +309,14 @@ def _upstream(v: _V, root: _Loc, cfg: GatewayConfig) -> None:
     s.max_payload = v.get(up, "max_payload", "upstream", int, s.max_payload)
     s.eject_after = v.get(up, "eject_after", "upstream", int, s.eject_after)
     s.eject_seconds = v.duration(up, "eject_seconds", "upstream", s.eject_seconds) or 0.0
+    s.triple_client = v.get(up, "triple_client", "upstream", str, s.triple_client)
+    if s.triple_client not in TRIPLE_CLIENTS:
+        raise v.fail(
+            up,
+            "upstream.triple_client",
+            f"expected one of {', '.join(TRIPLE_CLIENTS)}",
+            "triple_client",
+        )
 
 
 def _registries(v: _V, root: _Loc, cfg: GatewayConfig) -> None:

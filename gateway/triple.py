@@ -180,6 +180,17 @@ class TripleClient:
                 log.debug("closing channel: %s", e)
 
 
+def make_triple_client(kind: str, settings: TripleSettings | None = None) -> Any:
+    """``"grpcio"`` -> ``TripleClient``; ``"h2"`` -> ``H2TripleClient`` (same ``unary``)."""
+    if kind == "h2":
+        from .triple_h2 import H2TripleClient
+
+        return H2TripleClient(settings)
+    if kind == "grpcio":
+        return TripleClient(settings)
+    raise ValueError(f"unknown Triple client {kind!r}: grpcio or h2")
+
+
 __all__ = [
     "APP_NAME",
     "TripleCallError",
@@ -187,4 +198,5 @@ __all__ = [
     "TripleReply",
     "TripleSettings",
     "code_name",
+    "make_triple_client",
 ]

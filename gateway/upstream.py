@@ -68,6 +68,12 @@ class UpstreamSettings:
     eject_seconds: float = 10.0
     backoff_initial: float = 0.2
     backoff_max: float = 10.0
+    #: HTTP/2 client for Triple calls: "grpcio" (grpc.aio) or "h2" (gateway/triple_h2.py)
+    triple_client: str = "grpcio"
+
+
+#: the Triple (gRPC over HTTP/2) client implementations behind ``TripleClient.unary``
+TRIPLE_CLIENTS = ("grpcio", "h2")
 
 
 class DubboConnection(asyncio.Protocol):
@@ -343,13 +349,14 @@ class PoolSet:
     def triple_client(self) -> Any:
         """The shared ``TripleClient`` (gateway/triple.py), created on first Triple call."""
         if self._triple is None:
-            from .triple import TripleClient, TripleSettings
+            from .triple import TripleSettings, make_triple_client
 
-            self._triple = TripleClient(
+            self._triple = make_triple_client(
+                self.settings.triple_client,
                 TripleSettings(
                     max_message=self.settings.max_payload,
                     connect_timeout=self.settings.connect_timeout,
-                )
+                ),
             )
         return self._triple
 

@@ -10,6 +10,12 @@ echoed headers and trailers come from the grpcio server.
 
     python -m tribridge.interop.triple_peers dubbo PORT
     python -m tribridge.interop.triple_peers grpc PORT
+    python -m tribridge.interop.triple_peers fast PORT
+
+``fast`` is the benchmark's Triple server: grpcio's C core (grpc.aio, raw bytes) serving the
+Dubbo2 demo provider's ``greet``/``add`` in wrapper mode with tribridge's own hessian2 codec
+and no per-call extras, so that gateway -> Triple and gateway -> Dubbo2 are compared against
+servers of similar per-call cost (bench/triple_bench.py).
 """
 
 from __future__ import annotations
@@ -203,6 +209,47 @@ async def _serve_grpc(port: int) -> None:
     await server.wait_for_termination()
 
 
+async def _serve_fast(port: int) -> None:
+    import grpc
+    import grpc.aio
+    from tribridge.codecs.hessian2 import Decoder, encode
+    from tribridge.codecs.triple import decode_request_wrapper, encode_response_wrapper
+
+    def greet(req: bytes, ctx: Any) -> bytes:
+        w = decode_request_wrapper(req)
+        if w.arg_types != ["java.lang.String"]:
+            raise ValueError(w.arg_types)
+        name = Decoder(w.args[0]).read()
+        return encode_response_wrapper(encode(f"Hello, {name}"), "java.lang.String")
+
+    def add(req: bytes, ctx: Any) -> bytes:
+        w = decode_request_wrapper(req)
+        if w.arg_types != ["int", "int"]:
+            raise ValueError(w.arg_types)
+        a, b = (Decoder(x).read() for x in w.args)
+        s = (a + b + 2**31) % 2**32 - 2**31
+        return encode_response_wrapper(encode(s), "int")
+
+    # sync handlers: grpc.aio runs them on the loop without a coroutine per call
+    handlers = {
+        "greet": grpc.unary_unary_rpc_method_handler(greet),
+        "add": grpc.unary_unary_rpc_method_handler(add),
+    }
+
+    class AnyService(grpc.GenericRpcHandler):
+        """``/{any interface}/greet``: one server stands in for several services."""
+
+        def service(self, details: Any) -> Any:
+            return handlers.get(details.method.rpartition("/")[2])
+
+    server = grpc.aio.server()
+    server.add_generic_rpc_handlers((AnyService(),))
+    server.add_insecure_port(f"127.0.0.1:{port}")
+    await server.start()
+    print("ready", flush=True)
+    await server.wait_for_termination()
+
+
 def _code(n: int) -> Any:
     import grpc
 
@@ -266,12 +313,16 @@ def main(argv: list[str]) -> None:
     SERVER_NAME = {"dubbo": "apache-dubbo", "grpc": "grpcio"}.get(kind, kind)
     if kind == "dubbo":
         serve_dubbo(port)
-    elif kind == "grpc":
+    elif kind in ("grpc", "fast"):
         import asyncio
 
-        asyncio.run(_serve_grpc(port))
+        if kind == "fast":
+            import uvloop
+
+            uvloop.install()
+        asyncio.run(_serve_grpc(port) if kind == "grpc" else _serve_fast(port))
     else:
-        raise SystemExit(f"unknown peer {kind!r}: dubbo or grpc")
+        raise SystemExit(f"unknown peer {kind!r}: dubbo, grpc or fast")
 
 
 if __name__ == "__main__":
