@@ -60,7 +60,10 @@ def stop(proc: subprocess.Popen) -> None:
 def wrk(url: str, seconds: int, conns: int) -> float:
     out = subprocess.run(
         ["wrk", "-t1", f"-c{conns}", f"-d{seconds}s", url],
-        capture_output=True, text=True, timeout=seconds + 30, check=True,
+        capture_output=True,
+        text=True,
+        timeout=seconds + 30,
+        check=True,
     ).stdout
     m = re.search(r"Requests/sec:\s+([\d.]+)", out)
     non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
@@ -185,7 +188,8 @@ def main() -> int:
         pport = free_port()
         prov = subprocess.Popen(
             [PY, "-m", "tribridge.interop.demo_provider", "--port", str(pport)],
-            stdout=subprocess.DEVNULL, cwd=ROOT,
+            stdout=subprocess.DEVNULL,
+            cwd=ROOT,
         )
         procs.append(prov)
         wait_port(pport)
@@ -194,12 +198,16 @@ def main() -> int:
         cfg.write_text(gateway_config(pport, gport))
         gw = subprocess.Popen(
             [PY, "-m", "tribridge.cli", "run", "-c", str(cfg)],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=ROOT,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            cwd=ROOT,
         )
         procs.append(gw)
         wait_port(gport)
         backend, proxy = free_port(), free_port()
-        (Path(tmp) / "nginx.conf").write_text(NGINX_CONF.format(tmp=tmp, backend=backend, proxy=proxy))
+        (Path(tmp) / "nginx.conf").write_text(
+            NGINX_CONF.format(tmp=tmp, backend=backend, proxy=proxy)
+        )
         ng = subprocess.Popen(
             [nginx, "-p", tmp, "-c", f"{tmp}/nginx.conf", "-g", "daemon off;"],
             stderr=subprocess.DEVNULL,
@@ -214,17 +222,21 @@ def main() -> int:
         for r in range(args.rounds):
             gw_rps.append(wrk(gw_url, args.seconds, args.connections))
             ng_rps.append(wrk(ng_url, args.seconds, args.connections))
-            print(f"round {r + 1}: tribridge {gw_rps[-1]:,.0f} req/s   nginx proxy {ng_rps[-1]:,.0f} req/s",
-                  flush=True)
+            print(
+                f"round {r + 1}: tribridge {gw_rps[-1]:,.0f} req/s   nginx proxy {ng_rps[-1]:,.0f} req/s",
+                flush=True,
+            )
         g, n = statistics.median(gw_rps), statistics.median(ng_rps)
-        print(f"median: tribridge {g:,.0f} req/s, nginx proxy hop {n:,.0f} req/s, ratio {g / n:.2f}")
+        print(
+            f"median: tribridge {g:,.0f} req/s, nginx proxy hop {n:,.0f} req/s, ratio {g / n:.2f}"
+        )
         direct = asyncio.run(latencies_direct(pport, args.requests, args.rate))
         via = asyncio.run(latencies_http(gport, args.requests, args.rate))
         print(
             f"latency at {args.rate:.0f} req/s ({args.requests} calls): direct Dubbo2 p50 "
-            f"{pct(direct, .5):.3f} ms p99 {pct(direct, .99):.3f} ms; via tribridge p50 "
-            f"{pct(via, .5):.3f} ms p99 {pct(via, .99):.3f} ms; added p50 "
-            f"{pct(via, .5) - pct(direct, .5):.3f} ms p99 {pct(via, .99) - pct(direct, .99):.3f} ms"
+            f"{pct(direct, 0.5):.3f} ms p99 {pct(direct, 0.99):.3f} ms; via tribridge p50 "
+            f"{pct(via, 0.5):.3f} ms p99 {pct(via, 0.99):.3f} ms; added p50 "
+            f"{pct(via, 0.5) - pct(direct, 0.5):.3f} ms p99 {pct(via, 0.99) - pct(direct, 0.99):.3f} ms"
         )
         print(f"cpu count {os.cpu_count()}")
     finally:

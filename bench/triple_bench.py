@@ -230,7 +230,7 @@ def main() -> int:
     ap.add_argument("--seconds", type=int, default=5)
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--connections", type=int, default=50)
-    ap.add_argument("--clients", default="grpcio,h2", help="gateway Triple clients to compare")
+    ap.add_argument("--clients", default="grpcio,h2,lean", help="gateway Triple clients to compare")
     ap.add_argument("--no-codec", action="store_true")
     args = ap.parse_args()
     clients = [c for c in args.clients.split(",") if c]
@@ -348,16 +348,18 @@ def main() -> int:
                 )
             ]
             print(f"  [{c}] per-round Triple(node)/Dubbo2: " + ", ".join(f"{x:.2f}" for x in per))
-        if len(gws) > 1:
-            a, b = list(gws)[:2]
+        first = next(iter(gws))
+        for other in list(gws)[1:]:
             per = [
                 y / x
                 for x, y in zip(
-                    rows[f"{a}: gw->Triple node"], rows[f"{b}: gw->Triple node"], strict=True
+                    rows[f"{first}: gw->Triple node"],
+                    rows[f"{other}: gw->Triple node"],
+                    strict=True,
                 )
             ]
             print(
-                f"  gw->Triple node, {b} client / {a} client, per round: "
+                f"  gw->Triple node, {other} client / {first} client, per round: "
                 + ", ".join(f"{x:.2f}" for x in per)
             )
     finally:

@@ -114,6 +114,8 @@ class _Prepared:
     generic: bool = False
     #: the instance ``send_fast`` chose when it handed over to the async path
     first: Endpoint | None = None
+    #: ``send_fast`` started a Triple call: its future yields a ``TripleReply``
+    triple: bool = False
 
 
 @dataclass(slots=True)
@@ -354,8 +356,7 @@ class Service:
             return None
         ep = self.pick(prep.eps, set(), prep.hash_key)
         if (ep.protocol == "tri" or self.cfg.protocol) and self.is_triple(ep):
-            prep.first = ep  # Triple goes through the async path
-            return None
+            return self._send_fast_triple(prep, ep)
         pool = self.pools.get(ep)
         conn = pool.ready_connection()
         if conn is None:
@@ -368,6 +369,8 @@ class Service:
 
     def finish(self, prep: _Prepared, pool: InstancePool, fut: asyncio.Future[Frame]) -> Result:
         """Turn a completed frame future into a Result, or raise the GatewayError."""
+        if prep.triple:
+            return self._finish_triple(prep, pool, fut)  # type: ignore[arg-type]
         pool.active -= 1
         exc = fut.exception()
         if exc is not None:
@@ -519,9 +522,9 @@ class Service:
             self._tri_templates[key] = t
         return t
 
-    async def _invoke_triple(self, prep: _Prepared, ep: Endpoint, pool: InstancePool) -> Result:
-        """One Triple attempt; raises ``ConnectFailed`` when the request surely never left
-        (the caller then tries another instance), ``GatewayError`` otherwise."""
+    def _triple_request(
+        self, prep: _Prepared
+    ) -> tuple[_TripleTemplate, bytes, list[tuple[str, str | bytes]]]:
         call = prep.call
         t = self._triple_template(prep)
         try:
@@ -533,6 +536,49 @@ class Service:
         headers = t.headers
         if call.attachments:
             headers = headers + attachments_to_headers(call.attachments)
+        return t, payload, headers
+
+    def _send_fast_triple(
+        self, prep: _Prepared, ep: Endpoint
+    ) -> tuple[InstancePool, asyncio.Future[Any]] | None:
+        """Start a Triple call without a coroutine when the client can (the h2/lean
+        clients with an open connection); else hand over to the async path."""
+        prep.first = ep
+        start = getattr(self.pools.triple_client(), "start", None)
+        if start is None:
+            return None
+        t, payload, headers = self._triple_request(prep)
+        try:
+            fut = start(ep, t.path, payload, headers, prep.timeout)
+        except TripleCallError:
+            return None  # the async path reports it (and may try another instance)
+        if fut is None:
+            return None
+        prep.first = None
+        prep.triple = True
+        pool = self.pools.get(ep)
+        pool.active += 1
+        return pool, fut
+
+    def _finish_triple(
+        self, prep: _Prepared, pool: InstancePool, fut: asyncio.Future[Any]
+    ) -> Result:
+        pool.active -= 1
+        exc = fut.exception()
+        if exc is not None:
+            if isinstance(exc, TripleCallError):
+                if exc.code in _TRIPLE_FAILURES:
+                    pool.record_failure()
+                raise self._triple_error(exc, prep.call)
+            raise exc
+        pool.record_success()
+        return self._triple_result(fut.result(), prep.call)
+
+    async def _invoke_triple(self, prep: _Prepared, ep: Endpoint, pool: InstancePool) -> Result:
+        """One Triple attempt; raises ``ConnectFailed`` when the request surely never left
+        (the caller then tries another instance), ``GatewayError`` otherwise."""
+        call = prep.call
+        t, payload, headers = self._triple_request(prep)
         try:
             reply = await self.pools.triple_client().unary(
                 ep, t.path, payload, headers, prep.timeout
@@ -544,7 +590,9 @@ class Service:
                 raise ConnectFailed(f"{ep.host}:{ep.port}: {e}") from None
             raise self._triple_error(e, call) from None
         pool.record_success()
-        extra = {"service": self.cfg.interface, "method": call.method}
+        return self._triple_result(reply, call)
+
+    def _triple_result(self, reply: Any, call: Call) -> Result:
         try:
             w = decode_response_wrapper(reply.data)
             if not is_hessian(w.serialize_type):
@@ -553,8 +601,16 @@ class Service:
                 )
             value = Decoder(w.data).read() if w.data else None
         except (TripleProtocolError, HessianError) as e:
-            raise GatewayError(502, "bad_provider_response", str(e), **extra) from None
-        res = Result(0, OK, attachments=headers_to_attachments(reply.trailers))
+            raise GatewayError(
+                502,
+                "bad_provider_response",
+                str(e),
+                service=self.cfg.interface,
+                method=call.method,
+            ) from None
+        res = Result(
+            0, OK, attachments=headers_to_attachments(reply.trailers) if reply.trailers else {}
+        )
         if reply.exception_code:
             res.exception = exception_from_value(value)
         else:

@@ -181,14 +181,15 @@ class TripleClient:
 
 
 def make_triple_client(kind: str, settings: TripleSettings | None = None) -> Any:
-    """``"grpcio"`` -> ``TripleClient``; ``"h2"`` -> ``H2TripleClient`` (same ``unary``)."""
-    if kind == "h2":
+    """``"grpcio"`` -> ``TripleClient``; ``"h2"`` / ``"lean"`` -> ``H2TripleClient`` on that
+    HTTP/2 engine (gateway/h2_engines.py).  All have the same ``unary``."""
+    if kind in ("h2", "lean"):
         from .triple_h2 import H2TripleClient
 
-        return H2TripleClient(settings)
+        return H2TripleClient(settings, kind)
     if kind == "grpcio":
         return TripleClient(settings)
-    raise ValueError(f"unknown Triple client {kind!r}: grpcio or h2")
+    raise ValueError(f"unknown Triple client {kind!r}: grpcio, h2 or lean")
 
 
 __all__ = [

@@ -1,16 +1,22 @@
-"""A Triple (gRPC over cleartext HTTP/2) client on python-hyper's sans-IO ``h2``.
+"""Triple (gRPC over cleartext HTTP/2) clients on the gateway's own event loop.
 
-The alternative to ``TripleClient`` (grpc.aio), behind the same ``unary()`` API and
-selected with ``upstream.triple_client: h2``.  One connection per provider address, every
-call a stream on it, on a plain ``asyncio.Protocol`` in the gateway's own loop: no second
-thread, no hand-off between grpc core's completion queue and the loop, one socket write per
-call.  docs/benchmarks.md compares the two in the same run.
+The alternatives to ``TripleClient`` (grpc.aio), behind the same ``unary()`` API and
+selected with ``upstream.triple_client``:
+
+* ``h2``: python-hyper's sans-IO ``h2`` state machine (gateway/h2_engines.py HyperEngine);
+* ``lean``: the unary-client subset of HTTP/2 written for speed (LeanEngine; HPACK
+  decoding still by the ``hpack`` library).
+
+One connection per provider address, every call a stream on it, on a plain
+``asyncio.Protocol``: no second thread, no hand-off between grpc core's completion queue
+and the loop, one socket write per loop pass for all calls started in it.  ``start()`` even
+sends without a coroutine when the connection is up, so the invoker can hand the HTTP
+server a bare future as its Dubbo2 fast path does.  docs/benchmarks.md compares all three.
 
 What the gRPC core otherwise gives and is done here:
 
-* flow control: received DATA is acknowledged as it is consumed (h2 batches the
-  WINDOW_UPDATEs); a request larger than the peer's window is sent in pieces as the window
-  opens;
+* flow control: received DATA gives its window back (batched); a request larger than the
+  peer's window is sent in pieces as WINDOW_UPDATEs come;
 * ``SETTINGS_MAX_CONCURRENT_STREAMS``: calls beyond it wait for a stream to finish;
 * GOAWAY: streams above ``last_stream_id`` never reached the application (``sent=False``,
   safe to retry elsewhere); the others may finish; new calls open a new connection;
@@ -32,33 +38,18 @@ from collections import deque
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-import h2.config
-import h2.connection
-import h2.errors
-import h2.events
-import h2.exceptions
-import h2.settings
 from tribridge.codecs.triple import (
     Code,
     MessageDecoder,
     Status,
     TripleProtocolError,
     decode_grpc_message,
-    encode_message,
 )
 
+from .h2_engines import ENGINES, REFUSED_STREAM, H2ProtocolError, LeanEngine, literal_block
 from .triple import APP_NAME, TripleCallError, TripleReply, TripleSettings
 
-_CONFIG = h2.config.H2Configuration(
-    client_side=True,
-    header_encoding=None,
-    validate_outbound_headers=False,
-    normalize_outbound_headers=False,
-    validate_inbound_headers=False,
-    normalize_inbound_headers=False,
-)
-#: gRPC's mapping of an HTTP status without grpc-status to a code (PROTOCOL-HTTP2 / http-grpc
-#: status mapping)
+#: gRPC's mapping of an HTTP status without grpc-status to a code
 _HTTP_TO_GRPC = {
     400: Code.INTERNAL,
     401: Code.UNAUTHENTICATED,
@@ -69,15 +60,16 @@ _HTTP_TO_GRPC = {
     503: Code.UNAVAILABLE,
     504: Code.UNAVAILABLE,
 }
+#: RST_STREAM error code -> gRPC status (PROTOCOL-HTTP2 "Errors")
 _RESET_TO_GRPC = {
-    h2.errors.ErrorCodes.REFUSED_STREAM: Code.UNAVAILABLE,
-    h2.errors.ErrorCodes.CANCEL: Code.CANCELLED,
-    h2.errors.ErrorCodes.ENHANCE_YOUR_CALM: Code.RESOURCE_EXHAUSTED,
-    h2.errors.ErrorCodes.INADEQUATE_SECURITY: Code.PERMISSION_DENIED,
+    0x7: Code.UNAVAILABLE,
+    0x8: Code.CANCELLED,
+    0xB: Code.RESOURCE_EXHAUSTED,
+    0xC: Code.PERMISSION_DENIED,
 }
 #: what grpc.aio does not hand out as metadata either
 _NOT_METADATA = frozenset({b"content-type", b"grpc-status", b"grpc-message", b"te"})
-_WINDOW = 16 * 1024 * 1024  # receive window per stream and for the connection
+_PREFIX_SMALL = [bytes((0, 0, 0, 0, n)) for n in range(256)]
 
 
 def _text(v: bytes) -> str:
@@ -115,13 +107,15 @@ class _Stream:
 
 
 class _Connection(asyncio.Protocol):
-    """One HTTP/2 connection to a provider; calls are streams."""
+    """One HTTP/2 connection to a provider; calls are streams (the engine's ``Sink``)."""
 
     def __init__(self, client: H2TripleClient, authority: bytes) -> None:
         self.client = client
         self.authority = authority
+        self.max_message = client.settings.max_message
         self.loop = asyncio.get_running_loop()
-        self.h2 = h2.connection.H2Connection(_CONFIG)
+        self.engine: Any = ENGINES[client.engine](self)
+        self.lean = isinstance(self.engine, LeanEngine)
         self.transport: asyncio.Transport | None = None
         self.streams: dict[int, _Stream] = {}
         self.closed = False  # lost, or GOAWAY received: no new streams
@@ -133,51 +127,19 @@ class _Connection(asyncio.Protocol):
 
     def connection_made(self, transport: Any) -> None:
         self.transport = transport
-        h = self.h2
-        h.local_settings = h2.settings.Settings(
-            client=True,
-            initial_values={
-                h2.settings.SettingCodes.INITIAL_WINDOW_SIZE: _WINDOW,
-                h2.settings.SettingCodes.MAX_HEADER_LIST_SIZE: 65536,
-                h2.settings.SettingCodes.ENABLE_PUSH: 0,
-            },
-        )
-        h.initiate_connection()
-        h.increment_flow_control_window(_WINDOW)
-        transport.write(h.data_to_send())
+        self.engine.start()
+        transport.write(self.engine.take())
 
     def data_received(self, data: bytes) -> None:
         try:
-            events = self.h2.receive_data(data)
-        except h2.exceptions.ProtocolError as e:
+            self.engine.feed(data)
+        except H2ProtocolError as e:
+            self.closed = True
             self._fail_all(Status(Code.INTERNAL, f"HTTP/2 protocol error from provider: {e}"))
             if self.transport is not None:
-                self.transport.write(self.h2.data_to_send())
                 self.transport.close()
             return
-        for ev in events:
-            t = type(ev)
-            if t is h2.events.DataReceived:
-                self._data(ev)
-            elif t is h2.events.ResponseReceived:
-                st = self.streams.get(ev.stream_id)
-                if st is not None:
-                    st.headers = ev.headers
-            elif t is h2.events.TrailersReceived:
-                st = self.streams.get(ev.stream_id)
-                if st is not None:
-                    st.trailers = ev.headers
-            elif t is h2.events.StreamEnded:
-                self._ended(ev.stream_id)
-            elif t is h2.events.StreamReset:
-                self._reset(ev)
-            elif t is h2.events.ConnectionTerminated:
-                self._goaway(ev)
-            elif t in (h2.events.WindowUpdated, h2.events.RemoteSettingsChanged):
-                self._wake()
-        out = self.h2.data_to_send()
-        if out and self.transport is not None:
-            self.transport.write(out)
+        self._flush()
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.closed = True
@@ -185,28 +147,46 @@ class _Connection(asyncio.Protocol):
         self.client._forget(self)
         self._fail_all(Status(Code.UNAVAILABLE, f"connection to provider lost ({exc or 'EOF'})"))
 
-    # ---- events -------------------------------------------------------------------------
+    def _flush(self) -> None:
+        self._flush_soon = False
+        if self.transport is not None:
+            out = self.engine.take()
+            if out:
+                self.transport.write(out)
 
-    def _data(self, ev: h2.events.DataReceived) -> None:
-        if ev.flow_controlled_length:
-            self.h2.acknowledge_received_data(ev.flow_controlled_length, ev.stream_id)
-        st = self.streams.get(ev.stream_id)
+    def _flush_later(self) -> None:
+        if not self._flush_soon:  # one write for every call started in this loop pass
+            self._flush_soon = True
+            self.loop.call_soon(self._flush)
+
+    # ---- Sink ----------------------------------------------------------------------------
+
+    def on_headers(self, sid: int, headers: list[tuple[bytes, bytes]]) -> None:
+        st = self.streams.get(sid)
+        if st is not None:
+            if st.headers is None:
+                st.headers = headers
+            else:
+                st.trailers = headers
+
+    def on_data(self, sid: int, data: bytes) -> None:
+        st = self.streams.get(sid)
         if st is None:
             return
-        st.size += len(ev.data)
-        if st.size > self.client.settings.max_message + 5:
+        st.size += len(data)
+        if st.size > self.max_message + 5:
             self._finish(
-                ev.stream_id,
+                sid,
                 error=Status(
                     Code.RESOURCE_EXHAUSTED,
-                    f"response larger than the limit of {self.client.settings.max_message} bytes",
+                    f"response larger than the limit of {self.max_message} bytes",
                 ),
                 reset=True,
             )
             return
-        st.body.append(ev.data)
+        st.body.append(data)
 
-    def _ended(self, sid: int) -> None:
+    def on_end(self, sid: int) -> None:
         st = self.streams.get(sid)
         if st is None:
             return
@@ -219,6 +199,41 @@ class _Connection(asyncio.Protocol):
             self._finish(sid, error=Status(Code.INTERNAL, str(e)))
             return
         self._finish(sid, reply=reply)
+
+    def on_reset(self, sid: int, code: int) -> None:
+        self._finish(
+            sid,
+            exc=TripleCallError(
+                Status(
+                    _RESET_TO_GRPC.get(code, Code.INTERNAL), f"stream reset by provider ({code})"
+                ),
+                sent=code != REFUSED_STREAM,
+            ),
+        )
+
+    def on_goaway(self, last_sid: int, code: int) -> None:
+        self.closed = True
+        self.client._forget(self)
+        for sid in [s for s in self.streams if s > last_sid]:
+            self._finish(
+                sid,
+                exc=TripleCallError(
+                    Status(Code.UNAVAILABLE, f"provider is going away (GOAWAY {code})"),
+                    sent=False,
+                ),
+            )
+        self.on_window()
+        if not self.streams and self.transport is not None:
+            self.transport.close()
+
+    def on_window(self) -> None:
+        for q in (self._slots, self._window):
+            while q:
+                f = q.popleft()
+                if not f.done():
+                    f.set_result(None)
+
+    # ---- completion ----------------------------------------------------------------------
 
     def _reply(self, st: _Stream) -> TripleReply:
         headers = st.headers or []
@@ -244,8 +259,7 @@ class _Connection(asyncio.Protocol):
                 grpc_message = v
             elif k == b"tri-exception-code":
                 exc_code = exc_code or v
-        md_headers = _metadata(headers)
-        md_trailers = _metadata(st.trailers)
+        md_trailers = _metadata(st.trailers) if st.trailers else []
         if status_line != b"200" or (
             grpc_status is None and not ctype.startswith(b"application/grpc")
         ):
@@ -257,52 +271,30 @@ class _Connection(asyncio.Protocol):
             )
         if grpc_status is None:
             raise TripleProtocolError("response without grpc-status")
-        try:
-            code = int(grpc_status)
-        except ValueError:
-            raise TripleProtocolError(f"bad grpc-status {_text(grpc_status)!r}") from None
-        if code != 0:
+        if grpc_status != b"0":
+            try:
+                code = int(grpc_status)
+            except ValueError:
+                raise TripleProtocolError(f"bad grpc-status {_text(grpc_status)!r}") from None
             msg = decode_grpc_message(_text(grpc_message)) if grpc_message else ""
             raise TripleCallError(Status(code, msg), trailers=md_trailers)
-        dec = MessageDecoder(self.client.settings.max_message)
-        msgs = dec.feed(b"".join(st.body)) if st.body else []
-        dec.close()
-        if len(msgs) != 1:
-            raise TripleProtocolError(f"unary response with {len(msgs)} messages")
+        body = st.body[0] if len(st.body) == 1 else b"".join(st.body)
+        if len(body) >= 5 and body[0] == 0 and int.from_bytes(body[1:5]) == len(body) - 5:
+            data = body[5:]  # the common case: exactly one uncompressed message
+        else:
+            dec = MessageDecoder(self.max_message)
+            msgs = dec.feed(body) if body else []
+            dec.close()
+            if len(msgs) != 1:
+                raise TripleProtocolError(f"unary response with {len(msgs)} messages")
+            data = msgs[0]
         exc = 0
         if exc_code:
             try:
                 exc = int(exc_code)
             except ValueError:
                 raise TripleProtocolError(f"bad tri-exception-code {exc_code!r}") from None
-        return TripleReply(msgs[0], md_headers, md_trailers, exc)
-
-    def _reset(self, ev: h2.events.StreamReset) -> None:
-        code = _RESET_TO_GRPC.get(ev.error_code, Code.INTERNAL)
-        sent = ev.error_code != h2.errors.ErrorCodes.REFUSED_STREAM
-        self._finish(
-            ev.stream_id,
-            exc=TripleCallError(
-                Status(code, f"stream reset by provider ({ev.error_code!s})"), sent=sent
-            ),
-        )
-
-    def _goaway(self, ev: h2.events.ConnectionTerminated) -> None:
-        self.closed = True
-        self.client._forget(self)
-        last = ev.last_stream_id if ev.last_stream_id is not None else 0
-        for sid in [s for s in self.streams if s > last]:
-            self._finish(
-                sid,
-                exc=TripleCallError(
-                    Status(Code.UNAVAILABLE, "provider is going away (GOAWAY)"), sent=False
-                ),
-            )
-        self._wake()
-        if not self.streams and self.transport is not None:
-            self.transport.close()
-
-    # ---- completion ----------------------------------------------------------------------
+        return TripleReply(data, _metadata(headers), md_trailers, exc)
 
     def _finish(
         self,
@@ -317,27 +309,23 @@ class _Connection(asyncio.Protocol):
             return
         if st.timer is not None:
             st.timer.cancel()
-        if reset and not self.closed:
-            try:
-                self.h2.reset_stream(sid, h2.errors.ErrorCodes.CANCEL)
-            except h2.exceptions.H2Error:
-                pass
-            if self.transport is not None:
-                self.transport.write(self.h2.data_to_send())
+        if reset and self.transport is not None:
+            self.engine.reset(sid)
+            self._flush_later()
         if not st.fut.done():
             if reply is not None:
                 st.fut.set_result(reply)
             else:
                 st.fut.set_exception(exc or TripleCallError(error or Status(Code.INTERNAL)))
         if self._slots:
-            self._wake()
+            self.on_window()
         if self.closed and not self.streams and self.transport is not None:
             self.transport.close()
 
     def _fail_all(self, status: Status) -> None:
         for sid in list(self.streams):
             self._finish(sid, exc=TripleCallError(status, sent=True))
-        self._wake()
+        self.on_window()
 
     def _timeout(self, sid: int) -> None:
         st = self.streams.get(sid)
@@ -345,80 +333,68 @@ class _Connection(asyncio.Protocol):
             st.timer = None
             self._finish(sid, error=Status(Code.DEADLINE_EXCEEDED, "deadline exceeded"), reset=True)
 
-    def _wake(self) -> None:
-        for q in (self._slots, self._window):
-            while q:
-                f = q.popleft()
-                if not f.done():
-                    f.set_result(None)
+    def _on_done(self, sid: int, fut: asyncio.Future[TripleReply]) -> None:
+        if fut.cancelled() and sid in self.streams:
+            self._finish(sid, error=Status(Code.CANCELLED, "cancelled"), reset=True)
 
     # ---- calls ---------------------------------------------------------------------------
 
-    async def call(
-        self, headers: list[tuple[bytes, bytes]], body: bytes, timeout: float | None
-    ) -> TripleReply:
-        h = self.h2
-        while h.open_outbound_streams >= h.remote_settings.max_concurrent_streams:
-            if self.closed:
-                raise TripleCallError(Status(Code.UNAVAILABLE, "connection closed"), sent=False)
+    def start(self, head: Any, body: bytes, timeout: float | None) -> asyncio.Future[TripleReply]:
+        """Open the stream and queue the whole request; the caller checked ``can_start``."""
+        eng = self.engine
+        sid = eng.open_stream(head)
+        fut: asyncio.Future[TripleReply] = self.loop.create_future()
+        st = self.streams[sid] = _Stream(fut)
+        if timeout is not None:
+            st.timer = self.loop.call_later(timeout, self._timeout, sid)
+        fut.add_done_callback(lambda f: self._on_done(sid, f))
+        if len(body) <= eng.send_window(sid) and len(body) <= eng.max_frame:
+            eng.send_data(sid, body, True)
+        else:
+            self.loop.create_task(self._send_slowly(sid, body))
+        self._flush_later()
+        return fut
+
+    def can_start(self) -> bool:
+        return not self.closed and self.transport is not None and self.engine.can_open()
+
+    async def call(self, head: Any, body: bytes, timeout: float | None) -> TripleReply:
+        while not self.closed and not self.engine.can_open():
             f = self.loop.create_future()
             self._slots.append(f)
             await f
         if self.closed or self.transport is None:
             raise TripleCallError(Status(Code.UNAVAILABLE, "connection closed"), sent=False)
-        sid = h.get_next_available_stream_id()
-        fut: asyncio.Future[TripleReply] = self.loop.create_future()
-        st = self.streams[sid] = _Stream(fut)
-        if timeout is not None:
-            st.timer = self.loop.call_later(timeout, self._timeout, sid)
-        h.send_headers(sid, headers)
-        if len(body) <= h.local_flow_control_window(sid) and len(body) <= h.max_outbound_frame_size:
-            h.send_data(sid, body, end_stream=True)
-            if not self._flush_soon:  # one write for every call started in this loop pass
-                self._flush_soon = True
-                self.loop.call_soon(self._flush)
-        else:
-            self.transport.write(h.data_to_send())
-            await self._send_slowly(sid, body)
-        try:
-            return await fut
-        except asyncio.CancelledError:
-            self._finish(sid, error=Status(Code.CANCELLED, "cancelled"), reset=True)
-            raise
-
-    def _flush(self) -> None:
-        self._flush_soon = False
-        if self.transport is not None:
-            out = self.h2.data_to_send()
-            if out:
-                self.transport.write(out)
+        return await self.start(head, body, timeout)
 
     async def _send_slowly(self, sid: int, body: bytes) -> None:
         """A body larger than the window or a frame: pieces as the window opens."""
-        h = self.h2
+        eng = self.engine
         view = memoryview(body)
         while view and sid in self.streams and not self.closed:
-            n = min(h.local_flow_control_window(sid), h.max_outbound_frame_size, len(view))
+            n = min(eng.send_window(sid), eng.max_frame, len(view))
             if n <= 0:
                 f = self.loop.create_future()
                 self._window.append(f)
                 await f
                 continue
-            h.send_data(sid, bytes(view[:n]), end_stream=n == len(view))
+            eng.send_data(sid, bytes(view[:n]), n == len(view))
             view = view[n:]
-            if self.transport is not None:
-                self.transport.write(h.data_to_send())
+            self._flush()
 
 
 class H2TripleClient:
     """Connections to provider addresses, opened on first use and kept."""
 
-    def __init__(self, settings: TripleSettings | None = None) -> None:
+    def __init__(self, settings: TripleSettings | None = None, engine: str = "lean") -> None:
+        if engine not in ENGINES:
+            raise ValueError(f"unknown HTTP/2 engine {engine!r}")
         self.settings = settings or TripleSettings()
+        self.engine = engine
         self._conns: dict[tuple[str, int], _Connection] = {}
         self._connecting: dict[tuple[str, int], asyncio.Future[_Connection]] = {}
         self._down: dict[tuple[str, int], tuple[float, float, str]] = {}  # until, backoff, why
-        self._heads: dict[tuple[bytes, str], list[tuple[bytes, bytes]]] = {}
+        self._heads: dict[tuple[Any, ...], Any] = {}
 
     def _forget(self, conn: _Connection) -> None:
         for k, c in list(self._conns.items()):
@@ -438,8 +414,7 @@ class H2TripleClient:
         if pending is not None:
             return await asyncio.shield(pending)
         down = self._down.get(key)
-        now = time.monotonic()
-        if down is not None and now < down[0]:
+        if down is not None and time.monotonic() < down[0]:
             raise TripleCallError(Status(Code.UNAVAILABLE, down[2]), sent=False)
         loop = asyncio.get_running_loop()
         fut: asyncio.Future[_Connection] = loop.create_future()
@@ -451,11 +426,8 @@ class H2TripleClient:
                 self.settings.connect_timeout,
             )
         except (OSError, TimeoutError) as e:
-            backoff = (
-                min(down[1] * 2, self.settings.backoff_max)
-                if down
-                else (self.settings.backoff_initial)
-            )
+            s = self.settings
+            backoff = min(down[1] * 2, s.backoff_max) if down else s.backoff_initial
             why = f"cannot connect to {host}:{port}: {e or type(e).__name__}"
             self._down[key] = (time.monotonic() + backoff, backoff, why)
             err = TripleCallError(Status(Code.UNAVAILABLE, why), sent=False)
@@ -469,23 +441,71 @@ class H2TripleClient:
         fut.set_result(conn)
         return conn
 
-    def _head(self, conn: _Connection, path: str) -> list[tuple[bytes, bytes]]:
-        key = (conn.authority, path)
+    def _head(
+        self,
+        conn: _Connection,
+        path: str,
+        headers: Iterable[tuple[str, str | bytes]] | Mapping[str, str | bytes],
+        timeout: float | None,
+    ) -> Any:
+        """The request's header block (lean) or list (h2), built once per distinct
+        (address, path, timeout, headers)."""
+        items = tuple(headers.items() if isinstance(headers, Mapping) else headers)
+        key = (conn.authority, path, timeout, items)
         head = self._heads.get(key)
-        if head is None:
-            if len(self._heads) > 16384:
-                self._heads.clear()
-            head = self._heads[key] = [
-                (b":method", b"POST"),
-                (b":scheme", b"http"),
-                (b":path", path.encode()),
-                (b":authority", conn.authority),
-                (b"content-type", b"application/grpc"),
-                (b"te", b"trailers"),
-                (b"user-agent", f"{APP_NAME}/triple-h2".encode()),
-                (b"grpc-accept-encoding", b"identity"),
-            ]
+        if head is not None:
+            return head
+        hs = [
+            (b":method", b"POST"),
+            (b":scheme", b"http"),
+            (b":path", path.encode()),
+            (b":authority", conn.authority),
+            (b"content-type", b"application/grpc"),
+            (b"te", b"trailers"),
+            (b"user-agent", f"{APP_NAME}/triple-{self.engine}".encode()),
+            (b"grpc-accept-encoding", b"identity"),
+        ]
+        if timeout is not None:
+            hs.append((b"grpc-timeout", b"%dm" % max(int(timeout * 1000), 1)))
+        for k, v in items:
+            if isinstance(v, bytes):
+                hs.append((k.encode(), base64.b64encode(v).rstrip(b"=")))
+            else:
+                hs.append((k.encode(), v.encode("latin-1", "replace")))
+        head = literal_block(hs) if conn.lean else hs
+        if len(self._heads) > 4096:
+            self._heads.clear()
+        self._heads[key] = head
         return head
+
+    @staticmethod
+    def _body(payload: bytes) -> bytes:
+        n = len(payload)
+        return (_PREFIX_SMALL[n] if n < 256 else b"\0" + n.to_bytes(4)) + payload
+
+    def _check(self, payload: bytes) -> None:
+        if len(payload) > self.settings.max_message:
+            raise TripleCallError(
+                Status(Code.RESOURCE_EXHAUSTED, f"request larger than {self.settings.max_message}"),
+                sent=False,
+            )
+
+    def start(
+        self,
+        address: tuple[str, int] | Any,
+        path: str,
+        payload: bytes,
+        headers: Iterable[tuple[str, str | bytes]] | Mapping[str, str | bytes] = (),
+        timeout: float | None = None,
+    ) -> asyncio.Future[TripleReply] | None:
+        """``unary`` without a coroutine: the reply's future, or ``None`` when the call must
+        wait (no connection yet, no free stream); raises ``TripleCallError`` as ``unary``."""
+        host, port = (address.host, address.port) if hasattr(address, "host") else address
+        conn = self._conns.get((host, port))
+        if conn is None or not conn.can_start():
+            return None
+        self._check(payload)
+        return conn.start(self._head(conn, path, headers, timeout), self._body(payload), timeout)
 
     async def unary(
         self,
@@ -497,33 +517,18 @@ class H2TripleClient:
     ) -> TripleReply:
         """Same contract as ``TripleClient.unary`` (gateway/triple.py)."""
         host, port = (address.host, address.port) if hasattr(address, "host") else address
+        self._check(payload)
         conn = await self._connection(host, port)
-        hs = list(self._head(conn, path))
-        if timeout is not None:
-            hs.append((b"grpc-timeout", b"%dm" % max(int(timeout * 1000), 1)))
-        items = headers.items() if isinstance(headers, Mapping) else headers
-        for k, v in items:
-            if isinstance(v, bytes):
-                hs.append((k.encode(), base64.b64encode(v).rstrip(b"=")))
-            else:
-                hs.append((k.encode(), v.encode("latin-1", "replace")))
-        if len(payload) > self.settings.max_message:
-            raise TripleCallError(
-                Status(Code.RESOURCE_EXHAUSTED, f"request larger than {self.settings.max_message}"),
-                sent=False,
-            )
-        return await conn.call(hs, encode_message(payload), timeout)
+        head = self._head(conn, path, headers, timeout)
+        return await conn.call(head, self._body(payload), timeout)
 
     async def close(self) -> None:
         conns, self._conns = list(self._conns.values()), {}
         for c in conns:
             c.closed = True
             if c.transport is not None:
-                try:
-                    c.h2.close_connection()
-                    c.transport.write(c.h2.data_to_send())
-                except h2.exceptions.H2Error:
-                    pass
+                c.engine.close()
+                c._flush()
                 c.transport.close()
 
 

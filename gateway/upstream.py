@@ -68,12 +68,12 @@ class UpstreamSettings:
     eject_seconds: float = 10.0
     backoff_initial: float = 0.2
     backoff_max: float = 10.0
-    #: HTTP/2 client for Triple calls: "grpcio" (grpc.aio) or "h2" (gateway/triple_h2.py)
+    #: HTTP/2 client for Triple calls: "lean", "h2" (gateway/triple_h2.py) or "grpcio"
     triple_client: str = "grpcio"
 
 
 #: the Triple (gRPC over HTTP/2) client implementations behind ``TripleClient.unary``
-TRIPLE_CLIENTS = ("grpcio", "h2")
+TRIPLE_CLIENTS = ("grpcio", "h2", "lean")
 
 
 class DubboConnection(asyncio.Protocol):

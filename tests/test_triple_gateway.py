@@ -1,8 +1,8 @@
 """End to end: HTTP/JSON -> tribridge -> Triple providers (apache-dubbo and grpcio servers
 in subprocesses, serving a Java-interface-style service in wrapper mode).
 
-Every gateway test runs with both HTTP/2 clients (``upstream.triple_client``: grpcio's
-grpc.aio and the h2-based one): the ``triple_client`` fixture is parametrized."""
+Every gateway test runs with each HTTP/2 client (``upstream.triple_client``: grpcio's
+grpc.aio, python-hyper h2, lean): the ``triple_client`` fixture is parametrized."""
 
 from __future__ import annotations
 
@@ -40,7 +40,7 @@ METHODS = """
 """
 
 
-CLIENTS = ["grpcio", "h2"]
+CLIENTS = ["grpcio", "h2", "lean"]
 #: set by the ``triple_client`` fixture before a test's gateways are configured
 CLIENT = {"name": "grpcio"}
 
