@@ -4,10 +4,10 @@
 * ``LeanEngine`` is the subset a unary gRPC client uses, written for speed: request header
   blocks are HPACK literals *without indexing* (stateless, so a method's block is built once
   and reused byte for byte), responses are decoded by the ``hpack`` library's decoder with
-  a cache of blocks made only of indexed fields (valid until a block changes the dynamic
-  table), frames are packed and parsed with ``struct``.  docs/benchmarks.md has the numbers
-  that justified it: per call, h2 spent ~70 us sending and ~85 us receiving, on the same
-  machine where the whole Dubbo2 path costs ~100 us.
+  a cache of blocks that left the dynamic table unchanged (see ``_headers``), frames are
+  packed and parsed with ``struct``.  docs/benchmarks.md has the numbers that justified
+  it: per call, h2 spent ~70 us sending and ~85 us receiving, on the same machine where
+  the whole Dubbo2 path costs ~100 us.
 
 Both feed what they receive to a ``Sink`` (the connection): ``on_headers``, ``on_data``,
 ``on_end``, ``on_reset``, ``on_goaway``, ``on_window``; both raise ``H2ProtocolError`` on a
@@ -274,13 +274,16 @@ class LeanEngine:
     def _headers(self, sid: int, block: bytes, end: int) -> None:
         headers = self._cache.get(block)
         if headers is None:
+            dyn = self.dec.header_table.dynamic_entries
+            n, first = len(dyn), dyn[0] if dyn else None
             try:
                 headers = [(bytes(k), bytes(v)) for k, v in self.dec.decode(block, raw=True)]
             except hpack.HPACKError as e:
                 raise H2ProtocolError(f"HPACK: {e}") from None
-            # a block of one-byte indexed fields leaves the dynamic table as it is: cache it
-            # until a block that is not (and may change the table) comes
-            if all(b & 0x80 for b in block) and len(block) < 64:
+            # insertions go to the front and evictions shorten the table: a block after
+            # which both are as before did not change the dynamic table, so the same bytes
+            # will mean the same headers until a block that does (which empties the cache)
+            if len(dyn) == n and (dyn[0] if dyn else None) is first:
                 if len(self._cache) > 256:
                     self._cache.clear()
                 self._cache[block] = headers
