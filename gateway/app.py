@@ -8,6 +8,7 @@ without touching connections.
 from __future__ import annotations
 
 import asyncio
+import base64
 import fnmatch
 import logging
 import re
@@ -16,7 +17,7 @@ import time
 from dataclasses import dataclass
 from functools import partial
 from typing import Any
-from urllib.parse import parse_qs
+from urllib.parse import parse_qs, quote
 
 import orjson
 from tribridge.codecs.hessian2 import HessianError, parse_types
@@ -443,11 +444,51 @@ class Gateway:
         if not svc.cfg.include_class:
             value = _strip_class(value)
         try:
-            return Response(200, dumps(value))
+            body = dumps(value)
         except ValueError as e:
             raise GatewayError(
                 502, "unrepresentable_result", str(e), service=svc.cfg.interface, method=call.method
             ) from None
+        if svc.cfg.response_attachments and res.attachments:
+            return Response(
+                200, body, attachment_headers(res.attachments, svc.cfg.response_attachments)
+            )
+        return Response(200, body)
+
+
+#: prefix of the response headers that carry provider response attachments
+ATTACHMENT_HEADER = "x-dubbo-attachment-"
+
+
+def attachment_headers(attachments: dict[str, Any], wanted: list[str]) -> list[tuple[str, str]]:
+    """``x-dubbo-attachment-<name>`` headers for the configured response attachments.
+    Names are matched case-insensitively and sent lower-cased; strings that are not
+    printable ASCII are percent-encoded (UTF-8), bytes base64-encoded, other values JSON."""
+    every = "*" in wanted
+    out: list[tuple[str, str]] = []
+    for key, value in attachments.items():
+        name = str(key).lower()
+        if not (every or name in wanted) or not _HEADER_TOKEN.match(name):
+            continue
+        if isinstance(value, (bytes, bytearray)):
+            text = base64.b64encode(bytes(value)).decode()
+        elif isinstance(value, str):
+            text = (
+                value
+                if _PRINTABLE.match(value)
+                else quote(value, safe=" !\"#$&'()*+,/:;<=>?@[]^`{|}~")
+            )
+        else:
+            try:
+                text = dumps(value).decode()
+            except ValueError:
+                continue
+        out.append((ATTACHMENT_HEADER + name, text))
+    return out
+
+
+_HEADER_TOKEN = re.compile(r"^[a-z0-9][a-z0-9._-]*$")
+_PRINTABLE = re.compile(r"^[\x20-\x7e]*$")
 
 
 def _enum_names(v: Any, enums: frozenset[str]) -> Any:

@@ -34,6 +34,8 @@ from tribridge.registries import RegistryError, registry_class
 from .invoker import MethodConfig, ServiceConfig
 from .upstream import BALANCERS, TRIPLE_CLIENTS, UpstreamSettings
 
+_ATTACHMENT_NAME = re.compile(r"^(\*|[A-Za-z0-9][A-Za-z0-9._-]*)$")
+
 
 class ConfigError(Exception):
     """An invalid config: the message names file, line, path in the document and expectation."""
@@ -383,6 +385,7 @@ def _services(v: _V, root: _Loc, cfg: GatewayConfig) -> None:
                 "include_class",
                 "token",
                 "protocol",
+                "response_attachments",
             },
         )
         sc = ServiceConfig(interface=v.get(s, "interface", path, str, required=True))
@@ -413,6 +416,16 @@ def _services(v: _V, root: _Loc, cfg: GatewayConfig) -> None:
         if sc.protocol not in ("", "dubbo", "tri"):
             raise v.fail(s, f"{path}.protocol", "expected dubbo or tri", "protocol")
         sc.expose_methods = [str(x) for x in v.get(s, "expose_methods", path, list, ["*"])]
+        names = v.get(s, "response_attachments", path, list, [])
+        bad = [n for n in names if not isinstance(n, str) or not _ATTACHMENT_NAME.match(n)]
+        if bad:
+            raise v.fail(
+                s,
+                f"{path}.response_attachments",
+                f"expected attachment names (letters, digits, '-', '_', '.') or '*', got {bad[0]!r}",
+                "response_attachments",
+            )
+        sc.response_attachments = [n.lower() for n in names]
         methods = v.mapping(s.get("methods"), f"{path}.methods", set(s.get("methods") or {}))
         for mname, mbody in methods.items():
             mpath = f"{path}.methods.{mname}"

@@ -95,6 +95,9 @@ class ServiceConfig:
     token: str | None = None
     #: "" = as each endpoint says (``dubbo://`` / ``tri://``); "dubbo" or "tri" forces one
     protocol: str = ""
+    #: provider response attachments (Dubbo2) / trailers (Triple) returned to the HTTP client
+    #: as ``x-dubbo-attachment-<name>`` headers; lower-case names, ``"*"`` for all
+    response_attachments: list[str] = field(default_factory=list)
 
     @property
     def key(self) -> ServiceKey:
