@@ -386,6 +386,7 @@ def _services(v: _V, root: _Loc, cfg: GatewayConfig) -> None:
                 "token",
                 "protocol",
                 "response_attachments",
+                "transport",
             },
         )
         sc = ServiceConfig(interface=v.get(s, "interface", path, str, required=True))
@@ -416,6 +417,11 @@ def _services(v: _V, root: _Loc, cfg: GatewayConfig) -> None:
         if sc.protocol not in ("", "dubbo", "tri"):
             raise v.fail(s, f"{path}.protocol", "expected dubbo or tri", "protocol")
         sc.expose_methods = [str(x) for x in v.get(s, "expose_methods", path, list, ["*"])]
+        sc.transport = v.get(s, "transport", path, str, "")
+        if sc.transport not in ("", "h2", "http1"):
+            raise v.fail(s, f"{path}.transport", "expected h2 or http1", "transport")
+        if sc.transport == "h2":
+            sc.transport = ""
         names = v.get(s, "response_attachments", path, list, [])
         bad = [n for n in names if not isinstance(n, str) or not _ATTACHMENT_NAME.match(n)]
         if bad:

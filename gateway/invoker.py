@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import orjson
 from tribridge.codecs.dubbo import (
     DubboProtocolError,
     Frame,
@@ -47,6 +48,7 @@ from tribridge.codecs.hessian2.javatypes import infer
 from tribridge.codecs.triple import (
     Code,
     RequestWrapperTemplate,
+    Status,
     TripleProtocolError,
     attachments_to_headers,
     decode_response_wrapper,
@@ -56,6 +58,7 @@ from tribridge.codecs.triple import (
 from tribridge.registries.base import Endpoint, ServiceKey, Snapshot
 
 from .errors import GatewayError
+from .jsonmap import dumps
 from .triple import APP_NAME, TripleCallError
 from .upstream import (
     CallTimeout,
@@ -98,6 +101,9 @@ class ServiceConfig:
     #: provider response attachments (Dubbo2) / trailers (Triple) returned to the HTTP client
     #: as ``x-dubbo-attachment-<name>`` headers; lower-case names, ``"*"`` for all
     response_attachments: list[str] = field(default_factory=list)
+    #: Triple transport: "" = gRPC over HTTP/2; "http1" = Triple's HTTP/1.1 unary mode
+    #: (JSON bodies, protocols.md §4.8)
+    transport: str = ""
 
     @property
     def key(self) -> ServiceKey:
@@ -421,6 +427,8 @@ class Service:
             if self.is_triple(ep):
                 pool.active += 1
                 try:
+                    if self.cfg.transport == "http1":
+                        return await self._invoke_http1(prep, ep, pool)
                     return await self._invoke_triple(prep, ep, pool)
                 except ConnectFailed as e:
                     last = e
@@ -547,6 +555,8 @@ class Service:
         """Start a Triple call without a coroutine when the client can (the h2/lean
         clients with an open connection); else hand over to the async path."""
         prep.first = ep
+        if self.cfg.transport == "http1":
+            return None
         start = getattr(self.pools.triple_client(), "start", None)
         if start is None:
             return None
@@ -595,6 +605,51 @@ class Service:
         pool.record_success()
         return self._triple_result(reply, call)
 
+    async def _invoke_http1(self, prep: _Prepared, ep: Endpoint, pool: InstancePool) -> Result:
+        """Triple's HTTP/1.1 unary mode: the call's JSON arguments as the body (one argument:
+        itself, as Java binds a single parameter to the whole body; several: a JSON array,
+        bound by position), the JSON reply as the value."""
+        call = prep.call
+        extra = {"service": self.cfg.interface, "method": call.method}
+        args = call.args
+        try:
+            body = dumps(args[0] if len(args) == 1 else args) if args else b"{}"
+        except (TypeError, ValueError) as e:
+            raise GatewayError(400, "bad_arguments", str(e), **extra) from None
+        version = call.version if call.version is not None else self.cfg.version
+        group = call.group if call.group is not None else self.cfg.group
+        headers: list[tuple[str, str | bytes]] = [("tri-consumer-appname", APP_NAME)]
+        if version:
+            headers.append(("tri-service-version", version))
+        if group:
+            headers.append(("tri-service-group", group))
+        if self.cfg.token:
+            headers.append(("token", self.cfg.token))
+        if call.attachments:
+            headers += attachments_to_headers(call.attachments)
+        try:
+            reply = await self.pools.http1_client().unary(
+                ep, f"/{self.cfg.interface}/{call.method}", body, headers, prep.timeout
+            )
+        except TripleCallError as e:
+            if e.code in _TRIPLE_FAILURES:
+                pool.record_failure()
+            if not e.sent:
+                raise ConnectFailed(f"{ep.host}:{ep.port}: {e}") from None
+            raise self._triple_error(e, call) from None
+        if reply.status != 200:
+            if reply.status >= 500:
+                pool.record_failure()
+            raise self._triple_error(TripleCallError(http1_status(reply)), call)
+        pool.record_success()
+        try:
+            value = orjson.loads(reply.body) if reply.body else None
+        except orjson.JSONDecodeError as e:
+            raise GatewayError(
+                502, "bad_provider_response", f"reply is not JSON: {e}", **extra
+            ) from None
+        return Result(0, OK, value=value, attachments=reply.attachments())
+
     def _triple_result(self, reply: Any, call: Call) -> Result:
         try:
             w = decode_response_wrapper(reply.data)
@@ -631,6 +686,47 @@ class Service:
             extra["version"] = call.version if call.version is not None else self.cfg.version
             extra["group"] = call.group if call.group is not None else self.cfg.group
         return GatewayError(status, code, e.status.message or e.status.name, **extra)
+
+
+#: HTTP status of a Triple HTTP/1.1 error reply without a usable code -> gRPC code (the
+#: Triple spec's table, as dubbo-node's ``codeFromHttpStatus``)
+_HTTP1_CODES = {
+    400: Code.INVALID_ARGUMENT,
+    401: Code.UNAUTHENTICATED,
+    403: Code.PERMISSION_DENIED,
+    404: Code.UNIMPLEMENTED,
+    408: Code.DEADLINE_EXCEEDED,
+    409: Code.ABORTED,
+    412: Code.FAILED_PRECONDITION,
+    413: Code.RESOURCE_EXHAUSTED,
+    415: Code.INTERNAL,
+    429: Code.UNAVAILABLE,
+    431: Code.RESOURCE_EXHAUSTED,
+    502: Code.UNAVAILABLE,
+    503: Code.UNAVAILABLE,
+    504: Code.UNAVAILABLE,
+}
+
+
+def http1_status(reply: Any) -> Status:
+    """The status of a non-200 HTTP/1.1 Triple reply: JSON ``{"status", "message"}`` where
+    ``status`` is a gRPC code (dubbo-node; a number or its decimal string), else the HTTP
+    status mapped by the Triple spec's table."""
+    code = _HTTP1_CODES.get(reply.status, Code.UNKNOWN)
+    message = f"HTTP {reply.status} from provider"
+    try:
+        doc = orjson.loads(reply.body) if reply.body else None
+    except orjson.JSONDecodeError:
+        doc = None
+    if isinstance(doc, dict):
+        st = doc.get("status")
+        if isinstance(st, str) and st.isdigit():
+            st = int(st)
+        if isinstance(st, int) and 0 < st <= 16:
+            code = st
+        if isinstance(doc.get("message"), str) and doc["message"]:
+            message = doc["message"]
+    return Status(code, message)
 
 
 #: ``$invoke(String, String[], Object[])`` as ``Class.getName()`` names (protocols.md §4.5)

@@ -345,6 +345,7 @@ class PoolSet:
         self.settings = settings or UpstreamSettings()
         self.pools: dict[tuple[str, int], InstancePool] = {}
         self._triple: Any = None
+        self._http1: Any = None
 
     def triple_client(self) -> Any:
         """The shared ``TripleClient`` (gateway/triple.py), created on first Triple call."""
@@ -360,12 +361,29 @@ class PoolSet:
             )
         return self._triple
 
+    def http1_client(self) -> Any:
+        """The shared Triple HTTP/1.1 client (gateway/triple_http1.py), on first use."""
+        if self._http1 is None:
+            from .triple import TripleSettings
+            from .triple_http1 import Http1TripleClient
+
+            self._http1 = Http1TripleClient(
+                TripleSettings(
+                    max_message=self.settings.max_payload,
+                    connect_timeout=self.settings.connect_timeout,
+                )
+            )
+        return self._http1
+
     async def aclose(self) -> None:
         """``close`` plus the Triple channels (closing those needs the loop)."""
         self.close()
         if self._triple is not None:
             t, self._triple = self._triple, None
             await t.close()
+        if self._http1 is not None:
+            h, self._http1 = self._http1, None
+            await h.close()
 
     def get(self, ep: Endpoint) -> InstancePool:
         key = (ep.host, ep.port)

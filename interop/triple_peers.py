@@ -284,6 +284,45 @@ class TriplePeer:
                 self.kill()
 
 
+NODE_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "node")
+#: services of interop/node/triple_server.js (dubbo-node)
+JSON_SERVICE = "com.tribridge.triple.JsonGreeter"
+
+
+def start_node_server(mode: str, timeout: float = 20.0) -> TriplePeer:
+    """interop/node/triple_server.js (@apachedubbo/dubbo-node): ``h2``, ``http1`` or
+    ``raw``; it picks its own port and prints ``READY <port>``."""
+    proc = subprocess.Popen(
+        ["node", "triple_server.js", mode, "0"],
+        cwd=NODE_DIR,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+    assert proc.stdout is not None
+    deadline = time.monotonic() + timeout
+    import selectors
+
+    sel = selectors.DefaultSelector()
+    sel.register(proc.stdout, selectors.EVENT_READ)
+    line = b""
+    while time.monotonic() < deadline and not line.endswith(b"\n"):
+        if not sel.select(max(deadline - time.monotonic(), 0.01)):
+            continue
+        chunk = os.read(proc.stdout.fileno(), 4096)
+        if not chunk:
+            break
+        line += chunk
+    sel.close()
+    if not line.startswith(b"READY "):
+        proc.kill()
+        proc.wait(5)
+        raise RuntimeError(
+            f"dubbo-node server ({mode}) did not start (run npm install in {NODE_DIR}?): "
+            + line.decode(errors="replace")[-3000:]
+        )
+    return TriplePeer(f"node-{mode}", int(line.split()[1]), proc)
+
+
 def start_peer(kind: str, port: int, timeout: float = 20.0) -> TriplePeer:
     """Start a ``dubbo`` or ``grpc`` server on 127.0.0.1:port and wait until it listens."""
     env = dict(os.environ, PYTHONUNBUFFERED="1")

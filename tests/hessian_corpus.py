@@ -15,24 +15,133 @@ from typing import Any
 from tribridge.codecs.hessian2 import HessianObject, Int, Long, TypedList, TypedMap
 
 INT_EDGES = [
-    -(2**31), -(2**31) + 1, -262145, -262144, -262143, -2049, -2048, -2047, -17, -16, -15,
-    -1, 0, 1, 46, 47, 48, 255, 256, 2047, 2048, 262143, 262144, 2**31 - 2, 2**31 - 1,
+    -(2**31),
+    -(2**31) + 1,
+    -262145,
+    -262144,
+    -262143,
+    -2049,
+    -2048,
+    -2047,
+    -17,
+    -16,
+    -15,
+    -1,
+    0,
+    1,
+    46,
+    47,
+    48,
+    255,
+    256,
+    2047,
+    2048,
+    262143,
+    262144,
+    2**31 - 2,
+    2**31 - 1,
 ]
 LONG_EDGES = [
-    -(2**63), -(2**63) + 1, -(2**31) - 1, -(2**31), -262145, -262144, -262143, -2049, -2048,
-    -2047, -9, -8, -7, -1, 0, 1, 14, 15, 16, 2047, 2048, 262143, 262144, 2**31 - 1, 2**31,
-    2**53 + 1, 2**63 - 1,
+    -(2**63),
+    -(2**63) + 1,
+    -(2**31) - 1,
+    -(2**31),
+    -262145,
+    -262144,
+    -262143,
+    -2049,
+    -2048,
+    -2047,
+    -9,
+    -8,
+    -7,
+    -1,
+    0,
+    1,
+    14,
+    15,
+    16,
+    2047,
+    2048,
+    262143,
+    262144,
+    2**31 - 1,
+    2**31,
+    2**53 + 1,
+    2**63 - 1,
 ]
 DOUBLE_EDGES = [
-    0.0, 1.0, -1.0, 2.0, 127.0, 128.0, -128.0, -129.0, 32767.0, 32768.0, -32768.0, -32769.0,
-    0.5, 1.5, -1.5, 0.001, -0.001, 12.345, 2147483.647, -2147483.648, 2147483.648, 0.1, 0.2,
-    1e-3 * 7, 65536.0, 1e10, 1e300, -1e-300, 5e-324, 1.7976931348623157e308, math.pi,
-    -math.e, 123456.789, 3.0e9, float("inf"), float("-inf"),
+    0.0,
+    1.0,
+    -1.0,
+    2.0,
+    127.0,
+    128.0,
+    -128.0,
+    -129.0,
+    32767.0,
+    32768.0,
+    -32768.0,
+    -32769.0,
+    0.5,
+    1.5,
+    -1.5,
+    0.001,
+    -0.001,
+    12.345,
+    2147483.647,
+    -2147483.648,
+    2147483.648,
+    0.1,
+    0.2,
+    1e-3 * 7,
+    65536.0,
+    1e10,
+    1e300,
+    -1e-300,
+    5e-324,
+    1.7976931348623157e308,
+    math.pi,
+    -math.e,
+    123456.789,
+    3.0e9,
+    float("inf"),
+    float("-inf"),
 ]
-STRING_LENGTHS = [0, 1, 31, 32, 33, 1023, 1024, 1025, 4096, 32767, 32768, 32769, 65535, 65536,
-                  65537]
-BINARY_LENGTHS = [0, 1, 15, 16, 17, 1023, 1024, 1025, 4093, 4096, 8189, 32768, 65535, 65536,
-                  100_000]
+STRING_LENGTHS = [
+    0,
+    1,
+    31,
+    32,
+    33,
+    1023,
+    1024,
+    1025,
+    4096,
+    32767,
+    32768,
+    32769,
+    65535,
+    65536,
+    65537,
+]
+BINARY_LENGTHS = [
+    0,
+    1,
+    15,
+    16,
+    17,
+    1023,
+    1024,
+    1025,
+    4093,
+    4096,
+    8189,
+    32768,
+    65535,
+    65536,
+    100_000,
+]
 EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 
 P = "com.tribridge.interop."
@@ -44,11 +153,19 @@ def _date(ms: int) -> dt.datetime:
 
 def user(i: int) -> HessianObject:
     # Caucho writes java.lang.* and primitive fields first, then the rest.
-    return HessianObject(P + "User", {
-        "id": Long(1000 + i), "name": f"user-{i}", "age": Int(20 + i), "score": 1.5 * i,
-        "active": i % 2 == 0, "created": _date(1_700_000_000_000 + i * 60_000),
-        "tags": ["a", f"t{i}"], "attrs": None,
-    })
+    return HessianObject(
+        P + "User",
+        {
+            "id": Long(1000 + i),
+            "name": f"user-{i}",
+            "age": Int(20 + i),
+            "score": 1.5 * i,
+            "active": i % 2 == 0,
+            "created": _date(1_700_000_000_000 + i * 60_000),
+            "tags": ["a", f"t{i}"],
+            "attrs": None,
+        },
+    )
 
 
 def corpus() -> list[tuple[str, Any, bool]]:
@@ -84,8 +201,17 @@ def corpus() -> list[tuple[str, Any, bool]]:
     add(("mixed unicode", "a😀b—ü\u0000\u07ff\u0800\uffff𝄞", True))
     for n in BINARY_LENGTHS:
         add((f"binary {n}", bytes((i * 7) & 0xFF for i in range(n)), n <= 1023))
-    for ms in [0, 60_000, -60_000, 1_700_000_000_000, 1_700_000_000_123, -1, 2**31 * 60_000,
-               253_402_300_799_999, 1_699_999_980_000]:
+    for ms in [
+        0,
+        60_000,
+        -60_000,
+        1_700_000_000_000,
+        1_700_000_000_123,
+        -1,
+        2**31 * 60_000,
+        253_402_300_799_999,
+        1_699_999_980_000,
+    ]:
         add((f"date {ms}", _date(ms), True))
     # lists
     add(("empty untyped list", [], True))
@@ -102,16 +228,31 @@ def corpus() -> list[tuple[str, Any, bool]]:
     add(("nested lists", [[Int(1), [Int(2), []]], [], ["x"]], True))
     add(("int[][]", TypedList("[[int", [TypedList("[int", [Int(1)]), TypedList("[int", [])]), True))
     add(("HashSet", TypedList("java.util.HashSet", [Int(1), Int(2), Int(3)]), False))
-    add(("type refs reused", [TypedList("[int", [Int(1)]), TypedList("[int", [Int(2)]),
-                              TypedList("[string", ["x"]), TypedList("[int", [])], True))
+    add(
+        (
+            "type refs reused",
+            [
+                TypedList("[int", [Int(1)]),
+                TypedList("[int", [Int(2)]),
+                TypedList("[string", ["x"]),
+                TypedList("[int", []),
+            ],
+            True,
+        )
+    )
     # maps
     add(("empty map", {}, True))
     add(("string map", {"a": Int(1)}, True))
     add(("map int keys", {Int(1): "one"}, True))
     add(("map long key", {Long(5): Long(6)}, True))
     add(("map null value", {"k": None}, True))
-    add(("LinkedHashMap", TypedMap("java.util.LinkedHashMap", {"z": Int(1), "a": Int(2),
-                                                               "m": Int(3)}), True))
+    add(
+        (
+            "LinkedHashMap",
+            TypedMap("java.util.LinkedHashMap", {"z": Int(1), "a": Int(2), "m": Int(3)}),
+            True,
+        )
+    )
     add(("TreeMap", TypedMap("java.util.TreeMap", {"a": Int(1), "b": Int(2)}), True))
     add(("map of lists", {"xs": [Int(1), Int(2)]}, True))
     add(("HashMap several", {f"k{i}": Int(i) for i in range(10)}, False))
@@ -120,18 +261,36 @@ def corpus() -> list[tuple[str, Any, bool]]:
         add((f"User {i}", user(i), True))
     add(("list of 20 users", [user(i) for i in range(20)], True))
     home = HessianObject(P + "Address", {"city": "Berlin", "street": "Main", "zip": Int(10115)})
-    add(("Person shared address", HessianObject(P + "Person", {
-        "name": "Ada", "home": home, "work": home}), True))
+    add(
+        (
+            "Person shared address",
+            HessianObject(P + "Person", {"name": "Ada", "home": home, "work": home}),
+            True,
+        )
+    )
     other = HessianObject(P + "Address", {"city": "Oslo", "street": "Side", "zip": Int(1)})
-    add(("Person distinct addresses", HessianObject(P + "Person", {
-        "name": "Bob", "home": home, "work": other}), True))
+    add(
+        (
+            "Person distinct addresses",
+            HessianObject(P + "Person", {"name": "Bob", "home": home, "work": other}),
+            True,
+        )
+    )
     root = HessianObject(P + "TreeNode", {"name": "root", "parent": None, "children": None})
     child = HessianObject(P + "TreeNode", {"name": "child", "parent": root, "children": []})
     root.fields["children"] = [child]
     add(("TreeNode cycle", root, True))
     add(("enum RED", HessianObject(P + "Color", {"name": "RED"}), True))
-    add(("enums in list", [HessianObject(P + "Color", {"name": "GREEN"}),
-                           HessianObject(P + "Color", {"name": "BLUE"})], True))
+    add(
+        (
+            "enums in list",
+            [
+                HessianObject(P + "Color", {"name": "GREEN"}),
+                HessianObject(P + "Color", {"name": "BLUE"}),
+            ],
+            True,
+        )
+    )
     # shared / cyclic references in plain containers
     shared = {"s": Int(1)}
     add(("shared map", [shared, shared, shared], True))

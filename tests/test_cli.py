@@ -13,7 +13,10 @@ from tribridge.interop.testing import BackgroundLoop
 def tb(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "tribridge.cli", *args],
-        capture_output=True, text=True, input=stdin, timeout=60,
+        capture_output=True,
+        text=True,
+        input=stdin,
+        timeout=60,
     )
 
 
@@ -28,8 +31,7 @@ def test_decode_from_stdin_typed() -> None:
 
 
 def test_decode_frame() -> None:
-    frame = ("dabb021400000000000000010000001b940b68656c6c6f20776f726c64"
-             "4805647562626f05322e302e325a")
+    frame = "dabb021400000000000000010000001b940b68656c6c6f20776f726c644805647562626f05322e302e325a"
     r = tb("codec", "decode", "--frame", frame)
     out = orjson.loads(r.stdout)
     assert out["status"] == 20 and out["value"] == "hello world" and out["request_id"] == 1
@@ -54,14 +56,31 @@ def test_call_against_demo_provider() -> None:
     with BackgroundLoop() as bg:
         p = bg.start_provider(version="1.0.0")
         target = f"dubbo://127.0.0.1:{p.port}"
-        ok = tb("call", target, "com.tribridge.demo.DemoService.addLong", "[1, 2]",
-                "--types", "long,long", "--version", "1.0.0")
+        ok = tb(
+            "call",
+            target,
+            "com.tribridge.demo.DemoService.addLong",
+            "[1, 2]",
+            "--types",
+            "long,long",
+            "--version",
+            "1.0.0",
+        )
         assert ok.returncode == 0 and ok.stdout.strip() == "3"
-        generic = tb("call", target, "com.tribridge.demo.DemoService.greet", '["g"]',
-                     "--version", "1.0.0")
+        generic = tb(
+            "call", target, "com.tribridge.demo.DemoService.greet", '["g"]', "--version", "1.0.0"
+        )
         assert generic.returncode == 0 and generic.stdout.strip() == '"Hello, g"'
-        bad = tb("call", target, "com.tribridge.demo.DemoService.fail", '["x"]',
-                 "--types", "java.lang.String", "--version", "1.0.0")
+        bad = tb(
+            "call",
+            target,
+            "com.tribridge.demo.DemoService.fail",
+            '["x"]',
+            "--types",
+            "java.lang.String",
+            "--version",
+            "1.0.0",
+        )
         assert bad.returncode == 1 and orjson.loads(bad.stderr)["error"]["message"] == "x"
     dead = tb("call", "dubbo://127.0.0.1:1", "a.B.c", "[]", "--timeout", "1")
     assert dead.returncode == 1 and orjson.loads(dead.stderr)["error"]["code"] == "connect_failed"

@@ -21,8 +21,10 @@ def err(text: str) -> str:
 
 
 def test_valid_config_parses() -> None:
-    cfg = parse_config(BASE + "routes:\n  - {method: GET, path: '/a/{x}', service: com.x.S, call: m,"
-                       " params: [{from: path, name: x, type: int}, {from: query, name: y, type: long}]}\n")
+    cfg = parse_config(
+        BASE + "routes:\n  - {method: GET, path: '/a/{x}', service: com.x.S, call: m,"
+        " params: [{from: path, name: x, type: int}, {from: query, name: y, type: long}]}\n"
+    )
     assert cfg.services[0].methods["m"].types is not None
     assert [t.name for t in cfg.services[0].methods["m"].types] == ["int", "long"]
     assert cfg.routes[0].params[0].source == "path"
@@ -30,7 +32,9 @@ def test_valid_config_parses() -> None:
 
 def test_unknown_key_with_location() -> None:
     msg = err(BASE + "  - interface: com.x.T\n    loadbalancer: random\n")
-    assert msg.startswith("gw.yaml:8:") and "services[1].loadbalancer" in msg and "unknown key" in msg
+    assert (
+        msg.startswith("gw.yaml:8:") and "services[1].loadbalancer" in msg and "unknown key" in msg
+    )
 
 
 def test_bad_balancer() -> None:
@@ -49,7 +53,10 @@ def test_route_to_unknown_service() -> None:
 
 
 def test_path_param_not_in_template() -> None:
-    msg = err(BASE + "routes:\n  - {path: /x, service: com.x.S, call: m, params: [{from: path, name: id}]}\n")
+    msg = err(
+        BASE
+        + "routes:\n  - {path: /x, service: com.x.S, call: m, params: [{from: path, name: id}]}\n"
+    )
     assert "{id} does not appear" in msg
 
 

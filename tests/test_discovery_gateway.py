@@ -62,7 +62,10 @@ def definition() -> ServiceDefinition:
     ]
     types = [
         {"type": USER, "properties": DEMO_TYPES[USER]["fields"]},
-        {"type": "com.tribridge.demo.Color", "enums": DEMO_TYPES["com.tribridge.demo.Color"]["enum"]},
+        {
+            "type": "com.tribridge.demo.Color",
+            "enums": DEMO_TYPES["com.tribridge.demo.Color"]["enum"],
+        },
     ]
     return ServiceDefinition.from_json(
         {"canonicalName": S, "methods": methods, "types": types}, "provider metadata (test)"

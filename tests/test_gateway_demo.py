@@ -217,10 +217,13 @@ def _raw(port: int, payload: bytes, timeout: float = 5.0) -> bytes:
 
 
 def test_pipelined_requests_answer_in_order(gw: int) -> None:
-    reqs = b"".join(
-        f"POST /{S}/slow HTTP/1.1\r\nHost: x\r\nContent-Length: {len(str([ms]))}\r\n\r\n{[ms]}".encode()
-        for ms in (300, 10, 100)
-    ) + b"GET /hello/last HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+    reqs = (
+        b"".join(
+            f"POST /{S}/slow HTTP/1.1\r\nHost: x\r\nContent-Length: {len(str([ms]))}\r\n\r\n{[ms]}".encode()
+            for ms in (300, 10, 100)
+        )
+        + b"GET /hello/last HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+    )
     out = _raw(gw, reqs)
     assert out.count(b"HTTP/1.1 200") == 4
     assert out.index(b'"done"') < out.index(b'"Hello, last"')
@@ -244,7 +247,9 @@ def test_malformed_http_gets_400_and_others_unaffected(gw: int) -> None:
 
 
 def test_oversized_body_is_413(gw: int) -> None:
-    out = _raw(gw, f"POST /{S}/greet HTTP/1.1\r\nHost: x\r\nContent-Length: 50000000\r\n\r\n".encode())
+    out = _raw(
+        gw, f"POST /{S}/greet HTTP/1.1\r\nHost: x\r\nContent-Length: 50000000\r\n\r\n".encode()
+    )
     assert out.startswith(b"HTTP/1.1 413")
 
 
@@ -252,7 +257,11 @@ def test_chunked_request_body(gw: int) -> None:
     body = b'["chunky"]'
     req = (
         f"POST /{S}/greet HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n"
-        f"{3:x}\r\n".encode() + body[:3] + b"\r\n" + f"{len(body) - 3:x}\r\n".encode() + body[3:]
+        f"{3:x}\r\n".encode()
+        + body[:3]
+        + b"\r\n"
+        + f"{len(body) - 3:x}\r\n".encode()
+        + body[3:]
         + b"\r\n0\r\n\r\n"
     )
     out = _raw(gw, req)

@@ -100,6 +100,7 @@ const JsonGreeter = {
     greet: { name: "greet", I: GreetRequest, O: GreetReply, kind: MethodKind.Unary },
     fail: { name: "fail", I: FailRequest, O: Empty, kind: MethodKind.Unary },
     headers: { name: "headers", I: Empty, O: HeadersReply, kind: MethodKind.Unary },
+    slow: { name: "slow", I: GreetRequest, O: GreetReply, kind: MethodKind.Unary },
   },
 };
 
@@ -117,6 +118,10 @@ function json(tag, proto) {
     },
     fail(req) {
       throw new DubboError(req.message, req.code);
+    },
+    async slow(req) {
+      await new Promise((r) => setTimeout(r, Math.max(req.times, 0)));
+      return new GreetReply({ message: `slept ${req.times}`, server: `dubbo-node/${proto}` });
     },
     headers(_req, ctx) {
       const headers = {};
