@@ -67,6 +67,8 @@ _RESET_TO_GRPC = {
     0xB: Code.RESOURCE_EXHAUSTED,
     0xC: Code.PERMISSION_DENIED,
 }
+#: REFUSED_STREAM answers after which a call fails (UNAVAILABLE, not sent)
+_MAX_REFUSED = 8
 #: what grpc.aio does not hand out as metadata either
 _NOT_METADATA = frozenset({b"content-type", b"grpc-status", b"grpc-message", b"te"})
 _PREFIX_SMALL = [bytes((0, 0, 0, 0, n)) for n in range(256)]
@@ -95,10 +97,25 @@ def _metadata(headers: list[tuple[bytes, bytes]]) -> list[tuple[str, str | bytes
 
 
 class _Stream:
-    __slots__ = ("body", "fut", "headers", "size", "timer", "trailers")
+    __slots__ = (
+        "body",
+        "fut",
+        "head",
+        "headers",
+        "refused",
+        "request",
+        "sid",
+        "size",
+        "timer",
+        "trailers",
+    )
 
-    def __init__(self, fut: asyncio.Future[TripleReply]) -> None:
+    def __init__(self, fut: asyncio.Future[TripleReply], head: Any, request: bytes) -> None:
         self.fut = fut
+        self.head = head
+        self.request = request
+        self.sid = 0
+        self.refused = 0  # times the server refused the stream (REFUSED_STREAM)
         self.headers: list[tuple[bytes, bytes]] | None = None
         self.trailers: list[tuple[bytes, bytes]] = []
         self.body: list[bytes] = []
@@ -122,6 +139,7 @@ class _Connection(asyncio.Protocol):
         self._slots: deque[asyncio.Future[None]] = deque()  # waiting for a stream slot
         self._window: deque[asyncio.Future[None]] = deque()  # waiting for flow control
         self._flush_soon = False
+        self._requeue: deque[_Stream] = deque()  # refused by the server, to be re-sent
 
     # ---- asyncio.Protocol -------------------------------------------------------------------
 
@@ -201,6 +219,17 @@ class _Connection(asyncio.Protocol):
         self._finish(sid, reply=reply)
 
     def on_reset(self, sid: int, code: int) -> None:
+        st = self.streams.get(sid)
+        if code == REFUSED_STREAM and st is not None and st.refused < _MAX_REFUSED:
+            # not processed (RFC 9113 §8.7): gRPC's transparent retry, on this connection
+            # once a stream slot is free (grpc core servers refuse a stream they still count
+            # as open even after the client saw it end)
+            del self.streams[sid]
+            st.refused += 1
+            st.headers, st.trailers, st.body, st.size = None, [], [], 0
+            self._requeue.append(st)
+            self.loop.call_later(0.002 * st.refused, self._drain)
+            return
         self._finish(
             sid,
             exc=TripleCallError(
@@ -221,6 +250,11 @@ class _Connection(asyncio.Protocol):
                     Status(Code.UNAVAILABLE, f"provider is going away (GOAWAY {code})"),
                     sent=False,
                 ),
+            )
+        while self._requeue:
+            self._abandon(
+                self._requeue.popleft(),
+                TripleCallError(Status(Code.UNAVAILABLE, "provider is going away"), sent=False),
             )
         self.on_window()
         if not self.streams and self.transport is not None:
@@ -317,6 +351,8 @@ class _Connection(asyncio.Protocol):
                 st.fut.set_result(reply)
             else:
                 st.fut.set_exception(exc or TripleCallError(error or Status(Code.INTERNAL)))
+        if self._requeue:
+            self._drain()
         if self._slots:
             self.on_window()
         if self.closed and not self.streams and self.transport is not None:
@@ -325,35 +361,63 @@ class _Connection(asyncio.Protocol):
     def _fail_all(self, status: Status) -> None:
         for sid in list(self.streams):
             self._finish(sid, exc=TripleCallError(status, sent=True))
+        while self._requeue:  # refused earlier: never processed
+            st = self._requeue.popleft()
+            self._abandon(st, TripleCallError(status, sent=False))
         self.on_window()
 
-    def _timeout(self, sid: int) -> None:
-        st = self.streams.get(sid)
-        if st is not None:
-            st.timer = None
-            self._finish(sid, error=Status(Code.DEADLINE_EXCEEDED, "deadline exceeded"), reset=True)
+    def _abandon(self, st: _Stream, exc: TripleCallError) -> None:
+        """A call waiting to be re-sent ends without a stream."""
+        if st.timer is not None:
+            st.timer.cancel()
+        if not st.fut.done():
+            st.fut.set_exception(exc)
 
-    def _on_done(self, sid: int, fut: asyncio.Future[TripleReply]) -> None:
-        if fut.cancelled() and sid in self.streams:
-            self._finish(sid, error=Status(Code.CANCELLED, "cancelled"), reset=True)
+    def _timeout(self, st: _Stream) -> None:
+        st.timer = None
+        if self.streams.get(st.sid) is st:
+            self._finish(
+                st.sid, error=Status(Code.DEADLINE_EXCEEDED, "deadline exceeded"), reset=True
+            )
+        elif st in self._requeue:
+            self._requeue.remove(st)
+            self._abandon(st, TripleCallError(Status(Code.DEADLINE_EXCEEDED, "deadline exceeded")))
+
+    def _on_done(self, st: _Stream, fut: asyncio.Future[TripleReply]) -> None:
+        if fut.cancelled() and self.streams.get(st.sid) is st:
+            self._finish(st.sid, error=Status(Code.CANCELLED, "cancelled"), reset=True)
+
+    def _drain(self) -> None:
+        """Re-send refused calls while stream slots are free."""
+        while self._requeue and self.can_start():
+            st = self._requeue.popleft()
+            if not st.fut.done():
+                self._open(st)
+        if self._requeue and self.closed:
+            self._fail_all(Status(Code.UNAVAILABLE, "connection closed"))
 
     # ---- calls ---------------------------------------------------------------------------
 
     def start(self, head: Any, body: bytes, timeout: float | None) -> asyncio.Future[TripleReply]:
         """Open the stream and queue the whole request; the caller checked ``can_start``."""
-        eng = self.engine
-        sid = eng.open_stream(head)
         fut: asyncio.Future[TripleReply] = self.loop.create_future()
-        st = self.streams[sid] = _Stream(fut)
+        st = _Stream(fut, head, body)
         if timeout is not None:
-            st.timer = self.loop.call_later(timeout, self._timeout, sid)
-        fut.add_done_callback(lambda f: self._on_done(sid, f))
+            st.timer = self.loop.call_later(timeout, self._timeout, st)
+        fut.add_done_callback(lambda f: self._on_done(st, f))
+        self._open(st)
+        return fut
+
+    def _open(self, st: _Stream) -> None:
+        eng = self.engine
+        sid = st.sid = eng.open_stream(st.head)
+        self.streams[sid] = st
+        body = st.request
         if len(body) <= eng.send_window(sid) and len(body) <= eng.max_frame:
             eng.send_data(sid, body, True)
         else:
             self.loop.create_task(self._send_slowly(sid, body))
         self._flush_later()
-        return fut
 
     def can_start(self) -> bool:
         return not self.closed and self.transport is not None and self.engine.can_open()

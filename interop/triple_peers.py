@@ -159,7 +159,7 @@ def serve_dubbo(port: int) -> None:
 # ---- grpcio -------------------------------------------------------------------------------
 
 
-async def _serve_grpc(port: int) -> None:
+async def _serve_grpc(port: int, max_streams: int = 0) -> None:
     import asyncio
 
     import grpc
@@ -196,7 +196,9 @@ async def _serve_grpc(port: int) -> None:
 
         return grpc.unary_unary_rpc_method_handler(h)
 
-    server = grpc.aio.server()
+    options = [("grpc.max_concurrent_streams", max_streams)] if max_streams else []
+    options += [("grpc.max_receive_message_length", 16 << 20)]
+    server = grpc.aio.server(options=options)
     handlers = {m: make(m) for m in [*SIGNATURES, "$invoke"]}
     # also under the demo provider's interface, so one service can have a Dubbo2 and a
     # Triple instance
@@ -323,11 +325,12 @@ def start_node_server(mode: str, timeout: float = 20.0) -> TriplePeer:
     return TriplePeer(f"node-{mode}", int(line.split()[1]), proc)
 
 
-def start_peer(kind: str, port: int, timeout: float = 20.0) -> TriplePeer:
-    """Start a ``dubbo`` or ``grpc`` server on 127.0.0.1:port and wait until it listens."""
+def start_peer(kind: str, port: int, timeout: float = 20.0, *extra: str) -> TriplePeer:
+    """Start a ``dubbo`` or ``grpc`` server on 127.0.0.1:port and wait until it listens
+    (``grpc`` takes an optional SETTINGS_MAX_CONCURRENT_STREAMS in ``extra``)."""
     env = dict(os.environ, PYTHONUNBUFFERED="1")
     proc = subprocess.Popen(
-        [sys.executable, "-m", "tribridge.interop.triple_peers", kind, str(port)],
+        [sys.executable, "-m", "tribridge.interop.triple_peers", kind, str(port), *extra],
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         env=env,
@@ -359,7 +362,8 @@ def main(argv: list[str]) -> None:
             import uvloop
 
             uvloop.install()
-        asyncio.run(_serve_grpc(port) if kind == "grpc" else _serve_fast(port))
+        extra = int(argv[2]) if len(argv) > 2 else 0
+        asyncio.run(_serve_grpc(port, extra) if kind == "grpc" else _serve_fast(port))
     else:
         raise SystemExit(f"unknown peer {kind!r}: dubbo, grpc or fast")
 

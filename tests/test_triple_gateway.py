@@ -165,6 +165,15 @@ def test_raw_bytes_method_through_client(dubbo_peer2: TriplePeer, triple_client:
     assert asyncio.run(go()) == b"cba"
 
 
+def test_large_messages_flow_control(gw_grpc: int) -> None:
+    # 900 kB each way (the gateway's HTTP body limit is 1 MiB): far past HTTP/2's initial
+    # 64 KiB windows and 16 KiB frames, so the clients must send in pieces as
+    # WINDOW_UPDATEs arrive and give their receive window back
+    big = "x" * (900 * 1024)
+    status, body = rpc(gw_grpc, "echo", [big])
+    assert status == 200 and body == big
+
+
 # ---- headers ---------------------------------------------------------------------------------
 
 
