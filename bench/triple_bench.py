@@ -221,6 +221,12 @@ def codec_rows() -> list[tuple[str, float]]:
     ]
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def load() -> str:
     return "/".join(f"{x:.1f}" for x in os.getloadavg())
 
@@ -263,6 +269,7 @@ def main() -> int:
         for p in (dport, nport, gport):
             wait_port(p)
         gws: dict[str, int] = {}
+        gw_pids: dict[str, int] = {}
         for c in clients:
             hport = free_port()
             cfg = tmp / f"gw-{c}.yaml"
@@ -276,6 +283,7 @@ def main() -> int:
                 )
             )
             gws[c] = hport
+            gw_pids[c] = procs[-1].pid
         for hport in gws.values():
             wait_port(hport)
         body = tmp / "greet.grpc"
@@ -303,6 +311,9 @@ def main() -> int:
         print(f"  grpcio fast Triple server (h2load):               {ceil_g:.0f}/s")
 
         rows: dict[str, list[float]] = {}
+        #: gateway CPU microseconds per request: independent of how much CPU the servers
+        #: and wrk take from the shared cores
+        cpu: dict[str, list[float]] = {}
 
         def note(name: str, v: float) -> None:
             rows.setdefault(name, []).append(v)
@@ -317,8 +328,11 @@ def main() -> int:
                     (f"{c}: gw->Triple node", "t"),
                     (f"{c}: gw->Triple grpcio", "g"),
                 ):
+                    c0 = cpu_seconds(gw_pids[c])
                     note(key, wrk(f"{base}/{p}/world", args.seconds, args.connections))
-                    line.append(f"{key} {rows[key][-1]:.0f}")
+                    used = cpu_seconds(gw_pids[c]) - c0
+                    cpu.setdefault(key, []).append(used / (rows[key][-1] * args.seconds) * 1e6)
+                    line.append(f"{key} {rows[key][-1]:.0f} ({cpu[key][-1]:.0f}us)")
             note(
                 "direct grpc.aio->node",
                 run_py(
@@ -332,6 +346,15 @@ def main() -> int:
         print("\nmedians:")
         for k, v in med.items():
             print(f"  {k:32s} {v:8.0f}/s")
+        print("\ngateway CPU per request (median, us), and Dubbo2/Triple CPU ratio:")
+        for c in gws:
+            d = statistics.median(cpu[f"{c}: gw->Dubbo2"])
+            t = statistics.median(cpu[f"{c}: gw->Triple node"])
+            g = statistics.median(cpu[f"{c}: gw->Triple grpcio"])
+            print(
+                f"  [{c}] Dubbo2 {d:.0f}  Triple(node) {t:.0f}  Triple(grpcio) {g:.0f}"
+                f"  -> CPU-normalized Triple(node)/Dubbo2 = {d / t:.2f}"
+            )
         print("\nratios (medians of this run):")
         for c in gws:
             d = med[f"{c}: gw->Dubbo2"]

@@ -140,6 +140,7 @@ class _Connection(asyncio.Protocol):
         self._window: deque[asyncio.Future[None]] = deque()  # waiting for flow control
         self._flush_soon = False
         self._requeue: deque[_Stream] = deque()  # refused by the server, to be re-sent
+        self._md_cache: dict[int, tuple[list[tuple[bytes, bytes]], list[Any]]] = {}
 
     # ---- asyncio.Protocol -------------------------------------------------------------------
 
@@ -293,7 +294,7 @@ class _Connection(asyncio.Protocol):
                 grpc_message = v
             elif k == b"tri-exception-code":
                 exc_code = exc_code or v
-        md_trailers = _metadata(st.trailers) if st.trailers else []
+        md_trailers = self._md(st.trailers) if st.trailers else []
         if status_line != b"200" or (
             grpc_status is None and not ctype.startswith(b"application/grpc")
         ):
@@ -328,7 +329,19 @@ class _Connection(asyncio.Protocol):
                 exc = int(exc_code)
             except ValueError:
                 raise TripleProtocolError(f"bad tri-exception-code {exc_code!r}") from None
-        return TripleReply(data, _metadata(headers), md_trailers, exc)
+        return TripleReply(data, self._md(headers), md_trailers, exc)
+
+    def _md(self, headers: list[tuple[bytes, bytes]]) -> list[tuple[str, str | bytes]]:
+        """``_metadata``, remembered for the header lists the lean engine's block cache
+        hands out again and again (same list object)."""
+        hit = self._md_cache.get(id(headers))
+        if hit is not None and hit[0] is headers:
+            return list(hit[1])
+        md = _metadata(headers)
+        if len(self._md_cache) > 64:
+            self._md_cache.clear()
+        self._md_cache[id(headers)] = (headers, md)
+        return list(md)
 
     def _finish(
         self,
@@ -383,9 +396,12 @@ class _Connection(asyncio.Protocol):
             self._requeue.remove(st)
             self._abandon(st, TripleCallError(Status(Code.DEADLINE_EXCEEDED, "deadline exceeded")))
 
-    def _on_done(self, st: _Stream, fut: asyncio.Future[TripleReply]) -> None:
-        if fut.cancelled() and self.streams.get(st.sid) is st:
-            self._finish(st.sid, error=Status(Code.CANCELLED, "cancelled"), reset=True)
+    def cancel(self, fut: asyncio.Future[TripleReply]) -> None:
+        """The caller gave up: reset the call's stream (or drop it from the retry queue)."""
+        for sid, st in list(self.streams.items()):
+            if st.fut is fut:
+                self._finish(sid, error=Status(Code.CANCELLED, "cancelled"), reset=True)
+                return
 
     def _drain(self) -> None:
         """Re-send refused calls while stream slots are free."""
@@ -404,7 +420,6 @@ class _Connection(asyncio.Protocol):
         st = _Stream(fut, head, body)
         if timeout is not None:
             st.timer = self.loop.call_later(timeout, self._timeout, st)
-        fut.add_done_callback(lambda f: self._on_done(st, f))
         self._open(st)
         return fut
 
@@ -429,7 +444,12 @@ class _Connection(asyncio.Protocol):
             await f
         if self.closed or self.transport is None:
             raise TripleCallError(Status(Code.UNAVAILABLE, "connection closed"), sent=False)
-        return await self.start(head, body, timeout)
+        fut = self.start(head, body, timeout)
+        try:
+            return await fut
+        except asyncio.CancelledError:
+            self.cancel(fut)
+            raise
 
     async def _send_slowly(self, sid: int, body: bytes) -> None:
         """A body larger than the window or a frame: pieces as the window opens."""
