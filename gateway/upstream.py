@@ -69,7 +69,7 @@ class UpstreamSettings:
     backoff_initial: float = 0.2
     backoff_max: float = 10.0
     #: HTTP/2 client for Triple calls: "lean", "h2" (gateway/triple_h2.py) or "grpcio"
-    triple_client: str = "grpcio"
+    triple_client: str = "lean"
 
 
 #: the Triple (gRPC over HTTP/2) client implementations behind ``TripleClient.unary``
