@@ -304,11 +304,19 @@ def test_mixed_dubbo2_and_triple_instances(bg: BackgroundLoop, grpc_peer: Triple
 
 
 def test_killed_mid_call_then_reconnect(bg: BackgroundLoop) -> None:
+    # the grpcio server, not apache-dubbo: after an apache-dubbo restart the grpcio client's
+    # calls often all hung until their deadline (flaky on main too) -- apache-dubbo 3.0.0b1
+    # answers on the connection opened last (see dubbo_peer2), and grpc may open two
     port = free_port()
-    peer = start_peer("dubbo", port)
+    peer = start_peer("grpc", port)
     try:
         gw = bg.start_gateway(
-            config(SERVICE, [f"tri://127.0.0.1:{port}/{SERVICE}"], METHODS.replace("300ms", "10s"))
+            config(
+                SERVICE,
+                [f"tri://127.0.0.1:{port}/{SERVICE}"],
+                # 1 s calls, so the loop below outlives a call that hangs
+                METHODS.replace("300ms", "10s") + "    timeout: 1s\n",
+            )
         ).port
         assert rpc(gw, "greet", ["a"])[0] == 200
         out: list[tuple[int, object, float]] = []
@@ -330,14 +338,17 @@ def test_killed_mid_call_then_reconnect(bg: BackgroundLoop) -> None:
         t = time.monotonic()
         status, body = rpc(gw, "greet", ["a"])
         assert status == 503 and time.monotonic() - t < 2.0, body
-        peer = start_peer("dubbo", port)
+        peer = start_peer("grpc", port)
         deadline = time.monotonic() + 10
+        seen = []
         while time.monotonic() < deadline:
+            t = time.monotonic()
             status, body = rpc(gw, "greet", ["back"])
+            seen.append((status, round(time.monotonic() - t, 2), str(body)[:80]))
             if status == 200:
                 break
             time.sleep(0.1)
-        assert (status, body) == (200, "Hello, back (via apache-dubbo)")
+        assert (status, body) == (200, "Hello, back (via grpcio)"), seen
     finally:
         peer.close()
 
