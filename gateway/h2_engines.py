@@ -30,6 +30,7 @@ import hpack
 PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
 WINDOW = 16 * 1024 * 1024  # our receive window, per stream and for the connection
 MAX_HEADER_LIST = 65536
+MAX_FRAME_IN = 16384  # we never raise SETTINGS_MAX_FRAME_SIZE from its default
 CANCEL = 0x8
 REFUSED_STREAM = 0x7
 
@@ -186,8 +187,10 @@ class LeanEngine:
             hi, lo, ftype, flags, sid = _HDR.unpack_from(buf, pos)
             length = hi << 16 | lo
             sid &= 0x7FFFFFFF
-            if length > WINDOW:
-                raise H2ProtocolError(f"frame of {length} bytes")
+            if length > MAX_FRAME_IN:
+                raise H2ProtocolError(
+                    f"frame of {length} bytes, above SETTINGS_MAX_FRAME_SIZE {MAX_FRAME_IN}"
+                )
             if end - pos - 9 < length:
                 break
             payload = buf[pos + 9 : pos + 9 + length]

@@ -146,3 +146,126 @@ def test_literal_block_decodes_with_hpack() -> None:
     assert dec.header_table.dynamic_entries == type(dec.header_table.dynamic_entries)()
     # stateless: the same bytes decode the same way again
     assert [(bytes(k), bytes(v)) for k, v in dec.decode(block, raw=True)] == hs
+
+
+# ---- LeanEngine on crafted input: the paths the peers above never take ------------------------
+
+
+class _Sink:
+    def __init__(self) -> None:
+        self.events: list[tuple[object, ...]] = []
+
+    def on_headers(self, sid: int, headers: list[tuple[bytes, bytes]]) -> None:
+        self.events.append(("headers", sid, headers))
+
+    def on_data(self, sid: int, data: bytes) -> None:
+        self.events.append(("data", sid, bytes(data)))
+
+    def on_end(self, sid: int) -> None:
+        self.events.append(("end", sid))
+
+    def on_reset(self, sid: int, code: int) -> None:
+        self.events.append(("reset", sid, code))
+
+    def on_goaway(self, last_sid: int, code: int) -> None:
+        self.events.append(("goaway", last_sid, code))
+
+    def on_window(self) -> None:
+        self.events.append(("window",))
+
+
+def _engine():  # type: ignore[no-untyped-def]
+    from tribridge.h2_engines import LeanEngine
+
+    sink = _Sink()
+    eng = LeanEngine(sink)
+    eng.start()
+    eng.take()
+    return eng, sink
+
+
+def _fr(ftype: int, flags: int, sid: int, payload: bytes) -> bytes:
+    from tribridge.h2_engines import _frame
+
+    return _frame(ftype, flags, sid, payload)
+
+
+def test_lean_engine_continuation_padding_ping_settings() -> None:
+    import struct
+
+    import hpack
+
+    eng, sink = _engine()
+    sid = eng.open_stream(literal_block([(b":method", b"POST")]))
+    enc = hpack.Encoder()
+    block = enc.encode([(b":status", b"200"), (b"x-long", b"v" * 100)])
+    # HEADERS split into HEADERS + CONTINUATION, fed one byte at a time
+    data = _fr(1, 0, sid, block[:10]) + _fr(9, 0x4, sid, block[10:])
+    # padded DATA (pad length 3), then trailers with END_STREAM
+    data += _fr(0, 0x8, sid, b"\x03" + b"hello" + b"\0\0\0")
+    data += _fr(1, 0x5, sid, enc.encode([(b"grpc-status", b"0")]))
+    data += _fr(6, 0, 0, b"12345678")  # PING
+    data += _fr(4, 0, 0, struct.pack(">HI", 4, 1000) + struct.pack(">HI", 3, 7))  # SETTINGS
+    for i in range(len(data)):
+        eng.feed(data[i : i + 1])
+    assert sink.events[:4] == [
+        ("headers", sid, [(b":status", b"200"), (b"x-long", b"v" * 100)]),
+        ("data", sid, b"hello"),
+        ("headers", sid, [(b"grpc-status", b"0")]),
+        ("end", sid),
+    ]
+    out = eng.take()
+    assert _fr(6, 0x1, 0, b"12345678") in out  # PING answered
+    assert _fr(4, 0x1, 0, b"") in out  # SETTINGS acknowledged
+    assert eng.peer_initial == 1000 and eng.max_streams == 7
+    s2 = eng.open_stream(b"\x83")
+    assert eng.send_window(s2) == 1000
+
+
+def test_lean_engine_refuses_broken_peers() -> None:
+    from tribridge.h2_engines import H2ProtocolError
+
+    cases = {
+        "push": _fr(5, 0x4, 1, b"\0\0\0\x02"),
+        "huge frame": b"\x7f\xff\xff\x00\x00\x00\x00\x00\x01",
+        "bad hpack": _fr(1, 0x5, 1, b"\xff\xff\xff\xff\x7f"),
+        "stray continuation": _fr(9, 0x4, 1, b"\x88"),
+    }
+    for name, data in cases.items():
+        eng, _ = _engine()
+        eng.open_stream(b"\x83")
+        with pytest.raises(H2ProtocolError):
+            eng.feed(data)
+            raise AssertionError(f"{name} accepted")
+
+
+def test_lean_engine_flow_control_and_reset() -> None:
+    import struct
+
+    eng, sink = _engine()
+    sid = eng.open_stream(b"\x83")
+    assert eng.send_window(sid) == 65535
+    eng.send_data(sid, b"x" * 65535, False)
+    assert eng.send_window(sid) == 0
+    eng.feed(_fr(8, 0, 0, struct.pack(">I", 100)) + _fr(8, 0, sid, struct.pack(">I", 50)))
+    assert eng.send_window(sid) == 50
+    # received DATA is given back to the connection window in batches (WINDOW_UPDATE)
+    eng.take()
+    for _ in range(520):
+        eng.feed(_fr(0, 0, sid, b"y" * 16384))
+    # a connection-level WINDOW_UPDATE was queued
+    assert b"\x00\x00\x04\x08\x00\x00\x00\x00\x00" in eng.take()
+    eng.feed(_fr(3, 0, sid, struct.pack(">I", 7)))
+    assert sink.events[-1] == ("reset", sid, 7)
+    eng.feed(_fr(7, 0, 0, struct.pack(">II", 1, 0)))
+    assert sink.events[-1] == ("goaway", 1, 0) and eng.goaway
+
+
+def test_triple_client_config() -> None:
+    from tribridge.config import ConfigError, parse_config
+
+    base = "listen: {host: 127.0.0.1, port: 0}\nupstream: {triple_client: %s}\n"
+    assert parse_config(base % "grpcio", "<t>").upstream.triple_client == "grpcio"
+    assert parse_config("listen: {port: 0}\n", "<t>").upstream.triple_client == "lean"
+    with pytest.raises(ConfigError, match="triple_client"):
+        parse_config(base % "curl", "<t>")
