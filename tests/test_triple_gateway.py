@@ -20,6 +20,7 @@ from tribridge.interop.triple_peers import (
     RAW_SERVICE,
     SERVICE,
     TriplePeer,
+    start_node_server,
     start_peer,
 )
 from tribridge.triple import TripleCallError, make_triple_client
@@ -172,6 +173,35 @@ def test_large_messages_flow_control(gw_grpc: int) -> None:
     big = "x" * (900 * 1024)
     status, body = rpc(gw_grpc, "echo", [big])
     assert status == 200 and body == big
+
+
+@pytest.fixture(scope="session")
+def node_h2() -> Iterator[TriplePeer]:
+    peer = start_node_server("h2")
+    try:
+        yield peer
+    finally:
+        peer.close()
+
+
+def test_dubbo_node_wrapper_mode(bg: BackgroundLoop, node_h2: TriplePeer) -> None:
+    # @apachedubbo/dubbo-node over h2c, wrapper mode (its protobuf runtime reads the
+    # TripleRequestWrapper, hessian.js the arguments); it routes on tri-service-* headers
+    cfg = config(
+        DEMO_SERVICE,
+        [f"tri://127.0.0.1:{node_h2.port}/{DEMO_SERVICE}"],
+        "    methods: {greet: [java.lang.String], add: [int, int]}",
+        version="",
+    ).replace("group: blue", "group: ''")
+    gw = bg.start_gateway(cfg).port
+    path = f"/{DEMO_SERVICE}"
+    assert http_request(gw, "POST", f"{path}/greet", ["nd ✓"]) == (200, "Hello, nd ✓")
+    assert http_request(gw, "POST", f"{path}/add", [2147483647, 1]) == (200, -2147483648)
+    v2 = {"x-dubbo-version": "2.0.0", "x-dubbo-group": "g2"}
+    assert http_request(gw, "POST", f"{path}/greet", ["b"], v2) == (200, "Hello, b v2")
+    # no signature for "hello": a generic $invoke, which dubbo-node does not serve
+    status, body = http_request(gw, "POST", f"{path}/hello", ["x"])
+    assert status == 404 and body["error"]["grpc_status"] == "UNIMPLEMENTED", body
 
 
 # ---- headers ---------------------------------------------------------------------------------
