@@ -175,8 +175,15 @@ def curator_instance(app: str, host: str, port: int, metadata: Mapping[str, str]
 class ZkPublisher:
     """A provider-side ZooKeeper session (its ephemeral nodes vanish with it)."""
 
-    def __init__(self, hosts: str, root: str = "dubbo", session_timeout: float = 10.0) -> None:
+    def __init__(
+        self,
+        hosts: str,
+        root: str = "dubbo",
+        session_timeout: float = 10.0,
+        metadata_root: str = "dubbo",
+    ) -> None:
         self.root = "/" + root.strip("/")
+        self.metadata_root = metadata_root.strip("/")
         self.client = KazooClient(hosts=hosts, timeout=session_timeout)
 
     def start(self, timeout: float = 10.0) -> ZkPublisher:
@@ -228,13 +235,15 @@ class ZkPublisher:
 
     # metadata report ----------------------------------------------------------------------
 
-    def publish_definition(
-        self, url: DubboURL, definition: Mapping[str, Any], root: str = "dubbo"
-    ) -> str:
+    def publish_definition(self, url: DubboURL, definition: Mapping[str, Any]) -> str:
         """``ZookeeperMetadataReport.storeProviderMetadata``: the FullServiceDefinition JSON
         under ``/dubbo/metadata/{interface}[/{version}][/{group}]/provider/{application}``."""
         path = definition_path(
-            url.interface, url.get("version"), url.get("group"), url.get("application"), root
+            url.interface,
+            url.get("version"),
+            url.get("group"),
+            url.get("application"),
+            self.metadata_root,
         )
         data = orjson.dumps(definition)
         if self.client.exists(path):
@@ -243,9 +252,9 @@ class ZkPublisher:
             self.client.create(path, data, makepath=True)
         return path
 
-    def publish_mapping(self, interface: str, app: str, root: str = "dubbo") -> str:
+    def publish_mapping(self, interface: str, app: str) -> str:
         """``/dubbo/mapping/{interface}`` = comma list of apps, updated by compare-and-set."""
-        path = f"/{root.strip('/')}/mapping/{interface}"
+        path = f"/{self.metadata_root}/mapping/{interface}"
         for _ in range(10):
             try:
                 data, stat = self.client.get(path)

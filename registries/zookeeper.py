@@ -77,7 +77,7 @@ MAX_REPORTED_SKIPS = 50
 
 def url_encode(s: str) -> str:
     """Java ``URLEncoder.encode(s, "UTF-8")``, which Dubbo's ``URL.encode`` is."""
-    return quote_plus(s, safe="*")
+    return quote_plus(s, safe="*").replace("~", "%7E")
 
 
 def definition_path(
@@ -331,7 +331,7 @@ class ZookeeperRegistry(Registry):
                 f"unknown ZooKeeper URL parameter(s) {', '.join(unknown)}; known: "
                 + ", ".join(sorted(known | {"backup"}))
             )
-        root = params.get("root") or params.get("group") or u.path.strip("/") or "dubbo"
+        root = params.get("root") or params.get("group") or "dubbo"
         if "session" in params:
             session = _duration(params["session"] + "ms", "session")
         else:
@@ -614,6 +614,12 @@ class ZookeeperRegistry(Registry):
                     continue
                 if url.get("side", "provider") != "provider":
                     continue
+                if not url.interface:
+                    # apache-dubbo (Python) registers tri://host:port?service=I: no path, no
+                    # interface=.  The node's place names the interface.
+                    params = dict(url.params)
+                    params["interface"] = url.get("service") or iface
+                    url = replace(url, path=params["interface"], params=MappingProxyType(params))
                 if url.interface != iface:
                     read.skipped.append(
                         (f"providers/{child[:200]}", f"URL names {url.interface}, not {iface}")
