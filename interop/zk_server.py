@@ -82,6 +82,8 @@ class ZookeeperServer:
                     "admin.enableServer=false",
                     "4lw.commands.whitelist=ruok,stat,srvr,mntr,cons",
                     "maxClientCnxns=200",
+                    # a test server: do not fsync every write (ZooKeeper's default does)
+                    "forceSync=no",
                     # sessions as short as 1 s (2 ticks), so lost providers vanish quickly
                     "minSessionTimeout=1000",
                     "",

@@ -388,6 +388,9 @@ class ZookeeperRegistry(Registry):
         self.connected = False
         self.state = "closed"
 
+    def _down(self) -> str:
+        return f"zookeeper {self.hosts}: not connected ({self.state})"
+
     def _on_kazoo_state(self, state: str) -> None:
         """kazoo's thread: hand over to the loop, never block here."""
         self._threadsafe(self._on_state, state)
@@ -410,7 +413,7 @@ class ZookeeperRegistry(Registry):
             return
         self.connected = False
         self.state = "session lost" if state == KazooState.LOST else "disconnected"
-        msg = f"zookeeper {self.hosts}: {self.state}"
+        msg = self._down()
         for entry in self._entries.values():
             self._degrade(entry, msg)
 
@@ -435,7 +438,7 @@ class ZookeeperRegistry(Registry):
                     (),
                     healthy=self.connected,
                     pending=True,
-                    error=None if self.connected else f"zookeeper {self.hosts}: {self.state}",
+                    error=None if self.connected else self._down(),
                 )
             entry.snapshots[service] = snap
         if new and self.connected:
@@ -531,7 +534,7 @@ class ZookeeperRegistry(Registry):
             tuple(eps),
             healthy=self.connected,
             definition=definition,
-            error=None if self.connected else f"zookeeper {self.hosts}: {self.state}",
+            error=None if self.connected else self._down(),
         )
 
     def _publish(self, entry: _Entry, key: ServiceKey, snap: Snapshot) -> None:
@@ -750,7 +753,7 @@ class ZookeeperRegistry(Registry):
 
     async def list_services(self) -> list[str]:
         if not self.connected:
-            raise RegistryError(f"zookeeper {self.hosts}: {self.state}")
+            raise RegistryError(self._down())
         return await asyncio.get_running_loop().run_in_executor(None, self._list)
 
     def _list(self) -> list[str]:

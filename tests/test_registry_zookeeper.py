@@ -409,3 +409,62 @@ def test_unsubscribe_releases_and_list_services(bg, pub, zookeeper, root) -> Non
     assert names == sorted([SERVICE, SOFA])
     assert [e.port for e in snap.endpoints] == [provider.port]
     assert st["services"] == []  # nothing followed once the last listener left
+
+
+# ---- the command line ------------------------------------------------------------------------
+
+
+def tb(*args: str) -> Any:
+    import subprocess
+    import sys
+
+    return subprocess.run(
+        [sys.executable, "-m", "tribridge.cli", *args], capture_output=True, text=True, timeout=60
+    )
+
+
+def test_cli_registry_ls_and_call_through_zookeeper(bg, pub, zookeeper, root) -> None:
+    provider = bg.start_provider(version="1.0.0")
+    register_demo_provider(pub, provider)
+    url = zk_url(zookeeper, root)
+
+    r = tb("registry", "ls", url)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.split() == [SERVICE]
+
+    r = tb("registry", "ls", url, SERVICE)
+    assert r.returncode == 0, r.stderr
+    header, row, sig = r.stdout.splitlines()
+    assert header.split() == [
+        "PROTOCOL",
+        "ADDRESS",
+        "WEIGHT",
+        "VERSION",
+        "GROUP",
+        "STATUS",
+        "METHODS",
+    ]
+    cells = row.split()
+    assert cells[:6] == ["dubbo", f"127.0.0.1:{provider.port}", "100", "1.0.0", "-", "enabled"]
+    assert "addLong" in cells[6].split(",")
+    assert sig.startswith("signatures: provider metadata (zookeeper ")
+
+    r = tb("registry", "ls", "--json", "--version", "9.9.9", url, SERVICE)
+    assert r.returncode == 1 and orjson_loads(r.stdout)["instances"] == []
+
+    target = f"zookeeper://{zookeeper}/{SERVICE}?root={root}&metadata_root={root}-meta"
+    r = tb("call", target, "addLong", "[9007199254740993, 1]")
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip() == "9007199254740994"
+    assert "$invoke" not in provider.last_attachments  # typed from the provider metadata
+
+    r = tb(
+        "call", f"zookeeper://{zookeeper}/com.nobody.Home?root={root}", "x", "[]", "--timeout", "1"
+    )
+    assert r.returncode == 1 and "no_provider" in r.stderr, r.stderr
+
+
+def orjson_loads(text: str) -> Any:
+    import orjson
+
+    return orjson.loads(text)
