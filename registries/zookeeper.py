@@ -457,11 +457,25 @@ class ZookeeperRegistry(Registry):
                 del entry.listeners[service]
                 entry.snapshots.pop(service, None)
         if not entry.listeners:
-            # Watches already set fire once more at most; the kick then finds no entry and
-            # re-arms nothing, so the interface stops costing anything.
             del self._entries[service.interface]
             if entry.task is not None:
                 entry.task.cancel()
+            self._release(entry.watcher)
+            used = {a for e in self._entries.values() for a in e.apps}
+            for app in [a for a in self._app_watchers if a not in used]:
+                self._release(self._app_watchers.pop(app))
+
+    def _release(self, watcher: Callable[[Any], None] | None) -> None:
+        """Forget a watcher client-side.  kazoo has no removeWatches: a watch already set on
+        the server fires once more, finds no callback, and nothing re-arms it."""
+        client = self._client
+        if client is None or watcher is None:
+            return
+        for attr in ("_child_watchers", "_data_watchers"):
+            table = getattr(client, attr, None)
+            if isinstance(table, dict):
+                for watchers in list(table.values()):
+                    watchers.discard(watcher)
 
     # ---- refresh --------------------------------------------------------------------------
 
@@ -669,7 +683,8 @@ class ZookeeperRegistry(Registry):
                     d = None
                 self._def_cache[path] = (data, d)
                 if len(self._def_cache) > 4096:
-                    self._def_cache.pop(next(iter(self._def_cache)))
+                    with contextlib.suppress(StopIteration, KeyError, RuntimeError):
+                        self._def_cache.pop(next(iter(self._def_cache)))
             if d is not None:
                 out[(version, group)] = d
         return out
@@ -697,9 +712,12 @@ class ZookeeperRegistry(Registry):
     async def _app_urls(
         self, entry: _Entry, apps: list[str], skipped: list[tuple[str, str]]
     ) -> list[DubboURL]:
+        """Instances of ``apps`` → URLs of ``entry.interface``.  Instances sharing a revision
+        share one MetadataInfo (asked of up to 3 of them, revisions resolved concurrently);
+        a bad instance is skipped and reported, the others stay."""
         loop = asyncio.get_running_loop()
-        out: list[DubboURL] = []
         entry.apps = tuple(apps)  # so instance watches kick this interface
+        by_rev: dict[tuple[str, str], list[tuple[str, str, int, dict[str, str]]]] = {}
         for app in apps:
             nodes = await loop.run_in_executor(None, self._read_app, app)
             for child, data in nodes:
@@ -708,12 +726,38 @@ class ZookeeperRegistry(Registry):
                     continue
                 try:
                     _name, host, port, meta, enabled = parse_instance(data)
-                    info = await self._metadata_info(app, host, port, meta)
                 except RegistryError as e:
                     skipped.append((where, str(e)))
                     continue
-                if not enabled:
-                    continue
+                revision = meta.get("dubbo.metadata.revision")
+                if not revision:
+                    skipped.append((where, "instance without dubbo.metadata.revision"))
+                elif enabled:
+                    by_rev.setdefault((app, revision), []).append((where, host, port, meta))
+
+        async def resolve(app: str, instances: list[Any]) -> MetadataInfo:
+            err: RegistryError | None = None
+            for _where, host, port, meta in instances[:3]:
+                try:
+                    return await self._metadata_info(app, host, port, meta)
+                except RegistryError as e:
+                    err = e
+            assert err is not None
+            raise err
+
+        keys = list(by_rev)
+        infos = await asyncio.gather(
+            *(resolve(app, by_rev[(app, rev)]) for app, rev in keys), return_exceptions=True
+        )
+        out: list[DubboURL] = []
+        for (app, rev), info in zip(keys, infos, strict=True):
+            if isinstance(info, BaseException):
+                if not isinstance(info, RegistryError):
+                    raise info
+                for where, *_ in by_rev[(app, rev)]:
+                    skipped.append((where, f"revision {rev}: {info}"))
+                continue
+            for _where, host, port, meta in by_rev[(app, rev)]:
                 out.extend(_instance_urls(entry.interface, app, host, port, meta, info))
         return out
 

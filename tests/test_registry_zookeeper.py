@@ -17,6 +17,7 @@ from tribridge.interop import peers
 from tribridge.interop.demo_provider import SERVICE
 from tribridge.interop.registration import (
     ZkPublisher,
+    instance_metadata,
     provider_url,
     register_demo_provider,
 )
@@ -250,6 +251,11 @@ def test_application_level_discovery(bg, pub, zookeeper, root) -> None:
         pub, provider, application=app, interface_level=False, app_level=True
     )
     assert nodes["instance"] == f"/services/{app}/127.0.0.1:{provider.port}"
+    # next to it: an instance that is not JSON, and one whose MetadataService is gone
+    pub.client.create(f"/services/{app}/garbage", b"{", ephemeral=True)
+    gone = free_port()
+    meta = instance_metadata("rev-of-a-dead-instance", gone, {"dubbo": gone})
+    pub.register_instance(app, "127.0.0.1", gone, meta)
     gw = bg.start_gateway(gateway_yaml(zk_url(zookeeper, root)))
     status, body = http_request(gw.port, "POST", f"/{SERVICE}/addLong", [5, 6])
     assert (status, body) == (200, 11)
@@ -258,6 +264,12 @@ def test_application_level_discovery(bg, pub, zookeeper, root) -> None:
     (ep,) = snapshot(gw).endpoints
     assert (ep.protocol, ep.port, ep.version) == ("dubbo", provider.port, "1.0.0")
     assert ep.metadata["discovery"] == "application" and "addLong" in ep.methods
+    skipped = " | ".join(
+        e["entry"] + ": " + e["reason"] for e in gw.registries["zk"].status()["skipped_entries"]
+    )
+    assert f"/services/{app}/garbage: instance is not JSON" in skipped, skipped
+    assert f"127.0.0.1:{gone}: revision rev-of-a-dead-instance" in skipped, skipped
+    assert "cannot connect" in skipped, skipped
 
     # the same instance registered at interface level too: one endpoint, not two
     register_demo_provider(pub, provider, application=app, app_level=False)
@@ -399,8 +411,20 @@ def test_unsubscribe_releases_and_list_services(bg, pub, zookeeper, root) -> Non
                     await asyncio.sleep(0.02)
             key = ServiceKey(SERVICE, "1.0.0")
             snap = await reg.lookup(key, 5)
+            import asyncio
+
             reg.subscribe(key, calls.append)
+            await asyncio.sleep(0.2)
             reg.unsubscribe(key, calls.append)
+            sync, n = reg.status()["last_sync"], len(calls)
+            # a change after the last listener left: no read, no call
+            await asyncio.get_running_loop().run_in_executor(
+                None,
+                pub.register_provider,
+                provider_url("127.0.0.1", 2, SERVICE, ["greet"], version="1.0.0"),
+            )
+            await asyncio.sleep(0.3)
+            assert (reg.status()["last_sync"], len(calls)) == (sync, n)
             return names, snap, reg.status()
         finally:
             await reg.close()
