@@ -78,6 +78,9 @@ def provider_url(
     }
     if version:
         params["version"] = version
+        # ServiceConfig: Version.getVersion(interfaceClass, version) — the API jar's version,
+        # else the service version
+        params["revision"] = version
     if group:
         params["group"] = group
     params.update(extra)

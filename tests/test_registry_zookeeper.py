@@ -11,6 +11,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from typing import Any
+from urllib.parse import unquote_plus
 
 import pytest
 from tribridge.interop import peers
@@ -128,6 +129,36 @@ def test_demo_provider_signatures_from_provider_metadata(bg, pub, zookeeper, roo
     )
     assert "addLong" in ep.methods and snap.healthy and not snap.pending
     assert snap.definition.source == f"provider metadata (zookeeper {nodes['definition']})"
+
+
+def test_our_registration_satisfies_an_independent_zookeeper_consumer(bg, zookeeper) -> None:
+    """dubbo-ssl-python (PyPI) discovers providers in /dubbo itself: it must find and call
+    our demo provider from the nodes interop/registration.py wrote."""
+    from dubbo_ssl.client import DubboClient, ZkRegister
+
+    provider = bg.start_provider(version="1.0.0")
+    with ZkPublisher(zookeeper) as pub:
+        node = register_demo_provider(pub, provider)["provider"]
+        name = unquote_plus(node.rpartition("/")[2])
+        assert name.startswith(
+            f"dubbo://127.0.0.1:{provider.port}/{SERVICE}?anyhost=false&application="
+        )
+        for part in (
+            "&dubbo=2.0.2&",
+            "&side=provider&",
+            "&release=3.3.1&",
+            "&revision=1.0.0&",
+            f"&interface={SERVICE}&",
+            "&methods=add,addLong,colorOf,",
+        ):
+            assert part in name, (part, name)
+        zk = ZkRegister(zookeeper, application_name="dubbo-ssl-consumer")
+        try:
+            client = DubboClient(SERVICE, None, version="1.0.0", zk_register=zk)
+            assert client.call("greet", ["zk"], timeout=5) == "Hello, zk"
+        finally:
+            zk.close()
+    assert provider.last_args["greet"] == ["zk"]
 
 
 def test_without_metadata_the_call_is_generic(bg, pub, zookeeper, root) -> None:
