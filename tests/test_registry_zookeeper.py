@@ -249,14 +249,15 @@ def test_zookeeper_down_at_start_then_up_then_lost(bg, root) -> None:
         provider = bg.start_provider(version="1.0.0")
         with ZkPublisher(zk.address, root=root, metadata_root=root + "-meta") as pub:
             register_demo_provider(pub, provider)
-            wait_for(lambda: reg.status()["connected"], "reconnect after ZooKeeper started")
+            wait_for(lambda: reg.status()["connected"], "reconnect after ZooKeeper started", 20)
             wait_for(
                 lambda: http_request(gw.port, "POST", f"/{SERVICE}/addLong", [1, 2]) == (200, 3),
                 "first routed call",
+                20,
             )
 
             zk.stop()
-            wait_for(lambda: not reg.status()["connected"], "the gateway to notice the loss")
+            wait_for(lambda: not reg.status()["connected"], "the gateway to notice the loss", 20)
             snap = wait_for(lambda: (s := snapshot(gw)) and not s.healthy and s, "stale snapshot")
             assert [e.port for e in snap.endpoints] == [provider.port]
             assert "zookeeper" in (snap.error or "")
@@ -267,8 +268,8 @@ def test_zookeeper_down_at_start_then_up_then_lost(bg, root) -> None:
                 )
 
             zk.start()  # same port and data: the sessions (and ephemeral nodes) survive
-            wait_for(lambda: reg.status()["connected"], "reconnect")
-            wait_for(lambda: snapshot(gw).healthy, "a healthy snapshot after resync")
+            wait_for(lambda: reg.status()["connected"], "reconnect", 20)
+            wait_for(lambda: snapshot(gw).healthy, "a healthy snapshot after resync", 20)
             assert ports(gw) == {provider.port}
     finally:
         zk.close()
