@@ -144,12 +144,24 @@ class Service:
         self.pools = pools
         self.balancer: LoadBalancer = make_balancer(cfg.loadbalance)
         self.snapshot: Snapshot = Snapshot(cfg.key, ())
-        self.enum_classes = frozenset(n for n, d in cfg.types.defs.items() if d.is_enum)
+        self._cfg_enums = frozenset(n for n, d in cfg.types.defs.items() if d.is_enum)
         self._templates: dict[tuple[str, str, str, str, bool, float], RequestTemplate] = {}
         self._settled: list[asyncio.Future[None]] | None = None
         self._merged: tuple[Any, TypeRegistry] | None = None
         self.ever_provided = False
         self._tri_templates: dict[tuple[Any, ...], _TripleTemplate] = {}
+        self._enums: tuple[Any, frozenset[str]] | None = None
+
+    @property
+    def enum_classes(self) -> frozenset[str]:
+        """Enum classes (results show them by name): configured and from provider metadata."""
+        d = self.snapshot.definition
+        if d is None or not d.types.defs:
+            return self._cfg_enums
+        if self._enums is None or self._enums[0] is not d:
+            names = {n for n, pd in d.types.defs.items() if pd.is_enum}
+            self._enums = (d, frozenset(names | self._cfg_enums))
+        return self._enums[1]
 
     def update(self, snap: Snapshot) -> None:
         self.snapshot = snap
@@ -253,9 +265,15 @@ class Service:
             raise GatewayError(400, "bad_arguments", str(e), method=call.method) from None
 
     def template(
-        self, call: Call, types: list[JavaType] | None, generic: bool, timeout: float
+        self,
+        call: Call,
+        types: list[JavaType] | None,
+        generic: bool,
+        timeout: float,
+        implied_version: str = "",
     ) -> RequestTemplate:
         version = call.version if call.version is not None else self.cfg.version
+        version = version or implied_version
         group = call.group if call.group is not None else self.cfg.group
         desc = descriptor_of(types) if types is not None else ""
         key = (call.method, desc, version, group, generic, timeout)
@@ -321,8 +339,8 @@ class Service:
             wire = generic_args(call.method, names, wire)
         mcfg = cfg.methods.get(call.method)
         timeout = call.timeout or (mcfg.timeout if mcfg and mcfg.timeout else cfg.timeout)
-        tmpl = self.template(call, types, generic, timeout)
         eps = self.candidates(call)
+        tmpl = self.template(call, types, generic, timeout, _implied_version(call, cfg, eps))
         if not eps and self.snapshot.pending:
             raise GatewayError(
                 503,
@@ -587,3 +605,11 @@ class _TripleTemplate:
     path: str
     wrapper: RequestWrapperTemplate
     headers: list[tuple[str, str | bytes]]
+
+def _implied_version(call: Call, cfg: ServiceConfig, eps: Sequence[Endpoint]) -> str:
+    """A service followed without a version (auto routes) whose providers all register
+    one version: call with it, as a consumer that asked for that version would."""
+    if call.version is not None or cfg.version or not eps:
+        return ""
+    v = eps[0].version
+    return v if v and all(e.version == v for e in eps) else ""
