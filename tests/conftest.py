@@ -41,3 +41,15 @@ def sofa_provider() -> Iterator[int]:
         yield port
     finally:
         proc.close() if hasattr(proc, "close") else proc.terminate()
+
+
+@pytest.fixture(scope="session")
+def nacos() -> Iterator[object]:
+    """The Nacos emulator (interop/nacos_emulator.py) in its own process, for the session."""
+    from tribridge.interop.nacos_emulator import start_emulator_process
+
+    proc = start_emulator_process(0)
+    try:
+        yield proc
+    finally:
+        proc.close()
