@@ -282,10 +282,9 @@ class NacosEmulator:
     async def stop(self, grace: float = 0.0) -> None:
         """Stop listening and drop every connection (clients see the server go away)."""
         if self._grpc is not None:
+            # like a server going down: open bi-streams are cancelled, not completed, so
+            # clients see an error on the stream and reconnect
             server, self._grpc = self._grpc, None
-            for conn in list(self.connections.values()):
-                if conn.queue is not None:
-                    conn.queue.put_nowait(None)
             await server.stop(grace)
         if self._http is not None:
             runner, self._http = self._http, None

@@ -214,9 +214,19 @@ async def test_persistent_instance(nacos: Any, naming: NacosNamingService) -> No
     await naming.deregister_instance(
         DeregisterInstanceParam(service_name=svc, ip="127.0.0.1", port=40, ephemeral=False)
     )
-    assert nacos.address and not await naming.list_instances(
-        ListInstanceParam(service_name=svc, healthy_only=None)
-    )
+    left: list[Any] = [None]
+
+    async def refresh() -> None:
+        left[0] = await naming.list_instances(
+            ListInstanceParam(service_name=svc, healthy_only=None)
+        )
+
+    for _ in range(100):
+        await refresh()
+        if left[0] == []:
+            break
+        await asyncio.sleep(0.05)
+    assert left[0] == []
 
 
 async def test_list_services_groups_namespaces_and_pages(nacos: Any) -> None:
