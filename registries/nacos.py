@@ -411,8 +411,10 @@ class NacosRegistry(Registry):
             except asyncio.CancelledError:
                 raise
             except Exception as e:
-                self._last_error = f"{w.key}: {e}"
-                log.warning("%s: %s", self.name, self._last_error)
+                err = f"{w.key}: {e}"
+                if err != self._last_error:  # retried every tick: log each new error once
+                    log.warning("%s: %s", self.name, err)
+                self._last_error = err
                 return  # the monitor retries unsettled watches; settled ones keep their snapshot
             if not w.dirty or self._watches.get(w.key) is not w:
                 return
