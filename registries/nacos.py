@@ -599,15 +599,22 @@ class NacosRegistry(Registry):
                 raise RegistryError(f"MetadataInfo {app}/{revision} has no services")
             infos = tuple(dict(v) for v in services.values() if isinstance(v, dict))
         else:
-            from tribridge.registries.metadata_service import fetch_metadata_info
-
+            try:
+                from tribridge.registries.metadata_service import fetch_metadata_info
+            except ImportError as e:
+                raise RegistryError(
+                    f"storage-type local needs the MetadataService client: {e}"
+                ) from None
             port = int(inst.port)
             params_raw = meta.get("dubbo.metadata-service.url-params")
             if params_raw:
                 p = orjson.loads(params_raw)
                 if isinstance(p, dict) and str(p.get("port", "")).isdigit():
                     port = int(p["port"])
-            info = await fetch_metadata_info(str(inst.ip), port, app, revision, timeout=3.0)
+            try:
+                info = await fetch_metadata_info(str(inst.ip), port, app, revision, timeout=3.0)
+            except Exception as e:  # one provider's MetadataService must not block the rest
+                raise RegistryError(f"MetadataService of {inst.ip}:{port}: {e}") from None
             infos = tuple(
                 {
                     k: getattr(si, k, None)

@@ -402,3 +402,23 @@ def test_providers_added_and_removed_under_load(env: Env) -> None:
     assert len(results) > 50
     assert not failures, failures[:5]
     assert all(p.calls > 0 for p, _ in extra)
+
+
+def test_local_metadata_that_cannot_be_fetched_is_skipped(env: Env) -> None:
+    """storage-type=local needs the provider's MetadataService; the demo provider has none, so
+    that instance is skipped and reported while interface-level providers keep serving."""
+    p = env.provider(version="1.0.0")
+    env.register(
+        p.port,
+        mode="instance",
+        app="local-demo",
+        overrides={"dubbo.metadata.storage-type": "local"},
+    )
+    q = env.provider(version="1.0.0")
+    env.register(q.port)
+    gw = env.gateway()
+    for _ in range(5):
+        assert rpc(gw.port, "greet", ["l"]) == (200, "Hello, l")
+    assert [e.port for e in gw.services[SERVICE].snapshot.endpoints] == [q.port]
+    skipped = registry_status(gw)["skipped"]
+    assert any(k.startswith("local-demo ") for k in skipped), skipped
