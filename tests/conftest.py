@@ -60,3 +60,15 @@ def zookeeper_server() -> Iterator[Any]:
 def zookeeper(zookeeper_server: Any) -> str:
     """``127.0.0.1:PORT`` of the session's ZooKeeper."""
     return zookeeper_server.address
+
+
+@pytest.fixture(scope="session")
+def nacos() -> Iterator[object]:
+    """The Nacos emulator (interop/nacos_emulator.py) in its own process, for the session."""
+    from tribridge.interop.nacos_emulator import start_emulator_process
+
+    proc = start_emulator_process(0)
+    try:
+        yield proc
+    finally:
+        proc.close()
