@@ -179,7 +179,12 @@ def compile_protos(files: Sequence[str | os.PathLike[str]], include: Sequence[st
     """
     if not files:
         raise IdlError("no .proto files given")
-    inc = [str(Path(d)) for d in include] or sorted({str(Path(f).parent) for f in files})
+    inc = [str(Path(d).resolve()) for d in include]
+    for f in files:  # protoc wants every file under an include dir: add its folder if not
+        parent = Path(f).resolve().parent
+        if not any(parent.is_relative_to(d) for d in inc):
+            inc.insert(0, str(parent))
+    files = [str(Path(f).resolve()) for f in files]
     with tempfile.TemporaryDirectory(prefix="tribridge-protoc-") as tmp:
         out = Path(tmp) / "set.pb"
         args = [sys.executable, "-m", "grpc_tools.protoc"]

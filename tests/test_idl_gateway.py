@@ -456,3 +456,38 @@ services:
         assert source.fetches > fetches
     finally:
         srv.close()
+
+
+def test_idl_and_java_services_coexist(bg: BackgroundLoop, grpcio_demo) -> None:  # type: ignore[no-untyped-def]
+    import yaml
+    from tribridge.commands import DEMO_SERVICE, demo_config
+
+    provider = bg.start_provider(version="1.0.0")
+    doc = yaml.safe_load(demo_config(provider.port, 0))
+    doc["services"].append(
+        {
+            "interface": SVC,
+            "endpoints": [f"127.0.0.1:{grpcio_demo.port}"],
+            "idl": {"reflection": True},
+        }
+    )
+    doc["routes"].append(
+        {
+            "method": "GET",
+            "path": "/v2/{name=shelves/*}/books/{id}",
+            "service": SVC,
+            "call": "GetBook",
+        }
+    )
+    gw = bg.start_gateway(yaml.safe_dump(doc))
+    # Java: explicit and auto routes
+    assert http_request(gw.port, "GET", "/hello/world") == (200, "Hello, world")
+    assert http_request(gw.port, "POST", f"/{DEMO_SERVICE}/addLong", [40, 2]) == (200, 42)
+    # IDL: auto and templated routes on the same listener
+    status, body = http_request(gw.port, "POST", f"/{SVC}/Describe", {"name": "x", "age": 1})
+    assert status == 200 and body["text"] == "x (1)", body
+    status, body = http_request(gw.port, "GET", "/v2/shelves/1/books/2")
+    assert status == 200 and body["title"] == "Book 2 on shelves/1", body
+    # neither: still the Java router's 404
+    status, body = http_request(gw.port, "POST", "/com.x.Unknown/m", [])
+    assert status == 404, body
