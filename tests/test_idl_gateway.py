@@ -401,7 +401,8 @@ def test_server_gone_mid_call(bg: BackgroundLoop, descriptor_set: Path) -> None:
         )
         t.start()
         time.sleep(0.7)  # the call is in flight on the server
-        srv.close()
+        srv.kill()  # SIGKILL by PID: no goodbye, the TCP connection just dies
+        srv.wait(5)
         t.join(10)
         assert out, "no answer from the gateway"
         status, body = out[0]
