@@ -464,7 +464,9 @@ _TEMPLATE_VAR = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
 def _idl_service(v: _V, body: Any, path: str, cfg: GatewayConfig) -> None:
     src = Path(v.source)
     sc = parse_idl_service(v, body, path, src.parent if src.is_file() else None)
-    if not sc.endpoints and cfg.registries and sc.registry not in cfg.registries:
+    if not sc.endpoints and not cfg.registries:
+        raise v.fail(body, path, "an IDL service needs endpoints or a registry")
+    if not sc.endpoints and sc.registry not in cfg.registries:
         raise v.fail(
             body,
             f"{path}.registry",

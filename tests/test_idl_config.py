@@ -76,6 +76,11 @@ def test_valid_idl_config() -> None:
             "services[0].interface",
             "idl.evolve.Evolving",
         ),
+        (
+            cfg().replace('    endpoints: ["127.0.0.1:1"]\n', ""),
+            "services[0]",
+            "endpoints or a registry",
+        ),
         (cfg(service="    protocol: dubbo"), "services[0].protocol", "grpc or tri"),
         (cfg(service="    json: {enums: words}"), "services[0].json.enums", "names or numbers"),
         (

@@ -492,3 +492,24 @@ def test_idl_and_java_services_coexist(bg: BackgroundLoop, grpcio_demo) -> None:
     # neither: still the Java router's 404
     status, body = http_request(gw.port, "POST", "/com.x.Unknown/m", [])
     assert status == 404, body
+
+
+def test_endpoints_from_a_registry(bg: BackgroundLoop, node_demo, descriptor_set: Path) -> None:  # type: ignore[no-untyped-def]
+    cfg = f"""
+listen: {{host: 127.0.0.1, port: 0}}
+access_log: false
+registries:
+  static:
+    type: static
+    services:
+      {SVC}: ["dubbo://127.0.0.1:1/{SVC}", "tri://127.0.0.1:{node_demo.port}/{SVC}"]
+services:
+  - interface: {SVC}
+    protocol: tri
+    idl: {{descriptor_set: "{descriptor_set}"}}
+"""
+    gw = bg.start_gateway(cfg)
+    # only the tri endpoint is used: every call lands on dubbo-node
+    for _ in range(4):
+        status, body = http_request(gw.port, "POST", f"/{SVC}/Describe", {"name": "r"})
+        assert status == 200 and body["server"] == "dubbo-node", body
