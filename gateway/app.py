@@ -27,6 +27,7 @@ from tribridge.registries.static import StaticRegistry
 from .config import GatewayConfig, ParamSource, RouteConfig
 from .errors import GatewayError, bad_request, not_found
 from .http_server import HttpLimits, HttpServer, Request, Response
+from .idl_gateway import IdlRouter
 from .invoker import Call, Service, ServiceConfig
 from .jsonmap import dumps
 from .upstream import PoolSet
@@ -127,6 +128,14 @@ class Gateway:
         self.started = time.time()
         self._passthrough = tuple(cfg.passthrough_headers)
         self._auto: set[str] = set()
+        self.idl: IdlRouter | None = None
+        if cfg.idl_services:
+            self.idl = IdlRouter(
+                cfg.idl_services,
+                cfg.idl_routes,
+                cfg.auto.prefix if cfg.auto is not None else "/",
+                self._passthrough,
+            )
 
     # ---- lifecycle -----------------------------------------------------------------------
 
@@ -135,6 +144,8 @@ class Gateway:
             await r.start()
         for svc in self.services.values():
             self._subscribe(svc)
+        if self.idl is not None:
+            self.idl.subscribe(self._registry_for)  # type: ignore[arg-type]
         limits = HttpLimits(**self.cfg.limits)
         self.http = HttpServer(
             self.handle,
@@ -152,6 +163,8 @@ class Gateway:
         if self.http is not None:
             await self.http.shutdown(grace)
         await self.pools.aclose()
+        if self.idl is not None:
+            await self.idl.close()
         for r in self.registries.values():
             await r.close()
 
@@ -244,6 +257,10 @@ class Gateway:
     def handle(self, req: Request) -> Response | asyncio.Future[Response] | Any:
         """Answer directly, with a future completed by the provider's reply (the common
         case: no task per request), or with a coroutine when a connection must be opened."""
+        if self.idl is not None:
+            idl = self.idl.handle(req)
+            if idl is not None:
+                return idl
         try:
             target = self._route(req)
             if isinstance(target, Response):
