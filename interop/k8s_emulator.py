@@ -187,8 +187,11 @@ class KubeEmulator:
         history: int = 10_000,
         bookmark_interval: float | None = None,
         gone_as_http: bool = False,
+        unserved: tuple[str, ...] = (),
     ) -> None:
         self.host = host
+        #: plurals answered with 404, like a cluster without that API (e.g. endpointslices)
+        self.unserved = set(unserved)
         self._port = port
         self.ssl_context = ssl_context
         self.token = token
@@ -385,7 +388,7 @@ class KubeEmulator:
                 writer, 200, {"major": "1", "minor": "33", "gitVersion": "v1.33.0-tribridge"}
             )
         parsed = self._parse_path(path)
-        if parsed is None:
+        if parsed is None or parsed[0] in self.unserved:
             return await self._send(writer, 404, status_obj(404, "NotFound", f"{path} not found"))
         plural, ns, name = parsed
         try:
