@@ -301,3 +301,31 @@ def quiet(client: EurekaClient) -> None:
     ``Timer``) and would re-register forever; switch its work off once the test is done."""
     client._EurekaClient__should_register = False  # type: ignore[attr-defined]
     client._EurekaClient__should_discover = False  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize(
+    ("module", "path"),
+    [
+        ("tribridge.interop.eureka_emulator", "/eureka/apps/"),
+        ("tribridge.interop.k8s_emulator", "/api/v1/namespaces/default/services"),
+    ],
+)
+def test_emulators_run_standalone(module: str, path: str) -> None:
+    import subprocess
+    import sys
+
+    proc = subprocess.Popen(
+        [sys.executable, "-m", module, "--port", "0"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    try:
+        assert proc.stdout is not None
+        line = proc.stdout.readline().decode().split()
+        assert line[:1] == ["READY"], line
+        status, body = http_request(int(line[1]), "GET", path, None, {"accept": "application/json"})
+        assert status == 200
+        assert "applications" in body or body["kind"] == "ServiceList"
+    finally:
+        proc.terminate()
+        proc.wait(5)

@@ -297,6 +297,36 @@ async def test_in_cluster_config_over_tls(tmp_path: Path, monkeypatch: pytest.Mo
         await emu.stop()
 
 
+async def test_kubeconfig_with_token(tmp_path: Path) -> None:
+    emu = await KubeEmulator(token="kc-token").start()
+    seed(emu)
+    kc = tmp_path / "kubeconfig"
+    kc.write_text(
+        yaml.safe_dump(
+            {
+                "apiVersion": "v1",
+                "kind": "Config",
+                "current-context": "emu",
+                "clusters": [{"name": "emu", "cluster": {"server": emu.url}}],
+                "users": [{"name": "u", "user": {"token": "kc-token"}}],
+                "contexts": [
+                    {
+                        "name": "emu",
+                        "context": {"cluster": "emu", "user": "u", "namespace": "default"},
+                    }
+                ],
+            }
+        )
+    )
+    reg = KubernetesRegistry.from_url(f"kubernetes://?kubeconfig={kc}", "k")
+    try:
+        snap = await reg.lookup(ServiceKey(IFACE), 5)
+        assert ("10.0.0.2", 50051, "tri") in addrs(snap)
+    finally:
+        await reg.close()
+        await emu.stop()
+
+
 async def test_start_never_fails_when_the_api_is_down() -> None:
     from tests.conftest import free_port
 
