@@ -20,7 +20,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from types import MappingProxyType
@@ -112,7 +111,7 @@ class EurekaRegistry(Registry):
         self._need_full = True
         self._server_idx = 0
         self._task: asyncio.Task[None] | None = None
-        self._wake: asyncio.Event | None = None
+        self._wake: asyncio.Future[None] | None = None
         self._last_ok: float | None = None
 
     @classmethod
@@ -142,20 +141,28 @@ class EurekaRegistry(Registry):
 
     async def start(self) -> None:
         if self._task is None:
-            self._wake = asyncio.Event()
             self._task = asyncio.get_running_loop().create_task(self._run())
 
     async def close(self) -> None:
         if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+            task, self._task = self._task, None
+            task.cancel()
+            # bounded: a fetch stuck in a client library must not hold the shutdown
+            await asyncio.wait({task}, timeout=2.0)
 
     def refresh(self) -> None:
         """Fetch now instead of at the next interval (tests, admin endpoints)."""
-        if self._wake is not None:
-            self._wake.set()
+        if self._wake is not None and not self._wake.done():
+            self._wake.set_result(None)
+
+    async def _nap(self, delay: float) -> None:
+        loop = asyncio.get_running_loop()
+        self._wake = fut = loop.create_future()
+        timer = loop.call_later(delay, lambda: fut.done() or fut.set_result(None))
+        try:
+            await fut
+        finally:
+            timer.cancel()
 
     async def _run(self) -> None:
         backoff = 0.2
@@ -168,12 +175,9 @@ class EurekaRegistry(Registry):
                 raise
             except Exception as e:
                 self._failed(e)
-                delay = min(backoff, self.interval)
+                delay = min(backoff, max(self.interval, 5.0))
                 backoff = min(backoff * 2, 30.0)
-            assert self._wake is not None
-            self._wake.clear()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), delay)
+            await self._nap(delay)
 
     def _failed(self, e: Exception) -> None:
         self.fetches["failed"] += 1

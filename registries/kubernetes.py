@@ -210,12 +210,12 @@ class KubernetesRegistry(Registry):
         ]
 
     async def close(self) -> None:
-        for t in self._tasks:
+        tasks, self._tasks = self._tasks, []
+        for t in tasks:
             t.cancel()
-        for t in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await t
-        self._tasks = []
+        if tasks:
+            # bounded: a request stuck in the HTTP client must not hold the shutdown
+            await asyncio.wait(set(tasks), timeout=2.0)
         if self._client is not None:
             with contextlib.suppress(Exception):
                 await self._client.aclose()
