@@ -103,6 +103,13 @@ def parse_map(text: str) -> dict[str, tuple[str, ...]]:
     return {k: tuple(v) for k, v in out.items()}
 
 
+def _httpx() -> Any:
+    """The httpx module lightkube's client adapter is built on (``httpx2`` in lightkube 1.x)."""
+    from lightkube.config import client_adapter
+
+    return client_adapter.httpx
+
+
 def _csv(text: str | None) -> list[str]:
     return [p.strip() for p in (text or "").split(",") if p.strip()]
 
@@ -192,11 +199,10 @@ class KubernetesRegistry(Registry):
 
     def _http(self) -> Any:
         if self._client is None:
-            import httpx2
             from lightkube.config.client_adapter import AsyncClient, ConnectionParams
 
             self._client = AsyncClient(
-                self.config, ConnectionParams(timeout=httpx2.Timeout(10.0), trust_env=False)
+                self.config, ConnectionParams(timeout=_httpx().Timeout(10.0), trust_env=False)
             )
         return self._client
 
@@ -249,8 +255,6 @@ class KubernetesRegistry(Registry):
         self._loaded.add(kind)
 
     async def _watch_lines(self, kind: str) -> AsyncIterator[bytes]:
-        import httpx2
-
         path = PATHS[kind].format(ns=self.namespace)
         params = {
             "watch": "true",
@@ -260,7 +264,7 @@ class KubernetesRegistry(Registry):
         }
         if self.rv.get(kind):
             params["resourceVersion"] = str(self.rv[kind])
-        timeout = httpx2.Timeout(10.0, read=self.watch_seconds + 30.0)
+        timeout = _httpx().Timeout(10.0, read=self.watch_seconds + 30.0)
         async with self._http().stream("GET", path, params=params, timeout=timeout) as resp:
             if resp.status_code == 410:
                 raise Gone(path)
