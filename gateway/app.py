@@ -8,7 +8,6 @@ without touching connections.
 from __future__ import annotations
 
 import asyncio
-import fnmatch
 import logging
 import re
 import sys
@@ -26,6 +25,7 @@ from tribridge.registries.static import StaticRegistry
 
 from .config import GatewayConfig, ParamSource, RouteConfig
 from .errors import GatewayError, bad_request, not_found
+from .exposure import Exposure, reserved_method
 from .http_server import HttpLimits, HttpServer, Request, Response
 from .invoker import Call, Service, ServiceConfig
 from .jsonmap import dumps
@@ -127,6 +127,10 @@ class Gateway:
         self.started = time.time()
         self._passthrough = tuple(cfg.passthrough_headers)
         self._auto: set[str] = set()
+        self.exposure = Exposure(
+            cfg.auto.expose if cfg.auto is not None else [],
+            {n: r["expose"] for n, r in cfg.registries.items() if r.get("expose") is not None},
+        )
 
     # ---- lifecycle -----------------------------------------------------------------------
 
@@ -156,9 +160,13 @@ class Gateway:
             await r.close()
 
     def _registry_for(self, sc: ServiceConfig) -> Registry | None:
+        name = self._registry_name(sc)
+        return self.registries[name] if name is not None else None
+
+    def _registry_name(self, sc: ServiceConfig) -> str | None:
         if sc.registry in self.registries:
-            return self.registries[sc.registry]
-        return next(iter(self.registries.values()), None)
+            return sc.registry
+        return next(iter(self.registries), None)
 
     def _subscribe(self, svc: Service) -> None:
         reg = self._registry_for(svc.cfg)
@@ -172,8 +180,7 @@ class Gateway:
         svc = self.services.get(interface)
         if svc is not None:
             return svc
-        auto = self.cfg.auto
-        if auto is None or not any(fnmatch.fnmatchcase(interface, p) for p in auto.expose):
+        if not self.exposure.service(interface, self._registry_name(ServiceConfig(interface))):
             return None
         if len(self._auto) >= MAX_AUTO_SERVICES:
             raise GatewayError(
@@ -295,10 +302,21 @@ class Gateway:
             if iface and method and "/" not in iface:
                 if req.method != "POST":
                     raise GatewayError(405, "method_not_allowed", f"{path}: auto routes take POST")
+                reason = reserved_method(method)
+                if reason is not None:
+                    raise not_found(
+                        f"method {method!r} is never callable over HTTP: {reason}",
+                        service=iface,
+                        method=method,
+                    )
+                known = self.services.get(iface)
+                reg = self._registry_name(known.cfg if known else ServiceConfig(iface))
+                if not self.exposure.service(iface, reg):
+                    raise not_found(f"no exposed service {iface!r}", service=iface, method=method)
                 svc = self._auto_service(iface)
                 if svc is None:
                     raise not_found(f"no exposed service {iface!r}", service=iface, method=method)
-                if not svc.exposes(method):
+                if not svc.exposes(method) or not self.exposure.method(iface, method, reg):
                     raise not_found(
                         f"method {method!r} of {iface} is not exposed", service=iface, method=method
                     )

@@ -31,6 +31,7 @@ from tribridge.codecs.hessian2 import HessianError, JavaType, PojoDef, TypeRegis
 from tribridge.codecs.hessian2.javatypes import parse_types
 from tribridge.registries import RegistryError, registry_class
 
+from .exposure import reserved_method
 from .invoker import MethodConfig, ServiceConfig
 from .upstream import BALANCERS, UpstreamSettings
 
@@ -319,7 +320,8 @@ def _registries(v: _V, root: _Loc, cfg: GatewayConfig) -> None:
             wrapped.marks = {"url": regs.marks.get(name)}
             wrapped.mark = regs.marks.get(name)
             body = wrapped
-        r = v.mapping(body, path, {"type", "services", "url"})
+        r = v.mapping(body, path, {"type", "services", "url", "expose"})
+        expose = v.get(r, "expose", path, list, None)
         url = v.get(r, "url", path, str, "")
         if url:
             try:
@@ -327,6 +329,8 @@ def _registries(v: _V, root: _Loc, cfg: GatewayConfig) -> None:
             except RegistryError as e:
                 raise v.fail(r, f"{path}.url", str(e), "url") from None
             cfg.registries[str(name)] = {"type": urlsplit(url).scheme, "url": url}
+            if expose is not None:
+                cfg.registries[str(name)]["expose"] = [str(x) for x in expose]
             continue
         rtype = v.get(r, "type", path, str, "static")
         if rtype != "static":
@@ -349,6 +353,8 @@ def _registries(v: _V, root: _Loc, cfg: GatewayConfig) -> None:
                 )
             out[str(iface)] = list(urls)
         cfg.registries[str(name)] = {"type": rtype, "services": out}
+        if expose is not None:
+            cfg.registries[str(name)]["expose"] = [str(x) for x in expose]
 
 
 def _services(v: _V, root: _Loc, cfg: GatewayConfig) -> None:
@@ -473,6 +479,9 @@ def _routes(v: _V, root: _Loc, cfg: GatewayConfig) -> None:
                 "service",
             )
         method = v.get(r, "call", path, str, required=True)
+        reason = reserved_method(method)
+        if reason is not None:
+            raise v.fail(r, f"{path}.call", f"{method!r} cannot be routed: {reason}", "call")
         vars_ = set(_TEMPLATE_VAR.findall(tpath))
         params: list[ParamSource] = []
         plist = v.get(r, "params", path, list, [])
