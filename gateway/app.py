@@ -29,6 +29,7 @@ from .exposure import Exposure, reserved_method
 from .http_server import HttpLimits, HttpServer, Request, Response
 from .invoker import Call, Service, ServiceConfig
 from .jsonmap import dumps
+from .tls import client_tls_for
 from .upstream import PoolSet
 
 log = logging.getLogger("tribridge")
@@ -120,8 +121,11 @@ class Gateway:
             else:
                 self.registries[name] = StaticRegistry(r["services"], name)
         self.services: dict[str, Service] = {}
+        sec = cfg.security
+        self.guard = sec.guard()
+        self.class_policy = sec.classes
         for sc in cfg.services:
-            self.services[sc.interface] = Service(sc, self.pools)
+            self.services[sc.interface] = self._new_service(sc)
         self.routes = RouteTable(cfg.routes)
         self.http: HttpServer | None = None
         self.started = time.time()
@@ -131,6 +135,14 @@ class Gateway:
             cfg.auto.expose if cfg.auto is not None else [],
             {n: r["expose"] for n, r in cfg.registries.items() if r.get("expose") is not None},
         )
+
+    def _new_service(self, sc: ServiceConfig) -> Service:
+        svc = Service(sc, self.pools)
+        svc.class_policy = self.class_policy
+        profiles = self.cfg.security.upstream_tls
+        reg = self._registry_name(sc)
+        svc.tls_for = lambda iface, ep: client_tls_for(profiles, iface, reg, ep)
+        return svc
 
     # ---- lifecycle -----------------------------------------------------------------------
 
@@ -145,6 +157,9 @@ class Gateway:
             limits,
             access_log=self._access if self.cfg.access_log else None,
         )
+        tls = self.cfg.security.listen_tls
+        if tls is not None and "ssl" not in kw:
+            kw["ssl"] = tls.context()
         await self.http.start(host or self.cfg.host, self.cfg.port if port is None else port, **kw)
 
     @property
@@ -186,7 +201,7 @@ class Gateway:
             raise GatewayError(
                 503, "too_many_services", f"more than {MAX_AUTO_SERVICES} auto-routed services"
             )
-        svc = Service(ServiceConfig(interface), self.pools)
+        svc = self._new_service(ServiceConfig(interface))
         self._subscribe(svc)
         if not svc.snapshot.endpoints and not svc.snapshot.pending:
             self._drop_auto(svc)
@@ -204,6 +219,20 @@ class Gateway:
             del self.services[svc.cfg.interface]
         self._auto.discard(svc.cfg.interface)
 
+    async def _after_guard(self, pending: Any, svc: Service, call: Call) -> Response:
+        """Authentication had to fetch keys first; then the call goes the slow way."""
+        try:
+            await pending
+        except GatewayError as e:
+            return _error(e)
+        if svc.snapshot.pending:
+            return await self._after_settle(svc, call)
+        try:
+            prep = svc.prepare(call)
+        except GatewayError as e:
+            return _error(e)
+        return await self._invoke_slow(svc, prep)
+
     async def _after_settle(self, svc: Service, call: Call) -> Response:
         """First call of a service whose registry has not answered yet: wait briefly."""
         try:
@@ -219,7 +248,7 @@ class Gateway:
             prep = svc.prepare(call)
             return self._result_response(svc, call, await svc.invoke_prepared(prep))
         except GatewayError as e:
-            return Response(e.status, e.body())
+            return _error(e)
 
     # ---- request handling ----------------------------------------------------------------
 
@@ -246,12 +275,16 @@ class Gateway:
             if isinstance(target, Response):
                 return target
             svc, call = target
+            if self.guard is not None:
+                pending = self.guard.check(req, svc.cfg.interface, call.method, call.attachments)
+                if pending is not None:
+                    return self._after_guard(pending, svc, call)
             if svc.snapshot.pending:
                 return self._after_settle(svc, call)
             prep = svc.prepare(call)
             sent = svc.send_fast(prep)
         except GatewayError as e:
-            return Response(e.status, e.body())
+            return _error(e)
         if sent is None:
             return self._invoke_slow(svc, prep)
         pool, fut = sent
@@ -270,7 +303,7 @@ class Gateway:
         try:
             resp = self._result_response(svc, prep.call, svc.finish(prep, pool, fut))
         except GatewayError as e:
-            resp = Response(e.status, e.body())
+            resp = _error(e)
         except Exception as e:
             if not out.done():
                 out.set_exception(e)
@@ -282,7 +315,7 @@ class Gateway:
         try:
             return self._result_response(svc, prep.call, await svc.invoke_prepared(prep))
         except GatewayError as e:
-            return Response(e.status, e.body())
+            return _error(e)
 
     def _route(self, req: Request) -> Response | tuple[Service, Call]:
         path = req.path
@@ -453,6 +486,11 @@ class Gateway:
             raise GatewayError(
                 502, "unrepresentable_result", str(e), service=svc.cfg.interface, method=call.method
             ) from None
+
+
+def _error(e: GatewayError) -> Response:
+    headers = getattr(e, "headers", None)
+    return Response(e.status, e.body(), list(headers) if headers else [])
 
 
 def _enum_names(v: Any, enums: frozenset[str]) -> Any:

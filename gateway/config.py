@@ -33,6 +33,7 @@ from tribridge.registries import RegistryError, registry_class
 
 from .exposure import reserved_method
 from .invoker import MethodConfig, ServiceConfig
+from .security_config import SecurityConfig, parse_listen_tls, parse_security
 from .upstream import BALANCERS, UpstreamSettings
 
 
@@ -129,6 +130,8 @@ class GatewayConfig:
     access_log: bool = True
     #: how long a first request waits for a registry's first answer about its service
     registry_wait: float = 3.0
+    #: classes policy, auth, access rules, rate limits, TLS (security_config.py)
+    security: SecurityConfig = field(default_factory=SecurityConfig)
 
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m)?\s*$")
@@ -247,14 +250,17 @@ def parse_config(text: str, source: str = "<memory>") -> GatewayConfig:
             "passthrough_headers",
             "access_log",
             "registry_wait",
+            "security",
         },
     )
     cfg = GatewayConfig(source=source)
-    listen = v.mapping(root.get("listen"), "listen", {"host", "port"})
+    listen = v.mapping(root.get("listen"), "listen", {"host", "port", "tls"})
     cfg.host = v.get(listen, "host", "listen", str, "127.0.0.1")
     cfg.port = v.get(listen, "port", "listen", int, 8080)
     if not 0 <= cfg.port <= 65535:
         raise v.fail(listen, "listen.port", "expected 0..65535", "port")
+    cfg.security = parse_security(v, root.get("security"))
+    cfg.security.listen_tls = parse_listen_tls(v, listen)
     admin = v.mapping(root.get("admin"), "admin", {"port"})
     cfg.admin_port = v.get(admin, "port", "admin", int, None)
     cfg.access_log = v.get(root, "access_log", "config", bool, True)

@@ -19,10 +19,11 @@ Every failure names the rule that fired so an operator can tell a typo from an a
 from __future__ import annotations
 
 import fnmatch
+import functools
 from collections.abc import Iterable
 from typing import Any
 
-from tribridge.codecs.hessian2 import JavaType, TypeRegistry
+from tribridge.codecs.hessian2 import JavaType, TypeRegistry, parse_type
 
 from .errors import GatewayError
 
@@ -224,6 +225,8 @@ class ClassPolicy:
             raise ClassNotAllowed(cls, f"deny:{rule}", path, f"denied by pattern {rule!r}")
         if declared is not None and declared.kind == "class" and declared.name == cls:
             return
+        if _plain(cls):
+            return
         if reg.get(cls) is not None or self.allowed_by(cls) is not None:
             return
         if declared is not None and declared.kind == "class":
@@ -313,10 +316,9 @@ class ClassPolicy:
                     )
 
 
+@functools.lru_cache(maxsize=1024)
 def _plain(name: str) -> bool:
     """Primitives, boxes, strings, numbers, dates, collections: types the codec maps itself."""
-    from tribridge.codecs.hessian2 import parse_type
-
     try:
         return parse_type(name).kind != "class"
     except Exception:

@@ -18,6 +18,7 @@ import random
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from tribridge.codecs.dubbo import (
     DubboProtocolError,
@@ -210,10 +211,13 @@ class DubboConnection(asyncio.Protocol):
 class InstancePool:
     """Connections to one provider address, with backoff and outlier ejection."""
 
-    def __init__(self, host: str, port: int, settings: UpstreamSettings) -> None:
+    def __init__(
+        self, host: str, port: int, settings: UpstreamSettings, tls: Any = None
+    ) -> None:
         self.host = host
         self.port = port
         self.settings = settings
+        self.tls = tls  # a tls.ClientTls, or None for plain TCP
         self.conns: list[DubboConnection] = []
         self.active = 0
         self.failures = 0
@@ -285,11 +289,14 @@ class InstancePool:
         try:
             _, proto = await asyncio.wait_for(
                 loop.create_connection(
-                    lambda: DubboConnection(loop, self.settings), self.host, self.port
+                    lambda: DubboConnection(loop, self.settings),
+                    self.host,
+                    self.port,
+                    **self._tls_args(),
                 ),
                 self.settings.connect_timeout,
             )
-        except (OSError, TimeoutError) as e:
+        except (OSError, TimeoutError, ValueError) as e:
             self._last_error = str(e) or type(e).__name__
             self._next_attempt = time.monotonic() + self._backoff
             self._backoff = min(self._backoff * 2, self.settings.backoff_max)
@@ -299,6 +306,15 @@ class InstancePool:
         self._next_attempt = 0.0
         self.conns.append(proto)
         return proto
+
+    def _tls_args(self) -> dict[str, Any]:
+        if self.tls is None:
+            return {}
+        return {
+            "ssl": self.tls.context(),
+            "server_hostname": self.tls.server_name or self.host,
+            "ssl_handshake_timeout": self.settings.connect_timeout,
+        }
 
     def record_failure(self) -> None:
         self.failures += 1
@@ -336,13 +352,14 @@ class PoolSet:
 
     def __init__(self, settings: UpstreamSettings | None = None) -> None:
         self.settings = settings or UpstreamSettings()
-        self.pools: dict[tuple[str, int], InstancePool] = {}
+        self.pools: dict[tuple[str, int, str], InstancePool] = {}
 
-    def get(self, ep: Endpoint) -> InstancePool:
-        key = (ep.host, ep.port)
+    def get(self, ep: Endpoint, tls: Any = None) -> InstancePool:
+        """The pool of an address; with TLS, a separate pool per TLS profile."""
+        key = (ep.host, ep.port, tls.key_name if tls is not None else "")
         pool = self.pools.get(key)
         if pool is None:
-            pool = self.pools[key] = InstancePool(ep.host, ep.port, self.settings)
+            pool = self.pools[key] = InstancePool(ep.host, ep.port, self.settings, tls)
         return pool
 
     def close(self) -> None:

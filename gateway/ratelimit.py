@@ -1,0 +1,68 @@
+"""Token buckets: per route and per consumer (API key id, JWT ``sub``, or client IP).
+
+Local to one gateway process. Buckets are created on first use and kept in a bounded LRU
+map, so a flood of distinct identities (spoofed keys, many IPs) costs bounded memory: an
+evicted bucket just starts full again, which errs on the side of letting traffic through
+rather than on growing without bound.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections import OrderedDict
+from dataclasses import dataclass
+
+
+@dataclass(slots=True)
+class Bucket:
+    tokens: float
+    stamp: float
+
+
+class TokenBuckets:
+    """Many buckets of one rate: ``rate`` tokens a second, at most ``burst`` saved."""
+
+    def __init__(self, rate: float, burst: float, max_keys: int = 100_000) -> None:
+        if rate <= 0 or burst < 1:
+            raise ValueError("rate must be > 0 and burst >= 1")
+        self.rate = rate
+        self.burst = burst
+        self.max_keys = max_keys
+        self.buckets: OrderedDict[str, Bucket] = OrderedDict()
+
+    def take(self, key: str, now: float | None = None) -> float:
+        """Take one token: 0.0 when allowed, else the seconds until one is available."""
+        now = time.monotonic() if now is None else now
+        b = self.buckets.get(key)
+        if b is None:
+            b = Bucket(self.burst, now)
+            self.buckets[key] = b
+            if len(self.buckets) > self.max_keys:
+                self.buckets.popitem(last=False)
+        else:
+            self.buckets.move_to_end(key)
+            b.tokens = min(self.burst, b.tokens + (now - b.stamp) * self.rate)
+            b.stamp = now
+        if b.tokens >= 1.0:
+            b.tokens -= 1.0
+            return 0.0
+        return (1.0 - b.tokens) / self.rate
+
+
+def retry_after(wait: float) -> str:
+    """Retry-After wants whole seconds; never say 0 when a client must wait."""
+    return str(max(1, math.ceil(wait)))
+
+
+def parse_rate(text: str) -> float:
+    """``100/s``, ``6000/m``, ``10/h`` or a bare number per second -> tokens per second."""
+    s = str(text).strip().replace(" ", "")
+    num, _, unit = s.partition("/")
+    per = {"": 1.0, "s": 1.0, "sec": 1.0, "m": 60.0, "min": 60.0, "h": 3600.0}.get(unit)
+    if per is None:
+        raise ValueError(f"bad rate {text!r}: expected N/s, N/m or N/h")
+    n = float(num)
+    if not n > 0:
+        raise ValueError(f"bad rate {text!r}: must be positive")
+    return n / per
