@@ -62,6 +62,10 @@ class Scheme:
     def verify(self, credential: str) -> Identity | Awaitable[Identity]:
         raise NotImplementedError
 
+    def accepts(self, credential: str) -> bool:
+        """Whether this scheme is the one meant, when several read the same header."""
+        return True
+
 
 # ---- API keys -------------------------------------------------------------------------------
 
@@ -179,6 +183,19 @@ class JwtScheme(Scheme):
         if kind.lower() != "bearer" or not token.strip():
             return None
         return token.strip()
+
+    def accepts(self, credential: str) -> bool:
+        """Same header, several issuers: pick by the (unverified) alg and iss."""
+        try:
+            alg = jwt.get_unverified_header(credential).get("alg")
+            if alg not in self.algorithms:
+                return False
+            if self.issuer is None:
+                return True
+            body = jwt.decode(credential, options={"verify_signature": False})
+        except jwt.PyJWTError:
+            return False
+        return body.get("iss") == self.issuer
 
     def _fail(self, message: str) -> AuthFailure:
         return AuthFailure(

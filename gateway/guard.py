@@ -129,12 +129,19 @@ class Guard:
 
     def _authenticate(self, req: Request, rule: AccessRule) -> Identity | Awaitable[Identity]:
         challenges = []
+        first: tuple[Scheme, str] | None = None
         for name in rule.schemes:
             scheme = self.schemes[name]
             cred = scheme.credentials(req.headers, req.query)
-            if cred is not None:
+            if cred is None:
+                challenges.append(scheme.challenge)
+                continue
+            if scheme.accepts(cred):
                 return scheme.verify(cred)
-            challenges.append(scheme.challenge)
+            if first is None:
+                first = (scheme, cred)
+        if first is not None:  # nobody claims it: let the first reader say what is wrong
+            return first[0].verify(first[1])
         err = AuthFailure(401, "unauthenticated", "credentials required")
         err.headers = [("www-authenticate", c) for c in challenges]
         raise err
