@@ -163,6 +163,14 @@ class DubboConnection(asyncio.Protocol):
         fut = self.pending.pop(request_id, None)
         if fut is not None and not fut.done():
             fut.set_exception(CallTimeout(f"no response from provider within {timeout:g}s"))
+        if self.decoder.mid_frame and time.monotonic() - self.last_read >= timeout:
+            # A frame started and nothing came for a whole call timeout (e.g. a header that
+            # declares a body never sent): every later response would be read as part of
+            # it, so the connection is useless. Close it; the pool opens a fresh one.
+            log.warning("provider stream stalled mid-frame; closing the connection")
+            self._fail_all(ConnectionLost("provider stream stalled in the middle of a frame"))
+            if self.transport is not None:
+                self.transport.abort()
 
     def _fail_all(self, exc: UpstreamError) -> None:
         pending, self.pending = self.pending, {}
