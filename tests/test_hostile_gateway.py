@@ -17,7 +17,7 @@ from collections.abc import Iterator
 
 import pytest
 from tribridge.codecs.dubbo import FrameDecoder
-from tribridge.codecs.dubbo.frame import HEADER_LEN, MAGIC, pack_frame, pack_header
+from tribridge.codecs.dubbo.frame import pack_frame, pack_header
 from tribridge.commands import DEMO_SERVICE as S
 from tribridge.interop.testing import BackgroundLoop, http_request
 
@@ -421,7 +421,3 @@ def test_hessian_bombs_from_a_provider(bg, env, bounded, name: str) -> None:  # 
             break
         time.sleep(0.1)
     assert (st2, doc2) == (200, "hello")
-
-
-def test_header_constants() -> None:
-    assert HEADER_LEN == 16 and MAGIC == 0xDABB
