@@ -173,6 +173,8 @@ class Gateway:
         self.pools.close()
         for r in self.registries.values():
             await r.close()
+        if self.guard is not None:
+            await self.guard.close()
 
     def _registry_for(self, sc: ServiceConfig) -> Registry | None:
         name = self._registry_name(sc)

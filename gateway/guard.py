@@ -20,7 +20,7 @@ import orjson
 from .auth import AuthFailure, Identity, Scheme
 from .errors import GatewayError
 from .http_server import Request
-from .ratelimit import TokenBuckets, retry_after
+from .ratelimit import RedisBuckets, TokenBuckets, retry_after
 
 
 class Limited(GatewayError):
@@ -57,7 +57,7 @@ class LimitRule:
     name: str
     match: Match
     per: str  # route | consumer | ip
-    buckets: TokenBuckets
+    buckets: TokenBuckets | RedisBuckets
 
 
 def _claim(claims: dict[str, Any], dotted: str) -> Any:
@@ -93,26 +93,75 @@ class Guard:
         self._ip_limits = [r for r in limits if r.per == "ip"]
         self._other_limits = [r for r in limits if r.per != "ip"]
 
+    async def close(self) -> None:
+        for r in self.limits:
+            if isinstance(r.buckets, RedisBuckets):
+                await r.buckets.close()
+
     def check(
         self, req: Request, service: str, method: str, attachments: dict[str, str]
     ) -> Awaitable[None] | None:
         """Raise a GatewayError, return None (go on), or an awaitable to finish first."""
         path = req.path
         ip = req.client[0] if req.client else "-"
-        for r in self._ip_limits:
-            if r.match.hit(path, service, method):
-                wait = r.buckets.take(ip)
-                if wait:
-                    raise Limited(wait, r.name)
+        remote = self._take(
+            [(r, ip) for r in self._ip_limits if r.match.hit(path, service, method)]
+        )
+        if remote is not None:
+            return self._resume(remote, req, service, method, attachments, path, ip)
+        return self._identify(req, service, method, attachments, path, ip)
+
+    async def _resume(
+        self,
+        remote: Awaitable[None],
+        req: Request,
+        service: str,
+        method: str,
+        attachments: dict[str, str],
+        path: str,
+        ip: str,
+    ) -> None:
+        await remote
+        more = self._identify(req, service, method, attachments, path, ip)
+        if more is not None:
+            await more
+
+    def _identify(
+        self,
+        req: Request,
+        service: str,
+        method: str,
+        attachments: dict[str, str],
+        path: str,
+        ip: str,
+    ) -> Awaitable[None] | None:
         rule = next((a for a in self.access if a.match.hit(path, service, method)), None)
         if rule is None or not rule.schemes:
-            self._limit(path, service, method, None, ip)
-            return None
+            return self._limit(path, service, method, None, ip)
         ident = self._authenticate(req, rule)
         if isinstance(ident, Identity):
-            self._after(rule, ident, attachments, path, service, method, ip)
-            return None
+            return self._after(rule, ident, attachments, path, service, method, ip)
         return self._finish(ident, rule, attachments, path, service, method, ip)
+
+    def _take(self, checks: list[tuple[LimitRule, str]]) -> Awaitable[None] | None:
+        """Local buckets answer now (raising Limited); Redis ones in an awaitable."""
+        remote: list[tuple[LimitRule, str]] = []
+        for r, key in checks:
+            b = r.buckets
+            if isinstance(b, TokenBuckets):
+                wait = b.take(key)
+                if wait:
+                    raise Limited(wait, r.name)
+            else:
+                remote.append((r, key))
+        return self._take_remote(remote) if remote else None
+
+    async def _take_remote(self, checks: list[tuple[LimitRule, str]]) -> None:
+        for r, key in checks:
+            assert isinstance(r.buckets, RedisBuckets)
+            wait = await r.buckets.take(key)
+            if wait:
+                raise Limited(wait, r.name)
 
     async def _finish(
         self,
@@ -125,7 +174,9 @@ class Guard:
         ip: str,
     ) -> None:
         ident = await pending
-        self._after(rule, ident, attachments, path, service, method, ip)
+        more = self._after(rule, ident, attachments, path, service, method, ip)
+        if more is not None:
+            await more
 
     def _authenticate(self, req: Request, rule: AccessRule) -> Identity | Awaitable[Identity]:
         challenges = []
@@ -155,7 +206,7 @@ class Guard:
         service: str,
         method: str,
         ip: str,
-    ) -> None:
+    ) -> Awaitable[None] | None:
         claims = ident.claims
         missing = [s for s in rule.scopes if s not in _scopes(claims)]
         if missing:
@@ -171,17 +222,19 @@ class Guard:
             )
             if not ok:
                 raise AuthFailure(403, "forbidden", f"claim {k!r} does not allow this call")
-        self._limit(path, service, method, ident, ip)
+        pending = self._limit(path, service, method, ident, ip)
         for claim, att in rule.forward.items():
             v = _claim(claims, claim)
             if v is None:
                 attachments.pop(att, None)
                 continue
             attachments[att] = v if isinstance(v, str) else orjson.dumps(v).decode()
+        return pending
 
     def _limit(
         self, path: str, service: str, method: str, ident: Identity | None, ip: str
-    ) -> None:
+    ) -> Awaitable[None] | None:
+        checks = []
         for r in self._other_limits:
             if not r.match.hit(path, service, method):
                 continue
@@ -189,6 +242,5 @@ class Guard:
                 key = f"{service}#{method}"
             else:
                 key = f"{ident.scheme}:{ident.subject}" if ident is not None else f"ip:{ip}"
-            wait = r.buckets.take(key)
-            if wait:
-                raise Limited(wait, r.name)
+            checks.append((r, key))
+        return self._take(checks) if checks else None

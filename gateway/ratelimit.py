@@ -66,3 +66,70 @@ def parse_rate(text: str) -> float:
     if not n > 0:
         raise ValueError(f"bad rate {text!r}: must be positive")
     return n / per
+
+
+# Atomic token bucket in Redis: the clock is the server's (TIME), so gateways on different
+# hosts share one notion of "now"; idle keys expire once they would be full again.
+_LUA = """
+local rate = tonumber(ARGV[1])
+local burst = tonumber(ARGV[2])
+local t = redis.call('TIME')
+local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
+local v = redis.call('HMGET', KEYS[1], 'tokens', 'stamp')
+local tokens = tonumber(v[1]) or burst
+local stamp = tonumber(v[2]) or now
+tokens = math.min(burst, tokens + math.max(0, now - stamp) * rate)
+local wait = 0
+if tokens >= 1 then tokens = tokens - 1 else wait = (1 - tokens) / rate end
+redis.call('HSET', KEYS[1], 'tokens', tostring(tokens), 'stamp', tostring(now))
+redis.call('PEXPIRE', KEYS[1], math.ceil(burst / rate * 1000) + 1000)
+return tostring(wait)
+"""
+
+
+class RedisBuckets:
+    """Token buckets shared by every gateway using the same Redis (a global limit).
+
+    When Redis cannot be reached in ``timeout`` the local bucket of the same rate decides
+    (fail open to the per-process limit, never to no limit, never to an outage).
+    """
+
+    def __init__(
+        self, url: str, rate: float, burst: float, prefix: str, timeout: float = 0.25,
+        max_keys: int = 100_000,
+    ) -> None:
+        import redis.asyncio as aioredis
+
+        self.url = url
+        self.rate = rate
+        self.burst = burst
+        self.prefix = prefix
+        self.timeout = timeout
+        self.local = TokenBuckets(rate, burst, max_keys)
+        self.client = aioredis.Redis.from_url(
+            url, socket_timeout=timeout, socket_connect_timeout=timeout
+        )
+        self.script = self.client.register_script(_LUA)
+        self.fallbacks = 0
+
+    async def close(self) -> None:
+        await self.client.aclose()
+
+    async def take(self, key: str) -> float:
+        import asyncio
+
+        try:
+            res = await asyncio.wait_for(
+                self.script(keys=[f"{self.prefix}{key}"], args=[self.rate, self.burst]),
+                self.timeout,
+            )
+            return float(res)
+        except Exception as e:  # connection refused, timeout, script error
+            self.fallbacks += 1
+            if self.fallbacks in (1, 100) or self.fallbacks % 10_000 == 0:
+                import logging
+
+                logging.getLogger("tribridge.ratelimit").warning(
+                    "redis rate limit %s unavailable (%s); using the local bucket", self.url, e
+                )
+            return self.local.take(key)

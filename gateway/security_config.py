@@ -29,7 +29,7 @@ from typing import Any
 from .auth import ALGORITHMS, ApiKeyEntry, ApiKeyScheme, JwtScheme, Scheme, static_keys
 from .guard import AccessRule, Guard, LimitRule, Match
 from .policy import ClassPolicy
-from .ratelimit import TokenBuckets, parse_rate
+from .ratelimit import RedisBuckets, TokenBuckets, parse_rate
 from .tls import ClientTls, ServerTls
 
 _HEX64 = re.compile(r"^[0-9a-fA-F]{64}$")
@@ -123,7 +123,9 @@ def parse_security(v: Any, node: Any) -> SecurityConfig:
     for i, body in enumerate(v.get(s, "rate_limits", "security", list, [])):
         path = f"security.rate_limits[{i}]"
         r = v.mapping(
-            body, path, {"name", "path", "service", "method", "per", "rate", "burst", "max_keys"}
+            body,
+            path,
+            {"name", "path", "service", "method", "per", "rate", "burst", "max_keys", "redis"},
         )
         per = v.get(r, "per", path, str, "route")
         if per not in ("route", "consumer", "ip"):
@@ -137,14 +139,19 @@ def parse_security(v: Any, node: Any) -> SecurityConfig:
         burst = v.get(r, "burst", path, (int, float), max(1.0, rate))
         if burst < 1:
             raise v.fail(r, f"{path}.burst", "expected at least 1", "burst")
-        sc.limits.append(
-            LimitRule(
-                v.get(r, "name", path, str, f"rate_limits[{i}]"),
-                _match(v, r, path),
-                per,
-                TokenBuckets(rate, float(burst), v.get(r, "max_keys", path, int, 100_000)),
+        name = v.get(r, "name", path, str, f"rate_limits[{i}]")
+        max_keys = v.get(r, "max_keys", path, int, 100_000)
+        redis_url = v.get(r, "redis", path, str, None)
+        buckets: TokenBuckets | RedisBuckets
+        if redis_url is not None:
+            if not redis_url.startswith(("redis://", "rediss://", "unix://")):
+                raise v.fail(r, f"{path}.redis", "expected a redis:// URL", "redis")
+            buckets = RedisBuckets(
+                redis_url, rate, float(burst), f"tribridge:rl:{name}:", max_keys=max_keys
             )
-        )
+        else:
+            buckets = TokenBuckets(rate, float(burst), max_keys)
+        sc.limits.append(LimitRule(name, _match(v, r, path), per, buckets))
     for i, body in enumerate(v.get(s, "upstream_tls", "security", list, [])):
         path = f"security.upstream_tls[{i}]"
         t = v.mapping(

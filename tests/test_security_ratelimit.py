@@ -120,3 +120,85 @@ def test_per_ip_applies_before_authentication(gw, provider) -> None:  # type: ig
 def test_config_errors(text: str, match: str) -> None:
     with pytest.raises(ConfigError, match=match):
         parse_config(text)
+
+
+# ---- global limits in a real Redis ----------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def redis_port() -> Iterator[int]:
+    import shutil
+    import socket
+    import subprocess
+    import time
+
+    from tests.conftest import free_port
+
+    exe = shutil.which("redis-server")
+    assert exe, "redis-server is not installed (scripts/setup.sh installs Debian's redis-server)"
+    port = free_port()
+    proc = subprocess.Popen(
+        [exe, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+                break
+            except OSError:
+                assert proc.poll() is None, "redis-server exited at start"
+                assert time.monotonic() < deadline, "redis-server did not listen within 10 s"
+                time.sleep(0.05)
+        yield port
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(5)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(5)
+
+
+def redis_limit(port: int, name: str = "global-add") -> str:
+    return f"""
+security:
+  rate_limits:
+    - {{name: {name}, method: add, per: route, rate: 1/m, burst: 2,
+       redis: "redis://127.0.0.1:{port}/0"}}
+"""
+
+
+def test_redis_limit_is_shared_by_gateways(bg, provider, redis_port) -> None:  # type: ignore[no-untyped-def]
+    import redis
+
+    a = bg.start_gateway(demo_config(provider.port, 0) + redis_limit(redis_port)).port
+    b = bg.start_gateway(demo_config(provider.port, 0) + redis_limit(redis_port)).port
+    assert post(a, "add", [1, 1])[0] == 200
+    assert post(b, "add", [1, 1])[0] == 200
+    limited(provider, a, "add", [1, 1], "global-add")
+    limited(provider, b, "add", [1, 1], "global-add")
+    r = redis.Redis(port=redis_port)
+    key = f"tribridge:rl:global-add:{S}#add"
+    assert r.exists(key) and 0 < r.pttl(key) <= 121_000
+    r.close()
+
+
+def test_redis_down_falls_back_to_the_local_bucket(bg, provider) -> None:  # type: ignore[no-untyped-def]
+    import time
+
+    from tests.conftest import free_port
+
+    g = bg.start_gateway(demo_config(provider.port, 0) + redis_limit(free_port(), "fallback")).port
+    t0 = time.monotonic()
+    assert post(g, "add", [1, 1])[0] == 200
+    assert post(g, "add", [1, 1])[0] == 200
+    limited(provider, g, "add", [1, 1], "fallback")
+    assert time.monotonic() - t0 < 5
+
+
+def test_redis_url_is_checked() -> None:
+    with pytest.raises(ConfigError, match=r"security.rate_limits\[0\].redis: expected a redis:// URL"):
+        parse_config("security: {rate_limits: [{rate: 1/s, redis: 'http://x'}]}")
