@@ -117,7 +117,7 @@ def gw(bg, provider, issuer, tmp_path_factory) -> int:  # type: ignore[no-untype
     )
     sha = hashlib.sha256(HASHED.encode()).hexdigest()
     sec = f"""
-passthrough_headers: [x-request-id, x-user]
+passthrough_headers: [x-request-id, x-user, x-tenant]
 security:
   auth:
     jwt: {{type: jwt, algorithms: [RS256, ES256], jwks_file: "{f}", issuer: "{ISS}",
@@ -130,12 +130,15 @@ security:
       keys: [{{id: partner-a, key: plain-partner-key, claims: {{tenant: t-a}}}},
              {{id: partner-b, sha256: "{sha}"}}]
     sso: {{type: oidc, issuer: "{issuer.issuer}", algorithms: [RS256], min_refresh: 0s}}
+    sso_slow: {{type: oidc, issuer: "{issuer.issuer}", jwks_url: "{issuer.issuer}/jwks",
+               algorithms: [RS256]}}
   access:
     - {{path: "/hello/*", auth: none}}
     - {{method: greet, auth: [jwt, hs, keys], forward: {{sub: x-user, tenant: x-tenant}}}}
     - {{method: add, auth: [jwt], scopes: [math]}}
     - {{method: addLong, auth: [jwt], claims: {{role: [admin, root]}}}}
     - {{method: echoObject, auth: [sso], forward: {{sub: x-user}}}}
+    - {{method: echoDate, auth: [sso_slow]}}
     - {{path: "*", auth: [jwt]}}
 """
     return bg.start_gateway(demo_config(provider.port, 0) + sec).port
@@ -190,11 +193,12 @@ def test_public_route_needs_nothing(gw) -> None:  # type: ignore[no-untyped-def]
     ids=["RS256", "ES256", "HS256"],
 )
 def test_valid_tokens_and_claims_forwarded(gw, provider, tok, sub) -> None:  # type: ignore[no-untyped-def]
-    st, doc = call(gw, "greet", ["x"], bearer(tok()) | {"x-user": "mallory"})
+    spoof = {"x-user": "mallory", "x-tenant": "evil"}
+    st, doc = call(gw, "greet", ["x"], bearer(tok()) | spoof)
     assert (st, doc) == (200, "Hello, x")
     att = provider.last_attachments["greet"]
     assert att["x-user"] == sub, "claim must override a client-sent header of the same name"
-    assert "x-tenant" not in att
+    assert "x-tenant" not in att, "a forwarded claim the token lacks must not come from headers"
 
 
 @pytest.mark.parametrize(
@@ -324,3 +328,16 @@ security:
 def test_config_errors(yaml_text: str, match: str) -> None:
     with pytest.raises(ConfigError, match=match):
         parse_config(yaml_text)
+
+
+def test_unknown_kids_do_not_trigger_a_fetch_each(gw, provider, issuer) -> None:  # type: ignore[no-untyped-def]
+    """min_refresh (default 10 s) bounds JWKS fetches caused by tokens with made-up kids."""
+    issuer.keys = [_jwk(RSAAlgorithm, OIDC_K2, "k2")]
+    st, _ = call(gw, "echoDate", ["2024-01-01T00:00:00Z"],
+                 bearer(token(OIDC_K2, kid="k2", iss=issuer.issuer)))
+    assert st == 200
+    n = issuer.fetches
+    for i in range(5):
+        rejected(provider, gw, 401, "echoDate",
+                 bearer(token(OIDC_K1, kid=f"made-up-{i}", iss=issuer.issuer)), "unknown key id")
+    assert issuer.fetches <= n + 1

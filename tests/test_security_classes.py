@@ -95,6 +95,10 @@ def test_unknown_class_at_an_untyped_position(provider, generic_gw) -> None:  # 
     refused(provider, generic_gw, "echoObject", [{"class": "com.acme.Thing"}], "not_allowlisted", "com.acme.Thing")
 
 
+def test_class_must_be_a_name(provider, generic_gw) -> None:  # type: ignore[no-untyped-def]
+    refused(provider, generic_gw, "echoObject", [{"class": 5}], "not_a_name", "5")
+
+
 def test_plain_maps_still_pass(provider, generic_gw) -> None:  # type: ignore[no-untyped-def]
     status, doc = reached(provider, generic_gw, "echoMap", [{"a": {"b": [1, 2]}}])
     assert status == 200 and doc == {"a": {"b": [1, 2]}}

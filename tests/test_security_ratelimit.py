@@ -61,10 +61,12 @@ security:
     keys: {type: api_key, keys: [{id: a, key: key-a}, {id: b, key: key-b}]}
   access:
     - {method: echoObject, auth: [keys]}
+    - {method: echoMap, auth: [keys]}
   rate_limits:
     - {name: add-route, method: add, per: route, rate: 1/m, burst: 2}
     - {name: per-consumer, method: echoObject, per: consumer, rate: 1/m, burst: 1}
     - {name: per-ip, method: addLong, per: ip, rate: 1/m, burst: 1}
+    - {name: ip-auth, method: echoMap, per: ip, rate: 1/m, burst: 1}
 """
     return bg.start_gateway(demo_config(provider.port, 0) + sec).port
 
@@ -103,9 +105,15 @@ def test_per_consumer(gw, provider) -> None:  # type: ignore[no-untyped-def]
     assert post(gw, "echoObject", [4], {"x-api-key": "bad"})[0] == 401
 
 
-def test_per_ip_applies_before_authentication(gw, provider) -> None:  # type: ignore[no-untyped-def]
+def test_per_ip(gw, provider) -> None:  # type: ignore[no-untyped-def]
     assert post(gw, "addLong", [1, 2])[0] == 200
     limited(provider, gw, "addLong", [1, 2], "per-ip")
+
+
+def test_per_ip_applies_before_authentication(gw, provider) -> None:  # type: ignore[no-untyped-def]
+    assert post(gw, "echoMap", [{}], {"x-api-key": "bad"})[0] == 401
+    # the failed attempt used the IP's token: even a good key is now throttled
+    limited(provider, gw, "echoMap", [{}], "ip-auth", {"x-api-key": "key-a"})
 
 
 @pytest.mark.parametrize(
