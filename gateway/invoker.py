@@ -345,6 +345,12 @@ class Service:
     def _check_classes(self, call: Call, types: list[JavaType] | None) -> None:
         pol = self.class_policy
         assert pol is not None
+        if call.types is None:
+            for a in call.args:
+                if isinstance(a, (dict, list)):
+                    break
+            else:
+                return  # scalars only: no class can hide in them
         reg = self.type_registry()
         if call.types is not None:
             declared: list[JavaType] = []

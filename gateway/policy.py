@@ -177,6 +177,13 @@ class ClassNotAllowed(GatewayError):
         )
 
 
+_UNSET = object()
+
+
+def _glob(p: str) -> bool:
+    return any(c in p for c in "*?[")
+
+
 def _match(name: str, pattern: str) -> bool:
     if pattern.endswith(".*"):
         return name.startswith(pattern[:-1]) or name == pattern[:-2]
@@ -204,13 +211,37 @@ class ClassPolicy:
         self.allow = tuple(allow)
         self.deny = DEFAULT_DENY + tuple(deny)
         self.max_depth = max_depth
+        # Compiled once: package patterns as a set of prefixes, exact names as a set, only
+        # real globs scanned; verdicts cached per class name (bounded).
+        self._deny_pkgs = {p[:-2]: p for p in self.deny if p.endswith(".*")}
+        self._deny_exact = {p: p for p in self.deny if not p.endswith(".*") and not _glob(p)}
+        self._deny_globs = [p for p in self.deny if not p.endswith(".*") and _glob(p)]
+        self._verdicts: dict[str, str | None] = {}
 
     def denied_by(self, cls: str) -> str | None:
+        v = self._verdicts.get(cls, _UNSET)
+        if v is _UNSET:
+            v = self._denied_by(cls)
+            if len(self._verdicts) >= 4096:
+                self._verdicts.clear()
+            self._verdicts[cls] = v
+        return v  # type: ignore[return-value]
+
+    def _denied_by(self, cls: str) -> str | None:
         # Java resolves nested classes with '$' and arrays as '[Lx;': judge the outer name.
         name = cls.lstrip("[").removeprefix("L").rstrip(";").split("$", 1)[0]
-        for p in self.deny:
-            if _match(name, p) or _match(cls, p):
-                return p
+        for n in {name, cls}:
+            hit = self._deny_exact.get(n)
+            if hit is not None:
+                return hit
+            parts = n.split(".")
+            for i in range(1, len(parts) + 1):
+                hit = self._deny_pkgs.get(".".join(parts[:i]))
+                if hit is not None:
+                    return hit
+            for p in self._deny_globs:
+                if fnmatch.fnmatchcase(n, p):
+                    return p
         return None
 
     def allowed_by(self, cls: str) -> str | None:
