@@ -170,7 +170,7 @@ class Gateway:
     async def stop(self, grace: float = 10.0) -> None:
         if self.http is not None:
             await self.http.shutdown(grace)
-        self.pools.close()
+        await self.pools.aclose()
         for r in self.registries.values():
             await r.close()
         if self.guard is not None:
@@ -235,12 +235,22 @@ class Gateway:
             return _error(e)
         return await self._invoke_slow(svc, prep)
 
+    def _never_provided(self, svc: Service) -> bool:
+        """An auto service the registry has answered about but never had a provider for:
+        answer 404 and hold no watch (a name that once had providers answers 503)."""
+        snap = svc.snapshot
+        return (
+            svc.cfg.interface in self._auto
+            and not snap.pending
+            and not snap.endpoints
+            and not svc.ever_provided
+        )
+
     async def _after_settle(self, svc: Service, call: Call) -> Response:
         """First call of a service whose registry has not answered yet: wait briefly."""
         try:
             await svc.settled(self.cfg.registry_wait)
-            snap = svc.snapshot
-            if svc.cfg.interface in self._auto and not snap.endpoints and not snap.pending:
+            if self._never_provided(svc):
                 self._drop_auto(svc)
                 raise not_found(
                     f"no exposed service {svc.cfg.interface!r}: no provider registered",
@@ -349,6 +359,9 @@ class Gateway:
                 if not self.exposure.service(iface, reg):
                     raise not_found(f"no exposed service {iface!r}", service=iface, method=method)
                 svc = self._auto_service(iface)
+                if svc is not None and self._never_provided(svc):
+                    self._drop_auto(svc)
+                    svc = None
                 if svc is None:
                     raise not_found(f"no exposed service {iface!r}", service=iface, method=method)
                 if not svc.exposes(method) or not self.exposure.method(iface, method, reg):
