@@ -27,6 +27,7 @@ from .config import GatewayConfig, ParamSource, RouteConfig
 from .errors import GatewayError, bad_request, not_found
 from .exposure import Exposure, reserved_method
 from .http_server import HttpLimits, HttpServer, Request, Response
+from .idl_gateway import IdlRouter
 from .invoker import Call, Service, ServiceConfig
 from .jsonmap import dumps
 from .tls import client_tls_for
@@ -136,6 +137,16 @@ class Gateway:
             {n: r["expose"] for n, r in cfg.registries.items() if r.get("expose") is not None},
         )
 
+        self.idl: IdlRouter | None = None
+        if cfg.idl_services:
+            self.idl = IdlRouter(
+                cfg.idl_services,
+                cfg.idl_routes,
+                cfg.auto.prefix if cfg.auto is not None else "/",
+                self._passthrough,
+            )
+            self.idl.guard = self.guard
+
     def _new_service(self, sc: ServiceConfig) -> Service:
         svc = Service(sc, self.pools)
         svc.class_policy = self.class_policy
@@ -151,6 +162,8 @@ class Gateway:
             await r.start()
         for svc in self.services.values():
             self._subscribe(svc)
+        if self.idl is not None:
+            self.idl.subscribe(self._registry_for)  # type: ignore[arg-type]
         limits = HttpLimits(**self.cfg.limits)
         self.http = HttpServer(
             self.handle,
@@ -171,6 +184,8 @@ class Gateway:
         if self.http is not None:
             await self.http.shutdown(grace)
         await self.pools.aclose()
+        if self.idl is not None:
+            await self.idl.close()
         for r in self.registries.values():
             await r.close()
         if self.guard is not None:
@@ -282,6 +297,10 @@ class Gateway:
     def handle(self, req: Request) -> Response | asyncio.Future[Response] | Any:
         """Answer directly, with a future completed by the provider's reply (the common
         case: no task per request), or with a coroutine when a connection must be opened."""
+        if self.idl is not None:
+            idl = self.idl.handle(req)
+            if idl is not None:
+                return idl
         try:
             target = self._route(req)
             if isinstance(target, Response):

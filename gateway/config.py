@@ -32,6 +32,13 @@ from tribridge.codecs.hessian2.javatypes import parse_types
 from tribridge.registries import RegistryError, registry_class
 
 from .exposure import reserved_method
+from .idl_config import (
+    IdlRouteConfig,
+    IdlServiceConfig,
+    is_idl_service,
+    parse_idl_route,
+    parse_idl_service,
+)
 from .invoker import MethodConfig, ServiceConfig
 from .security_config import SecurityConfig, parse_listen_tls, parse_security
 from .upstream import BALANCERS, UpstreamSettings
@@ -132,6 +139,9 @@ class GatewayConfig:
     registry_wait: float = 3.0
     #: classes policy, auth, access rules, rate limits, TLS (security_config.py)
     security: SecurityConfig = field(default_factory=SecurityConfig)
+    #: protobuf IDL services (gRPC / Triple) and their google.api.http-style routes
+    idl_services: list[IdlServiceConfig] = field(default_factory=list)
+    idl_routes: list[IdlRouteConfig] = field(default_factory=list)
 
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m)?\s*$")
@@ -367,6 +377,9 @@ def _services(v: _V, root: _Loc, cfg: GatewayConfig) -> None:
     items = v.get(root, "services", "config", list, [])
     for i, body in enumerate(items):
         path = f"services[{i}]"
+        if is_idl_service(body):
+            _idl_service(v, body, path, cfg)
+            continue
         s = v.mapping(
             body,
             path,
@@ -464,11 +477,30 @@ def _services(v: _V, root: _Loc, cfg: GatewayConfig) -> None:
 _TEMPLATE_VAR = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
 
 
+def _idl_service(v: _V, body: Any, path: str, cfg: GatewayConfig) -> None:
+    src = Path(v.source)
+    sc = parse_idl_service(v, body, path, src.parent if src.is_file() else None)
+    if not sc.endpoints and not cfg.registries:
+        raise v.fail(body, path, "an IDL service needs endpoints or a registry")
+    if not sc.endpoints and sc.registry not in cfg.registries:
+        raise v.fail(
+            body,
+            f"{path}.registry",
+            f"unknown registry {sc.registry!r}; defined: {', '.join(cfg.registries)}",
+            "registry",
+        )
+    cfg.idl_services.append(sc)
+
+
 def _routes(v: _V, root: _Loc, cfg: GatewayConfig) -> None:
-    known = {s.interface for s in cfg.services}
+    idl = {s.interface: s for s in cfg.idl_services}
+    known = {s.interface for s in cfg.services} | set(idl)
     items = v.get(root, "routes", "config", list, [])
     for i, body in enumerate(items):
         path = f"routes[{i}]"
+        if isinstance(body, dict) and body.get("service") in idl:
+            cfg.idl_routes.append(parse_idl_route(v, body, path, idl))
+            continue
         r = v.mapping(
             body,
             path,
