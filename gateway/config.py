@@ -31,6 +31,7 @@ from tribridge.codecs.hessian2 import HessianError, JavaType, PojoDef, TypeRegis
 from tribridge.codecs.hessian2.javatypes import parse_types
 from tribridge.registries import RegistryError, registry_class
 
+from .exposure import reserved_method
 from .idl_config import (
     IdlRouteConfig,
     IdlServiceConfig,
@@ -39,6 +40,7 @@ from .idl_config import (
     parse_idl_service,
 )
 from .invoker import MethodConfig, ServiceConfig
+from .security_config import SecurityConfig, parse_listen_tls, parse_security
 from .upstream import BALANCERS, UpstreamSettings
 
 
@@ -135,6 +137,8 @@ class GatewayConfig:
     access_log: bool = True
     #: how long a first request waits for a registry's first answer about its service
     registry_wait: float = 3.0
+    #: classes policy, auth, access rules, rate limits, TLS (security_config.py)
+    security: SecurityConfig = field(default_factory=SecurityConfig)
     #: protobuf IDL services (gRPC / Triple) and their google.api.http-style routes
     idl_services: list[IdlServiceConfig] = field(default_factory=list)
     idl_routes: list[IdlRouteConfig] = field(default_factory=list)
@@ -256,14 +260,17 @@ def parse_config(text: str, source: str = "<memory>") -> GatewayConfig:
             "passthrough_headers",
             "access_log",
             "registry_wait",
+            "security",
         },
     )
     cfg = GatewayConfig(source=source)
-    listen = v.mapping(root.get("listen"), "listen", {"host", "port"})
+    listen = v.mapping(root.get("listen"), "listen", {"host", "port", "tls"})
     cfg.host = v.get(listen, "host", "listen", str, "127.0.0.1")
     cfg.port = v.get(listen, "port", "listen", int, 8080)
     if not 0 <= cfg.port <= 65535:
         raise v.fail(listen, "listen.port", "expected 0..65535", "port")
+    cfg.security = parse_security(v, root.get("security"))
+    cfg.security.listen_tls = parse_listen_tls(v, listen)
     admin = v.mapping(root.get("admin"), "admin", {"port"})
     cfg.admin_port = v.get(admin, "port", "admin", int, None)
     cfg.access_log = v.get(root, "access_log", "config", bool, True)
@@ -329,7 +336,8 @@ def _registries(v: _V, root: _Loc, cfg: GatewayConfig) -> None:
             wrapped.marks = {"url": regs.marks.get(name)}
             wrapped.mark = regs.marks.get(name)
             body = wrapped
-        r = v.mapping(body, path, {"type", "services", "url"})
+        r = v.mapping(body, path, {"type", "services", "url", "expose"})
+        expose = v.get(r, "expose", path, list, None)
         url = v.get(r, "url", path, str, "")
         if url:
             try:
@@ -337,6 +345,8 @@ def _registries(v: _V, root: _Loc, cfg: GatewayConfig) -> None:
             except RegistryError as e:
                 raise v.fail(r, f"{path}.url", str(e), "url") from None
             cfg.registries[str(name)] = {"type": urlsplit(url).scheme, "url": url}
+            if expose is not None:
+                cfg.registries[str(name)]["expose"] = [str(x) for x in expose]
             continue
         rtype = v.get(r, "type", path, str, "static")
         if rtype != "static":
@@ -359,6 +369,8 @@ def _registries(v: _V, root: _Loc, cfg: GatewayConfig) -> None:
                 )
             out[str(iface)] = list(urls)
         cfg.registries[str(name)] = {"type": rtype, "services": out}
+        if expose is not None:
+            cfg.registries[str(name)]["expose"] = [str(x) for x in expose]
 
 
 def _services(v: _V, root: _Loc, cfg: GatewayConfig) -> None:
@@ -509,6 +521,9 @@ def _routes(v: _V, root: _Loc, cfg: GatewayConfig) -> None:
                 "service",
             )
         method = v.get(r, "call", path, str, required=True)
+        reason = reserved_method(method)
+        if reason is not None:
+            raise v.fail(r, f"{path}.call", f"{method!r} cannot be routed: {reason}", "call")
         vars_ = set(_TEMPLATE_VAR.findall(tpath))
         params: list[ParamSource] = []
         plist = v.get(r, "params", path, list, [])

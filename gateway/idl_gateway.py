@@ -122,6 +122,8 @@ class IdlRouter:
         self.routes = routes
         self.prefix = auto_prefix if auto_prefix.endswith("/") else auto_prefix + "/"
         self.passthrough = passthrough
+        #: the gateway's guard.Guard (auth, rate limits), or None
+        self.guard: Any = None
 
     # ---- lifecycle ------------------------------------------------------------------------
 
@@ -181,6 +183,7 @@ class IdlRouter:
     ) -> Response:
         name = svc.cfg.interface
         try:
+            forwarded = await self._guard(req, name, method)
             mi = await self._method(svc, method)
             try:
                 msg = json_to_message(mi, self._json(mi, req, rc, path_vars), svc.cfg.json)
@@ -199,7 +202,7 @@ class IdlRouter:
                     target,
                     mi.path,
                     msg.SerializeToString(),
-                    svc.metadata(req, self.passthrough),
+                    _override(svc.metadata(req, self.passthrough), forwarded),
                     timeout,
                 )
             except grpc.aio.AioRpcError as e:
@@ -215,6 +218,20 @@ class IdlRouter:
             return _error(bad_request(str(e), service=name, method=method))
         except BindError as e:
             return _error(bad_request(str(e), service=name, method=method))
+
+    async def _guard(self, req: Request, service: str, method: str) -> dict[str, str | None]:
+        """Auth and rate limits as for Dubbo routes; -> metadata the guard set or removed."""
+        if self.guard is None:
+            return {}
+        h = req.headers
+        before = {k: h[k] for k in self.passthrough if k in h}
+        att = dict(before)
+        pending = self.guard.check(req, service, method, att)
+        if pending is not None:
+            await pending
+        return {
+            k: att.get(k) for k in set(before) | set(att) if before.get(k) != att.get(k)
+        }
 
     async def _method(self, svc: IdlService, method: str) -> MethodInfo:
         name = svc.cfg.interface
@@ -325,4 +342,16 @@ class IdlRouter:
 
 
 def _error(e: GatewayError) -> Response:
-    return Response(e.status, e.body())
+    headers = getattr(e, "headers", None)
+    return Response(e.status, e.body(), list(headers) if headers else [])
+
+
+def _override(
+    md: list[tuple[str, str]], forwarded: dict[str, str | None]
+) -> list[tuple[str, str]]:
+    """Claims the guard forwarded replace (or, when absent, remove) client headers."""
+    if not forwarded:
+        return md
+    out = [(k, v) for k, v in md if k not in forwarded]
+    out.extend((k, v) for k, v in forwarded.items() if v is not None)
+    return out
