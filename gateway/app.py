@@ -135,6 +135,7 @@ class Gateway:
                 cfg.idl_routes,
                 cfg.auto.prefix if cfg.auto is not None else "/",
                 self._passthrough,
+                self.pools.triple_client(),
             )
 
     # ---- lifecycle -----------------------------------------------------------------------

@@ -199,16 +199,21 @@ def test_template_wrong_http_method_is_405(backend) -> None:  # type: ignore[no-
 
 # ---- errors ---------------------------------------------------------------------------------
 
+#: (gRPC code, HTTP, error.code): the one table, tribridge.codecs.triple.HTTP_STATUS
 STATUS_CASES = [
-    (3, 400, "invalid_argument"),
+    (1, 499, "cancelled"),
+    (2, 500, "provider_error"),
+    (3, 400, "provider_rejected_request"),
     (5, 404, "not_found"),
-    (6, 409, "already_exists"),
+    (6, 409, "conflict"),
     (7, 403, "permission_denied"),
-    (8, 429, "resource_exhausted"),
+    (8, 429, "provider_overloaded"),
     (9, 400, "failed_precondition"),
     (10, 409, "aborted"),
-    (13, 500, "internal"),
-    (14, 503, "unavailable"),
+    (11, 400, "out_of_range"),
+    (13, 500, "provider_error"),
+    (14, 503, "provider_unavailable"),
+    (15, 500, "provider_error"),
     (16, 401, "unauthenticated"),
 ]
 
@@ -323,6 +328,9 @@ def test_json_options_proto_names_defaults_and_enum_numbers(
         gw.port, "POST", f"/{SVC}/Describe", {"past_addresses": [], "nickName": "n", "id": 1}
     )
     assert status == 200 and body["id_plus_one"] == "2"
+    # reflection and calls went over the gateway's shared Triple client: one channel
+    assert gw.idl is not None and gw.idl.client is gw.pools.triple_client()
+    assert list(gw.pools.triple_client()._channels) == [("127.0.0.1", grpcio_demo.port)]
 
 
 def test_json_option_ignore_unknown(bg: BackgroundLoop, grpcio_demo) -> None:  # type: ignore[no-untyped-def]
