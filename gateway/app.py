@@ -344,8 +344,23 @@ class Gateway:
         raise not_found(f"no route for {req.method} {path}")
 
     def _ready(self) -> Response:
-        missing = [str(s.cfg.key) for s in self.services.values() if not s.snapshot.endpoints]
-        body = {"ready": not missing, "services": len(self.services), "without_providers": missing}
+        """503 while any service (Java or IDL) has no provider, which includes every
+        registry-discovered service whose registry has not answered yet (``pending``)."""
+        states = [
+            (str(s.cfg.key), s.snapshot.pending, bool(s.snapshot.endpoints))
+            for s in self.services.values()
+        ]
+        if self.idl is not None:
+            states += [
+                (str(s.cfg.key), s.pending, bool(s.targets)) for s in self.idl.services.values()
+            ]
+        missing = [k for k, pending, has in states if pending or not has]
+        body = {
+            "ready": not missing,
+            "services": len(states),
+            "without_providers": missing,
+            "pending": [k for k, pending, _ in states if pending],
+        }
         return Response(200 if not missing else 503, orjson.dumps(body))
 
     def _attachments(self, req: Request) -> dict[str, str]:

@@ -59,12 +59,15 @@ class IdlService:
         else:
             self.source = ReflectionSchemaSource(client.open_stream, cfg.reflection or "auto")
         self.targets: list[str] = list(cfg.endpoints)
+        #: registry-discovered: True until its registry has answered once (``/readyz``)
+        self.pending = not cfg.endpoints
         self._rr = itertools.count()
         self._last_mismatch_refresh = 0.0
 
     def update(self, snap: Snapshot) -> None:
         if self.cfg.endpoints:
             return
+        self.pending = snap.pending
         eps = [e for e in snap.endpoints if e.enabled]
         preferred = [e for e in eps if e.protocol == self.cfg.protocol]
         usable = preferred or [e for e in eps if e.protocol in ("tri", "grpc")] or eps
