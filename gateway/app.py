@@ -26,6 +26,7 @@ from tribridge.registries.static import StaticRegistry
 
 from .config import GatewayConfig, ParamSource, RouteConfig
 from .errors import GatewayError, bad_request, not_found
+from .headers import timeout_header
 from .http_server import HttpLimits, HttpServer, Request, Response
 from .idl_gateway import IdlRouter
 from .invoker import Call, Service, ServiceConfig
@@ -40,7 +41,6 @@ TYPES_HEADER = "x-tribridge-types"
 MAX_AUTO_SERVICES = 4096
 VERSION_HEADER = "x-dubbo-version"
 GROUP_HEADER = "x-dubbo-group"
-TIMEOUT_HEADER = "x-dubbo-timeout"
 _VAR = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
 _MISSING = object()
 
@@ -389,21 +389,8 @@ class Gateway:
         if overrides:
             call.version = h.get(VERSION_HEADER)
             call.group = h.get(GROUP_HEADER)
-            call.timeout = self._timeout_header(h)
+            call.timeout = timeout_header(h)
         return call
-
-    @staticmethod
-    def _timeout_header(h: dict[str, str]) -> float | None:
-        t = h.get(TIMEOUT_HEADER)
-        if t is None:
-            return None
-        try:
-            ms = int(t)
-        except ValueError:
-            raise bad_request(f"{TIMEOUT_HEADER} must be milliseconds, got {t!r}") from None
-        if not 0 < ms <= 600_000:
-            raise bad_request(f"{TIMEOUT_HEADER} must be 1..600000 ms")
-        return ms / 1000
 
     def _explicit_call(
         self, rc: RouteConfig, svc: Service, req: Request, path_vars: dict[str, str]

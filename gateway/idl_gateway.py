@@ -21,6 +21,7 @@ from tribridge.codecs.triple import Code
 from tribridge.registries.base import Registry, Snapshot
 
 from .errors import GatewayError, bad_request, not_found
+from .headers import timeout_header
 from .http_server import Request, Response
 from .idl import (
     REFRESH_INTERVAL,
@@ -42,7 +43,6 @@ from .triple import TripleCallError, TripleClient, status_error
 
 log = logging.getLogger("tribridge.idl")
 
-TIMEOUT_HEADER = "x-dubbo-timeout"
 #: headers a client may not smuggle into upstream metadata
 _RESERVED = ("grpc-", "tri-", ":", "content-type", "te", "user-agent", "host", "connection")
 
@@ -278,15 +278,9 @@ class IdlRouter:
 
     @staticmethod
     def _timeout(req: Request, rc: IdlRouteConfig | None, svc: IdlService) -> float:
-        t = req.headers.get(TIMEOUT_HEADER)
+        t = timeout_header(req.headers)
         if t is not None:
-            try:
-                ms = int(t)
-            except ValueError:
-                raise bad_request(f"{TIMEOUT_HEADER} must be milliseconds, got {t!r}") from None
-            if not 0 < ms <= 600_000:
-                raise bad_request(f"{TIMEOUT_HEADER} must be 1..600000 ms")
-            return ms / 1000
+            return t
         if rc is not None and rc.timeout is not None:
             return rc.timeout
         return svc.cfg.timeout
