@@ -26,6 +26,7 @@ from tribridge.registries.static import StaticRegistry
 from .config import GatewayConfig, ParamSource, RouteConfig
 from .errors import GatewayError, bad_request, not_found
 from .exposure import Exposure, reserved_method
+from .headers import timeout_header
 from .http_server import HttpLimits, HttpServer, Request, Response
 from .idl_gateway import IdlRouter
 from .invoker import Call, Service, ServiceConfig
@@ -41,7 +42,6 @@ TYPES_HEADER = "x-tribridge-types"
 MAX_AUTO_SERVICES = 4096
 VERSION_HEADER = "x-dubbo-version"
 GROUP_HEADER = "x-dubbo-group"
-TIMEOUT_HEADER = "x-dubbo-timeout"
 _VAR = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
 _MISSING = object()
 
@@ -144,6 +144,7 @@ class Gateway:
                 cfg.idl_routes,
                 cfg.auto.prefix if cfg.auto is not None else "/",
                 self._passthrough,
+                self.pools.triple_client(),
             )
             self.idl.guard = self.guard
 
@@ -398,8 +399,23 @@ class Gateway:
         raise not_found(f"no route for {req.method} {path}")
 
     def _ready(self) -> Response:
-        missing = [str(s.cfg.key) for s in self.services.values() if not s.snapshot.endpoints]
-        body = {"ready": not missing, "services": len(self.services), "without_providers": missing}
+        """503 while any service (Java or IDL) has no provider, which includes every
+        registry-discovered service whose registry has not answered yet (``pending``)."""
+        states = [
+            (str(s.cfg.key), s.snapshot.pending, bool(s.snapshot.endpoints))
+            for s in self.services.values()
+        ]
+        if self.idl is not None:
+            states += [
+                (str(s.cfg.key), s.pending, bool(s.targets)) for s in self.idl.services.values()
+            ]
+        missing = [k for k, pending, has in states if pending or not has]
+        body = {
+            "ready": not missing,
+            "services": len(states),
+            "without_providers": missing,
+            "pending": [k for k, pending, _ in states if pending],
+        }
         return Response(200 if not missing else 503, orjson.dumps(body))
 
     def _attachments(self, req: Request) -> dict[str, str]:
@@ -428,21 +444,8 @@ class Gateway:
         if overrides:
             call.version = h.get(VERSION_HEADER)
             call.group = h.get(GROUP_HEADER)
-            call.timeout = self._timeout_header(h)
+            call.timeout = timeout_header(h)
         return call
-
-    @staticmethod
-    def _timeout_header(h: dict[str, str]) -> float | None:
-        t = h.get(TIMEOUT_HEADER)
-        if t is None:
-            return None
-        try:
-            ms = int(t)
-        except ValueError:
-            raise bad_request(f"{TIMEOUT_HEADER} must be milliseconds, got {t!r}") from None
-        if not 0 < ms <= 600_000:
-            raise bad_request(f"{TIMEOUT_HEADER} must be 1..600000 ms")
-        return ms / 1000
 
     def _explicit_call(
         self, rc: RouteConfig, svc: Service, req: Request, path_vars: dict[str, str]

@@ -3,8 +3,8 @@
 ``IdlRouter.handle(req)`` answers ``None`` for requests that are not for an IDL service
 (the Java routes then run as before), else a ``Response`` or a coroutine producing one.
 
-gRPC status -> HTTP status follows the google.rpc mapping (``docs/idl.md``), except that
-UNIMPLEMENTED is 404: that is what a gRPC server answers for an unknown service or method.
+A non-OK gRPC status is answered as on the wrapper-mode path: ``triple.status_error`` with
+the one table, ``tribridge.codecs.triple.HTTP_STATUS``.
 """
 
 from __future__ import annotations
@@ -16,11 +16,12 @@ from collections.abc import Callable, Coroutine
 from typing import Any
 from urllib.parse import parse_qs
 
-import grpc
 import orjson
+from tribridge.codecs.triple import Code
 from tribridge.registries.base import Registry, Snapshot
 
 from .errors import GatewayError, bad_request, not_found
+from .headers import timeout_header
 from .http_server import Request, Response
 from .idl import (
     REFRESH_INTERVAL,
@@ -36,34 +37,12 @@ from .idl import (
     json_to_message,
     message_to_json,
 )
-from .idl_call import GrpcClient
 from .idl_config import IdlRouteConfig, IdlServiceConfig
 from .idl_http import BindError, set_field
+from .triple import TripleCallError, TripleClient, status_error
 
 log = logging.getLogger("tribridge.idl")
 
-TIMEOUT_HEADER = "x-dubbo-timeout"
-_S = grpc.StatusCode
-#: google.rpc.Code -> HTTP, as in google/rpc/code.proto and grpc-gateway; UNIMPLEMENTED -> 404
-GRPC_TO_HTTP: dict[grpc.StatusCode, int] = {
-    _S.OK: 200,
-    _S.CANCELLED: 499,
-    _S.UNKNOWN: 500,
-    _S.INVALID_ARGUMENT: 400,
-    _S.DEADLINE_EXCEEDED: 504,
-    _S.NOT_FOUND: 404,
-    _S.ALREADY_EXISTS: 409,
-    _S.PERMISSION_DENIED: 403,
-    _S.UNAUTHENTICATED: 401,
-    _S.RESOURCE_EXHAUSTED: 429,
-    _S.FAILED_PRECONDITION: 400,
-    _S.ABORTED: 409,
-    _S.OUT_OF_RANGE: 400,
-    _S.UNIMPLEMENTED: 404,
-    _S.INTERNAL: 500,
-    _S.UNAVAILABLE: 503,
-    _S.DATA_LOSS: 500,
-}
 #: headers a client may not smuggle into upstream metadata
 _RESERVED = ("grpc-", "tri-", ":", "content-type", "te", "user-agent", "host", "connection")
 
@@ -71,7 +50,7 @@ _RESERVED = ("grpc-", "tri-", ":", "content-type", "te", "user-agent", "host", "
 class IdlService:
     """One IDL service: where its schema comes from and which providers serve it."""
 
-    def __init__(self, cfg: IdlServiceConfig, client: GrpcClient) -> None:
+    def __init__(self, cfg: IdlServiceConfig, client: TripleClient) -> None:
         self.cfg = cfg
         self.client = client
         self.source: SchemaSource
@@ -80,12 +59,15 @@ class IdlService:
         else:
             self.source = ReflectionSchemaSource(client.open_stream, cfg.reflection or "auto")
         self.targets: list[str] = list(cfg.endpoints)
+        #: registry-discovered: True until its registry has answered once (``/readyz``)
+        self.pending = not cfg.endpoints
         self._rr = itertools.count()
         self._last_mismatch_refresh = 0.0
 
     def update(self, snap: Snapshot) -> None:
         if self.cfg.endpoints:
             return
+        self.pending = snap.pending
         eps = [e for e in snap.endpoints if e.enabled]
         preferred = [e for e in eps if e.protocol == self.cfg.protocol]
         usable = preferred or [e for e in eps if e.protocol in ("tri", "grpc")] or eps
@@ -116,8 +98,12 @@ class IdlRouter:
         routes: list[IdlRouteConfig],
         auto_prefix: str = "/",
         passthrough: tuple[str, ...] = (),
+        client: TripleClient | None = None,
     ) -> None:
-        self.client = GrpcClient()
+        """``client``: the gateway's shared ``TripleClient`` (``PoolSet.triple_client()``),
+        so IDL and wrapper-mode calls to one provider share its channel."""
+        self._own_client = client is None
+        self.client = client if client is not None else TripleClient()
         self.services = {s.interface: IdlService(s, self.client) for s in services}
         self.routes = routes
         self.prefix = auto_prefix if auto_prefix.endswith("/") else auto_prefix + "/"
@@ -139,7 +125,8 @@ class IdlRouter:
                 svc.update(snap)
 
     async def close(self) -> None:
-        await self.client.close()
+        if self._own_client:  # a shared client is closed by its owner
+            await self.client.close()
 
     # ---- routing --------------------------------------------------------------------------
 
@@ -198,17 +185,17 @@ class IdlRouter:
                 raise GatewayError(503, "no_provider", f"no provider of {name}", service=name)
             timeout = self._timeout(req, rc, svc)
             try:
-                reply = await self.client.unary_call(
+                reply = await self.client.unary(
                     target,
                     mi.path,
                     msg.SerializeToString(),
                     _override(svc.metadata(req, self.passthrough), forwarded),
                     timeout,
                 )
-            except grpc.aio.AioRpcError as e:
+            except TripleCallError as e:
                 raise self._status_error(svc, method, e) from None
             try:
-                body = message_to_json(mi, reply, svc.cfg.json)
+                body = message_to_json(mi, reply.data, svc.cfg.json)
             except ReplyDecodeError as e:
                 raise GatewayError(502, "bad_reply", str(e), service=name, method=method) from None
             return Response(200, body)
@@ -308,37 +295,19 @@ class IdlRouter:
 
     @staticmethod
     def _timeout(req: Request, rc: IdlRouteConfig | None, svc: IdlService) -> float:
-        t = req.headers.get(TIMEOUT_HEADER)
+        t = timeout_header(req.headers)
         if t is not None:
-            try:
-                ms = int(t)
-            except ValueError:
-                raise bad_request(f"{TIMEOUT_HEADER} must be milliseconds, got {t!r}") from None
-            if not 0 < ms <= 600_000:
-                raise bad_request(f"{TIMEOUT_HEADER} must be 1..600000 ms")
-            return ms / 1000
+            return t
         if rc is not None and rc.timeout is not None:
             return rc.timeout
         return svc.cfg.timeout
 
     @staticmethod
-    def _status_error(svc: IdlService, method: str, e: grpc.aio.AioRpcError) -> GatewayError:
-        code = e.code()
-        if code in (_S.UNIMPLEMENTED, _S.UNAVAILABLE):
+    def _status_error(svc: IdlService, method: str, e: TripleCallError) -> GatewayError:
+        if e.code in (Code.UNIMPLEMENTED, Code.UNAVAILABLE):
             # unknown at the provider or provider gone: its schema may have changed
             svc.source.invalidate(svc.cfg.interface)
-        status = GRPC_TO_HTTP.get(code, 500)
-        details = e.details() or ""
-        return GatewayError(
-            status,
-            code.name.lower(),
-            details or code.name,
-            grpc_status=code.name,
-            grpc_code=code.value[0],
-            grpc_message=details,
-            service=svc.cfg.interface,
-            method=method,
-        )
+        return status_error(e.status, service=svc.cfg.interface, method=method)
 
 
 def _error(e: GatewayError) -> Response:

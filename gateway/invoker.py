@@ -58,7 +58,7 @@ from tribridge.registries.base import Endpoint, ServiceKey, Snapshot
 from .errors import GatewayError
 from .policy import ClassPolicy
 from .tls import client_tls_for
-from .triple import APP_NAME, TripleCallError
+from .triple import APP_NAME, TripleCallError, status_error
 from .upstream import (
     CallTimeout,
     ConnectFailed,
@@ -624,16 +624,11 @@ class Service:
         return res
 
     def _triple_error(self, e: TripleCallError, call: Call) -> GatewayError:
-        status, code = e.http
-        extra: dict[str, Any] = {
-            "service": self.cfg.interface,
-            "method": call.method,
-            "grpc_status": e.status.name,
-        }
-        if status == 404:
+        extra: dict[str, Any] = {"service": self.cfg.interface, "method": call.method}
+        if e.http[0] == 404:
             extra["version"] = call.version if call.version is not None else self.cfg.version
             extra["group"] = call.group if call.group is not None else self.cfg.group
-        return GatewayError(status, code, e.status.message or e.status.name, **extra)
+        return status_error(e.status, **extra)
 
 
 #: ``$invoke(String, String[], Object[])`` as ``Class.getName()`` names (protocols.md §4.5)

@@ -9,8 +9,9 @@ written by ``nacos-sdk-python`` so the gateway's registry reads real client outp
 * the ``FullServiceDefinition`` JSON in config ``dataId={iface}:{version}:{group}:provider:{app}``,
   group ``dubbo`` (``NacosMetadataReport.storeProviderMetadata``);
 * application-level: the interface -> application mapping (config ``dataId={iface}``, group
-  ``mapping``, comma-separated apps, updated by CAS), the app's ``MetadataInfo`` JSON in config
-  ``dataId={app}``, group ``{revision}`` (``storage-type=remote``), and an instance of service
+  ``mapping``, comma-separated apps, updated by CAS), the app's ``MetadataInfo`` — JSON in
+  config ``dataId={app}``, group ``{revision}`` (``storage-type=remote``) or served by the
+  provider's own ``MetadataService`` (``local``, Dubbo's default) — and an instance of service
   ``{app}`` with ``dubbo.metadata.revision``, ``dubbo.metadata.storage-type``,
   ``dubbo.endpoints`` and ``dubbo.metadata-service.url-params``.
 
@@ -27,6 +28,12 @@ from collections.abc import Mapping
 from typing import Any
 
 import orjson
+from tribridge.interop.app_metadata import (
+    instance_metadata,
+    metadata_info,
+    metadata_info_json,
+    serve_metadata,
+)
 from tribridge.registries.base import DubboURL
 
 __all__ = [
@@ -34,8 +41,6 @@ __all__ = [
     "client_config",
     "demo_provider_url",
     "demo_service_definition",
-    "metadata_info",
-    "revision_of",
 ]
 
 _TMP = os.path.join(tempfile.gettempdir(), "tribridge-nacos")
@@ -142,36 +147,6 @@ def demo_service_definition() -> dict[str, Any]:
     }
 
 
-def metadata_info(app: str, urls: list[DubboURL]) -> dict[str, Any]:
-    """MetadataInfo JSON (app, revision, services by match key) for the exported URLs."""
-    services: dict[str, Any] = {}
-    for u in urls:
-        group, version = u.get("group"), u.get("version")
-        key = (f"{group}/" if group else "") + u.interface + (f":{version}" if version else "")
-        params = {k: v for k, v in u.params.items() if k not in ("pid", "timestamp", "anyhost")}
-        services[f"{key}:{u.protocol}"] = {
-            "name": u.interface,
-            "group": group or None,
-            "version": version or None,
-            "protocol": u.protocol,
-            "port": u.port,
-            "path": u.path,
-            "params": params,
-        }
-    info = {"app": app, "revision": "", "services": services}
-    info["revision"] = revision_of(info)
-    return info
-
-
-def revision_of(info: Mapping[str, Any]) -> str:
-    """An MD5 over the app and its services (stable for the same content), like Dubbo's."""
-    text = info["app"] + "".join(
-        f"{k}{orjson.dumps(v, option=orjson.OPT_SORT_KEYS).decode()}"
-        for k, v in sorted(info["services"].items())
-    )
-    return hashlib.md5(text.encode()).hexdigest()
-
-
 def interface_service_name(url: DubboURL, category: str = "providers") -> str:
     return f"{category}:{url.interface}:{url.get('version')}:{url.get('group')}"
 
@@ -192,7 +167,18 @@ class DubboNacosProvider:
         metadata_overrides: Mapping[str, str] | None = None,
         username: str | None = None,
         password: str | None = None,
+        storage: str = "remote",
+        provider: Any = None,
     ) -> None:
+        """``storage``: where application-level MetadataInfo lives — ``remote`` (Nacos config)
+        or ``local`` (``provider``, the running DemoProvider behind ``url``, serves it from
+        its MetadataService)."""
+        if storage not in ("remote", "local"):
+            raise ValueError(f"storage must be remote or local, got {storage!r}")
+        if storage == "local" and mode in ("instance", "all") and provider is None:
+            raise ValueError("storage local needs the provider that serves MetadataService")
+        self.storage = storage
+        self.provider = provider
         self.address = address
         self.url = url
         self.namespace = namespace
@@ -297,32 +283,22 @@ class DubboNacosProvider:
                 break
             except Exception:  # CAS lost to another provider: read again
                 continue
-        info = metadata_info(self.app, [self.url])
-        self.revision = info["revision"]
-        await self.config.publish_config(
-            ConfigParam(data_id=self.app, group=self.revision, content=orjson.dumps(info).decode())
+        self.revision, info = metadata_info(self.app, [self.url])
+        if self.storage == "remote":
+            await self.config.publish_config(
+                ConfigParam(
+                    data_id=self.app,
+                    group=self.revision,
+                    content=orjson.dumps(metadata_info_json(info)).decode(),
+                )
+            )
+        else:
+            serve_metadata(self.provider, self.app, self.revision, info)
+        port = self.url.port
+        meta = instance_metadata(
+            self.revision, port, {self.url.protocol: port}, storage=self.storage
         )
-        meta = {
-            "dubbo.metadata.revision": self.revision,
-            "dubbo.metadata.storage-type": "remote",
-            "dubbo.endpoints": orjson.dumps(
-                [{"port": self.url.port, "protocol": self.url.protocol}]
-            ).decode(),
-            "dubbo.metadata-service.url-params": orjson.dumps(
-                {
-                    "connections": "1",
-                    "version": "1.0.0",
-                    "dubbo": "2.0.2",
-                    "release": "3.3.1",
-                    "side": "provider",
-                    "port": str(self.url.port),
-                    "protocol": self.url.protocol,
-                }
-            ).decode(),
-            "meta-v": "2.0.0",
-            "timestamp": "1700000000000",
-            **self.overrides,
-        }
+        meta.update(self.overrides)
         await self.naming.register_instance(
             RegisterInstanceParam(
                 service_name=self.app,

@@ -15,7 +15,6 @@ them out (protocols.md §5a/§5b)::
 
 from __future__ import annotations
 
-import hashlib
 import os
 import time
 from collections.abc import Iterable, Mapping
@@ -25,18 +24,25 @@ from typing import Any
 import orjson
 from kazoo.client import KazooClient
 from kazoo.exceptions import BadVersionError, NodeExistsError, NoNodeError
-from tribridge.codecs.hessian2 import HessianObject, TypedMap
-from tribridge.registries.base import DubboURL
-from tribridge.registries.metadata_service import (
-    METADATA_INFO_CLASS,
-    METADATA_SERVICE_VERSION,
-    SERVICE_INFO_CLASS,
-    match_key,
+from tribridge.interop.app_metadata import (
+    DUBBO_VERSION,
+    RELEASE,
+    instance_metadata,
+    metadata_info,
+    serve_metadata,
 )
+from tribridge.registries.base import DubboURL
 from tribridge.registries.zookeeper import definition_path, url_encode
 
-DUBBO_VERSION = "2.0.2"
-RELEASE = "3.3.1"
+__all__ = [
+    "ZkPublisher",
+    "curator_instance",
+    "full_string",
+    "instance_metadata",
+    "metadata_info",
+    "provider_url",
+    "register_demo_provider",
+]
 CURATOR_PAYLOAD_CLASS = "org.apache.dubbo.registry.zookeeper.ZookeeperInstance"
 
 
@@ -85,69 +91,6 @@ def provider_url(
         params["group"] = group
     params.update(extra)
     return DubboURL(protocol, host, port, interface, MappingProxyType(params))
-
-
-def metadata_info(app: str, urls: Iterable[DubboURL]) -> tuple[str, HessianObject]:
-    """(revision, ``org.apache.dubbo.metadata.MetadataInfo``) for the exported ``urls``, as
-    ``MetadataService.getMetadataInfo`` returns it over hessian2."""
-    services: dict[str, HessianObject] = {}
-    for u in urls:
-        params = {
-            k: v
-            for k, v in u.params.items()
-            if k not in ("pid", "timestamp", "anyhost", "bind.ip", "bind.port")
-        }
-        si = HessianObject(
-            SERVICE_INFO_CLASS,
-            {
-                "name": u.interface,
-                "group": u.get("group") or None,
-                "version": u.get("version") or None,
-                "protocol": u.protocol,
-                "port": u.port,
-                "path": u.path,
-                "params": params,
-            },
-        )
-        services[match_key(u.interface, u.get("group"), u.get("version"), u.protocol)] = si
-    desc = "".join(f"{k}|{sorted(v.fields['params'].items())}" for k, v in sorted(services.items()))
-    revision = hashlib.md5(f"{app}{desc}".encode()).hexdigest()  # RevisionResolver: MD5 hex
-    obj = HessianObject(
-        METADATA_INFO_CLASS,
-        {
-            "app": app,
-            "revision": revision,
-            "services": TypedMap("java.util.concurrent.ConcurrentHashMap", services),
-        },
-    )
-    return revision, obj
-
-
-def instance_metadata(
-    revision: str, metadata_port: int, endpoints: Mapping[str, int], **extra: str
-) -> dict[str, str]:
-    """The instance metadata Dubbo 3.3 writes (``ServiceInstanceMetadataUtils``)."""
-    meta = {
-        "dubbo.metadata.revision": revision,
-        "dubbo.metadata.storage-type": "local",
-        "dubbo.endpoints": orjson.dumps(
-            [{"port": p, "protocol": proto} for proto, p in endpoints.items()]
-        ).decode(),
-        "dubbo.metadata-service.url-params": orjson.dumps(
-            {
-                "version": METADATA_SERVICE_VERSION,
-                "dubbo": DUBBO_VERSION,
-                "release": RELEASE,
-                "side": "provider",
-                "port": str(metadata_port),
-                "protocol": "dubbo",
-            }
-        ).decode(),
-        "meta-v": "1.0.0",
-        "timestamp": str(int(time.time() * 1000)),
-    }
-    meta.update(extra)
-    return meta
 
 
 def curator_instance(app: str, host: str, port: int, metadata: Mapping[str, str]) -> bytes:
@@ -324,8 +267,7 @@ def register_demo_provider(
         out["definition"] = pub.publish_definition(url, service_definition(params))
     if app_level:
         revision, info = metadata_info(application, [url])
-        provider.application = application
-        provider.metadata[revision] = info
+        serve_metadata(provider, application, revision, info)
         pub.publish_mapping(SERVICE, application)
         meta = instance_metadata(revision, provider.port, {"dubbo": provider.port})
         out["instance"] = pub.register_instance(application, provider.host, provider.port, meta)

@@ -8,12 +8,18 @@ wrapper-mode provider does.  apache-dubbo cannot set response headers, so the Ja
 business-exception shape (``tri-exception-code`` + ``grpc-status: 0``), status codes,
 echoed headers and trailers come from the grpcio server.
 
-    python -m tribridge.interop.triple_peers dubbo PORT
+With ``--zookeeper host:port`` the apache-dubbo server registers itself through
+apache-dubbo's own ZooKeeper registry (a ``tri://`` URL under ``/dubbo``, without
+``interface``/``methods``/``side``, peers.md); it then serves ``SERVICE`` only, because
+apache-dubbo's registry export takes a single service handler.
+
+    python -m tribridge.interop.triple_peers dubbo PORT [--zookeeper HOST:PORT]
     python -m tribridge.interop.triple_peers grpc PORT
 """
 
 from __future__ import annotations
 
+import argparse
 import io
 import os
 import socket
@@ -38,6 +44,7 @@ SIGNATURES: dict[str, list[str]] = {
     "headers": [],
 }
 SERVER_NAME = "?"
+APPLICATION = "tribridge-apache-dubbo"
 RETURNS = {"greet": "java.lang.String", "add": "int", "addLong": "long"}
 
 
@@ -121,9 +128,9 @@ def business(method: str, args: list[Any], headers: dict[str, str] | None = None
 # ---- apache-dubbo -------------------------------------------------------------------------
 
 
-def serve_dubbo(port: int) -> None:
+def serve_dubbo(port: int, zookeeper: str | None = None, application: str = APPLICATION) -> None:
     import dubbo
-    from dubbo.configs import ServiceConfig
+    from dubbo.configs import ApplicationConfig, RegistryConfig, ServiceConfig
     from dubbo.proxy.handlers import RpcMethodHandler, RpcServiceHandler
 
     def handler(method: str) -> RpcMethodHandler:
@@ -138,13 +145,22 @@ def serve_dubbo(port: int) -> None:
         )
 
     svc = RpcServiceHandler(SERVICE, [handler(m) for m in [*SIGNATURES, "$invoke"]])
-    raw = RpcServiceHandler(
-        RAW_SERVICE, [RpcMethodHandler.unary(lambda b: b[::-1], method_name="reverse")]
-    )
-    server = dubbo.Server(ServiceConfig(svc, host="127.0.0.1", port=port))
-    # apache-dubbo's export takes an iterable of handlers: both services on one port
-    server._url.attributes["service-handler"] = [svc, raw]
-    server.start()
+    config = ServiceConfig(svc, host="127.0.0.1", port=port)
+    if zookeeper:
+        zk_host, _, zk_port = zookeeper.rpartition(":")
+        bootstrap = dubbo.Dubbo(
+            application_config=ApplicationConfig(name=application),
+            registry_config=RegistryConfig("zookeeper", zk_host or "127.0.0.1", int(zk_port)),
+        )
+        server = bootstrap.create_server(config)
+    else:
+        raw = RpcServiceHandler(
+            RAW_SERVICE, [RpcMethodHandler.unary(lambda b: b[::-1], method_name="reverse")]
+        )
+        server = dubbo.Server(config)
+        # apache-dubbo's export takes an iterable of handlers: both services on one port
+        server._url.attributes["service-handler"] = [svc, raw]
+    server.start()  # with a registry: registered, then listening
     print("ready", flush=True)
     while True:
         time.sleep(3600)
@@ -237,15 +253,16 @@ class TriplePeer:
                 self.kill()
 
 
-def start_peer(kind: str, port: int, timeout: float = 20.0) -> TriplePeer:
-    """Start a ``dubbo`` or ``grpc`` server on 127.0.0.1:port and wait until it listens."""
+def start_peer(
+    kind: str, port: int, timeout: float = 20.0, zookeeper: str | None = None
+) -> TriplePeer:
+    """Start a ``dubbo`` or ``grpc`` server on 127.0.0.1:port and wait until it listens
+    (``zookeeper``: the dubbo server registers itself there first)."""
     env = dict(os.environ, PYTHONUNBUFFERED="1")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "tribridge.interop.triple_peers", kind, str(port)],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        env=env,
-    )
+    cmd = [sys.executable, "-m", "tribridge.interop.triple_peers", kind, str(port)]
+    if zookeeper:
+        cmd += ["--zookeeper", zookeeper]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env)
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc.poll() is not None:
@@ -257,21 +274,27 @@ def start_peer(kind: str, port: int, timeout: float = 20.0) -> TriplePeer:
         except OSError:
             time.sleep(0.05)
     proc.kill()
+    proc.wait(5)
     raise RuntimeError(f"{kind} Triple peer did not listen on {port} within {timeout}s")
 
 
 def main(argv: list[str]) -> None:
     global SERVER_NAME
-    kind, port = argv[0], int(argv[1])
-    SERVER_NAME = {"dubbo": "apache-dubbo", "grpc": "grpcio"}.get(kind, kind)
-    if kind == "dubbo":
-        serve_dubbo(port)
-    elif kind == "grpc":
+    parser = argparse.ArgumentParser(prog="python -m tribridge.interop.triple_peers")
+    parser.add_argument("kind", choices=["dubbo", "grpc"])
+    parser.add_argument("port", type=int)
+    parser.add_argument("--zookeeper", help="host:port; the dubbo server registers itself")
+    parser.add_argument("--application", default=APPLICATION)
+    args = parser.parse_args(argv)
+    SERVER_NAME = {"dubbo": "apache-dubbo", "grpc": "grpcio"}[args.kind]
+    if args.kind == "dubbo":
+        serve_dubbo(args.port, args.zookeeper, args.application)
+    else:
+        if args.zookeeper:
+            parser.error("--zookeeper: only the dubbo (apache-dubbo) server registers itself")
         import asyncio
 
-        asyncio.run(_serve_grpc(port))
-    else:
-        raise SystemExit(f"unknown peer {kind!r}: dubbo or grpc")
+        asyncio.run(_serve_grpc(args.port))
 
 
 if __name__ == "__main__":

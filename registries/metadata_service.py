@@ -18,9 +18,10 @@ registries must not depend on the gateway's connection pools.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 from collections import OrderedDict
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
@@ -34,7 +35,7 @@ from tribridge.codecs.dubbo import (
     encode_request,
 )
 
-from .base import RegistryError
+from .base import DubboURL, RegistryError
 
 METADATA_SERVICE = "org.apache.dubbo.metadata.MetadataService"
 METADATA_SERVICE_VERSION = "1.0.0"
@@ -221,3 +222,83 @@ async def _call(host: str, port: int, app: str, revision: str, where: str) -> An
                 return res.value
     finally:
         writer.close()
+
+
+# ---- one application instance (ZooKeeper /services/{app}/…, a Nacos instance of {app}) ---------
+
+#: ``read_remote(app, revision)`` -> (MetadataInfo JSON or None, where it was looked for)
+RemoteReader = Callable[[str, str], Awaitable[tuple[bytes | str | None, str]]]
+
+
+def metadata_service_address(host: str, port: int, meta: Mapping[str, str]) -> tuple[int, str]:
+    """(port, protocol) of the instance's MetadataService, from
+    ``dubbo.metadata-service.url-params`` (defaults: the instance port, dubbo)."""
+    raw = meta.get("dubbo.metadata-service.url-params")
+    if not raw:
+        return port, "dubbo"
+    try:
+        params = orjson.loads(raw)
+        return int(params.get("port") or port), str(params.get("protocol") or "dubbo")
+    except (orjson.JSONDecodeError, AttributeError, TypeError, ValueError):
+        raise RegistryError(f"bad dubbo.metadata-service.url-params {str(raw)[:120]!r}") from None
+
+
+async def instance_metadata_info(
+    app: str,
+    host: str,
+    port: int,
+    meta: Mapping[str, str],
+    read_remote: RemoteReader,
+    timeout: float = 3.0,
+) -> MetadataInfo:
+    """The MetadataInfo an application instance's ``dubbo.metadata.revision`` names:
+    ``storage-type=remote`` from the registry's metadata report (``read_remote``), else
+    (``local``, Dubbo's default) from the instance's own MetadataService.  Cached by
+    (app, revision) either way: a revision is a digest of its content."""
+    revision = str(meta.get("dubbo.metadata.revision") or "")
+    if not revision:
+        raise RegistryError("instance without dubbo.metadata.revision")
+    if revision == "0":  # Dubbo: the instance exports no services yet
+        return MetadataInfo(app, revision, MappingProxyType({}))
+    hit = cached(app, revision)
+    if hit is not None:
+        return hit
+    if meta.get("dubbo.metadata.storage-type") == "remote":
+        data, where = await read_remote(app, revision)
+        if not data:
+            raise RegistryError(f"remote metadata {where} is missing")
+        info = MetadataInfo.from_json(data, where)
+        remember(info, app, revision)
+        return info
+    mport, mprotocol = metadata_service_address(host, port, meta)
+    if mprotocol != "dubbo":
+        raise MetadataServiceError(
+            f"MetadataService of {app} at {host}:{mport} speaks {mprotocol}; only dubbo is "
+            "supported for metadata calls"
+        )
+    return await fetch_metadata_info(host, mport, app, revision, timeout)
+
+
+def instance_urls(
+    iface: str, app: str, host: str, port: int, meta: Mapping[str, str], info: MetadataInfo
+) -> list[DubboURL]:
+    """The URLs of ``iface`` that an instance serves: MetadataInfo's services, on the
+    instance's host and the port of their protocol (``dubbo.endpoints``)."""
+    ports: dict[str, int] = {}
+    raw = meta.get("dubbo.endpoints")
+    if raw:
+        with contextlib.suppress(orjson.JSONDecodeError, TypeError, ValueError, KeyError):
+            for e in orjson.loads(raw):
+                ports[str(e["protocol"])] = int(e["port"])
+    out = []
+    for si in info.for_interface(iface):
+        params = dict(si.params)
+        params.setdefault("interface", iface)
+        params.setdefault("application", app)
+        for k, v in (("version", si.version), ("group", si.group)):
+            if v:
+                params[k] = v
+        params["discovery"] = "application"
+        p = si.port or ports.get(si.protocol) or port
+        out.append(DubboURL(si.protocol, host, p, si.path or iface, MappingProxyType(params)))
+    return out

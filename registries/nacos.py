@@ -33,8 +33,6 @@ from types import MappingProxyType
 from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit
 
-import orjson
-
 from .base import (
     DubboURL,
     Endpoint,
@@ -46,6 +44,7 @@ from .base import (
     matches,
 )
 from .metadata import ServiceDefinition
+from .metadata_service import instance_metadata_info, instance_urls
 
 log = logging.getLogger("tribridge.registry.nacos")
 
@@ -133,7 +132,6 @@ class NacosRegistry(Registry):
         self._followers: dict[str, set[ServiceKey]] = {}
         self._callbacks: dict[str, Any] = {}
         self._definitions: dict[str, ServiceDefinition | None] = {}
-        self._app_meta: dict[tuple[str, str], tuple[dict[str, Any], ...]] = {}
         self._skipped: dict[str, str] = {}
         self._last_error: str | None = None
         self._names_cache: tuple[float, list[str]] | None = None
@@ -534,98 +532,31 @@ class NacosRegistry(Registry):
 
     async def _app_endpoints(self, app: str, inst: Any, iface: str) -> list[Endpoint]:
         where = f"{app} {getattr(inst, 'ip', '?')}:{getattr(inst, 'port', '?')}"
-        meta = getattr(inst, "metadata", None) or {}
         try:
-            revision = str(meta.get("dubbo.metadata.revision") or "")
-            if not revision:
-                raise RegistryError("no dubbo.metadata.revision")
-            endpoints: dict[str, int] = {}
-            raw = meta.get("dubbo.endpoints")
-            if raw:
-                for e in orjson.loads(raw):
-                    endpoints[str(e["protocol"])] = int(e["port"])
-            services = await self._metadata_info(app, revision, inst, meta)
+            raw = getattr(inst, "metadata", None) or {}
+            if not isinstance(raw, Mapping):
+                raise RegistryError("metadata is not a map")
+            meta = {str(k): str(v) for k, v in raw.items() if v is not None}
+            host, port = str(inst.ip), int(inst.port)
+            info = await instance_metadata_info(
+                app, host, port, meta, self._read_metadata_info, 3.0
+            )
             out = []
-            for si in services:
-                if si.get("name") != iface:
-                    continue
-                protocol = str(si.get("protocol") or "dubbo")
-                port = int(si.get("port") or -1)
-                if port <= 0:
-                    port = endpoints.get(protocol, int(inst.port))
-                params = {str(k): str(v) for k, v in (si.get("params") or {}).items()}
-                for k in ("version", "group"):
-                    if si.get(k):
-                        params[k] = str(si[k])
-                params.setdefault("application", app)
-                url = DubboURL(
-                    protocol,
-                    str(inst.ip),
-                    port,
-                    str(si.get("path") or iface),
-                    MappingProxyType(params),
-                )
+            for url in instance_urls(iface, app, host, port, meta, info):
                 ep = Endpoint.from_url(url)
                 if not _bool(getattr(inst, "enabled", True)):
                     ep = dataclasses.replace(ep, enabled=False)
                 out.append(ep)
-        except (
-            RegistryError,
-            TypeError,
-            ValueError,
-            KeyError,
-            AttributeError,
-            orjson.JSONDecodeError,
-        ) as e:
+        except (RegistryError, TypeError, ValueError, AttributeError) as e:
             self._skip(where, str(e))
             return []
         self._skipped.pop(where, None)
         return out
 
-    async def _metadata_info(
-        self, app: str, revision: str, inst: Any, meta: Mapping[str, Any]
-    ) -> tuple[dict[str, Any], ...]:
-        cached = self._app_meta.get((app, revision))
-        if cached is not None:
-            return cached
-        storage = str(meta.get("dubbo.metadata.storage-type") or "local")
-        if storage == "remote":
-            content = await self._get_config(app, revision)
-            if content is None:
-                raise RegistryError(f"no MetadataInfo in config {app}/{revision}")
-            data = orjson.loads(content)
-            services = data.get("services") if isinstance(data, dict) else None
-            if not isinstance(services, dict):
-                raise RegistryError(f"MetadataInfo {app}/{revision} has no services")
-            infos = tuple(dict(v) for v in services.values() if isinstance(v, dict))
-        else:
-            try:
-                from tribridge.registries.metadata_service import fetch_metadata_info
-            except ImportError as e:
-                raise RegistryError(
-                    f"storage-type local needs the MetadataService client: {e}"
-                ) from None
-            port = int(inst.port)
-            params_raw = meta.get("dubbo.metadata-service.url-params")
-            if params_raw:
-                p = orjson.loads(params_raw)
-                if isinstance(p, dict) and str(p.get("port", "")).isdigit():
-                    port = int(p["port"])
-            try:
-                info = await fetch_metadata_info(str(inst.ip), port, app, revision, timeout=3.0)
-            except Exception as e:  # one provider's MetadataService must not block the rest
-                raise RegistryError(f"MetadataService of {inst.ip}:{port}: {e}") from None
-            infos = tuple(
-                {
-                    k: getattr(si, k, None)
-                    for k in ("name", "group", "version", "protocol", "port", "path", "params")
-                }
-                for si in info.services.values()
-            )
-        if len(self._app_meta) > 1024:
-            self._app_meta.clear()
-        self._app_meta[(app, revision)] = infos
-        return infos
+    async def _read_metadata_info(self, app: str, revision: str) -> tuple[str | None, str]:
+        """``storage-type=remote``: NacosMetadataReport keeps MetadataInfo JSON in config
+        ``dataId={app}``, ``group={revision}``."""
+        return await self._get_config(app, revision), f"nacos config {app} (group {revision})"
 
     async def _definition(self, w: _Watch, eps: list[Endpoint]) -> ServiceDefinition | None:
         iface = w.key.interface

@@ -47,7 +47,7 @@ from .base import (
     matches,
 )
 from .metadata import ServiceDefinition
-from .metadata_service import MetadataInfo, MetadataServiceError, fetch_metadata_info
+from .metadata_service import MetadataInfo, instance_metadata_info, instance_urls
 
 log = logging.getLogger("tribridge.registry.zookeeper")
 
@@ -758,40 +758,20 @@ class ZookeeperRegistry(Registry):
                     skipped.append((where, f"revision {rev}: {info}"))
                 continue
             for _where, host, port, meta in by_rev[(app, rev)]:
-                out.extend(_instance_urls(entry.interface, app, host, port, meta, info))
+                out.extend(instance_urls(entry.interface, app, host, port, meta, info))
         return out
 
     async def _metadata_info(
         self, app: str, host: str, port: int, meta: dict[str, str]
     ) -> MetadataInfo:
-        revision = meta.get("dubbo.metadata.revision")
-        if not revision:
-            raise RegistryError("instance without dubbo.metadata.revision")
-        if revision == "0":
-            return MetadataInfo(app, revision, MappingProxyType({}))
-        if meta.get("dubbo.metadata.storage-type") == "remote":
+        async def read_remote(app: str, revision: str) -> tuple[bytes | None, str]:
             path = f"/{self.metadata_root}/metadata/{app}/{revision}"
-            data = await asyncio.get_running_loop().run_in_executor(None, self._data, path, None)
-            if not data:
-                raise RegistryError(f"remote metadata {path} is missing")
-            return MetadataInfo.from_json(data, path)
-        mport, mprotocol = port, "dubbo"
-        raw = meta.get("dubbo.metadata-service.url-params")
-        if raw:
-            try:
-                params = orjson.loads(raw)
-                mport = int(params.get("port") or port)
-                mprotocol = str(params.get("protocol") or "dubbo")
-            except (orjson.JSONDecodeError, AttributeError, TypeError, ValueError):
-                raise RegistryError(
-                    f"bad dubbo.metadata-service.url-params {raw[:120]!r}"
-                ) from None
-        if mprotocol != "dubbo":
-            raise MetadataServiceError(
-                f"MetadataService of {app} at {host}:{mport} speaks {mprotocol}; only dubbo is "
-                "supported for metadata calls"
-            )
-        return await fetch_metadata_info(host, mport, app, revision, self.metadata_timeout)
+            loop = asyncio.get_running_loop()
+            return await loop.run_in_executor(None, self._data, path, None), path
+
+        return await instance_metadata_info(
+            app, host, port, meta, read_remote, self.metadata_timeout
+        )
 
     # ---- queries --------------------------------------------------------------------------
 
@@ -831,29 +811,6 @@ class ZookeeperRegistry(Registry):
             ],
             "errors": list(self._errors.values())[:MAX_REPORTED_SKIPS],
         }
-
-
-def _instance_urls(
-    iface: str, app: str, host: str, port: int, meta: dict[str, str], info: MetadataInfo
-) -> list[DubboURL]:
-    ports: dict[str, int] = {}
-    raw = meta.get("dubbo.endpoints")
-    if raw:
-        with contextlib.suppress(orjson.JSONDecodeError, TypeError, ValueError, AttributeError):
-            for e in orjson.loads(raw):
-                ports[str(e["protocol"])] = int(e["port"])
-    out = []
-    for si in info.for_interface(iface):
-        params = dict(si.params)
-        params.setdefault("interface", iface)
-        params.setdefault("application", app)
-        for k, v in (("version", si.version), ("group", si.group)):
-            if v:
-                params[k] = v
-        params["discovery"] = "application"
-        p = si.port or ports.get(si.protocol) or port
-        out.append(DubboURL(si.protocol, host, p, si.path or iface, MappingProxyType(params)))
-    return out
 
 
 def _dedupe(urls: list[DubboURL]) -> list[DubboURL]:

@@ -22,6 +22,8 @@ from tribridge.interop.idl_peers import (
 )
 from tribridge.interop.testing import BackgroundLoop, http_request
 
+from .conftest import free_port
+
 PROTOS = Path(__file__).resolve().parent.parent / "interop" / "protos"
 SVC = "idl.demo.v1.Demo"
 
@@ -199,16 +201,21 @@ def test_template_wrong_http_method_is_405(backend) -> None:  # type: ignore[no-
 
 # ---- errors ---------------------------------------------------------------------------------
 
+#: (gRPC code, HTTP, error.code): the one table, tribridge.codecs.triple.HTTP_STATUS
 STATUS_CASES = [
-    (3, 400, "invalid_argument"),
+    (1, 499, "cancelled"),
+    (2, 500, "provider_error"),
+    (3, 400, "provider_rejected_request"),
     (5, 404, "not_found"),
-    (6, 409, "already_exists"),
+    (6, 409, "conflict"),
     (7, 403, "permission_denied"),
-    (8, 429, "resource_exhausted"),
+    (8, 429, "provider_overloaded"),
     (9, 400, "failed_precondition"),
     (10, 409, "aborted"),
-    (13, 500, "internal"),
-    (14, 503, "unavailable"),
+    (11, 400, "out_of_range"),
+    (13, 500, "provider_error"),
+    (14, 503, "provider_unavailable"),
+    (15, 500, "provider_error"),
     (16, 401, "unauthenticated"),
 ]
 
@@ -323,6 +330,9 @@ def test_json_options_proto_names_defaults_and_enum_numbers(
         gw.port, "POST", f"/{SVC}/Describe", {"past_addresses": [], "nickName": "n", "id": 1}
     )
     assert status == 200 and body["id_plus_one"] == "2"
+    # reflection and calls went over the gateway's shared Triple client: one channel
+    assert gw.idl is not None and gw.idl.client is gw.pools.triple_client()
+    assert list(gw.pools.triple_client()._channels) == [("127.0.0.1", grpcio_demo.port)]
 
 
 def test_json_option_ignore_unknown(bg: BackgroundLoop, grpcio_demo) -> None:  # type: ignore[no-untyped-def]
@@ -372,7 +382,6 @@ services:
 
 
 def test_no_provider_listening_is_503(bg: BackgroundLoop, descriptor_set: Path) -> None:
-    from tests.conftest import free_port
 
     idl = f'{{descriptor_set: "{descriptor_set}"}}'
     gw = bg.start_gateway(idl_config(free_port(), idl))
@@ -381,7 +390,6 @@ def test_no_provider_listening_is_503(bg: BackgroundLoop, descriptor_set: Path) 
 
 
 def test_reflection_target_down_is_503(bg: BackgroundLoop) -> None:
-    from tests.conftest import free_port
 
     gw = bg.start_gateway(idl_config(free_port(), "{reflection: true}"))
     status, body = http_request(gw.port, "POST", f"/{SVC}/Echo", {"name": "x"})
@@ -513,3 +521,62 @@ services:
     for _ in range(4):
         status, body = http_request(gw.port, "POST", f"/{SVC}/Describe", {"name": "r"})
         assert status == 200 and body["server"] == "dubbo-node", body
+
+
+# ---- readiness -------------------------------------------------------------------------------
+
+
+def _readyz_config(registry: str) -> str:
+    return f"""
+listen: {{host: 127.0.0.1, port: 0}}
+access_log: false
+registry_wait: 200ms
+registries: {{zk: "{registry}"}}
+services:
+  - interface: {SVC}
+    protocol: grpc
+    registry: zk
+    idl: {{reflection: true}}
+  - interface: {JAVA}
+    registry: zk
+"""
+
+
+JAVA = "com.tribridge.demo.DemoService"
+
+
+def test_readyz_covers_idl_services_and_pending_registries(
+    bg: BackgroundLoop, grpcio_demo, zookeeper: str
+) -> None:  # type: ignore[no-untyped-def]
+    import uuid
+
+    from tribridge.interop.registration import ZkPublisher, provider_url
+
+    # an IDL service with static endpoints counts, and is ready
+    gw = bg.start_gateway(idl_config(grpcio_demo.port, "{reflection: true}"))
+    status, body = http_request(gw.port, "GET", "/readyz")
+    assert (status, body["services"], body["pending"]) == (200, 1, []), body
+
+    # a registry that never answered: both services pending, not ready
+    gw = bg.start_gateway(_readyz_config(f"zookeeper://127.0.0.1:{free_port()}?max_backoff=300ms"))
+    status, body = http_request(gw.port, "GET", "/readyz")
+    assert status == 503 and body["services"] == 2, body
+    assert sorted(body["pending"]) == sorted(body["without_providers"]) == sorted([SVC, JAVA])
+
+    # a live registry: the IDL service's provider registered itself (tri://), the Java one has
+    # none -> only the Java service is missing, nothing is pending
+    root = "t" + uuid.uuid4().hex[:8]
+    with ZkPublisher(zookeeper, root=root) as pub:
+        pub.register_provider(
+            provider_url("127.0.0.1", grpcio_demo.port, SVC, ["Describe"], protocol="tri")
+        )
+        gw = bg.start_gateway(_readyz_config(f"zookeeper://{zookeeper}?root={root}"))
+        deadline = time.monotonic() + 10
+        while True:
+            status, body = http_request(gw.port, "GET", "/readyz")
+            if not body["pending"] or time.monotonic() > deadline:
+                break
+            time.sleep(0.02)
+        assert (status, body["pending"], body["without_providers"]) == (503, [], [JAVA]), body
+        status, body = http_request(gw.port, "POST", f"/{SVC}/Describe", {"name": "zk"})
+        assert status == 200 and body["server"] == "grpcio", body

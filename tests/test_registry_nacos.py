@@ -79,6 +79,8 @@ class Env:
         mode: str = "interface",
         definition: bool = True,
         overrides: dict[str, str] | None = None,
+        storage: str = "remote",
+        provider: Any = None,
         **url_kw: Any,
     ) -> DubboNacosProvider:
         reg = DubboNacosProvider(
@@ -88,6 +90,8 @@ class Env:
             mode=mode,
             definition=demo_service_definition() if definition else None,
             metadata_overrides=overrides,
+            storage=storage,
+            provider=provider,
         )
         self.bg.run(reg.start())
         self.registrations.append(reg)
@@ -288,6 +292,46 @@ def test_application_level_discovery_remote_metadata(env: Env) -> None:
     assert "provider:app-level-demo" in snap.definition.source
 
 
+def test_application_level_discovery_local_metadata(env: Env) -> None:
+    """Dubbo's default ``storage-type=local``: mapping -> the app's instances -> each
+    instance's own MetadataService (our demo provider serves getMetadataInfo) -> calls."""
+    from v2.nacos import ConfigParam
+
+    app = f"local-{env.namespace}"
+    a = env.provider(version="1.0.0")
+    b = env.provider(version="1.0.0")
+    ra = env.register(a.port, mode="instance", app=app, storage="local", provider=a)
+    env.register(b.port, mode="instance", app=app, storage="local", provider=b)
+    assert ra.revision and ra.revision != env.registrations[1].revision  # ports differ
+    # nothing in Nacos config: the MetadataInfo exists only on the providers
+    assert env.bg.run(ra.config.get_config(ConfigParam(data_id=app, group=ra.revision))) in (
+        None,
+        "",
+    )
+    gw = env.gateway("mode=instance")
+    until(
+        lambda: (
+            len(gw.services[SERVICE].snapshot.endpoints) == 2
+            if SERVICE in gw.services
+            else rpc(gw.port, "greet", ["w"]) and False
+        ),
+        what="both instances",
+    )
+    for i in range(10):
+        assert rpc(gw.port, "greet", [f"local{i}"]) == (200, f"Hello, local{i}")
+    assert rpc(gw.port, "addLong", [2**35, 1]) == (200, 2**35 + 1)
+    assert a.calls > 0 and b.calls > 0
+    assert (a.metadata_calls, b.metadata_calls) == (1, 1)  # once per revision
+    assert "$invoke" not in a.last_attachments  # the definition was found via the app name
+    eps = gw.services[SERVICE].snapshot.endpoints
+    assert sorted(e.port for e in eps) == sorted([a.port, b.port])
+    assert {(e.protocol, e.version, e.metadata["discovery"]) for e in eps} == {
+        ("dubbo", "1.0.0", "application")
+    }
+    assert "provider:" + app in gw.services[SERVICE].snapshot.definition.source
+    assert not registry_status(gw)["skipped"]
+
+
 def test_register_mode_all_is_deduplicated(env: Env) -> None:
     p = env.provider(version="1.0.0")
     env.register(p.port, mode="all", app="both-demo")
@@ -405,8 +449,9 @@ def test_providers_added_and_removed_under_load(env: Env) -> None:
 
 
 def test_local_metadata_that_cannot_be_fetched_is_skipped(env: Env) -> None:
-    """storage-type=local needs the provider's MetadataService; the demo provider has none, so
-    that instance is skipped and reported while interface-level providers keep serving."""
+    """storage-type=local needs the provider's MetadataService; this provider exports none
+    (no MetadataInfo was given to it), so that instance is skipped and reported while
+    interface-level providers keep serving."""
     p = env.provider(version="1.0.0")
     env.register(
         p.port,

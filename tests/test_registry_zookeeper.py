@@ -331,11 +331,13 @@ def test_sofa_rpc_node_registers_itself(bg, zookeeper, root) -> None:
     assert status == 503 and body["error"]["code"] == "no_provider", body
 
 
-def test_apache_dubbo_triple_provider_is_discovered(bg, zookeeper) -> None:
-    from tribridge.interop.apache_dubbo_provider import SERVICE as TRI
-    from tribridge.interop.apache_dubbo_provider import ApacheDubboProvider
+def test_apache_dubbo_triple_provider_registers_itself_and_is_called(bg, zookeeper) -> None:
+    """Issue 5: a Triple provider (apache-dubbo, wrapper mode) registers itself in ZooKeeper
+    with apache-dubbo's own registry code; an HTTP call through the gateway reaches it."""
+    from tribridge.interop.triple_peers import SERVICE as TRI
+    from tribridge.interop.triple_peers import start_peer
 
-    provider = ApacheDubboProvider(zookeeper)
+    provider = start_peer("dubbo", free_port(), zookeeper=zookeeper)
     try:
 
         async def look() -> Any:
@@ -351,6 +353,37 @@ def test_apache_dubbo_triple_provider_is_discovered(bg, zookeeper) -> None:
         (ep,) = snap.endpoints
         assert (ep.protocol, ep.host, ep.port) == ("tri", "127.0.0.1", provider.port)
         assert ep.metadata["interface"] == TRI and TRI in names
+
+        # apache-dubbo's tri:// URL has no methods: the signatures come from the config
+        gw = bg.start_gateway(
+            f"""
+listen: {{host: 127.0.0.1, port: 0}}
+registries: {{zk: "zookeeper://{zookeeper}?max_backoff=300ms"}}
+services:
+  - interface: {TRI}
+    registry: zk
+    retries: 0
+    methods:
+      greet: [java.lang.String]
+      addLong: [long, long]
+      fail: [java.lang.String]
+auto_routes: {{prefix: /, expose: ["com.tribridge.*"]}}
+"""
+        )
+        assert http_request(gw.port, "POST", f"/{TRI}/greet", ["Ada ✓"]) == (
+            200,
+            "Hello, Ada ✓ (via apache-dubbo)",
+        )
+        assert http_request(gw.port, "POST", f"/{TRI}/addLong", [2**53 + 1, 1]) == (
+            200,
+            2**53 + 2,
+        )
+        (ep,) = snapshot(gw, TRI).endpoints
+        assert (ep.protocol, ep.port) == ("tri", provider.port)
+        # the provider raised: apache-dubbo answers a gRPC error status, not a Dubbo2 one
+        status, body = http_request(gw.port, "POST", f"/{TRI}/fail", ["x"])
+        assert (status, body["error"]["grpc_status"]) == (500, "INTERNAL"), body
+        assert "failing on purpose: x" in body["error"]["message"], body
     finally:
         provider.close()
 

@@ -10,7 +10,7 @@ from collections.abc import Iterator
 
 import pytest
 from tribridge.codecs.hessian2 import decode, encode
-from tribridge.codecs.triple import decode_response_wrapper, encode_request_wrapper
+from tribridge.codecs.triple import decode_response_wrapper, encode_request_wrapper, http_status
 from tribridge.interop.testing import BackgroundLoop, http_request
 from tribridge.interop.triple_peers import (
     DEMO_SERVICE,
@@ -224,13 +224,17 @@ def test_server_error_status_apache_dubbo(gw_dubbo: int) -> None:
         (14, 503, "UNAVAILABLE"),
         (16, 401, "UNAUTHENTICATED"),
         (2, 500, "UNKNOWN"),
+        (1, 499, "CANCELLED"),
+        (15, 500, "DATA_LOSS"),
+        (10, 409, "ABORTED"),
     ],
 )
 def test_status_table(gw_grpc: int, code: int, http: int, name: str) -> None:
     status, body = rpc(gw_grpc, "status", [code, f"says {name} 100% ✓"])
     assert status == http, body
-    assert body["error"]["grpc_status"] == name
+    assert body["error"]["grpc_status"] == name and body["error"]["grpc_code"] == code
     assert body["error"]["message"] == f"says {name} 100% ✓"
+    assert body["error"]["code"] == http_status(code)[1]  # same table as the IDL path
 
 
 def test_json_not_fitting_signature_400(gw_grpc: int) -> None:
