@@ -282,23 +282,23 @@ def test_killed_mid_call_then_reconnect(bg: BackgroundLoop) -> None:
 
         def slow() -> None:
             t = time.monotonic()
-            s, b = rpc(gw, "sleep", [5000])
+            s, b = rpc(gw, "sleep", [9000])
             out.append((s, b, time.monotonic() - t))
 
         th = threading.Thread(target=slow)
         th.start()
         time.sleep(0.5)
         peer.kill()
-        th.join(10)
+        th.join(15)
         status, body, took = out[0]
         assert status in (502, 503), body
-        assert took < 4.0, took  # the call slept 5 s: not waiting it out
+        assert took < 6.0, took  # the call sleeps 9 s: the gateway did not wait it out
         # while down: fast 503
         t = time.monotonic()
         status, body = rpc(gw, "greet", ["a"])
-        assert status == 503 and time.monotonic() - t < 2.0, body
+        assert status == 503 and time.monotonic() - t < 3.0, body
         peer = start_peer("dubbo", port)
-        deadline = time.monotonic() + 10
+        deadline = time.monotonic() + 20
         while time.monotonic() < deadline:
             status, body = rpc(gw, "greet", ["back"])
             if status == 200:
