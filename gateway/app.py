@@ -127,6 +127,9 @@ class Gateway:
         self.started = time.time()
         self._passthrough = tuple(cfg.passthrough_headers)
         self._auto: set[str] = set()
+        from .relay import attach as attach_relay  # Dubbo2 ingress and relay links
+
+        self.relay = attach_relay(self)
 
     # ---- lifecycle -----------------------------------------------------------------------
 
@@ -135,6 +138,8 @@ class Gateway:
             await r.start()
         for svc in self.services.values():
             self._subscribe(svc)
+        if self.relay is not None:
+            await self.relay.start()
         limits = HttpLimits(**self.cfg.limits)
         self.http = HttpServer(
             self.handle,
@@ -149,6 +154,8 @@ class Gateway:
         return self.http.port
 
     async def stop(self, grace: float = 10.0) -> None:
+        if self.relay is not None:
+            await self.relay.stop(grace)
         if self.http is not None:
             await self.http.shutdown(grace)
         self.pools.close()

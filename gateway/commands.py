@@ -34,6 +34,15 @@ def add_subcommands(sub: argparse._SubParsersAction) -> None:  # type: ignore[ty
     call.add_argument("--generic", action="store_true", help="use $invoke even with --types")
     call.set_defaults(func=cmd_call)
 
+    certs = sub.add_parser("certs", help="test certificates for relay links (mutual TLS)")
+    csub = certs.add_subparsers(dest="certs_command", required=True)
+    make = csub.add_parser("make", help="write a test CA, server and client certs to DIR")
+    make.add_argument("dir")
+    make.add_argument("--san", action="append", help="subject alt name (repeat; IP or DNS)")
+    make.add_argument("--client", action="append", help="client cert name (repeat)")
+    make.add_argument("--days", type=int, default=365)
+    make.set_defaults(func=cmd_certs_make)
+
 
 def _run(coro: Any) -> Any:
     from .http_server import run
@@ -164,6 +173,15 @@ def cmd_demo(args: argparse.Namespace) -> int:
             await provider.close(0.5)
 
     _run(main())
+    return 0
+
+
+def cmd_certs_make(args: argparse.Namespace) -> int:
+    from .certs import make_certs
+
+    paths = make_certs(args.dir, args.san, args.client, args.days)
+    for role, p in paths.items():
+        print(f"{role}: {p}")
     return 0
 
 

@@ -128,6 +128,9 @@ class GatewayConfig:
     access_log: bool = True
     #: how long a first request waits for a registry's first answer about its service
     registry_wait: float = 3.0
+    #: relay_config.IngressConfig / RelayConfig (docs/relay.md)
+    dubbo_ingress: Any = None
+    relay: Any = None
 
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m)?\s*$")
@@ -246,6 +249,8 @@ def parse_config(text: str, source: str = "<memory>") -> GatewayConfig:
             "passthrough_headers",
             "access_log",
             "registry_wait",
+            "dubbo_ingress",
+            "relay",
         },
     )
     cfg = GatewayConfig(source=source)
@@ -272,6 +277,9 @@ def parse_config(text: str, source: str = "<memory>") -> GatewayConfig:
     _registries(v, root, cfg)
     _services(v, root, cfg)
     _routes(v, root, cfg)
+    from .relay_config import parse_sections
+
+    parse_sections(v, root, cfg)
     auto = root.get("auto_routes")
     if auto is not None:
         a = v.mapping(auto, "auto_routes", {"prefix", "expose", "header_overrides"})

@@ -18,6 +18,7 @@ import random
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from tribridge.codecs.dubbo import (
     DubboProtocolError,
@@ -337,13 +338,25 @@ class PoolSet:
     def __init__(self, settings: UpstreamSettings | None = None) -> None:
         self.settings = settings or UpstreamSettings()
         self.pools: dict[tuple[str, int], InstancePool] = {}
+        #: relay links by name (gateway/relay.py); endpoints ``relay:NAME`` resolve to them
+        self.relay_links: dict[str, Any] = {}
 
     def get(self, ep: Endpoint) -> InstancePool:
+        if ep.protocol == "relay":
+            return self._relay(ep.host)
         key = (ep.host, ep.port)
         pool = self.pools.get(key)
         if pool is None:
             pool = self.pools[key] = InstancePool(ep.host, ep.port, self.settings)
         return pool
+
+    def _relay(self, name: str) -> Any:
+        link = self.relay_links.get(name)
+        if link is None:
+            from .relay import MissingLink
+
+            link = MissingLink(name)
+        return link
 
     def close(self) -> None:
         for p in self.pools.values():
