@@ -297,3 +297,24 @@ dubbo_ingress:
             assert raw.closed_by_peer(2)
         finally:
             raw.close()
+
+
+def test_idle_consumer_connection_is_closed() -> None:
+    with BackgroundLoop() as bg:
+        gw = bg.start_gateway(
+            """
+dubbo_ingress:
+  listen: {host: 127.0.0.1, port: 0}
+  idle_timeout: 300ms
+  routes: [{interface: "*", to: local}]
+"""
+        )
+        raw = RawDubbo("127.0.0.1", gw.relay.ingress.port)
+        try:
+            raw.send(encode_heartbeat(1))
+            assert raw.recv(2).request_id == 1
+            t0 = time.monotonic()
+            assert raw.closed_by_peer(3)
+            assert 0.2 < time.monotonic() - t0 < 2
+        finally:
+            raw.close()
