@@ -332,3 +332,26 @@ def test_remote_gateway_restart_and_link_recovers(certs: Path) -> None:
             assert time.monotonic() < deadline, body
             time.sleep(0.1)
         assert body == "Hello, 3" and link.connects == 2
+
+
+@pytest.mark.parametrize(("heartbeat", "survives"), [("200ms", True), ("5s", False)])
+def test_link_heartbeats_keep_an_idle_link_open(
+    certs: Path, heartbeat: str, survives: bool
+) -> None:
+    """B closes links silent for 600 ms; A's heartbeats (every 200 ms when idle) keep the
+    one connection alive, and without them (5 s) B drops it and A reconnects."""
+    with BackgroundLoop() as bg:
+        provider = bg.start_provider(version="1.0.0")
+        relay_port = free_port()
+        bg.start_gateway(b_config(provider.port, relay_port, certs) + "  idle_timeout: 600ms\n")
+        a = bg.start_gateway(
+            a_config(relay_port, certs).replace("heartbeat: 1s", f"heartbeat: {heartbeat}")
+        )
+        link = a.relay.links["b"]
+        deadline = time.monotonic() + 10
+        while not link.up:
+            assert time.monotonic() < deadline
+            time.sleep(0.02)
+        time.sleep(2.0)
+        assert (link.connects == 1) is survives, link.status()
+        assert http_request(a.port, "POST", f"/{S}/greet", ["hb"]) == (200, "Hello, hb")
