@@ -26,12 +26,12 @@ import sys
 import time
 from typing import TYPE_CHECKING, Any
 
+from .dubbo_ingress import DubboIngress
 from .relay_config import IngressConfig, IngressRoute, LinkConfig, RelayConfig, TlsConfig
 from .upstream import ConnectFailed, DubboConnection, UpstreamSettings
 
 if TYPE_CHECKING:
     from .app import Gateway
-    from .dubbo_ingress import DubboIngress
 
 log = logging.getLogger("tribridge.relay")
 
@@ -249,20 +249,17 @@ def _describe(e: BaseException) -> str:
     return str(e) or type(e).__name__
 
 
-class MissingLink(RelayLink):
+class MissingLink:
     """An endpoint naming a link that is not configured (config validation prevents it)."""
 
     def __init__(self, name: str) -> None:
         self.name = name
         self.active = 0
-        self.cfg = None  # type: ignore[assignment]
+        self.address = "?"
+        self.up = False
+        self.readonly = False
 
-    @property
-    def address(self) -> str:
-        return "?"
-
-    @property
-    def up(self) -> bool:
+    def available(self, now: float) -> bool:
         return False
 
     def ready_connection(self) -> None:
@@ -270,6 +267,15 @@ class MissingLink(RelayLink):
 
     async def connection(self) -> DubboConnection:
         raise RelayDown(f"no relay link named {self.name!r} is configured")
+
+    def record_failure(self) -> None:
+        return None
+
+    def record_success(self) -> None:
+        return None
+
+    def status(self) -> dict[str, object]:
+        return {"link": self.name, "up": False, "last_error": "not configured"}
 
 
 class RelayRuntime:
@@ -285,8 +291,6 @@ class RelayRuntime:
         gw.pools.relay_links = self.links  # endpoints ``relay:NAME`` resolve here
         self.ingress: DubboIngress | None = None
         self.relay_server: DubboIngress | None = None
-        from .dubbo_ingress import DubboIngress
-
         ic: IngressConfig | None = getattr(gw.cfg, "dubbo_ingress", None)
         if ic is not None:
             self.ingress = DubboIngress(gw, ic, self.links)
