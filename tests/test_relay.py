@@ -159,7 +159,7 @@ def test_slow_service_does_not_stall_others_on_the_link(pair: Pair) -> None:
     connects = pair.link.connects
     slow: list[Any] = []
     t = threading.Thread(
-        target=lambda: slow.append(http_request(pair.a.port, "POST", f"/{S}/slow", [1500]))
+        target=lambda: slow.append(http_request(pair.a.port, "POST", f"/{S}/slow", [2000]))
     )
     t0 = time.monotonic()
     t.start()
@@ -170,9 +170,9 @@ def test_slow_service_does_not_stall_others_on_the_link(pair: Pair) -> None:
         assert http_request(pair.a.port, "POST", f"/{S}/greet", [f"n{i}"]) == (200, f"Hello, n{i}")
         worst = max(worst, time.monotonic() - s)
     assert not slow, "the slow call finished first: the test proves nothing"
-    assert worst < 0.5, f"a fast call waited {worst:.2f}s behind the slow one"
+    assert worst < 1.0, f"a fast call waited {worst:.2f}s behind the slow one"
     t.join(10)
-    assert slow == [(200, "done")] and time.monotonic() - t0 >= 1.4
+    assert slow == [(200, "done")] and time.monotonic() - t0 >= 1.9
     assert pair.link.connects == connects  # all on the one link connection
 
 
@@ -183,7 +183,7 @@ def test_per_call_timeout_over_the_link(pair: Pair) -> None:
     )
     took = time.monotonic() - t0
     assert status == 504, body
-    assert 0.25 < took < 1.5
+    assert 0.25 < took < 2.5
     assert pair.link.up
     assert http_request(pair.a.port, "POST", f"/{S}/greet", ["x"]) == (200, "Hello, x")
 
@@ -282,7 +282,7 @@ def test_link_down_gives_fast_errors_and_backs_off(certs: Path) -> None:
             assert status == 503, body
             assert body["error"]["code"] == "relay_link_down"
             assert "relay link 'b'" in body["error"]["message"]
-            assert took < 0.5, f"link-down error took {took:.2f}s"
+            assert took < 1.0, f"link-down error took {took:.2f}s"
             raw = RawDubbo("127.0.0.1", a.relay.ingress.port)
             try:
                 raw.send(
@@ -322,7 +322,7 @@ def test_remote_gateway_restart_and_link_recovers(certs: Path) -> None:
         t0 = time.monotonic()
         status, body = http_request(a.port, "POST", f"/{S}/greet", ["2"])
         assert status == 503 and body["error"]["code"] == "relay_link_down"
-        assert time.monotonic() - t0 < 0.5
+        assert time.monotonic() - t0 < 1.0
         bg.start_gateway(b_config(provider.port, relay_port, certs))  # restarted
         deadline = time.monotonic() + 15
         while True:
