@@ -158,11 +158,19 @@ async def http_latency(port: int, n: int, rate: float) -> list[float]:
     return out
 
 
+def cpu_seconds(pid: int) -> float:
+    """utime + stime of a process (Linux /proc), in seconds."""
+    import os
+
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--rate", type=float, default=500.0, help="fixed rate for latency, req/s")
-    ap.add_argument("--requests", type=int, default=2000, help="calls per latency sample")
-    ap.add_argument("--rounds", type=int, default=3, help="alternating samples; medians")
+    ap.add_argument("--requests", type=int, default=1500, help="calls per latency sample")
+    ap.add_argument("--rounds", type=int, default=5, help="alternating samples; medians")
     ap.add_argument("--seconds", type=int, default=5)
     ap.add_argument("--connections", type=int, default=50, help="wrk connections")
     ap.add_argument("--in-flight", type=int, default=50, help="Dubbo2 calls in flight")
@@ -208,23 +216,31 @@ def main() -> int:
         }
         p50: dict[str, list[float]] = {k: [] for k in ports}
         p99: dict[str, list[float]] = {k: [] for k in ports}
+        cpu: dict[str, list[float]] = {k: [] for k in ports}
+        gw_pids = {"one": [procs[1].pid], "two": [procs[2].pid, procs[3].pid]}
         for r in range(args.rounds):
             for k, (kind, port) in ports.items():
                 fn = dubbo_latency if kind == "d" else http_latency
+                pids = gw_pids["two" if "two" in k else "one"] if "direct" not in k else []
+                c0 = sum(cpu_seconds(p) for p in pids)
                 v = asyncio.run(fn(port, n, rate))
+                cpu[k].append((sum(cpu_seconds(p) for p in pids) - c0) / (n + 200) * 1e6)
                 p50[k].append(pct(v, 0.5))
                 p99[k].append(pct(v, 0.99))
             print(f"round {r + 1}: " + ", ".join(
                 f"{k} {p50[k][-1]:.3f}/{p99[k][-1]:.3f}" for k in ports), flush=True)
         med = statistics.median
-        print(f"latency at {rate:.0f} calls/s, {n} calls x {args.rounds} rounds, "
-              "median of rounds, ms (p50 / p99):")
+        print(f"latency at {rate:.0f} calls/s, {n} calls x {args.rounds} rounds: p50 / p99 ms "
+              "(median of rounds), best-round p50, gateway CPU per call (median)")
         for k in ports:
-            print(f"  {k:22s} {med(p50[k]):.3f} / {med(p99[k]):.3f}")
+            print(f"  {k:22s} {med(p50[k]):.3f} / {med(p99[k]):.3f}   best p50 {min(p50[k]):.3f}"
+                  f"   cpu {med(cpu[k]):.0f} us/call")
         for proto in ("Dubbo2", "HTTP"):
             one, two = f"{proto} one gateway", f"{proto} two gateways"
-            print(f"  {proto} relay hop adds   {med(p50[two]) - med(p50[one]):.3f} / "
-                  f"{med(p99[two]) - med(p99[one]):.3f}")
+            print(f"  {proto} relay hop adds: p50 {med(p50[two]) - med(p50[one]):.3f} ms, "
+                  f"p99 {med(p99[two]) - med(p99[one]):.3f} ms, best p50 "
+                  f"{min(p50[two]) - min(p50[one]):.3f} ms, cpu "
+                  f"{med(cpu[two]) - med(cpu[one]):.0f} us/call")
         s = args.seconds
         d1 = asyncio.run(dubbo_throughput(g_d, s, args.in_flight))
         d2 = asyncio.run(dubbo_throughput(a_d, s, args.in_flight))

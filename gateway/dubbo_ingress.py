@@ -298,12 +298,13 @@ class DubboIngress:
                 f"Service {service_label(path, version, group)} not found, invocation "
                 f"rejected. ({self.not_found_hint}; method {inv.method})",
             )
-        timeout = self._timeout(att.get("timeout"), route)
         link_name = route.relay_link
         if link_name is not None:
             link = self.links[link_name]
+            timeout = self._timeout(att.get("timeout"), route.timeout)
             return link, link.ready_connection(), timeout, (link, None, path, version, group)
         svc = self._service(path, version, group)
+        timeout = self._timeout(att.get("timeout"), route.timeout or svc.cfg.timeout)
         if svc.snapshot.pending:
             return None, None, timeout, (None, svc, path, version, group)
         eps = svc.snapshot.endpoints
@@ -328,7 +329,8 @@ class DubboIngress:
         self._routes[key] = hit
         return hit
 
-    def _timeout(self, att: Any, route: IngressRoute) -> float:
+    def _timeout(self, att: Any, default: float | None) -> float:
+        """The consumer's ``timeout`` attachment (ms), else the route's or service's."""
         ms: float | None = None
         if isinstance(att, (int, str)) and not isinstance(att, bool):
             try:
@@ -337,7 +339,7 @@ class DubboIngress:
                 ms = None
         if ms is not None and ms > 0:
             return min(ms / 1000, self.cfg.max_timeout)
-        return route.timeout or 5.0
+        return default or 5.0
 
     def _service(self, path: str, version: str, group: str) -> Service:
         key = ServiceKey(path, version, group)
