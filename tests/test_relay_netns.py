@@ -56,6 +56,12 @@ class Topology:
     # ---- namespaces ----------------------------------------------------------------------
 
     def build(self) -> None:
+        existing = subprocess.run(
+            ["ip", "netns", "list"], capture_output=True, text=True, timeout=10
+        ).stdout.split()
+        for ns in self.ns.values():
+            if ns in existing:  # left by an earlier run of a process with our PID
+                _run("ip", "netns", "del", ns)
         for ns in self.ns.values():
             _run("ip", "netns", "add", ns)
             self.created.append(ns)
