@@ -119,14 +119,12 @@ class RelayLink:
         if self._task is None:
             self._task = asyncio.ensure_future(self._run())
 
-    async def close(self) -> None:
+    def close(self) -> None:
+        """Stop reconnecting and close the connection (``PoolSet.close``, after the
+        gateway's listeners have drained)."""
         self._closed = True
         if self._task is not None:
             self._task.cancel()
-            try:
-                await self._task
-            except (asyncio.CancelledError, Exception):
-                pass
         if self.conn is not None:
             self.conn.close()
 
@@ -321,11 +319,11 @@ class RelayRuntime:
                 print(f"tribridge {what} on {srv.cfg.host}:{srv.port}", file=sys.stderr, flush=True)
 
     async def stop(self, grace: float) -> None:
+        """Listeners only: the links stay up until the gateway closes its pools, so HTTP
+        calls still draining can finish over them."""
         for srv in (self.ingress, self.relay_server):
             if srv is not None:
                 await srv.close(grace)
-        for link in self.links.values():
-            await link.close()
 
 
 def attach(gw: Gateway) -> RelayRuntime | None:

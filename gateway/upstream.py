@@ -362,6 +362,8 @@ class PoolSet:
         for p in self.pools.values():
             p.close()
         self.pools.clear()
+        for link in self.relay_links.values():
+            link.close()
 
 
 # ---- load balancing ----------------------------------------------------------------------

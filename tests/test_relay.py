@@ -355,3 +355,26 @@ def test_link_heartbeats_keep_an_idle_link_open(
         time.sleep(2.0)
         assert (link.connects == 1) is survives, link.status()
         assert http_request(a.port, "POST", f"/{S}/greet", ["hb"]) == (200, "Hello, hb")
+
+
+def test_stopping_the_calling_gateway_lets_relayed_http_calls_finish(certs: Path) -> None:
+    with BackgroundLoop() as bg:
+        provider = bg.start_provider(version="1.0.0")
+        relay_port = free_port()
+        bg.start_gateway(b_config(provider.port, relay_port, certs))
+        a = bg.start_gateway(a_config(relay_port, certs))
+        link = a.relay.links["b"]
+        deadline = time.monotonic() + 10
+        while not link.up:
+            assert time.monotonic() < deadline
+            time.sleep(0.02)
+        got: list[Any] = []
+        t = threading.Thread(
+            target=lambda: got.append(http_request(a.port, "POST", f"/{S}/slow", [600]))
+        )
+        t.start()
+        time.sleep(0.2)
+        bg.run(a.stop(3.0))
+        t.join(5)
+        assert got == [(200, "done")]
+        assert not link.up  # closed with the gateway's pools, after the drain
