@@ -172,6 +172,7 @@ class DubboIngress:
             self.cfg.host,
             self.cfg.port,
             ssl=self.ssl_context,
+            ssl_handshake_timeout=10.0 if self.ssl_context is not None else None,
             reuse_address=True,
         )
         self.cfg.port = self._server.sockets[0].getsockname()[1]

@@ -41,12 +41,14 @@ class RelayDown(ConnectFailed):
 
 
 def server_context(tls: TlsConfig) -> ssl.SSLContext:
-    """TLS for the accepting gateway: its certificate, and client certificates required."""
+    """TLS for a listener: its certificate, and client certificates required when a CA
+    is given (always for the relay listener; optional for the Dubbo2 ingress)."""
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     ctx.minimum_version = ssl.TLSVersion.TLSv1_2
     ctx.load_cert_chain(tls.cert, tls.key)
-    ctx.load_verify_locations(tls.ca)
-    ctx.verify_mode = ssl.CERT_REQUIRED
+    if tls.ca is not None:
+        ctx.load_verify_locations(tls.ca)
+        ctx.verify_mode = ssl.CERT_REQUIRED
     return ctx
 
 
@@ -291,7 +293,8 @@ class RelayRuntime:
         self.relay_server: DubboIngress | None = None
         ic: IngressConfig | None = getattr(gw.cfg, "dubbo_ingress", None)
         if ic is not None:
-            self.ingress = DubboIngress(gw, ic, self.links)
+            ctx = server_context(ic.tls) if ic.tls is not None else None
+            self.ingress = DubboIngress(gw, ic, self.links, ssl_context=ctx)
         if rc is not None and rc.host is not None and rc.tls is not None:
             scfg = IngressConfig(
                 host=rc.host,

@@ -70,13 +70,15 @@ class IngressConfig:
     idle_timeout: float = 180.0
     #: ceiling on a consumer's timeout attachment
     max_timeout: float = 600.0
+    #: TLS for consumers (Dubbo's SSL mode); ``ca`` set = client certificates required
+    tls: TlsConfig | None = None
 
 
 @dataclass
 class TlsConfig:
     cert: str
     key: str
-    ca: str
+    ca: str | None
 
 
 @dataclass
@@ -103,13 +105,14 @@ class RelayConfig:
     idle_timeout: float = 30.0
 
 
-def _tls(v: _V, node: Any, path: str, base: Path) -> TlsConfig:
+def _tls(v: _V, node: Any, path: str, base: Path, ca_required: bool = True) -> TlsConfig:
     t = v.mapping(node, path, {"cert", "key", "ca"})
-    out = []
+    out: list[str | None] = []
     for k in ("cert", "key", "ca"):
-        p = Path(v.get(t, k, path, str, required=True))
-        out.append(str(p if p.is_absolute() else base / p))
-    return TlsConfig(*out)
+        text = v.get(t, k, path, str, required=k != "ca" or ca_required)
+        p = Path(text) if text is not None else None
+        out.append(None if p is None else str(p if p.is_absolute() else base / p))
+    return TlsConfig(*out)  # type: ignore[arg-type]
 
 
 def _address(v: _V, node: _Loc, key: str, path: str) -> tuple[str, int]:
@@ -129,7 +132,7 @@ def parse_sections(v: _V, root: _Loc, cfg: GatewayConfig) -> None:
         cfg.relay = _relay(v, relay_node, base)
     ing = root.get("dubbo_ingress")
     if ing is not None:
-        cfg.dubbo_ingress = _ingress(v, ing, cfg.relay)
+        cfg.dubbo_ingress = _ingress(v, ing, cfg.relay, base)
     _check_relay_endpoints(v, root, cfg)
 
 
@@ -173,13 +176,15 @@ def _relay(v: _V, node: Any, base: Path) -> RelayConfig:
     return rc
 
 
-def _ingress(v: _V, node: Any, relay: RelayConfig | None) -> IngressConfig:
+def _ingress(v: _V, node: Any, relay: RelayConfig | None, base: Path) -> IngressConfig:
     i = v.mapping(
         node,
         "dubbo_ingress",
-        {"listen", "routes", "max_payload", "max_in_flight", "idle_timeout"},
+        {"listen", "routes", "max_payload", "max_in_flight", "idle_timeout", "tls"},
     )
     ic = IngressConfig()
+    if "tls" in i:
+        ic.tls = _tls(v, i["tls"], "dubbo_ingress.tls", base, ca_required=False)
     lst = v.mapping(i.get("listen"), "dubbo_ingress.listen", {"host", "port"})
     ic.host = v.get(lst, "host", "dubbo_ingress.listen", str, "127.0.0.1")
     ic.port = v.get(lst, "port", "dubbo_ingress.listen", int, 20880)

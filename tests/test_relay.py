@@ -373,8 +373,31 @@ def test_stopping_the_calling_gateway_lets_relayed_http_calls_finish(certs: Path
             target=lambda: got.append(http_request(a.port, "POST", f"/{S}/slow", [600]))
         )
         t.start()
-        time.sleep(0.2)
+        deadline = time.monotonic() + 5
+        while provider.in_flight == 0:  # the call is at the provider, over the link
+            assert time.monotonic() < deadline
+            time.sleep(0.01)
         bg.run(a.stop(3.0))
         t.join(5)
         assert got == [(200, "done")]
         assert not link.up  # closed with the gateway's pools, after the drain
+
+
+def test_dubbo_ingress_over_tls_with_dubbo_ssl_python(certs: Path) -> None:
+    """dubbo-ssl-python's TLS mode (verify = CA file) against a TLS Dubbo2 ingress."""
+    with BackgroundLoop() as bg:
+        provider = bg.start_provider(version="1.0.0")
+        gw = bg.start_gateway(
+            f"""
+registries: {{static: {{type: static, services: {{{S}: ["127.0.0.1:{provider.port}?version=1.0.0"]}}}}}}
+dubbo_ingress:
+  listen: {{host: 127.0.0.1, port: 0}}
+  tls: {{cert: {certs}/server.pem, key: {certs}/server.key}}
+  routes: [{{interface: "com.tribridge.*", to: local}}]
+"""
+        )
+        port = gw.relay.ingress.port
+        c = DubboClient(S, group=None, version="1.0.0", host=f"127.0.0.1:{port}",
+                        verify=str(certs / "ca.pem"))  # fmt: skip
+        assert c.call("greet", ["tls"], timeout=5) == "Hello, tls"
+        assert not _heartbeat_answered_plain(port)  # plain Dubbo2 is not accepted
