@@ -78,3 +78,10 @@ def test_errors_are_located(text: str, message: str) -> None:
     with pytest.raises(ConfigError, match=message) as e:
         parse_config(text, "gw.yaml")
     assert str(e.value).startswith("gw.yaml:")
+
+
+def test_ingress_tls_ca_is_optional_relay_tls_ca_is_not() -> None:
+    cfg = parse_config("dubbo_ingress: {tls: {cert: /c/s.pem, key: /c/s.key}}", "gw.yaml")
+    assert cfg.dubbo_ingress.tls.ca is None and cfg.dubbo_ingress.tls.cert == "/c/s.pem"
+    with pytest.raises(ConfigError, match="missing required key 'ca'"):
+        parse_config("relay: {tls: {cert: /c/s.pem, key: /c/s.key}}", "gw.yaml")
