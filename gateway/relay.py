@@ -113,7 +113,7 @@ class RelayLink:
     @property
     def up(self) -> bool:
         c = self.conn
-        return c is not None and c.usable
+        return not self._closed and c is not None and c.usable
 
     # ---- lifecycle -----------------------------------------------------------------------
 
@@ -201,8 +201,7 @@ class RelayLink:
         return False
 
     def ready_connection(self) -> DubboConnection | None:
-        c = self.conn
-        return c if c is not None and c.usable else None
+        return self.conn if self.up else None
 
     async def connection(self) -> DubboConnection:
         c = self.ready_connection()
