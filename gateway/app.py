@@ -8,7 +8,6 @@ without touching connections.
 from __future__ import annotations
 
 import asyncio
-import fnmatch
 import logging
 import re
 import sys
@@ -26,9 +25,12 @@ from tribridge.registries.static import StaticRegistry
 
 from .config import GatewayConfig, ParamSource, RouteConfig
 from .errors import GatewayError, bad_request, not_found
+from .exposure import Exposure, reserved_method
 from .http_server import HttpLimits, HttpServer, Request, Response
+from .idl_gateway import IdlRouter
 from .invoker import Call, Service, ServiceConfig
 from .jsonmap import dumps
+from .tls import client_tls_for
 from .upstream import PoolSet
 
 log = logging.getLogger("tribridge")
@@ -120,16 +122,41 @@ class Gateway:
             else:
                 self.registries[name] = StaticRegistry(r["services"], name)
         self.services: dict[str, Service] = {}
+        sec = cfg.security
+        self.guard = sec.guard()
+        self.class_policy = sec.classes
         for sc in cfg.services:
-            self.services[sc.interface] = Service(sc, self.pools)
+            self.services[sc.interface] = self._new_service(sc)
         self.routes = RouteTable(cfg.routes)
         self.http: HttpServer | None = None
         self.started = time.time()
         self._passthrough = tuple(cfg.passthrough_headers)
         self._auto: set[str] = set()
+        self.exposure = Exposure(
+            cfg.auto.expose if cfg.auto is not None else [],
+            {n: r["expose"] for n, r in cfg.registries.items() if r.get("expose") is not None},
+        )
+
+        self.idl: IdlRouter | None = None
+        if cfg.idl_services:
+            self.idl = IdlRouter(
+                cfg.idl_services,
+                cfg.idl_routes,
+                cfg.auto.prefix if cfg.auto is not None else "/",
+                self._passthrough,
+            )
+            self.idl.guard = self.guard
         from .relay import attach as attach_relay  # Dubbo2 ingress and relay links
 
         self.relay = attach_relay(self)
+
+    def _new_service(self, sc: ServiceConfig) -> Service:
+        svc = Service(sc, self.pools)
+        svc.class_policy = self.class_policy
+        profiles = self.cfg.security.upstream_tls
+        reg = self._registry_name(sc)
+        svc.tls_for = lambda iface, ep: client_tls_for(profiles, iface, reg, ep)
+        return svc
 
     # ---- lifecycle -----------------------------------------------------------------------
 
@@ -138,6 +165,8 @@ class Gateway:
             await r.start()
         for svc in self.services.values():
             self._subscribe(svc)
+        if self.idl is not None:
+            self.idl.subscribe(self._registry_for)  # type: ignore[arg-type]
         if self.relay is not None:
             await self.relay.start()
         limits = HttpLimits(**self.cfg.limits)
@@ -146,6 +175,9 @@ class Gateway:
             limits,
             access_log=self._access if self.cfg.access_log else None,
         )
+        tls = self.cfg.security.listen_tls
+        if tls is not None and "ssl" not in kw:
+            kw["ssl"] = tls.context()
         await self.http.start(host or self.cfg.host, self.cfg.port if port is None else port, **kw)
 
     @property
@@ -158,14 +190,22 @@ class Gateway:
             await self.relay.stop(grace)
         if self.http is not None:
             await self.http.shutdown(grace)
-        self.pools.close()
+        await self.pools.aclose()
+        if self.idl is not None:
+            await self.idl.close()
         for r in self.registries.values():
             await r.close()
+        if self.guard is not None:
+            await self.guard.close()
 
     def _registry_for(self, sc: ServiceConfig) -> Registry | None:
+        name = self._registry_name(sc)
+        return self.registries[name] if name is not None else None
+
+    def _registry_name(self, sc: ServiceConfig) -> str | None:
         if sc.registry in self.registries:
-            return self.registries[sc.registry]
-        return next(iter(self.registries.values()), None)
+            return sc.registry
+        return next(iter(self.registries), None)
 
     def _subscribe(self, svc: Service) -> None:
         reg = self._registry_for(svc.cfg)
@@ -179,14 +219,13 @@ class Gateway:
         svc = self.services.get(interface)
         if svc is not None:
             return svc
-        auto = self.cfg.auto
-        if auto is None or not any(fnmatch.fnmatchcase(interface, p) for p in auto.expose):
+        if not self.exposure.service(interface, self._registry_name(ServiceConfig(interface))):
             return None
         if len(self._auto) >= MAX_AUTO_SERVICES:
             raise GatewayError(
                 503, "too_many_services", f"more than {MAX_AUTO_SERVICES} auto-routed services"
             )
-        svc = Service(ServiceConfig(interface), self.pools)
+        svc = self._new_service(ServiceConfig(interface))
         self._subscribe(svc)
         if not svc.snapshot.endpoints and not svc.snapshot.pending:
             self._drop_auto(svc)
@@ -204,12 +243,36 @@ class Gateway:
             del self.services[svc.cfg.interface]
         self._auto.discard(svc.cfg.interface)
 
+    async def _after_guard(self, pending: Any, svc: Service, call: Call) -> Response:
+        """Authentication had to fetch keys first; then the call goes the slow way."""
+        try:
+            await pending
+        except GatewayError as e:
+            return _error(e)
+        if svc.snapshot.pending:
+            return await self._after_settle(svc, call)
+        try:
+            prep = svc.prepare(call)
+        except GatewayError as e:
+            return _error(e)
+        return await self._invoke_slow(svc, prep)
+
+    def _never_provided(self, svc: Service) -> bool:
+        """An auto service the registry has answered about but never had a provider for:
+        answer 404 and hold no watch (a name that once had providers answers 503)."""
+        snap = svc.snapshot
+        return (
+            svc.cfg.interface in self._auto
+            and not snap.pending
+            and not snap.endpoints
+            and not svc.ever_provided
+        )
+
     async def _after_settle(self, svc: Service, call: Call) -> Response:
         """First call of a service whose registry has not answered yet: wait briefly."""
         try:
             await svc.settled(self.cfg.registry_wait)
-            snap = svc.snapshot
-            if svc.cfg.interface in self._auto and not snap.endpoints and not snap.pending:
+            if self._never_provided(svc):
                 self._drop_auto(svc)
                 raise not_found(
                     f"no exposed service {svc.cfg.interface!r}: no provider registered",
@@ -219,7 +282,7 @@ class Gateway:
             prep = svc.prepare(call)
             return self._result_response(svc, call, await svc.invoke_prepared(prep))
         except GatewayError as e:
-            return Response(e.status, e.body())
+            return _error(e)
 
     # ---- request handling ----------------------------------------------------------------
 
@@ -241,17 +304,25 @@ class Gateway:
     def handle(self, req: Request) -> Response | asyncio.Future[Response] | Any:
         """Answer directly, with a future completed by the provider's reply (the common
         case: no task per request), or with a coroutine when a connection must be opened."""
+        if self.idl is not None:
+            idl = self.idl.handle(req)
+            if idl is not None:
+                return idl
         try:
             target = self._route(req)
             if isinstance(target, Response):
                 return target
             svc, call = target
+            if self.guard is not None:
+                pending = self.guard.check(req, svc.cfg.interface, call.method, call.attachments)
+                if pending is not None:
+                    return self._after_guard(pending, svc, call)
             if svc.snapshot.pending:
                 return self._after_settle(svc, call)
             prep = svc.prepare(call)
             sent = svc.send_fast(prep)
         except GatewayError as e:
-            return Response(e.status, e.body())
+            return _error(e)
         if sent is None:
             return self._invoke_slow(svc, prep)
         pool, fut = sent
@@ -270,7 +341,7 @@ class Gateway:
         try:
             resp = self._result_response(svc, prep.call, svc.finish(prep, pool, fut))
         except GatewayError as e:
-            resp = Response(e.status, e.body())
+            resp = _error(e)
         except Exception as e:
             if not out.done():
                 out.set_exception(e)
@@ -282,7 +353,7 @@ class Gateway:
         try:
             return self._result_response(svc, prep.call, await svc.invoke_prepared(prep))
         except GatewayError as e:
-            return Response(e.status, e.body())
+            return _error(e)
 
     def _route(self, req: Request) -> Response | tuple[Service, Call]:
         path = req.path
@@ -302,10 +373,24 @@ class Gateway:
             if iface and method and "/" not in iface:
                 if req.method != "POST":
                     raise GatewayError(405, "method_not_allowed", f"{path}: auto routes take POST")
+                reason = reserved_method(method)
+                if reason is not None:
+                    raise not_found(
+                        f"method {method!r} is never callable over HTTP: {reason}",
+                        service=iface,
+                        method=method,
+                    )
+                known = self.services.get(iface)
+                reg = self._registry_name(known.cfg if known else ServiceConfig(iface))
+                if not self.exposure.service(iface, reg):
+                    raise not_found(f"no exposed service {iface!r}", service=iface, method=method)
                 svc = self._auto_service(iface)
+                if svc is not None and self._never_provided(svc):
+                    self._drop_auto(svc)
+                    svc = None
                 if svc is None:
                     raise not_found(f"no exposed service {iface!r}", service=iface, method=method)
-                if not svc.exposes(method):
+                if not svc.exposes(method) or not self.exposure.method(iface, method, reg):
                     raise not_found(
                         f"method {method!r} of {iface} is not exposed", service=iface, method=method
                     )
@@ -442,6 +527,11 @@ class Gateway:
             raise GatewayError(
                 502, "unrepresentable_result", str(e), service=svc.cfg.interface, method=call.method
             ) from None
+
+
+def _error(e: GatewayError) -> Response:
+    headers = getattr(e, "headers", None)
+    return Response(e.status, e.body(), list(headers) if headers else [])
 
 
 def _enum_names(v: Any, enums: frozenset[str]) -> Any:

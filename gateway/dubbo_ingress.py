@@ -315,7 +315,7 @@ class DubboIngress:
             ep = svc.pick(eps, set(), None)
         except NoEndpoint:
             raise self._no_provider(svc, path, version, group) from None
-        pool = self.gw.pools.get(ep)
+        pool = svc.pool(ep)
         return pool, pool.ready_connection(), timeout, (None, svc, path, version, group)
 
     def _route(self, path: str, version: str, group: str, method: str) -> IngressRoute | None:
@@ -356,7 +356,7 @@ class DubboIngress:
             cfg.loadbalance = base.cfg.loadbalance
             cfg.retries = base.cfg.retries
             cfg.timeout = base.cfg.timeout
-        svc = Service(cfg, self.gw.pools)
+        svc = self.gw._new_service(cfg)
         self.gw._subscribe(svc)
         self._services[key] = svc
         return svc
@@ -458,7 +458,7 @@ class DubboIngress:
                 except NoEndpoint:
                     break
                 tried.add((ep.host, ep.port))
-                pool = self.gw.pools.get(ep)
+                pool = svc.pool(ep)
                 try:
                     up = await pool.connection()
                 except ConnectFailed as e:
