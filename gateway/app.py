@@ -147,6 +147,9 @@ class Gateway:
                 self.pools.triple_client(),
             )
             self.idl.guard = self.guard
+        from .relay import attach as attach_relay  # Dubbo2 ingress and relay links
+
+        self.relay = attach_relay(self)
 
     def _new_service(self, sc: ServiceConfig) -> Service:
         svc = Service(sc, self.pools)
@@ -165,6 +168,8 @@ class Gateway:
             self._subscribe(svc)
         if self.idl is not None:
             self.idl.subscribe(self._registry_for)  # type: ignore[arg-type]
+        if self.relay is not None:
+            await self.relay.start()
         limits = HttpLimits(**self.cfg.limits)
         self.http = HttpServer(
             self.handle,
@@ -182,6 +187,8 @@ class Gateway:
         return self.http.port
 
     async def stop(self, grace: float = 10.0) -> None:
+        if self.relay is not None:
+            await self.relay.stop(grace)
         if self.http is not None:
             await self.http.shutdown(grace)
         await self.pools.aclose()

@@ -48,6 +48,14 @@ def add_subcommands(sub: argparse._SubParsersAction) -> None:  # type: ignore[ty
     ls.add_argument("--timeout", type=float, default=5.0, help="seconds")
     ls.add_argument("--json", action="store_true", help="JSON output")
     ls.set_defaults(func=cmd_registry_ls)
+    certs = sub.add_parser("certs", help="test certificates for relay links (mutual TLS)")
+    csub = certs.add_subparsers(dest="certs_command", required=True)
+    make = csub.add_parser("make", help="write a test CA, server and client certs to DIR")
+    make.add_argument("dir")
+    make.add_argument("--san", action="append", help="subject alt name (repeat; IP or DNS)")
+    make.add_argument("--client", action="append", help="client cert name (repeat)")
+    make.add_argument("--days", type=int, default=365)
+    make.set_defaults(func=cmd_certs_make)
 
 
 def _run(coro: Any) -> Any:
@@ -179,6 +187,15 @@ def cmd_demo(args: argparse.Namespace) -> int:
             await provider.close(0.5)
 
     _run(main())
+    return 0
+
+
+def cmd_certs_make(args: argparse.Namespace) -> int:
+    from .certs import make_certs
+
+    paths = make_certs(args.dir, args.san, args.client, args.days)
+    for role, p in paths.items():
+        print(f"{role}: {p}")
     return 0
 
 

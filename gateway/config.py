@@ -142,6 +142,9 @@ class GatewayConfig:
     #: protobuf IDL services (gRPC / Triple) and their google.api.http-style routes
     idl_services: list[IdlServiceConfig] = field(default_factory=list)
     idl_routes: list[IdlRouteConfig] = field(default_factory=list)
+    #: relay_config.IngressConfig / RelayConfig (docs/relay.md)
+    dubbo_ingress: Any = None
+    relay: Any = None
 
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m)?\s*$")
@@ -261,6 +264,8 @@ def parse_config(text: str, source: str = "<memory>") -> GatewayConfig:
             "access_log",
             "registry_wait",
             "security",
+            "dubbo_ingress",
+            "relay",
         },
     )
     cfg = GatewayConfig(source=source)
@@ -289,6 +294,9 @@ def parse_config(text: str, source: str = "<memory>") -> GatewayConfig:
     _registries(v, root, cfg)
     _services(v, root, cfg)
     _routes(v, root, cfg)
+    from .relay_config import parse_sections
+
+    parse_sections(v, root, cfg)
     auto = root.get("auto_routes")
     if auto is not None:
         a = v.mapping(auto, "auto_routes", {"prefix", "expose", "header_overrides"})

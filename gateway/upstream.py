@@ -362,6 +362,8 @@ class PoolSet:
         self.settings = settings or UpstreamSettings()
         self.pools: dict[tuple[str, int, str], InstancePool] = {}
         self._triple: Any = None
+        #: relay links by name (gateway/relay.py); endpoints ``relay:NAME`` resolve to them
+        self.relay_links: dict[str, Any] = {}
 
     def triple_client(self) -> Any:
         """The shared ``TripleClient`` (gateway/triple.py), created on first Triple call."""
@@ -385,16 +387,28 @@ class PoolSet:
 
     def get(self, ep: Endpoint, tls: Any = None) -> InstancePool:
         """The pool of an address; with TLS, a separate pool per TLS profile."""
+        if ep.protocol == "relay":
+            return self._relay(ep.host)
         key = (ep.host, ep.port, tls.key_name if tls is not None else "")
         pool = self.pools.get(key)
         if pool is None:
             pool = self.pools[key] = InstancePool(ep.host, ep.port, self.settings, tls)
         return pool
 
+    def _relay(self, name: str) -> Any:
+        link = self.relay_links.get(name)
+        if link is None:
+            from .relay import MissingLink
+
+            link = MissingLink(name)
+        return link
+
     def close(self) -> None:
         for p in self.pools.values():
             p.close()
         self.pools.clear()
+        for link in self.relay_links.values():
+            link.close()
 
 
 # ---- load balancing ----------------------------------------------------------------------
