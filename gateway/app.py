@@ -1,8 +1,10 @@
 """The gateway: HTTP requests -> routes -> Dubbo calls -> JSON responses.
 
-Routes compile once into a ``RouteTable`` (exact paths in a dict, templates as regexes);
-the handler reads the current table through one attribute, so a new table can be swapped in
-without touching connections.
+Routes compile once into a ``RouteTable`` (exact paths in a dict, templates as regexes).
+Everything a request is routed by — routes, services, registries, auto-route and tracing
+settings — sits in one immutable ``RoutingState``; the handler reads ``self.state`` once per
+request, and a config reload (gateway/hotconfig.py) builds a new state and swaps that one
+reference, so connections, upstream pools and unchanged services' subscriptions live on.
 """
 
 from __future__ import annotations
@@ -13,7 +15,8 @@ import logging
 import re
 import sys
 import time
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
 from urllib.parse import parse_qs
@@ -24,11 +27,13 @@ from tribridge.registries import open_registry
 from tribridge.registries.base import Registry
 from tribridge.registries.static import StaticRegistry
 
-from .config import GatewayConfig, ParamSource, RouteConfig
+from .config import AutoRoutes, GatewayConfig, ParamSource, RouteConfig
 from .errors import GatewayError, bad_request, not_found
 from .http_server import HttpLimits, HttpServer, Request, Response
 from .invoker import Call, Service, ServiceConfig
 from .jsonmap import dumps
+from .metrics import RequestStats
+from .tracing import Tracer
 from .upstream import PoolSet
 
 log = logging.getLogger("tribridge")
@@ -42,12 +47,19 @@ GROUP_HEADER = "x-dubbo-group"
 TIMEOUT_HEADER = "x-dubbo-timeout"
 _VAR = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
 _MISSING = object()
+_perf = time.perf_counter
+#: metrics route label of auto routes (``POST /{interface}/{method}``)
+AUTO_ROUTE = "auto"
 
 
 @dataclass
 class CompiledRoute:
     cfg: RouteConfig
     regex: re.Pattern[str] | None
+    label: str = ""
+
+    def __post_init__(self) -> None:
+        self.label = f"{self.cfg.http_method} {self.cfg.path}"
 
 
 class RouteTable:
@@ -88,6 +100,55 @@ class RouteTable:
         return sorted(out)
 
 
+@dataclass(frozen=True, slots=True)
+class RoutingState:
+    """What one config means for routing; never mutated, replaced whole on reload."""
+
+    cfg: GatewayConfig
+    routes: RouteTable
+    services: Mapping[str, Service]  # configured services by interface
+    registries: Mapping[str, Registry]
+    auto: AutoRoutes | None
+    passthrough: tuple[str, ...]
+    tracer: Tracer
+    version: str
+    loaded_at: float = field(default_factory=time.time)
+
+    def registry_for(self, sc: ServiceConfig) -> Registry | None:
+        reg = self.registries.get(sc.registry)
+        if reg is not None:
+            return reg
+        return next(iter(self.registries.values()), None)
+
+
+def build_state(
+    cfg: GatewayConfig, services: Mapping[str, Service], registries: Mapping[str, Registry]
+) -> RoutingState:
+    return RoutingState(
+        cfg=cfg,
+        routes=RouteTable(cfg.routes),
+        services=dict(services),
+        registries=dict(registries),
+        auto=cfg.auto,
+        passthrough=tuple(cfg.passthrough_headers),
+        tracer=Tracer(cfg.tracing),
+        version=cfg.digest or "unversioned",
+    )
+
+
+def open_registries(cfg: GatewayConfig) -> dict[str, Registry]:
+    out: dict[str, Registry] = {}
+    for name, r in cfg.registries.items():
+        out[name] = open_one_registry(name, r)
+    return out
+
+
+def open_one_registry(name: str, spec: dict[str, Any]) -> Registry:
+    if "url" in spec:
+        return open_registry(spec["url"], name)
+    return StaticRegistry(spec["services"], name)
+
+
 def _json_body(req: Request) -> Any:
     if not req.body.strip():
         return _MISSING
@@ -111,30 +172,107 @@ def _field(body: Any, dotted: str) -> Any:
 
 class Gateway:
     def __init__(self, cfg: GatewayConfig) -> None:
-        self.cfg = cfg
         self.pools = PoolSet(cfg.upstream)
-        self.registries: dict[str, Registry] = {}
-        for name, r in cfg.registries.items():
-            if "url" in r:
-                self.registries[name] = open_registry(r["url"], name)
-            else:
-                self.registries[name] = StaticRegistry(r["services"], name)
-        self.services: dict[str, Service] = {}
-        for sc in cfg.services:
-            self.services[sc.interface] = Service(sc, self.pools)
-        self.routes = RouteTable(cfg.routes)
+        services = {sc.interface: Service(sc, self.pools) for sc in cfg.services}
+        self.state: RoutingState = build_state(cfg, services, open_registries(cfg))
+        #: auto-routed services discovered at run time (outside the immutable state)
+        self._auto: dict[str, Service] = {}
         self.http: HttpServer | None = None
+        self.admin: Any = None  # gateway/admin.py AdminServer when ``admin.port`` is set
+        self.watcher: Any = None  # gateway/hotconfig.py ConfigWatcher when watching a file
         self.started = time.time()
-        self._passthrough = tuple(cfg.passthrough_headers)
-        self._auto: set[str] = set()
+        self.stats = RequestStats()
+        self.reload_counts: dict[str, int] = {"ok": 0, "rejected": 0, "unchanged": 0}
+        #: relay link name -> up; the relay sets entries, /metrics shows them
+        self.relay_links: dict[str, bool] = {}
+        self._reload_lock = asyncio.Lock()
+        self._metrics: Any = None
+
+    # ---- views of the current state ------------------------------------------------------
+
+    @property
+    def cfg(self) -> GatewayConfig:
+        return self.state.cfg
+
+    @property
+    def routes(self) -> RouteTable:
+        return self.state.routes
+
+    @property
+    def registries(self) -> Mapping[str, Registry]:
+        return self.state.registries
+
+    @property
+    def services(self) -> Mapping[str, Service]:
+        """Configured services (auto-routed ones: ``all_services()``)."""
+        return self.state.services
+
+    def all_services(self) -> dict[str, Service]:
+        out = dict(self._auto)
+        out.update(self.state.services)
+        return out
+
+    def registry_status(self) -> dict[str, dict[str, Any]]:
+        """Each registry's own status plus what the gateway saw: newest snapshot time and
+        whether every snapshot from it is healthy."""
+        st = self.state
+        out: dict[str, dict[str, Any]] = {}
+        for name, reg in st.registries.items():
+            try:
+                info = dict(reg.status())
+            except Exception as e:  # a status() bug must not break /metrics
+                info = {"name": name, "status_error": str(e)}
+            snaps = [
+                s.snapshot
+                for s in self.all_services().values()
+                if st.registry_for(s.cfg) is reg and not s.snapshot.pending
+            ]
+            info.setdefault("connected", all(s.healthy for s in snaps) if snaps else True)
+            info.setdefault("last_sync", max((s.at for s in snaps), default=None))
+            info["services"] = len(snaps)
+            errors = sorted({s.error for s in snaps if s.error})
+            if errors:
+                info["errors"] = errors
+            out[name] = info
+        return out
+
+    def metrics_text(self) -> bytes:
+        if self._metrics is None:
+            from .metrics import make_registry
+
+            self._metrics = make_registry(self)[1]
+        return self._metrics()
+
+    async def reload(self, cfg: GatewayConfig) -> list[str]:
+        """Swap in a new config without dropping anything; returns warnings (settings that
+        need a restart).  Raises ``ConfigError`` (old config kept) when it cannot apply."""
+        from .config import ConfigError
+        from .hotconfig import apply_config
+
+        async with self._reload_lock:
+            try:
+                warnings = await apply_config(self, cfg)
+            except ConfigError:
+                self.reload_counts["rejected"] += 1
+                raise
+            self.reload_counts["ok"] += 1
+            return warnings
 
     # ---- lifecycle -----------------------------------------------------------------------
 
-    async def start(self, host: str | None = None, port: int | None = None, **kw: Any) -> None:
-        for r in self.registries.values():
+    async def start(
+        self,
+        host: str | None = None,
+        port: int | None = None,
+        admin_port: int | None = None,
+        **kw: Any,
+    ) -> None:
+        """``admin_port`` overrides ``admin.port`` (0: any free port)."""
+        st = self.state
+        for r in st.registries.values():
             await r.start()
-        for svc in self.services.values():
-            self._subscribe(svc)
+        for svc in st.services.values():
+            self._subscribe(st, svc)
         limits = HttpLimits(**self.cfg.limits)
         self.http = HttpServer(
             self.handle,
@@ -142,6 +280,23 @@ class Gateway:
             access_log=self._access if self.cfg.access_log else None,
         )
         await self.http.start(host or self.cfg.host, self.cfg.port if port is None else port, **kw)
+        if admin_port is None:
+            admin_port = self.cfg.admin_port
+        if admin_port is not None:
+            from .admin import AdminServer
+
+            self.admin = AdminServer(self)
+            await self.admin.start(self.cfg.admin_host, admin_port)
+
+    def watch(self, path: str, interval: float | None = None) -> None:
+        """Follow the config file: poll it every ``interval`` s (config ``reload.interval``;
+        0 = never) and re-read it on ``check_now()`` (SIGHUP)."""
+        from .hotconfig import ConfigWatcher
+
+        if self.watcher is not None:
+            self.watcher.stop()
+        self.watcher = ConfigWatcher(self, path, interval)
+        self.watcher.start()
 
     @property
     def port(self) -> int:
@@ -149,30 +304,29 @@ class Gateway:
         return self.http.port
 
     async def stop(self, grace: float = 10.0) -> None:
+        if self.watcher is not None:
+            self.watcher.stop()
+        if self.admin is not None:
+            await self.admin.stop()
         if self.http is not None:
             await self.http.shutdown(grace)
         self.pools.close()
         for r in self.registries.values():
             await r.close()
 
-    def _registry_for(self, sc: ServiceConfig) -> Registry | None:
-        if sc.registry in self.registries:
-            return self.registries[sc.registry]
-        return next(iter(self.registries.values()), None)
-
-    def _subscribe(self, svc: Service) -> None:
-        reg = self._registry_for(svc.cfg)
+    def _subscribe(self, st: RoutingState, svc: Service) -> None:
+        reg = st.registry_for(svc.cfg)
         if reg is None:
             return
         snap = reg.subscribe(svc.cfg.key, svc.update)
         if snap is not None:
             svc.update(snap)
 
-    def _auto_service(self, interface: str) -> Service | None:
-        svc = self.services.get(interface)
+    def _auto_service(self, st: RoutingState, interface: str) -> Service | None:
+        svc = st.services.get(interface) or self._auto.get(interface)
         if svc is not None:
             return svc
-        auto = self.cfg.auto
+        auto = st.auto
         if auto is None or not any(fnmatch.fnmatchcase(interface, p) for p in auto.expose):
             return None
         if len(self._auto) >= MAX_AUTO_SERVICES:
@@ -180,39 +334,40 @@ class Gateway:
                 503, "too_many_services", f"more than {MAX_AUTO_SERVICES} auto-routed services"
             )
         svc = Service(ServiceConfig(interface), self.pools)
-        self._subscribe(svc)
+        self._subscribe(st, svc)
         if not svc.snapshot.endpoints and not svc.snapshot.pending:
-            self._drop_auto(svc)
+            self._drop_auto(st, svc)
             return None
-        self.services[interface] = svc
-        self._auto.add(interface)
+        self._auto[interface] = svc
         return svc
 
-    def _drop_auto(self, svc: Service) -> None:
+    def _drop_auto(self, st: RoutingState, svc: Service) -> None:
         """Forget an auto service nobody provides, so unknown names hold no watches."""
-        reg = self._registry_for(svc.cfg)
+        reg = st.registry_for(svc.cfg)
         if reg is not None:
             reg.unsubscribe(svc.cfg.key, svc.update)
-        if self.services.get(svc.cfg.interface) is svc:
-            del self.services[svc.cfg.interface]
-        self._auto.discard(svc.cfg.interface)
+        if self._auto.get(svc.cfg.interface) is svc:
+            del self._auto[svc.cfg.interface]
 
-    async def _after_settle(self, svc: Service, call: Call) -> Response:
+    async def _after_settle(
+        self, st: RoutingState, svc: Service, call: Call, label: str, t0: float, trace: Any
+    ) -> Response:
         """First call of a service whose registry has not answered yet: wait briefly."""
         try:
-            await svc.settled(self.cfg.registry_wait)
+            await svc.settled(st.cfg.registry_wait)
             snap = svc.snapshot
-            if svc.cfg.interface in self._auto and not snap.endpoints and not snap.pending:
-                self._drop_auto(svc)
+            if self._auto.get(svc.cfg.interface) is svc and not snap.endpoints and not snap.pending:
+                self._drop_auto(st, svc)
                 raise not_found(
                     f"no exposed service {svc.cfg.interface!r}: no provider registered",
                     service=svc.cfg.interface,
                     method=call.method,
                 )
             prep = svc.prepare(call)
-            return self._result_response(svc, call, await svc.invoke_prepared(prep))
+            resp = self._result_response(svc, call, await svc.invoke_prepared(prep))
         except GatewayError as e:
-            return Response(e.status, e.body())
+            resp = Response(e.status, e.body())
+        return self._done(st, resp, label, svc.cfg.interface, call.method, t0, trace)
 
     # ---- request handling ----------------------------------------------------------------
 
@@ -234,30 +389,68 @@ class Gateway:
     def handle(self, req: Request) -> Response | asyncio.Future[Response] | Any:
         """Answer directly, with a future completed by the provider's reply (the common
         case: no task per request), or with a coroutine when a connection must be opened."""
+        st = self.state  # read once: a reload during this request does not mix configs
+        t0 = _perf()
+        trace = None
         try:
-            target = self._route(req)
-            if isinstance(target, Response):
+            target = self._route(st, req)
+            if type(target) is Response:
                 return target
-            svc, call = target
+            label, svc, call = target  # type: ignore[misc]
+            tracer = st.tracer
+            if tracer.active:
+                trace = tracer.inject(req.headers, call.attachments, svc.cfg.interface, call.method)
             if svc.snapshot.pending:
-                return self._after_settle(svc, call)
+                return self._after_settle(st, svc, call, label, t0, trace)
             prep = svc.prepare(call)
             sent = svc.send_fast(prep)
         except GatewayError as e:
-            return Response(e.status, e.body())
+            x = e.extra
+            return self._done(
+                st,
+                Response(e.status, e.body()),
+                getattr(e, "route", ""),
+                x.get("service", ""),
+                x.get("method", ""),
+                t0,
+                trace,
+            )
         if sent is None:
-            return self._invoke_slow(svc, prep)
+            return self._invoke_slow(st, svc, prep, label, t0, trace)
         pool, fut = sent
         out: asyncio.Future[Response] = fut.get_loop().create_future()
-        fut.add_done_callback(partial(self._finish, svc, prep, pool, out))
+        fut.add_done_callback(partial(self._finish, st, svc, prep, pool, out, label, t0, trace))
         return out
+
+    def _done(
+        self,
+        st: RoutingState,
+        resp: Response,
+        label: str,
+        service: str,
+        method: str,
+        t0: float,
+        trace: Any,
+    ) -> Response:
+        """Count the response (and end its span); every routed request passes here once."""
+        status = resp.status
+        self.stats.observe(label, service, method, status, _perf() - t0)
+        if trace is not None:
+            tr = st.tracer.finish(trace, status)
+            if tr is not None:
+                resp.headers.append(("traceresponse", tr))
+        return resp
 
     def _finish(
         self,
+        st: RoutingState,
         svc: Service,
         prep: Any,
         pool: Any,
         out: asyncio.Future[Response],
+        label: str,
+        t0: float,
+        trace: Any,
         fut: asyncio.Future[Any],
     ) -> None:
         try:
@@ -268,42 +461,57 @@ class Gateway:
             if not out.done():
                 out.set_exception(e)
             return
+        self._done(st, resp, label, svc.cfg.interface, prep.call.method, t0, trace)
         if not out.done():
             out.set_result(resp)
 
-    async def _invoke_slow(self, svc: Service, prep: Any) -> Response:
+    async def _invoke_slow(
+        self, st: RoutingState, svc: Service, prep: Any, label: str, t0: float, trace: Any
+    ) -> Response:
         try:
-            return self._result_response(svc, prep.call, await svc.invoke_prepared(prep))
+            resp = self._result_response(svc, prep.call, await svc.invoke_prepared(prep))
         except GatewayError as e:
-            return Response(e.status, e.body())
+            resp = Response(e.status, e.body())
+        return self._done(st, resp, label, svc.cfg.interface, prep.call.method, t0, trace)
 
-    def _route(self, req: Request) -> Response | tuple[Service, Call]:
+    def _route(self, st: RoutingState, req: Request) -> Response | tuple[str, Service, Call]:
         path = req.path
         if path == "/healthz":
             return Response(200, b'{"status":"ok"}')
         if path == "/readyz":
-            return self._ready()
-        hit = self.routes.match(req.method, path)
+            return self._ready(st)
+        if path == "/metrics" and st.cfg.metrics_on_main and req.method == "GET":
+            return Response(200, self.metrics_text(), content_type=_PROM_CT)
+        hit = st.routes.match(req.method, path)
         if hit is not None:
             cr, path_vars = hit
-            svc = self.services[cr.cfg.service]
-            return svc, self._explicit_call(cr.cfg, svc, req, path_vars)
-        auto = self.cfg.auto
+            svc = st.services[cr.cfg.service]
+            try:
+                return cr.label, svc, self._explicit_call(st, cr.cfg, svc, req, path_vars)
+            except GatewayError as e:
+                e.route = cr.label  # type: ignore[attr-defined]
+                raise
+        auto = st.auto
         if auto is not None and path.startswith(auto.prefix):
             rest = path[len(auto.prefix) :].strip("/")
             iface, _, method = rest.rpartition("/")
             if iface and method and "/" not in iface:
                 if req.method != "POST":
                     raise GatewayError(405, "method_not_allowed", f"{path}: auto routes take POST")
-                svc = self._auto_service(iface)
+                svc = self._auto_service(st, iface)
                 if svc is None:
                     raise not_found(f"no exposed service {iface!r}", service=iface, method=method)
                 if not svc.exposes(method):
                     raise not_found(
                         f"method {method!r} of {iface} is not exposed", service=iface, method=method
                     )
-                return svc, self._auto_call(svc, method, req, auto.header_overrides)
-        allowed = self.routes.allowed_methods(path)
+                try:
+                    call = self._auto_call(st, svc, method, req, auto.header_overrides)
+                except GatewayError as e:
+                    e.route = AUTO_ROUTE  # type: ignore[attr-defined]
+                    raise
+                return AUTO_ROUTE, svc, call
+        allowed = st.routes.allowed_methods(path)
         if allowed:
             raise GatewayError(
                 405,
@@ -312,16 +520,19 @@ class Gateway:
             )
         raise not_found(f"no route for {req.method} {path}")
 
-    def _ready(self) -> Response:
-        missing = [str(s.cfg.key) for s in self.services.values() if not s.snapshot.endpoints]
-        body = {"ready": not missing, "services": len(self.services), "without_providers": missing}
+    def _ready(self, st: RoutingState) -> Response:
+        services = self.all_services()
+        missing = [str(s.cfg.key) for s in services.values() if not s.snapshot.endpoints]
+        body = {"ready": not missing, "services": len(services), "without_providers": missing}
         return Response(200 if not missing else 503, orjson.dumps(body))
 
-    def _attachments(self, req: Request) -> dict[str, str]:
+    def _attachments(self, st: RoutingState, req: Request) -> dict[str, str]:
         h = req.headers
-        return {k: h[k] for k in self._passthrough if k in h}
+        return {k: h[k] for k in st.passthrough if k in h}
 
-    def _auto_call(self, svc: Service, method: str, req: Request, overrides: bool) -> Call:
+    def _auto_call(
+        self, st: RoutingState, svc: Service, method: str, req: Request, overrides: bool
+    ) -> Call:
         body = _json_body(req)
         if body is _MISSING:
             args: list[Any] = []
@@ -339,7 +550,7 @@ class Gateway:
                 types = parse_types(hint)
             except HessianError as e:
                 raise bad_request(f"{TYPES_HEADER}: {e}") from None
-        call = Call(method, args, types, attachments=self._attachments(req))
+        call = Call(method, args, types, attachments=self._attachments(st, req))
         if overrides:
             call.version = h.get(VERSION_HEADER)
             call.group = h.get(GROUP_HEADER)
@@ -360,7 +571,12 @@ class Gateway:
         return ms / 1000
 
     def _explicit_call(
-        self, rc: RouteConfig, svc: Service, req: Request, path_vars: dict[str, str]
+        self,
+        st: RoutingState,
+        rc: RouteConfig,
+        svc: Service,
+        req: Request,
+        path_vars: dict[str, str],
     ) -> Call:
         args: list[Any] = []
         types: list[Any] = []
@@ -401,7 +617,7 @@ class Gateway:
                 value = p.default
             args.append(value)
             types.append(p.type)
-        call = Call(rc.method, args, attachments=self._attachments(req))
+        call = Call(rc.method, args, attachments=self._attachments(st, req))
         if all(t is not None for t in types) and rc.method not in svc.cfg.methods:
             call.types = types
         call.version = rc.version
@@ -437,6 +653,9 @@ class Gateway:
             ) from None
 
 
+_PROM_CT = "text/plain; version=0.0.4; charset=utf-8"
+
+
 def _enum_names(v: Any, enums: frozenset[str]) -> Any:
     """Enum objects -> their constant name, as Dubbo's generic results do."""
     if isinstance(v, dict):
@@ -468,6 +687,7 @@ def setup_logging(level: int = logging.INFO) -> None:
 
 
 async def serve_forever(gw: Gateway) -> None:
+    """Until SIGINT/SIGTERM; SIGHUP re-reads the config file the gateway watches."""
     import signal
 
     loop = asyncio.get_running_loop()
@@ -477,5 +697,16 @@ async def serve_forever(gw: Gateway) -> None:
             loop.add_signal_handler(sig, stop.set)
         except (NotImplementedError, RuntimeError):
             pass
+    try:
+        loop.add_signal_handler(signal.SIGHUP, _on_sighup, gw)
+    except (NotImplementedError, RuntimeError, AttributeError):
+        pass
     await stop.wait()
     await gw.stop()
+
+
+def _on_sighup(gw: Gateway) -> None:
+    if gw.watcher is None:
+        log.warning("SIGHUP: no config file to re-read (not started with -c FILE)")
+        return
+    gw.watcher.check_now()

@@ -57,7 +57,14 @@ def cmd_run(args: argparse.Namespace) -> int:
     async def main() -> None:
         gw = Gateway(cfg)
         await gw.start()
+        gw.watch(args.config)  # poll per reload.interval; SIGHUP re-reads at once
         print(f"tribridge listening on http://{cfg.host}:{gw.port}", file=sys.stderr, flush=True)
+        if gw.admin is not None:
+            print(
+                f"tribridge admin on http://{cfg.admin_host}:{gw.admin.port}",
+                file=sys.stderr,
+                flush=True,
+            )
         await serve_forever(gw)
 
     _run(main())
