@@ -349,14 +349,24 @@ class Gateway:
         if self._auto.get(svc.cfg.interface) is svc:
             del self._auto[svc.cfg.interface]
 
+    def _never_provided(self, svc: Service) -> bool:
+        """An auto service the registry has answered about but never had a provider for:
+        answer 404 and hold no watch (a name that once had providers answers 503)."""
+        snap = svc.snapshot
+        return (
+            self._auto.get(svc.cfg.interface) is svc
+            and not snap.pending
+            and not snap.endpoints
+            and not svc.ever_provided
+        )
+
     async def _after_settle(
         self, st: RoutingState, svc: Service, call: Call, label: str, t0: float, trace: Any
     ) -> Response:
         """First call of a service whose registry has not answered yet: wait briefly."""
         try:
             await svc.settled(st.cfg.registry_wait)
-            snap = svc.snapshot
-            if self._auto.get(svc.cfg.interface) is svc and not snap.endpoints and not snap.pending:
+            if self._never_provided(svc):
                 self._drop_auto(st, svc)
                 raise not_found(
                     f"no exposed service {svc.cfg.interface!r}: no provider registered",
@@ -499,6 +509,9 @@ class Gateway:
                 if req.method != "POST":
                     raise GatewayError(405, "method_not_allowed", f"{path}: auto routes take POST")
                 svc = self._auto_service(st, iface)
+                if svc is not None and self._never_provided(svc):
+                    self._drop_auto(st, svc)
+                    svc = None
                 if svc is None:
                     raise not_found(f"no exposed service {iface!r}", service=iface, method=method)
                 if not svc.exposes(method):

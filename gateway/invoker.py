@@ -128,9 +128,12 @@ class Service:
         self._templates: dict[tuple[str, str, str, str, bool, float], RequestTemplate] = {}
         self._settled: list[asyncio.Future[None]] | None = None
         self._merged: tuple[Any, TypeRegistry] | None = None
+        self.ever_provided = False
 
     def update(self, snap: Snapshot) -> None:
         self.snapshot = snap
+        if snap.endpoints:
+            self.ever_provided = True
         if not snap.pending and self._settled is not None:
             waiters, self._settled = self._settled, None
             for w in waiters:
