@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import http.client
-from collections.abc import Iterator
 
 import orjson
 import pytest
@@ -14,15 +13,15 @@ from tribridge.commands import demo_config
 from tribridge.interop.testing import BackgroundLoop, http_request
 
 
+# the pytest plugin's session fixtures (tribridge.interop.pytest_plugin)
 @pytest.fixture(scope="module")
-def bg() -> Iterator[BackgroundLoop]:
-    with BackgroundLoop() as loop:
-        yield loop
+def bg(tribridge_loop: BackgroundLoop) -> BackgroundLoop:
+    return tribridge_loop
 
 
 @pytest.fixture(scope="module")
-def provider(bg: BackgroundLoop):  # type: ignore[no-untyped-def]
-    return bg.start_provider(version="1.0.0")
+def provider(dubbo_demo_provider):  # type: ignore[no-untyped-def]
+    return dubbo_demo_provider
 
 
 @pytest.fixture(scope="module")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import http.client
-from collections.abc import Iterator
 
 import pytest
 import yaml
@@ -16,15 +15,15 @@ PARENT = "00f067aa0ba902b7"
 TP = f"00-{TRACE}-{PARENT}-01"
 
 
+# the pytest plugin's session fixtures (tribridge.interop.pytest_plugin)
 @pytest.fixture(scope="module")
-def bg() -> Iterator[BackgroundLoop]:
-    with BackgroundLoop() as loop:
-        yield loop
+def bg(tribridge_loop: BackgroundLoop) -> BackgroundLoop:
+    return tribridge_loop
 
 
 @pytest.fixture(scope="module")
-def provider(bg: BackgroundLoop):  # type: ignore[no-untyped-def]
-    return bg.start_provider(version="1.0.0")
+def provider(dubbo_demo_provider):  # type: ignore[no-untyped-def]
+    return dubbo_demo_provider
 
 
 def gateway(bg: BackgroundLoop, provider, **tracing: object):  # type: ignore[no-untyped-def]
