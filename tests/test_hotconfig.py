@@ -13,6 +13,7 @@ import orjson
 import pytest
 import yaml
 from tribridge.commands import DEMO_SERVICE as S
+from tribridge.config import ConfigError, parse_config
 from tribridge.interop.testing import BackgroundLoop, http_request
 
 
@@ -224,3 +225,28 @@ def test_file_watch_and_located_errors(bg: BackgroundLoop, providers, tmp_path: 
     assert gw.watcher.last_error is not None and str(path) in gw.watcher.last_error
     assert gw.state.version == v1
     assert http_request(gw.port, "GET", "/add?a=1&b=2") == (200, 3)
+
+
+def test_changed_registry_is_replaced_and_old_released(bg: BackgroundLoop, providers) -> None:  # type: ignore[no-untyped-def]
+    p1, p2 = providers
+    text = config(p1.port, p2.port)
+    gw = bg.start_gateway(text)
+    reg0, svc0 = gw.state.registries["static"], gw.state.services[S]
+    unsubscribed: list[object] = []
+    reg0.unsubscribe = lambda key, listener: unsubscribed.append(listener)  # type: ignore[method-assign]
+    # the same text again: nothing rebuilt
+    bg.run(gw.reload(parse_config(text, "<same>")))
+    assert gw.state.registries["static"] is reg0 and gw.state.services[S] is svc0
+    # the registry's provider list changes: a new registry, the service re-subscribed to it
+    moved = text.replace(f"127.0.0.1:{p1.port}?version=1.0.0", f"localhost:{p1.port}?version=1.0.0")
+    bg.run(gw.reload(parse_config(moved, "<moved>")))
+    reg1, svc1 = gw.state.registries["static"], gw.state.services[S]
+    assert reg1 is not reg0 and svc1 is not svc0
+    assert unsubscribed == [svc0.update]  # the old subscription released after the swap
+    assert [e.host for e in svc1.snapshot.endpoints] == ["localhost"]
+    assert http_request(gw.port, "GET", "/hello/r") == (200, "Hello, r")
+    # a config naming an unknown registry is rejected with its location; nothing changes
+    broken = moved.replace("  methods:", "  registry: nope\n  methods:", 1)
+    with pytest.raises(ConfigError, match=r"<bad>:\d+:\d+: services\[0\]\.registry"):
+        bg.run(gw.reload(parse_config(broken, "<bad>")))
+    assert gw.state.registries["static"] is reg1
