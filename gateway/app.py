@@ -310,7 +310,7 @@ class Gateway:
             await self.admin.stop()
         if self.http is not None:
             await self.http.shutdown(grace)
-        self.pools.close()
+        await self.pools.aclose()
         for r in self.registries.values():
             await r.close()
 

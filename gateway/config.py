@@ -423,6 +423,7 @@ def _services(v: _V, root: _Loc, cfg: GatewayConfig) -> None:
                 "expose_methods",
                 "include_class",
                 "token",
+                "protocol",
             },
         )
         sc = ServiceConfig(interface=v.get(s, "interface", path, str, required=True))
@@ -449,6 +450,9 @@ def _services(v: _V, root: _Loc, cfg: GatewayConfig) -> None:
             raise v.fail(s, f"{path}.call", "expected auto, direct or generic", "call")
         sc.include_class = v.get(s, "include_class", path, bool, True)
         sc.token = v.get(s, "token", path, str, None)
+        sc.protocol = v.get(s, "protocol", path, str, "")
+        if sc.protocol not in ("", "dubbo", "tri"):
+            raise v.fail(s, f"{path}.protocol", "expected dubbo or tri", "protocol")
         sc.expose_methods = [str(x) for x in v.get(s, "expose_methods", path, list, ["*"])]
         methods = v.mapping(s.get("methods"), f"{path}.methods", set(s.get("methods") or {}))
         for mname, mbody in methods.items():

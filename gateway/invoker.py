@@ -26,23 +26,37 @@ from tribridge.codecs.dubbo import (
 from tribridge.codecs.dubbo.frame import (
     BAD_REQUEST,
     CLIENT_TIMEOUT,
+    OK,
     SERVER_THREADPOOL_EXHAUSTED_ERROR,
     SERVER_TIMEOUT,
     SERVICE_ERROR,
     SERVICE_NOT_FOUND,
 )
+from tribridge.codecs.dubbo.messages import exception_from_value
 from tribridge.codecs.hessian2 import (
+    Decoder,
     HessianError,
     JavaType,
     JavaTypeError,
     TypeRegistry,
     coerce,
     descriptor_of,
+    encode,
 )
 from tribridge.codecs.hessian2.javatypes import infer
+from tribridge.codecs.triple import (
+    Code,
+    RequestWrapperTemplate,
+    TripleProtocolError,
+    attachments_to_headers,
+    decode_response_wrapper,
+    headers_to_attachments,
+    is_hessian,
+)
 from tribridge.registries.base import Endpoint, ServiceKey, Snapshot
 
 from .errors import GatewayError
+from .triple import APP_NAME, TripleCallError
 from .upstream import (
     CallTimeout,
     ConnectFailed,
@@ -79,6 +93,8 @@ class ServiceConfig:
     expose_methods: list[str] = field(default_factory=lambda: ["*"])
     include_class: bool = True
     token: str | None = None
+    #: "" = as each endpoint says (``dubbo://`` / ``tri://``); "dubbo" or "tri" forces one
+    protocol: str = ""
 
     @property
     def key(self) -> ServiceKey:
@@ -94,6 +110,10 @@ class _Prepared:
     timeout: float
     idempotent: bool
     hash_key: str | None
+    types: list[JavaType] | None = None
+    generic: bool = False
+    #: the instance ``send_fast`` chose when it handed over to the async path
+    first: Endpoint | None = None
 
 
 @dataclass(slots=True)
@@ -124,11 +144,24 @@ class Service:
         self.pools = pools
         self.balancer: LoadBalancer = make_balancer(cfg.loadbalance)
         self.snapshot: Snapshot = Snapshot(cfg.key, ())
-        self.enum_classes = frozenset(n for n, d in cfg.types.defs.items() if d.is_enum)
+        self._cfg_enums = frozenset(n for n, d in cfg.types.defs.items() if d.is_enum)
         self._templates: dict[tuple[str, str, str, str, bool, float], RequestTemplate] = {}
         self._settled: list[asyncio.Future[None]] | None = None
         self._merged: tuple[Any, TypeRegistry] | None = None
         self.ever_provided = False
+        self._tri_templates: dict[tuple[Any, ...], _TripleTemplate] = {}
+        self._enums: tuple[Any, frozenset[str]] | None = None
+
+    @property
+    def enum_classes(self) -> frozenset[str]:
+        """Enum classes (results show them by name): configured and from provider metadata."""
+        d = self.snapshot.definition
+        if d is None or not d.types.defs:
+            return self._cfg_enums
+        if self._enums is None or self._enums[0] is not d:
+            names = {n for n, pd in d.types.defs.items() if pd.is_enum}
+            self._enums = (d, frozenset(names | self._cfg_enums))
+        return self._enums[1]
 
     def update(self, snap: Snapshot) -> None:
         self.snapshot = snap
@@ -232,9 +265,15 @@ class Service:
             raise GatewayError(400, "bad_arguments", str(e), method=call.method) from None
 
     def template(
-        self, call: Call, types: list[JavaType] | None, generic: bool, timeout: float
+        self,
+        call: Call,
+        types: list[JavaType] | None,
+        generic: bool,
+        timeout: float,
+        implied_version: str = "",
     ) -> RequestTemplate:
         version = call.version if call.version is not None else self.cfg.version
+        version = version or implied_version
         group = call.group if call.group is not None else self.cfg.group
         desc = descriptor_of(types) if types is not None else ""
         key = (call.method, desc, version, group, generic, timeout)
@@ -300,8 +339,8 @@ class Service:
             wire = generic_args(call.method, names, wire)
         mcfg = cfg.methods.get(call.method)
         timeout = call.timeout or (mcfg.timeout if mcfg and mcfg.timeout else cfg.timeout)
-        tmpl = self.template(call, types, generic, timeout)
         eps = self.candidates(call)
+        tmpl = self.template(call, types, generic, timeout, _implied_version(call, cfg, eps))
         if not eps and self.snapshot.pending:
             raise GatewayError(
                 503,
@@ -323,7 +362,7 @@ class Service:
         if self.balancer.name == "consistenthash":
             hash_key = str(call.args[cfg.hash_arg]) if len(call.args) > cfg.hash_arg else ""
         return _Prepared(
-            call, tmpl, wire, eps, timeout, bool(mcfg and mcfg.idempotent), hash_key
+            call, tmpl, wire, eps, timeout, bool(mcfg and mcfg.idempotent), hash_key, types, generic
         )
 
     def send_fast(self, prep: _Prepared) -> tuple[InstancePool, asyncio.Future[Frame]] | None:
@@ -332,9 +371,13 @@ class Service:
         if prep.idempotent and self.cfg.retries > 0:
             return None
         ep = self.pick(prep.eps, set(), prep.hash_key)
+        if (ep.protocol == "tri" or self.cfg.protocol) and self.is_triple(ep):
+            prep.first = ep  # Triple goes through the async path
+            return None
         pool = self.pools.get(ep)
         conn = pool.ready_connection()
         if conn is None:
+            prep.first = ep
             return None
         rid = conn.next_id()
         fut = conn.call(rid, prep.tmpl.frame(rid, prep.wire, prep.call.attachments), prep.timeout)
@@ -357,8 +400,11 @@ class Service:
             res = decode_response(fr)
         except DubboProtocolError as e:
             raise GatewayError(
-                502, "bad_provider_response", str(e),
-                service=self.cfg.interface, method=prep.call.method,
+                502,
+                "bad_provider_response",
+                str(e),
+                service=self.cfg.interface,
+                method=prep.call.method,
             ) from None
         if res.status == SERVER_THREADPOOL_EXHAUSTED_ERROR:
             pool.record_failure()
@@ -376,11 +422,23 @@ class Service:
         last: UpstreamError | None = None
         for _ in range(attempts):
             try:
-                ep = self.pick(prep.eps, tried, prep.hash_key)
+                if prep.first is not None:  # keep the balancer's choice from send_fast
+                    ep, prep.first = prep.first, None
+                else:
+                    ep = self.pick(prep.eps, tried, prep.hash_key)
             except NoEndpoint:
                 break
             tried.add((ep.host, ep.port))
             pool = self.pools.get(ep)
+            if self.is_triple(ep):
+                pool.active += 1
+                try:
+                    return await self._invoke_triple(prep, ep, pool)
+                except ConnectFailed as e:
+                    last = e
+                    continue
+                finally:
+                    pool.active -= 1
             try:
                 conn = await pool.connection()
             except ConnectFailed as e:
@@ -441,3 +499,117 @@ class Service:
         if any(s in lowered for s in ("not found", "cannot find", "can not find", "not exist")):
             status, code = 404, "not_found"
         return GatewayError(status, code, msg, dubbo_status=res.status, **extra)
+
+    # ---- Triple (wrapper mode) -----------------------------------------------------------
+
+    def is_triple(self, ep: Endpoint) -> bool:
+        p = self.cfg.protocol
+        return p == "tri" if p else ep.protocol == "tri"
+
+    def _triple_template(self, prep: _Prepared) -> _TripleTemplate:
+        call = prep.call
+        version = call.version if call.version is not None else self.cfg.version
+        group = call.group if call.group is not None else self.cfg.group
+        types = prep.types
+        key = (call.method, tuple(map(str, types or ())), version, group, prep.generic)
+        t = self._tri_templates.get(key)
+        if t is None:
+            if prep.generic:
+                method = "$invoke"
+                arg_types = list(GENERIC_ARG_TYPES)
+            else:
+                method = call.method
+                arg_types = [jt.class_name() for jt in types or ()]
+            headers: list[tuple[str, str | bytes]] = [("tri-consumer-appname", APP_NAME)]
+            if version:
+                headers.append(("tri-service-version", version))
+            if group:
+                headers.append(("tri-service-group", group))
+            if prep.generic:
+                headers.append(("generic", "true"))
+            if self.cfg.token:
+                headers.append(("token", self.cfg.token))
+            t = _TripleTemplate(
+                f"/{self.cfg.interface}/{method}", RequestWrapperTemplate(arg_types), headers
+            )
+            if len(self._tri_templates) > 4096:
+                self._tri_templates.clear()
+            self._tri_templates[key] = t
+        return t
+
+    async def _invoke_triple(self, prep: _Prepared, ep: Endpoint, pool: InstancePool) -> Result:
+        """One Triple attempt; raises ``ConnectFailed`` when the request surely never left
+        (the caller then tries another instance), ``GatewayError`` otherwise."""
+        call = prep.call
+        t = self._triple_template(prep)
+        try:
+            payload = t.wrapper.encode([encode(a) for a in prep.wire])
+        except HessianError as e:
+            raise GatewayError(
+                400, "bad_arguments", str(e), service=self.cfg.interface, method=call.method
+            ) from None
+        headers = t.headers
+        if call.attachments:
+            headers = headers + attachments_to_headers(call.attachments)
+        try:
+            reply = await self.pools.triple_client().unary(
+                ep, t.path, payload, headers, prep.timeout
+            )
+        except TripleCallError as e:
+            if e.code in _TRIPLE_FAILURES:
+                pool.record_failure()
+            if not e.sent:
+                raise ConnectFailed(f"{ep.host}:{ep.port}: {e}") from None
+            raise self._triple_error(e, call) from None
+        pool.record_success()
+        extra = {"service": self.cfg.interface, "method": call.method}
+        try:
+            w = decode_response_wrapper(reply.data)
+            if not is_hessian(w.serialize_type):
+                raise TripleProtocolError(
+                    f"response serialized as {w.serialize_type!r}, expected hessian2"
+                )
+            value = Decoder(w.data).read() if w.data else None
+        except (TripleProtocolError, HessianError) as e:
+            raise GatewayError(502, "bad_provider_response", str(e), **extra) from None
+        res = Result(0, OK, attachments=headers_to_attachments(reply.trailers))
+        if reply.exception_code:
+            res.exception = exception_from_value(value)
+        else:
+            res.value = value
+        return res
+
+    def _triple_error(self, e: TripleCallError, call: Call) -> GatewayError:
+        status, code = e.http
+        extra: dict[str, Any] = {
+            "service": self.cfg.interface,
+            "method": call.method,
+            "grpc_status": e.status.name,
+        }
+        if status == 404:
+            extra["version"] = call.version if call.version is not None else self.cfg.version
+            extra["group"] = call.group if call.group is not None else self.cfg.group
+        return GatewayError(status, code, e.status.message or e.status.name, **extra)
+
+
+#: ``$invoke(String, String[], Object[])`` as ``Class.getName()`` names (protocols.md §4.5)
+GENERIC_ARG_TYPES = ("java.lang.String", "[Ljava.lang.String;", "[Ljava.lang.Object;")
+#: statuses that count against an instance's health (outlier ejection)
+_TRIPLE_FAILURES = frozenset(
+    {Code.UNAVAILABLE, Code.DEADLINE_EXCEEDED, Code.RESOURCE_EXHAUSTED, Code.INTERNAL}
+)
+
+
+@dataclass(slots=True)
+class _TripleTemplate:
+    path: str
+    wrapper: RequestWrapperTemplate
+    headers: list[tuple[str, str | bytes]]
+
+def _implied_version(call: Call, cfg: ServiceConfig, eps: Sequence[Endpoint]) -> str:
+    """A service followed without a version (auto routes) whose providers all register
+    one version: call with it, as a consumer that asked for that version would."""
+    if call.version is not None or cfg.version or not eps:
+        return ""
+    v = eps[0].version
+    return v if v and all(e.version == v for e in eps) else ""

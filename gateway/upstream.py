@@ -18,6 +18,7 @@ import random
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from tribridge.codecs.dubbo import (
     DubboProtocolError,
@@ -337,6 +338,27 @@ class PoolSet:
     def __init__(self, settings: UpstreamSettings | None = None) -> None:
         self.settings = settings or UpstreamSettings()
         self.pools: dict[tuple[str, int], InstancePool] = {}
+        self._triple: Any = None
+
+    def triple_client(self) -> Any:
+        """The shared ``TripleClient`` (gateway/triple.py), created on first Triple call."""
+        if self._triple is None:
+            from .triple import TripleClient, TripleSettings
+
+            self._triple = TripleClient(
+                TripleSettings(
+                    max_message=self.settings.max_payload,
+                    connect_timeout=self.settings.connect_timeout,
+                )
+            )
+        return self._triple
+
+    async def aclose(self) -> None:
+        """``close`` plus the Triple channels (closing those needs the loop)."""
+        self.close()
+        if self._triple is not None:
+            t, self._triple = self._triple, None
+            await t.close()
 
     def get(self, ep: Endpoint) -> InstancePool:
         key = (ep.host, ep.port)

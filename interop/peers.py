@@ -386,8 +386,13 @@ class SofaProvider(subprocess.Popen[bytes]):
         self.close()
 
 
-def start_sofa_provider(port: int, timeout: float = 30.0) -> SofaProvider:
+def start_sofa_provider(
+    port: int, timeout: float = 30.0, zookeeper: str | None = None
+) -> SofaProvider:
     """Starts interop/node/dubbo_provider.js on 127.0.0.1:``port`` (0 = any free port).
+
+    With ``zookeeper`` (``127.0.0.1:2181/dubbo``: address, then root path) the provider
+    registers itself there with sofa-rpc-node's ZookeeperRegistry before it reports READY.
 
     Returns once the provider printed ``READY <port>``; the actual port is ``.port``.
     Stop it with ``.close()`` (or use it as a context manager).
@@ -395,7 +400,7 @@ def start_sofa_provider(port: int, timeout: float = 30.0) -> SofaProvider:
     node = _require_node_modules("sofa-rpc-node", "dubbo-remoting", "js-to-java", "hessian.js")
     try:
         proc = SofaProvider(
-            [node, "dubbo_provider.js", str(port)],
+            [node, "dubbo_provider.js", str(port), *([zookeeper] if zookeeper else [])],
             cwd=NODE_DIR,
             stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE,
