@@ -140,3 +140,34 @@ def test_opentelemetry_spans(bg, provider) -> None:  # type: ignore[no-untyped-d
     assert span.attributes["rpc.method"] == "greet"
     att = provider.last_attachments["greet"]["traceparent"]
     assert att == f"00-{TRACE}-{ctx.span_id:016x}-01" == headers["traceresponse"]
+
+
+def test_triple_provider_sees_trace_headers(bg) -> None:  # type: ignore[no-untyped-def]
+    """Triple carries attachments as lower-case headers (protocols.md §4.7): the grpcio
+    Triple server sees traceparent/tracestate as request headers."""
+    from tribridge.interop.triple_peers import SERVICE, start_peer
+
+    from .conftest import free_port
+
+    peer = start_peer("grpc", free_port())
+    try:
+        gw = bg.start_gateway(
+            f"""
+listen: {{host: 127.0.0.1, port: 0}}
+registries:
+  static: {{type: static, services: {{{SERVICE}: ["tri://127.0.0.1:{peer.port}/{SERVICE}"]}}}}
+services:
+  - {{interface: {SERVICE}, version: "1.0.0", group: blue, retries: 0, methods: {{headers: []}}}}
+auto_routes: {{prefix: /, expose: ["com.tribridge.*"]}}
+tracing: {{response_header: true}}
+"""
+        )
+        status, seen = http_request(
+            gw.port, "POST", f"/{SERVICE}/headers", [], {"traceparent": TP, "tracestate": "k=v"}
+        )
+        assert status == 200, seen
+        trace_id, span_id, _ = parse_traceparent(seen["traceparent"])  # type: ignore[misc]
+        assert trace_id == TRACE and span_id != PARENT
+        assert seen["tracestate"] == "k=v"
+    finally:
+        peer.close()
