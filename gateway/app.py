@@ -204,8 +204,9 @@ class Gateway:
 
     @property
     def services(self) -> Mapping[str, Service]:
-        """Configured services (auto-routed ones: ``all_services()``)."""
-        return self.state.services
+        """Configured and auto-routed services (a fresh read-only view; the request path
+        uses ``state.services`` and ``_auto`` directly)."""
+        return self.all_services()
 
     def all_services(self) -> dict[str, Service]:
         out = dict(self._auto)
