@@ -16,7 +16,9 @@ Fixtures (session scope unless noted):
 ``tribridge_loop``            the ``BackgroundLoop`` everything runs on
 ``tribridge_registry``        a ``RegistryHandle``: ``register(interface, address)`` and
                               ``entry`` (what goes under ``registries:`` in a config);
-                              the kind comes from ``--tribridge-registry`` (default ``static``)
+                              the kind comes from ``--tribridge-registry`` (``static``
+                              (default), ``zookeeper`` (a real ZooKeeper), ``nacos`` (the
+                              emulator))
 ``dubbo_demo_provider``       ``com.tribridge.demo.DemoService`` 1.0.0 (Dubbo2/hessian2),
                               registered in ``tribridge_registry``
 ``tribridge_gateway_factory`` ``(config, admin=False) -> GatewayHandle`` (function scope;
@@ -76,7 +78,25 @@ class StaticRegistryHandle(RegistryHandle):
 
 
 Launcher = Callable[[Any], RegistryHandle]
-_LAUNCHERS: dict[str, Launcher] = {"static": lambda loop: StaticRegistryHandle()}
+
+
+def _zookeeper(loop: Any) -> RegistryHandle:
+    from .registry_launchers import ZookeeperRegistryHandle
+
+    return ZookeeperRegistryHandle(loop)
+
+
+def _nacos(loop: Any) -> RegistryHandle:
+    from .registry_launchers import NacosRegistryHandle
+
+    return NacosRegistryHandle(loop)
+
+
+_LAUNCHERS: dict[str, Launcher] = {
+    "static": lambda loop: StaticRegistryHandle(),
+    "zookeeper": _zookeeper,
+    "nacos": _nacos,
+}
 
 
 def register_registry_launcher(name: str, launcher: Launcher) -> None:

@@ -119,3 +119,36 @@ def test_register_registry_launcher_adds_a_kind() -> None:
         assert "extra" in pytest_plugin._launchers()
     finally:
         del pytest_plugin._LAUNCHERS["extra"]
+
+
+@pytest.mark.parametrize("kind", ["zookeeper", "nacos"])
+def test_zookeeper_and_nacos_registry_handles(
+    kind: str,
+    request: pytest.FixtureRequest,
+    tribridge_loop,
+    tribridge_gateway_factory,  # type: ignore[no-untyped-def]
+) -> None:
+    """The handles behind ``--tribridge-registry zookeeper|nacos``, on the session's
+    ZooKeeper / Nacos emulator: a provider registered through them is called by a gateway."""
+    from tribridge.interop.registry_launchers import NacosRegistryHandle, ZookeeperRegistryHandle
+
+    if kind == "zookeeper":
+        handle = ZookeeperRegistryHandle(server=request.getfixturevalue("zookeeper_server"))
+    else:
+        handle = NacosRegistryHandle(tribridge_loop, emulator=request.getfixturevalue("nacos"))
+    provider = tribridge_loop.start_provider(version="1.0.0")
+    try:
+        handle.register(S, f"127.0.0.1:{provider.port}?version=1.0.0")
+        gw = tribridge_gateway_factory(
+            {
+                "registries": {handle.name: handle.entry},
+                "services": [{"interface": S, "version": "1.0.0", "registry": handle.name}],
+                "auto_routes": {"prefix": "/", "expose": [S]},
+            }
+        )
+        calls = provider.calls
+        with Client(gw.url) as c:
+            assert c.call(S, "add", 20, 22, types="int,int") == 42
+        assert provider.calls == calls + 1  # this provider, found through the registry
+    finally:
+        handle.close()
