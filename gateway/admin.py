@@ -98,7 +98,9 @@ class AdminServer:
 
     def _services(self) -> Response:
         gw = self.gw
-        pools = gw.pools.pools
+        pools: dict[tuple[str, int], list[dict[str, object]]] = {}
+        for pool in list(gw.pools.pools.values()):  # keyed by address and TLS profile
+            pools.setdefault((pool.host, pool.port), []).append(pool.status())
         out = {}
         configured = gw.state.services
         for name, svc in sorted(gw.all_services().items()):
@@ -120,9 +122,7 @@ class AdminServer:
                         "version": e.version,
                         "group": e.group,
                         "weight": e.weight,
-                        "pool": pools[(e.host, e.port)].status()
-                        if (e.host, e.port) in pools
-                        else None,
+                        "pools": pools.get((e.host, e.port), []),
                     }
                     for e in snap.endpoints
                 ],

@@ -10,7 +10,6 @@ reference, so connections, upstream pools and unchanged services' subscriptions 
 from __future__ import annotations
 
 import asyncio
-import fnmatch
 import logging
 import re
 import sys
@@ -29,10 +28,13 @@ from tribridge.registries.static import StaticRegistry
 
 from .config import AutoRoutes, GatewayConfig, ParamSource, RouteConfig
 from .errors import GatewayError, bad_request, not_found
+from .exposure import Exposure, reserved_method
 from .http_server import HttpLimits, HttpServer, Request, Response
+from .idl_gateway import IdlRouter
 from .invoker import Call, Service, ServiceConfig
 from .jsonmap import dumps
 from .metrics import RequestStats
+from .tls import client_tls_for
 from .tracing import Tracer
 from .upstream import PoolSet
 
@@ -112,17 +114,27 @@ class RoutingState:
     passthrough: tuple[str, ...]
     tracer: Tracer
     version: str
+    exposure: Exposure
+    guard: Any = None  # guard.Guard (auth, rate limits) or None
+    idl: IdlRouter | None = None
     loaded_at: float = field(default_factory=time.time)
 
-    def registry_for(self, sc: ServiceConfig) -> Registry | None:
-        reg = self.registries.get(sc.registry)
-        if reg is not None:
-            return reg
-        return next(iter(self.registries.values()), None)
+    def registry_for(self, sc: Any) -> Registry | None:
+        name = self.registry_name(sc)
+        return self.registries[name] if name is not None else None
+
+    def registry_name(self, sc: Any) -> str | None:
+        if sc.registry in self.registries:
+            return str(sc.registry)
+        return next(iter(self.registries), None)
 
 
 def build_state(
-    cfg: GatewayConfig, services: Mapping[str, Service], registries: Mapping[str, Registry]
+    cfg: GatewayConfig,
+    services: Mapping[str, Service],
+    registries: Mapping[str, Registry],
+    guard: Any = None,
+    idl: IdlRouter | None = None,
 ) -> RoutingState:
     return RoutingState(
         cfg=cfg,
@@ -133,7 +145,26 @@ def build_state(
         passthrough=tuple(cfg.passthrough_headers),
         tracer=Tracer(cfg.tracing),
         version=cfg.digest or "unversioned",
+        exposure=Exposure(
+            cfg.auto.expose if cfg.auto is not None else [],
+            {n: r["expose"] for n, r in cfg.registries.items() if r.get("expose") is not None},
+        ),
+        guard=guard,
+        idl=idl,
     )
+
+
+def build_idl(cfg: GatewayConfig, guard: Any) -> IdlRouter | None:
+    if not cfg.idl_services:
+        return None
+    idl = IdlRouter(
+        cfg.idl_services,
+        cfg.idl_routes,
+        cfg.auto.prefix if cfg.auto is not None else "/",
+        tuple(cfg.passthrough_headers),
+    )
+    idl.guard = guard
+    return idl
 
 
 def open_registries(cfg: GatewayConfig) -> dict[str, Registry]:
@@ -173,8 +204,13 @@ def _field(body: Any, dotted: str) -> Any:
 class Gateway:
     def __init__(self, cfg: GatewayConfig) -> None:
         self.pools = PoolSet(cfg.upstream)
-        services = {sc.interface: Service(sc, self.pools) for sc in cfg.services}
-        self.state: RoutingState = build_state(cfg, services, open_registries(cfg))
+        registries = open_registries(cfg)
+        probe = build_state(cfg, {}, registries)
+        services = {sc.interface: self._new_service(probe, sc) for sc in cfg.services}
+        guard = cfg.security.guard()
+        self.state: RoutingState = build_state(
+            cfg, services, registries, guard, build_idl(cfg, guard)
+        )
         #: auto-routed services discovered at run time (outside the immutable state)
         self._auto: dict[str, Service] = {}
         self.http: HttpServer | None = None
@@ -188,7 +224,38 @@ class Gateway:
         self._reload_lock = asyncio.Lock()
         self._metrics: Any = None
 
+    def _new_service(self, st: RoutingState, sc: ServiceConfig) -> Service:
+        svc = Service(sc, self.pools)
+        self.secure_service(st, svc)
+        return svc
+
+    @staticmethod
+    def secure_service(st: RoutingState, svc: Service) -> None:
+        """Class policy and upstream TLS of ``st``'s config (re-applied to kept services on
+        reload: plain attribute stores, atomic for requests in flight)."""
+        sec = st.cfg.security
+        svc.class_policy = sec.classes
+        profiles = sec.upstream_tls
+        reg = st.registry_name(svc.cfg)
+        svc.tls_for = lambda iface, ep: client_tls_for(profiles, iface, reg, ep)
+
     # ---- views of the current state ------------------------------------------------------
+
+    @property
+    def guard(self) -> Any:
+        return self.state.guard
+
+    @property
+    def idl(self) -> IdlRouter | None:
+        return self.state.idl
+
+    @property
+    def exposure(self) -> Exposure:
+        return self.state.exposure
+
+    @property
+    def class_policy(self) -> Any:
+        return self.state.cfg.security.classes
 
     @property
     def cfg(self) -> GatewayConfig:
@@ -274,12 +341,17 @@ class Gateway:
             await r.start()
         for svc in st.services.values():
             self._subscribe(st, svc)
+        if st.idl is not None:
+            st.idl.subscribe(st.registry_for)
         limits = HttpLimits(**self.cfg.limits)
         self.http = HttpServer(
             self.handle,
             limits,
             access_log=self._access if self.cfg.access_log else None,
         )
+        tls = self.cfg.security.listen_tls
+        if tls is not None and "ssl" not in kw:
+            kw["ssl"] = tls.context()
         await self.http.start(host or self.cfg.host, self.cfg.port if port is None else port, **kw)
         if admin_port is None:
             admin_port = self.cfg.admin_port
@@ -311,9 +383,17 @@ class Gateway:
             await self.admin.stop()
         if self.http is not None:
             await self.http.shutdown(grace)
+        from .hotconfig import retire_now
+
+        await retire_now(self)  # components replaced by reloads and not closed yet
         await self.pools.aclose()
-        for r in self.registries.values():
+        st = self.state
+        if st.idl is not None:
+            await st.idl.close()
+        for r in st.registries.values():
             await r.close()
+        if st.guard is not None:
+            await st.guard.close()
 
     def _subscribe(self, st: RoutingState, svc: Service) -> None:
         reg = st.registry_for(svc.cfg)
@@ -327,14 +407,13 @@ class Gateway:
         svc = st.services.get(interface) or self._auto.get(interface)
         if svc is not None:
             return svc
-        auto = st.auto
-        if auto is None or not any(fnmatch.fnmatchcase(interface, p) for p in auto.expose):
+        if not st.exposure.service(interface, st.registry_name(ServiceConfig(interface))):
             return None
         if len(self._auto) >= MAX_AUTO_SERVICES:
             raise GatewayError(
                 503, "too_many_services", f"more than {MAX_AUTO_SERVICES} auto-routed services"
             )
-        svc = Service(ServiceConfig(interface), self.pools)
+        svc = self._new_service(st, ServiceConfig(interface))
         self._subscribe(st, svc)
         if not svc.snapshot.endpoints and not svc.snapshot.pending:
             self._drop_auto(st, svc)
@@ -349,6 +428,29 @@ class Gateway:
             reg.unsubscribe(svc.cfg.key, svc.update)
         if self._auto.get(svc.cfg.interface) is svc:
             del self._auto[svc.cfg.interface]
+
+    async def _after_guard(
+        self,
+        st: RoutingState,
+        pending: Any,
+        svc: Service,
+        call: Call,
+        label: str,
+        t0: float,
+        trace: Any,
+    ) -> Response:
+        """Authentication had to fetch keys first; then the call goes the slow way."""
+        try:
+            await pending
+        except GatewayError as e:
+            return self._done(st, _error(e), label, svc.cfg.interface, call.method, t0, trace)
+        if svc.snapshot.pending:
+            return await self._after_settle(st, svc, call, label, t0, trace)
+        try:
+            prep = svc.prepare(call)
+        except GatewayError as e:
+            return self._done(st, _error(e), label, svc.cfg.interface, call.method, t0, trace)
+        return await self._invoke_slow(st, svc, prep, label, t0, trace)
 
     def _never_provided(self, svc: Service) -> bool:
         """An auto service the registry has answered about but never had a provider for:
@@ -377,7 +479,7 @@ class Gateway:
             prep = svc.prepare(call)
             resp = self._result_response(svc, call, await svc.invoke_prepared(prep))
         except GatewayError as e:
-            resp = Response(e.status, e.body())
+            resp = _error(e)
         return self._done(st, resp, label, svc.cfg.interface, call.method, t0, trace)
 
     # ---- request handling ----------------------------------------------------------------
@@ -401,6 +503,10 @@ class Gateway:
         """Answer directly, with a future completed by the provider's reply (the common
         case: no task per request), or with a coroutine when a connection must be opened."""
         st = self.state  # read once: a reload during this request does not mix configs
+        if st.idl is not None:
+            idl = st.idl.handle(req)
+            if idl is not None:
+                return idl
         t0 = _perf()
         trace = None
         try:
@@ -411,6 +517,11 @@ class Gateway:
             tracer = st.tracer
             if tracer.active:
                 trace = tracer.inject(req.headers, call.attachments, svc.cfg.interface, call.method)
+            guard = st.guard
+            if guard is not None:
+                pending = guard.check(req, svc.cfg.interface, call.method, call.attachments)
+                if pending is not None:
+                    return self._after_guard(st, pending, svc, call, label, t0, trace)
             if svc.snapshot.pending:
                 return self._after_settle(st, svc, call, label, t0, trace)
             prep = svc.prepare(call)
@@ -419,7 +530,7 @@ class Gateway:
             x = e.extra
             return self._done(
                 st,
-                Response(e.status, e.body()),
+                _error(e),
                 getattr(e, "route", ""),
                 x.get("service", ""),
                 x.get("method", ""),
@@ -467,7 +578,7 @@ class Gateway:
         try:
             resp = self._result_response(svc, prep.call, svc.finish(prep, pool, fut))
         except GatewayError as e:
-            resp = Response(e.status, e.body())
+            resp = _error(e)
         except Exception as e:
             if not out.done():
                 out.set_exception(e)
@@ -482,7 +593,7 @@ class Gateway:
         try:
             resp = self._result_response(svc, prep.call, await svc.invoke_prepared(prep))
         except GatewayError as e:
-            resp = Response(e.status, e.body())
+            resp = _error(e)
         return self._done(st, resp, label, svc.cfg.interface, prep.call.method, t0, trace)
 
     def _route(self, st: RoutingState, req: Request) -> Response | tuple[str, Service, Call]:
@@ -509,13 +620,24 @@ class Gateway:
             if iface and method and "/" not in iface:
                 if req.method != "POST":
                     raise GatewayError(405, "method_not_allowed", f"{path}: auto routes take POST")
+                reason = reserved_method(method)
+                if reason is not None:
+                    raise not_found(
+                        f"method {method!r} is never callable over HTTP: {reason}",
+                        service=iface,
+                        method=method,
+                    )
+                known = st.services.get(iface)
+                reg = st.registry_name(known.cfg if known else ServiceConfig(iface))
+                if not st.exposure.service(iface, reg):
+                    raise not_found(f"no exposed service {iface!r}", service=iface, method=method)
                 svc = self._auto_service(st, iface)
                 if svc is not None and self._never_provided(svc):
                     self._drop_auto(st, svc)
                     svc = None
                 if svc is None:
                     raise not_found(f"no exposed service {iface!r}", service=iface, method=method)
-                if not svc.exposes(method):
+                if not svc.exposes(method) or not st.exposure.method(iface, method, reg):
                     raise not_found(
                         f"method {method!r} of {iface} is not exposed", service=iface, method=method
                     )
@@ -668,6 +790,11 @@ class Gateway:
 
 
 _PROM_CT = "text/plain; version=0.0.4; charset=utf-8"
+
+
+def _error(e: GatewayError) -> Response:
+    headers = getattr(e, "headers", None)
+    return Response(e.status, e.body(), list(headers) if headers else [])
 
 
 def _enum_names(v: Any, enums: frozenset[str]) -> Any:

@@ -35,7 +35,16 @@ from tribridge.codecs.hessian2 import HessianError, JavaType, PojoDef, TypeRegis
 from tribridge.codecs.hessian2.javatypes import parse_types
 from tribridge.registries import RegistryError, registry_class
 
+from .exposure import reserved_method
+from .idl_config import (
+    IdlRouteConfig,
+    IdlServiceConfig,
+    is_idl_service,
+    parse_idl_route,
+    parse_idl_service,
+)
 from .invoker import MethodConfig, ServiceConfig
+from .security_config import SecurityConfig, parse_listen_tls, parse_security
 from .upstream import BALANCERS, UpstreamSettings
 
 
@@ -144,6 +153,8 @@ class GatewayConfig:
     tracing: TracingConfig = field(default_factory=TracingConfig)
     #: sha256 of the YAML text (first 16 hex digits): the config version the admin API shows
     digest: str = ""
+    #: of the ``security:`` section alone: a reload keeps the guard (buckets, keys) when equal
+    security_digest: str = ""
     upstream: UpstreamSettings = field(default_factory=UpstreamSettings)
     limits: dict[str, Any] = field(default_factory=dict)
     registries: dict[str, dict[str, Any]] = field(default_factory=dict)
@@ -154,6 +165,11 @@ class GatewayConfig:
     access_log: bool = True
     #: how long a first request waits for a registry's first answer about its service
     registry_wait: float = 3.0
+    #: classes policy, auth, access rules, rate limits, TLS (security_config.py)
+    security: SecurityConfig = field(default_factory=SecurityConfig)
+    #: protobuf IDL services (gRPC / Triple) and their google.api.http-style routes
+    idl_services: list[IdlServiceConfig] = field(default_factory=list)
+    idl_routes: list[IdlRouteConfig] = field(default_factory=list)
 
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m)?\s*$")
@@ -275,14 +291,18 @@ def parse_config(text: str, source: str = "<memory>") -> GatewayConfig:
             "reload",
             "tracing",
             "metrics",
+            "security",
         },
     )
     cfg = GatewayConfig(source=source, digest=hashlib.sha256(text.encode()).hexdigest()[:16])
-    listen = v.mapping(root.get("listen"), "listen", {"host", "port"})
+    listen = v.mapping(root.get("listen"), "listen", {"host", "port", "tls"})
     cfg.host = v.get(listen, "host", "listen", str, "127.0.0.1")
     cfg.port = v.get(listen, "port", "listen", int, 8080)
     if not 0 <= cfg.port <= 65535:
         raise v.fail(listen, "listen.port", "expected 0..65535", "port")
+    cfg.security = parse_security(v, root.get("security"))
+    cfg.security_digest = hashlib.sha256(repr(root.get("security")).encode()).hexdigest()[:16]
+    cfg.security.listen_tls = parse_listen_tls(v, listen)
     admin = v.mapping(root.get("admin"), "admin", {"host", "port"})
     cfg.admin_host = v.get(admin, "host", "admin", str, "127.0.0.1")
     cfg.admin_port = v.get(admin, "port", "admin", int, None)
@@ -369,7 +389,8 @@ def _registries(v: _V, root: _Loc, cfg: GatewayConfig) -> None:
             wrapped.marks = {"url": regs.marks.get(name)}
             wrapped.mark = regs.marks.get(name)
             body = wrapped
-        r = v.mapping(body, path, {"type", "services", "url"})
+        r = v.mapping(body, path, {"type", "services", "url", "expose"})
+        expose = v.get(r, "expose", path, list, None)
         url = v.get(r, "url", path, str, "")
         if url:
             try:
@@ -377,6 +398,8 @@ def _registries(v: _V, root: _Loc, cfg: GatewayConfig) -> None:
             except RegistryError as e:
                 raise v.fail(r, f"{path}.url", str(e), "url") from None
             cfg.registries[str(name)] = {"type": urlsplit(url).scheme, "url": url}
+            if expose is not None:
+                cfg.registries[str(name)]["expose"] = [str(x) for x in expose]
             continue
         rtype = v.get(r, "type", path, str, "static")
         if rtype != "static":
@@ -399,12 +422,17 @@ def _registries(v: _V, root: _Loc, cfg: GatewayConfig) -> None:
                 )
             out[str(iface)] = list(urls)
         cfg.registries[str(name)] = {"type": rtype, "services": out}
+        if expose is not None:
+            cfg.registries[str(name)]["expose"] = [str(x) for x in expose]
 
 
 def _services(v: _V, root: _Loc, cfg: GatewayConfig) -> None:
     items = v.get(root, "services", "config", list, [])
     for i, body in enumerate(items):
         path = f"services[{i}]"
+        if is_idl_service(body):
+            _idl_service(v, body, path, cfg)
+            continue
         s = v.mapping(
             body,
             path,
@@ -502,11 +530,30 @@ def _services(v: _V, root: _Loc, cfg: GatewayConfig) -> None:
 _TEMPLATE_VAR = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
 
 
+def _idl_service(v: _V, body: Any, path: str, cfg: GatewayConfig) -> None:
+    src = Path(v.source)
+    sc = parse_idl_service(v, body, path, src.parent if src.is_file() else None)
+    if not sc.endpoints and not cfg.registries:
+        raise v.fail(body, path, "an IDL service needs endpoints or a registry")
+    if not sc.endpoints and sc.registry not in cfg.registries:
+        raise v.fail(
+            body,
+            f"{path}.registry",
+            f"unknown registry {sc.registry!r}; defined: {', '.join(cfg.registries)}",
+            "registry",
+        )
+    cfg.idl_services.append(sc)
+
+
 def _routes(v: _V, root: _Loc, cfg: GatewayConfig) -> None:
-    known = {s.interface for s in cfg.services}
+    idl = {s.interface: s for s in cfg.idl_services}
+    known = {s.interface for s in cfg.services} | set(idl)
     items = v.get(root, "routes", "config", list, [])
     for i, body in enumerate(items):
         path = f"routes[{i}]"
+        if isinstance(body, dict) and body.get("service") in idl:
+            cfg.idl_routes.append(parse_idl_route(v, body, path, idl))
+            continue
         r = v.mapping(
             body,
             path,
@@ -527,6 +574,9 @@ def _routes(v: _V, root: _Loc, cfg: GatewayConfig) -> None:
                 "service",
             )
         method = v.get(r, "call", path, str, required=True)
+        reason = reserved_method(method)
+        if reason is not None:
+            raise v.fail(r, f"{path}.call", f"{method!r} cannot be routed: {reason}", "call")
         vars_ = set(_TEMPLATE_VAR.findall(tpath))
         params: list[ParamSource] = []
         plist = v.get(r, "params", path, list, [])

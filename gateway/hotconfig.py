@@ -25,7 +25,7 @@ import hashlib
 import logging
 import os
 import time
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from tribridge.registries.base import Registry, RegistryError
 
@@ -46,7 +46,7 @@ def service_fingerprint(sc: ServiceConfig) -> str:
 
 
 async def apply_config(gw: Gateway, cfg: GatewayConfig) -> list[str]:
-    from .app import build_state, open_one_registry
+    from .app import build_idl, build_state, open_one_registry
 
     old = gw.state
     warnings: list[str] = []
@@ -94,37 +94,69 @@ async def apply_config(gw: Gateway, cfg: GatewayConfig) -> list[str]:
         ):
             services[sc.interface] = prev_svc
             continue
-        svc = Service(sc, gw.pools)
+        svc = gw._new_service(probe, sc)
         gw._subscribe(probe, svc)
         fresh.append(svc)
         services[sc.interface] = svc
-    new = build_state(cfg, services, regs)
 
-    # 3. auto-routed services that no longer fit are forgotten (re-created on demand);
+    # 3. guard (auth, rate limits) and IDL router: kept when their config is unchanged
+    #    (rate-limit buckets and cached keys survive), else built anew
+    sec = cfg.security
+    guard = old.guard
+    if cfg.security_digest != old.cfg.security_digest:
+        guard = sec.guard()
+    idl = old.idl
+    same_regs = all(regs.get(n) is r for n, r in old.registries.items()) and len(regs) == len(
+        old.registries
+    )
+    idl_spec = repr((cfg.idl_services, cfg.idl_routes, cfg.auto, cfg.passthrough_headers))
+    old_idl_spec = repr(
+        (old.cfg.idl_services, old.cfg.idl_routes, old.cfg.auto, old.cfg.passthrough_headers)
+    )
+    if idl_spec != old_idl_spec or not same_regs:
+        idl = build_idl(cfg, guard)
+        if idl is not None:
+            idl.subscribe(probe.registry_for)
+    elif idl is not None:
+        idl.guard = guard
+    new = build_state(cfg, services, regs, guard, idl)
+    for svc in services.values():
+        if svc not in fresh:
+            gw.secure_service(new, svc)  # class policy / upstream TLS of the new config
+
+    # 4. auto-routed services that no longer fit are forgotten (re-created on demand);
     #    this and the swap run without an await in between, so no request sees a mix
     dropped_auto = []
     for iface, svc in list(gw._auto.items()):
         keep = (
             new.auto is not None
             and iface not in services
-            and any(_match(iface, p) for p in new.auto.expose)
+            and new.exposure.service(iface, new.registry_name(svc.cfg))
             and old.registry_for(svc.cfg) is new.registry_for(svc.cfg)
         )
         if not keep:
             dropped_auto.append(svc)
             del gw._auto[iface]
+        else:
+            gw.secure_service(new, svc)
 
-    # 4. the swap
+    # 5. the swap
     gw.state = new
     _update_settings(gw, cfg)
 
-    # 5. release what the old state alone held
+    # 6. release what the old state alone held
     kept = {id(s) for s in services.values()}
     for svc in old.services.values():
         if id(svc) not in kept:
             _unsubscribe(old.registry_for(svc.cfg), svc)
     for svc in dropped_auto:
         _unsubscribe(old.registry_for(svc.cfg), svc)
+    if old.idl is not None and old.idl is not idl:
+        for isvc in old.idl.services.values():
+            _unsubscribe(old.registry_for(isvc.cfg), isvc)
+        _later(gw, old.idl.close())  # requests in flight on it finish first
+    if old.guard is not None and old.guard is not guard:
+        _later(gw, old.guard.close())
     live = {id(r) for r in regs.values()}
     for r in old.registries.values():
         if id(r) not in live:
@@ -141,13 +173,38 @@ async def apply_config(gw: Gateway, cfg: GatewayConfig) -> list[str]:
     return warnings
 
 
-def _match(iface: str, pattern: str) -> bool:
-    import fnmatch
-
-    return fnmatch.fnmatchcase(iface, pattern)
+#: how long a replaced IDL router / guard stays open for the requests still using it
+RETIRE_AFTER = 30.0
 
 
-def _unsubscribe(reg: Registry | None, svc: Service) -> None:
+def _later(gw: Gateway, close: Any) -> None:
+    """Await ``close`` after ``RETIRE_AFTER`` s, or at once in ``retire_now`` (gateway stop)."""
+    retiring: dict[asyncio.Task[None], Any] = gw.__dict__.setdefault("_retiring", {})
+
+    async def run() -> None:
+        await asyncio.sleep(RETIRE_AFTER)
+        retiring.pop(task, None)
+        try:
+            await close
+        except Exception:
+            log.exception("closing a replaced component failed")
+
+    task = asyncio.get_running_loop().create_task(run())
+    retiring[task] = close
+
+
+async def retire_now(gw: Gateway) -> None:
+    retiring: dict[asyncio.Task[None], Any] = gw.__dict__.get("_retiring", {})
+    for task, close in list(retiring.items()):
+        task.cancel()
+        try:
+            await close
+        except Exception:
+            log.exception("closing a replaced component failed")
+    retiring.clear()
+
+
+def _unsubscribe(reg: Registry | None, svc: Any) -> None:
     if reg is not None:
         try:
             reg.unsubscribe(svc.cfg.key, svc.update)

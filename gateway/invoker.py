@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import fnmatch
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -56,6 +56,8 @@ from tribridge.codecs.triple import (
 from tribridge.registries.base import Endpoint, ServiceKey, Snapshot
 
 from .errors import GatewayError
+from .policy import ClassPolicy
+from .tls import client_tls_for
 from .triple import APP_NAME, TripleCallError
 from .upstream import (
     CallTimeout,
@@ -129,6 +131,13 @@ class Call:
     attachments: dict[str, str] = field(default_factory=dict)
 
 
+DEFAULT_POLICY = ClassPolicy()
+
+
+def _endpoint_tls(interface: str, ep: Endpoint) -> Any:
+    return client_tls_for([], interface, None, ep)
+
+
 _STATUS_HTTP = {
     CLIENT_TIMEOUT: (504, "provider_timeout"),
     SERVER_TIMEOUT: (504, "provider_timeout"),
@@ -148,6 +157,10 @@ class Service:
         self._templates: dict[tuple[str, str, str, str, bool, float], RequestTemplate] = {}
         self._settled: list[asyncio.Future[None]] | None = None
         self._merged: tuple[Any, TypeRegistry] | None = None
+        #: the gateway's class policy; the default denies dangerous classes everywhere
+        self.class_policy: ClassPolicy | None = DEFAULT_POLICY
+        #: (interface, endpoint) -> tls.ClientTls or None; None: endpoints' ssl params only
+        self.tls_for: Callable[[str, Endpoint], Any] | None = _endpoint_tls
         self.ever_provided = False
         self._tri_templates: dict[tuple[Any, ...], _TripleTemplate] = {}
         self._enums: tuple[Any, frozenset[str]] | None = None
@@ -198,6 +211,10 @@ class Service:
         except TimeoutError:
             return False
         return True
+
+    def pool(self, ep: Endpoint) -> InstancePool:
+        tls = self.tls_for(self.cfg.interface, ep) if self.tls_for is not None else None
+        return self.pools.get(ep, tls)
 
     def exposes(self, method: str) -> bool:
         return any(fnmatch.fnmatchcase(method, p) for p in self.cfg.expose_methods)
@@ -318,7 +335,7 @@ class Service:
         usable = [e for e in eps if (e.host, e.port) not in exclude]
         if not usable:
             raise NoEndpoint("no provider instance left to try")
-        pools = [self.pools.get(e) for e in usable]
+        pools = [self.pool(e) for e in usable]
         healthy = [i for i, p in enumerate(pools) if p.available(now)]
         if healthy and len(healthy) != len(usable):
             usable = [usable[i] for i in healthy]
@@ -332,6 +349,8 @@ class Service:
         """Everything about a call that does not depend on the instance chosen."""
         cfg = self.cfg
         types, source = self.signature(call)
+        if self.class_policy is not None:
+            self._check_classes(call, types)
         generic = cfg.call == "generic" or (cfg.call == "auto" and types is None)
         wire = self.wire_args(call, types, generic, source)
         if generic:
@@ -365,6 +384,31 @@ class Service:
             call, tmpl, wire, eps, timeout, bool(mcfg and mcfg.idempotent), hash_key, types, generic
         )
 
+    def _check_classes(self, call: Call, types: list[JavaType] | None) -> None:
+        pol = self.class_policy
+        assert pol is not None
+        if call.types is None:
+            for a in call.args:
+                if isinstance(a, (dict, list)):
+                    break
+            else:
+                return  # scalars only: no class can hide in them
+        reg = self.type_registry()
+        if call.types is not None:
+            declared: list[JavaType] = []
+            m = self.cfg.methods.get(call.method)
+            if m is not None and m.types is not None:
+                declared.extend(m.types)
+            d = self.snapshot.definition
+            if d is not None:
+                for o in d.overloads(call.method):
+                    declared.extend(o.parameter_types)
+            pol.check_hint(call.types, declared, reg)
+        for a in call.args:
+            if isinstance(a, (dict, list)):
+                pol.check_args(call.args, types, reg)
+                break
+
     def send_fast(self, prep: _Prepared) -> tuple[InstancePool, asyncio.Future[Frame]] | None:
         """Send on an already-open connection without awaiting anything; ``None`` when the
         call needs the full path (connecting, or retries for an idempotent method)."""
@@ -374,7 +418,7 @@ class Service:
         if (ep.protocol == "tri" or self.cfg.protocol) and self.is_triple(ep):
             prep.first = ep  # Triple goes through the async path
             return None
-        pool = self.pools.get(ep)
+        pool = self.pool(ep)
         conn = pool.ready_connection()
         if conn is None:
             prep.first = ep
@@ -429,7 +473,7 @@ class Service:
             except NoEndpoint:
                 break
             tried.add((ep.host, ep.port))
-            pool = self.pools.get(ep)
+            pool = self.pool(ep)
             if self.is_triple(ep):
                 pool.active += 1
                 try:

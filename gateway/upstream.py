@@ -163,6 +163,14 @@ class DubboConnection(asyncio.Protocol):
         fut = self.pending.pop(request_id, None)
         if fut is not None and not fut.done():
             fut.set_exception(CallTimeout(f"no response from provider within {timeout:g}s"))
+        if self.decoder.mid_frame and time.monotonic() - self.last_read >= timeout:
+            # A frame started and nothing came for a whole call timeout (e.g. a header that
+            # declares a body never sent): every later response would be read as part of
+            # it, so the connection is useless. Close it; the pool opens a fresh one.
+            log.warning("provider stream stalled mid-frame; closing the connection")
+            self._fail_all(ConnectionLost("provider stream stalled in the middle of a frame"))
+            if self.transport is not None:
+                self.transport.abort()
 
     def _fail_all(self, exc: UpstreamError) -> None:
         pending, self.pending = self.pending, {}
@@ -211,10 +219,13 @@ class DubboConnection(asyncio.Protocol):
 class InstancePool:
     """Connections to one provider address, with backoff and outlier ejection."""
 
-    def __init__(self, host: str, port: int, settings: UpstreamSettings) -> None:
+    def __init__(
+        self, host: str, port: int, settings: UpstreamSettings, tls: Any = None
+    ) -> None:
         self.host = host
         self.port = port
         self.settings = settings
+        self.tls = tls  # a tls.ClientTls, or None for plain TCP
         self.conns: list[DubboConnection] = []
         self.active = 0
         self.failures = 0
@@ -286,11 +297,14 @@ class InstancePool:
         try:
             _, proto = await asyncio.wait_for(
                 loop.create_connection(
-                    lambda: DubboConnection(loop, self.settings), self.host, self.port
+                    lambda: DubboConnection(loop, self.settings),
+                    self.host,
+                    self.port,
+                    **self._tls_args(),
                 ),
                 self.settings.connect_timeout,
             )
-        except (OSError, TimeoutError) as e:
+        except (OSError, TimeoutError, ValueError) as e:
             self._last_error = str(e) or type(e).__name__
             self._next_attempt = time.monotonic() + self._backoff
             self._backoff = min(self._backoff * 2, self.settings.backoff_max)
@@ -300,6 +314,15 @@ class InstancePool:
         self._next_attempt = 0.0
         self.conns.append(proto)
         return proto
+
+    def _tls_args(self) -> dict[str, Any]:
+        if self.tls is None:
+            return {}
+        return {
+            "ssl": self.tls.context(),
+            "server_hostname": self.tls.server_name or self.host,
+            "ssl_handshake_timeout": self.settings.connect_timeout,
+        }
 
     def record_failure(self) -> None:
         self.failures += 1
@@ -337,7 +360,7 @@ class PoolSet:
 
     def __init__(self, settings: UpstreamSettings | None = None) -> None:
         self.settings = settings or UpstreamSettings()
-        self.pools: dict[tuple[str, int], InstancePool] = {}
+        self.pools: dict[tuple[str, int, str], InstancePool] = {}
         self._triple: Any = None
 
     def triple_client(self) -> Any:
@@ -360,11 +383,12 @@ class PoolSet:
             t, self._triple = self._triple, None
             await t.close()
 
-    def get(self, ep: Endpoint) -> InstancePool:
-        key = (ep.host, ep.port)
+    def get(self, ep: Endpoint, tls: Any = None) -> InstancePool:
+        """The pool of an address; with TLS, a separate pool per TLS profile."""
+        key = (ep.host, ep.port, tls.key_name if tls is not None else "")
         pool = self.pools.get(key)
         if pool is None:
-            pool = self.pools[key] = InstancePool(ep.host, ep.port, self.settings)
+            pool = self.pools[key] = InstancePool(ep.host, ep.port, self.settings, tls)
         return pool
 
     def close(self) -> None:

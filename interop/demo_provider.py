@@ -1021,7 +1021,10 @@ class DemoProvider:
         port: int = 0,
         *,
         payload: int = DEFAULT_MAX_PAYLOAD,
+        ssl: Any = None,
     ) -> None:
+        """``ssl``: an ``ssl.SSLContext`` (server side) to serve Dubbo over TLS."""
+        self.ssl = ssl
         self.version = version
         self.group = group
         self.host = host
@@ -1047,7 +1050,7 @@ class DemoProvider:
     async def start(self) -> DemoProvider:
         loop = asyncio.get_running_loop()
         self._server = await loop.create_server(
-            lambda: _Connection(self), self.host, self._port, reuse_address=True
+            lambda: _Connection(self), self.host, self._port, reuse_address=True, ssl=self.ssl
         )
         self._port = self._server.sockets[0].getsockname()[1]
         return self

@@ -85,7 +85,8 @@ def test_services_page_shows_pool_state(gw, provider) -> None:  # type: ignore[n
     assert svc["key"] == f"{S}:1.0.0" and svc["pending"] is False
     (ep,) = svc["endpoints"]
     assert ep["address"] == f"127.0.0.1:{provider.port}"
-    assert ep["pool"]["connections"] == 1 and ep["pool"]["ejected"] is False
+    (pool,) = ep["pools"]
+    assert pool["connections"] == 1 and pool["ejected"] is False
 
 
 def test_registries_and_config_pages(gw) -> None:  # type: ignore[no-untyped-def]

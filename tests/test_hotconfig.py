@@ -147,7 +147,7 @@ def test_reload_under_load(bg: BackgroundLoop, providers) -> None:  # type: igno
     gw = bg.start_gateway(config(p1.port, p2.port), admin_port=0)
     port, admin = gw.port, gw.admin.port
     assert http_request(port, "GET", "/hello/a") == (200, "Hello, a")
-    pool1 = gw.pools.pools[("127.0.0.1", p1.port)]
+    pool1 = gw.pools.pools[("127.0.0.1", p1.port, "")]
     conn1 = pool1.conns[0]
     svc_before = gw.state.services[S]
     assert http_request(port, "GET", "/add?a=1&b=2")[0] == 404
@@ -250,3 +250,27 @@ def test_changed_registry_is_replaced_and_old_released(bg: BackgroundLoop, provi
     with pytest.raises(ConfigError, match=r"<bad>:\d+:\d+: services\[0\]\.registry"):
         bg.run(gw.reload(parse_config(broken, "<bad>")))
     assert gw.state.registries["static"] is reg1
+
+
+def test_security_changes_apply_on_reload(bg: BackgroundLoop, providers) -> None:  # type: ignore[no-untyped-def]
+    """A rate limit added by a reload is enforced; the same limits again keep the guard
+    (and its buckets); removing them removes the guard."""
+    p1, p2 = providers
+    text = config(p1.port, p2.port)
+    gw = bg.start_gateway(text)
+    assert gw.state.guard is None
+    limited = text + (
+        "security:\n  rate_limits:\n"
+        f"    - {{name: hello, service: {S}, per: route, rate: 1/m, burst: 2}}\n"
+    )
+    bg.run(gw.reload(parse_config(limited, "<limited>")))
+    guard = gw.state.guard
+    assert guard is not None
+    statuses = [http_request(gw.port, "GET", f"/hello/{i}")[0] for i in range(4)]
+    assert statuses == [200, 200, 429, 429]
+    bg.run(gw.reload(parse_config(limited + "\n", "<same limits>")))
+    assert gw.state.guard is guard
+    assert http_request(gw.port, "GET", "/hello/x")[0] == 429  # buckets kept
+    bg.run(gw.reload(parse_config(text, "<open>")))
+    assert gw.state.guard is None
+    assert http_request(gw.port, "GET", "/hello/x") == (200, "Hello, x")

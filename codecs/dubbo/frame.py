@@ -127,6 +127,12 @@ class FrameDecoder:
     def buffered(self) -> int:
         return len(self._buf)
 
+    @property
+    def mid_frame(self) -> bool:
+        """Inside a frame (partial header/body buffered, or an oversized body being
+        skipped): a peer that stops here has left the stream unusable."""
+        return self._skip > 0 or len(self._buf) > 0
+
     def feed(self, data: bytes) -> list[Frame]:
         buf = self._buf
         if self._skip:
