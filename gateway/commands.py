@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import sys
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
@@ -17,6 +18,12 @@ def add_subcommands(sub: argparse._SubParsersAction) -> None:  # type: ignore[ty
     run = sub.add_parser("run", help="run the gateway from a YAML config")
     run.add_argument("-c", "--config", required=True)
     run.add_argument("--port", type=int, help="override listen.port")
+    run.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        help="processes sharing the port with SO_REUSEPORT (docs/operations.md)",
+    )
     run.set_defaults(func=cmd_run)
 
     demo = sub.add_parser("demo", help="an embedded demo provider behind the gateway")
@@ -75,16 +82,45 @@ def cmd_run(args: argparse.Namespace) -> int:
         return 2
     if args.port is not None:
         cfg.port = args.port
+    workers = args.workers
+    if workers < 1 or workers > 256:
+        print("--workers: expected 1..256", file=sys.stderr)
+        return 2
+    if workers > 1 and cfg.port == 0:
+        print("--workers needs a fixed listen port (not 0)", file=sys.stderr)
+        return 2
     setup_logging()
 
-    async def main() -> None:
-        gw = Gateway(cfg)
-        await gw.start()
-        print(f"tribridge listening on http://{cfg.host}:{gw.port}", file=sys.stderr, flush=True)
-        await serve_forever(gw)
+    def worker(index: int) -> int:
+        async def main() -> None:
+            gw = Gateway(cfg)
+            admin = cfg.admin_port
+            if admin and workers > 1:
+                admin += index  # worker i: admin.port + i
+            await gw.start(admin_port=admin, reuse_port=workers > 1)
+            gw.watch(args.config)  # poll per reload.interval; SIGHUP re-reads at once
+            who = f"worker {index} (pid {os.getpid()}) " if workers > 1 else ""
+            print(
+                f"tribridge {who}listening on http://{cfg.host}:{gw.port}",
+                file=sys.stderr,
+                flush=True,
+            )
+            if gw.admin is not None:
+                print(
+                    f"tribridge {who}admin on http://{cfg.admin_host}:{gw.admin.port}",
+                    file=sys.stderr,
+                    flush=True,
+                )
+            await serve_forever(gw)
 
-    _run(main())
-    return 0
+        _run(main())
+        return 0
+
+    if workers == 1:
+        return worker(0)
+    from .workers import supervise
+
+    return supervise(workers, worker)
 
 
 def demo_config(provider_port: int, http_port: int) -> str:

@@ -16,10 +16,14 @@ Shape (README "Configuration" documents every key)::
       - {method: GET, path: /hello/{name}, service: com.x.Greeter, call: sayHello,
          params: [{from: path, name: name}]}
     auto_routes: {prefix: /, expose: ["com.x.*"]}
+    admin: {host: 127.0.0.1, port: 9901}     # admin API + /metrics (docs/operations.md)
+    reload: {watch: true, interval: 2s}      # hot config: file poll + SIGHUP + PUT /config
+    tracing: {generate: true, response_header: true, otel: false}
 """
 
 from __future__ import annotations
 
+import hashlib
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -122,11 +126,35 @@ class AutoRoutes:
 
 
 @dataclass
+class TracingConfig:
+    """W3C trace context propagation (gateway/tracing.py)."""
+
+    enabled: bool = True
+    #: start a new trace when a request carries no valid ``traceparent``
+    generate: bool = True
+    #: answer with ``traceresponse`` (W3C Trace Context level 2) naming the gateway's span
+    response_header: bool = False
+    #: OpenTelemetry spans (needs ``pip install tribridge[otel]`` and a configured SDK)
+    otel: bool = False
+    service_name: str = "tribridge"
+
+
+@dataclass
 class GatewayConfig:
     source: str = "<memory>"
     host: str = "127.0.0.1"
     port: int = 8080
+    admin_host: str = "127.0.0.1"
     admin_port: int | None = None
+    #: seconds between config file polls (0: no polling; SIGHUP and PUT /config still work)
+    watch_interval: float = 2.0
+    #: also answer ``GET /metrics`` on the main listener
+    metrics_on_main: bool = False
+    tracing: TracingConfig = field(default_factory=TracingConfig)
+    #: sha256 of the YAML text (first 16 hex digits): the config version the admin API shows
+    digest: str = ""
+    #: of the ``security:`` section alone: a reload keeps the guard (buckets, keys) when equal
+    security_digest: str = ""
     upstream: UpstreamSettings = field(default_factory=UpstreamSettings)
     limits: dict[str, Any] = field(default_factory=dict)
     registries: dict[str, dict[str, Any]] = field(default_factory=dict)
@@ -263,21 +291,46 @@ def parse_config(text: str, source: str = "<memory>") -> GatewayConfig:
             "passthrough_headers",
             "access_log",
             "registry_wait",
+            "reload",
+            "tracing",
+            "metrics",
             "security",
             "dubbo_ingress",
             "relay",
         },
     )
-    cfg = GatewayConfig(source=source)
+    cfg = GatewayConfig(source=source, digest=hashlib.sha256(text.encode()).hexdigest()[:16])
     listen = v.mapping(root.get("listen"), "listen", {"host", "port", "tls"})
     cfg.host = v.get(listen, "host", "listen", str, "127.0.0.1")
     cfg.port = v.get(listen, "port", "listen", int, 8080)
     if not 0 <= cfg.port <= 65535:
         raise v.fail(listen, "listen.port", "expected 0..65535", "port")
     cfg.security = parse_security(v, root.get("security"))
+    cfg.security_digest = hashlib.sha256(repr(root.get("security")).encode()).hexdigest()[:16]
     cfg.security.listen_tls = parse_listen_tls(v, listen)
-    admin = v.mapping(root.get("admin"), "admin", {"port"})
+    admin = v.mapping(root.get("admin"), "admin", {"host", "port"})
+    cfg.admin_host = v.get(admin, "host", "admin", str, "127.0.0.1")
     cfg.admin_port = v.get(admin, "port", "admin", int, None)
+    if cfg.admin_port is not None and not 0 <= cfg.admin_port <= 65535:
+        raise v.fail(admin, "admin.port", "expected 0..65535", "port")
+    rl = v.mapping(root.get("reload"), "reload", {"watch", "interval"})
+    cfg.watch_interval = v.duration(rl, "interval", "reload", 2.0) or 2.0
+    if not v.get(rl, "watch", "reload", bool, True):
+        cfg.watch_interval = 0.0
+    met = v.mapping(root.get("metrics"), "metrics", {"on_main_port"})
+    cfg.metrics_on_main = v.get(met, "on_main_port", "metrics", bool, False)
+    tr = v.mapping(
+        root.get("tracing"),
+        "tracing",
+        {"enabled", "generate", "response_header", "otel", "service_name"},
+    )
+    cfg.tracing = TracingConfig(
+        enabled=v.get(tr, "enabled", "tracing", bool, True),
+        generate=v.get(tr, "generate", "tracing", bool, True),
+        response_header=v.get(tr, "response_header", "tracing", bool, False),
+        otel=v.get(tr, "otel", "tracing", bool, False),
+        service_name=v.get(tr, "service_name", "tracing", str, "tribridge"),
+    )
     cfg.access_log = v.get(root, "access_log", "config", bool, True)
     _upstream(v, root, cfg)
     lim = v.mapping(

@@ -211,7 +211,7 @@ class DubboIngress:
             c._flush()
             c.close()
         for svc in self._services.values():
-            reg = self.gw._registry_for(svc.cfg)
+            reg = self.gw.state.registry_for(svc.cfg)
             if reg is not None and svc.cfg.interface not in self.gw.services:
                 reg.unsubscribe(svc.cfg.key, svc.update)
         self._services.clear()
@@ -356,8 +356,9 @@ class DubboIngress:
             cfg.loadbalance = base.cfg.loadbalance
             cfg.retries = base.cfg.retries
             cfg.timeout = base.cfg.timeout
-        svc = self.gw._new_service(cfg)
-        self.gw._subscribe(svc)
+        st = self.gw.state
+        svc = self.gw._new_service(st, cfg)
+        self.gw._subscribe(st, svc)
         self._services[key] = svc
         return svc
 

@@ -108,6 +108,11 @@ def unpack_header(data: bytes) -> tuple[int, int, int, int]:
     return flag, status, rid, length
 
 
+#: a client skips an over-limit body up to this multiple of the limit; a larger one (a 2 GB
+#: declared length) would stall every call sharing the connection, so it closes instead
+SKIP_FACTOR = 4
+
+
 class FrameDecoder:
     """Incremental splitter: ``feed(bytes) -> list[Frame]``."""
 
@@ -152,7 +157,7 @@ class FrameDecoder:
                 raise DubboProtocolError(
                     f"bad magic 0x{magic:04x} at stream offset {pos}, expected 0xdabb"
                 )
-            if length > self.max_payload and self.skip_oversized:
+            if self.max_payload < length <= self.max_payload * SKIP_FACTOR and self.skip_oversized:
                 frames.append(Frame(flag, status, rid, b"", oversize=length))
                 avail = n - pos - HEADER_LEN
                 if avail < length:
