@@ -1,12 +1,13 @@
-"""``tribridge run``, ``tribridge demo`` and ``tribridge call``."""
+"""``tribridge run``, ``demo``, ``call`` and ``registry ls``."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import sys
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import urlsplit, urlunsplit
 
 import orjson
 
@@ -17,6 +18,12 @@ def add_subcommands(sub: argparse._SubParsersAction) -> None:  # type: ignore[ty
     run = sub.add_parser("run", help="run the gateway from a YAML config")
     run.add_argument("-c", "--config", required=True)
     run.add_argument("--port", type=int, help="override listen.port")
+    run.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        help="processes sharing the port with SO_REUSEPORT (docs/operations.md)",
+    )
     run.set_defaults(func=cmd_run)
 
     demo = sub.add_parser("demo", help="an embedded demo provider behind the gateway")
@@ -25,9 +32,11 @@ def add_subcommands(sub: argparse._SubParsersAction) -> None:  # type: ignore[ty
 
     call = sub.add_parser("call", help="call a Dubbo service from the shell, grpcurl-style")
     call.add_argument(
-        "target", help="dubbo://host:port or tri://host:port (Triple), optionally /INTERFACE"
+        "target",
+        help="dubbo://host:port or tri://host:port (optionally /INTERFACE), or a registry URL "
+        "naming the interface (zookeeper://host:2181/com.x.Service)",
     )
-    call.add_argument("method", help="INTERFACE.METHOD (or METHOD when the target names it)")
+    call.add_argument("method", help="INTERFACE.METHOD (just METHOD when the target names it)")
     call.add_argument("args", nargs="?", default="[]", help="JSON array of arguments")
     call.add_argument("--types", help="comma-separated Java types or a JVM descriptor")
     call.add_argument("--version", default="")
@@ -35,6 +44,25 @@ def add_subcommands(sub: argparse._SubParsersAction) -> None:  # type: ignore[ty
     call.add_argument("--timeout", type=float, default=5.0, help="seconds")
     call.add_argument("--generic", action="store_true", help="use $invoke even with --types")
     call.set_defaults(func=cmd_call)
+
+    reg = sub.add_parser("registry", help="look into a registry (zookeeper://, nacos:// …)")
+    rsub = reg.add_subparsers(dest="registry_command", required=True)
+    ls = rsub.add_parser("ls", help="list services, or the instances of SERVICE")
+    ls.add_argument("url", help="registry URL, e.g. zookeeper://127.0.0.1:2181")
+    ls.add_argument("service", nargs="?", help="interface name")
+    ls.add_argument("--version", default="", help="only this version (default: all)")
+    ls.add_argument("--group", default="*", help='only this group ("" = none; default: all)')
+    ls.add_argument("--timeout", type=float, default=5.0, help="seconds")
+    ls.add_argument("--json", action="store_true", help="JSON output")
+    ls.set_defaults(func=cmd_registry_ls)
+    certs = sub.add_parser("certs", help="test certificates for relay links (mutual TLS)")
+    csub = certs.add_subparsers(dest="certs_command", required=True)
+    make = csub.add_parser("make", help="write a test CA, server and client certs to DIR")
+    make.add_argument("dir")
+    make.add_argument("--san", action="append", help="subject alt name (repeat; IP or DNS)")
+    make.add_argument("--client", action="append", help="client cert name (repeat)")
+    make.add_argument("--days", type=int, default=365)
+    make.set_defaults(func=cmd_certs_make)
 
 
 def _run(coro: Any) -> Any:
@@ -54,16 +82,45 @@ def cmd_run(args: argparse.Namespace) -> int:
         return 2
     if args.port is not None:
         cfg.port = args.port
+    workers = args.workers
+    if workers < 1 or workers > 256:
+        print("--workers: expected 1..256", file=sys.stderr)
+        return 2
+    if workers > 1 and cfg.port == 0:
+        print("--workers needs a fixed listen port (not 0)", file=sys.stderr)
+        return 2
     setup_logging()
 
-    async def main() -> None:
-        gw = Gateway(cfg)
-        await gw.start()
-        print(f"tribridge listening on http://{cfg.host}:{gw.port}", file=sys.stderr, flush=True)
-        await serve_forever(gw)
+    def worker(index: int) -> int:
+        async def main() -> None:
+            gw = Gateway(cfg)
+            admin = cfg.admin_port
+            if admin and workers > 1:
+                admin += index  # worker i: admin.port + i
+            await gw.start(admin_port=admin, reuse_port=workers > 1)
+            gw.watch(args.config)  # poll per reload.interval; SIGHUP re-reads at once
+            who = f"worker {index} (pid {os.getpid()}) " if workers > 1 else ""
+            print(
+                f"tribridge {who}listening on http://{cfg.host}:{gw.port}",
+                file=sys.stderr,
+                flush=True,
+            )
+            if gw.admin is not None:
+                print(
+                    f"tribridge {who}admin on http://{cfg.admin_host}:{gw.admin.port}",
+                    file=sys.stderr,
+                    flush=True,
+                )
+            await serve_forever(gw)
 
-    _run(main())
-    return 0
+        _run(main())
+        return 0
+
+    if workers == 1:
+        return worker(0)
+    from .workers import supervise
+
+    return supervise(workers, worker)
 
 
 def demo_config(provider_port: int, http_port: int) -> str:
@@ -169,8 +226,18 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_certs_make(args: argparse.Namespace) -> int:
+    from .certs import make_certs
+
+    paths = make_certs(args.dir, args.san, args.client, args.days)
+    for role, p in paths.items():
+        print(f"{role}: {p}")
+    return 0
+
+
 def cmd_call(args: argparse.Namespace) -> int:
     from tribridge.codecs.hessian2 import HessianError, parse_types
+    from tribridge.registries import RegistryError
     from tribridge.registries.base import Endpoint, ServiceKey, Snapshot
 
     from .errors import GatewayError
@@ -184,18 +251,36 @@ def cmd_call(args: argparse.Namespace) -> int:
         )
         return status
 
+    from tribridge.registries import SCHEMES
+
     u = urlsplit(args.target)
-    if u.scheme not in ("dubbo", "tri") or not u.hostname or not u.port:
+    registry_url = None
+    if u.scheme in SCHEMES:
+        iface = u.path.strip("/")
+        method = args.method
+        if method.startswith(iface + "."):
+            method = method[len(iface) + 1 :]
+        if not iface or not method or "/" in iface:
+            return fail(
+                "bad_target",
+                f"expected {u.scheme}://host:port/INTERFACE METHOD, got {args.target!r}",
+                2,
+            )
+        registry_url = urlunsplit((u.scheme, u.netloc, "", u.query, ""))
+    elif u.scheme not in ("dubbo", "tri") or not u.hostname or not u.port:
         return fail(
-            "bad_target", f"expected dubbo://host:port or tri://host:port, got {args.target!r}", 2
+            "bad_target",
+            f"expected dubbo://host:port, tri://host:port or a registry URL, got {args.target!r}",
+            2,
         )
-    path_iface = u.path.strip("/")
-    if path_iface:
-        iface, method = path_iface, args.method
     else:
-        iface, _, method = args.method.rpartition(".")
-    if not iface or not method:
-        return fail("bad_method", f"expected INTERFACE.METHOD, got {args.method!r}", 2)
+        path_iface = u.path.strip("/")
+        if path_iface:
+            iface, method = path_iface, args.method
+        else:
+            iface, _, method = args.method.rpartition(".")
+        if not iface or not method:
+            return fail("bad_method", f"expected INTERFACE.METHOD, got {args.method!r}", 2)
     try:
         values = orjson.loads(args.args)
     except orjson.JSONDecodeError as e:
@@ -215,10 +300,24 @@ def cmd_call(args: argparse.Namespace) -> int:
     async def main() -> int:
         pools = PoolSet(UpstreamSettings(connect_timeout=min(args.timeout, 5.0)))
         svc = Service(cfg, pools)
-        ep = Endpoint(u.hostname or "", u.port or 0, u.scheme)
-        svc.update(Snapshot(ServiceKey(iface), (ep,)))
         call = Call(method, values)
         try:
+            if registry_url is None:
+                ep = Endpoint(u.hostname or "", u.port or 0, u.scheme)
+                svc.update(Snapshot(ServiceKey(iface), (ep,)))
+            else:
+                snap = await _lookup(
+                    registry_url, ServiceKey(iface, args.version, args.group), args.timeout
+                )
+                if not snap.endpoints:
+                    raise GatewayError(
+                        503,
+                        "no_provider",
+                        f"{registry_url}: no provider of {iface}",
+                        service=iface,
+                        method=method,
+                    )
+                svc.update(snap)
             res = await svc.invoke(call)
             if not res.ok:
                 raise svc.result_error(res, call)
@@ -227,7 +326,116 @@ def cmd_call(args: argparse.Namespace) -> int:
         except GatewayError as e:
             sys.stderr.write(e.body().decode() + "\n")
             return 1
+        except RegistryError as e:
+            return fail("registry_error", str(e))
         finally:
             await pools.aclose()
 
     return int(asyncio.run(main()))
+
+
+async def _lookup(url: str, key: Any, timeout: float) -> Any:
+    from tribridge.registries import open_registry
+
+    reg = open_registry(url, "cli")
+    await reg.start()
+    try:
+        return await reg.lookup(key, timeout)
+    finally:
+        await reg.close()
+
+
+def cmd_registry_ls(args: argparse.Namespace) -> int:
+    """Services a registry knows, or the instances of one, as the gateway would see them."""
+    from tribridge.registries import RegistryError, open_registry
+    from tribridge.registries.base import ServiceKey
+
+    async def main() -> int:
+        reg = open_registry(args.url, "cli")
+        await reg.start()
+        try:
+            if args.service is None:
+                names = await _retrying(reg.list_services, args.timeout)
+                if args.json:
+                    sys.stdout.write(orjson.dumps(names).decode() + "\n")
+                else:
+                    for n in names:
+                        sys.stdout.write(n + "\n")
+                return 0
+            key = ServiceKey(args.service, args.version, args.group)
+            snap = await reg.lookup(key, args.timeout)
+            rows = [
+                {
+                    "protocol": e.protocol,
+                    "address": f"{e.host}:{e.port}",
+                    "weight": e.weight,
+                    "version": e.version,
+                    "group": e.group,
+                    "enabled": e.enabled,
+                    "healthy": snap.healthy,
+                    "methods": list(e.methods),
+                    "application": e.metadata.get("application", ""),
+                }
+                for e in snap.endpoints
+            ]
+            if args.json:
+                out = {
+                    "service": args.service,
+                    "instances": rows,
+                    "healthy": snap.healthy,
+                    "error": snap.error,
+                    "signatures": snap.definition.source if snap.definition else None,
+                }
+                sys.stdout.write(orjson.dumps(out).decode() + "\n")
+                return 0 if rows else 1
+            if not rows:
+                sys.stdout.write(f"no instances of {args.service}\n")
+                return 1
+            head = ("PROTOCOL", "ADDRESS", "WEIGHT", "VERSION", "GROUP", "STATUS", "METHODS")
+            table = [head] + [
+                (
+                    r["protocol"],
+                    r["address"],
+                    str(r["weight"]),
+                    r["version"] or "-",
+                    r["group"] or "-",
+                    ("enabled" if r["enabled"] else "disabled")
+                    + ("" if r["healthy"] else " (stale)"),
+                    ",".join(r["methods"]) or "-",
+                )
+                for r in rows
+            ]
+            widths = [max(len(row[i]) for row in table) for i in range(len(head) - 1)]
+            for row in table:
+                cells = [c.ljust(w) for c, w in zip(row, widths, strict=False)] + [row[-1]]
+                sys.stdout.write("  ".join(cells).rstrip() + "\n")
+            if snap.definition is not None:
+                sys.stdout.write(f"signatures: {snap.definition.source}\n")
+            if not snap.healthy:
+                sys.stdout.write(f"registry: {snap.error}\n")
+            return 0
+        except RegistryError as e:
+            sys.stderr.write(
+                orjson.dumps({"error": {"code": "registry_error", "message": str(e)}}).decode()
+                + "\n"
+            )
+            return 1
+        finally:
+            await reg.close()
+
+    return int(asyncio.run(main()))
+
+
+async def _retrying(fn: Any, timeout: float) -> Any:
+    """Registries connect in the background: retry until they answer or time runs out."""
+    from tribridge.registries import RegistryError
+
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while True:
+        try:
+            return await fn()
+        except RegistryError:
+            if loop.time() >= deadline:
+                raise
+            await asyncio.sleep(0.05)

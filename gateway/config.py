@@ -16,10 +16,14 @@ Shape (README "Configuration" documents every key)::
       - {method: GET, path: /hello/{name}, service: com.x.Greeter, call: sayHello,
          params: [{from: path, name: name}]}
     auto_routes: {prefix: /, expose: ["com.x.*"]}
+    admin: {host: 127.0.0.1, port: 9901}     # admin API + /metrics (docs/operations.md)
+    reload: {watch: true, interval: 2s}      # hot config: file poll + SIGHUP + PUT /config
+    tracing: {generate: true, response_header: true, otel: false}
 """
 
 from __future__ import annotations
 
+import hashlib
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,7 +35,16 @@ from tribridge.codecs.hessian2 import HessianError, JavaType, PojoDef, TypeRegis
 from tribridge.codecs.hessian2.javatypes import parse_types
 from tribridge.registries import RegistryError, registry_class
 
+from .exposure import reserved_method
+from .idl_config import (
+    IdlRouteConfig,
+    IdlServiceConfig,
+    is_idl_service,
+    parse_idl_route,
+    parse_idl_service,
+)
 from .invoker import MethodConfig, ServiceConfig
+from .security_config import SecurityConfig, parse_listen_tls, parse_security
 from .upstream import BALANCERS, TRIPLE_CLIENTS, UpstreamSettings
 
 _ATTACHMENT_NAME = re.compile(r"^(\*|[A-Za-z0-9][A-Za-z0-9._-]*)$")
@@ -115,11 +128,35 @@ class AutoRoutes:
 
 
 @dataclass
+class TracingConfig:
+    """W3C trace context propagation (gateway/tracing.py)."""
+
+    enabled: bool = True
+    #: start a new trace when a request carries no valid ``traceparent``
+    generate: bool = True
+    #: answer with ``traceresponse`` (W3C Trace Context level 2) naming the gateway's span
+    response_header: bool = False
+    #: OpenTelemetry spans (needs ``pip install tribridge[otel]`` and a configured SDK)
+    otel: bool = False
+    service_name: str = "tribridge"
+
+
+@dataclass
 class GatewayConfig:
     source: str = "<memory>"
     host: str = "127.0.0.1"
     port: int = 8080
+    admin_host: str = "127.0.0.1"
     admin_port: int | None = None
+    #: seconds between config file polls (0: no polling; SIGHUP and PUT /config still work)
+    watch_interval: float = 2.0
+    #: also answer ``GET /metrics`` on the main listener
+    metrics_on_main: bool = False
+    tracing: TracingConfig = field(default_factory=TracingConfig)
+    #: sha256 of the YAML text (first 16 hex digits): the config version the admin API shows
+    digest: str = ""
+    #: of the ``security:`` section alone: a reload keeps the guard (buckets, keys) when equal
+    security_digest: str = ""
     upstream: UpstreamSettings = field(default_factory=UpstreamSettings)
     limits: dict[str, Any] = field(default_factory=dict)
     registries: dict[str, dict[str, Any]] = field(default_factory=dict)
@@ -130,6 +167,14 @@ class GatewayConfig:
     access_log: bool = True
     #: how long a first request waits for a registry's first answer about its service
     registry_wait: float = 3.0
+    #: classes policy, auth, access rules, rate limits, TLS (security_config.py)
+    security: SecurityConfig = field(default_factory=SecurityConfig)
+    #: protobuf IDL services (gRPC / Triple) and their google.api.http-style routes
+    idl_services: list[IdlServiceConfig] = field(default_factory=list)
+    idl_routes: list[IdlRouteConfig] = field(default_factory=list)
+    #: relay_config.IngressConfig / RelayConfig (docs/relay.md)
+    dubbo_ingress: Any = None
+    relay: Any = None
 
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m)?\s*$")
@@ -248,16 +293,46 @@ def parse_config(text: str, source: str = "<memory>") -> GatewayConfig:
             "passthrough_headers",
             "access_log",
             "registry_wait",
+            "reload",
+            "tracing",
+            "metrics",
+            "security",
+            "dubbo_ingress",
+            "relay",
         },
     )
-    cfg = GatewayConfig(source=source)
-    listen = v.mapping(root.get("listen"), "listen", {"host", "port"})
+    cfg = GatewayConfig(source=source, digest=hashlib.sha256(text.encode()).hexdigest()[:16])
+    listen = v.mapping(root.get("listen"), "listen", {"host", "port", "tls"})
     cfg.host = v.get(listen, "host", "listen", str, "127.0.0.1")
     cfg.port = v.get(listen, "port", "listen", int, 8080)
     if not 0 <= cfg.port <= 65535:
         raise v.fail(listen, "listen.port", "expected 0..65535", "port")
-    admin = v.mapping(root.get("admin"), "admin", {"port"})
+    cfg.security = parse_security(v, root.get("security"))
+    cfg.security_digest = hashlib.sha256(repr(root.get("security")).encode()).hexdigest()[:16]
+    cfg.security.listen_tls = parse_listen_tls(v, listen)
+    admin = v.mapping(root.get("admin"), "admin", {"host", "port"})
+    cfg.admin_host = v.get(admin, "host", "admin", str, "127.0.0.1")
     cfg.admin_port = v.get(admin, "port", "admin", int, None)
+    if cfg.admin_port is not None and not 0 <= cfg.admin_port <= 65535:
+        raise v.fail(admin, "admin.port", "expected 0..65535", "port")
+    rl = v.mapping(root.get("reload"), "reload", {"watch", "interval"})
+    cfg.watch_interval = v.duration(rl, "interval", "reload", 2.0) or 2.0
+    if not v.get(rl, "watch", "reload", bool, True):
+        cfg.watch_interval = 0.0
+    met = v.mapping(root.get("metrics"), "metrics", {"on_main_port"})
+    cfg.metrics_on_main = v.get(met, "on_main_port", "metrics", bool, False)
+    tr = v.mapping(
+        root.get("tracing"),
+        "tracing",
+        {"enabled", "generate", "response_header", "otel", "service_name"},
+    )
+    cfg.tracing = TracingConfig(
+        enabled=v.get(tr, "enabled", "tracing", bool, True),
+        generate=v.get(tr, "generate", "tracing", bool, True),
+        response_header=v.get(tr, "response_header", "tracing", bool, False),
+        otel=v.get(tr, "otel", "tracing", bool, False),
+        service_name=v.get(tr, "service_name", "tracing", str, "tribridge"),
+    )
     cfg.access_log = v.get(root, "access_log", "config", bool, True)
     _upstream(v, root, cfg)
     lim = v.mapping(
@@ -274,6 +349,9 @@ def parse_config(text: str, source: str = "<memory>") -> GatewayConfig:
     _registries(v, root, cfg)
     _services(v, root, cfg)
     _routes(v, root, cfg)
+    from .relay_config import parse_sections
+
+    parse_sections(v, root, cfg)
     auto = root.get("auto_routes")
     if auto is not None:
         a = v.mapping(auto, "auto_routes", {"prefix", "expose", "header_overrides"})
@@ -330,7 +408,8 @@ def _registries(v: _V, root: _Loc, cfg: GatewayConfig) -> None:
             wrapped.marks = {"url": regs.marks.get(name)}
             wrapped.mark = regs.marks.get(name)
             body = wrapped
-        r = v.mapping(body, path, {"type", "services", "url"})
+        r = v.mapping(body, path, {"type", "services", "url", "expose"})
+        expose = v.get(r, "expose", path, list, None)
         url = v.get(r, "url", path, str, "")
         if url:
             try:
@@ -338,6 +417,8 @@ def _registries(v: _V, root: _Loc, cfg: GatewayConfig) -> None:
             except RegistryError as e:
                 raise v.fail(r, f"{path}.url", str(e), "url") from None
             cfg.registries[str(name)] = {"type": urlsplit(url).scheme, "url": url}
+            if expose is not None:
+                cfg.registries[str(name)]["expose"] = [str(x) for x in expose]
             continue
         rtype = v.get(r, "type", path, str, "static")
         if rtype != "static":
@@ -360,12 +441,17 @@ def _registries(v: _V, root: _Loc, cfg: GatewayConfig) -> None:
                 )
             out[str(iface)] = list(urls)
         cfg.registries[str(name)] = {"type": rtype, "services": out}
+        if expose is not None:
+            cfg.registries[str(name)]["expose"] = [str(x) for x in expose]
 
 
 def _services(v: _V, root: _Loc, cfg: GatewayConfig) -> None:
     items = v.get(root, "services", "config", list, [])
     for i, body in enumerate(items):
         path = f"services[{i}]"
+        if is_idl_service(body):
+            _idl_service(v, body, path, cfg)
+            continue
         s = v.mapping(
             body,
             path,
@@ -480,11 +566,30 @@ def _services(v: _V, root: _Loc, cfg: GatewayConfig) -> None:
 _TEMPLATE_VAR = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
 
 
+def _idl_service(v: _V, body: Any, path: str, cfg: GatewayConfig) -> None:
+    src = Path(v.source)
+    sc = parse_idl_service(v, body, path, src.parent if src.is_file() else None)
+    if not sc.endpoints and not cfg.registries:
+        raise v.fail(body, path, "an IDL service needs endpoints or a registry")
+    if not sc.endpoints and sc.registry not in cfg.registries:
+        raise v.fail(
+            body,
+            f"{path}.registry",
+            f"unknown registry {sc.registry!r}; defined: {', '.join(cfg.registries)}",
+            "registry",
+        )
+    cfg.idl_services.append(sc)
+
+
 def _routes(v: _V, root: _Loc, cfg: GatewayConfig) -> None:
-    known = {s.interface for s in cfg.services}
+    idl = {s.interface: s for s in cfg.idl_services}
+    known = {s.interface for s in cfg.services} | set(idl)
     items = v.get(root, "routes", "config", list, [])
     for i, body in enumerate(items):
         path = f"routes[{i}]"
+        if isinstance(body, dict) and body.get("service") in idl:
+            cfg.idl_routes.append(parse_idl_route(v, body, path, idl))
+            continue
         r = v.mapping(
             body,
             path,
@@ -505,6 +610,9 @@ def _routes(v: _V, root: _Loc, cfg: GatewayConfig) -> None:
                 "service",
             )
         method = v.get(r, "call", path, str, required=True)
+        reason = reserved_method(method)
+        if reason is not None:
+            raise v.fail(r, f"{path}.call", f"{method!r} cannot be routed: {reason}", "call")
         vars_ = set(_TEMPLATE_VAR.findall(tpath))
         params: list[ParamSource] = []
         plist = v.get(r, "params", path, list, [])

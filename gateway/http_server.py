@@ -1005,8 +1005,16 @@ class HttpServer:
         self._date_timer = self._loop.call_later(1.0005 - now % 1.0, self._date_tick)
 
     async def start(
-        self, host: str = "127.0.0.1", port: int = 0, *, reuse_port: bool = False, sock=None
+        self,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        *,
+        reuse_port: bool = False,
+        sock=None,
+        ssl=None,
     ) -> None:
+        """Listen; with ``ssl`` (an ``ssl.SSLContext``) serve HTTPS, the TLS handshake
+        bounded by ``header_timeout``."""
         if self._server is not None:
             raise RuntimeError("server already started")
         loop = asyncio.get_running_loop()
@@ -1016,11 +1024,14 @@ class HttpServer:
         def factory() -> _HttpConnection:
             return _HttpConnection(self)
 
+        tls: dict = (
+            {"ssl": ssl, "ssl_handshake_timeout": self.limits.header_timeout} if ssl else {}
+        )
         if sock is not None:
-            self._server = await loop.create_server(factory, sock=sock, backlog=2048)
+            self._server = await loop.create_server(factory, sock=sock, backlog=2048, **tls)
         else:
             self._server = await loop.create_server(
-                factory, host, port, reuse_port=reuse_port or None, backlog=2048
+                factory, host, port, reuse_port=reuse_port or None, backlog=2048, **tls
             )
         self._ticker = loop.call_later(self._tick, self._sweep)
         self._date_tick()

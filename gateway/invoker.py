@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import fnmatch
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -59,7 +59,9 @@ from tribridge.registries.base import Endpoint, ServiceKey, Snapshot
 
 from .errors import GatewayError
 from .jsonmap import dumps
-from .triple import APP_NAME, TripleCallError
+from .policy import ClassPolicy
+from .tls import client_tls_for
+from .triple import APP_NAME, TripleCallError, status_error
 from .upstream import (
     CallTimeout,
     ConnectFailed,
@@ -140,6 +142,13 @@ class Call:
     attachments: dict[str, str] = field(default_factory=dict)
 
 
+DEFAULT_POLICY = ClassPolicy()
+
+
+def _endpoint_tls(interface: str, ep: Endpoint) -> Any:
+    return client_tls_for([], interface, None, ep)
+
+
 _STATUS_HTTP = {
     CLIENT_TIMEOUT: (504, "provider_timeout"),
     SERVER_TIMEOUT: (504, "provider_timeout"),
@@ -155,12 +164,28 @@ class Service:
         self.pools = pools
         self.balancer: LoadBalancer = make_balancer(cfg.loadbalance)
         self.snapshot: Snapshot = Snapshot(cfg.key, ())
-        self.enum_classes = frozenset(n for n, d in cfg.types.defs.items() if d.is_enum)
+        self._cfg_enums = frozenset(n for n, d in cfg.types.defs.items() if d.is_enum)
         self._templates: dict[tuple[str, str, str, str, bool, float], RequestTemplate] = {}
         self._settled: list[asyncio.Future[None]] | None = None
         self._merged: tuple[Any, TypeRegistry] | None = None
+        #: the gateway's class policy; the default denies dangerous classes everywhere
+        self.class_policy: ClassPolicy | None = DEFAULT_POLICY
+        #: (interface, endpoint) -> tls.ClientTls or None; None: endpoints' ssl params only
+        self.tls_for: Callable[[str, Endpoint], Any] | None = _endpoint_tls
         self.ever_provided = False
         self._tri_templates: dict[tuple[Any, ...], _TripleTemplate] = {}
+        self._enums: tuple[Any, frozenset[str]] | None = None
+
+    @property
+    def enum_classes(self) -> frozenset[str]:
+        """Enum classes (results show them by name): configured and from provider metadata."""
+        d = self.snapshot.definition
+        if d is None or not d.types.defs:
+            return self._cfg_enums
+        if self._enums is None or self._enums[0] is not d:
+            names = {n for n, pd in d.types.defs.items() if pd.is_enum}
+            self._enums = (d, frozenset(names | self._cfg_enums))
+        return self._enums[1]
 
     def update(self, snap: Snapshot) -> None:
         self.snapshot = snap
@@ -197,6 +222,10 @@ class Service:
         except TimeoutError:
             return False
         return True
+
+    def pool(self, ep: Endpoint) -> InstancePool:
+        tls = self.tls_for(self.cfg.interface, ep) if self.tls_for is not None else None
+        return self.pools.get(ep, tls)
 
     def exposes(self, method: str) -> bool:
         return any(fnmatch.fnmatchcase(method, p) for p in self.cfg.expose_methods)
@@ -264,9 +293,15 @@ class Service:
             raise GatewayError(400, "bad_arguments", str(e), method=call.method) from None
 
     def template(
-        self, call: Call, types: list[JavaType] | None, generic: bool, timeout: float
+        self,
+        call: Call,
+        types: list[JavaType] | None,
+        generic: bool,
+        timeout: float,
+        implied_version: str = "",
     ) -> RequestTemplate:
         version = call.version if call.version is not None else self.cfg.version
+        version = version or implied_version
         group = call.group if call.group is not None else self.cfg.group
         desc = descriptor_of(types) if types is not None else ""
         key = (call.method, desc, version, group, generic, timeout)
@@ -311,7 +346,7 @@ class Service:
         usable = [e for e in eps if (e.host, e.port) not in exclude]
         if not usable:
             raise NoEndpoint("no provider instance left to try")
-        pools = [self.pools.get(e) for e in usable]
+        pools = [self.pool(e) for e in usable]
         healthy = [i for i, p in enumerate(pools) if p.available(now)]
         if healthy and len(healthy) != len(usable):
             usable = [usable[i] for i in healthy]
@@ -325,6 +360,8 @@ class Service:
         """Everything about a call that does not depend on the instance chosen."""
         cfg = self.cfg
         types, source = self.signature(call)
+        if self.class_policy is not None:
+            self._check_classes(call, types)
         generic = cfg.call == "generic" or (cfg.call == "auto" and types is None)
         wire = self.wire_args(call, types, generic, source)
         if generic:
@@ -332,8 +369,8 @@ class Service:
             wire = generic_args(call.method, names, wire)
         mcfg = cfg.methods.get(call.method)
         timeout = call.timeout or (mcfg.timeout if mcfg and mcfg.timeout else cfg.timeout)
-        tmpl = self.template(call, types, generic, timeout)
         eps = self.candidates(call)
+        tmpl = self.template(call, types, generic, timeout, _implied_version(call, cfg, eps))
         if not eps and self.snapshot.pending:
             raise GatewayError(
                 503,
@@ -358,6 +395,31 @@ class Service:
             call, tmpl, wire, eps, timeout, bool(mcfg and mcfg.idempotent), hash_key, types, generic
         )
 
+    def _check_classes(self, call: Call, types: list[JavaType] | None) -> None:
+        pol = self.class_policy
+        assert pol is not None
+        if call.types is None:
+            for a in call.args:
+                if isinstance(a, (dict, list)):
+                    break
+            else:
+                return  # scalars only: no class can hide in them
+        reg = self.type_registry()
+        if call.types is not None:
+            declared: list[JavaType] = []
+            m = self.cfg.methods.get(call.method)
+            if m is not None and m.types is not None:
+                declared.extend(m.types)
+            d = self.snapshot.definition
+            if d is not None:
+                for o in d.overloads(call.method):
+                    declared.extend(o.parameter_types)
+            pol.check_hint(call.types, declared, reg)
+        for a in call.args:
+            if isinstance(a, (dict, list)):
+                pol.check_args(call.args, types, reg)
+                break
+
     def send_fast(self, prep: _Prepared) -> tuple[InstancePool, asyncio.Future[Frame]] | None:
         """Send on an already-open connection without awaiting anything; ``None`` when the
         call needs the full path (connecting, or retries for an idempotent method)."""
@@ -366,7 +428,7 @@ class Service:
         ep = self.pick(prep.eps, set(), prep.hash_key)
         if (ep.protocol == "tri" or self.cfg.protocol) and self.is_triple(ep):
             return self._send_fast_triple(prep, ep)
-        pool = self.pools.get(ep)
+        pool = self.pool(ep)
         conn = pool.ready_connection()
         if conn is None:
             prep.first = ep
@@ -423,7 +485,7 @@ class Service:
             except NoEndpoint:
                 break
             tried.add((ep.host, ep.port))
-            pool = self.pools.get(ep)
+            pool = self.pool(ep)
             if self.is_triple(ep):
                 pool.active += 1
                 try:
@@ -569,7 +631,7 @@ class Service:
             return None
         prep.first = None
         prep.triple = True
-        pool = self.pools.get(ep)
+        pool = self.pool(ep)
         pool.active += 1
         return pool, fut
 
@@ -676,16 +738,11 @@ class Service:
         return res
 
     def _triple_error(self, e: TripleCallError, call: Call) -> GatewayError:
-        status, code = e.http
-        extra: dict[str, Any] = {
-            "service": self.cfg.interface,
-            "method": call.method,
-            "grpc_status": e.status.name,
-        }
-        if status == 404:
+        extra: dict[str, Any] = {"service": self.cfg.interface, "method": call.method}
+        if e.http[0] == 404:
             extra["version"] = call.version if call.version is not None else self.cfg.version
             extra["group"] = call.group if call.group is not None else self.cfg.group
-        return GatewayError(status, code, e.status.message or e.status.name, **extra)
+        return status_error(e.status, **extra)
 
 
 #: HTTP status of a Triple HTTP/1.1 error reply without a usable code -> gRPC code (the
@@ -742,3 +799,11 @@ class _TripleTemplate:
     path: str
     wrapper: RequestWrapperTemplate
     headers: list[tuple[str, str | bytes]]
+
+def _implied_version(call: Call, cfg: ServiceConfig, eps: Sequence[Endpoint]) -> str:
+    """A service followed without a version (auto routes) whose providers all register
+    one version: call with it, as a consumer that asked for that version would."""
+    if call.version is not None or cfg.version or not eps:
+        return ""
+    v = eps[0].version
+    return v if v and all(e.version == v for e in eps) else ""

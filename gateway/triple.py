@@ -26,6 +26,8 @@ from tribridge.codecs.triple import (
     http_status,
 )
 
+from .errors import GatewayError
+
 log = logging.getLogger("tribridge.triple")
 
 #: the consumer application name the gateway announces (``tri-consumer-appname``)
@@ -82,6 +84,22 @@ class TripleCallError(Exception):
         return http_status(self.status.code)
 
 
+def status_error(status: Status, **extra: Any) -> GatewayError:
+    """The HTTP answer for a non-OK gRPC status, the same for wrapper-mode and IDL calls:
+    status and ``error.code`` from ``HTTP_STATUS``, plus ``grpc_status`` (name),
+    ``grpc_code`` and ``grpc_message``."""
+    http, code = http_status(status.code)
+    return GatewayError(
+        http,
+        code,
+        status.message or status.name,
+        grpc_status=status.name,
+        grpc_code=status.code,
+        grpc_message=status.message,
+        **extra,
+    )
+
+
 def _message(details: str | None) -> str:
     """grpc core has percent-decoded ``grpc-message``; Java's encoder also turns spaces
     into ``+`` (see ``decode_grpc_message``)."""
@@ -134,22 +152,40 @@ class TripleClient:
             m = self._methods[key] = self.channel(host, port).unary_unary(path)
         return m
 
+    @staticmethod
+    def address(address: tuple[str, int] | str | Any) -> tuple[str, int]:
+        """``(host, port)`` from a tuple, a registry ``Endpoint`` or ``"host:port"``
+        (``"[v6]:port"``)."""
+        if isinstance(address, str):
+            host, sep, port = address.rpartition(":")
+            if not sep or not port.isdigit():
+                raise ValueError(f"expected host:port, got {address!r}")
+            return host.strip("[]"), int(port)
+        if hasattr(address, "host"):
+            return address.host, address.port
+        return address[0], address[1]
+
+    def open_stream(self, address: tuple[str, int] | str | Any, path: str, timeout: float) -> Any:
+        """A raw-bytes bidi stream on the address's channel (server reflection uses it)."""
+        host, port = self.address(address)
+        return self.channel(host, port).stream_stream(path)(timeout=timeout)
+
     def ready(self, host: str, port: int) -> bool:
         ch = self._channels.get((host, port))
         return ch is not None and ch.get_state() == grpc.ChannelConnectivity.READY
 
     async def unary(
         self,
-        address: tuple[str, int] | Any,
+        address: tuple[str, int] | str | Any,
         path: str,
         payload: bytes,
         headers: Iterable[tuple[str, str | bytes]] | Mapping[str, str | bytes] = (),
         timeout: float | None = None,
     ) -> TripleReply:
-        """One unary call.  ``address`` is ``(host, port)`` or a registry ``Endpoint``;
+        """One unary call.  ``address`` is ``(host, port)``, ``"host:port"`` or an ``Endpoint``;
         ``path`` is ``/service/method``; ``payload`` the encoded message (protobuf or a
         wrapper); ``headers`` lower-case names, ``-bin`` names with bytes values."""
-        host, port = (address.host, address.port) if hasattr(address, "host") else address
+        host, port = self.address(address)
         md = tuple(headers.items()) if isinstance(headers, Mapping) else tuple(headers)
         was_ready = self.ready(host, port)
         call = self._method(host, port, path)(payload, metadata=md, timeout=timeout)
@@ -200,4 +236,5 @@ __all__ = [
     "TripleSettings",
     "code_name",
     "make_triple_client",
+    "status_error",
 ]

@@ -47,7 +47,7 @@ from tribridge.codecs.triple import (
 )
 
 from .h2_engines import ENGINES, REFUSED_STREAM, H2ProtocolError, LeanEngine, literal_block
-from .triple import APP_NAME, TripleCallError, TripleReply, TripleSettings
+from .triple import APP_NAME, TripleCallError, TripleClient, TripleReply, TripleSettings
 
 #: gRPC's mapping of an HTTP status without grpc-status to a code
 _HTTP_TO_GRPC = {
@@ -479,6 +479,17 @@ class H2TripleClient:
         self._connecting: dict[tuple[str, int], asyncio.Future[_Connection]] = {}
         self._down: dict[tuple[str, int], tuple[float, float, str]] = {}  # until, backoff, why
         self._heads: dict[tuple[Any, ...], Any] = {}
+        self._grpc: TripleClient | None = None  # streaming calls (server reflection)
+
+    #: ``(host, port)`` from a tuple, an ``Endpoint`` or ``"host:port"``
+    address = staticmethod(TripleClient.address)
+
+    def open_stream(self, address: Any, path: str, timeout: float) -> Any:
+        """A raw-bytes bidi stream (IDL server reflection): rare and streaming, so it goes
+        through a grpc.aio channel of its own rather than this unary client."""
+        if self._grpc is None:
+            self._grpc = TripleClient(self.settings)
+        return self._grpc.open_stream(address, path, timeout)
 
     def _forget(self, conn: _Connection) -> None:
         for k, c in list(self._conns.items()):
@@ -584,7 +595,7 @@ class H2TripleClient:
     ) -> asyncio.Future[TripleReply] | None:
         """``unary`` without a coroutine: the reply's future, or ``None`` when the call must
         wait (no connection yet, no free stream); raises ``TripleCallError`` as ``unary``."""
-        host, port = (address.host, address.port) if hasattr(address, "host") else address
+        host, port = self.address(address)
         conn = self._conns.get((host, port))
         if conn is None or not conn.can_start():
             return None
@@ -600,13 +611,16 @@ class H2TripleClient:
         timeout: float | None = None,
     ) -> TripleReply:
         """Same contract as ``TripleClient.unary`` (gateway/triple.py)."""
-        host, port = (address.host, address.port) if hasattr(address, "host") else address
+        host, port = self.address(address)
         self._check(payload)
         conn = await self._connection(host, port)
         head = self._head(conn, path, headers, timeout)
         return await conn.call(head, self._body(payload), timeout)
 
     async def close(self) -> None:
+        if self._grpc is not None:
+            g, self._grpc = self._grpc, None
+            await g.close()
         conns, self._conns = list(self._conns.values()), {}
         for c in conns:
             c.closed = True

@@ -169,6 +169,14 @@ class DubboConnection(asyncio.Protocol):
         fut = self.pending.pop(request_id, None)
         if fut is not None and not fut.done():
             fut.set_exception(CallTimeout(f"no response from provider within {timeout:g}s"))
+        if self.decoder.mid_frame and time.monotonic() - self.last_read >= timeout:
+            # A frame started and nothing came for a whole call timeout (e.g. a header that
+            # declares a body never sent): every later response would be read as part of
+            # it, so the connection is useless. Close it; the pool opens a fresh one.
+            log.warning("provider stream stalled mid-frame; closing the connection")
+            self._fail_all(ConnectionLost("provider stream stalled in the middle of a frame"))
+            if self.transport is not None:
+                self.transport.abort()
 
     def _fail_all(self, exc: UpstreamError) -> None:
         pending, self.pending = self.pending, {}
@@ -217,10 +225,13 @@ class DubboConnection(asyncio.Protocol):
 class InstancePool:
     """Connections to one provider address, with backoff and outlier ejection."""
 
-    def __init__(self, host: str, port: int, settings: UpstreamSettings) -> None:
+    def __init__(
+        self, host: str, port: int, settings: UpstreamSettings, tls: Any = None
+    ) -> None:
         self.host = host
         self.port = port
         self.settings = settings
+        self.tls = tls  # a tls.ClientTls, or None for plain TCP
         self.conns: list[DubboConnection] = []
         self.active = 0
         self.failures = 0
@@ -292,11 +303,14 @@ class InstancePool:
         try:
             _, proto = await asyncio.wait_for(
                 loop.create_connection(
-                    lambda: DubboConnection(loop, self.settings), self.host, self.port
+                    lambda: DubboConnection(loop, self.settings),
+                    self.host,
+                    self.port,
+                    **self._tls_args(),
                 ),
                 self.settings.connect_timeout,
             )
-        except (OSError, TimeoutError) as e:
+        except (OSError, TimeoutError, ValueError) as e:
             self._last_error = str(e) or type(e).__name__
             self._next_attempt = time.monotonic() + self._backoff
             self._backoff = min(self._backoff * 2, self.settings.backoff_max)
@@ -306,6 +320,15 @@ class InstancePool:
         self._next_attempt = 0.0
         self.conns.append(proto)
         return proto
+
+    def _tls_args(self) -> dict[str, Any]:
+        if self.tls is None:
+            return {}
+        return {
+            "ssl": self.tls.context(),
+            "server_hostname": self.tls.server_name or self.host,
+            "ssl_handshake_timeout": self.settings.connect_timeout,
+        }
 
     def record_failure(self) -> None:
         self.failures += 1
@@ -343,9 +366,11 @@ class PoolSet:
 
     def __init__(self, settings: UpstreamSettings | None = None) -> None:
         self.settings = settings or UpstreamSettings()
-        self.pools: dict[tuple[str, int], InstancePool] = {}
+        self.pools: dict[tuple[str, int, str], InstancePool] = {}
         self._triple: Any = None
         self._http1: Any = None
+        #: relay links by name (gateway/relay.py); endpoints ``relay:NAME`` resolve to them
+        self.relay_links: dict[str, Any] = {}
 
     def triple_client(self) -> Any:
         """The shared ``TripleClient`` (gateway/triple.py), created on first Triple call."""
@@ -385,17 +410,30 @@ class PoolSet:
             h, self._http1 = self._http1, None
             await h.close()
 
-    def get(self, ep: Endpoint) -> InstancePool:
-        key = (ep.host, ep.port)
+    def get(self, ep: Endpoint, tls: Any = None) -> InstancePool:
+        """The pool of an address; with TLS, a separate pool per TLS profile."""
+        if ep.protocol == "relay":
+            return self._relay(ep.host)
+        key = (ep.host, ep.port, tls.key_name if tls is not None else "")
         pool = self.pools.get(key)
         if pool is None:
-            pool = self.pools[key] = InstancePool(ep.host, ep.port, self.settings)
+            pool = self.pools[key] = InstancePool(ep.host, ep.port, self.settings, tls)
         return pool
+
+    def _relay(self, name: str) -> Any:
+        link = self.relay_links.get(name)
+        if link is None:
+            from .relay import MissingLink
+
+            link = MissingLink(name)
+        return link
 
     def close(self) -> None:
         for p in self.pools.values():
             p.close()
         self.pools.clear()
+        for link in self.relay_links.values():
+            link.close()
 
 
 # ---- load balancing ----------------------------------------------------------------------

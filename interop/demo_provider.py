@@ -77,6 +77,9 @@ COLOR = "com.tribridge.demo.Color"
 COLORS = ("RED", "GREEN", "BLUE")
 GENERIC_EXCEPTION = "com.alibaba.dubbo.rpc.service.GenericException"
 ECHO_DESC = "Ljava/lang/Object;"
+#: Dubbo3's MetadataService (application-level discovery asks it which services we serve)
+METADATA_SERVICE = "org.apache.dubbo.metadata.MetadataService"
+METADATA_SERVICE_VERSION = "1.0.0"
 
 STRING = "java.lang.String"
 OBJECT = "java.lang.Object"
@@ -868,6 +871,53 @@ DEMO_TYPES: dict[str, dict[str, Any]] = {
 }
 
 
+
+
+def service_definition(parameters: dict[str, str] | None = None) -> dict[str, Any]:
+    """The ``FullServiceDefinition`` a Java provider of this service publishes to the
+    metadata report (``ServiceDefinitionBuilder.buildFullDefinition``): methods with
+    parameter/return type names, and a ``TypeDefinition`` per type they use."""
+    seen: dict[str, dict[str, Any]] = {}
+
+    def type_def(name: str) -> None:
+        if name in seen:
+            return
+        if name == USER:
+            seen[name] = {"type": USER, "properties": dict(USER_FIELDS)}
+            for _f, t in USER_FIELDS:
+                type_def(t)
+        elif name == COLOR:
+            seen[name] = {"type": COLOR, "enums": list(COLORS)}
+        elif name.startswith("java.util.List<"):
+            seen[name] = {"type": name, "items": [name[len("java.util.List<") : -1]]}
+            type_def(name[len("java.util.List<") : -1])
+        else:
+            seen[name] = {"type": name}
+
+    methods = []
+    for m in DEMO_METHODS.values():
+        for t in (*m.params, m.returns):
+            if t != "void":
+                type_def(t)
+        methods.append(
+            {
+                "name": m.name,
+                "parameterTypes": list(m.params),
+                "returnType": m.returns,
+                "annotations": [],
+                "parameters": [],
+            }
+        )
+    return {
+        "canonicalName": SERVICE,
+        "codeSource": "file:/app/demo-api.jar",
+        "methods": methods,
+        "types": list(seen.values()),
+        "annotations": [],
+        "parameters": dict(parameters or {}),
+    }
+
+
 def _name_to_desc(name: str) -> str:
     """``ReflectUtils.name2class`` for ``$invoke``'s type names, as a descriptor."""
     name = name.strip()
@@ -971,7 +1021,10 @@ class DemoProvider:
         port: int = 0,
         *,
         payload: int = DEFAULT_MAX_PAYLOAD,
+        ssl: Any = None,
     ) -> None:
+        """``ssl``: an ``ssl.SSLContext`` (server side) to serve Dubbo over TLS."""
+        self.ssl = ssl
         self.version = version
         self.group = group
         self.host = host
@@ -986,13 +1039,18 @@ class DemoProvider:
         self._tasks: set[asyncio.Task[None]] = set()
         self._event_ids = itertools.count(1)
         self.closing = False
+        #: application name (the MetadataService group) and revision -> MetadataInfo object,
+        #: set by whoever registers this provider at application level
+        self.application = "tribridge-demo"
+        self.metadata: dict[str, HessianObject] = {}
+        self.metadata_calls = 0
 
     # ---- lifecycle -------------------------------------------------------------------------
 
     async def start(self) -> DemoProvider:
         loop = asyncio.get_running_loop()
         self._server = await loop.create_server(
-            lambda: _Connection(self), self.host, self._port, reuse_address=True
+            lambda: _Connection(self), self.host, self._port, reuse_address=True, ssl=self.ssl
         )
         self._port = self._server.sockets[0].getsockname()[1]
         return self
@@ -1128,6 +1186,8 @@ class DemoProvider:
             inv = decode_request_body(frame.body, typed=True)
         except DubboProtocolError as e:
             raise self._undecodable(frame.body, e) from None
+        if inv.path == METADATA_SERVICE and self.metadata:
+            return self._metadata_call(rid, conn, inv)
         self._check_head(inv.path, inv.version, inv.method, inv.desc)
 
         # DubboProtocol.getInvoker: keyed by the path/version/group *attachments*
@@ -1177,6 +1237,32 @@ class DemoProvider:
         except JavaError as e:
             return self._ok(rid, None, java_exception(e.cls, e.message), attach)
         return self._ok(rid, value, None, attach)
+
+    def _metadata_call(self, rid: int, conn: _Connection, inv: Any) -> bytes:
+        """``MetadataService.getMetadataInfo(String revision)``, exported by Dubbo3 under
+        group = application name and version 1.0.0 (protocols.md §5b)."""
+        attach = supports_response_attachments(inv.dubbo_version)
+        key = f"{inv.group}/{METADATA_SERVICE}:{inv.version}"
+        if inv.version != METADATA_SERVICE_VERSION or inv.group != self.application:
+            raise _StatusReply(
+                SERVICE_ERROR,
+                java_text(
+                    "org.apache.dubbo.remoting.RemotingException",
+                    f"Not found exported service: {key}:{self._port} in "
+                    f"[{self.application}/{METADATA_SERVICE}:{METADATA_SERVICE_VERSION}:"
+                    f"{self._port}], may be version or group mismatch , channel: consumer: "
+                    f"/{conn.peer} --> provider: /{conn.local}",
+                    "org.apache.dubbo.rpc.protocol.dubbo.DubboProtocol.getInvoker",
+                ),
+            )
+        if inv.method != "getMetadataInfo" or inv.desc != "Ljava/lang/String;":
+            raise _bad_request(
+                "java.lang.IllegalArgumentException",
+                f"Service not found:{METADATA_SERVICE}, {inv.method}",
+            )
+        self.metadata_calls += 1
+        revision = inv.args[0] if inv.args else None
+        return self._ok(rid, self.metadata.get(str(revision)), None, attach)
 
     async def _call(self, m: DemoMethod, args: list[Any], att: dict[str, Any]) -> Any:
         self.calls += 1

@@ -362,69 +362,65 @@ def start_hessianjs(timeout: float = 30.0) -> LinePeer:
     return peer
 
 
-class SofaProvider(subprocess.Popen[bytes]):
-    """The running sofa-rpc-node provider; ``port`` is where it listens on 127.0.0.1."""
+class ReadyProcess(subprocess.Popen[bytes]):
+    """A peer process that printed ``READY <port>``; ``close()`` stops it by PID (SIGTERM,
+    up to 5 s grace, then SIGKILL)."""
 
     port: int
+    name: str
     _stderr_lines: deque[str]
 
     def stderr_tail(self, lines: int = 20) -> str:
         return "\n".join(list(self._stderr_lines)[-lines:])
 
     def close(self) -> None:
-        """Stops the provider by its PID: SIGTERM, up to 5 s grace, then SIGKILL."""
         _terminate(self)
         for stream in (self.stdout, self.stderr):
             if stream is not None:
                 with contextlib.suppress(OSError, ValueError):
                     stream.close()
 
-    def __enter__(self) -> SofaProvider:
+    def __enter__(self) -> ReadyProcess:
         return self
 
     def __exit__(self, *exc_info: object) -> None:
         self.close()
 
 
-def start_sofa_provider(port: int, timeout: float = 30.0) -> SofaProvider:
-    """Starts interop/node/dubbo_provider.js on 127.0.0.1:``port`` (0 = any free port).
+#: the sofa-rpc-node provider is one of them
+SofaProvider = ReadyProcess
 
-    Returns once the provider printed ``READY <port>``; the actual port is ``.port``.
-    Stop it with ``.close()`` (or use it as a context manager).
-    """
-    node = _require_node_modules("sofa-rpc-node", "dubbo-remoting", "js-to-java", "hessian.js")
+
+def start_ready_process(
+    args: list[str], cwd: Path | None, name: str, timeout: float, port: int = 0
+) -> ReadyProcess:
+    """Start ``args`` and wait for its first stdout line, ``READY <port>`` (stderr is kept
+    for the error message; a non-zero ``port`` must be the one reported)."""
     try:
-        proc = SofaProvider(
-            [node, "dubbo_provider.js", str(port)],
-            cwd=NODE_DIR,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
+        proc = ReadyProcess(
+            args, cwd=cwd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE
         )
     except OSError as exc:
-        raise PeerError(f"sofa provider: cannot start node: {exc}") from exc
+        raise PeerError(f"{name}: cannot start: {exc}") from exc
+    proc.name = name
     proc._stderr_lines = deque(maxlen=_STDERR_LINES)
     assert proc.stdout is not None and proc.stderr is not None
     threading.Thread(
-        target=_drain,
-        args=(proc.stderr, proc._stderr_lines),
-        name="sofa-provider-stderr",
-        daemon=True,
+        target=_drain, args=(proc.stderr, proc._stderr_lines), name=f"{name}-err", daemon=True
     ).start()
-
     first: queue.Queue[str | None] = queue.Queue()
 
     def read_stdout(stream: IO[bytes]) -> None:
         lines = iter(stream.readline, b"")
         try:
             first.put(next(lines, b"").decode("utf-8", "replace").strip() or None)
-            for _ in lines:  # the provider should print nothing more; keep the pipe drained
+            for _ in lines:  # nothing more is expected; keep the pipe drained
                 pass
         except (OSError, ValueError):
             first.put(None)
 
     threading.Thread(
-        target=read_stdout, args=(proc.stdout,), name="sofa-provider-stdout", daemon=True
+        target=read_stdout, args=(proc.stdout,), name=f"{name}-out", daemon=True
     ).start()
 
     def fail(what: str) -> PeerError:
@@ -433,7 +429,7 @@ def start_sofa_provider(port: int, timeout: float = 30.0) -> SofaProvider:
         proc.close()
         tail = proc.stderr_tail()
         return PeerError(
-            f"sofa provider: {what} (exit code {rc if rc is not None else '-'})"
+            f"{name}: {what} (exit code {rc if rc is not None else '-'})"
             + (f"\n--- stderr tail ---\n{tail}" if tail else "")
         )
 
@@ -446,9 +442,25 @@ def start_sofa_provider(port: int, timeout: float = 30.0) -> SofaProvider:
         raise fail(f"expected 'READY <port>', got {line!r}")
     actual = int(parts[1])
     if port and actual != port:
-        raise fail(f"asked for port {port}, provider reports {actual}")
+        raise fail(f"asked for port {port}, it reports {actual}")
     proc.port = actual
     return proc
+
+
+def start_sofa_provider(
+    port: int, timeout: float = 30.0, zookeeper: str | None = None
+) -> ReadyProcess:
+    """Starts interop/node/dubbo_provider.js on 127.0.0.1:``port`` (0 = any free port).
+
+    With ``zookeeper`` (``127.0.0.1:2181/dubbo``: address, then root path) the provider
+    registers itself there with sofa-rpc-node's ZookeeperRegistry before it reports READY.
+
+    Returns once the provider printed ``READY <port>``; the actual port is ``.port``.
+    Stop it with ``.close()`` (or use it as a context manager).
+    """
+    node = _require_node_modules("sofa-rpc-node", "dubbo-remoting", "js-to-java", "hessian.js")
+    args = [node, "dubbo_provider.js", str(port), *([zookeeper] if zookeeper else [])]
+    return start_ready_process(args, NODE_DIR, "sofa provider", timeout, port)
 
 
 # ------------------------------------------------------------------------------------------

@@ -52,12 +52,18 @@ class BackgroundLoop:
         self._closers.append(lambda: p.close(0.1))
         return p
 
-    def start_gateway(self, config_yaml: str) -> Gateway:
-        cfg = parse_config(config_yaml, "<test>")
+    def start_gateway(
+        self, config_yaml: str, admin_port: int | None = None, watch: str | None = None
+    ) -> Gateway:
+        """A gateway on a free port; ``admin_port=0`` adds the admin API on a free port,
+        ``watch`` follows that config file (poll interval from the config)."""
+        cfg = parse_config(config_yaml, watch or "<test>")
 
         async def go() -> Gateway:
             gw = Gateway(cfg)
-            await gw.start(port=0)
+            await gw.start(port=0, admin_port=admin_port)
+            if watch is not None:
+                gw.watch(watch)
             return gw
 
         gw = self.run(go())

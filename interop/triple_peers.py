@@ -8,7 +8,12 @@ wrapper-mode provider does.  apache-dubbo cannot set response headers, so the Ja
 business-exception shape (``tri-exception-code`` + ``grpc-status: 0``), status codes,
 echoed headers and trailers come from the grpcio server.
 
-    python -m tribridge.interop.triple_peers dubbo PORT
+With ``--zookeeper host:port`` the apache-dubbo server registers itself through
+apache-dubbo's own ZooKeeper registry (a ``tri://`` URL under ``/dubbo``, without
+``interface``/``methods``/``side``, peers.md); it then serves ``SERVICE`` only, because
+apache-dubbo's registry export takes a single service handler.
+
+    python -m tribridge.interop.triple_peers dubbo PORT [--zookeeper HOST:PORT]
     python -m tribridge.interop.triple_peers grpc PORT
     python -m tribridge.interop.triple_peers fast PORT
 
@@ -20,6 +25,7 @@ servers of similar per-call cost (bench/triple_bench.py).
 
 from __future__ import annotations
 
+import argparse
 import io
 import os
 import socket
@@ -44,6 +50,7 @@ SIGNATURES: dict[str, list[str]] = {
     "headers": [],
 }
 SERVER_NAME = "?"
+APPLICATION = "tribridge-apache-dubbo"
 RETURNS = {"greet": "java.lang.String", "add": "int", "addLong": "long"}
 
 
@@ -127,9 +134,9 @@ def business(method: str, args: list[Any], headers: dict[str, str] | None = None
 # ---- apache-dubbo -------------------------------------------------------------------------
 
 
-def serve_dubbo(port: int) -> None:
+def serve_dubbo(port: int, zookeeper: str | None = None, application: str = APPLICATION) -> None:
     import dubbo
-    from dubbo.configs import ServiceConfig
+    from dubbo.configs import ApplicationConfig, RegistryConfig, ServiceConfig
     from dubbo.proxy.handlers import RpcMethodHandler, RpcServiceHandler
 
     def handler(method: str) -> RpcMethodHandler:
@@ -144,13 +151,22 @@ def serve_dubbo(port: int) -> None:
         )
 
     svc = RpcServiceHandler(SERVICE, [handler(m) for m in [*SIGNATURES, "$invoke"]])
-    raw = RpcServiceHandler(
-        RAW_SERVICE, [RpcMethodHandler.unary(lambda b: b[::-1], method_name="reverse")]
-    )
-    server = dubbo.Server(ServiceConfig(svc, host="127.0.0.1", port=port))
-    # apache-dubbo's export takes an iterable of handlers: both services on one port
-    server._url.attributes["service-handler"] = [svc, raw]
-    server.start()
+    config = ServiceConfig(svc, host="127.0.0.1", port=port)
+    if zookeeper:
+        zk_host, _, zk_port = zookeeper.rpartition(":")
+        bootstrap = dubbo.Dubbo(
+            application_config=ApplicationConfig(name=application),
+            registry_config=RegistryConfig("zookeeper", zk_host or "127.0.0.1", int(zk_port)),
+        )
+        server = bootstrap.create_server(config)
+    else:
+        raw = RpcServiceHandler(
+            RAW_SERVICE, [RpcMethodHandler.unary(lambda b: b[::-1], method_name="reverse")]
+        )
+        server = dubbo.Server(config)
+        # apache-dubbo's export takes an iterable of handlers: both services on one port
+        server._url.attributes["service-handler"] = [svc, raw]
+    server.start()  # with a registry: registered, then listening
     print("ready", flush=True)
     while True:
         time.sleep(3600)
@@ -286,55 +302,41 @@ class TriplePeer:
                 self.kill()
 
 
-NODE_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "node")
 #: services of interop/node/triple_server.js (dubbo-node)
 JSON_SERVICE = "com.tribridge.triple.JsonGreeter"
 
 
-def start_node_server(mode: str, timeout: float = 20.0) -> TriplePeer:
+def start_node_server(mode: str, timeout: float = 20.0) -> Any:
     """interop/node/triple_server.js (@apachedubbo/dubbo-node): ``h2``, ``http1`` or
-    ``raw``; it picks its own port and prints ``READY <port>``."""
-    proc = subprocess.Popen(
+    ``raw``; it picks its own port.  Returns a ``peers.ReadyProcess`` (``.port``,
+    ``.close()``)."""
+    from tribridge.interop.peers import NODE_DIR, start_ready_process
+
+    return start_ready_process(
         ["node", "triple_server.js", mode, "0"],
-        cwd=NODE_DIR,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
+        NODE_DIR,
+        f"dubbo-node Triple server ({mode})",
+        timeout,
     )
-    assert proc.stdout is not None
-    deadline = time.monotonic() + timeout
-    import selectors
-
-    sel = selectors.DefaultSelector()
-    sel.register(proc.stdout, selectors.EVENT_READ)
-    line = b""
-    while time.monotonic() < deadline and not line.endswith(b"\n"):
-        if not sel.select(max(deadline - time.monotonic(), 0.01)):
-            continue
-        chunk = os.read(proc.stdout.fileno(), 4096)
-        if not chunk:
-            break
-        line += chunk
-    sel.close()
-    if not line.startswith(b"READY "):
-        proc.kill()
-        proc.wait(5)
-        raise RuntimeError(
-            f"dubbo-node server ({mode}) did not start (run npm install in {NODE_DIR}?): "
-            + line.decode(errors="replace")[-3000:]
-        )
-    return TriplePeer(f"node-{mode}", int(line.split()[1]), proc)
 
 
-def start_peer(kind: str, port: int, timeout: float = 20.0, *extra: str) -> TriplePeer:
+def start_peer(
+    kind: str,
+    port: int,
+    timeout: float = 20.0,
+    zookeeper: str | None = None,
+    max_streams: int = 0,
+) -> TriplePeer:
     """Start a ``dubbo`` or ``grpc`` server on 127.0.0.1:port and wait until it listens
-    (``grpc`` takes an optional SETTINGS_MAX_CONCURRENT_STREAMS in ``extra``)."""
+    (``zookeeper``: the dubbo server registers itself there first; ``max_streams``: the
+    grpc server's SETTINGS_MAX_CONCURRENT_STREAMS)."""
     env = dict(os.environ, PYTHONUNBUFFERED="1")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "tribridge.interop.triple_peers", kind, str(port), *extra],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        env=env,
-    )
+    cmd = [sys.executable, "-m", "tribridge.interop.triple_peers", kind, str(port)]
+    if zookeeper:
+        cmd += ["--zookeeper", zookeeper]
+    if max_streams:
+        cmd += ["--max-streams", str(max_streams)]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env)
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc.poll() is not None:
@@ -346,26 +348,34 @@ def start_peer(kind: str, port: int, timeout: float = 20.0, *extra: str) -> Trip
         except OSError:
             time.sleep(0.05)
     proc.kill()
+    proc.wait(5)
     raise RuntimeError(f"{kind} Triple peer did not listen on {port} within {timeout}s")
 
 
 def main(argv: list[str]) -> None:
     global SERVER_NAME
-    kind, port = argv[0], int(argv[1])
-    SERVER_NAME = {"dubbo": "apache-dubbo", "grpc": "grpcio"}.get(kind, kind)
-    if kind == "dubbo":
-        serve_dubbo(port)
-    elif kind in ("grpc", "fast"):
+    parser = argparse.ArgumentParser(prog="python -m tribridge.interop.triple_peers")
+    parser.add_argument("kind", choices=["dubbo", "grpc", "fast"])
+    parser.add_argument("port", type=int)
+    parser.add_argument("--zookeeper", help="host:port; the dubbo server registers itself")
+    parser.add_argument("--application", default=APPLICATION)
+    parser.add_argument("--max-streams", type=int, default=0, help="grpc: max concurrent streams")
+    args = parser.parse_args(argv)
+    SERVER_NAME = {"dubbo": "apache-dubbo", "grpc": "grpcio", "fast": "grpcio-fast"}[args.kind]
+    if args.kind == "dubbo":
+        serve_dubbo(args.port, args.zookeeper, args.application)
+    else:
+        if args.zookeeper:
+            parser.error("--zookeeper: only the dubbo (apache-dubbo) server registers itself")
         import asyncio
 
-        if kind == "fast":
+        if args.kind == "fast":
             import uvloop
 
             uvloop.install()
-        extra = int(argv[2]) if len(argv) > 2 else 0
-        asyncio.run(_serve_grpc(port, extra) if kind == "grpc" else _serve_fast(port))
-    else:
-        raise SystemExit(f"unknown peer {kind!r}: dubbo, grpc or fast")
+            asyncio.run(_serve_fast(args.port))
+        else:
+            asyncio.run(_serve_grpc(args.port, args.max_streams))
 
 
 if __name__ == "__main__":

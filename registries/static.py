@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from urllib.parse import parse_qsl
+
 from .base import (
     DubboURL,
     Endpoint,
@@ -23,6 +25,9 @@ class StaticRegistry(Registry):
         for iface, urls in services.items():
             eps = []
             for u in urls:
+                if u.startswith("relay:"):  # another gateway's domain (gateway/relay.py)
+                    eps.append(_relay_endpoint(u))
+                    continue
                 if "://" in u:
                     text = u
                 else:
@@ -50,6 +55,21 @@ class StaticRegistry(Registry):
 
     def services(self) -> list[str]:
         return sorted(self._endpoints)
+
+
+def _relay_endpoint(text: str) -> Endpoint:
+    """``relay:NAME[?version=..&group=..]``: served through the relay link NAME."""
+    name, _, query = text[len("relay:") :].partition("?")
+    if not name:
+        raise RegistryError(f"{text!r}: expected relay:LINK_NAME")
+    params = dict(parse_qsl(query))
+    return Endpoint(
+        host=name,
+        port=0,
+        protocol="relay",
+        version=params.get("version", ""),
+        group=params.get("group", ""),
+    )
 
 
 def _lenient(service: ServiceKey, ep: Endpoint) -> ServiceKey:

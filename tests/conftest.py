@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import socket
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 from tribridge.interop import peers
@@ -41,3 +42,33 @@ def sofa_provider() -> Iterator[int]:
         yield port
     finally:
         proc.close() if hasattr(proc, "close") else proc.terminate()
+
+
+@pytest.fixture(scope="session")
+def zookeeper_server() -> Iterator[Any]:
+    """A real ZooKeeper 3.8 for the whole session (fails loudly if it cannot start)."""
+    from tribridge.interop.zk_server import start_zookeeper
+
+    zk = start_zookeeper()
+    try:
+        yield zk
+    finally:
+        zk.close()
+
+
+@pytest.fixture(scope="session")
+def zookeeper(zookeeper_server: Any) -> str:
+    """``127.0.0.1:PORT`` of the session's ZooKeeper."""
+    return zookeeper_server.address
+
+
+@pytest.fixture(scope="session")
+def nacos() -> Iterator[object]:
+    """The Nacos emulator (interop/nacos_emulator.py) in its own process, for the session."""
+    from tribridge.interop.nacos_emulator import start_emulator_process
+
+    proc = start_emulator_process(0)
+    try:
+        yield proc
+    finally:
+        proc.close()

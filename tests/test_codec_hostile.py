@@ -557,7 +557,7 @@ def test_oversized_frame_raises_before_the_body_arrives() -> None:
 
 def test_oversized_frame_is_skipped_and_the_next_one_decodes() -> None:
     nxt = pack_frame(0x02, 20, 2, b"\x94\x01a\x48\x5a")
-    dec = FrameDecoder(max_payload=1000, skip_oversized=True)
+    dec = FrameDecoder(max_payload=2000, skip_oversized=True)
     first = dec.feed(header(0x02, 20, 1, 5000) + b"y" * 100)
     assert first == [Frame(0x02, 20, 1, b"", oversize=5000)]
     assert dec.buffered == 0  # the body is never buffered
@@ -573,24 +573,34 @@ def test_oversized_frame_is_skipped_and_the_next_one_decodes() -> None:
     assert decode_response(got[0]).value == "a"
     # the same in a single chunk
     stream = header(0x02, 20, 1, 5000) + b"y" * 5000 + nxt
-    frames = FrameDecoder(max_payload=1000, skip_oversized=True).feed(stream)
+    frames = FrameDecoder(max_payload=2000, skip_oversized=True).feed(stream)
     assert [f.oversize for f in frames] == [5000, 0]
     assert frames[1].request_id == 2
 
 
 def test_oversized_skip_memory_is_bounded() -> None:
-    dec = FrameDecoder(max_payload=1024, skip_oversized=True)
+    limit = 1 << 20
+    dec = FrameDecoder(max_payload=limit, skip_oversized=True)
     chunk = b"z" * (1 << 20)
     tracemalloc.start()
     try:
-        assert dec.feed(header(0x02, 20, 1, 2**31 - 1))[0].oversize == 2**31 - 1
-        for _ in range(8):
+        assert dec.feed(header(0x02, 20, 1, 4 * limit))[0].oversize == 4 * limit
+        for _ in range(4):
             assert dec.feed(chunk) == []
             assert dec.buffered == 0
         _, peak = tracemalloc.get_traced_memory()
     finally:
         tracemalloc.stop()
-    assert peak < 10 * 1024 * 1024
+    assert peak < 3 * limit
+    assert not dec.mid_frame
+
+
+def test_absurd_declared_length_is_not_skipped() -> None:
+    """Skipping 2 GB would stall every call sharing the connection: refuse, so the
+    client closes it and reconnects."""
+    dec = FrameDecoder(max_payload=1024, skip_oversized=True)
+    with pytest.raises(DubboProtocolError, match="exceeds the payload limit"):
+        dec.feed(header(0x02, 20, 1, 2**31 - 1))
 
 
 # =============================================================================================

@@ -141,6 +141,10 @@ def test_http_table_covers_every_error_code() -> None:
     assert http_status(Code.DEADLINE_EXCEEDED) == (504, "upstream_timeout")
     assert http_status(Code.UNAVAILABLE)[0] == 503
     assert http_status(99) == (502, "provider_error")
+    # google.rpc's HTTP mapping, UNIMPLEMENTED aside (404: unknown method)
+    google = {1: 499, 2: 500, 3: 400, 4: 504, 5: 404, 6: 409, 7: 403, 8: 429, 9: 400, 10: 409}
+    google |= {11: 400, 12: 404, 13: 500, 14: 503, 15: 500, 16: 401}
+    assert {int(c): h for c, (h, _) in HTTP_STATUS.items()} == google
 
 
 def test_attachments_to_headers() -> None:

@@ -27,7 +27,7 @@ def test_max_concurrent_streams_respected(kind: str) -> None:
     # a server allowing 2 streams: 12 concurrent 200 ms calls all succeed (they queue).
     # (grpc.aio's client, with retries off as the gateway sets it, gets REFUSED_STREAM
     # from this server instead: that is why it is not in this test)
-    peer = start_peer("grpc", free_port(), 20.0, "2")
+    peer = start_peer("grpc", free_port(), max_streams=2)
 
     async def go() -> tuple[list[int], float]:
         c = make_triple_client(kind)

@@ -108,10 +108,17 @@ def unpack_header(data: bytes) -> tuple[int, int, int, int]:
     return flag, status, rid, length
 
 
+#: a client skips an over-limit body up to this multiple of the limit (at least
+#: ``SKIP_FLOOR`` bytes); a larger one (a 2 GB declared length) would stall every call
+#: sharing the connection, so the decoder refuses it and the client reconnects instead
+SKIP_FACTOR = 4
+SKIP_FLOOR = 1 << 20
+
+
 class FrameDecoder:
     """Incremental splitter: ``feed(bytes) -> list[Frame]``."""
 
-    __slots__ = ("_buf", "_skip", "max_payload", "skip_oversized")
+    __slots__ = ("_buf", "_skip", "_skip_max", "max_payload", "skip_oversized")
 
     def __init__(
         self, max_payload: int = DEFAULT_MAX_PAYLOAD, *, skip_oversized: bool = False
@@ -119,6 +126,7 @@ class FrameDecoder:
         self._buf = bytearray()
         self._skip = 0
         self.max_payload = max_payload
+        self._skip_max = max(max_payload * SKIP_FACTOR, SKIP_FLOOR)
         # A client skips an over-limit response (reporting it) instead of dropping the
         # connection, as Java's finishRespWhenOverPayload does: other calls live on.
         self.skip_oversized = skip_oversized
@@ -126,6 +134,12 @@ class FrameDecoder:
     @property
     def buffered(self) -> int:
         return len(self._buf)
+
+    @property
+    def mid_frame(self) -> bool:
+        """Inside a frame (partial header/body buffered, or an oversized body being
+        skipped): a peer that stops here has left the stream unusable."""
+        return self._skip > 0 or len(self._buf) > 0
 
     def feed(self, data: bytes) -> list[Frame]:
         buf = self._buf
@@ -146,7 +160,7 @@ class FrameDecoder:
                 raise DubboProtocolError(
                     f"bad magic 0x{magic:04x} at stream offset {pos}, expected 0xdabb"
                 )
-            if length > self.max_payload and self.skip_oversized:
+            if self.max_payload < length <= self._skip_max and self.skip_oversized:
                 frames.append(Frame(flag, status, rid, b"", oversize=length))
                 avail = n - pos - HEADER_LEN
                 if avail < length:

@@ -8,6 +8,7 @@ call only encodes its arguments and attachments.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -166,16 +167,23 @@ class Invocation:
         return self.method in ("$invoke", "$invokeAsync") and self.desc == GENERIC_DESC
 
 
-def decode_request_body(body: bytes, *, typed: bool = False, max_depth: int = 256) -> Invocation:
+@functools.lru_cache(maxsize=1024)
+def _arg_count(desc: str) -> int:
+    """Arguments a descriptor declares; cached (a gateway sees few distinct ones, and a
+    bad one raises, which is never cached)."""
     from ..hessian2.javatypes import parse_descriptor
 
+    return len(parse_descriptor(desc))
+
+
+def decode_request_body(body: bytes, *, typed: bool = False, max_depth: int = 256) -> Invocation:
     try:
         dec = Decoder(body, typed=typed, max_depth=max_depth)
         head = [dec.read_string() for _ in range(5)]
         if any(h is None for h in head[1:4]):
             raise DubboProtocolError("request body: null path, version or method")
         dver, path, version, method, desc = (h or "" for h in head)
-        nargs = len(parse_descriptor(desc))
+        nargs = _arg_count(desc)
         args = [dec.read() for _ in range(nargs)]
         att: Any = {} if dec.at_end() else dec.read()
         if not isinstance(att, dict):

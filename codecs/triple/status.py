@@ -37,18 +37,21 @@ class Code(IntEnum):
     UNAUTHENTICATED = 16
 
 
-#: gRPC code -> (HTTP status, error code in the JSON body).  Mostly Google's API mapping
-#: (google/rpc/code.proto), except where the gateway must answer as its Dubbo2 path does:
-#: UNIMPLEMENTED is how Triple says "no such service or method" (-> 404 like Dubbo2's
-#: SERVICE_NOT_FOUND), and provider-side failures a client cannot fix are 5xx.
+#: gRPC code -> (HTTP status, ``error.code`` of the JSON body), the one table for every
+#: Triple/gRPC call (wrapper mode and IDL mode).  HTTP statuses follow Google's mapping
+#: (google/rpc/code.proto, as grpc-gateway does), except UNIMPLEMENTED -> 404: it is how a
+#: gRPC/Triple server says "no such service or method", like Dubbo2's SERVICE_NOT_FOUND.
+#: Error codes are the gateway's own vocabulary, shared with the Dubbo2 path (``not_found``,
+#: ``upstream_timeout``, ``provider_error`` ...); the gRPC name travels as ``grpc_status``.
 HTTP_STATUS: dict[int, tuple[int, str]] = {
-    Code.CANCELLED: (502, "upstream_cancelled"),
+    Code.CANCELLED: (499, "cancelled"),
     Code.UNKNOWN: (500, "provider_error"),
     Code.INVALID_ARGUMENT: (400, "provider_rejected_request"),
     Code.DEADLINE_EXCEEDED: (504, "upstream_timeout"),
     Code.NOT_FOUND: (404, "not_found"),
     Code.ALREADY_EXISTS: (409, "conflict"),
     Code.PERMISSION_DENIED: (403, "permission_denied"),
+    Code.UNAUTHENTICATED: (401, "unauthenticated"),
     Code.RESOURCE_EXHAUSTED: (429, "provider_overloaded"),
     Code.FAILED_PRECONDITION: (400, "failed_precondition"),
     Code.ABORTED: (409, "aborted"),
@@ -56,9 +59,10 @@ HTTP_STATUS: dict[int, tuple[int, str]] = {
     Code.UNIMPLEMENTED: (404, "not_found"),
     Code.INTERNAL: (500, "provider_error"),
     Code.UNAVAILABLE: (503, "provider_unavailable"),
-    Code.DATA_LOSS: (502, "provider_error"),
-    Code.UNAUTHENTICATED: (401, "unauthenticated"),
+    Code.DATA_LOSS: (500, "provider_error"),
 }
+#: a code outside the gRPC spec is the provider breaking the protocol
+UNKNOWN_CODE_HTTP = (502, "provider_error")
 
 TRI_EXCEPTION_CODE = "tri-exception-code"
 GRPC_STATUS = "grpc-status"
@@ -66,8 +70,8 @@ GRPC_MESSAGE = "grpc-message"
 
 
 def http_status(code: int) -> tuple[int, str]:
-    """HTTP status and error code for a non-OK gRPC code (unknown codes: 502)."""
-    return HTTP_STATUS.get(code, (502, "provider_error"))
+    """HTTP status and error code for a non-OK gRPC code (codes outside the spec: 502)."""
+    return HTTP_STATUS.get(code, UNKNOWN_CODE_HTTP)
 
 
 def code_name(code: int) -> str:

@@ -3,10 +3,14 @@
  * A Dubbo2 (dubbo protocol + hessian2) provider built with sofa-rpc-node 2.10 and
  * dubbo-remoting 2.1.4, used as a real non-Java peer in tests.
  *
- *   node dubbo_provider.js PORT        (PORT 0 = pick a free port)
+ *   node dubbo_provider.js PORT [ZK_ADDRESS]   (PORT 0 = pick a free port)
  *
- * Listens on 127.0.0.1 only, no registry. Prints exactly one line `READY <port>` on stdout once
- * listening; everything else goes to stderr. Stops on SIGTERM / SIGINT.
+ * Listens on 127.0.0.1 only. With ZK_ADDRESS (`127.0.0.1:2181/dubbo`: host:port, then the
+ * root path) it registers itself in ZooKeeper with sofa-rpc-node's own ZookeeperRegistry
+ * (ephemeral node under /dubbo/{interface}/providers) before printing READY, and
+ * deregisters (unPublish) first on SIGTERM, as a graceful shutdown does.
+ * Prints exactly one line `READY <port>` on stdout once listening (and registered);
+ * everything else goes to stderr. Stops on SIGTERM / SIGINT.
  *
  * Service com.tribridge.demo.SofaService, version 1.0.0 (sofa-rpc-node looks services up as
  * `path:version`, so a consumer must send that version; the group is ignored):
@@ -37,6 +41,7 @@
 const net = require('net');
 const java = require('js-to-java');
 const { RpcServer } = require('sofa-rpc-node').server;
+const { ZookeeperRegistry } = require('sofa-rpc-node').registry;
 const dubboProtocol = require('dubbo-remoting');
 
 const INTERFACE = 'com.tribridge.demo.SofaService';
@@ -140,8 +145,12 @@ async function main() {
     process.stderr.write('usage: node dubbo_provider.js PORT\n');
     process.exit(2);
   }
+  const zkAddress = process.argv[3] || '';
+  const registry = zkAddress ? new ZookeeperRegistry({ logger, address: zkAddress }) : undefined;
   const server = new LocalRpcServer({
     appName: 'tribridge-sofa-provider',
+    registry,
+    publishAddress: '127.0.0.1',
     logger,
     port,
     protocol: dubboProtocol,
@@ -154,10 +163,23 @@ async function main() {
   server.on('error', (err) => logger.error(err));
   await server.start();
   const actual = server._servers[0].address().port;
+  if (registry) {
+    server.publishPort = actual;
+    await registry.ready();
+    await server.publish();
+  }
   process.stdout.write('READY ' + actual + '\n');
 
-  const stop = (signal) => {
+  const stop = async (signal) => {
     logger.info('got %s, stopping', signal);
+    if (registry) {
+      try {
+        await server.unPublish();
+        await registry.close();
+      } catch (err) {
+        logger.error(err);
+      }
+    }
     for (const s of server._servers) s.close();
     for (const conn of server._connections.values()) conn.socket.destroy();
     process.exit(0);

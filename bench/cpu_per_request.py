@@ -1,0 +1,105 @@
+"""Gateway CPU time per request, A/B across source trees (or config variants), same run.
+
+Throughput on a shared 2-core machine moves with whatever else runs; CPU seconds the gateway
+process spends per answered request move much less.  Each variant is a gateway process (from
+its own tree's .venv) in front of one shared demo provider; wrk drives each in turn, rounds
+alternate, and the gateway's utime+stime (from /proc) is divided by wrk's request count.
+
+    .venv/bin/python bench/cpu_per_request.py --variant main=/work/main \\
+        --variant ops=. --variant ops-notrace=.:'tracing: {enabled: false}'
+
+Everything binds to 127.0.0.1 on free ports; every process started is stopped by its PID.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import statistics
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from gateway_vs_nginx import free_port, gateway_config, stop, wait_port
+
+ROOT = Path(__file__).resolve().parent.parent
+TICK = os.sysconf("SC_CLK_TCK")
+
+
+def cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / TICK  # utime, stime
+
+
+def wrk(url: str, seconds: int, conns: int) -> int:
+    out = subprocess.run(
+        ["wrk", "-t1", f"-c{conns}", f"-d{seconds}s", url],
+        capture_output=True, text=True, timeout=seconds + 30, check=True,
+    ).stdout
+    if "Non-2xx" in out:
+        raise RuntimeError(f"error responses from {url}:\n{out}")
+    m = re.search(r"(\d+) requests in", out)
+    if not m:
+        raise RuntimeError(f"wrk output not understood:\n{out}")
+    return int(m.group(1))
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--variant", action="append", required=True,
+                    help="NAME=TREE[:EXTRA_YAML] (TREE has .venv; EXTRA_YAML is appended)")
+    ap.add_argument("--seconds", type=int, default=4)
+    ap.add_argument("--rounds", type=int, default=4)
+    ap.add_argument("--connections", type=int, default=50)
+    args = ap.parse_args()
+    procs: list[subprocess.Popen] = []
+    tmp = tempfile.mkdtemp(prefix="tribridge-cpu-")
+    try:
+        pport = free_port()
+        procs.append(subprocess.Popen(
+            [sys.executable, "-m", "tribridge.interop.demo_provider", "--port", str(pport)],
+            stdout=subprocess.DEVNULL, cwd=ROOT,
+        ))
+        wait_port(pport)
+        variants: list[tuple[str, int, int]] = []
+        for spec in args.variant:
+            name, _, rest = spec.partition("=")
+            tree, _, extra = rest.partition(":")
+            tree_path = Path(tree).resolve()
+            port = free_port()
+            cfg = Path(tmp) / f"{name}.yaml"
+            cfg.write_text(gateway_config(pport, port) + (extra + "\n" if extra else ""))
+            p = subprocess.Popen(
+                [str(tree_path / ".venv/bin/python"), "-m", "tribridge.cli", "run", "-c", str(cfg)],
+                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=tree_path,
+            )
+            procs.append(p)
+            wait_port(port)
+            variants.append((name, port, p.pid))
+        for _, port, _ in variants:  # warm up
+            wrk(f"http://127.0.0.1:{port}/hello/world", 1, args.connections)
+        results: dict[str, list[float]] = {n: [] for n, _, _ in variants}
+        for r in range(args.rounds):
+            line = []
+            for name, port, pid in variants:
+                c0 = cpu_seconds(pid)
+                n = wrk(f"http://127.0.0.1:{port}/hello/world", args.seconds, args.connections)
+                us = (cpu_seconds(pid) - c0) / n * 1e6
+                results[name].append(us)
+                line.append(f"{name} {us:.1f} µs ({n / args.seconds:,.0f} req/s)")
+            print(f"round {r + 1}: " + "   ".join(line), flush=True)
+        base = statistics.median(results[variants[0][0]])
+        for name, xs in results.items():
+            m = statistics.median(xs)
+            print(f"median {name}: {m:.1f} µs CPU/request ({m / base:.3f}x {variants[0][0]})")
+    finally:
+        for p in reversed(procs):
+            stop(p)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

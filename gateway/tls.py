@@ -1,0 +1,86 @@
+"""TLS contexts: HTTPS ingress (optionally mutual) and TLS to Dubbo2 providers.
+
+Contexts are built once from files at startup, so a missing or unreadable certificate is a
+startup error, not a failure of the first request. Both sides require TLS 1.2 or newer.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import ssl
+from dataclasses import dataclass, field
+
+from tribridge.registries.base import Endpoint
+
+
+@dataclass
+class ServerTls:
+    cert: str
+    key: str
+    client_ca: str | None = None
+    require_client_cert: bool = False
+
+    def context(self) -> ssl.SSLContext:
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        ctx.minimum_version = ssl.TLSVersion.TLSv1_2
+        ctx.load_cert_chain(self.cert, self.key)
+        if self.client_ca is not None:
+            ctx.load_verify_locations(self.client_ca)
+            ctx.verify_mode = ssl.CERT_REQUIRED if self.require_client_cert else ssl.CERT_OPTIONAL
+        elif self.require_client_cert:
+            raise ValueError("require_client_cert needs client_ca")
+        ctx.set_alpn_protocols(["http/1.1"])
+        return ctx
+
+
+@dataclass
+class ClientTls:
+    """TLS to providers matching ``service``/``registry`` globs (first match wins)."""
+
+    service: str = "*"
+    registry: str = "*"
+    ca: str | None = None  # None: the system's trust store
+    cert: str | None = None
+    key: str | None = None
+    server_name: str | None = None
+    verify: bool = True
+    _ctx: ssl.SSLContext | None = field(default=None, repr=False, compare=False)
+
+    def matches(self, service: str, registry: str | None) -> bool:
+        return fnmatch.fnmatchcase(service, self.service) and fnmatch.fnmatchcase(
+            registry or "", self.registry
+        )
+
+    def context(self) -> ssl.SSLContext:
+        if self._ctx is None:
+            ctx = ssl.create_default_context(cafile=self.ca)
+            ctx.minimum_version = ssl.TLSVersion.TLSv1_2
+            if self.cert is not None:
+                ctx.load_cert_chain(self.cert, self.key)
+            if not self.verify:
+                ctx.check_hostname = False
+                ctx.verify_mode = ssl.CERT_NONE
+            self._ctx = ctx
+        return self._ctx
+
+    @property
+    def key_name(self) -> str:
+        return f"{self.service}|{self.registry}|{self.ca}|{self.cert}|{self.server_name}"
+
+
+DEFAULT_CLIENT = ClientTls()
+
+
+def endpoint_wants_tls(ep: Endpoint) -> bool:
+    """A provider URL may say it serves TLS (``ssl=true`` / ``ssl-enabled=true``)."""
+    md = ep.metadata
+    return any(str(md.get(k, "")).lower() == "true" for k in ("ssl", "ssl-enabled", "tls"))
+
+
+def client_tls_for(
+    profiles: list[ClientTls], service: str, registry: str | None, ep: Endpoint
+) -> ClientTls | None:
+    for p in profiles:
+        if p.matches(service, registry):
+            return p
+    return DEFAULT_CLIENT if endpoint_wants_tls(ep) else None
