@@ -29,7 +29,6 @@ import contextlib
 import datetime as _dt
 import itertools
 import math
-import signal
 import sys
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -70,6 +69,7 @@ from tribridge.codecs.hessian2 import (
     parse_type,
 )
 from tribridge.codecs.hessian2.javatypes import PRIMITIVES
+from tribridge.interop.standalone import serve_until_signalled
 
 SERVICE = "com.tribridge.demo.DemoService"
 USER = "com.tribridge.demo.User"
@@ -1385,16 +1385,7 @@ def generic_exception(cls: str, message: str | None) -> HessianObject:
 async def _run(args: argparse.Namespace) -> None:
     provider = DemoProvider(args.version, args.group, args.host, args.port)
     await provider.start()
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        with contextlib.suppress(NotImplementedError, RuntimeError):
-            loop.add_signal_handler(sig, stop.set)
-    print(f"READY {provider.port}", flush=True)
-    try:
-        await stop.wait()
-    finally:
-        await provider.close(args.grace)
+    await serve_until_signalled(str(provider.port), lambda: provider.close(args.grace))
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -36,7 +36,6 @@ import asyncio
 import contextlib
 import itertools
 import re
-import signal
 import sys
 import time
 import xml.etree.ElementTree as ET
@@ -48,6 +47,7 @@ from xml.sax.saxutils import escape, quoteattr
 
 import orjson
 from tribridge.http_server import HttpLimits, HttpServer, Request, Response
+from tribridge.interop.standalone import serve_until_signalled
 
 UP, DOWN, STARTING, OUT_OF_SERVICE, UNKNOWN = "UP", "DOWN", "STARTING", "OUT_OF_SERVICE", "UNKNOWN"
 STATUSES = frozenset((UP, DOWN, STARTING, OUT_OF_SERVICE, UNKNOWN))
@@ -626,16 +626,7 @@ class EurekaEmulator:
 async def _run(args: argparse.Namespace) -> None:
     emu = EurekaEmulator(args.host, args.port, base=args.base)
     await emu.start()
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        with contextlib.suppress(NotImplementedError, RuntimeError):
-            loop.add_signal_handler(sig, stop.set)
-    print(f"READY {emu.port}", flush=True)
-    try:
-        await stop.wait()
-    finally:
-        await emu.stop()
+    await serve_until_signalled(str(emu.port), emu.stop)
 
 
 def main(argv: list[str] | None = None) -> int:

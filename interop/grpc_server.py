@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import signal
 import sys
 from pathlib import Path
 from typing import Any
@@ -20,6 +19,7 @@ from typing import Any
 import grpc
 from grpc_reflection.v1alpha import reflection, reflection_pb2
 from tribridge.idl import Schema, load_protos
+from tribridge.interop.standalone import serve_until_signalled
 
 PROTO_DIR = Path(__file__).resolve().parent / "protos"
 SCHEMAS = {
@@ -158,13 +158,7 @@ async def serve(schema_name: str, port: int, reflections: list[str], tag: str) -
         server.add_generic_rpc_handlers((_reflection_v1(servicer),))
     bound = server.add_insecure_port(f"127.0.0.1:{port}")
     await server.start()
-    print(f"READY {bound}", flush=True)
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
-    await stop.wait()
-    await server.stop(0.2)
+    await serve_until_signalled(str(bound), lambda: server.stop(0.2))
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -35,7 +35,6 @@ import asyncio
 import contextlib
 import copy
 import re
-import signal
 import ssl
 import sys
 import time
@@ -46,6 +45,7 @@ from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit
 
 import orjson
+from tribridge.interop.standalone import serve_until_signalled
 
 #: resource plural -> (group/version path prefix, apiVersion, kind)
 KINDS: dict[str, tuple[str, str, str]] = {
@@ -584,16 +584,7 @@ def endpoints(
 async def _run(args: argparse.Namespace) -> None:
     emu = KubeEmulator(args.host, args.port, bookmark_interval=args.bookmarks or None)
     await emu.start()
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        with contextlib.suppress(NotImplementedError, RuntimeError):
-            loop.add_signal_handler(sig, stop.set)
-    print(f"READY {emu.port}", flush=True)
-    try:
-        await stop.wait()
-    finally:
-        await emu.stop()
+    await serve_until_signalled(str(emu.port), emu.stop)
 
 
 def main(argv: list[str] | None = None) -> int:

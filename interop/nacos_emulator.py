@@ -36,7 +36,6 @@ import hashlib
 import itertools
 import re
 import secrets
-import signal
 import socket
 import subprocess
 import sys
@@ -50,6 +49,7 @@ import grpc
 import orjson
 from aiohttp import web
 from google.protobuf import any_pb2, descriptor_pb2, descriptor_pool, message_factory
+from tribridge.interop.standalone import serve_until_signalled
 
 __all__ = [
     "GRPC_PORT_OFFSET",
@@ -935,13 +935,7 @@ async def _serve(args: argparse.Namespace) -> None:
         empty_service_ttl=args.empty_service_ttl,
     )
     await emu.start()
-    print(f"READY http={emu.http_port} grpc={emu.grpc_port}", flush=True)
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
-    await stop.wait()
-    await emu.stop()
+    await serve_until_signalled(f"http={emu.http_port} grpc={emu.grpc_port}", emu.stop)
 
 
 def main(argv: list[str] | None = None) -> int:
