@@ -596,7 +596,7 @@ class Service:
         return t
 
     def _triple_request(
-        self, prep: _Prepared
+        self, prep: _Prepared, with_attachments: bool = True
     ) -> tuple[_TripleTemplate, bytes, list[tuple[str, str | bytes]]]:
         call = prep.call
         t = self._triple_template(prep)
@@ -607,7 +607,7 @@ class Service:
                 400, "bad_arguments", str(e), service=self.cfg.interface, method=call.method
             ) from None
         headers = t.headers
-        if call.attachments:
+        if call.attachments and with_attachments:
             headers = headers + attachments_to_headers(call.attachments)
         return t, payload, headers
 
@@ -622,9 +622,11 @@ class Service:
         start = getattr(self.pools.triple_client(), "start", None)
         if start is None:
             return None
-        t, payload, headers = self._triple_request(prep)
+        t, payload, _ = self._triple_request(prep, with_attachments=False)
+        extra = attachments_to_headers(prep.call.attachments) if prep.call.attachments else ()
         try:
-            fut = start(ep, t.path, payload, headers, prep.timeout)
+            # the template's headers are a cache key in the client; attachments vary per call
+            fut = start(ep, t.path, payload, t.headers, prep.timeout, extra)
         except TripleCallError:
             return None  # the async path reports it (and may try another instance)
         if fut is None:

@@ -74,6 +74,17 @@ _NOT_METADATA = frozenset({b"content-type", b"grpc-status", b"grpc-message", b"t
 _PREFIX_SMALL = [bytes((0, 0, 0, 0, n)) for n in range(256)]
 
 
+def _encode_pairs(items: Iterable[tuple[str, str | bytes]]) -> list[tuple[bytes, bytes]]:
+    """Metadata as header bytes: ``-bin`` values (bytes) in unpadded base64."""
+    out = []
+    for k, v in items:
+        if isinstance(v, bytes):
+            out.append((k.encode(), base64.b64encode(v).rstrip(b"=")))
+        else:
+            out.append((k.encode(), v.encode("latin-1", "replace")))
+    return out
+
+
 def _text(v: bytes) -> str:
     return v.decode("latin-1")
 
@@ -542,14 +553,32 @@ class H2TripleClient:
         path: str,
         headers: Iterable[tuple[str, str | bytes]] | Mapping[str, str | bytes],
         timeout: float | None,
+        extra: Iterable[tuple[str, str | bytes]] = (),
     ) -> Any:
-        """The request's header block (lean) or list (h2), built once per distinct
-        (address, path, timeout, headers)."""
+        """The request's header block (lean) or list (h2): the part from ``headers`` built
+        once per distinct (address, path, timeout, headers); ``extra`` (per-call values such
+        as a trace id) encoded each time and appended -- literal HPACK representations are
+        independent of each other, so blocks concatenate."""
         items = tuple(headers.items() if isinstance(headers, Mapping) else headers)
         key = (conn.authority, path, timeout, items)
         head = self._heads.get(key)
-        if head is not None:
-            return head
+        if head is None:
+            head = self._build_head(conn, path, items, timeout)
+            if len(self._heads) > 4096:
+                self._heads.clear()
+            self._heads[key] = head
+        if extra:
+            more = _encode_pairs(extra)
+            return head + (literal_block(more) if conn.lean else more)
+        return head
+
+    def _build_head(
+        self,
+        conn: _Connection,
+        path: str,
+        items: tuple[tuple[str, str | bytes], ...],
+        timeout: float | None,
+    ) -> Any:
         hs = [
             (b":method", b"POST"),
             (b":scheme", b"http"),
@@ -562,16 +591,8 @@ class H2TripleClient:
         ]
         if timeout is not None:
             hs.append((b"grpc-timeout", b"%dm" % max(int(timeout * 1000), 1)))
-        for k, v in items:
-            if isinstance(v, bytes):
-                hs.append((k.encode(), base64.b64encode(v).rstrip(b"=")))
-            else:
-                hs.append((k.encode(), v.encode("latin-1", "replace")))
-        head = literal_block(hs) if conn.lean else hs
-        if len(self._heads) > 4096:
-            self._heads.clear()
-        self._heads[key] = head
-        return head
+        hs += _encode_pairs(items)
+        return literal_block(hs) if conn.lean else hs
 
     @staticmethod
     def _body(payload: bytes) -> bytes:
@@ -592,15 +613,18 @@ class H2TripleClient:
         payload: bytes,
         headers: Iterable[tuple[str, str | bytes]] | Mapping[str, str | bytes] = (),
         timeout: float | None = None,
+        extra: Iterable[tuple[str, str | bytes]] = (),
     ) -> asyncio.Future[TripleReply] | None:
         """``unary`` without a coroutine: the reply's future, or ``None`` when the call must
-        wait (no connection yet, no free stream); raises ``TripleCallError`` as ``unary``."""
+        wait (no connection yet, no free stream); raises ``TripleCallError`` as ``unary``.
+        ``extra``: per-call headers sent after ``headers`` (not cached)."""
         host, port = self.address(address)
         conn = self._conns.get((host, port))
         if conn is None or not conn.can_start():
             return None
         self._check(payload)
-        return conn.start(self._head(conn, path, headers, timeout), self._body(payload), timeout)
+        head = self._head(conn, path, headers, timeout, extra)
+        return conn.start(head, self._body(payload), timeout)
 
     async def unary(
         self,
