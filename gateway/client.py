@@ -150,17 +150,21 @@ class _Direct:
             self._pools.close()
 
 
+def _gateway_address(url: str) -> tuple[str, int, str]:
+    """``http://host:port[/prefix]`` -> (host, port, prefix without trailing slash)."""
+    u = urlsplit(url)
+    if u.scheme != "http" or not u.hostname:
+        raise ValueError(f"expected http://host:port[/prefix], got {url!r}")
+    return u.hostname, u.port or 80, u.path.rstrip("/")
+
+
 class AsyncClient:
     """``await client.call(interface, method, *args, types=...)``."""
 
     def __init__(
         self, gateway_url: str, *, timeout: float = 10.0, headers: dict[str, str] | None = None
     ) -> None:
-        u = urlsplit(gateway_url)
-        if u.scheme != "http" or not u.hostname:
-            raise ValueError(f"expected http://host:port[/prefix], got {gateway_url!r}")
-        self.host, self.port = u.hostname, u.port or 80
-        self.prefix = u.path.rstrip("/")
+        self.host, self.port, self.prefix = _gateway_address(gateway_url)
         self.timeout = timeout
         self.headers = dict(headers or {})
         self._direct: _Direct | None = None
@@ -259,11 +263,7 @@ class Client:
     def __init__(
         self, gateway_url: str, *, timeout: float = 10.0, headers: dict[str, str] | None = None
     ) -> None:
-        u = urlsplit(gateway_url)
-        if u.scheme != "http" or not u.hostname:
-            raise ValueError(f"expected http://host:port[/prefix], got {gateway_url!r}")
-        self.host, self.port = u.hostname, u.port or 80
-        self.prefix = u.path.rstrip("/")
+        self.host, self.port, self.prefix = _gateway_address(gateway_url)
         self.timeout = timeout
         self.headers = dict(headers or {})
         self._http: http.client.HTTPConnection | None = None

@@ -202,6 +202,18 @@ class Registry(abc.ABC):
         return {"name": self.name, "type": type(self).__name__}
 
 
+def parse_interface_map(text: str, scheme: str, target: str) -> dict[str, tuple[str, ...]]:
+    """A registry URL's ``map=com.x.A:T1,com.x.B:T2,com.x.A:T3`` -> {interface: (T, ...)}:
+    which Eureka apps / Kubernetes Services serve an interface that says nothing itself."""
+    out: dict[str, list[str]] = {}
+    for item in filter(None, (p.strip() for p in text.split(","))):
+        iface, sep, name = item.rpartition(":")
+        if not sep or not iface or not name:
+            raise RegistryError(f"{scheme} URL: map entry {item!r} is not interface:{target}")
+        out.setdefault(iface, []).append(name)
+    return {k: tuple(v) for k, v in out.items()}
+
+
 def matches(ep: Endpoint, service: ServiceKey) -> bool:
     """Dubbo's match: a version / group of ``*`` or empty on the consumer side takes all."""
     if not ep.enabled:

@@ -37,6 +37,7 @@ from .base import (
     ServiceKey,
     Snapshot,
     matches,
+    parse_interface_map,
 )
 from .hub import SnapshotHub
 
@@ -66,14 +67,12 @@ def _float_param(params: dict[str, str], key: str, default: float) -> float:
 
 
 def parse_map(text: str) -> dict[str, tuple[str, ...]]:
-    """``com.x.A:APP1,com.x.B:APP2,com.x.A:APP3`` -> {interface: (APP, ...)}."""
-    out: dict[str, list[str]] = {}
-    for item in filter(None, (p.strip() for p in text.split(","))):
-        iface, sep, app = item.rpartition(":")
-        if not sep or not iface or not app:
-            raise RegistryError(f"eureka URL: map entry {item!r} is not interface:APP")
-        out.setdefault(iface, []).append(app.upper())
-    return {k: tuple(v) for k, v in out.items()}
+    """``com.x.A:APP1,com.x.B:APP2`` -> {interface: (APP, ...)}; Eureka app names are
+    upper case."""
+    return {
+        k: tuple(a.upper() for a in v)
+        for k, v in parse_interface_map(text, "eureka", "APP").items()
+    }
 
 
 def _redact(url: str) -> str:

@@ -48,6 +48,7 @@ from .base import (
     ServiceKey,
     Snapshot,
     matches,
+    parse_interface_map,
 )
 from .hub import SnapshotHub
 
@@ -94,13 +95,7 @@ def port_protocol(port: dict[str, Any], single: bool, default: str) -> str | Non
 
 
 def parse_map(text: str) -> dict[str, tuple[str, ...]]:
-    out: dict[str, list[str]] = {}
-    for item in filter(None, (p.strip() for p in text.split(","))):
-        iface, sep, svc = item.rpartition(":")
-        if not sep or not iface or not svc:
-            raise RegistryError(f"kubernetes URL: map entry {item!r} is not interface:service")
-        out.setdefault(iface, []).append(svc)
-    return {k: tuple(v) for k, v in out.items()}
+    return parse_interface_map(text, "kubernetes", "service")
 
 
 def _httpx() -> Any:
