@@ -458,7 +458,9 @@ services:
             status, body = http_request(gw.port, "POST", f"{url}/Hello", {"text": "b", "count": 4})
             if status == 200 or time.monotonic() > deadline:
                 break
-            assert status in (503, 400), body
+            # transient while the server restarts: unavailable, old schema, or a call caught
+            # by the restart (502/504 on a loaded machine); never a wrong success
+            assert status in (400, 502, 503, 504), body
             time.sleep(0.2)
         assert (status, body) == (200, {"text": "v2:b", "count": 5})
         assert http_request(gw.port, "POST", f"{url}/Goodbye", {"text": "c"}) == (
