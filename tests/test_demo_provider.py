@@ -483,7 +483,7 @@ async def test_standalone_main():
 
 def test_runs_on_uvloop():
     """The gateway runs on uvloop, whose transports are not asyncio.Transport subclasses."""
-    uvloop = pytest.importorskip("uvloop")
+    import uvloop  # a runtime dependency: its absence is a failure, not a skip
 
     async def go() -> None:
         async with DemoProvider() as p:
