@@ -46,10 +46,12 @@ from tribridge.codecs.dubbo.frame import (
     SERVICE_ERROR,
     SERVICE_NOT_FOUND,
 )
-from tribridge.registries.base import ServiceKey
+from tribridge.registries.base import Endpoint, ServiceKey
 
-from .invoker import Service, ServiceConfig
+from .ingress_triple import BridgeError, dubbo_response, dubbo_status, triple_request
+from .invoker import TRIPLE_FAILURES, Service, ServiceConfig
 from .relay_config import IngressConfig, IngressRoute, norm_version
+from .triple import TripleCallError
 from .upstream import CallTimeout, ConnectFailed, NoEndpoint, UpstreamError
 
 if TYPE_CHECKING:
@@ -315,6 +317,8 @@ class DubboIngress:
             ep = svc.pick(eps, set(), None)
         except NoEndpoint:
             raise self._no_provider(svc, path, version, group) from None
+        if svc.is_triple(ep):
+            return None, None, timeout, (None, svc, path, version, group)
         pool = svc.pool(ep)
         return pool, pool.ready_connection(), timeout, (None, svc, path, version, group)
 
@@ -394,11 +398,7 @@ class DubboIngress:
     def _reply(
         self, conn: _Consumer, rid: int, pool: Any, ctx: tuple[Any, ...], fut: asyncio.Future[Frame]
     ) -> None:
-        pool.active -= 1
-        conn.in_flight -= 1
-        self.in_flight -= 1
-        if self.in_flight == 0 and self._drained is not None and not self._drained.done():
-            self._drained.set_result(None)
+        self._done(conn, pool)
         if fut.cancelled():
             return
         exc = fut.exception()
@@ -424,6 +424,13 @@ class DubboIngress:
             pool.record_success()
         conn.send(pack_frame(res.flag, res.status, rid, res.body))
 
+    def _done(self, conn: _Consumer, pool: Any) -> None:
+        pool.active -= 1
+        conn.in_flight -= 1
+        self.in_flight -= 1
+        if self.in_flight == 0 and self._drained is not None and not self._drained.done():
+            self._drained.set_result(None)
+
     def _error_frame(self, rid: int, exc: UpstreamError, ctx: tuple[Any, ...]) -> bytes:
         link, _svc, path, version, group = ctx
         label = service_label(path, version, group)
@@ -431,6 +438,41 @@ class DubboIngress:
         if isinstance(exc, CallTimeout):
             return encode_error_response(rid, SERVER_TIMEOUT, f"tribridge: {label}: {where}: {exc}")
         return encode_error_response(rid, SERVICE_ERROR, f"tribridge: {label}: {exc}")
+
+    async def _triple(
+        self, conn: _Consumer, fr: Frame, svc: Service, ep: Endpoint, pool: Any, timeout: float
+    ) -> None:
+        """Bridge one call onto a Triple provider (gateway/ingress_triple.py); raises
+        ``ConnectFailed`` when the request surely never left, so another instance is tried."""
+        try:
+            req = triple_request(fr.body, svc.cfg.interface)
+        except BridgeError as e:
+            raise IngressReply(BAD_REQUEST, str(e)) from None
+        rid = fr.request_id
+        pool.active += 1
+        conn.in_flight += 1
+        self.in_flight += 1
+        try:
+            reply = await self.gw.pools.triple_client().unary(
+                ep, req.path, req.payload, req.headers, timeout
+            )
+        except TripleCallError as e:
+            if e.code in TRIPLE_FAILURES:
+                pool.record_failure()
+            if not e.sent:
+                raise ConnectFailed(f"{ep.host}:{ep.port}: {e}") from None
+            if fr.is_twoway:
+                conn.send(
+                    encode_error_response(
+                        rid, dubbo_status(e), f"tribridge: {svc.cfg.interface} over Triple: {e}"
+                    )
+                )
+            return
+        finally:
+            self._done(conn, pool)
+        pool.record_success()
+        if fr.is_twoway:
+            conn.send(dubbo_response(rid, reply, req.dubbo_version))
 
     async def _slow(self, conn: _Consumer, fr: Frame, timeout: float, ctx: tuple[Any, ...]) -> None:
         """Connect first (or wait for the registry), trying other instances on connect
@@ -461,6 +503,9 @@ class DubboIngress:
                 tried.add((ep.host, ep.port))
                 pool = svc.pool(ep)
                 try:
+                    if svc.is_triple(ep):
+                        await self._triple(conn, fr, svc, ep, pool, timeout)
+                        return
                     up = await pool.connection()
                 except ConnectFailed as e:
                     last = e

@@ -644,7 +644,7 @@ class Service:
         exc = fut.exception()
         if exc is not None:
             if isinstance(exc, TripleCallError):
-                if exc.code in _TRIPLE_FAILURES:
+                if exc.code in TRIPLE_FAILURES:
                     pool.record_failure()
                 raise self._triple_error(exc, prep.call)
             raise exc
@@ -661,7 +661,7 @@ class Service:
                 ep, t.path, payload, headers, prep.timeout
             )
         except TripleCallError as e:
-            if e.code in _TRIPLE_FAILURES:
+            if e.code in TRIPLE_FAILURES:
                 pool.record_failure()
             if not e.sent:
                 raise ConnectFailed(f"{ep.host}:{ep.port}: {e}") from None
@@ -696,7 +696,7 @@ class Service:
                 ep, f"/{self.cfg.interface}/{call.method}", body, headers, prep.timeout
             )
         except TripleCallError as e:
-            if e.code in _TRIPLE_FAILURES:
+            if e.code in TRIPLE_FAILURES:
                 pool.record_failure()
             if not e.sent:
                 raise ConnectFailed(f"{ep.host}:{ep.port}: {e}") from None
@@ -791,7 +791,7 @@ def http1_status(reply: Any) -> Status:
 #: ``$invoke(String, String[], Object[])`` as ``Class.getName()`` names (protocols.md §4.5)
 GENERIC_ARG_TYPES = ("java.lang.String", "[Ljava.lang.String;", "[Ljava.lang.Object;")
 #: statuses that count against an instance's health (outlier ejection)
-_TRIPLE_FAILURES = frozenset(
+TRIPLE_FAILURES = frozenset(
     {Code.UNAVAILABLE, Code.DEADLINE_EXCEEDED, Code.RESOURCE_EXHAUSTED, Code.INTERNAL}
 )
 
@@ -801,6 +801,7 @@ class _TripleTemplate:
     path: str
     wrapper: RequestWrapperTemplate
     headers: list[tuple[str, str | bytes]]
+
 
 def _implied_version(call: Call, cfg: ServiceConfig, eps: Sequence[Endpoint]) -> str:
     """A service followed without a version (auto routes) whose providers all register
