@@ -175,7 +175,7 @@ def serve_dubbo(port: int, zookeeper: str | None = None, application: str = APPL
 # ---- grpcio -------------------------------------------------------------------------------
 
 
-async def _serve_grpc(port: int, max_streams: int = 0) -> None:
+async def _serve_grpc(port: int, max_streams: int = 0, host: str = "127.0.0.1") -> None:
     import asyncio
 
     import grpc
@@ -221,7 +221,7 @@ async def _serve_grpc(port: int, max_streams: int = 0) -> None:
     server.add_generic_rpc_handlers(
         tuple(grpc.method_handlers_generic_handler(s, handlers) for s in (SERVICE, DEMO_SERVICE))
     )
-    server.add_insecure_port(f"127.0.0.1:{port}")
+    server.add_insecure_port(f"{host}:{port}")
     await server.start()
     print("ready", flush=True)
     await server.wait_for_termination()
@@ -360,6 +360,7 @@ def main(argv: list[str]) -> None:
     parser.add_argument("--zookeeper", help="host:port; the dubbo server registers itself")
     parser.add_argument("--application", default=APPLICATION)
     parser.add_argument("--max-streams", type=int, default=0, help="grpc: max concurrent streams")
+    parser.add_argument("--host", default="127.0.0.1", help="grpc: the address to listen on")
     args = parser.parse_args(argv)
     SERVER_NAME = {"dubbo": "apache-dubbo", "grpc": "grpcio", "fast": "grpcio-fast"}[args.kind]
     if args.kind == "dubbo":
@@ -375,7 +376,7 @@ def main(argv: list[str]) -> None:
             uvloop.install()
             asyncio.run(_serve_fast(args.port))
         else:
-            asyncio.run(_serve_grpc(args.port, args.max_streams))
+            asyncio.run(_serve_grpc(args.port, args.max_streams, args.host))
 
 
 if __name__ == "__main__":

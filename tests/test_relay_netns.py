@@ -3,7 +3,7 @@
 Four namespaces, created and removed by this module (needs root)::
 
     A (consumer) 10.231.1.1 ── 10.231.1.2 GA (gateway A) 10.231.0.1 ══ bridge ══
-        10.231.0.2 GB (gateway B) 10.231.2.2 ── 10.231.2.1 B (Dubbo2 provider)
+        10.231.0.2 GB (gateway B) 10.231.2.2 ── 10.231.2.1 B (Dubbo2 and Triple providers)
 
 A and B share no segment and no route; only the two gateways sit on the bridge, and
 forwarding is off in their namespaces.  The consumers (dubbo-ssl-python over Dubbo2, and
@@ -35,7 +35,8 @@ A_IP, GA_IP_A, GA_IP_BR, GB_IP_BR, GB_IP_B, B_IP = (
     f"{NET}.2.2",
     f"{NET}.2.1",
 )
-PROVIDER_PORT, RELAY_PORT, INGRESS_PORT, HTTP_PORT = 20880, 7443, 20881, 8080
+PROVIDER_PORT, RELAY_PORT, INGRESS_PORT, HTTP_PORT, TRI_PORT = 20880, 7443, 20881, 8080, 50051
+TRI = "com.tribridge.triple.GreeterService"
 
 
 def _run(*cmd: str) -> None:
@@ -155,11 +156,15 @@ def topo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Topology]:
             f"""
 listen: {{host: 127.0.0.1, port: {HTTP_PORT}}}
 registries:
-  static: {{type: static, services: {{{S}: ["{B_IP}:{PROVIDER_PORT}?version=1.0.0"]}}}}
+  static:
+    type: static
+    services:
+      {S}: ["{B_IP}:{PROVIDER_PORT}?version=1.0.0"]
+      {TRI}: ["tri://{B_IP}:{TRI_PORT}/{TRI}?version=1.0.0"]
 relay:
   tls: {{cert: certs/server.pem, key: certs/server.key, ca: certs/ca.pem}}
   listen: {{host: {GB_IP_BR}, port: {RELAY_PORT}}}
-  exports: ["com.tribridge.demo.*"]
+  exports: ["com.tribridge.demo.*", "com.tribridge.triple.*"]
   allow: [gateway-a]
 """
         )
@@ -167,7 +172,7 @@ relay:
             f"""
 listen: {{host: {GA_IP_A}, port: {HTTP_PORT}}}
 registries:
-  static: {{type: static, services: {{{S}: ["relay:b"]}}}}
+  static: {{type: static, services: {{{S}: ["relay:b"], {TRI}: ["relay:b"]}}}}
 relay:
   tls: {{cert: certs/gateway-a.pem, key: certs/gateway-a.key, ca: certs/ca.pem}}
   links:
@@ -176,6 +181,10 @@ services:
   - interface: {S}
     version: 1.0.0
     methods: {{greet: {{types: [java.lang.String]}}, add: {{types: [int, int]}}}}
+  - interface: {TRI}
+    version: 1.0.0
+    methods: {{greet: [java.lang.String], add: [int, int], headers: []}}
+passthrough_headers: [x-trace-id]
 auto_routes: {{prefix: /, expose: ["com.tribridge.*"]}}
 dubbo_ingress:
   listen: {{host: {GA_IP_A}, port: {INGRESS_PORT}}}
@@ -187,6 +196,12 @@ dubbo_ingress:
             "provider",
             ["-m", "tribridge.interop.demo_provider", "--host", B_IP, "--port", str(PROVIDER_PORT)],
             "READY",
+        )
+        t.start(
+            "B",
+            "triple-provider",
+            ["-m", "tribridge.interop.triple_peers", "grpc", str(TRI_PORT), "--host", B_IP],
+            "ready",
         )
         t.start("GB", "gateway-b", ["-m", "tribridge.cli", "run", "-c", str(tmp / "b.yaml")],
                 "tribridge listening on")  # fmt: skip
@@ -216,25 +231,33 @@ from dubbo_ssl.client import DubboClient
 c = DubboClient(sys.argv[3], group=None, version="1.0.0", host=f"{sys.argv[1]}:{sys.argv[2]}")
 out = {"greet": c.call("greet", ["Ada"], context={"x-trace-id": "netns"}, timeout=10),
        "add": c.call("add", [40, 2], timeout=10)}
+if sys.argv[3].endswith("GreeterService"):  # the Triple provider shows what it received
+    out["headers"] = c.call("headers", [], context={"x-trace-id": "netns"}, timeout=10)
 print(json.dumps(out))
 """
 
 HTTP = """
 import http.client, json, sys
 conn = http.client.HTTPConnection(sys.argv[1], int(sys.argv[2]), timeout=10)
-conn.request("POST", sys.argv[3], body=sys.argv[4])
+conn.request("POST", sys.argv[3], body=sys.argv[4], headers={"x-trace-id": "netns-http"})
 r = conn.getresponse()
 print(json.dumps({"status": r.status, "body": json.loads(r.read())}))
 """
 
 
 def test_consumer_in_a_cannot_reach_provider_or_gateway_b_directly(topo: Topology) -> None:
-    for host, port in ((B_IP, PROVIDER_PORT), (GB_IP_BR, RELAY_PORT), (GB_IP_B, HTTP_PORT)):
+    for host, port in (
+        (B_IP, PROVIDER_PORT),
+        (B_IP, TRI_PORT),
+        (GB_IP_BR, RELAY_PORT),
+        (GB_IP_B, HTTP_PORT),
+    ):
         out = topo.run_in("A", CONNECT, host, str(port))
         assert out["error"] is not None, f"A reached {host}:{port} directly"
         assert out["seconds"] < 3.5
     # the provider is up and reachable from inside its own domain
     assert topo.run_in("B", CONNECT, B_IP, str(PROVIDER_PORT))["error"] is None
+    assert topo.run_in("B", CONNECT, B_IP, str(TRI_PORT))["error"] is None
 
 
 def test_dubbo_consumer_in_a_reaches_provider_in_b_through_gateways(topo: Topology) -> None:
@@ -247,3 +270,17 @@ def test_http_json_in_a_reaches_provider_in_b_through_gateways(topo: Topology) -
     assert out == {"status": 200, "body": "Hello, Ada"}
     out = topo.run_in("A", HTTP, GA_IP_A, str(HTTP_PORT), f"/{S}/add", "[40, 2]")
     assert out == {"status": 200, "body": 42}
+
+
+def test_dubbo_consumer_in_a_reaches_triple_provider_in_b(topo: Topology) -> None:
+    out = topo.run_in("A", DUBBO, GA_IP_A, str(INGRESS_PORT), TRI)
+    seen = out.pop("headers")
+    assert out == {"greet": "Hello, Ada (via grpcio)", "add": 42}
+    assert seen["x-trace-id"] == "netns" and seen["tri-service-version"] == "1.0.0"
+
+
+def test_http_json_in_a_reaches_triple_provider_in_b(topo: Topology) -> None:
+    out = topo.run_in("A", HTTP, GA_IP_A, str(HTTP_PORT), f"/{TRI}/greet", '["Ada"]')
+    assert out == {"status": 200, "body": "Hello, Ada (via grpcio)"}
+    out = topo.run_in("A", HTTP, GA_IP_A, str(HTTP_PORT), f"/{TRI}/headers", "[]")
+    assert out["status"] == 200 and out["body"]["x-trace-id"] == "netns-http", out
