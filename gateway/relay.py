@@ -301,6 +301,7 @@ class RelayRuntime:
                 routes=[IngressRoute(interface=g, to="local") for g in rc.exports],
                 max_payload=gw.cfg.upstream.max_payload,
                 idle_timeout=rc.idle_timeout,
+                max_in_flight=rc.max_in_flight,
             )
             self.relay_server = DubboIngress(
                 gw,

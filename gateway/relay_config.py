@@ -103,6 +103,7 @@ class RelayConfig:
     allow: list[str] | None = None
     links: dict[str, LinkConfig] = field(default_factory=dict)
     idle_timeout: float = 30.0
+    max_in_flight: int = 10_000  # calls in flight on one incoming link
 
 
 def _tls(v: _V, node: Any, path: str, base: Path, ca_required: bool = True) -> TlsConfig:
@@ -137,7 +138,9 @@ def parse_sections(v: _V, root: _Loc, cfg: GatewayConfig) -> None:
 
 
 def _relay(v: _V, node: Any, base: Path) -> RelayConfig:
-    r = v.mapping(node, "relay", {"tls", "listen", "exports", "allow", "links", "idle_timeout"})
+    r = v.mapping(
+        node, "relay", {"tls", "listen", "exports", "allow", "links", "idle_timeout", "max_in_flight"}
+    )
     rc = RelayConfig()
     if "tls" in r:
         rc.tls = _tls(v, r["tls"], "relay.tls", base)
@@ -151,6 +154,9 @@ def _relay(v: _V, node: Any, base: Path) -> RelayConfig:
     allow = v.get(r, "allow", "relay", list, None)
     rc.allow = [str(x) for x in allow] if allow is not None else None
     rc.idle_timeout = v.duration(r, "idle_timeout", "relay", 30.0) or 30.0
+    rc.max_in_flight = v.get(r, "max_in_flight", "relay", int, rc.max_in_flight)
+    if rc.max_in_flight < 1:
+        raise v.fail(r, "relay.max_in_flight", "must be at least 1", "max_in_flight")
     links = v.mapping(r.get("links"), "relay.links", set(r.get("links") or {}))
     for name, body in links.items():
         path = f"relay.links.{name}"

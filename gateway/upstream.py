@@ -211,7 +211,9 @@ class DubboConnection(asyncio.Protocol):
         interval = self.settings.heartbeat_interval
         if idle >= 3 * interval:
             log.warning("provider silent for %.0fs; closing connection", idle)
-            self.transport.close()
+            # abort, not close: a TLS close waits (up to 30 s) for the silent peer's
+            # close_notify, and the calls in flight would wait with it
+            self.transport.abort()
             return
         if idle >= interval:
             self.transport.write(encode_heartbeat(self.next_id()))

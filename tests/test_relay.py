@@ -270,6 +270,24 @@ class _Refuser:
         self.sock.close()
 
 
+def _linked_pair(
+    bg: BackgroundLoop, certs: Path, heartbeat: str = "1s", b_extra: str = ""
+) -> tuple[Any, Any, Any, Any]:
+    """(gateway A, gateway B, A's link to B, the provider behind B), the link up."""
+    provider = bg.start_provider(version="1.0.0")
+    relay_port = free_port()
+    b = bg.start_gateway(b_config(provider.port, relay_port, certs) + b_extra)
+    a = bg.start_gateway(
+        a_config(relay_port, certs).replace("heartbeat: 1s", f"heartbeat: {heartbeat}")
+    )
+    link = a.relay.links["b"]
+    deadline = time.monotonic() + 10
+    while not link.up:
+        assert time.monotonic() < deadline, "relay link did not come up"
+        time.sleep(0.02)
+    return a, b, link, provider
+
+
 def test_link_down_gives_fast_errors_and_backs_off(certs: Path) -> None:
     refuser = _Refuser()
     try:
@@ -359,15 +377,7 @@ def test_link_heartbeats_keep_an_idle_link_open(
 
 def test_stopping_the_calling_gateway_lets_relayed_http_calls_finish(certs: Path) -> None:
     with BackgroundLoop() as bg:
-        provider = bg.start_provider(version="1.0.0")
-        relay_port = free_port()
-        bg.start_gateway(b_config(provider.port, relay_port, certs))
-        a = bg.start_gateway(a_config(relay_port, certs))
-        link = a.relay.links["b"]
-        deadline = time.monotonic() + 10
-        while not link.up:
-            assert time.monotonic() < deadline
-            time.sleep(0.02)
+        a, _b, link, provider = _linked_pair(bg, certs)
         got: list[Any] = []
         t = threading.Thread(
             target=lambda: got.append(http_request(a.port, "POST", f"/{S}/slow", [600]))
@@ -401,3 +411,94 @@ dubbo_ingress:
                         verify=str(certs / "ca.pem"))  # fmt: skip
         assert c.call("greet", ["tls"], timeout=5) == "Hello, tls"
         assert not _heartbeat_answered_plain(port)  # plain Dubbo2 is not accepted
+
+
+def test_relay_listener_caps_calls_in_flight_per_link(certs: Path) -> None:
+    """``relay.max_in_flight``: calls past the cap on one link are refused at once
+    (status 100 -> HTTP 503) while the ones admitted finish."""
+    with BackgroundLoop() as bg:
+        a, _b, _link, _provider = _linked_pair(bg, certs, b_extra="  max_in_flight: 2\n")
+        got: list[Any] = []
+        threads = [
+            threading.Thread(
+                target=lambda: got.append(http_request(a.port, "POST", f"/{S}/slow", [800]))
+            )
+            for _ in range(2)
+        ]
+        for t in threads:
+            t.start()
+        time.sleep(0.3)
+        status, body = http_request(a.port, "POST", f"/{S}/greet", ["over"])
+        assert status == 503 and body["error"]["code"] == "provider_overloaded", body
+        assert "more than 2 calls in flight" in body["error"]["message"]
+        for t in threads:
+            t.join(10)
+        assert got == [(200, "done"), (200, "done")]
+        assert http_request(a.port, "POST", f"/{S}/greet", ["after"]) == (200, "Hello, after")
+
+
+def _slow_call_in_thread(a: Any, ms: int) -> tuple[threading.Thread, list[Any]]:
+    got: list[Any] = []
+    t = threading.Thread(
+        target=lambda: got.append(http_request(a.port, "POST", f"/{S}/slow", [ms]))
+    )
+    t.start()
+    return t, got
+
+
+def test_link_dropped_with_calls_in_flight_fails_them_fast_and_reconnects(certs: Path) -> None:
+    """A network reset under calls in flight: they fail at once (not at their timeout),
+    the link reconnects by itself, and new calls succeed."""
+    with BackgroundLoop() as bg:
+        a, b, link, _provider = _linked_pair(bg, certs)
+        calls = [_slow_call_in_thread(a, 5000) for _ in range(3)]
+        time.sleep(0.3)
+        assert link.active == 3
+
+        async def reset() -> int:
+            conns = list(b.relay.relay_server._conns)
+            for c in conns:
+                c.transport.abort()
+            return len(conns)
+
+        t0 = time.monotonic()
+        assert bg.run(reset()) == 1  # everything was on the one link connection
+        for t, _ in calls:
+            t.join(10)
+        took = time.monotonic() - t0
+        assert took < 2.0, f"calls on the dropped link took {took:.2f}s to fail"
+        for _, got in calls:
+            ((status, body),) = got
+            assert (status, body["error"]["code"]) == (502, "connection_lost"), body
+        deadline = time.monotonic() + 10
+        while http_request(a.port, "POST", f"/{S}/greet", ["back"]) != (200, "Hello, back"):
+            assert time.monotonic() < deadline, "link did not recover after the reset"
+            time.sleep(0.1)
+        assert link.connects == 2
+
+
+def test_silent_remote_is_detected_by_heartbeats(certs: Path) -> None:
+    """Gateway B stops reading (a hung process, a black-holed route): A's heartbeats go
+    unanswered, A closes the link after three silent intervals, fails the call in flight,
+    and reconnects."""
+    with BackgroundLoop() as bg:
+        a, b, link, _provider = _linked_pair(bg, certs, heartbeat="300ms")
+        t, got = _slow_call_in_thread(a, 10_000)
+        time.sleep(0.2)
+
+        async def hang() -> None:
+            for c in list(b.relay.relay_server._conns):
+                c.transport.pause_reading()
+
+        t0 = time.monotonic()
+        bg.run(hang())
+        t.join(15)
+        took = time.monotonic() - t0
+        ((status, body),) = got
+        assert (status, body["error"]["code"]) == (502, "connection_lost"), body
+        assert took < 5.0, f"silent link detected after {took:.2f}s"
+        deadline = time.monotonic() + 10
+        while http_request(a.port, "POST", f"/{S}/greet", ["back"]) != (200, "Hello, back"):
+            assert time.monotonic() < deadline, "link did not recover"
+            time.sleep(0.1)
+        assert link.connects >= 2

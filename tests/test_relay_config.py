@@ -22,6 +22,7 @@ relay:
   listen: {host: 127.0.0.1, port: 7443}
   exports: ["com.x.*"]
   allow: [gw-a]
+  max_in_flight: 64
   links: {b: {address: "10.0.0.2:7443", server_name: relay-b, backoff_max: 2s}}
 dubbo_ingress:
   listen: {host: 127.0.0.1, port: 20881}
@@ -37,6 +38,7 @@ dubbo_ingress:
     rc, ic = cfg.relay, cfg.dubbo_ingress
     assert rc.tls.cert == str(tmp_path / "certs/a.pem") and rc.tls.ca == "/abs/ca.pem"
     assert (rc.host, rc.port, rc.exports, rc.allow) == ("127.0.0.1", 7443, ["com.x.*"], ["gw-a"])
+    assert rc.max_in_flight == 64
     link = rc.links["b"]
     assert (link.host, link.port, link.server_name, link.backoff_max) == (
         "10.0.0.2",
