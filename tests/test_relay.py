@@ -12,6 +12,7 @@ import subprocess
 import sys
 import threading
 import time
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -22,6 +23,7 @@ from dubbo_ssl.common.exceptions import DubboResponseException
 from tribridge.certs import make_certs
 from tribridge.codecs.dubbo import decode_response, encode_heartbeat, encode_request
 from tribridge.codecs.dubbo.frame import SERVICE_ERROR
+from tribridge.interop.registration import ZkPublisher, register_demo_provider
 from tribridge.interop.testing import BackgroundLoop, http_request
 
 from .conftest import free_port
@@ -502,3 +504,42 @@ def test_silent_remote_is_detected_by_heartbeats(certs: Path) -> None:
             assert time.monotonic() < deadline, "link did not recover"
             time.sleep(0.1)
         assert link.connects >= 2
+
+
+def test_remote_resolves_through_its_own_zookeeper(certs: Path, zookeeper: str) -> None:
+    """B finds the provider in its own ZooKeeper (Dubbo's URL format); A knows only the
+    link. A provider registered while the link is in use is reached without a restart."""
+    root = "relay" + uuid.uuid4().hex[:8]
+    zk = f"zookeeper://{zookeeper}?root={root}&metadata_root={root}-meta&max_backoff=300ms"
+    with (
+        BackgroundLoop() as bg,
+        ZkPublisher(zookeeper, root=root, metadata_root=root + "-meta") as pub,
+    ):
+        p1 = bg.start_provider(version="1.0.0", group="g1")
+        register_demo_provider(pub, p1)
+        relay_port = free_port()
+        bg.start_gateway(
+            f"""
+registries: {{zk: "{zk}"}}
+relay:
+  tls: {{cert: {certs}/server.pem, key: {certs}/server.key, ca: {certs}/ca.pem}}
+  listen: {{host: 127.0.0.1, port: {relay_port}}}
+  exports: ["com.tribridge.demo.*"]
+"""
+        )
+        a = bg.start_gateway(a_config(relay_port, certs))
+        c1 = DubboClient(S, group="g1", version="1.0.0", host=f"127.0.0.1:{a.relay.ingress.port}")
+        assert c1.call("greet", ["zk"], timeout=5) == "Hello, zk"
+        assert p1.last_attachments["greet"]["group"] == "g1"
+        p2 = bg.start_provider(version="1.0.0", group="g2")
+        register_demo_provider(pub, p2)
+        c2 = DubboClient(S, group="g2", version="1.0.0", host=f"127.0.0.1:{a.relay.ingress.port}")
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                assert c2.call("greet", ["new"], timeout=5) == "Hello, new"
+                break
+            except DubboResponseException:
+                assert time.monotonic() < deadline, "the new provider never became reachable"
+                time.sleep(0.1)
+        assert "greet" in p2.last_attachments
