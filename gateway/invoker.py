@@ -170,11 +170,24 @@ class Service:
         self._merged: tuple[Any, TypeRegistry] | None = None
         #: the gateway's class policy; the default denies dangerous classes everywhere
         self.class_policy: ClassPolicy | None = DEFAULT_POLICY
-        #: (interface, endpoint) -> tls.ClientTls or None; None: endpoints' ssl params only
-        self.tls_for: Callable[[str, Endpoint], Any] | None = _endpoint_tls
+        self._tls_for: Callable[[str, Endpoint], Any] | None = _endpoint_tls
+        #: id(endpoint) -> (endpoint, TLS profile): the lookup runs once per endpoint of a
+        #: snapshot, not once per call (profile globs and the URL's ssl params)
+        self._tls_cache: dict[int, tuple[Endpoint, Any]] = {}
         self.ever_provided = False
         self._tri_templates: dict[tuple[Any, ...], _TripleTemplate] = {}
         self._enums: tuple[Any, frozenset[str]] | None = None
+
+    @property
+    def tls_for(self) -> Callable[[str, Endpoint], Any] | None:
+        """(interface, endpoint) -> tls.ClientTls or None; None: endpoints' ssl params only.
+        Set again on reload (upstream TLS re-applied), which forgets cached lookups."""
+        return self._tls_for
+
+    @tls_for.setter
+    def tls_for(self, fn: Callable[[str, Endpoint], Any] | None) -> None:
+        self._tls_for = fn
+        self._tls_cache = {}
 
     @property
     def enum_classes(self) -> frozenset[str]:
@@ -189,6 +202,7 @@ class Service:
 
     def update(self, snap: Snapshot) -> None:
         self.snapshot = snap
+        self._tls_cache = {}
         if snap.endpoints:
             self.ever_provided = True
         if not snap.pending and self._settled is not None:
@@ -224,7 +238,14 @@ class Service:
         return True
 
     def pool(self, ep: Endpoint) -> InstancePool:
-        tls = self.tls_for(self.cfg.interface, ep) if self.tls_for is not None else None
+        hit = self._tls_cache.get(id(ep))
+        if hit is not None and hit[0] is ep:
+            return self.pools.get(ep, hit[1])
+        fn = self._tls_for
+        tls = fn(self.cfg.interface, ep) if fn is not None else None
+        if len(self._tls_cache) >= 4096:
+            self._tls_cache = {}
+        self._tls_cache[id(ep)] = (ep, tls)
         return self.pools.get(ep, tls)
 
     def exposes(self, method: str) -> bool:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import re
 from collections.abc import Iterable, Mapping
 from typing import Any
 from urllib.parse import quote, unquote
@@ -53,8 +54,11 @@ RESERVED = frozenset(
 )
 
 
-def _valid_name(name: str) -> bool:
-    return bool(name) and all(c.isascii() and (c.isalnum() or c in "-_.") for c in name)
+#: a header name we send (lower-cased first); regexes, not per-character Python loops:
+#: every call with a ``traceparent`` attachment goes through these
+_valid_name = re.compile(r"[a-z0-9_.\-]+").fullmatch
+#: a legal header value: visible ASCII, space and tab
+_legal_value = re.compile(r"[\t -~]*").fullmatch
 
 
 def attachments_to_headers(attachments: Mapping[str, Any]) -> list[tuple[str, str | bytes]]:
@@ -73,7 +77,7 @@ def attachments_to_headers(attachments: Mapping[str, Any]) -> list[tuple[str, st
             out.append((low, "true" if value else "false"))
         elif isinstance(value, (str, int, float)):
             text = str(value)
-            if not all(" " <= c <= "~" or c == "\t" for c in text):
+            if _legal_value(text) is None:
                 continue  # not a legal header value; Java's Netty would refuse it too
             out.append((low, text))
         else:
