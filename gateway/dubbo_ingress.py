@@ -49,7 +49,8 @@ from tribridge.codecs.dubbo.frame import (
 from tribridge.registries.base import Endpoint, ServiceKey
 
 from .ingress_triple import BridgeError, dubbo_response, dubbo_status, triple_request
-from .invoker import TRIPLE_FAILURES, Service, ServiceConfig
+from .invoker import DEFAULT_POLICY, TRIPLE_FAILURES, Service, ServiceConfig
+from .policy import denied_in_body
 from .relay_config import IngressConfig, IngressRoute, norm_version
 from .triple import TripleCallError
 from .upstream import CallTimeout, ConnectFailed, NoEndpoint, UpstreamError
@@ -294,6 +295,16 @@ class DubboIngress:
         path = inv.path
         version = norm_version(att.get("version", inv.version))
         group = inv.group
+        denied = denied_in_body(self.gw.class_policy or DEFAULT_POLICY, inv)
+        if denied is not None:
+            cls, rule = denied
+            log.warning("%s: refused %s.%s from %s: class %s (deny:%s)",
+                        self.label, path, inv.method, conn.peer, cls, rule)  # fmt: skip
+            raise IngressReply(
+                BAD_REQUEST,
+                f"Fail to decode request due to: tribridge ({self.label}): class {cls!r} is "
+                f"not allowed (rule deny:{rule}); the call was not forwarded",
+            )
         route = self._route(path, version, group, inv.method)
         if route is None:
             raise IngressReply(

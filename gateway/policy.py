@@ -354,3 +354,39 @@ def _plain(name: str) -> bool:
         return parse_type(name).kind != "class"
     except Exception:
         return False
+
+
+def denied_in_body(policy: ClassPolicy, inv: Any) -> tuple[str, str] | None:
+    """(class, deny pattern) for the first denied class a Dubbo2 request body carries, or
+    None.  For the Dubbo2 ingress and the relay listener, which forward bodies from
+    consumers they do not control: the body's own class definitions and list / map types
+    (``Invocation.classes``), and for ``$invoke`` the parameter type names and every
+    ``"class"`` key in the arguments (``PojoUtils.realize`` instantiates those).  Only the
+    deny rule applies here: a Dubbo consumer's classes are its own business, gadgets never."""
+    names: list[str] = list(inv.classes)
+    if inv.is_generic and len(inv.args) == 3:
+        types = inv.args[1]
+        if isinstance(types, list):
+            names += [t for t in types if isinstance(t, str)]
+        _class_keys(inv.args[2], names, set(), policy.max_depth)
+    for cls in names:
+        rule = policy.denied_by(cls)
+        if rule is not None:
+            return cls, rule
+    return None
+
+
+def _class_keys(v: Any, out: list[str], seen: set[int], depth: int) -> None:
+    if depth <= 0 or id(v) in seen:
+        return
+    if isinstance(v, dict):
+        seen.add(id(v))
+        c = v.get("class")
+        if isinstance(c, str):
+            out.append(c)
+        for x in v.values():
+            _class_keys(x, out, seen, depth - 1)
+    elif isinstance(v, list):
+        seen.add(id(v))
+        for x in v:
+            _class_keys(x, out, seen, depth - 1)

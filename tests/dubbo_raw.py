@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import socket
+import ssl
 import time
 
 from tribridge.codecs.dubbo import Frame, FrameDecoder
 
 
 class RawDubbo:
-    def __init__(self, host: str, port: int, timeout: float = 5.0) -> None:
-        self.sock = socket.create_connection((host, port), timeout=timeout)
+    def __init__(
+        self, host: str, port: int, timeout: float = 5.0, tls: ssl.SSLContext | None = None
+    ) -> None:
+        sock = socket.create_connection((host, port), timeout=timeout)
+        self.sock = tls.wrap_socket(sock, server_hostname="tribridge-relay") if tls else sock
         self.decoder = FrameDecoder()
         self.frames: list[Frame] = []
 

@@ -156,6 +156,9 @@ class Invocation:
     desc: str
     args: list[Any]
     attachments: dict[str, Any]
+    #: every class the body defines (object definitions) and every list / map type it
+    #: names: what a Java reader would instantiate, for a class policy to judge
+    classes: tuple[str, ...] = ()
 
     @property
     def group(self) -> str:
@@ -190,7 +193,7 @@ def decode_request_body(body: bytes, *, typed: bool = False, max_depth: int = 25
             raise DubboProtocolError(f"request attachments must be a map, got {type(att).__name__}")
     except HessianError as e:
         raise DubboProtocolError(f"bad request body: {e}") from None
-    return Invocation(dver, path, version, method, desc, args, dict(att))
+    return Invocation(dver, path, version, method, desc, args, dict(att), dec.named_classes())
 
 
 @dataclass(slots=True)

@@ -89,6 +89,11 @@ class Decoder:
     def at_end(self) -> bool:
         return self.pos >= self.end
 
+    def named_classes(self) -> tuple[str, ...]:
+        """Classes defined and list / map types named so far: what a Java reader of the
+        same bytes would look up and instantiate (for class policies)."""
+        return (*(c[0] for c in self._classes), *self._types)
+
     def read(self) -> Any:
         """Read the next value."""
         return self._read(0)
