@@ -18,7 +18,13 @@ from tribridge.idl import compile_protos
 from .grpc_server import schema_files
 from .peers import NODE_DIR, ReadyProcess, _require_node_modules, start_ready_process
 
-__all__ = ["ReadyProcess", "demo_descriptor_set", "start_dubbo_node_server", "start_grpc_server"]
+__all__ = [
+    "ReadyProcess",
+    "demo_descriptor_set",
+    "start_dubbo_node_server",
+    "start_grpc_js_server",
+    "start_grpc_server",
+]
 
 
 def start_grpc_server(
@@ -48,3 +54,12 @@ def start_dubbo_node_server(descriptor_set: Path, port: int = 0, timeout: float 
     )
     args = [node, "dubbo_node_server.js", str(descriptor_set), str(port)]
     return start_ready_process(args, NODE_DIR, "dubbo-node server", timeout)
+
+
+def start_grpc_js_server(reflection: str = "v1,v1alpha", port: int = 0, timeout: float = 30.0):
+    """interop/node/grpc_js_server.js: @grpc/grpc-js with @grpc/reflection, whose v1 and
+    v1alpha services are independent implementations (``reflection`` picks which run)."""
+    node = _require_node_modules("@grpc/grpc-js", "@grpc/proto-loader", "@grpc/reflection")
+    protos = Path(__file__).resolve().parent / "protos"
+    args = [node, "grpc_js_server.js", str(protos), str(port), reflection]
+    return start_ready_process(args, NODE_DIR, f"grpc-js server (reflection {reflection})", timeout)
