@@ -319,6 +319,21 @@ def test_deadline_504(gw_grpc: int) -> None:
     assert rpc(gw_grpc, "sleep", [10]) == (200, 10)
 
 
+def test_deadline_504_apache_dubbo(bg: BackgroundLoop, dubbo_peer2: TriplePeer) -> None:
+    # apache-dubbo sleeps on its worker thread (time.sleep): a short sleep, so the next
+    # tests on this server do not queue behind it
+    gw = bg.start_gateway(
+        config(SERVICE, [f"tri://127.0.0.1:{dubbo_peer2.port}/{SERVICE}"], METHODS)
+    ).port
+    t = time.monotonic()
+    status, body = rpc(gw, "sleep", [1200])
+    assert status == 504 and body["error"]["code"] == "upstream_timeout", body
+    assert time.monotonic() - t < 1.0  # deadline 300 ms
+    time.sleep(1.0)  # let the server's sleeping call finish
+    assert rpc(gw, "sleep", [10]) == (200, 10)
+    assert rpc(gw, "greet", ["after"]) == (200, "Hello, after (via apache-dubbo)")
+
+
 def test_mixed_dubbo2_and_triple_instances(bg: BackgroundLoop, grpc_peer: TriplePeer) -> None:
     provider = bg.start_provider(version="1.0.0")
     cfg = config(
