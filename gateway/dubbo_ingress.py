@@ -465,7 +465,7 @@ class DubboIngress:
         self.in_flight += 1
         try:
             reply = await self.gw.pools.triple_client().unary(
-                ep, req.path, req.payload, req.headers, timeout
+                ep, req.path, req.payload, req.headers, timeout, pool.tls
             )
         except TripleCallError as e:
             if e.code in TRIPLE_FAILURES:

@@ -645,16 +645,16 @@ class Service:
             return None
         t, payload, _ = self._triple_request(prep, with_attachments=False)
         extra = attachments_to_headers(prep.call.attachments) if prep.call.attachments else ()
+        pool = self.pool(ep)
         try:
             # the template's headers are a cache key in the client; attachments vary per call
-            fut = start(ep, t.path, payload, t.headers, prep.timeout, extra)
+            fut = start(ep, t.path, payload, t.headers, prep.timeout, extra, pool.tls)
         except TripleCallError:
             return None  # the async path reports it (and may try another instance)
         if fut is None:
             return None
         prep.first = None
         prep.triple = True
-        pool = self.pool(ep)
         pool.active += 1
         return pool, fut
 
@@ -679,7 +679,7 @@ class Service:
         t, payload, headers = self._triple_request(prep)
         try:
             reply = await self.pools.triple_client().unary(
-                ep, t.path, payload, headers, prep.timeout
+                ep, t.path, payload, headers, prep.timeout, pool.tls
             )
         except TripleCallError as e:
             if e.code in TRIPLE_FAILURES:

@@ -1,4 +1,4 @@
-"""TLS contexts: HTTPS ingress (optionally mutual) and TLS to Dubbo2 providers.
+"""TLS contexts: HTTPS ingress (optionally mutual) and TLS to Dubbo2 and Triple providers.
 
 Contexts are built once from files at startup, so a missing or unreadable certificate is a
 startup error, not a failure of the first request. Both sides require TLS 1.2 or newer.
@@ -45,6 +45,7 @@ class ClientTls:
     server_name: str | None = None
     verify: bool = True
     _ctx: ssl.SSLContext | None = field(default=None, repr=False, compare=False)
+    _h2ctx: ssl.SSLContext | None = field(default=None, repr=False, compare=False)
 
     def matches(self, service: str, registry: str | None) -> bool:
         return fnmatch.fnmatchcase(service, self.service) and fnmatch.fnmatchcase(
@@ -53,15 +54,38 @@ class ClientTls:
 
     def context(self) -> ssl.SSLContext:
         if self._ctx is None:
-            ctx = ssl.create_default_context(cafile=self.ca)
-            ctx.minimum_version = ssl.TLSVersion.TLSv1_2
-            if self.cert is not None:
-                ctx.load_cert_chain(self.cert, self.key)
-            if not self.verify:
-                ctx.check_hostname = False
-                ctx.verify_mode = ssl.CERT_NONE
-            self._ctx = ctx
+            self._ctx = self._build()
         return self._ctx
+
+    def _build(self) -> ssl.SSLContext:
+        ctx = ssl.create_default_context(cafile=self.ca)
+        ctx.minimum_version = ssl.TLSVersion.TLSv1_2
+        if self.cert is not None:
+            ctx.load_cert_chain(self.cert, self.key)
+        if not self.verify:
+            ctx.check_hostname = False
+            ctx.verify_mode = ssl.CERT_NONE
+        return ctx
+
+    def h2_context(self) -> ssl.SSLContext:
+        """The same trust and client certificate, offering ALPN ``h2`` (Triple and gRPC
+        servers refuse TLS connections that do not negotiate it)."""
+        if self._h2ctx is None:
+            ctx = self._build()
+            ctx.set_alpn_protocols(["h2"])
+            self._h2ctx = ctx
+        return self._h2ctx
+
+    def read_pem(self) -> tuple[bytes | None, bytes | None, bytes | None]:
+        """(CA, key, certificate chain) file contents, for grpcio's channel credentials."""
+
+        def read(path: str | None) -> bytes | None:
+            if path is None:
+                return None
+            with open(path, "rb") as f:
+                return f.read()
+
+        return read(self.ca), read(self.key), read(self.cert)
 
     @property
     def key_name(self) -> str:

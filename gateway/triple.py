@@ -118,8 +118,8 @@ class TripleClient:
 
     def __init__(self, settings: TripleSettings | None = None) -> None:
         self.settings = settings or TripleSettings()
-        self._channels: dict[tuple[str, int], grpc.aio.Channel] = {}
-        self._methods: dict[tuple[tuple[str, int], str], Any] = {}
+        self._channels: dict[tuple[str, int, str], grpc.aio.Channel] = {}
+        self._methods: dict[tuple[tuple[str, int, str], str], Any] = {}
 
     def _options(self) -> list[tuple[str, Any]]:
         s = self.settings
@@ -135,21 +135,41 @@ class TripleClient:
             ("grpc.client_idle_timeout_ms", 24 * 3600 * 1000),
         ]
 
-    def channel(self, host: str, port: int) -> grpc.aio.Channel:
-        key = (host, port)
+    def channel(self, host: str, port: int, tls: Any = None) -> grpc.aio.Channel:
+        """The channel to an address; ``tls`` a ``tls.ClientTls`` (one channel per profile)
+        or None for cleartext HTTP/2."""
+        key = (host, port, tls.key_name if tls is not None else "")
         ch = self._channels.get(key)
         if ch is None:
             target = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
-            ch = self._channels[key] = grpc.aio.insecure_channel(target, options=self._options())
+            if tls is None:
+                ch = grpc.aio.insecure_channel(target, options=self._options())
+            else:
+                if not tls.verify:
+                    raise TripleCallError(
+                        Status(
+                            Code.UNAVAILABLE,
+                            "upstream_tls verify: false is not supported by the grpcio Triple "
+                            "client (use triple_client: lean or h2)",
+                        ),
+                        sent=False,
+                    )
+                ca, key_pem, chain = tls.read_pem()
+                creds = grpc.ssl_channel_credentials(ca, key_pem, chain)
+                opts = self._options()
+                if tls.server_name:
+                    opts.append(("grpc.ssl_target_name_override", tls.server_name))
+                ch = grpc.aio.secure_channel(target, creds, options=opts)
+            self._channels[key] = ch
         return ch
 
-    def _method(self, host: str, port: int, path: str) -> Any:
-        key = ((host, port), path)
+    def _method(self, host: str, port: int, path: str, tls: Any = None) -> Any:
+        key = ((host, port, tls.key_name if tls is not None else ""), path)
         m = self._methods.get(key)
         if m is None:
             if len(self._methods) > 16384:
                 self._methods.clear()
-            m = self._methods[key] = self.channel(host, port).unary_unary(path)
+            m = self._methods[key] = self.channel(host, port, tls).unary_unary(path)
         return m
 
     @staticmethod
@@ -170,8 +190,8 @@ class TripleClient:
         host, port = self.address(address)
         return self.channel(host, port).stream_stream(path)(timeout=timeout)
 
-    def ready(self, host: str, port: int) -> bool:
-        ch = self._channels.get((host, port))
+    def ready(self, host: str, port: int, tls: Any = None) -> bool:
+        ch = self._channels.get((host, port, tls.key_name if tls is not None else ""))
         return ch is not None and ch.get_state() == grpc.ChannelConnectivity.READY
 
     async def unary(
@@ -181,14 +201,16 @@ class TripleClient:
         payload: bytes,
         headers: Iterable[tuple[str, str | bytes]] | Mapping[str, str | bytes] = (),
         timeout: float | None = None,
+        tls: Any = None,
     ) -> TripleReply:
         """One unary call.  ``address`` is ``(host, port)``, ``"host:port"`` or an ``Endpoint``;
         ``path`` is ``/service/method``; ``payload`` the encoded message (protobuf or a
-        wrapper); ``headers`` lower-case names, ``-bin`` names with bytes values."""
+        wrapper); ``headers`` lower-case names, ``-bin`` names with bytes values; ``tls`` a
+        ``tls.ClientTls`` for a provider that serves TLS (ALPN h2), None for cleartext."""
         host, port = self.address(address)
         md = tuple(headers.items()) if isinstance(headers, Mapping) else tuple(headers)
-        was_ready = self.ready(host, port)
-        call = self._method(host, port, path)(payload, metadata=md, timeout=timeout)
+        was_ready = self.ready(host, port, tls)
+        call = self._method(host, port, path, tls)(payload, metadata=md, timeout=timeout)
         try:
             data = await call
             initial = _pairs(await call.initial_metadata())

@@ -1,4 +1,5 @@
-"""Triple (gRPC over cleartext HTTP/2) clients on the gateway's own event loop.
+"""Triple (gRPC over HTTP/2, cleartext or TLS with ALPN h2) clients on the gateway's own
+event loop.
 
 The alternatives to ``TripleClient`` (grpc.aio), behind the same ``unary()`` API and
 selected with ``upstream.triple_client``:
@@ -25,7 +26,7 @@ What the gRPC core otherwise gives and is done here:
   sent) for a backoff that starts at ``backoff_initial`` and doubles up to ``backoff_max``.
 
 Not done: keepalive PINGs (a provider that vanishes without a FIN is noticed by the calls'
-deadlines), compression (``grpc-accept-encoding: identity``), TLS.
+deadlines), compression (``grpc-accept-encoding: identity``).
 """
 
 from __future__ import annotations
@@ -137,9 +138,10 @@ class _Stream:
 class _Connection(asyncio.Protocol):
     """One HTTP/2 connection to a provider; calls are streams (the engine's ``Sink``)."""
 
-    def __init__(self, client: H2TripleClient, authority: bytes) -> None:
+    def __init__(self, client: H2TripleClient, authority: bytes, scheme: bytes = b"http") -> None:
         self.client = client
         self.authority = authority
+        self.scheme = scheme
         self.max_message = client.settings.max_message
         self.loop = asyncio.get_running_loop()
         self.engine: Any = ENGINES[client.engine](self)
@@ -486,9 +488,10 @@ class H2TripleClient:
             raise ValueError(f"unknown HTTP/2 engine {engine!r}")
         self.settings = settings or TripleSettings()
         self.engine = engine
-        self._conns: dict[tuple[str, int], _Connection] = {}
-        self._connecting: dict[tuple[str, int], asyncio.Future[_Connection]] = {}
-        self._down: dict[tuple[str, int], tuple[float, float, str]] = {}  # until, backoff, why
+        #: keyed by (host, port, TLS profile name or "")
+        self._conns: dict[tuple[str, int, str], _Connection] = {}
+        self._connecting: dict[tuple[str, int, str], asyncio.Future[_Connection]] = {}
+        self._down: dict[tuple[str, int, str], tuple[float, float, str]] = {}  # until, backoff, why
         self._heads: dict[tuple[Any, ...], Any] = {}
         self._grpc: TripleClient | None = None  # streaming calls (server reflection)
 
@@ -507,12 +510,12 @@ class H2TripleClient:
             if c is conn:
                 del self._conns[k]
 
-    def ready(self, host: str, port: int) -> bool:
-        c = self._conns.get((host, port))
+    def ready(self, host: str, port: int, tls: Any = None) -> bool:
+        c = self._conns.get((host, port, tls.key_name if tls is not None else ""))
         return c is not None and not c.closed
 
-    async def _connection(self, host: str, port: int) -> _Connection:
-        key = (host, port)
+    async def _connection(self, host: str, port: int, tls: Any = None) -> _Connection:
+        key = (host, port, tls.key_name if tls is not None else "")
         c = self._conns.get(key)
         if c is not None and not c.closed:
             return c
@@ -526,11 +529,24 @@ class H2TripleClient:
         fut: asyncio.Future[_Connection] = loop.create_future()
         self._connecting[key] = fut
         authority = (f"[{host}]:{port}" if ":" in host else f"{host}:{port}").encode()
+        tls_args: dict[str, Any] = {}
+        scheme = b"http"
+        if tls is not None:
+            tls_args = {"ssl": tls.h2_context(), "server_hostname": tls.server_name or host}
+            scheme = b"https"
         try:
             _, conn = await asyncio.wait_for(
-                loop.create_connection(lambda: _Connection(self, authority), host, port),
+                loop.create_connection(
+                    lambda: _Connection(self, authority, scheme), host, port, **tls_args
+                ),
                 self.settings.connect_timeout,
             )
+            if tls is not None:
+                alpn = conn.transport.get_extra_info("ssl_object").selected_alpn_protocol()
+                if alpn != "h2":
+                    conn.closed = True
+                    conn.transport.abort()
+                    raise OSError(f"TLS without ALPN h2 (the server chose {alpn!r})")
         except (OSError, TimeoutError) as e:
             s = self.settings
             backoff = min(down[1] * 2, s.backoff_max) if down else s.backoff_initial
@@ -560,7 +576,7 @@ class H2TripleClient:
         as a trace id) encoded each time and appended -- literal HPACK representations are
         independent of each other, so blocks concatenate."""
         items = tuple(headers.items() if isinstance(headers, Mapping) else headers)
-        key = (conn.authority, path, timeout, items)
+        key = (conn.scheme, conn.authority, path, timeout, items)
         head = self._heads.get(key)
         if head is None:
             head = self._build_head(conn, path, items, timeout)
@@ -581,7 +597,7 @@ class H2TripleClient:
     ) -> Any:
         hs = [
             (b":method", b"POST"),
-            (b":scheme", b"http"),
+            (b":scheme", conn.scheme),
             (b":path", path.encode()),
             (b":authority", conn.authority),
             (b"content-type", b"application/grpc"),
@@ -614,12 +630,13 @@ class H2TripleClient:
         headers: Iterable[tuple[str, str | bytes]] | Mapping[str, str | bytes] = (),
         timeout: float | None = None,
         extra: Iterable[tuple[str, str | bytes]] = (),
+        tls: Any = None,
     ) -> asyncio.Future[TripleReply] | None:
         """``unary`` without a coroutine: the reply's future, or ``None`` when the call must
         wait (no connection yet, no free stream); raises ``TripleCallError`` as ``unary``.
         ``extra``: per-call headers sent after ``headers`` (not cached)."""
         host, port = self.address(address)
-        conn = self._conns.get((host, port))
+        conn = self._conns.get((host, port, tls.key_name if tls is not None else ""))
         if conn is None or not conn.can_start():
             return None
         self._check(payload)
@@ -633,11 +650,12 @@ class H2TripleClient:
         payload: bytes,
         headers: Iterable[tuple[str, str | bytes]] | Mapping[str, str | bytes] = (),
         timeout: float | None = None,
+        tls: Any = None,
     ) -> TripleReply:
         """Same contract as ``TripleClient.unary`` (gateway/triple.py)."""
         host, port = self.address(address)
         self._check(payload)
-        conn = await self._connection(host, port)
+        conn = await self._connection(host, port, tls)
         head = self._head(conn, path, headers, timeout)
         return await conn.call(head, self._body(payload), timeout)
 

@@ -32,6 +32,7 @@ import socket
 import subprocess
 import sys
 import time
+from pathlib import Path
 from typing import Any
 
 SERVICE = "com.tribridge.triple.GreeterService"
@@ -175,7 +176,9 @@ def serve_dubbo(port: int, zookeeper: str | None = None, application: str = APPL
 # ---- grpcio -------------------------------------------------------------------------------
 
 
-async def _serve_grpc(port: int, max_streams: int = 0, host: str = "127.0.0.1") -> None:
+async def _serve_grpc(
+    port: int, max_streams: int = 0, host: str = "127.0.0.1", tls: str = "", mtls: bool = False
+) -> None:
     import asyncio
 
     import grpc
@@ -221,7 +224,16 @@ async def _serve_grpc(port: int, max_streams: int = 0, host: str = "127.0.0.1") 
     server.add_generic_rpc_handlers(
         tuple(grpc.method_handlers_generic_handler(s, handlers) for s in (SERVICE, DEMO_SERVICE))
     )
-    server.add_insecure_port(f"{host}:{port}")
+    if tls:  # certificates from tribridge.certs.make_certs: server.pem/.key, ca.pem
+        d = Path(tls)
+        creds = grpc.ssl_server_credentials(
+            [((d / "server.key").read_bytes(), (d / "server.pem").read_bytes())],
+            root_certificates=(d / "ca.pem").read_bytes() if mtls else None,
+            require_client_auth=mtls,
+        )
+        server.add_secure_port(f"{host}:{port}", creds)
+    else:
+        server.add_insecure_port(f"{host}:{port}")
     await server.start()
     print("ready", flush=True)
     await server.wait_for_termination()
@@ -288,6 +300,12 @@ class TriplePeer:
         self.port = port
         self.proc = proc
 
+    def __enter__(self) -> TriplePeer:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
     def kill(self) -> None:
         if self.proc.poll() is None:
             self.proc.kill()
@@ -326,6 +344,8 @@ def start_peer(
     timeout: float = 20.0,
     zookeeper: str | None = None,
     max_streams: int = 0,
+    tls: str | Path = "",
+    mtls: bool = False,
 ) -> TriplePeer:
     """Start a ``dubbo`` or ``grpc`` server on 127.0.0.1:port and wait until it listens
     (``zookeeper``: the dubbo server registers itself there first; ``max_streams``: the
@@ -336,6 +356,8 @@ def start_peer(
         cmd += ["--zookeeper", zookeeper]
     if max_streams:
         cmd += ["--max-streams", str(max_streams)]
+    if tls:
+        cmd += ["--tls", str(tls)] + (["--mtls"] if mtls else [])
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env)
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -361,6 +383,8 @@ def main(argv: list[str]) -> None:
     parser.add_argument("--application", default=APPLICATION)
     parser.add_argument("--max-streams", type=int, default=0, help="grpc: max concurrent streams")
     parser.add_argument("--host", default="127.0.0.1", help="grpc: the address to listen on")
+    parser.add_argument("--tls", default="", help="grpc: serve TLS with DIR/server.pem")
+    parser.add_argument("--mtls", action="store_true", help="grpc: require client certificates")
     args = parser.parse_args(argv)
     SERVER_NAME = {"dubbo": "apache-dubbo", "grpc": "grpcio", "fast": "grpcio-fast"}[args.kind]
     if args.kind == "dubbo":
@@ -376,7 +400,7 @@ def main(argv: list[str]) -> None:
             uvloop.install()
             asyncio.run(_serve_fast(args.port))
         else:
-            asyncio.run(_serve_grpc(args.port, args.max_streams, args.host))
+            asyncio.run(_serve_grpc(args.port, args.max_streams, args.host, args.tls, args.mtls))
 
 
 if __name__ == "__main__":

@@ -335,7 +335,7 @@ def test_json_options_proto_names_defaults_and_enum_numbers(
     client = gw.pools.triple_client()
     assert gw.idl is not None and gw.idl.client is client
     used = set(getattr(client, "_channels", {})) | set(getattr(client, "_conns", {}))
-    assert used == {("127.0.0.1", grpcio_demo.port)}
+    assert used == {("127.0.0.1", grpcio_demo.port, "")}  # (host, port, no TLS profile)
 
 
 def test_json_option_ignore_unknown(bg: BackgroundLoop, grpcio_demo) -> None:  # type: ignore[no-untyped-def]
