@@ -227,6 +227,36 @@ def test_file_watch_and_located_errors(bg: BackgroundLoop, providers, tmp_path: 
     assert http_request(gw.port, "GET", "/add?a=1&b=2") == (200, 3)
 
 
+def test_file_watch_reloads_under_load(bg: BackgroundLoop, providers, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """The watched file rewritten (and once broken) while clients keep their connections
+    busy: every request answered correctly, none of their connections dropped."""
+    p1, p2 = providers
+    path = tmp_path / "gw.yaml"
+    path.write_text(config(p1.port, p2.port))
+    gw = bg.start_gateway(path.read_text(), watch=str(path))
+
+    def rewrite(text: str) -> None:
+        v, err = gw.state.version, gw.watcher.last_error
+        path.write_text(text)
+        deadline = time.monotonic() + 5
+        while gw.state.version == v and gw.watcher.last_error == err:
+            assert time.monotonic() < deadline, "the watcher did not react"
+            time.sleep(0.02)
+
+    with Load(gw.port) as load:
+        time.sleep(0.3)
+        for i in range(6):
+            rewrite(config(p1.port, p2.port, add=i % 2 == 0))
+            time.sleep(0.2)
+        rewrite(config(p1.port, p2.port) + "routes: [\n")  # broken: old config kept
+        assert gw.watcher.last_error is not None
+        time.sleep(0.3)
+    assert load.failures == [], load.failures[:5]
+    assert load.reconnects == 0
+    assert load.ok > 100, load.ok
+    assert gw.reload_counts["ok"] >= 6
+
+
 def test_changed_registry_is_replaced_and_old_released(bg: BackgroundLoop, providers) -> None:  # type: ignore[no-untyped-def]
     p1, p2 = providers
     text = config(p1.port, p2.port)
