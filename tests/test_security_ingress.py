@@ -163,3 +163,60 @@ def test_relay_listener_judges_bodies_itself(env: Env) -> None:
     finally:
         raw.close()
     assert env.provider.requests == before
+
+
+# ---- hostile Dubbo2 input on the ingress ---------------------------------------------------
+
+
+def _closed_quickly(port: int, data: bytes) -> bool:
+    raw = RawDubbo("127.0.0.1", port)
+    try:
+        raw.send(data)
+        return raw.closed_by_peer(3)
+    finally:
+        raw.close()
+
+
+@pytest.mark.parametrize(
+    "case",
+    ["declared_2gb_body", "not_dubbo", "bad_magic_after_a_good_frame"],
+)
+def test_hostile_frames_close_the_connection_and_spare_others(env: Env, case: str) -> None:
+    good = _direct("echoObject", OBJ, ["ok"])
+    data = {
+        "declared_2gb_body": b"\xda\xbb\xc2\x00" + (1).to_bytes(8) + (2**31 - 1).to_bytes(4),
+        "not_dubbo": b"GET / HTTP/1.1\r\nHost: x\r\n\r\n",
+        "bad_magic_after_a_good_frame": good + b"\x00" * 32,
+    }[case]
+    bystander = RawDubbo("127.0.0.1", env.local_port)
+    try:
+        assert _closed_quickly(env.local_port, data)
+        bystander.send(good)  # another consumer's connection is untouched
+        fr = bystander.recv(5)
+        assert fr.status == OK and decode_response(fr).value == "ok"
+    finally:
+        bystander.close()
+
+
+def test_hessian_bomb_in_a_request_is_a_bounded_error(env: Env) -> None:
+    """100,000 nested lists: refused by the decoder's depth limit (status 40) in bounded
+    time, nothing forwarded, the connection still serves."""
+    bomb = b"\x57" * 100_000 + b"Z" * 100_000  # variable-length untyped lists, nested
+    before = env.provider.requests
+    frame = encode_request(9, S, "echoObject", OBJ, ["x"], version="1.0.0")
+    head, body = frame[:16], frame[16:]
+    # replace the argument ("x", 2 bytes: 0x01 'x') with the bomb
+    i = body.index(b"\x01x")
+    body = body[:i] + bomb + body[i + 2 :]
+    raw = RawDubbo("127.0.0.1", env.local_port)
+    try:
+        t0 = time.monotonic()
+        raw.send(head[:12] + len(body).to_bytes(4) + body)
+        fr = raw.recv(10)
+        assert fr.status == BAD_REQUEST, fr
+        assert time.monotonic() - t0 < 5
+        raw.send(_direct("echoObject", OBJ, ["still"]))
+        assert decode_response(raw.recv(5)).value == "still"
+    finally:
+        raw.close()
+    assert env.provider.requests == before + 1
