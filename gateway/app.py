@@ -221,8 +221,6 @@ class Gateway:
         self.started = time.time()
         self.stats = RequestStats()
         self.reload_counts: dict[str, int] = {"ok": 0, "rejected": 0, "unchanged": 0}
-        #: relay link name -> up; the relay sets entries, /metrics shows them
-        self.relay_links: dict[str, bool] = {}
         self._reload_lock = asyncio.Lock()
         self._metrics: Any = None
 

@@ -190,10 +190,8 @@ class GatewayCollector:
             "1 while a relay link is up",
             labels=["link"],
         )
-        state = dict(gw.relay_links)
-        state.update({n: link.up for n, link in gw.pools.relay_links.items()})
-        for name, up in state.items():
-            links.add_metric([name], 1 if up else 0)
+        for name, link in gw.pools.relay_links.items():
+            links.add_metric([name], 1 if link.up else 0)
         yield links
 
         http = GaugeMetricFamily("tribridge_http_connections", "Open client connections")

@@ -145,14 +145,6 @@ def test_metrics_scrape(gw, provider) -> None:  # type: ignore[no-untyped-def]
     assert one(ss["tribridge_config_info"], version=gw.state.version) == 1
 
 
-def test_relay_link_gauge_hook(gw) -> None:  # type: ignore[no-untyped-def]
-    gw.relay_links["peer-a"] = True
-    gw.relay_links["peer-b"] = False
-    ss = samples(admin(gw, "/metrics")[1].decode())
-    assert one(ss["tribridge_relay_link_up"], link="peer-a") == 1
-    assert one(ss["tribridge_relay_link_up"], link="peer-b") == 0
-
-
 def test_metrics_on_main_port_when_enabled(gw) -> None:  # type: ignore[no-untyped-def]
     status, raw = http_request(gw.port, "GET", "/metrics")
     assert status == 200 and b"tribridge_requests_total" in raw

@@ -273,14 +273,14 @@ class _Refuser:
 
 
 def _linked_pair(
-    bg: BackgroundLoop, certs: Path, heartbeat: str = "1s", b_extra: str = ""
+    bg: BackgroundLoop, certs: Path, heartbeat: str = "1s", b_extra: str = "", a_extra: str = ""
 ) -> tuple[Any, Any, Any, Any]:
     """(gateway A, gateway B, A's link to B, the provider behind B), the link up."""
     provider = bg.start_provider(version="1.0.0")
     relay_port = free_port()
     b = bg.start_gateway(b_config(provider.port, relay_port, certs) + b_extra)
     a = bg.start_gateway(
-        a_config(relay_port, certs).replace("heartbeat: 1s", f"heartbeat: {heartbeat}")
+        a_config(relay_port, certs).replace("heartbeat: 1s", f"heartbeat: {heartbeat}") + a_extra
     )
     link = a.relay.links["b"]
     deadline = time.monotonic() + 10
@@ -543,3 +543,29 @@ relay:
                 assert time.monotonic() < deadline, "the new provider never became reachable"
                 time.sleep(0.1)
         assert "greet" in p2.last_attachments
+
+
+def test_relay_link_state_in_metrics_follows_a_live_link(certs: Path) -> None:
+    """``tribridge_relay_link_up`` scraped from A (prometheus_client's parser): 1 while
+    the link is up, 0 once the remote gateway has stopped."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    def link_up(a: Any) -> float:
+        status, raw = http_request(a.port, "GET", "/metrics")
+        assert status == 200
+        text = raw.decode() if isinstance(raw, bytes) else raw
+        for fam in text_string_to_metric_families(text):
+            for smp in fam.samples:
+                if smp.name == "tribridge_relay_link_up" and smp.labels.get("link") == "b":
+                    return smp.value
+        raise AssertionError("no tribridge_relay_link_up{link=b} sample")
+
+    with BackgroundLoop() as bg:
+        a, b, link, _provider = _linked_pair(bg, certs, a_extra="metrics: {on_main_port: true}\n")
+        assert link_up(a) == 1
+        bg.run(b.stop(1.0))
+        deadline = time.monotonic() + 5
+        while link.up:
+            assert time.monotonic() < deadline, "link still up after the remote stopped"
+            time.sleep(0.02)
+        assert link_up(a) == 0
