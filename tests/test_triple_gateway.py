@@ -311,6 +311,14 @@ def test_json_not_fitting_signature_400(gw_grpc: int) -> None:
     assert status == 400
 
 
+def test_gadget_class_refused_before_a_triple_call(gw_grpc: int) -> None:
+    # the class policy is judged in Service.prepare, before the Triple request is built
+    args = [{"a": [{"class": "com.sun.rowset.JdbcRowSetImpl", "dataSourceName": "ldap://x"}]}]
+    status, body = rpc(gw_grpc, "echo", args)
+    assert status == 400 and body["error"]["code"] == "class_not_allowed", body
+    assert body["error"]["rule"] == "deny:com.sun.*"
+
+
 def test_deadline_504(gw_grpc: int) -> None:
     t = time.monotonic()
     status, body = rpc(gw_grpc, "sleep", [3000])
