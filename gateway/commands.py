@@ -34,7 +34,8 @@ def add_subcommands(sub: argparse._SubParsersAction) -> None:  # type: ignore[ty
     call.add_argument(
         "target",
         help="dubbo://host:port or tri://host:port (optionally /INTERFACE), or a registry URL "
-        "naming the interface (zookeeper://host:2181/com.x.Service)",
+        "naming the interface as its last path segment (zookeeper://host:2181/com.x.Service, "
+        "eureka://host:8761/eureka/com.x.Service)",
     )
     call.add_argument("method", help="INTERFACE.METHOD (just METHOD when the target names it)")
     call.add_argument("args", nargs="?", default="[]", help="JSON array of arguments")
@@ -256,17 +257,20 @@ def cmd_call(args: argparse.Namespace) -> int:
     u = urlsplit(args.target)
     registry_url = None
     if u.scheme in SCHEMES:
-        iface = u.path.strip("/")
+        # the last path segment is the interface (Java names have no "/"); what comes
+        # before it is the registry's own path, e.g. eureka://host:8761/eureka/v2/com.x.Foo
+        base, _, iface = u.path.strip("/").rpartition("/")
         method = args.method
         if method.startswith(iface + "."):
             method = method[len(iface) + 1 :]
-        if not iface or not method or "/" in iface:
+        if not iface or not method:
             return fail(
                 "bad_target",
-                f"expected {u.scheme}://host:port/INTERFACE METHOD, got {args.target!r}",
+                f"expected {u.scheme}://host:port[/registry path]/INTERFACE METHOD, "
+                f"got {args.target!r}",
                 2,
             )
-        registry_url = urlunsplit((u.scheme, u.netloc, "", u.query, ""))
+        registry_url = urlunsplit((u.scheme, u.netloc, f"/{base}" if base else "", u.query, ""))
     elif u.scheme not in ("dubbo", "tri") or not u.hostname or not u.port:
         return fail(
             "bad_target",

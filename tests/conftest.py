@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import socket
+import subprocess
+import sys
 from collections.abc import Iterator
 from typing import Any
 
@@ -14,6 +16,31 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+def tb(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+    """The ``tribridge`` CLI in a child process, as a user runs it."""
+    return subprocess.run(
+        [sys.executable, "-m", "tribridge.cli", *args],
+        capture_output=True,
+        text=True,
+        input=stdin,
+        timeout=60,
+    )
+
+
+def registry_ls_row(url: str, service: str, address: str) -> list[str]:
+    """``tribridge registry ls``: the service is listed, and the instance row at
+    ``address`` (PROTOCOL ADDRESS WEIGHT VERSION GROUP STATUS METHODS) is returned."""
+    r = tb("registry", "ls", url)
+    assert r.returncode == 0, r.stderr
+    assert service in r.stdout.split()
+    r = tb("registry", "ls", url, service)
+    assert r.returncode == 0, r.stderr
+    rows = [ln.split() for ln in r.stdout.splitlines()[1:]]
+    hit = [c for c in rows if len(c) > 1 and c[1] == address]
+    assert hit, r.stdout
+    return hit[0]
 
 
 @pytest.fixture(scope="session")

@@ -18,6 +18,8 @@ from tribridge.registries import open_registry
 from tribridge.registries.base import RegistryError, ServiceKey, Snapshot
 from tribridge.registries.eureka import EurekaRegistry, parse_map
 
+from .conftest import registry_ls_row, tb
+
 VERSION_HDR = {"x-dubbo-version": "1.0.0"}
 
 
@@ -296,3 +298,20 @@ def test_gateway_routes_through_eureka_while_instances_change(
         bg.run(py.stop())
         py._EurekaClient__should_register = False  # its heartbeat thread outlives stop()
         py._EurekaClient__should_discover = False
+
+
+def test_cli_registry_ls_and_call_through_eureka(bg: BackgroundLoop, emu: EurekaEmulator) -> None:
+    provider = bg.start_provider(version="1.0.0")
+    on_loop(bg, emu.register, "CLI-DEMO", "cli-1", provider.port, metadata=meta(provider.port))
+    try:
+        url = f"eureka://127.0.0.1:{emu.port}/eureka"
+        row = registry_ls_row(url, SERVICE, f"127.0.0.1:{provider.port}")
+        assert row[0] == "dubbo" and row[3] == "1.0.0", row
+        # the registry's base path before the interface (eureka/v2-style servers need it)
+        r = tb("call", f"{url}/{SERVICE}", "add", "[40, 2]", "--version", "1.0.0")
+        assert r.returncode == 0, r.stderr
+        assert r.stdout.strip() == "42"
+        r = tb("call", f"{url}/com.nobody.Home", "x", "[]", "--timeout", "1")
+        assert r.returncode == 1 and "no_provider" in r.stderr, r.stderr
+    finally:
+        on_loop(bg, emu.cancel, "CLI-DEMO", "cli-1")

@@ -27,6 +27,7 @@ from tribridge.registries import open_registry
 from tribridge.registries.base import RegistryError, ServiceKey, Snapshot
 from tribridge.registries.kubernetes import KubernetesRegistry, port_protocol
 
+from tests.conftest import registry_ls_row, tb
 from tests.test_eureka_registry import Load, wait_for
 
 IFACE = "com.x.Greeter"
@@ -426,5 +427,25 @@ def test_gateway_through_endpoint_slices_under_load(bg: BackgroundLoop) -> None:
             load.progress(40)
         assert load.failures == [], load.failures[:5]
         assert load.ok >= 200
+    finally:
+        bg.run(emu.stop())
+
+
+def test_cli_registry_ls_and_call_through_kubernetes(bg: BackgroundLoop) -> None:
+    emu = bg.run(KubeEmulator().start())
+    provider = bg.start_provider(version="1.0.0")
+    try:
+        ann = {"tribridge.io/interfaces": SERVICE, "tribridge.io/version": "1.0.0"}
+        on_loop(bg, emu.apply, service("demo", ann))
+        port = [{"name": "dubbo", "port": provider.port, "protocol": "TCP"}]
+        ep = slice_endpoint("127.0.0.1", pod="demo-0")
+        on_loop(bg, emu.apply, endpoint_slice("demo-0", "demo", [ep], port))
+        url = f"k8s://127.0.0.1:{emu.port}?namespace=default"
+        row = registry_ls_row(url, SERVICE, f"127.0.0.1:{provider.port}")
+        assert row[0] == "dubbo" and row[3] == "1.0.0", row
+        target = f"kubernetes://127.0.0.1:{emu.port}/{SERVICE}?namespace=default"
+        r = tb("call", target, "add", "[40, 2]", "--version", "1.0.0")
+        assert r.returncode == 0, r.stderr
+        assert r.stdout.strip() == "42"
     finally:
         bg.run(emu.stop())

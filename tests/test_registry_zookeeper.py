@@ -27,6 +27,8 @@ from tribridge.interop.zk_server import ZookeeperServer, free_port
 from tribridge.registries import open_registry
 from tribridge.registries.base import ServiceKey
 
+from .conftest import tb
+
 pytestmark = pytest.mark.interop
 
 SOFA = "com.tribridge.demo.SofaService"
@@ -502,14 +504,6 @@ def test_unsubscribe_releases_and_list_services(bg, pub, zookeeper, root) -> Non
 
 # ---- the command line ------------------------------------------------------------------------
 
-
-def tb(*args: str) -> Any:
-    import subprocess
-    import sys
-
-    return subprocess.run(
-        [sys.executable, "-m", "tribridge.cli", *args], capture_output=True, text=True, timeout=60
-    )
 
 
 def test_cli_registry_ls_and_call_through_zookeeper(bg, pub, zookeeper, root) -> None:

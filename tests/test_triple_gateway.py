@@ -25,7 +25,7 @@ from tribridge.interop.triple_peers import (
 )
 from tribridge.triple import TripleCallError, make_triple_client
 
-from .conftest import free_port
+from .conftest import free_port, tb
 
 METHODS = """
     methods:
@@ -436,16 +436,6 @@ def test_client_api_errors(grpc_peer: TriplePeer, triple_client: str) -> None:
 
 
 def test_cli_call_triple(grpc_peer: TriplePeer, dubbo_peer2: TriplePeer) -> None:
-    import subprocess
-    import sys
-
-    def tb(*args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [sys.executable, "-m", "tribridge.cli", *args],
-            capture_output=True,
-            text=True,
-            timeout=60,
-        )
 
     r = tb(
         "call", f"tri://127.0.0.1:{grpc_peer.port}/{SERVICE}", "add", "[2, 3]", "--types", "int,int"
