@@ -49,7 +49,7 @@ from tribridge.codecs.dubbo.frame import (
 from tribridge.registries.base import Endpoint, ServiceKey
 
 from .ingress_triple import BridgeError, dubbo_response, dubbo_status, triple_request
-from .invoker import DEFAULT_POLICY, TRIPLE_FAILURES, Service, ServiceConfig
+from .invoker import TRIPLE_FAILURES, Service, ServiceConfig
 from .policy import denied_in_body
 from .relay_config import IngressConfig, IngressRoute, norm_version
 from .triple import TripleCallError
@@ -295,7 +295,7 @@ class DubboIngress:
         path = inv.path
         version = norm_version(att.get("version", inv.version))
         group = inv.group
-        denied = denied_in_body(self.gw.class_policy or DEFAULT_POLICY, inv)
+        denied = denied_in_body(self.gw.class_policy, inv)
         if denied is not None:
             cls, rule = denied
             log.warning("%s: refused %s.%s from %s: class %s (deny:%s)",
@@ -400,9 +400,7 @@ class DubboIngress:
             up.send_oneway(frame)
             return None
         fut = up.call(uid, frame, timeout)
-        pool.active += 1
-        conn.in_flight += 1
-        self.in_flight += 1
+        self._begin(conn, pool)
         fut.add_done_callback(partial(self._reply, conn, fr.request_id, pool, ctx))
         return fut
 
@@ -435,6 +433,11 @@ class DubboIngress:
             pool.record_success()
         conn.send(pack_frame(res.flag, res.status, rid, res.body))
 
+    def _begin(self, conn: _Consumer, pool: Any) -> None:
+        pool.active += 1
+        conn.in_flight += 1
+        self.in_flight += 1
+
     def _done(self, conn: _Consumer, pool: Any) -> None:
         pool.active -= 1
         conn.in_flight -= 1
@@ -460,9 +463,7 @@ class DubboIngress:
         except BridgeError as e:
             raise IngressReply(BAD_REQUEST, str(e)) from None
         rid = fr.request_id
-        pool.active += 1
-        conn.in_flight += 1
-        self.in_flight += 1
+        self._begin(conn, pool)
         try:
             reply = await self.gw.pools.triple_client().unary(
                 ep, req.path, req.payload, req.headers, timeout, pool.tls

@@ -48,10 +48,10 @@ from tribridge.codecs.triple import (
 )
 
 from .invoker import GENERIC_ARG_TYPES
-from .triple import APP_NAME, TripleCallError
+from .triple import APP_NAME, TripleCallError, TripleReply
 
 #: gRPC code -> Dubbo2 response status; anything else is SERVICE_ERROR (70)
-_DUBBO_STATUS = {
+_DUBBO_STATUS: dict[int, int] = {
     Code.DEADLINE_EXCEEDED: SERVER_TIMEOUT,
     Code.UNIMPLEMENTED: SERVICE_NOT_FOUND,
     Code.NOT_FOUND: SERVICE_NOT_FOUND,
@@ -98,17 +98,17 @@ def triple_request(body: bytes, interface: str, max_depth: int = 256) -> TripleR
     return TripleRequest(f"/{interface}/{method}", payload, headers, inv.dubbo_version)
 
 
-def dubbo_response(request_id: int, reply: object, dubbo_version: str) -> bytes:
+def dubbo_response(request_id: int, reply: TripleReply, dubbo_version: str) -> bytes:
     """A Dubbo2 response frame for a completed Triple call (value, null or exception)."""
     try:
-        w = decode_response_wrapper(reply.data)  # type: ignore[attr-defined]
+        w = decode_response_wrapper(reply.data)
         if not is_hessian(w.serialize_type):
             raise TripleProtocolError(
                 f"response serialized as {w.serialize_type!r}, expected hessian2"
             )
     except TripleProtocolError as e:
         return encode_error_response(request_id, SERVICE_ERROR, f"tribridge: bad Triple reply: {e}")
-    if reply.exception_code:  # type: ignore[attr-defined]
+    if reply.exception_code:
         flag = RESPONSE_WITH_EXCEPTION
     elif not w.data or w.data == b"N":
         flag = RESPONSE_NULL_VALUE
@@ -121,15 +121,13 @@ def dubbo_response(request_id: int, reply: object, dubbo_version: str) -> bytes:
     if flag != RESPONSE_NULL_VALUE:
         out += w.data
     if with_att:
-        trailers = reply.trailers  # type: ignore[attr-defined]
         att: dict[str, object] = {"dubbo": DUBBO_VERSION}
-        if trailers:
-            att.update(
-                (k, v) for k, v in headers_to_attachments(trailers).items() if isinstance(v, str)
-            )
+        if reply.trailers:
+            trailers = headers_to_attachments(reply.trailers)
+            att.update((k, v) for k, v in trailers.items() if isinstance(v, str))
         out += encode(att)
     return pack_frame(RESPONSE_FLAG, OK, request_id, out)
 
 
 def dubbo_status(e: TripleCallError) -> int:
-    return _DUBBO_STATUS.get(e.code, SERVICE_ERROR)  # type: ignore[call-overload]
+    return _DUBBO_STATUS.get(e.code, SERVICE_ERROR)

@@ -7,6 +7,7 @@ startup error, not a failure of the first request. Both sides require TLS 1.2 or
 from __future__ import annotations
 
 import fnmatch
+import functools
 import ssl
 from dataclasses import dataclass, field
 
@@ -87,9 +88,15 @@ class ClientTls:
 
         return read(self.ca), read(self.key), read(self.cert)
 
-    @property
+    @functools.cached_property
     def key_name(self) -> str:
+        """Names the profile in pool and connection keys (looked up on every call)."""
         return f"{self.service}|{self.registry}|{self.ca}|{self.cert}|{self.server_name}"
+
+
+def address_key(host: str, port: int, tls: ClientTls | None) -> tuple[str, int, str]:
+    """The key of a connection (pool, channel) to an address: one per TLS profile."""
+    return (host, port, tls.key_name if tls is not None else "")
 
 
 DEFAULT_CLIENT = ClientTls()

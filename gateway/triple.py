@@ -27,6 +27,7 @@ from tribridge.codecs.triple import (
 )
 
 from .errors import GatewayError
+from .tls import address_key
 
 log = logging.getLogger("tribridge.triple")
 
@@ -138,7 +139,7 @@ class TripleClient:
     def channel(self, host: str, port: int, tls: Any = None) -> grpc.aio.Channel:
         """The channel to an address; ``tls`` a ``tls.ClientTls`` (one channel per profile)
         or None for cleartext HTTP/2."""
-        key = (host, port, tls.key_name if tls is not None else "")
+        key = address_key(host, port, tls)
         ch = self._channels.get(key)
         if ch is None:
             target = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
@@ -164,7 +165,7 @@ class TripleClient:
         return ch
 
     def _method(self, host: str, port: int, path: str, tls: Any = None) -> Any:
-        key = ((host, port, tls.key_name if tls is not None else ""), path)
+        key = (address_key(host, port, tls), path)
         m = self._methods.get(key)
         if m is None:
             if len(self._methods) > 16384:
@@ -191,7 +192,7 @@ class TripleClient:
         return self.channel(host, port).stream_stream(path)(timeout=timeout)
 
     def ready(self, host: str, port: int, tls: Any = None) -> bool:
-        ch = self._channels.get((host, port, tls.key_name if tls is not None else ""))
+        ch = self._channels.get(address_key(host, port, tls))
         return ch is not None and ch.get_state() == grpc.ChannelConnectivity.READY
 
     async def unary(

@@ -48,6 +48,7 @@ from tribridge.codecs.triple import (
 )
 
 from .h2_engines import ENGINES, REFUSED_STREAM, H2ProtocolError, LeanEngine, literal_block
+from .tls import address_key
 from .triple import APP_NAME, TripleCallError, TripleClient, TripleReply, TripleSettings
 
 #: gRPC's mapping of an HTTP status without grpc-status to a code
@@ -511,11 +512,11 @@ class H2TripleClient:
                 del self._conns[k]
 
     def ready(self, host: str, port: int, tls: Any = None) -> bool:
-        c = self._conns.get((host, port, tls.key_name if tls is not None else ""))
+        c = self._conns.get(address_key(host, port, tls))
         return c is not None and not c.closed
 
     async def _connection(self, host: str, port: int, tls: Any = None) -> _Connection:
-        key = (host, port, tls.key_name if tls is not None else "")
+        key = address_key(host, port, tls)
         c = self._conns.get(key)
         if c is not None and not c.closed:
             return c
@@ -636,7 +637,7 @@ class H2TripleClient:
         wait (no connection yet, no free stream); raises ``TripleCallError`` as ``unary``.
         ``extra``: per-call headers sent after ``headers`` (not cached)."""
         host, port = self.address(address)
-        conn = self._conns.get((host, port, tls.key_name if tls is not None else ""))
+        conn = self._conns.get(address_key(host, port, tls))
         if conn is None or not conn.can_start():
             return None
         self._check(payload)

@@ -30,6 +30,8 @@ from tribridge.codecs.dubbo import (
 from tribridge.codecs.dubbo.frame import DEFAULT_MAX_PAYLOAD
 from tribridge.registries.base import Endpoint
 
+from .tls import address_key
+
 log = logging.getLogger("tribridge.upstream")
 
 
@@ -416,7 +418,7 @@ class PoolSet:
         """The pool of an address; with TLS, a separate pool per TLS profile."""
         if ep.protocol == "relay":
             return self._relay(ep.host)
-        key = (ep.host, ep.port, tls.key_name if tls is not None else "")
+        key = address_key(ep.host, ep.port, tls)
         pool = self.pools.get(key)
         if pool is None:
             pool = self.pools[key] = InstancePool(ep.host, ep.port, self.settings, tls)
