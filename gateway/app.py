@@ -292,6 +292,8 @@ class Gateway:
         for name, reg in st.registries.items():
             try:
                 info = dict(reg.status())
+                # rejected registry records (registries/records.py), for every source alike
+                info.setdefault("skipped_records", reg.skips.summary())
             except Exception as e:  # a status() bug must not break /metrics
                 info = {"name": name, "status_error": str(e)}
             snaps = [

@@ -13,8 +13,11 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, quote, unquote, urlencode, urlsplit
+
+if TYPE_CHECKING:
+    from .records import SkipReport
 
 DEFAULT_WEIGHT = 100
 
@@ -148,8 +151,9 @@ class Registry(abc.ABC):
       ``loop.call_soon_threadsafe``), with a new immutable ``Snapshot`` each time.
     * A lost registry never empties a service: the last-known-good endpoints are
       re-sent with ``healthy=False`` and ``error`` set.
-    * One malformed entry is skipped and reported (``status()["skipped"]``), never
-      blocks the rest.
+    * One malformed record is skipped and reported through ``self.skips``
+      (``registries/records.py``: counted, logged rate-limited, listed in
+      ``status()["skipped_records"]``), never blocks the rest.
     """
 
     name: str = "registry"
@@ -197,6 +201,17 @@ class Registry(abc.ABC):
             ) from None
         finally:
             self.unsubscribe(service, on)
+
+    @property
+    def skips(self) -> SkipReport:
+        """Records this registry rejected (created on first use, so every implementation
+        has one without an ``__init__`` contract)."""
+        report = self.__dict__.get("_skip_report")
+        if report is None:
+            from .records import SkipReport
+
+            report = self.__dict__["_skip_report"] = SkipReport(self.name)
+        return report
 
     def status(self) -> dict[str, Any]:
         return {"name": self.name, "type": type(self).__name__}
