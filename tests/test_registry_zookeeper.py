@@ -230,9 +230,10 @@ def test_malformed_children_are_skipped_and_reported(bg, pub, zookeeper, root) -
     assert (status, body) == (200, 42)
     assert ports(gw) == {provider.port}
     st = gw.registries["zk"].status()
-    assert st["connected"] is True and st["skipped"] >= 4, st
-    reasons = " | ".join(f"{s['entry']}: {s['reason']}" for s in st["skipped_entries"])
-    assert "not-a-url" in reasons and "bad port" in reasons, reasons
+    rec = st["skipped_records"]
+    assert st["connected"] is True and rec["total"] >= 4, st
+    reasons = " | ".join(f"{s['where']}: {s['reason']} {s['detail']}" for s in rec["current"])
+    assert "not-a-url" in reasons and "bad_port" in reasons, reasons
     assert "com.other.Service" in reasons and "route" in reasons, reasons
 
 
@@ -299,10 +300,11 @@ def test_application_level_discovery(bg, pub, zookeeper, root) -> None:
     assert (ep.protocol, ep.port, ep.version) == ("dubbo", provider.port, "1.0.0")
     assert ep.metadata["discovery"] == "application" and "addLong" in ep.methods
     skipped = " | ".join(
-        e["entry"] + ": " + e["reason"] for e in gw.registries["zk"].status()["skipped_entries"]
+        f"{e['where']}: {e['reason']}: {e['detail']}"
+        for e in gw.registries["zk"].status()["skipped_records"]["current"]
     )
-    assert f"/services/{app}/garbage: instance is not JSON" in skipped, skipped
-    assert f"127.0.0.1:{gone}: revision rev-of-a-dead-instance" in skipped, skipped
+    assert f"/services/{app}/garbage: bad_json: instance is not JSON" in skipped, skipped
+    assert f"127.0.0.1:{gone}: unavailable: revision rev-of-a-dead-instance" in skipped, skipped
     assert "cannot connect" in skipped, skipped
 
     # the same instance registered at interface level too: one endpoint, not two
