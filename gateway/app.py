@@ -409,6 +409,7 @@ class Gateway:
         reg = st.registry_for(svc.cfg)
         if reg is None:
             return
+        svc.registry = reg
         snap = reg.subscribe(svc.cfg.key, svc.update)
         if snap is not None:
             svc.update(snap)
@@ -436,6 +437,7 @@ class Gateway:
         reg = st.registry_for(svc.cfg)
         if reg is not None:
             reg.unsubscribe(svc.cfg.key, svc.update)
+        svc.release()
         if self._auto.get(svc.cfg.interface) is svc:
             del self._auto[svc.cfg.interface]
 

@@ -553,3 +553,89 @@ def orjson_loads(text: str) -> Any:
     import orjson
 
     return orjson.loads(text)
+
+
+# ---- one interface exported in two groups / two versions on one port ------------------------
+
+
+@pytest.mark.parametrize("order", [("g1", "g2"), ("g2", "g1")], ids=["g1-first", "g2-first"])
+def test_two_groups_on_one_port_are_two_endpoints(bg, pub, zookeeper, root, order) -> None:
+    """An ordinary Dubbo deployment: one process exports the interface in groups g1 and g2
+    on one port.  Both exports are discovered whichever ZooKeeper lists first; a call for
+    either group reaches that export, over one shared connection; ``registry ls`` shows
+    each group."""
+    provider = bg.start_provider(version="1.0.0", group="g1", also=(("1.0.0", "g2"),))
+    register_demo_provider(pub, provider, exports=[("1.0.0", g) for g in order])
+    url = zk_url(zookeeper, root)
+    gw = bg.start_gateway(
+        f"""
+listen: {{host: 127.0.0.1, port: 0}}
+registry_wait: 3s
+registries: {{zk: "{url}"}}
+services:
+  - {{interface: {SERVICE}, registry: zk, version: "1.0.0", group: g1, retries: 0}}
+auto_routes: {{prefix: /, expose: ["com.tribridge.*"]}}
+"""
+    )
+    for group in ("g1", "g2", "g1", "g2"):
+        status, body = http_request(
+            gw.port, "POST", f"/{SERVICE}/greet", [group], headers={"x-dubbo-group": group}
+        )
+        assert (status, body) == (200, f"Hello, {group}"), body
+    assert provider.export_calls == {("1.0.0", "g1"): 2, ("1.0.0", "g2"): 2}
+    # the service's own snapshot holds its group; g2's is followed next to it
+    assert [(e.port, e.group) for e in snapshot(gw).endpoints] == [(provider.port, "g1")]
+    status, body = http_request(
+        gw.port, "POST", f"/{SERVICE}/greet", ["x"], headers={"x-dubbo-group": "g3"}
+    )
+    assert status == 503 and body["error"]["code"] == "no_provider", body
+    assert "g3/" in body["error"]["message"], body
+    # one connection to the address, shared by both exports
+    assert [p.port for p in gw.pools.pools.values()] == [provider.port]
+    assert provider.connections == 1
+
+    reg = open_registry(url)
+
+    async def everything() -> Any:
+        await reg.start()
+        try:
+            return await reg.lookup(ServiceKey(SERVICE, "*", "*"), 10)
+        finally:
+            await reg.close()
+
+    snap = bg.run(everything())
+    assert sorted((e.port, e.group, e.version) for e in snap.endpoints) == [
+        (provider.port, "g1", "1.0.0"),
+        (provider.port, "g2", "1.0.0"),
+    ]
+
+    for group in ("g1", "g2"):
+        r = tb("registry", "ls", url, SERVICE, "--group", group)
+        assert r.returncode == 0, r.stderr
+        rows = [ln.split() for ln in r.stdout.splitlines()[1:] if ln.startswith("dubbo")]
+        assert [(c[1], c[4]) for c in rows] == [(f"127.0.0.1:{provider.port}", group)], r.stdout
+    r = tb("registry", "ls", url, SERVICE)
+    groups = sorted(ln.split()[4] for ln in r.stdout.splitlines() if ln.startswith("dubbo"))
+    assert groups == ["g1", "g2"], r.stdout
+
+
+def test_two_versions_on_one_port_at_application_level(bg, pub, zookeeper, root) -> None:
+    """The same at application level: one instance whose MetadataInfo lists two versions."""
+    app = f"app-{root}"
+    provider = bg.start_provider(version="1.0.0", also=(("2.0.0", ""),))
+    register_demo_provider(
+        pub,
+        provider,
+        application=app,
+        interface_level=False,
+        app_level=True,
+        exports=[("2.0.0", ""), ("1.0.0", "")],
+    )
+    gw = bg.start_gateway(gateway_yaml(zk_url(zookeeper, root)))
+    for version in ("1.0.0", "2.0.0"):
+        status, body = http_request(
+            gw.port, "POST", f"/{SERVICE}/greet", [version], headers={"x-dubbo-version": version}
+        )
+        assert (status, body) == (200, f"Hello, {version}"), body
+    assert provider.export_calls == {("1.0.0", ""): 1, ("2.0.0", ""): 1}
+    assert sorted(e.version for e in snapshot(gw).endpoints) == ["1.0.0", "2.0.0"]
