@@ -267,10 +267,13 @@ def parse_provider_url(text: str) -> DubboURL:
         raise RecordRejected(BAD_URL, f"bad protocol {scheme[:40]!r}")
     try:
         u = urlsplit(text)
-        host, port = u.hostname, u.port
+        host = u.hostname
     except ValueError as e:
-        reason = BAD_PORT if "port" in str(e).lower() else BAD_URL
-        raise RecordRejected(reason, f"{e}: {text[:120]!r}") from None
+        raise RecordRejected(BAD_URL, f"{e}: {text[:120]!r}") from None
+    try:
+        port = u.port
+    except ValueError as e:
+        raise RecordRejected(BAD_PORT, f"{str(e)[:80]}: {text[:120]!r}") from None
     host = valid_host(host)
     if port is None or not 0 < port < 65536:
         raise RecordRejected(BAD_PORT, f"no usable port in {text[:120]!r}")
@@ -600,7 +603,6 @@ class ZookeeperRegistry(Registry):
                 entry.snapshots.pop(service, None)
         if not entry.listeners:
             del self._entries[service.interface]
-            self.skips.clear(service.interface)  # not followed: nothing to report
             if entry.task is not None:
                 entry.task.cancel()
             self._release(entry.watcher)
