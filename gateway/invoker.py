@@ -374,27 +374,29 @@ class Service:
             return self.snapshot
         other = ServiceKey(key.interface, version, group)
         hit = self._followed.get(other)
-        if hit is not None:
-            return hit[0]
+        snap = hit[0] if hit is not None else None
         reg = self.registry
-        if reg is None or len(self._followed) >= MAX_FOLLOWED_KEYS:
-            # not followable: narrow our own snapshot (endpoints without a group/version
-            # serve any, as static entries do)
-            eps = tuple(
-                e
-                for e in self.snapshot.endpoints
-                if (not e.version or not version or e.version == version)
-                and (not e.group or e.group == group)
-            )
+        if snap is None and reg is not None and len(self._followed) < MAX_FOLLOWED_KEYS:
+
+            def on(snap: Snapshot) -> None:
+                cur = self._followed.get(other)
+                if cur is not None:
+                    self._followed[other] = (snap, cur[1])
+
+            snap = reg.subscribe(other, on) or Snapshot(other, (), healthy=False, pending=True)
+            self._followed[other] = (snap, on)
+        if snap is not None and not snap.pending:
+            return snap
+        # not followable, or the registry has not answered about that key yet: narrow our
+        # own snapshot (endpoints without a group/version serve any, as static entries do)
+        eps = tuple(
+            e
+            for e in self.snapshot.endpoints
+            if (not e.version or not version or e.version == version)
+            and (not e.group or e.group == group)
+        )
+        if eps or snap is None:
             return Snapshot(other, eps, self.snapshot.healthy, error=self.snapshot.error)
-
-        def on(snap: Snapshot) -> None:
-            cur = self._followed.get(other)
-            if cur is not None:
-                self._followed[other] = (snap, cur[1])
-
-        snap = reg.subscribe(other, on) or Snapshot(other, (), healthy=False, pending=True)
-        self._followed[other] = (snap, on)
         return snap
 
     def release(self) -> None:
