@@ -161,6 +161,7 @@ class OverrideURL:
             raise RecordRejected(BAD_URL, f"not a configurator URL: {text[:120]!r}")
         if host and host not in (ANYHOST, "*"):
             valid_host(host)
+        _check_params(params)  # a rule setting weight=abc would make every provider unusable
         return cls(u.scheme, host, port, u.path.lstrip("/"), MappingProxyType(params))
 
     @property
@@ -281,12 +282,17 @@ def parse_provider_url(text: str) -> DubboURL:
         params = dict(parse_qsl(u.query, keep_blank_values=True, max_num_fields=1000))
     except ValueError as e:
         raise RecordRejected(BAD_URL, str(e)) from None
-    if "weight" in params and params["weight"] != "":
+    _check_params(params)
+    return DubboURL(u.scheme, host, port, u.path.lstrip("/"), MappingProxyType(params))
+
+
+def _check_params(params: dict[str, str]) -> None:
+    """Parameters the gateway acts on must be sane numbers (raises RecordRejected)."""
+    if params.get("weight"):
         bounded_int(params["weight"], 0, MAX_WEIGHT, "weight")
     for key in ("timeout", "connect.timeout"):
         if params.get(key):
             bounded_int(params[key], 0, MAX_TIMEOUT_MS, key)
-    return DubboURL(u.scheme, host, port, u.path.lstrip("/"), MappingProxyType(params))
 
 
 def parse_child(name: str) -> DubboURL:

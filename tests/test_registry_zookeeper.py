@@ -668,10 +668,10 @@ def test_hostile_records_beside_good_ones(bg, pub, zookeeper, root) -> None:
     }
     for text in hostile:
         zk.create(f"{base}/{url_encode(text)}", ephemeral=True)
-    zk.create(
-        f"{pub.service_path(SERVICE, 'configurators')}/{url_encode('override://[::1/x')}",
-        makepath=True,
-    )
+    for rule in ("override://[::1/x", f"override://0.0.0.0/{SERVICE}?weight=abc"):
+        zk.create(
+            f"{pub.service_path(SERVICE, 'configurators')}/{url_encode(rule)}", makepath=True
+        )
     # application level: a hostile application name, a binary and a mistyped instance
     app = f"app-{root}"
     meta_root = f"/{root}-meta"
@@ -712,6 +712,7 @@ def test_hostile_records_beside_good_ones(bg, pub, zookeeper, root) -> None:
     assert (f"/services/{app}/typed", "bad_port") in reasons, reasons
     assert (bad_def, "bad_json") in reasons, reasons
     assert any(w.startswith("configurators/") and r == "bad_url" for w, r in reasons), reasons
+    assert any(w.startswith("configurators/") and r == "bad_value" for w, r in reasons), reasons
     total = rec["total"]
     assert total == len(reasons), rec
 

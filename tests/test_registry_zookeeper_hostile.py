@@ -153,11 +153,14 @@ def hostile_case_count() -> int:
     )
 
 
-BAD_CONFIGURATORS = [
-    "override://[::1/S?weight=1",
-    "override://127.0.0.1:99999/S",
-    "route://127.0.0.1/S",
-    "override://bad host/S",
+BAD_CONFIGURATORS: list[tuple[str, str]] = [
+    ("override://[::1/S?weight=1", BAD_URL),
+    ("override://127.0.0.1:99999/S", BAD_PORT),
+    ("route://127.0.0.1/S", BAD_URL),
+    ("override://bad host/S", BAD_HOST),
+    ("override://0.0.0.0/S?weight=abc", BAD_VALUE),  # would make every provider unusable
+    ("override://0.0.0.0/S?weight=99999999999", BAD_VALUE),
+    ("override://0.0.0.0/S?timeout=-1", BAD_VALUE),
 ]
 
 
@@ -231,10 +234,11 @@ def test_bad_definitions_are_rejected_with_a_reason(data: bytes, reason: str) ->
     assert e.value.reason == reason, e.value
 
 
-@pytest.mark.parametrize("text", BAD_CONFIGURATORS)
-def test_bad_configurators_are_rejected(text: str) -> None:
-    with pytest.raises(RecordRejected):
+@pytest.mark.parametrize(("text", "reason"), BAD_CONFIGURATORS)
+def test_bad_configurators_are_rejected(text: str, reason: str) -> None:
+    with pytest.raises(RecordRejected) as e:
         OverrideURL.parse(text)
+    assert e.value.reason == reason, e.value
 
 
 # ---- fuzzing: any input is a value or a typed rejection, in bounded time ---------------------
