@@ -744,7 +744,9 @@ def test_hostile_records_beside_good_ones(bg, pub, zookeeper, root) -> None:
     metrics = gw.metrics_text().decode()
     assert 'tribridge_registry_records_skipped_total{reason="bad_url",registry="zk"}' in metrics
 
-    # registry ls: the good instances, and the bad records with their reasons
+    # registry ls: the service listed; its good instances, and the bad records with reasons
+    r = tb("registry", "ls", url)
+    assert r.returncode == 0 and r.stdout.split() == [SERVICE], (r.stdout, r.stderr)
     r = tb("registry", "ls", url, SERVICE)
     assert r.returncode == 0, r.stderr
     lines = r.stdout.splitlines()
