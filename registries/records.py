@@ -84,23 +84,31 @@ class SkipReport:
 
     Call ``update(source, rejected)`` after each full pass over a source (the records still
     bad replace the previous set; records that disappeared or got fixed are forgotten), or
-    ``add`` / ``clear`` from registries that learn of records one at a time."""
+    ``add`` / ``clear`` from registries that learn of records one at a time.
+
+    Two bounded tables per source: the records on show (the newest ``keep``) and the ones
+    already counted (``track`` of them, as hashes), so a source with more bad records than
+    are shown is still counted and logged once per record, not once per pass."""
 
     def __init__(
         self,
         name: str,
         *,
         keep: int = 20,
+        track: int = 1024,
         max_sources: int = 256,
         log_interval: float = 60.0,
         clock: Any = time.monotonic,
     ) -> None:
         self.name = name
         self.keep = keep
+        self.track = track
         self.max_sources = max_sources
         self.log_interval = log_interval
         self._clock = clock
         self._current: dict[str, dict[str, SkippedRecord]] = {}
+        #: source -> hash(where) -> hash((reason, detail)) of the records already counted
+        self._known: dict[str, dict[int, int]] = {}
         self.total = 0
         self.by_reason: dict[str, int] = {}
         self._last_log: dict[str, float] = {}
@@ -111,15 +119,19 @@ class SkipReport:
         it is new or its reason changed."""
         reason, det = (err.reason, err.detail) if isinstance(err, RecordRejected) else (err, detail)
         where = _short(where)
-        recs = self._current.get(source)
-        if recs is None:
-            if len(self._current) >= self.max_sources:
-                self._current.pop(next(iter(self._current)))
-            recs = self._current[source] = {}
-        old = recs.get(where)
-        if old is not None and old.reason == reason and old.detail == det:
-            return
-        if old is None and len(recs) >= self.keep:
+        known = self._known.get(source)
+        if known is None:
+            if len(self._known) >= self.max_sources:
+                self._forget(next(iter(self._known)))
+            known = self._known[source] = {}
+            self._current[source] = {}
+        recs = self._current.setdefault(source, {})
+        wh, sig = hash(where), hash((reason, det))
+        if known.get(wh) == sig:
+            return  # counted already (shown, or pushed out of the shown ones by newer)
+        if wh in known or len(known) < self.track:
+            known[wh] = sig
+        if where not in recs and len(recs) >= self.keep:
             recs.pop(next(iter(recs)))
         recs[where] = SkippedRecord(source, where, reason, det, time.time())
         self._count(reason)
@@ -128,26 +140,32 @@ class SkipReport:
     def clear(self, source: str, where: str | None = None) -> None:
         """``where`` (or every record of ``source``) is gone or good again."""
         if where is None:
-            self._current.pop(source, None)
+            self._forget(source)
             return
-        recs = self._current.get(source)
-        if recs is not None:
-            recs.pop(_short(where), None)
-            if not recs:
-                del self._current[source]
+        where = _short(where)
+        self._current.get(source, {}).pop(where, None)
+        self._known.get(source, {}).pop(hash(where), None)
 
     def update(self, source: str, rejected: Iterable[tuple[str, RecordRejected]]) -> None:
         """The complete set of records of ``source`` rejected by the latest pass."""
-        seen = set()
+        seen: set[str] = set()
         for where, err in rejected:
             self.add(source, where, err)
             seen.add(_short(where))
-        recs = self._current.get(source)
-        if recs is not None:
-            for w in [w for w in recs if w not in seen]:
-                del recs[w]
-            if not recs:
-                del self._current[source]
+        if not seen:
+            self._forget(source)
+            return
+        recs = self._current.get(source, {})
+        for w in [w for w in recs if w not in seen]:
+            del recs[w]
+        known = self._known.get(source, {})
+        hashes = {hash(w) for w in seen}
+        for h in [h for h in known if h not in hashes]:
+            del known[h]
+
+    def _forget(self, source: str) -> None:
+        self._current.pop(source, None)
+        self._known.pop(source, None)
 
     def records(self, source: str | None = None) -> list[SkippedRecord]:
         if source is not None:

@@ -104,3 +104,18 @@ def test_checked_text_and_bounded_int() -> None:
         with pytest.raises(RecordRejected) as e:
             bounded_int(bad, 0, 100, "w")
         assert e.value.reason == reason, bad
+
+
+def test_more_bad_records_than_shown_are_still_counted_once() -> None:
+    rep = SkipReport("zk", keep=3)
+    bad = [(f"n{i}", RecordRejected(BAD_PORT)) for i in range(50)]
+    for _ in range(4):  # four passes over the same 50 bad records
+        rep.update("s", bad)
+    assert rep.total == 50
+    assert len(rep.records("s")) == 3
+    rep.update("s", bad[:10])  # 40 fixed
+    rep.update("s", bad)  # and broken again: new appearances
+    assert rep.total == 90
+    rep.clear("s", "n0")
+    rep.update("s", bad)
+    assert rep.total == 91
