@@ -268,7 +268,8 @@ class Service:
             return m.types, "configured signature"
         if call.types is not None:
             return call.types, "request type hints"
-        d = self.snapshot.definition
+        # the signatures of the export the call goes to (another version's may differ)
+        d = self.snapshot_for(call).definition or self.snapshot.definition
         if d is not None:
             types = d.signature(call.method, len(call.args))
             if types is not None:
@@ -396,7 +397,8 @@ class Service:
             and (not e.group or e.group == group)
         )
         if eps or snap is None:
-            return Snapshot(other, eps, self.snapshot.healthy, error=self.snapshot.error)
+            own = self.snapshot
+            return Snapshot(other, eps, own.healthy, error=own.error, definition=own.definition)
         return snap
 
     def release(self) -> None:

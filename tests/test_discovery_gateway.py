@@ -220,3 +220,31 @@ def test_another_group_is_followed_in_the_registry_bounded_and_released() -> Non
     svc.release()
     assert sorted(map(str, reg.unsubscribed)) == sorted(map(str, followed))
     assert not any(reg.listeners.values())
+
+
+def test_a_call_for_another_version_is_typed_by_that_version_s_definition() -> None:
+    from tribridge.invoker import Call, Service, ServiceConfig
+    from tribridge.upstream import PoolSet
+
+    def d(param: str, source: str) -> ServiceDefinition:
+        doc = {"canonicalName": S, "methods": [{"name": "m", "parameterTypes": [param]}]}
+        return ServiceDefinition.from_json(doc, source)
+
+    reg = DrivenRegistry()
+    svc = Service(ServiceConfig(S, "1.0.0"), PoolSet())
+    svc.registry = reg
+    svc.update(
+        Snapshot(
+            svc.cfg.key, (Endpoint("10.0.0.1", 1, version="1.0.0"),), definition=d("int", "v1")
+        )
+    )
+    v2 = Call("m", [1], version="2.0.0")
+    assert svc.signature(v2)[1] == "v1"  # v2 not answered yet: as before, the service's own
+    k2 = ServiceKey(S, "2.0.0", "")
+    for listener in reg.listeners[k2]:
+        listener(
+            Snapshot(k2, (Endpoint("10.0.0.1", 1, version="2.0.0"),), definition=d("long", "v2"))
+        )
+    types, source = svc.signature(v2)
+    assert source == "v2" and [str(t) for t in types or []] == ["long"]
+    assert svc.signature(Call("m", [1]))[1] == "v1"
