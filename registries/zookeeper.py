@@ -26,7 +26,7 @@ import ipaddress
 import logging
 import re
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from types import MappingProxyType
 from typing import Any
@@ -286,7 +286,7 @@ def parse_provider_url(text: str) -> DubboURL:
     return DubboURL(u.scheme, host, port, u.path.lstrip("/"), MappingProxyType(params))
 
 
-def _check_params(params: dict[str, str]) -> None:
+def _check_params(params: Mapping[str, str]) -> None:
     """Parameters the gateway acts on must be sane numbers (raises RecordRejected)."""
     if params.get("weight"):
         bounded_int(params["weight"], 0, MAX_WEIGHT, "weight")
@@ -995,8 +995,7 @@ def check_url(url: DubboURL) -> DubboURL:
     valid_host(url.host)
     if not isinstance(url.port, int) or not 0 < url.port < 65536:
         raise RecordRejected(BAD_PORT, f"port {str(url.port)[:40]}")
-    if url.get("weight"):
-        bounded_int(url.get("weight"), 0, MAX_WEIGHT, "weight")
+    _check_params(url.params)
     return url
 
 
