@@ -152,11 +152,14 @@ class OverrideURL:
             raise RecordRejected(TOO_LARGE, f"configurator of {len(text)} characters")
         try:
             u = urlsplit(text)
-            host, port = u.hostname or "", u.port or 0
+            host = u.hostname or ""
             params = dict(parse_qsl(u.query, keep_blank_values=True, max_num_fields=1000))
         except ValueError as e:
-            reason = BAD_PORT if "port" in str(e).lower() else BAD_URL
-            raise RecordRejected(reason, f"{e}: {text[:120]!r}") from None
+            raise RecordRejected(BAD_URL, f"{str(e)[:80]}: {text[:120]!r}") from None
+        try:
+            port = u.port or 0
+        except ValueError as e:
+            raise RecordRejected(BAD_PORT, f"{str(e)[:80]}: {text[:120]!r}") from None
         if u.scheme not in ("override", "absent"):
             raise RecordRejected(BAD_URL, f"not a configurator URL: {text[:120]!r}")
         if host and host not in (ANYHOST, "*"):
@@ -762,8 +765,9 @@ class ZookeeperRegistry(Registry):
         read = _Read()
         if self.interface_discovery:
             children = self._children(f"{base}/providers", entry.watcher)
-            for child in children[MAX_CHILDREN:]:
-                read.skipped.append((f"providers/{child}", RecordRejected(TOO_LARGE, "too many")))
+            if len(children) > MAX_CHILDREN:
+                extra = RecordRejected(TOO_LARGE, f"{len(children)} children, read {MAX_CHILDREN}")
+                read.skipped.append(("providers", extra))
             for child in children[:MAX_CHILDREN]:
                 try:
                     url = parse_child(child)

@@ -449,3 +449,21 @@ def test_big_records_cost_bounded_time() -> None:
         t0 = time.perf_counter()
         _typed(fn, *([arg, "t"] if fn is parse_definition else [arg]))
         assert time.perf_counter() - t0 < 1.0, fn
+
+
+def test_a_flood_of_children_is_read_up_to_the_bound(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Anyone can create children: past MAX_CHILDREN they are reported, not read."""
+    from tribridge.registries import zookeeper as zkmod
+
+    monkeypatch.setattr(zkmod, "MAX_CHILDREN", 100)
+    reg = zkmod.ZookeeperRegistry("127.0.0.1:1", interface_discovery=True, app_discovery=False)
+    good = url_encode(f"dubbo://10.0.0.1:20880/{S}?interface={S}")
+    flood = sorted([good] + [url_encode(f"dubbo://[::{i}/{S}") for i in range(5000)])
+
+    def children(path: str, watch: Any) -> list[str]:
+        return flood if path.endswith("/providers") else []
+
+    monkeypatch.setattr(reg, "_children", children)
+    read = reg._read_interface(zkmod._Entry(S))
+    assert len(read.skipped) == 101  # 100 bad ones read, and one report of the rest
+    assert read.skipped[0][0] == "providers" and read.skipped[0][1].reason == TOO_LARGE
