@@ -382,6 +382,8 @@ def cmd_registry_ls(args: argparse.Namespace) -> int:
                 }
                 for e in snap.endpoints
             ]
+            # records of this service the registry skipped as malformed (registries/records.py)
+            skipped = [r.as_dict() for r in reg.skips.records(args.service)]
             if args.json:
                 out = {
                     "service": args.service,
@@ -389,11 +391,13 @@ def cmd_registry_ls(args: argparse.Namespace) -> int:
                     "healthy": snap.healthy,
                     "error": snap.error,
                     "signatures": snap.definition.source if snap.definition else None,
+                    "skipped": skipped,
                 }
                 sys.stdout.write(orjson.dumps(out).decode() + "\n")
                 return 0 if rows else 1
+            notes = [f"skipped: {r['where']}: {r['reason']} {r['detail']}\n" for r in skipped]
             if not rows:
-                sys.stdout.write(f"no instances of {args.service}\n")
+                sys.stdout.write(f"no instances of {args.service}\n" + "".join(notes))
                 return 1
             head = ("PROTOCOL", "ADDRESS", "WEIGHT", "VERSION", "GROUP", "STATUS", "METHODS")
             table = [head] + [
@@ -417,6 +421,7 @@ def cmd_registry_ls(args: argparse.Namespace) -> int:
                 sys.stdout.write(f"signatures: {snap.definition.source}\n")
             if not snap.healthy:
                 sys.stdout.write(f"registry: {snap.error}\n")
+            sys.stdout.write("".join(notes))
             return 0
         except RegistryError as e:
             sys.stderr.write(

@@ -174,9 +174,17 @@ class GatewayCollector:
             "Seconds since the newest snapshot received from the registry",
             labels=["registry"],
         )
+        skipped = CounterMetricFamily(
+            "tribridge_registry_records_skipped",
+            "Registry records rejected as malformed or hostile (each counted when it appears)",
+            labels=["registry", "reason"],
+        )
         wall = time.time()
         for name, info in gw.registry_status().items():
             connected.add_metric([name], 1 if info.get("connected", True) else 0)
+            rejected = info.get("skipped_records") or {}
+            for reason, n in sorted((rejected.get("by_reason") or {}).items()):
+                skipped.add_metric([name, reason], n)
             last = info.get("last_sync")
             if last:
                 synced.add_metric([name], last)
@@ -184,6 +192,7 @@ class GatewayCollector:
         yield connected
         yield synced
         yield age
+        yield skipped
 
         links = GaugeMetricFamily(
             "tribridge_relay_link_up",

@@ -396,7 +396,7 @@ class KubernetesRegistry(Registry):
         return out
 
     def endpoints_for(self, service: ServiceKey) -> tuple[Endpoint, ...]:
-        result: dict[tuple[str, int, str], Endpoint] = {}
+        result: dict[tuple[str, str, int, str, str], Endpoint] = {}  # one per export
         for svc_name in self.services_for(service.interface):
             svc = self.cache.get("services", {}).get(svc_name) or {}
             ann = (svc.get("metadata") or {}).get("annotations") or {}
@@ -431,8 +431,10 @@ class KubernetesRegistry(Registry):
                         metadata=MappingProxyType(meta),
                     )
                     if matches(ep, service):
-                        result[(addr, port, proto)] = ep
-        return tuple(result[k] for k in sorted(result))
+                        result[ep.export_key] = ep
+        return tuple(
+            sorted(result.values(), key=lambda e: (e.host, e.port, e.protocol, e.group, e.version))
+        )
 
     # ---- Registry API --------------------------------------------------------------------
 
