@@ -243,7 +243,7 @@ def cmd_call(args: argparse.Namespace) -> int:
 
     from .errors import GatewayError
     from .invoker import Call, MethodConfig, Service, ServiceConfig
-    from .jsonmap import dumps
+    from .jsonmap import JSONDecodeError, dumps, loads
     from .upstream import PoolSet, UpstreamSettings
 
     def fail(code: str, message: str, status: int = 1) -> int:
@@ -286,8 +286,8 @@ def cmd_call(args: argparse.Namespace) -> int:
         if not iface or not method:
             return fail("bad_method", f"expected INTERFACE.METHOD, got {args.method!r}", 2)
     try:
-        values = orjson.loads(args.args)
-    except orjson.JSONDecodeError as e:
+        values = loads(args.args)
+    except JSONDecodeError as e:
         return fail("invalid_json", f"arguments are not JSON: {e}", 2)
     if not isinstance(values, list):
         values = [values]

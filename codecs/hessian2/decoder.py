@@ -571,6 +571,8 @@ _PLAIN_CONVERTERS = {
     "java.sql.Timestamp": _sql_date,
     "java.util.UUID": _single("value"),
     "java.net.URI": _single("value"),
+    "java.lang.Class": _single("name"),
+    "com.alibaba.com.caucho.hessian.io.LocaleHandle": _single("value"),
     _HL + "LocalDateHandle": _local_date,
     _HL + "LocalTimeHandle": _local_time,
     _HL + "LocalDateTimeHandle": _local_datetime,

@@ -21,11 +21,12 @@ import base64
 import binascii
 import datetime as _dt
 import struct
+import uuid as _uuid
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from .values import HessianError, HessianObject, Int, Long, TypedList
+from .values import HessianError, HessianObject, Int, Long, TypedList, TypedMap, big_integer
 
 PRIMITIVES = {
     "boolean": "Z",
@@ -71,6 +72,10 @@ _SHORT_NAMES = {
     "LocalTime": "java.time.LocalTime",
     "LocalDateTime": "java.time.LocalDateTime",
     "Instant": "java.time.Instant",
+    "UUID": "java.util.UUID",
+    "Locale": "java.util.Locale",
+    "Class": "java.lang.Class",
+    "Timestamp": "java.sql.Timestamp",
 }
 _LISTS = {"java.util.List", "java.util.ArrayList", "java.util.Collection", "java.lang.Iterable"}
 _SETS = {"java.util.Set", "java.util.HashSet"}
@@ -83,6 +88,8 @@ _TYPED_MAPS = {
     "java.util.concurrent.ConcurrentHashMap",
 }
 _HL = "com.alibaba.com.caucho.hessian.io.java8."
+#: hessian-lite writes a Locale as this handle with its ``toString()`` (LocaleSerializer)
+_LOCALE_HANDLE = "com.alibaba.com.caucho.hessian.io.LocaleHandle"
 _INT_RANGES = {"byte": (-128, 127), "short": (-32768, 32767), "int": (-(2**31), 2**31 - 1)}
 _LONG_RANGE = (-(2**63), 2**63 - 1)
 
@@ -107,9 +114,11 @@ class JavaType:
     """A parsed Java type.
 
     ``kind`` is one of: a primitive name; ``boxed`` (nullable primitive, ``prim`` says
-    which); ``string``, ``object``, ``bigdecimal``, ``biginteger``, ``date``, ``localdate``,
-    ``localtime``, ``localdatetime``, ``instant``, ``bytes`` (``byte[]``), ``array``,
-    ``list``, ``set``, ``map``, ``class`` (POJO or enum, resolved via a ``TypeRegistry``).
+    which); ``string``, ``object``, ``bigdecimal``, ``biginteger``, ``date``, ``sqldate``
+    (``java.sql.Date``/``Time``/``Timestamp``), ``uuid``, ``locale``, ``jclass``
+    (``java.lang.Class``), ``localdate``, ``localtime``, ``localdatetime``, ``instant``,
+    ``bytes`` (``byte[]``), ``array``, ``list``, ``set``, ``map``, ``class`` (POJO or enum,
+    resolved via a ``TypeRegistry``).
     """
 
     name: str
@@ -168,7 +177,12 @@ def _simple(name: str) -> JavaType:
         "java.math.BigDecimal": "bigdecimal",
         "java.math.BigInteger": "biginteger",
         "java.util.Date": "date",
-        "java.sql.Timestamp": "date",
+        "java.sql.Date": "sqldate",
+        "java.sql.Time": "sqldate",
+        "java.sql.Timestamp": "sqldate",
+        "java.util.UUID": "uuid",
+        "java.util.Locale": "locale",
+        "java.lang.Class": "jclass",
         "java.time.LocalDate": "localdate",
         "java.time.LocalTime": "localtime",
         "java.time.LocalDateTime": "localdatetime",
@@ -348,8 +362,11 @@ EMPTY_REGISTRY = TypeRegistry()
 def _to_int(value: Any, t: JavaType, path: str, lo: int, hi: int) -> int:
     if type(value) is bool:
         raise JavaTypeError(path, t.name, value)
-    if isinstance(value, int) or (isinstance(value, float) and value.is_integer()):
+    if isinstance(value, int):
         v = int(value)
+    elif isinstance(value, float) and value.is_integer():
+        # 1e25 is exactly 10**25 in JSON; int(1e25) would be the binary neighbour instead
+        v = int(Decimal(repr(value)))
     elif isinstance(value, str):
         try:
             v = int(value.strip())
@@ -420,20 +437,80 @@ def _b64(value: Any, t: JavaType, path: str) -> bytes:
     raise JavaTypeError(path, "byte[]", value, "base64 string or list of numbers")
 
 
+#: Kinds whose class-tagged JSON form is ``{"class": NAME, "value": V}``: Java value
+#: classes (hessian-lite realizes them with dedicated (de)serializers, or they are scalars)
+#: and collections.  Maps and POJOs carry their entries/fields beside ``class`` instead.
+_VALUE_KINDS = frozenset(
+    {*PRIMITIVES, "boxed", "string", "bigdecimal", "biginteger", "date", "sqldate", "uuid"}
+    | {"locale", "jclass", "localdate", "localtime", "localdatetime", "instant", "bytes"}
+    | {"array", "list", "set"}
+)
+
+
 def infer(value: Any, path: str, generic: bool, reg: TypeRegistry) -> Any:
-    """No declared type: the README's inference rules."""
+    """No declared type (an ``Object`` slot, an untyped POJO field, a ``Map`` value): the
+    README's inference rules, which never look at the *content* of a string.
+
+    * integers: ``int`` when they fit 32 bits, ``long`` when 64, else ``BigInteger``;
+    * other numbers (``float``, and the ``Decimal`` that exact JSON parsing gives for
+      literals a double cannot hold): ``double``, rounded to the nearest double — an
+      untyped decimal is never guessed to be a ``BigDecimal``;
+    * a JSON object with ``"class"``: that Java class.  For a value class (``BigDecimal``,
+      ``java.sql.Timestamp``, ``Long`` ...) the object is ``{"class", "value"}`` and the Java
+      object itself goes on the wire even in a generic call, because no declared type on
+      the provider will convert it there.
+    """
     if value is None or isinstance(value, (str, bool, float, bytes)):
         return value
     if isinstance(value, int):
-        return value  # int if it fits 32 bits, else long (encoder's rule)
+        return value  # int if it fits 32 bits, long if 64, else BigInteger (encoder's rule)
+    if isinstance(value, Decimal):
+        f = float(value)
+        if f in (float("inf"), float("-inf")) or f != f:
+            raise JavaTypeError(
+                path,
+                "java.lang.Double",
+                value,
+                "too large for a double; give the type, e.g. "
+                '{"class": "java.math.BigDecimal", "value": "..."}',
+            )
+        return f
     if isinstance(value, list):
         return [infer(v, f"{path}[{i}]", generic, reg) for i, v in enumerate(value)]
     if isinstance(value, dict):
         cls = value.get("class")
         if isinstance(cls, str) and cls:
-            return coerce(value, _simple(cls), path, generic=generic, registry=reg)
+            try:
+                t = parse_type(cls)
+            except HessianError:
+                raise JavaTypeError(f"{path}.class", "a Java class name", cls) from None
+            if t.kind in _VALUE_KINDS:
+                return coerce(value, t, path, generic=False, registry=reg)
+            return coerce(value, t, path, generic=generic, registry=reg)
         return {k: infer(v, f"{path}.{k}", generic, reg) for k, v in value.items()}
     return value
+
+
+def _untag(value: dict, t: JavaType, path: str) -> Any:
+    """``{"class": "java.math.BigDecimal", "value": "12.50"}`` in a slot of type ``t``: the
+    inner value, after checking that the tag names ``t`` (or its boxed/primitive twin)."""
+    cls = value.get("class")
+    try:
+        tagged = parse_type(cls) if isinstance(cls, str) else None
+    except HessianError:
+        tagged = None
+    if tagged is None:
+        raise JavaTypeError(f"{path}.class", "a Java class name", cls)
+    same = tagged.name == t.name or (
+        tagged.kind in ("boxed", *PRIMITIVES) and (tagged.prim or tagged.kind) == (t.prim or t.kind)
+    )
+    if not same:
+        raise JavaTypeError(path, str(t), value, f"class {cls} does not fit a {t} slot")
+    if set(value) != {"class", "value"}:
+        raise JavaTypeError(
+            path, str(t), value, f'a {tagged.name} is written {{"class": "{cls}", "value": ...}}'
+        )
+    return value["value"]
 
 
 def coerce(
@@ -450,6 +527,10 @@ def coerce(
         if k in PRIMITIVES:
             raise JavaTypeError(path, t.name, value, "primitive cannot be null")
         return None
+    if type(value) is dict and k in _VALUE_KINDS and "class" in value:
+        value = _untag(value, t, path)
+        if value is None:
+            return coerce(None, t, path, generic=generic, registry=registry)
     if k == "boxed":
         k = t.prim or "object"
     if k == "int" or k == "short" or k == "byte":
@@ -494,21 +575,33 @@ def coerce(
         return d
     if k == "biginteger":
         v = _to_int(value, t, path, -(2**4096), 2**4096)
-        if generic:
-            return str(v)
-        mag: list[int] = []
-        a = abs(v)
-        while a:
-            w = a & 0xFFFFFFFF
-            mag.append(w - (1 << 32) if w >= 1 << 31 else w)
-            a >>= 32
-        mag.reverse()
-        return HessianObject(
-            "java.math.BigInteger",
-            {"signum": Int((v > 0) - (v < 0)), "mag": TypedList("[int", [Int(m) for m in mag])},
-        )
+        return str(v) if generic else big_integer(v)
     if k == "date":
         return _parse_datetime(value, t, path)
+    if k == "sqldate":
+        # hessian-lite's SqlDateSerializer: an object of the class with one date field
+        # ``value``; a bare hessian date would reach Java as a java.util.Date
+        return HessianObject(t.name, {"value": _parse_datetime(value, t, path)})
+    if k == "uuid":
+        try:
+            u = _uuid.UUID(value) if isinstance(value, str) else None
+        except ValueError:
+            u = None
+        if u is None:
+            raise JavaTypeError(path, t.name, value, "a UUID string")
+        return HessianObject("java.util.UUID", {"value": str(u)})  # StringValueSerializer
+    if k == "locale":
+        if not isinstance(value, str) or not all(c.isalnum() or c in "_-#" for c in value):
+            raise JavaTypeError(path, t.name, value, "a locale such as en_US")
+        return HessianObject(_LOCALE_HANDLE, {"value": value.replace("-", "_")})
+    if k == "jclass":
+        if not isinstance(value, str):
+            raise JavaTypeError(path, t.name, value, "a class name")
+        try:
+            parse_type(value)
+        except HessianError:
+            raise JavaTypeError(path, t.name, value, "a class name") from None
+        return value if generic else HessianObject("java.lang.Class", {"name": value})
     if k in ("localdate", "localtime", "localdatetime", "instant"):
         return _java_time(value, t, path, generic)
     if k == "bytes":
@@ -530,18 +623,35 @@ def coerce(
         if not isinstance(value, dict):
             raise JavaTypeError(path, str(t), value, "a JSON object")
         kt, vt = t.args if len(t.args) == 2 else (OBJECT, OBJECT)
+        name = t.name
+        if "class" in value and kt.kind in ("object", "string"):
+            # {"class": "java.util.LinkedHashMap", "a": 1}: the tag picks the map class
+            tagged = _tagged_map(value["class"])
+            if tagged is not None:
+                value = {key: v for key, v in value.items() if key != "class"}
+                name = tagged if tagged in _TYPED_MAPS or name not in _TYPED_MAPS else name
         out: dict = {}
         for key, v in value.items():
             ck = _coerce_key(key, kt, f"{path}.{key}", generic, registry)
             out[ck] = coerce(v, vt, f"{path}.{key}", generic=generic, registry=registry)
-        if t.name in _TYPED_MAPS and not generic:
-            from .values import TypedMap
-
-            return TypedMap(t.name, out)
+        if name in _TYPED_MAPS and not generic:
+            return TypedMap(name, out)
         return out
     if k == "class":
         return _coerce_class(value, t, path, generic, registry)
     raise JavaTypeError(path, str(t), value, f"unsupported Java type kind {k}")
+
+
+def _tagged_map(cls: Any) -> str | None:
+    """The map class a ``"class"`` entry names, or None when it names none (then it is an
+    ordinary key)."""
+    if not isinstance(cls, str):
+        return None
+    try:
+        t = parse_type(cls)
+    except HessianError:
+        return None
+    return t.name if t.kind == "map" else None
 
 
 def _coerce_key(key: Any, kt: JavaType, path: str, generic: bool, reg: TypeRegistry) -> Any:
