@@ -175,6 +175,14 @@ TYPE_HINT = (
 )
 
 
+def with_type_hint(message: str) -> str:
+    """A provider's refusal to read an argument, with what to do about it appended."""
+    lowered = message.lower()
+    if any(s in lowered for s in _TYPE_MISMATCH):
+        return f"{message} [hint: {TYPE_HINT}]"
+    return message
+
+
 class Service:
     """Runtime state of one configured (or discovered) service."""
 
@@ -592,8 +600,7 @@ class Service:
                 **extra,
             )
         if res.status == BAD_REQUEST:
-            if any(s in lowered for s in _TYPE_MISMATCH):
-                msg = f"{msg} [hint: {TYPE_HINT}]"
+            msg = with_type_hint(msg)
             return GatewayError(400, "provider_rejected_request", msg, dubbo_status=40, **extra)
         status, code = _STATUS_HTTP.get(res.status, (502, "provider_error"))
         if any(s in lowered for s in ("not found", "cannot find", "can not find", "not exist")):
@@ -790,7 +797,10 @@ class Service:
         if e.http[0] == 404:
             extra["version"] = call.version if call.version is not None else self.cfg.version
             extra["group"] = call.group if call.group is not None else self.cfg.group
-        return status_error(e.status, **extra)
+        err = status_error(e.status, **extra)
+        if e.status.code in (Code.INVALID_ARGUMENT, Code.INTERNAL, Code.UNKNOWN):
+            err.message = with_type_hint(err.message)  # Java could not read an argument
+        return err
 
 
 #: HTTP status of a Triple HTTP/1.1 error reply without a usable code -> gRPC code (the

@@ -352,3 +352,19 @@ def test_provider_type_rejection_points_at_the_fix() -> None:
     assert java in err.message and TYPE_HINT in err.message and '"class"' in TYPE_HINT
     other = svc.result_error(Result(1, 40, error="Serialization id 9 is unknown"), Call("m", []))
     assert TYPE_HINT not in other.message
+
+
+def test_triple_type_rejection_points_at_the_fix() -> None:
+    from tribridge.codecs.triple.status import Code, Status
+    from tribridge.invoker import TYPE_HINT, Call, Service, ServiceConfig
+    from tribridge.triple import TripleCallError
+    from tribridge.upstream import PoolSet, UpstreamSettings
+
+    svc = Service(ServiceConfig("com.x.Svc", protocol="tri"), PoolSet(UpstreamSettings()))
+    java = "BigDecimalDeserializer: unexpected object java.lang.String (12.50)"
+    err = svc._triple_error(TripleCallError(Status(Code.INTERNAL, java)), Call("m", []))
+    assert java in err.message and TYPE_HINT in err.message
+    late = svc._triple_error(
+        TripleCallError(Status(Code.UNAVAILABLE, "expected ...")), Call("m", [])
+    )
+    assert TYPE_HINT not in late.message
