@@ -5,8 +5,9 @@ than a double holds as doubles: ``123456789012345678901234567890`` would reach a
 ``BigInteger`` slot as ``123456789012345677877719597056``.  The README promises exact, so a
 body that *may* hold such a number is parsed again by the standard library with every
 integer exact and, for a decimal literal no double can hold, a ``Decimal``.  "May" is a
-cheap byte scan (``_may_lose_precision``): a decimal with 16 or more digits, an integer
-beyond 64 bits, an exponent below -99 (underflow), or a body
+cheap byte scan (``_may_lose_precision``): a decimal with 8 or more digits on one side of
+its point (necessary for 16 significant digits), an integer beyond 64 bits, an exponent
+below -99 (underflow), or a body
 orjson refuses (an exponent beyond a double's range).  Everything else — nearly every body —
 is orjson's result unchanged.  Numbers keep their value, not their spelling: ``12.50``
 arrives as ``12.5``; send a string to keep a ``BigDecimal``'s scale.
@@ -26,7 +27,6 @@ from __future__ import annotations
 
 import base64
 import json
-import re
 from decimal import Decimal
 from typing import Any
 
@@ -108,37 +108,43 @@ def dumps(value: Any, *, decimals_as_numbers: bool = False) -> bytes:
 
 # ---- exact parsing --------------------------------------------------------------------------
 
-# digits and "." become "0", everything else " ": a run of 16 "0"s is a number (or part of
-# a string) with 16+ digits.  bytes.translate and bytes.find run at C speed.
-_DIGITS = bytes(0x30 if c in b"0123456789." else 0x20 for c in range(256))
-_RUN = b"0" * 16
-_TINY = re.compile(rb"[eE]-0*[1-9][0-9]{2}")
+
+def _number_view_table() -> bytes:
+    table = bytearray(b" " * 256)
+    for c in b"0123456789":
+        table[c] = 0x30
+    for c, to in ((b".", b"."), (b"-", b"-"), (b"e", b"e"), (b"E", b"e")):
+        table[c[0]] = to[0]
+    return bytes(table)
+
+
+#: digits become "0"; ".", "-" and the exponent letter stay; everything else is " "
+_NUMBER_VIEW = _number_view_table()
+#: in that view, the shapes of a number orjson could round (each a necessary condition):
+_LOSSY_SHAPES = (
+    b"0" * 20,  # an integer beyond unsigned 64 bits (or 20+ digits of a decimal)
+    b"-" + b"0" * 19,  # a negative integer below -2**63 (and 19-digit ones near it)
+    b"00000000.",  # a decimal with 16+ digits has 8+ on one side of its point
+    b".00000000",
+    b"0" * 16 + b"e",  # 16+ mantissa digits with an exponent and no point
+    b"e-000",  # an exponent below -99: underflow towards 0.0
+)
 
 
 def _may_lose_precision(data: bytes) -> bool:
-    """True when orjson could round a number in ``data``: a decimal with 16+ digits (at
-    most 15 significant digits always survive a double by value), an integer orjson's 64-bit
-    readers cannot hold (20+ digits, or "-" and 19), or an exponent below -99.  A long run
-    of digits alone (an id in a string, a 19-digit long) is not enough."""
-    t = data.translate(_DIGITS)
-    i = t.find(_RUN)
-    n = len(t)
-    while i >= 0:
-        j = i + len(_RUN)
-        while j < n and t[j] == 0x30:
-            j += 1
-        run = data[i:j]
-        if (
-            b"." in run
-            or data[j : j + 1] in (b"e", b"E")
-            or len(run) > 20
-            or (len(run) == 20 and run > b"18446744073709551615")  # beyond unsigned 64 bits
-            or (len(run) == 19 and data[i - 1 : i] == b"-" and run > b"9223372036854775808")
-        ):
-            return True
-        i = t.find(_RUN, j)
-    # 1e-400 would become 0.0; the regex runs only on the rare body with a negative exponent
-    return (b"e-" in data or b"E-" in data) and _TINY.search(data) is not None
+    """True when orjson could round a number in ``data``.  One ``bytes.translate`` and a
+    few substring searches, all at C speed; a body of ordinary numbers, 19-digit ids or
+    digit-only strings never matches, a decimal with 8+ digits on one side of its point
+    does (and is then parsed exactly even if a double would have held it)."""
+    t = data.translate(_NUMBER_VIEW)
+    return (
+        _LOSSY_SHAPES[0] in t
+        or _LOSSY_SHAPES[1] in t
+        or _LOSSY_SHAPES[2] in t
+        or _LOSSY_SHAPES[3] in t
+        or _LOSSY_SHAPES[4] in t
+        or _LOSSY_SHAPES[5] in t
+    )
 
 
 def _float_or_decimal(text: str) -> float | Decimal:

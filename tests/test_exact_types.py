@@ -217,6 +217,11 @@ def test_exponent_integers_are_exact() -> None:
         (b"1e400", Decimal("1e400")),
         (b"[1.5e-400]", [Decimal("1.5e-400")]),
         (b"[1E-0300]", [1e-300]),
+        # shapes the byte scan cannot tell from lossy ones: exact path, same values as orjson
+        (
+            b"[-9223372036854775808, 18446744073709551615, 1700000000.125]",
+            [-(2**63), 2**64 - 1, 1700000000.125],
+        ),
     ],
 )
 def test_loads_is_exact(text: bytes, expected: Any) -> None:
@@ -233,8 +238,9 @@ def test_loads_keeps_orjson_for_ordinary_bodies(monkeypatch: pytest.MonkeyPatch)
     monkeypatch.setattr(jsonmap, "_exact_loads", boom)
     for body in (
         b'["world"]',
-        b'[1, 2.5, "x", 9223372036854775807, -9223372036854775808, 1e-05, 1e300]',
-        b'{"id": 1834567890123456789, "card": "4111111111111111", "u": 18446744073709551615}',
+        b'[1, 2.5, "x", 9223372036854775807, -999999999999999999, 1e-05, 1e300, 0.1234567]',
+        # 19-digit ids and digit strings (card numbers) stay on orjson
+        b'{"id": 1834567890123456789, "card": "4111111111111111", "u": 9999999999999999999}',
         b"{}",
     ):
         assert jsonmap.loads(body) == orjson.loads(body)
