@@ -171,3 +171,20 @@ def test_caucho_biginteger_reads_back_exactly(caucho: peers.LinePeer) -> None:
     theirs = peers.encode(caucho, peers.decode(caucho, ours))
     assert decode(theirs) == [BIG, -BIG, 2**64]
     assert dumps(decode(theirs)) == b"[%d,%d,%d]" % (BIG, -BIG, 2**64)
+
+
+@pytest.mark.interop
+def test_caucho_reads_a_class_tagged_enum_in_an_object_field(caucho: peers.LinePeer) -> None:
+    """An enum where nothing declares it: ``{"class": E, "name": C}`` (README), read by Java
+    as the enum constant (Caucho writes an enum object back; a HashMap would be a map)."""
+    from tribridge.codecs.hessian2.javatypes import EMPTY_REGISTRY, infer
+
+    color = {"class": "com.tribridge.interop.Color", "name": "BLUE"}
+    box = {"class": "com.tribridge.interop.Box", "value": color}
+    got = peers.decode(caucho, encode(infer(box, "args[0]", False, EMPTY_REGISTRY)))
+    fields = dict(got[2])
+    assert fields["value"] == [
+        "object",
+        "com.tribridge.interop.Color",
+        [["name", ["string", "BLUE"]]],
+    ]
