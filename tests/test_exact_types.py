@@ -93,6 +93,22 @@ VALUE_CLASSES: list[tuple[str, Any, Any]] = [
         HessianObject("com.alibaba.com.caucho.hessian.io.LocaleHandle", {"value": "zh_CN"}),
     ),
     ("java.lang.Class", "[I", HessianObject("java.lang.Class", {"name": "[I"})),
+    (
+        "java.time.Duration",
+        "PT8H6M12.345S",
+        HessianObject(HL_TIME + "DurationHandle", {"seconds": Long(29172), "nanos": 345000000}),
+    ),
+    (
+        "java.time.ZoneOffset",
+        "-05:30",
+        HessianObject(HL_TIME + "ZoneOffsetHandle", {"seconds": -19800}),
+    ),
+    (
+        "java.time.ZoneId",
+        "Asia/Tokyo",
+        HessianObject(HL_TIME + "ZoneIdHandle", {"zoneId": "Asia/Tokyo"}),
+    ),
+    ("java.time.Year", 2024, HessianObject(HL_TIME + "YearHandle", {"year": 2024})),
     ("byte[]", "AAE=", b"\x00\x01"),
     ("int[]", [1, 2], TypedList("[int", [1, 2])),
     ("java.util.HashSet", ["a"], TypedList("java.util.HashSet", ["a"])),
@@ -374,3 +390,74 @@ def test_triple_type_rejection_points_at_the_fix() -> None:
         TripleCallError(Status(Code.UNAVAILABLE, "expected ...")), Call("m", [])
     )
     assert TYPE_HINT not in late.message
+
+
+# ---- the other java.time classes: hessian-lite's handles out, Java's toString() back --------
+
+
+@pytest.mark.parametrize(
+    ("cls", "text", "back"),
+    [
+        ("java.time.ZonedDateTime", "2024-01-02T03:04:05+08:00[Asia/Shanghai]", None),
+        (
+            "java.time.ZonedDateTime",
+            "2024-07-01T12:00:00[Europe/Paris]",
+            "2024-07-01T12:00:00+02:00[Europe/Paris]",
+        ),
+        ("java.time.ZonedDateTime", "2024-01-02T03:04:05Z", None),
+        ("java.time.ZonedDateTime", "2024-01-02T03:04:05-05:30", None),
+        ("java.time.OffsetDateTime", "2024-01-02T03:04:05+01:00", None),
+        ("java.time.OffsetTime", "10:15:30-08:00", None),
+        ("java.time.Duration", "PT8H6M12.345S", None),
+        ("java.time.Duration", "-PT0.5S", "PT-0.5S"),
+        ("java.time.Duration", "P2DT3H", "PT51H"),
+        ("java.time.Duration", "PT0S", None),
+        ("java.time.Period", "P1Y2M3W4D", "P1Y2M25D"),
+        ("java.time.Period", "P0D", None),
+        ("java.time.Year", "2024", None),
+        ("java.time.YearMonth", "2024-02", None),
+        ("java.time.MonthDay", "--02-29", None),
+        ("java.time.ZoneOffset", "+05:30", None),
+        ("java.time.ZoneId", "America/New_York", None),
+    ],
+)
+def test_other_java_time_round_trip(cls: str, text: str, back: str | None) -> None:
+    """Typed or tagged, each goes out as hessian-lite's ``java8.*Handle`` (its readResolve
+    builds the value); a reply carrying the handle comes back as Java's ``toString()``."""
+    wire = encode(coerce(text, parse_type(cls)))
+    assert wire == encode(infer(tagged(cls, text), "a", True, EMPTY_REGISTRY))
+    assert decode(wire) == (back or text)
+    assert HL_TIME.encode() in wire
+
+
+def test_zoned_date_time_handle_fields() -> None:
+    """ZonedDateTimeHandle{dateTime: LocalDateTimeHandle, offset: ZoneOffsetHandle, zoneId}."""
+    h = coerce(
+        "2024-01-02T03:04:05.006+08:00[Asia/Shanghai]", parse_type("java.time.ZonedDateTime")
+    )
+    assert h.cls == HL_TIME + "ZonedDateTimeHandle" and list(h.fields) == [
+        "dateTime",
+        "offset",
+        "zoneId",
+    ]
+    assert h.fields["dateTime"].fields["time"].fields["nano"] == 6_000_000
+    assert h.fields["offset"] == HessianObject(HL_TIME + "ZoneOffsetHandle", {"seconds": 28800})
+    assert h.fields["zoneId"] == "Asia/Shanghai"
+
+
+@pytest.mark.parametrize(
+    ("cls", "text"),
+    [
+        ("java.time.ZonedDateTime", "2024-01-02T03:04:05"),
+        ("java.time.OffsetDateTime", "2024-01-02T03:04:05"),
+        ("java.time.Duration", "P"),
+        ("java.time.Duration", "8 hours"),
+        ("java.time.Period", "P1H"),
+        ("java.time.MonthDay", "02-30"),
+        ("java.time.ZoneId", "Nowhere/Atlantis"),
+        ("java.time.Year", 20.5),
+    ],
+)
+def test_other_java_time_errors(cls: str, text: Any) -> None:
+    with pytest.raises(JavaTypeError, match=cls.replace(".", r"\.")):
+        coerce(text, parse_type(cls), "args[0]")

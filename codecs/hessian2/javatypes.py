@@ -20,6 +20,7 @@ from __future__ import annotations
 import base64
 import binascii
 import datetime as _dt
+import re
 import struct
 import uuid as _uuid
 from dataclasses import dataclass, field
@@ -187,6 +188,7 @@ def _simple(name: str) -> JavaType:
         "java.time.LocalTime": "localtime",
         "java.time.LocalDateTime": "localdatetime",
         "java.time.Instant": "instant",
+        **dict.fromkeys(_JTIME_HANDLES, "jtime"),
     }.get(name)
     if kind is not None:
         return JavaType(name, kind)
@@ -443,7 +445,7 @@ def _b64(value: Any, t: JavaType, path: str) -> bytes:
 _VALUE_KINDS = frozenset(
     {*PRIMITIVES, "boxed", "string", "bigdecimal", "biginteger", "date", "sqldate", "uuid"}
     | {"locale", "jclass", "localdate", "localtime", "localdatetime", "instant", "bytes"}
-    | {"array", "list", "set"}
+    | {"jtime", "array", "list", "set"}
 )
 
 
@@ -604,6 +606,8 @@ def coerce(
         return value if generic else HessianObject("java.lang.Class", {"name": value})
     if k in ("localdate", "localtime", "localdatetime", "instant"):
         return _java_time(value, t, path, generic)
+    if k == "jtime":
+        return _other_java_time(value, t, path)
     if k == "bytes":
         return _b64(value, t, path)
     if k == "array" or k == "list" or k == "set":
@@ -717,6 +721,169 @@ def _java_time(value: Any, t: JavaType, path: str, generic: bool) -> Any:
     if generic:
         return value
     return HessianObject(_HL + handle, fields)
+
+
+# ---- the other java.time classes -----------------------------------------------------------
+# hessian-lite writes each through a ``java8.*Handle`` (writeReplace); its readResolve
+# rebuilds the value.  PojoUtils.realize converts no String to these, so the handle is the
+# wire form in generic calls too.  JSON in: the class's own ``toString()`` (ISO-8601).
+
+_DURATION = re.compile(
+    r"([-+]?)P(?:([-+]?\d+)D)?(?:T(?:([-+]?\d+)H)?(?:([-+]?\d+)M)?(?:([-+]?\d+)(?:[.,](\d{0,9}))?S)?)?",
+    re.IGNORECASE,
+)
+_PERIOD = re.compile(
+    r"([-+]?)P(?:([-+]?\d+)Y)?(?:([-+]?\d+)M)?(?:([-+]?\d+)W)?(?:([-+]?\d+)D)?", re.IGNORECASE
+)
+
+
+def _ldt_handle(d: _dt.datetime) -> HessianObject:
+    date = HessianObject(
+        _HL + "LocalDateHandle", {"year": Int(d.year), "month": Int(d.month), "day": Int(d.day)}
+    )
+    time = HessianObject(_HL + "LocalTimeHandle", _time_fields(d.time()))
+    return HessianObject(_HL + "LocalDateTimeHandle", {"date": date, "time": time})
+
+
+def _offset_handle(tz: _dt.tzinfo | None, at: _dt.datetime | None = None) -> HessianObject:
+    off = tz.utcoffset(at) if tz is not None else None
+    if off is None:
+        raise ValueError("an offset such as +08:00 or Z is required")
+    return HessianObject(_HL + "ZoneOffsetHandle", {"seconds": Int(int(off.total_seconds()))})
+
+
+def _offset_id(text: str) -> _dt.timezone:
+    if text.upper() == "Z":
+        return _dt.UTC
+    d = _dt.datetime.fromisoformat("2000-01-01T00:00:00" + text)
+    assert d.tzinfo is not None
+    return d.tzinfo  # type: ignore[return-value]
+
+
+def _zoned(text: str) -> HessianObject:
+    """``2024-01-02T03:04:05+08:00[Asia/Shanghai]`` (ZonedDateTime.toString), or without
+    the offset (taken from the zone) or without the zone (the offset is the zone)."""
+    import zoneinfo
+
+    stamp, _, zone = text.partition("[")
+    zone = zone.rstrip("]")
+    d = _dt.datetime.fromisoformat(stamp.replace("Z", "+00:00"))
+    if zone:
+        try:
+            tz: _dt.tzinfo = zoneinfo.ZoneInfo(zone)
+        except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+            tz = _offset_id(zone)  # "UTC+8"-style ids are not parsed: a ValueError
+        if d.tzinfo is None:
+            d = d.replace(tzinfo=tz)
+    elif d.tzinfo is None:
+        raise ValueError("a zone or an offset is required")
+    else:
+        zone = "Z" if d.utcoffset() == _dt.timedelta(0) else stamp[-6:]
+    return HessianObject(
+        _HL + "ZonedDateTimeHandle",
+        {"dateTime": _ldt_handle(d), "offset": _offset_handle(d.tzinfo, d), "zoneId": zone},
+    )
+
+
+def _offset_dt(text: str) -> HessianObject:
+    d = _dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
+    return HessianObject(
+        _HL + "OffsetDateTimeHandle",
+        {"dateTime": _ldt_handle(d), "offset": _offset_handle(d.tzinfo, d)},
+    )
+
+
+def _offset_time(text: str) -> HessianObject:
+    tm = _dt.time.fromisoformat(text.replace("Z", "+00:00"))
+    local = HessianObject(_HL + "LocalTimeHandle", _time_fields(tm))
+    return HessianObject(
+        _HL + "OffsetTimeHandle", {"localTime": local, "zoneOffset": _offset_handle(tm.tzinfo)}
+    )
+
+
+def _duration(text: str) -> HessianObject:
+    m = _DURATION.fullmatch(text)
+    if m is None or not any(m.group(i) for i in range(2, 6)):
+        raise ValueError("ISO-8601 duration such as PT8H6M12.345S")
+    sign = -1 if m.group(1) == "-" else 1
+    d, h, mi, s = (int(m.group(i) or 0) for i in range(2, 6))
+    frac = m.group(6) or ""
+    nanos = int(frac.ljust(9, "0")) if frac else 0
+    if m.group(5) and m.group(5).startswith("-"):
+        nanos = -nanos
+    total = sign * ((d * 86400 + h * 3600 + mi * 60 + s) * 10**9 + nanos)
+    secs, nano = divmod(total, 10**9)
+    return HessianObject(_HL + "DurationHandle", {"seconds": Long(secs), "nanos": Int(nano)})
+
+
+def _period(text: str) -> HessianObject:
+    m = _PERIOD.fullmatch(text)
+    if m is None or not any(m.group(i) for i in range(2, 6)):
+        raise ValueError("ISO-8601 period such as P1Y2M3D")
+    sign = -1 if m.group(1) == "-" else 1
+    y, mo, w, d = (sign * int(m.group(i) or 0) for i in range(2, 6))
+    fields = {"years": Int(y), "months": Int(mo), "days": Int(d + 7 * w)}
+    return HessianObject(_HL + "PeriodHandle", fields)
+
+
+def _year(text: str) -> HessianObject:
+    return HessianObject(_HL + "YearHandle", {"year": Int(int(text))})
+
+
+def _year_month(text: str) -> HessianObject:
+    y, _, mo = text.rpartition("-")
+    d = _dt.date(int(y), int(mo), 1)
+    return HessianObject(_HL + "YearMonthHandle", {"year": Int(d.year), "month": Int(d.month)})
+
+
+def _month_day(text: str) -> HessianObject:
+    if not text.startswith("--"):
+        raise ValueError("--MM-DD")
+    mo, _, day = text[2:].partition("-")
+    d = _dt.date(2000, int(mo), int(day))  # a leap year: --02-29 is a MonthDay
+    return HessianObject(_HL + "MonthDayHandle", {"month": Int(d.month), "day": Int(d.day)})
+
+
+def _zone_offset(text: str) -> HessianObject:
+    return _offset_handle(_offset_id(text))
+
+
+def _zone_id(text: str) -> HessianObject:
+    import zoneinfo
+
+    try:
+        zoneinfo.ZoneInfo(text)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        try:
+            _offset_id(text)  # an offset id ("+08:00", "Z") is a ZoneId too
+        except ValueError:
+            raise ValueError("a zone id such as Asia/Shanghai or +08:00") from None
+    return HessianObject(_HL + "ZoneIdHandle", {"zoneId": text})
+
+
+_JTIME_HANDLES: dict[str, Any] = {
+    "java.time.ZonedDateTime": _zoned,
+    "java.time.OffsetDateTime": _offset_dt,
+    "java.time.OffsetTime": _offset_time,
+    "java.time.Duration": _duration,
+    "java.time.Period": _period,
+    "java.time.Year": _year,
+    "java.time.YearMonth": _year_month,
+    "java.time.MonthDay": _month_day,
+    "java.time.ZoneOffset": _zone_offset,
+    "java.time.ZoneId": _zone_id,
+}
+
+
+def _other_java_time(value: Any, t: JavaType, path: str) -> HessianObject:
+    if type(value) is int and t.name == "java.time.Year":
+        value = str(value)
+    if not isinstance(value, str):
+        raise JavaTypeError(path, t.name, value, "an ISO-8601 string")
+    try:
+        return _JTIME_HANDLES[t.name](value.strip())
+    except (ValueError, KeyError, AssertionError) as e:
+        raise JavaTypeError(path, t.name, value, str(e) or "ISO-8601") from None
 
 
 def _time_fields(tm: _dt.time) -> dict[str, Any]:
