@@ -294,3 +294,19 @@ def test_tri_targets_and_exact_numbers_over_triple() -> None:
         assert got["signum"] == 1 and int.from_bytes(mag, "big") == big
     finally:
         peer.close()
+
+
+def test_direct_client_takes_the_same_provider_schemes() -> None:
+    """``Client.direct`` parses its URL with the CLI's rules: static:// is a Dubbo2 provider
+    (or Triple with ?protocol=tri), a registry URL or a bad one is a ValueError."""
+    from tribridge import Client
+
+    with BackgroundLoop() as bg:
+        p = bg.start_provider(version="1.0.0")
+        with Client.direct(f"static://127.0.0.1:{p.port}") as c:
+            assert c.call(SVC, "add", 2, 40, types="int,int", version="1.0.0") == 42
+            big = 2**100 + 7  # exact both ways: a BigInteger into an Object slot and back
+            assert c.call(SVC, "echoObject", big, version="1.0.0") == big
+    for bad in ("zookeeper://h:2181", "dubbo://h", "static://h:1?protocol=grpc"):
+        with pytest.raises(ValueError):
+            Client.direct(bad)
