@@ -461,3 +461,24 @@ def test_zoned_date_time_handle_fields() -> None:
 def test_other_java_time_errors(cls: str, text: Any) -> None:
     with pytest.raises(JavaTypeError, match=cls.replace(".", r"\.")):
         coerce(text, parse_type(cls), "args[0]")
+
+
+def test_value_class_replies_read_as_their_json_form() -> None:
+    """What Java writes for these classes comes back as the README's JSON out."""
+    ts = dt.datetime(2024, 1, 2, 3, 4, 5, 6000, tzinfo=dt.UTC)
+    reply = [
+        HessianObject("java.sql.Timestamp", {"value": ts}),
+        HessianObject("java.util.UUID", {"value": "123e4567-e89b-12d3-a456-426614174000"}),
+        HessianObject("com.alibaba.com.caucho.hessian.io.LocaleHandle", {"value": "zh_CN"}),
+        HessianObject("java.lang.Class", {"name": "[Ljava.lang.String;"}),
+        coerce(BIG, parse_type("java.math.BigInteger")),
+        Decimal("12.50"),
+    ]
+    assert jsonmap.loads(jsonmap.dumps(decode(encode(reply)))) == [
+        "2024-01-02T03:04:05.006000+00:00",
+        "123e4567-e89b-12d3-a456-426614174000",
+        "zh_CN",
+        "[Ljava.lang.String;",
+        BIG,
+        "12.50",
+    ]
