@@ -482,3 +482,9 @@ def test_value_class_replies_read_as_their_json_form() -> None:
         BIG,
         "12.50",
     ]
+
+
+def test_every_java_time_class_has_a_parser() -> None:
+    from tribridge.codecs.hessian2 import javatypes
+
+    assert set(javatypes._JTIME_HANDLES) == set(javatypes._JTIME_CLASSES)

@@ -91,6 +91,42 @@ _TYPED_MAPS = {
 _HL = "com.alibaba.com.caucho.hessian.io.java8."
 #: hessian-lite writes a Locale as this handle with its ``toString()`` (LocaleSerializer)
 _LOCALE_HANDLE = "com.alibaba.com.caucho.hessian.io.LocaleHandle"
+#: the java.time classes other than LocalDate/LocalTime/LocalDateTime/Instant: one kind,
+#: a parser each (``_JTIME_HANDLES``)
+_JTIME_CLASSES = (
+    "java.time.ZonedDateTime",
+    "java.time.OffsetDateTime",
+    "java.time.OffsetTime",
+    "java.time.Duration",
+    "java.time.Period",
+    "java.time.Year",
+    "java.time.YearMonth",
+    "java.time.MonthDay",
+    "java.time.ZoneOffset",
+    "java.time.ZoneId",
+)
+#: class name -> kind, for the names that are not POJOs, collections or boxed primitives
+_KINDS = {
+    "java.lang.String": "string",
+    "java.lang.CharSequence": "string",
+    "java.lang.Object": "object",
+    "java.io.Serializable": "object",
+    "java.lang.Number": "object",
+    "java.math.BigDecimal": "bigdecimal",
+    "java.math.BigInteger": "biginteger",
+    "java.util.Date": "date",
+    "java.sql.Date": "sqldate",
+    "java.sql.Time": "sqldate",
+    "java.sql.Timestamp": "sqldate",
+    "java.util.UUID": "uuid",
+    "java.util.Locale": "locale",
+    "java.lang.Class": "jclass",
+    "java.time.LocalDate": "localdate",
+    "java.time.LocalTime": "localtime",
+    "java.time.LocalDateTime": "localdatetime",
+    "java.time.Instant": "instant",
+    **dict.fromkeys(_JTIME_CLASSES, "jtime"),
+}
 _INT_RANGES = {"byte": (-128, 127), "short": (-32768, 32767), "int": (-(2**31), 2**31 - 1)}
 _LONG_RANGE = (-(2**63), 2**63 - 1)
 
@@ -169,27 +205,7 @@ def _simple(name: str) -> JavaType:
     name = _SHORT_NAMES.get(name, name)
     if name in _BOXED:
         return JavaType(name, "boxed", _BOXED[name])
-    kind = {
-        "java.lang.String": "string",
-        "java.lang.CharSequence": "string",
-        "java.lang.Object": "object",
-        "java.io.Serializable": "object",
-        "java.lang.Number": "object",
-        "java.math.BigDecimal": "bigdecimal",
-        "java.math.BigInteger": "biginteger",
-        "java.util.Date": "date",
-        "java.sql.Date": "sqldate",
-        "java.sql.Time": "sqldate",
-        "java.sql.Timestamp": "sqldate",
-        "java.util.UUID": "uuid",
-        "java.util.Locale": "locale",
-        "java.lang.Class": "jclass",
-        "java.time.LocalDate": "localdate",
-        "java.time.LocalTime": "localtime",
-        "java.time.LocalDateTime": "localdatetime",
-        "java.time.Instant": "instant",
-        **dict.fromkeys(_JTIME_HANDLES, "jtime"),
-    }.get(name)
+    kind = _KINDS.get(name)
     if kind is not None:
         return JavaType(name, kind)
     if name in _LISTS or name in _TYPED_COLLECTIONS:
@@ -861,7 +877,7 @@ def _zone_id(text: str) -> HessianObject:
     return HessianObject(_HL + "ZoneIdHandle", {"zoneId": text})
 
 
-_JTIME_HANDLES: dict[str, Any] = {
+_JTIME_HANDLES: dict[str, Any] = {  # same keys as _JTIME_CLASSES
     "java.time.ZonedDateTime": _zoned,
     "java.time.OffsetDateTime": _offset_dt,
     "java.time.OffsetTime": _offset_time,
