@@ -69,8 +69,8 @@ def _big_ints(v: Any, depth: int = 0) -> Any:
             return orjson.Fragment(str(v))
         except ValueError:  # beyond Python's safe decimal-conversion size: hex is linear
             return hex(v)
-    if isinstance(v, dict):
-        return {k: _big_ints(x, depth + 1) for k, x in v.items()}
+    if isinstance(v, dict):  # a key is a string in JSON anyway (Map<BigInteger, V> replies)
+        return {_big_key(k): _big_ints(x, depth + 1) for k, x in v.items()}
     if isinstance(v, list):
         return [_big_ints(x, depth + 1) for x in v]
     if isinstance(v, HessianObject):
@@ -82,6 +82,12 @@ def _big_ints(v: Any, depth: int = 0) -> Any:
     if isinstance(v, (set, frozenset, tuple)):
         return [_big_ints(x, depth + 1) for x in v]
     return v
+
+
+def _big_key(k: Any) -> Any:
+    if isinstance(k, int) and not isinstance(k, bool) and not _INT64[0] <= k <= _INT64[1]:
+        return str(k)
+    return k
 
 
 def _default_number(v: Any) -> Any:
@@ -96,11 +102,14 @@ def dumps(value: Any, *, decimals_as_numbers: bool = False) -> bytes:
     reply string."""
     default = _default_number if decimals_as_numbers else _default
     try:
-        return orjson.dumps(value, default=default, option=_OPTS)
+        try:
+            return orjson.dumps(value, default=default, option=_OPTS)
+        except orjson.JSONEncodeError as e:
+            if "64-bit" not in str(e):
+                raise
+        return orjson.dumps(_big_ints(value), default=default, option=_OPTS)
     except orjson.JSONEncodeError as e:
         msg = str(e)
-        if "64-bit" in msg:
-            return dumps(_big_ints(value), decimals_as_numbers=decimals_as_numbers)
         if "ecursion" in msg:
             msg = "value is cyclic or nested too deeply to be JSON"
         raise ValueError(msg) from None

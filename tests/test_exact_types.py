@@ -286,6 +286,8 @@ def test_dumps_writes_big_numbers_exactly() -> None:
     assert jsonmap.dumps({"i": BIG, "d": Decimal("0.10")}) == b'{"i":%d,"d":"0.10"}' % BIG
     assert jsonmap.dumps([HessianObject("c.X", {"n": -BIG})]) == b'[{"class":"c.X","n":-%d}]' % BIG
     assert jsonmap.dumps([Decimal("1E+400")], decimals_as_numbers=True) == b"[1E+400]"
+    # Map<BigInteger, V>: keys are strings in JSON (this used to recurse without end)
+    assert jsonmap.dumps({BIG: {2**64: BIG}}) == b'{"%d":{"%d":%d}}' % (BIG, 2**64, BIG)
 
 
 # ---- doors: explicit route, auto route, tribridge call ---------------------------------------
