@@ -34,7 +34,7 @@ from .headers import timeout_header
 from .http_server import HttpLimits, HttpServer, Request, Response
 from .idl_gateway import IdlRouter
 from .invoker import Call, Service, ServiceConfig
-from .jsonmap import dumps
+from .jsonmap import JSONDecodeError, dumps, loads
 from .metrics import RequestStats
 from .tls import client_tls_for
 from .tracing import Tracer
@@ -186,8 +186,8 @@ def _json_body(req: Request) -> Any:
     if not req.body.strip():
         return _MISSING
     try:
-        return orjson.loads(req.body)
-    except orjson.JSONDecodeError as e:
+        return loads(req.body)  # exact: big integers and long decimals are not rounded
+    except JSONDecodeError as e:
         raise GatewayError(400, "invalid_json", f"request body is not valid JSON: {e}") from None
 
 

@@ -8,7 +8,7 @@ Through a gateway (its auto routes, ``POST /{interface}/{method}``)::
 
 or straight to a provider with the gateway's own codecs and connection pool::
 
-    c = Client.direct("dubbo://127.0.0.1:20880")
+    c = Client.direct("dubbo://127.0.0.1:20880")     # or tri://, static://h:p?protocol=tri
 
 ``AsyncClient`` has the same API with ``await``.  Failures raise ``CallError`` carrying the
 HTTP status and the gateway's JSON error (``code``, ``message``, ``exception`` ...), the same
@@ -21,8 +21,9 @@ import asyncio
 import http.client
 import threading
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
-from urllib.parse import quote, urlsplit
+from urllib.parse import parse_qs, quote, urlsplit
 
 from .jsonmap import dumps, loads
 
@@ -37,6 +38,102 @@ class CallError(Exception):
         self.status = status
         self.error = error
         self.code = error.get("code")
+
+
+# ---- call targets: one grammar for every scheme -----------------------------------------------
+
+#: Schemes that name one provider instance: the protocol it speaks (``static://`` is the
+#: static registry's form, Dubbo2 unless ``?protocol=tri``).
+DIRECT_SCHEMES = ("dubbo", "tri", "static")
+TARGET_GRAMMAR = (
+    "SCHEME://HOST:PORT[/PATH] SERVICE.METHOD (or SCHEME://HOST:PORT[/PATH]/SERVICE METHOD)"
+)
+
+
+class TargetError(ValueError):
+    """A call target that names no provider or registry; the message is one line."""
+
+
+@dataclass(frozen=True, slots=True)
+class Target:
+    """Where ``tribridge call`` (and ``Client.direct``) sends a call.
+
+    ``endpoint`` (host, port, protocol) for a direct scheme, else ``registry_url``: the
+    target without the service, which ``open_registry`` understands (eureka's ``/eureka``
+    path and every ``?query`` stay)."""
+
+    scheme: str
+    interface: str
+    method: str
+    endpoint: tuple[str, int, str] | None = None
+    registry_url: str | None = None
+
+
+def _schemes() -> list[str]:
+    from tribridge.registries import SCHEMES
+
+    return [*DIRECT_SCHEMES, *SCHEMES]
+
+
+def direct_endpoint(url: str) -> tuple[str, int, str]:
+    """``dubbo://h:p``, ``tri://h:p``, ``static://h:p[?protocol=tri]`` -> (host, port,
+    protocol)."""
+    u = urlsplit(url)
+    scheme = u.scheme.lower()
+    if scheme not in DIRECT_SCHEMES:
+        raise TargetError(f"expected {'://, '.join(DIRECT_SCHEMES)}://HOST:PORT, got {url!r}")
+    try:
+        host, port = u.hostname, u.port
+    except ValueError:
+        host, port = None, None
+    if not host or not port:
+        raise TargetError(f"{scheme}:// needs HOST:PORT, got {url!r}")
+    protocol = scheme
+    if scheme == "static":
+        protocol = (parse_qs(u.query).get("protocol") or ["dubbo"])[-1]
+        if protocol not in ("dubbo", "tri"):
+            raise TargetError(f"static://: protocol must be dubbo or tri, got {protocol!r}")
+    return host, port, protocol
+
+
+def parse_target(target: str, service_method: str) -> Target:
+    """``SCHEME://HOST:PORT[/PATH] SERVICE.METHOD`` for every scheme (``dubbo``, ``tri``,
+    ``static``, and each registry: ``zookeeper``, ``nacos``, ``eureka``, ``kubernetes`` ...).
+
+    The older form with the service as the target's last path segment and a bare METHOD
+    (``zookeeper://h:2181/com.x.Svc sayHello``) still works, and so does naming the service
+    in both places when they agree.  A registry's own path (``eureka://h:8761/eureka/v2``)
+    is kept for the registry.  Java method names have no ".", so a "." in the second word
+    always separates SERVICE from METHOD."""
+    u = urlsplit(target)
+    scheme = u.scheme.lower()
+    if not scheme or "://" not in target:
+        raise TargetError(f"expected {TARGET_GRAMMAR}, got {target!r}")
+    schemes = _schemes()
+    if scheme not in schemes:
+        raise TargetError(
+            f"unknown scheme {scheme!r} in {target!r}: expected one of {', '.join(schemes)}"
+        )
+    segments = [s for s in u.path.split("/") if s]
+    iface, _, method = service_method.rpartition(".")
+    if iface:  # SERVICE.METHOD: a path ending in that service names it once more
+        if segments and segments[-1] == iface:
+            segments.pop()
+        elif segments and (scheme in DIRECT_SCHEMES or "." in segments[-1]):
+            raise TargetError(
+                f"{target!r} names service {'/'.join(segments)} but the call names {iface}"
+            )
+    elif segments:  # TARGET/SERVICE METHOD
+        iface = segments.pop()
+    if not iface or not method or "/" in service_method:
+        raise TargetError(f"expected {TARGET_GRAMMAR}, got {target!r} {service_method!r}")
+    if scheme in DIRECT_SCHEMES:
+        if segments:
+            raise TargetError(f"{scheme}:// takes no path before the service, got {target!r}")
+        return Target(scheme, iface, method, endpoint=direct_endpoint(target))
+    path = "/" + "/".join(segments) if segments else ""
+    query = f"?{u.query}" if u.query else ""
+    return Target(scheme, iface, method, registry_url=f"{scheme}://{u.netloc}{path}{query}")
 
 
 def _types_header(types: Types) -> str | None:
@@ -85,10 +182,8 @@ class _Direct:
     """Provider calls with the gateway's Service/PoolSet on an event loop."""
 
     def __init__(self, url: str, timeout: float) -> None:
-        u = urlsplit(url)
-        if u.scheme != "dubbo" or not u.hostname or not u.port:
-            raise ValueError(f"expected dubbo://host:port, got {url!r}")
-        self.host, self.port, self.timeout = u.hostname, u.port, timeout
+        self.host, self.port, self.protocol = direct_endpoint(url)
+        self.timeout = timeout
         self._pools: Any = None
         self._services: dict[tuple[str, str, str, str | None], Any] = {}
 
@@ -134,7 +229,8 @@ class _Direct:
             if jtypes is not None:
                 cfg.methods[method] = MethodConfig(method, jtypes)
             svc = Service(cfg, self._pools)
-            svc.update(Snapshot(ServiceKey(interface), (Endpoint(self.host, self.port),)))
+            ep = Endpoint(self.host, self.port, self.protocol)
+            svc.update(Snapshot(ServiceKey(interface), (ep,)))
             self._services[key] = svc
         call = Call(method, list(args), timeout=timeout, attachments=dict(attachments or {}))
         try:

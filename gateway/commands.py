@@ -7,7 +7,6 @@ import asyncio
 import os
 import sys
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 import orjson
 
@@ -33,15 +32,17 @@ def add_subcommands(sub: argparse._SubParsersAction) -> None:  # type: ignore[ty
     call = sub.add_parser("call", help="call a Dubbo service from the shell, grpcurl-style")
     call.add_argument(
         "target",
-        help="dubbo://host:port or tri://host:port (optionally /INTERFACE), or a registry URL "
-        "naming the interface as its last path segment (zookeeper://host:2181/com.x.Service, "
-        "eureka://host:8761/eureka/com.x.Service)",
+        help="SCHEME://HOST:PORT[/PATH]: a provider (dubbo://, tri://, static://) or a registry "
+        "(zookeeper://, nacos://, eureka://host:8761/eureka, kubernetes:// ...)",
     )
-    call.add_argument("method", help="INTERFACE.METHOD (just METHOD when the target names it)")
+    call.add_argument(
+        "method",
+        help="SERVICE.METHOD (just METHOD when the target ends in /SERVICE)",
+    )
     call.add_argument("args", nargs="?", default="[]", help="JSON array of arguments")
     call.add_argument("--types", help="comma-separated Java types or a JVM descriptor")
-    call.add_argument("--version", default="")
-    call.add_argument("--group", default="")
+    call.add_argument("--version", default="", help="service version, for every scheme")
+    call.add_argument("--group", default="", help="service group, for every scheme")
     call.add_argument("--timeout", type=float, default=5.0, help="seconds")
     call.add_argument("--generic", action="store_true", help="use $invoke even with --types")
     call.set_defaults(func=cmd_call)
@@ -241,9 +242,10 @@ def cmd_call(args: argparse.Namespace) -> int:
     from tribridge.registries import RegistryError
     from tribridge.registries.base import Endpoint, ServiceKey, Snapshot
 
+    from .client import TargetError, parse_target
     from .errors import GatewayError
     from .invoker import Call, MethodConfig, Service, ServiceConfig
-    from .jsonmap import dumps
+    from .jsonmap import JSONDecodeError, dumps, loads
     from .upstream import PoolSet, UpstreamSettings
 
     def fail(code: str, message: str, status: int = 1) -> int:
@@ -252,42 +254,14 @@ def cmd_call(args: argparse.Namespace) -> int:
         )
         return status
 
-    from tribridge.registries import SCHEMES
-
-    u = urlsplit(args.target)
-    registry_url = None
-    if u.scheme in SCHEMES:
-        # the last path segment is the interface (Java names have no "/"); what comes
-        # before it is the registry's own path, e.g. eureka://host:8761/eureka/v2/com.x.Foo
-        base, _, iface = u.path.strip("/").rpartition("/")
-        method = args.method
-        if method.startswith(iface + "."):
-            method = method[len(iface) + 1 :]
-        if not iface or not method:
-            return fail(
-                "bad_target",
-                f"expected {u.scheme}://host:port[/registry path]/INTERFACE METHOD, "
-                f"got {args.target!r}",
-                2,
-            )
-        registry_url = urlunsplit((u.scheme, u.netloc, f"/{base}" if base else "", u.query, ""))
-    elif u.scheme not in ("dubbo", "tri") or not u.hostname or not u.port:
-        return fail(
-            "bad_target",
-            f"expected dubbo://host:port, tri://host:port or a registry URL, got {args.target!r}",
-            2,
-        )
-    else:
-        path_iface = u.path.strip("/")
-        if path_iface:
-            iface, method = path_iface, args.method
-        else:
-            iface, _, method = args.method.rpartition(".")
-        if not iface or not method:
-            return fail("bad_method", f"expected INTERFACE.METHOD, got {args.method!r}", 2)
     try:
-        values = orjson.loads(args.args)
-    except orjson.JSONDecodeError as e:
+        target = parse_target(args.target, args.method)
+    except TargetError as e:
+        return fail("bad_target", str(e), 2)
+    iface, method = target.interface, target.method
+    try:
+        values = loads(args.args)
+    except JSONDecodeError as e:
         return fail("invalid_json", f"arguments are not JSON: {e}", 2)
     if not isinstance(values, list):
         values = [values]
@@ -306,18 +280,21 @@ def cmd_call(args: argparse.Namespace) -> int:
         svc = Service(cfg, pools)
         call = Call(method, values)
         try:
-            if registry_url is None:
-                ep = Endpoint(u.hostname or "", u.port or 0, u.scheme)
-                svc.update(Snapshot(ServiceKey(iface), (ep,)))
+            if target.endpoint is not None:
+                svc.update(Snapshot(ServiceKey(iface), (Endpoint(*target.endpoint),)))
             else:
-                snap = await _lookup(
-                    registry_url, ServiceKey(iface, args.version, args.group), args.timeout
-                )
+                url = target.registry_url or ""
+                snap = await _lookup(url, ServiceKey(iface, args.version, args.group), args.timeout)
                 if not snap.endpoints:
+                    who = f"{iface}" + "".join(
+                        f" {k} {v!r}"
+                        for k, v in (("version", args.version), ("group", args.group))
+                        if v
+                    )
                     raise GatewayError(
                         503,
                         "no_provider",
-                        f"{registry_url}: no provider of {iface}",
+                        f"{url}: no provider of {who}",
                         service=iface,
                         method=method,
                     )

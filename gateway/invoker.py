@@ -58,7 +58,7 @@ from tribridge.codecs.triple import (
 from tribridge.registries.base import Endpoint, Listener, Registry, ServiceKey, Snapshot
 
 from .errors import GatewayError
-from .jsonmap import dumps
+from .jsonmap import JSONDecodeError, dumps, loads
 from .policy import ClassPolicy
 from .tls import client_tls_for
 from .triple import APP_NAME, TripleCallError, status_error
@@ -158,6 +158,33 @@ _STATUS_HTTP = {
     SERVER_TIMEOUT: (504, "provider_timeout"),
     SERVER_THREADPOOL_EXHAUSTED_ERROR: (503, "provider_overloaded"),
 }
+
+
+#: How a Java provider says an argument's wire type did not fit the type it declares
+#: (hessian-lite deserializers, Caucho's field readers, reflection).
+_TYPE_MISMATCH = (
+    "unexpected object",
+    "argument type mismatch",
+    "cannot be cast",
+    "classcastexception",
+    "can't convert",
+    "cannot convert",
+    "expected ",
+)
+TYPE_HINT = (
+    "the provider could not read an argument as the Java type it declares; say the type: "
+    'a class tag where nothing declares it ({"class": "java.math.BigDecimal", "value": '
+    '"12.50"}, also inside POJOs, lists and maps), or x-tribridge-types / configured '
+    "method types / provider metadata for the parameters"
+)
+
+
+def with_type_hint(message: str) -> str:
+    """A provider's refusal to read an argument, with what to do about it appended."""
+    lowered = message.lower()
+    if any(s in lowered for s in _TYPE_MISMATCH):
+        return f"{message} [hint: {TYPE_HINT}]"
+    return message
 
 
 class Service:
@@ -624,6 +651,7 @@ class Service:
                 **extra,
             )
         if res.status == BAD_REQUEST:
+            msg = with_type_hint(msg)
             return GatewayError(400, "provider_rejected_request", msg, dubbo_status=40, **extra)
         status, code = _STATUS_HTTP.get(res.status, (502, "provider_error"))
         if any(s in lowered for s in ("not found", "cannot find", "can not find", "not exist")):
@@ -749,7 +777,11 @@ class Service:
         extra = {"service": self.cfg.interface, "method": call.method}
         args = call.args
         try:
-            body = dumps(args[0] if len(args) == 1 else args) if args else b"{}"
+            body = (
+                dumps(args[0] if len(args) == 1 else args, decimals_as_numbers=True)
+                if args
+                else b"{}"
+            )
         except (TypeError, ValueError) as e:
             raise GatewayError(400, "bad_arguments", str(e), **extra) from None
         version = call.version if call.version is not None else self.cfg.version
@@ -779,8 +811,8 @@ class Service:
             raise self._triple_error(TripleCallError(http1_status(reply)), call)
         pool.record_success()
         try:
-            value = orjson.loads(reply.body) if reply.body else None
-        except orjson.JSONDecodeError as e:
+            value = loads(reply.body) if reply.body else None
+        except JSONDecodeError as e:
             raise GatewayError(
                 502, "bad_provider_response", f"reply is not JSON: {e}", **extra
             ) from None
@@ -816,7 +848,10 @@ class Service:
         if e.http[0] == 404:
             extra["version"] = call.version if call.version is not None else self.cfg.version
             extra["group"] = call.group if call.group is not None else self.cfg.group
-        return status_error(e.status, **extra)
+        err = status_error(e.status, **extra)
+        if e.status.code in (Code.INVALID_ARGUMENT, Code.INTERNAL, Code.UNKNOWN):
+            err.message = with_type_hint(err.message)  # Java could not read an argument
+        return err
 
 
 #: HTTP status of a Triple HTTP/1.1 error reply without a usable code -> gRPC code (the

@@ -12,7 +12,7 @@ from tribridge.codecs.hessian2 import decode, encode, parse_type
 from tribridge.codecs.hessian2.javatypes import coerce
 from tribridge.interop.tjson import to_tjson
 
-from .jsonmap import dumps
+from .jsonmap import JSONDecodeError, dumps, loads
 
 _HEX_JUNK = re.compile(r"(0x|\\x|[\s:,-])", re.IGNORECASE)
 
@@ -83,7 +83,7 @@ def dump_frame(data: bytes) -> bytes:
 
 def encode_json(text: str, java_type: str, generic: bool = False) -> bytes:
     try:
-        value = orjson.loads(text)
-    except orjson.JSONDecodeError as e:
+        value = loads(text)
+    except JSONDecodeError as e:
         raise ValueError(f"invalid JSON: {e}") from None
     return encode(coerce(value, parse_type(java_type), "value", generic=generic))

@@ -563,6 +563,58 @@ def _instant(d: dict) -> Any:
         return d
 
 
+def _offset_text(seconds: int) -> str:
+    """``ZoneOffset.toString()``: ``Z``, ``+08:00``, ``-05:30:15``."""
+    if seconds == 0:
+        return "Z"
+    sign = "-" if seconds < 0 else "+"
+    h, rest = divmod(abs(seconds), 3600)
+    m, s = divmod(rest, 60)
+    return f"{sign}{h:02d}:{m:02d}" + (f":{s:02d}" if s else "")
+
+
+def _java_time_text(fmt: Any):  # type: ignore[no-untyped-def]
+    """A converter for the other ``java8.*Handle`` replies: their Java ``toString()`` (the
+    ISO-8601 text the gateway also accepts), the map unchanged when a field is off."""
+
+    def conv(d: dict) -> Any:
+        try:
+            text = fmt(d)
+        except (KeyError, TypeError, ValueError, OverflowError):
+            return d
+        return text if isinstance(text, str) else d
+
+    return conv
+
+
+def _duration_text(d: dict) -> str:
+    """``Duration.toString()``: PT8H6M12.345S, PT-0.5S, PT0S."""
+    total = d["seconds"] * 10**9 + d["nanos"]
+    if total == 0:
+        return "PT0S"
+    sign = "-" if total < 0 else ""
+    secs, nanos = divmod(abs(total), 10**9)
+    h, rest = divmod(secs, 3600)
+    m, s = divmod(rest, 60)
+    out = "PT" + (f"{sign}{h}H" if h else "") + (f"{sign}{m}M" if m else "")
+    if s or nanos:
+        frac = f".{nanos:09d}".rstrip("0") if nanos else ""
+        out += f"{sign}{s}{frac}S"
+    return out
+
+
+def _period_text(d: dict) -> str:
+    y, m, days = d["years"], d["months"], d["days"]
+    if not (y or m or days):
+        return "P0D"
+    return "P" + (f"{y}Y" if y else "") + (f"{m}M" if m else "") + (f"{days}D" if days else "")
+
+
+def _zoned_text(d: dict) -> str:
+    offset, zone = d["offset"], d["zoneId"]
+    return d["dateTime"] + offset + ("" if zone == offset else f"[{zone}]")
+
+
 _PLAIN_CONVERTERS = {
     "java.math.BigDecimal": _bigdecimal,
     "java.math.BigInteger": _biginteger,
@@ -571,10 +623,22 @@ _PLAIN_CONVERTERS = {
     "java.sql.Timestamp": _sql_date,
     "java.util.UUID": _single("value"),
     "java.net.URI": _single("value"),
+    "java.lang.Class": _single("name"),
+    "com.alibaba.com.caucho.hessian.io.LocaleHandle": _single("value"),
     _HL + "LocalDateHandle": _local_date,
     _HL + "LocalTimeHandle": _local_time,
     _HL + "LocalDateTimeHandle": _local_datetime,
     _HL + "InstantHandle": _instant,
+    _HL + "ZoneOffsetHandle": _java_time_text(lambda d: _offset_text(d["seconds"])),
+    _HL + "ZoneIdHandle": _java_time_text(lambda d: d["zoneId"]),
+    _HL + "OffsetDateTimeHandle": _java_time_text(lambda d: d["dateTime"] + d["offset"]),
+    _HL + "OffsetTimeHandle": _java_time_text(lambda d: d["localTime"] + d["zoneOffset"]),
+    _HL + "ZonedDateTimeHandle": _java_time_text(_zoned_text),
+    _HL + "DurationHandle": _java_time_text(_duration_text),
+    _HL + "PeriodHandle": _java_time_text(_period_text),
+    _HL + "YearHandle": _java_time_text(lambda d: f"{d['year']:04d}"),
+    _HL + "YearMonthHandle": _java_time_text(lambda d: f"{d['year']:04d}-{d['month']:02d}"),
+    _HL + "MonthDayHandle": _java_time_text(lambda d: f"--{d['month']:02d}-{d['day']:02d}"),
 }
 
 

@@ -19,7 +19,17 @@ import struct
 from decimal import Decimal
 from typing import Any
 
-from .values import Double, HessianError, HessianObject, Int, Long, PairMap, TypedList, TypedMap
+from .values import (
+    Double,
+    HessianError,
+    HessianObject,
+    Int,
+    Long,
+    PairMap,
+    TypedList,
+    TypedMap,
+    big_integer,
+)
 
 _pack_i = struct.Struct(">i").pack
 _pack_q = struct.Struct(">q").pack
@@ -282,8 +292,10 @@ class Encoder:
         elif t is int:
             if INT_MIN <= value <= INT_MAX:
                 self.write_int(value)
-            else:
+            elif LONG_MIN <= value <= LONG_MAX:
                 self.write_long(value)
+            else:  # only a BigInteger holds it (the decoder reads one back as an int)
+                self.write(big_integer(value), _depth)
         elif t is bool:
             self.buf.append(0x54 if value else 0x46)
         elif t is float or t is Double:

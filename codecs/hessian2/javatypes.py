@@ -20,12 +20,14 @@ from __future__ import annotations
 import base64
 import binascii
 import datetime as _dt
+import re
 import struct
+import uuid as _uuid
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from .values import HessianError, HessianObject, Int, Long, TypedList
+from .values import HessianError, HessianObject, Int, Long, TypedList, TypedMap, big_integer
 
 PRIMITIVES = {
     "boolean": "Z",
@@ -71,6 +73,10 @@ _SHORT_NAMES = {
     "LocalTime": "java.time.LocalTime",
     "LocalDateTime": "java.time.LocalDateTime",
     "Instant": "java.time.Instant",
+    "UUID": "java.util.UUID",
+    "Locale": "java.util.Locale",
+    "Class": "java.lang.Class",
+    "Timestamp": "java.sql.Timestamp",
 }
 _LISTS = {"java.util.List", "java.util.ArrayList", "java.util.Collection", "java.lang.Iterable"}
 _SETS = {"java.util.Set", "java.util.HashSet"}
@@ -83,6 +89,44 @@ _TYPED_MAPS = {
     "java.util.concurrent.ConcurrentHashMap",
 }
 _HL = "com.alibaba.com.caucho.hessian.io.java8."
+#: hessian-lite writes a Locale as this handle with its ``toString()`` (LocaleSerializer)
+_LOCALE_HANDLE = "com.alibaba.com.caucho.hessian.io.LocaleHandle"
+#: the java.time classes other than LocalDate/LocalTime/LocalDateTime/Instant: one kind,
+#: a parser each (``_JTIME_HANDLES``)
+_JTIME_CLASSES = (
+    "java.time.ZonedDateTime",
+    "java.time.OffsetDateTime",
+    "java.time.OffsetTime",
+    "java.time.Duration",
+    "java.time.Period",
+    "java.time.Year",
+    "java.time.YearMonth",
+    "java.time.MonthDay",
+    "java.time.ZoneOffset",
+    "java.time.ZoneId",
+)
+#: class name -> kind, for the names that are not POJOs, collections or boxed primitives
+_KINDS = {
+    "java.lang.String": "string",
+    "java.lang.CharSequence": "string",
+    "java.lang.Object": "object",
+    "java.io.Serializable": "object",
+    "java.lang.Number": "object",
+    "java.math.BigDecimal": "bigdecimal",
+    "java.math.BigInteger": "biginteger",
+    "java.util.Date": "date",
+    "java.sql.Date": "sqldate",
+    "java.sql.Time": "sqldate",
+    "java.sql.Timestamp": "sqldate",
+    "java.util.UUID": "uuid",
+    "java.util.Locale": "locale",
+    "java.lang.Class": "jclass",
+    "java.time.LocalDate": "localdate",
+    "java.time.LocalTime": "localtime",
+    "java.time.LocalDateTime": "localdatetime",
+    "java.time.Instant": "instant",
+    **dict.fromkeys(_JTIME_CLASSES, "jtime"),
+}
 _INT_RANGES = {"byte": (-128, 127), "short": (-32768, 32767), "int": (-(2**31), 2**31 - 1)}
 _LONG_RANGE = (-(2**63), 2**63 - 1)
 
@@ -107,9 +151,11 @@ class JavaType:
     """A parsed Java type.
 
     ``kind`` is one of: a primitive name; ``boxed`` (nullable primitive, ``prim`` says
-    which); ``string``, ``object``, ``bigdecimal``, ``biginteger``, ``date``, ``localdate``,
-    ``localtime``, ``localdatetime``, ``instant``, ``bytes`` (``byte[]``), ``array``,
-    ``list``, ``set``, ``map``, ``class`` (POJO or enum, resolved via a ``TypeRegistry``).
+    which); ``string``, ``object``, ``bigdecimal``, ``biginteger``, ``date``, ``sqldate``
+    (``java.sql.Date``/``Time``/``Timestamp``), ``uuid``, ``locale``, ``jclass``
+    (``java.lang.Class``), ``localdate``, ``localtime``, ``localdatetime``, ``instant``,
+    ``bytes`` (``byte[]``), ``array``, ``list``, ``set``, ``map``, ``class`` (POJO or enum,
+    resolved via a ``TypeRegistry``).
     """
 
     name: str
@@ -159,21 +205,7 @@ def _simple(name: str) -> JavaType:
     name = _SHORT_NAMES.get(name, name)
     if name in _BOXED:
         return JavaType(name, "boxed", _BOXED[name])
-    kind = {
-        "java.lang.String": "string",
-        "java.lang.CharSequence": "string",
-        "java.lang.Object": "object",
-        "java.io.Serializable": "object",
-        "java.lang.Number": "object",
-        "java.math.BigDecimal": "bigdecimal",
-        "java.math.BigInteger": "biginteger",
-        "java.util.Date": "date",
-        "java.sql.Timestamp": "date",
-        "java.time.LocalDate": "localdate",
-        "java.time.LocalTime": "localtime",
-        "java.time.LocalDateTime": "localdatetime",
-        "java.time.Instant": "instant",
-    }.get(name)
+    kind = _KINDS.get(name)
     if kind is not None:
         return JavaType(name, kind)
     if name in _LISTS or name in _TYPED_COLLECTIONS:
@@ -348,8 +380,11 @@ EMPTY_REGISTRY = TypeRegistry()
 def _to_int(value: Any, t: JavaType, path: str, lo: int, hi: int) -> int:
     if type(value) is bool:
         raise JavaTypeError(path, t.name, value)
-    if isinstance(value, int) or (isinstance(value, float) and value.is_integer()):
+    if isinstance(value, int):
         v = int(value)
+    elif isinstance(value, float) and value.is_integer():
+        # 1e25 is exactly 10**25 in JSON; int(1e25) would be the binary neighbour instead
+        v = int(Decimal(repr(value)))
     elif isinstance(value, str):
         try:
             v = int(value.strip())
@@ -420,20 +455,80 @@ def _b64(value: Any, t: JavaType, path: str) -> bytes:
     raise JavaTypeError(path, "byte[]", value, "base64 string or list of numbers")
 
 
+#: Kinds whose class-tagged JSON form is ``{"class": NAME, "value": V}``: Java value
+#: classes (hessian-lite realizes them with dedicated (de)serializers, or they are scalars)
+#: and collections.  Maps and POJOs carry their entries/fields beside ``class`` instead.
+_VALUE_KINDS = frozenset(
+    {*PRIMITIVES, "boxed", "string", "bigdecimal", "biginteger", "date", "sqldate", "uuid"}
+    | {"locale", "jclass", "localdate", "localtime", "localdatetime", "instant", "bytes"}
+    | {"jtime", "array", "list", "set"}
+)
+
+
 def infer(value: Any, path: str, generic: bool, reg: TypeRegistry) -> Any:
-    """No declared type: the README's inference rules."""
+    """No declared type (an ``Object`` slot, an untyped POJO field, a ``Map`` value): the
+    README's inference rules, which never look at the *content* of a string.
+
+    * integers: ``int`` when they fit 32 bits, ``long`` when 64, else ``BigInteger``;
+    * other numbers (``float``, and the ``Decimal`` that exact JSON parsing gives for
+      literals a double cannot hold): ``double``, rounded to the nearest double — an
+      untyped decimal is never guessed to be a ``BigDecimal``;
+    * a JSON object with ``"class"``: that Java class.  For a value class (``BigDecimal``,
+      ``java.sql.Timestamp``, ``Long`` ...) the object is ``{"class", "value"}`` and the Java
+      object itself goes on the wire even in a generic call, because no declared type on
+      the provider will convert it there.
+    """
     if value is None or isinstance(value, (str, bool, float, bytes)):
         return value
     if isinstance(value, int):
-        return value  # int if it fits 32 bits, else long (encoder's rule)
+        return value  # int if it fits 32 bits, long if 64, else BigInteger (encoder's rule)
+    if isinstance(value, Decimal):
+        f = float(value)
+        if f in (float("inf"), float("-inf")) or f != f:
+            raise JavaTypeError(
+                path,
+                "java.lang.Double",
+                value,
+                "too large for a double; give the type, e.g. "
+                '{"class": "java.math.BigDecimal", "value": "..."}',
+            )
+        return f
     if isinstance(value, list):
         return [infer(v, f"{path}[{i}]", generic, reg) for i, v in enumerate(value)]
     if isinstance(value, dict):
         cls = value.get("class")
         if isinstance(cls, str) and cls:
-            return coerce(value, _simple(cls), path, generic=generic, registry=reg)
+            try:
+                t = parse_type(cls)
+            except HessianError:
+                raise JavaTypeError(f"{path}.class", "a Java class name", cls) from None
+            if t.kind in _VALUE_KINDS:
+                return coerce(value, t, path, generic=False, registry=reg)
+            return coerce(value, t, path, generic=generic, registry=reg)
         return {k: infer(v, f"{path}.{k}", generic, reg) for k, v in value.items()}
     return value
+
+
+def _untag(value: dict, t: JavaType, path: str) -> Any:
+    """``{"class": "java.math.BigDecimal", "value": "12.50"}`` in a slot of type ``t``: the
+    inner value, after checking that the tag names ``t`` (or its boxed/primitive twin)."""
+    cls = value.get("class")
+    try:
+        tagged = parse_type(cls) if isinstance(cls, str) else None
+    except HessianError:
+        tagged = None
+    if tagged is None:
+        raise JavaTypeError(f"{path}.class", "a Java class name", cls)
+    same = tagged.name == t.name or (
+        tagged.kind in ("boxed", *PRIMITIVES) and (tagged.prim or tagged.kind) == (t.prim or t.kind)
+    )
+    if not same:
+        raise JavaTypeError(path, str(t), value, f"class {cls} does not fit a {t} slot")
+    if set(value) != {"class", "value"}:
+        raise JavaTypeError(
+            path, str(t), value, f'a {tagged.name} is written {{"class": "{cls}", "value": ...}}'
+        )
+    return value["value"]
 
 
 def coerce(
@@ -450,6 +545,10 @@ def coerce(
         if k in PRIMITIVES:
             raise JavaTypeError(path, t.name, value, "primitive cannot be null")
         return None
+    if type(value) is dict and k in _VALUE_KINDS and "class" in value:
+        value = _untag(value, t, path)
+        if value is None:
+            return coerce(None, t, path, generic=generic, registry=registry)
     if k == "boxed":
         k = t.prim or "object"
     if k == "int" or k == "short" or k == "byte":
@@ -494,23 +593,37 @@ def coerce(
         return d
     if k == "biginteger":
         v = _to_int(value, t, path, -(2**4096), 2**4096)
-        if generic:
-            return str(v)
-        mag: list[int] = []
-        a = abs(v)
-        while a:
-            w = a & 0xFFFFFFFF
-            mag.append(w - (1 << 32) if w >= 1 << 31 else w)
-            a >>= 32
-        mag.reverse()
-        return HessianObject(
-            "java.math.BigInteger",
-            {"signum": Int((v > 0) - (v < 0)), "mag": TypedList("[int", [Int(m) for m in mag])},
-        )
+        return str(v) if generic else big_integer(v)
     if k == "date":
         return _parse_datetime(value, t, path)
+    if k == "sqldate":
+        # hessian-lite's SqlDateSerializer: an object of the class with one date field
+        # ``value``; a bare hessian date would reach Java as a java.util.Date
+        return HessianObject(t.name, {"value": _parse_datetime(value, t, path)})
+    if k == "uuid":
+        try:
+            u = _uuid.UUID(value) if isinstance(value, str) else None
+        except ValueError:
+            u = None
+        if u is None:
+            raise JavaTypeError(path, t.name, value, "a UUID string")
+        return HessianObject("java.util.UUID", {"value": str(u)})  # StringValueSerializer
+    if k == "locale":
+        if not isinstance(value, str) or not all(c.isalnum() or c in "_-#" for c in value):
+            raise JavaTypeError(path, t.name, value, "a locale such as en_US")
+        return HessianObject(_LOCALE_HANDLE, {"value": value.replace("-", "_")})
+    if k == "jclass":
+        if not isinstance(value, str):
+            raise JavaTypeError(path, t.name, value, "a class name")
+        try:
+            parse_type(value)
+        except HessianError:
+            raise JavaTypeError(path, t.name, value, "a class name") from None
+        return value if generic else HessianObject("java.lang.Class", {"name": value})
     if k in ("localdate", "localtime", "localdatetime", "instant"):
         return _java_time(value, t, path, generic)
+    if k == "jtime":
+        return _other_java_time(value, t, path)
     if k == "bytes":
         return _b64(value, t, path)
     if k == "array" or k == "list" or k == "set":
@@ -530,18 +643,35 @@ def coerce(
         if not isinstance(value, dict):
             raise JavaTypeError(path, str(t), value, "a JSON object")
         kt, vt = t.args if len(t.args) == 2 else (OBJECT, OBJECT)
+        name = t.name
+        if "class" in value and kt.kind in ("object", "string"):
+            # {"class": "java.util.LinkedHashMap", "a": 1}: the tag picks the map class
+            tagged = _tagged_map(value["class"])
+            if tagged is not None:
+                value = {key: v for key, v in value.items() if key != "class"}
+                name = tagged if tagged in _TYPED_MAPS or name not in _TYPED_MAPS else name
         out: dict = {}
         for key, v in value.items():
             ck = _coerce_key(key, kt, f"{path}.{key}", generic, registry)
             out[ck] = coerce(v, vt, f"{path}.{key}", generic=generic, registry=registry)
-        if t.name in _TYPED_MAPS and not generic:
-            from .values import TypedMap
-
-            return TypedMap(t.name, out)
+        if name in _TYPED_MAPS and not generic:
+            return TypedMap(name, out)
         return out
     if k == "class":
         return _coerce_class(value, t, path, generic, registry)
     raise JavaTypeError(path, str(t), value, f"unsupported Java type kind {k}")
+
+
+def _tagged_map(cls: Any) -> str | None:
+    """The map class a ``"class"`` entry names, or None when it names none (then it is an
+    ordinary key)."""
+    if not isinstance(cls, str):
+        return None
+    try:
+        t = parse_type(cls)
+    except HessianError:
+        return None
+    return t.name if t.kind == "map" else None
 
 
 def _coerce_key(key: Any, kt: JavaType, path: str, generic: bool, reg: TypeRegistry) -> Any:
@@ -607,6 +737,169 @@ def _java_time(value: Any, t: JavaType, path: str, generic: bool) -> Any:
     if generic:
         return value
     return HessianObject(_HL + handle, fields)
+
+
+# ---- the other java.time classes -----------------------------------------------------------
+# hessian-lite writes each through a ``java8.*Handle`` (writeReplace); its readResolve
+# rebuilds the value.  PojoUtils.realize converts no String to these, so the handle is the
+# wire form in generic calls too.  JSON in: the class's own ``toString()`` (ISO-8601).
+
+_DURATION = re.compile(
+    r"([-+]?)P(?:([-+]?\d+)D)?(?:T(?:([-+]?\d+)H)?(?:([-+]?\d+)M)?(?:([-+]?\d+)(?:[.,](\d{0,9}))?S)?)?",
+    re.IGNORECASE,
+)
+_PERIOD = re.compile(
+    r"([-+]?)P(?:([-+]?\d+)Y)?(?:([-+]?\d+)M)?(?:([-+]?\d+)W)?(?:([-+]?\d+)D)?", re.IGNORECASE
+)
+
+
+def _ldt_handle(d: _dt.datetime) -> HessianObject:
+    date = HessianObject(
+        _HL + "LocalDateHandle", {"year": Int(d.year), "month": Int(d.month), "day": Int(d.day)}
+    )
+    time = HessianObject(_HL + "LocalTimeHandle", _time_fields(d.time()))
+    return HessianObject(_HL + "LocalDateTimeHandle", {"date": date, "time": time})
+
+
+def _offset_handle(tz: _dt.tzinfo | None, at: _dt.datetime | None = None) -> HessianObject:
+    off = tz.utcoffset(at) if tz is not None else None
+    if off is None:
+        raise ValueError("an offset such as +08:00 or Z is required")
+    return HessianObject(_HL + "ZoneOffsetHandle", {"seconds": Int(int(off.total_seconds()))})
+
+
+def _offset_id(text: str) -> _dt.timezone:
+    if text.upper() == "Z":
+        return _dt.UTC
+    d = _dt.datetime.fromisoformat("2000-01-01T00:00:00" + text)
+    assert d.tzinfo is not None
+    return d.tzinfo  # type: ignore[return-value]
+
+
+def _zoned(text: str) -> HessianObject:
+    """``2024-01-02T03:04:05+08:00[Asia/Shanghai]`` (ZonedDateTime.toString), or without
+    the offset (taken from the zone) or without the zone (the offset is the zone)."""
+    import zoneinfo
+
+    stamp, _, zone = text.partition("[")
+    zone = zone.rstrip("]")
+    d = _dt.datetime.fromisoformat(stamp.replace("Z", "+00:00"))
+    if zone:
+        try:
+            tz: _dt.tzinfo = zoneinfo.ZoneInfo(zone)
+        except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+            tz = _offset_id(zone)  # "UTC+8"-style ids are not parsed: a ValueError
+        if d.tzinfo is None:
+            d = d.replace(tzinfo=tz)
+    elif d.tzinfo is None:
+        raise ValueError("a zone or an offset is required")
+    else:
+        zone = "Z" if d.utcoffset() == _dt.timedelta(0) else stamp[-6:]
+    return HessianObject(
+        _HL + "ZonedDateTimeHandle",
+        {"dateTime": _ldt_handle(d), "offset": _offset_handle(d.tzinfo, d), "zoneId": zone},
+    )
+
+
+def _offset_dt(text: str) -> HessianObject:
+    d = _dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
+    return HessianObject(
+        _HL + "OffsetDateTimeHandle",
+        {"dateTime": _ldt_handle(d), "offset": _offset_handle(d.tzinfo, d)},
+    )
+
+
+def _offset_time(text: str) -> HessianObject:
+    tm = _dt.time.fromisoformat(text.replace("Z", "+00:00"))
+    local = HessianObject(_HL + "LocalTimeHandle", _time_fields(tm))
+    return HessianObject(
+        _HL + "OffsetTimeHandle", {"localTime": local, "zoneOffset": _offset_handle(tm.tzinfo)}
+    )
+
+
+def _duration(text: str) -> HessianObject:
+    m = _DURATION.fullmatch(text)
+    if m is None or not any(m.group(i) for i in range(2, 6)):
+        raise ValueError("ISO-8601 duration such as PT8H6M12.345S")
+    sign = -1 if m.group(1) == "-" else 1
+    d, h, mi, s = (int(m.group(i) or 0) for i in range(2, 6))
+    frac = m.group(6) or ""
+    nanos = int(frac.ljust(9, "0")) if frac else 0
+    if m.group(5) and m.group(5).startswith("-"):
+        nanos = -nanos
+    total = sign * ((d * 86400 + h * 3600 + mi * 60 + s) * 10**9 + nanos)
+    secs, nano = divmod(total, 10**9)
+    return HessianObject(_HL + "DurationHandle", {"seconds": Long(secs), "nanos": Int(nano)})
+
+
+def _period(text: str) -> HessianObject:
+    m = _PERIOD.fullmatch(text)
+    if m is None or not any(m.group(i) for i in range(2, 6)):
+        raise ValueError("ISO-8601 period such as P1Y2M3D")
+    sign = -1 if m.group(1) == "-" else 1
+    y, mo, w, d = (sign * int(m.group(i) or 0) for i in range(2, 6))
+    fields = {"years": Int(y), "months": Int(mo), "days": Int(d + 7 * w)}
+    return HessianObject(_HL + "PeriodHandle", fields)
+
+
+def _year(text: str) -> HessianObject:
+    return HessianObject(_HL + "YearHandle", {"year": Int(int(text))})
+
+
+def _year_month(text: str) -> HessianObject:
+    y, _, mo = text.rpartition("-")
+    d = _dt.date(int(y), int(mo), 1)
+    return HessianObject(_HL + "YearMonthHandle", {"year": Int(d.year), "month": Int(d.month)})
+
+
+def _month_day(text: str) -> HessianObject:
+    if not text.startswith("--"):
+        raise ValueError("--MM-DD")
+    mo, _, day = text[2:].partition("-")
+    d = _dt.date(2000, int(mo), int(day))  # a leap year: --02-29 is a MonthDay
+    return HessianObject(_HL + "MonthDayHandle", {"month": Int(d.month), "day": Int(d.day)})
+
+
+def _zone_offset(text: str) -> HessianObject:
+    return _offset_handle(_offset_id(text))
+
+
+def _zone_id(text: str) -> HessianObject:
+    import zoneinfo
+
+    try:
+        zoneinfo.ZoneInfo(text)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        try:
+            _offset_id(text)  # an offset id ("+08:00", "Z") is a ZoneId too
+        except ValueError:
+            raise ValueError("a zone id such as Asia/Shanghai or +08:00") from None
+    return HessianObject(_HL + "ZoneIdHandle", {"zoneId": text})
+
+
+_JTIME_HANDLES: dict[str, Any] = {  # same keys as _JTIME_CLASSES
+    "java.time.ZonedDateTime": _zoned,
+    "java.time.OffsetDateTime": _offset_dt,
+    "java.time.OffsetTime": _offset_time,
+    "java.time.Duration": _duration,
+    "java.time.Period": _period,
+    "java.time.Year": _year,
+    "java.time.YearMonth": _year_month,
+    "java.time.MonthDay": _month_day,
+    "java.time.ZoneOffset": _zone_offset,
+    "java.time.ZoneId": _zone_id,
+}
+
+
+def _other_java_time(value: Any, t: JavaType, path: str) -> HessianObject:
+    if type(value) is int and t.name == "java.time.Year":
+        value = str(value)
+    if not isinstance(value, str):
+        raise JavaTypeError(path, t.name, value, "an ISO-8601 string")
+    try:
+        return _JTIME_HANDLES[t.name](value.strip())
+    except (ValueError, KeyError, AssertionError) as e:
+        raise JavaTypeError(path, t.name, value, str(e) or "ISO-8601") from None
 
 
 def _time_fields(tm: _dt.time) -> dict[str, Any]:

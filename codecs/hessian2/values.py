@@ -85,6 +85,24 @@ class PairMap:
         return f"PairMap({self.type!r}, {self.pairs!r})"
 
 
+def big_integer(v: int) -> HessianObject:
+    """``java.math.BigInteger`` as hessian-lite writes it.  It has no dedicated serializer,
+    so Java writes the JDK's own fields: ``signum`` and ``mag`` (the magnitude as a
+    big-endian ``int[]``).  The JDK's lazily computed cache fields may stay absent: 0 means
+    "not computed yet", which is what Java's reader leaves in them."""
+    mag: list[int] = []
+    a = abs(v)
+    while a:
+        w = a & 0xFFFFFFFF
+        mag.append(w - (1 << 32) if w >= 1 << 31 else w)
+        a >>= 32
+    mag.reverse()
+    return HessianObject(
+        "java.math.BigInteger",
+        {"signum": Int((v > 0) - (v < 0)), "mag": TypedList("[int", [Int(m) for m in mag])},
+    )
+
+
 class HessianObject:
     """An instance of a Java class: class name plus fields in wire order."""
 

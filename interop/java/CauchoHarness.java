@@ -1,10 +1,14 @@
 import com.caucho.hessian.io.AbstractHessianOutput;
 import com.caucho.hessian.io.AbstractSerializer;
+import com.caucho.hessian.io.AbstractStringValueDeserializer;
+import com.caucho.hessian.io.BigDecimalDeserializer;
+import com.caucho.hessian.io.Deserializer;
 import com.caucho.hessian.io.Hessian2Input;
 import com.caucho.hessian.io.Hessian2Output;
 import com.caucho.hessian.io.HessianProtocolException;
 import com.caucho.hessian.io.Serializer;
 import com.caucho.hessian.io.SerializerFactory;
+import com.caucho.hessian.io.StringValueSerializer;
 
 import java.io.BufferedReader;
 import java.io.BufferedWriter;
@@ -40,6 +44,7 @@ import java.util.SortedMap;
 import java.util.SortedSet;
 import java.util.TreeMap;
 import java.util.TreeSet;
+import java.util.UUID;
 
 /**
  * Line-protocol harness around Caucho Hessian 4.0.38 (see docs/typed-json.md).
@@ -805,16 +810,50 @@ public final class CauchoHarness {
         }
 
         @Override
-        @SuppressWarnings({"rawtypes", "unchecked"})
-        public Serializer getSerializer(Class cl) throws HessianProtocolException {
-            Serializer s = synthetic(cl);
-            return s != null ? s : super.getSerializer(cl);
-        }
-
-        @Override
         public Serializer getObjectSerializer(Class<?> cl) throws HessianProtocolException {
             Serializer s = synthetic(cl);
             return s != null ? s : super.getObjectSerializer(cl);
+        }
+
+        /*
+         * String-valued classes. Upstream Caucho registers BigDecimal in its
+         * META-INF/hessian/serializers and deserializers, which Debian's hessian.jar lacks
+         * (without them Caucho reads a BigDecimal as an empty bean); dubbo-hessian-lite, the
+         * reader tribridge talks to, registers UUID the same way. Both read {value: String}.
+         */
+        private static final Deserializer BIG_DECIMAL = new BigDecimalDeserializer();
+        private static final Deserializer UUID_VALUE = new AbstractStringValueDeserializer() {
+            @Override
+            public Class<?> getType() {
+                return UUID.class;
+            }
+
+            @Override
+            protected Object create(String value) {
+                return UUID.fromString(value);
+            }
+        };
+
+        @Override
+        @SuppressWarnings("rawtypes")
+        public Deserializer getDeserializer(Class cl) throws HessianProtocolException {
+            if (cl == BigDecimal.class) {
+                return BIG_DECIMAL;
+            }
+            if (cl == UUID.class) {
+                return UUID_VALUE;
+            }
+            return super.getDeserializer(cl);
+        }
+
+        @Override
+        @SuppressWarnings("rawtypes")
+        public Serializer getSerializer(Class cl) throws HessianProtocolException {
+            if (cl == BigDecimal.class || cl == UUID.class) {
+                return StringValueSerializer.SER;
+            }
+            Serializer s = synthetic(cl);
+            return s != null ? s : super.getSerializer(cl);
         }
     }
 
