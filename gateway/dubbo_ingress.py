@@ -50,7 +50,7 @@ from tribridge.registries.base import Endpoint, ServiceKey
 
 from .ingress_triple import BridgeError, dubbo_response, dubbo_status, triple_request
 from .invoker import TRIPLE_FAILURES, Service, ServiceConfig
-from .policy import denied_in_body
+from .policy import PolicyRefused, known_classes
 from .relay_config import IngressConfig, IngressRoute, norm_version
 from .triple import TripleCallError
 from .upstream import CallTimeout, ConnectFailed, NoEndpoint, UpstreamError
@@ -159,6 +159,8 @@ class DubboIngress:
         self._conns: set[_Consumer] = set()
         self._services: dict[ServiceKey, Service] = {}
         self._routes: dict[tuple[str, str, str, str], IngressRoute | None] = {}
+        #: (path, version, group, method) -> (what it was computed from, allowlist)
+        self._known: dict[tuple[str, str, str, str], tuple[tuple[Any, ...], frozenset[str] | None]] = {}
         self._tasks: set[asyncio.Future[Any]] = set()
         self._event_ids = itertools.count(1)
         self._idle_handle: asyncio.TimerHandle | None = None
@@ -287,24 +289,27 @@ class DubboIngress:
                 f"{self.label}: more than {self.cfg.max_in_flight} calls in flight on one "
                 "connection",
             )
+        policy = self.gw.class_policy
         try:
-            inv = decode_request_body(fr.body)
+            # the policy's depth limit: nothing deeper is accepted, so nothing is unjudged
+            inv = decode_request_body(fr.body, max_depth=policy.max_depth)
         except DubboProtocolError as e:
-            raise IngressReply(BAD_REQUEST, f"Fail to decode request due to: {e}") from None
+            rule = " (rule too_deep)" if "nesting deeper than" in str(e) else ""
+            raise IngressReply(BAD_REQUEST, f"Fail to decode request due to: {e}{rule}") from None
         att = inv.attachments
         path = inv.path
         version = norm_version(att.get("version", inv.version))
         group = inv.group
-        denied = denied_in_body(self.gw.class_policy, inv)
-        if denied is not None:
-            cls, rule = denied
-            log.warning("%s: refused %s.%s from %s: class %s (deny:%s)",
-                        self.label, path, inv.method, conn.peer, cls, rule)  # fmt: skip
+        try:
+            policy.judge_invocation(inv, self._known_classes(path, version, group, inv))
+        except PolicyRefused as e:
+            log.warning("%s: refused %s.%s from %s: %s (rule %s)",
+                        self.label, path, inv.method, conn.peer, e.message, e.rule)  # fmt: skip
             raise IngressReply(
                 BAD_REQUEST,
-                f"Fail to decode request due to: tribridge ({self.label}): class {cls!r} is "
-                f"not allowed (rule deny:{rule}); the call was not forwarded",
-            )
+                f"Fail to decode request due to: tribridge ({self.label}): {e.message} "
+                f"(rule {e.rule}); the call was not forwarded",
+            ) from None
         route = self._route(path, version, group, inv.method)
         if route is None:
             raise IngressReply(
@@ -332,6 +337,36 @@ class DubboIngress:
             return None, None, timeout, (None, svc, path, version, group)
         pool = svc.pool(ep)
         return pool, pool.ready_connection(), timeout, (None, svc, path, version, group)
+
+    def _known_classes(
+        self, path: str, version: str, group: str, inv: Any
+    ) -> frozenset[str] | None:
+        """The allowlist of the called method's signature — configured ``methods`` types and
+        provider metadata overloads of the service, transitively through their POJOs — or
+        None when this gateway knows no signature for it (then the deny list judges alone).
+        For ``$invoke`` the method is the one named in the first argument."""
+        method = inv.method
+        if method in ("$invoke", "$invokeAsync") and inv.args and isinstance(inv.args[0], str):
+            method = inv.args[0]
+        svc = self._services.get(ServiceKey(path, version, group)) or self.gw.services.get(path)
+        if svc is None:
+            return None
+        mcfg = svc.cfg.methods.get(method)
+        configured = mcfg.types if mcfg is not None else None
+        d = svc.snapshot.definition
+        key = (path, version, group, method)
+        stamp = (svc, configured, d, svc.cfg.types)
+        hit = self._known.get(key)
+        if hit is not None and all(a is b for a, b in zip(hit[0], stamp, strict=True)):
+            return hit[1]
+        overloads: list[Any] = [configured] if configured is not None else []
+        if d is not None:
+            overloads += [o.parameter_types for o in d.overloads(method)]
+        known = known_classes(overloads, svc.type_registry()) if overloads else None
+        if len(self._known) >= _ROUTE_CACHE:
+            self._known.clear()
+        self._known[key] = (stamp, known)
+        return known
 
     def _route(self, path: str, version: str, group: str, method: str) -> IngressRoute | None:
         key = (path, version, group, method)
