@@ -46,6 +46,7 @@ from tribridge.codecs.dubbo.frame import (
     SERVICE_ERROR,
     SERVICE_NOT_FOUND,
 )
+from tribridge.codecs.hessian2 import TypeRegistry
 from tribridge.registries.base import Endpoint, ServiceKey
 
 from .ingress_triple import BridgeError, dubbo_response, dubbo_status, triple_request
@@ -160,7 +161,9 @@ class DubboIngress:
         self._services: dict[ServiceKey, Service] = {}
         self._routes: dict[tuple[str, str, str, str], IngressRoute | None] = {}
         #: (path, version, group, method) -> (what it was computed from, allowlist)
-        self._known: dict[tuple[str, str, str, str], tuple[tuple[Any, ...], frozenset[str] | None]] = {}
+        self._known: dict[
+            tuple[str, str, str, str], tuple[tuple[Any, ...], frozenset[str] | None]
+        ] = {}
         self._tasks: set[asyncio.Future[Any]] = set()
         self._event_ids = itertools.count(1)
         self._idle_handle: asyncio.TimerHandle | None = None
@@ -294,8 +297,13 @@ class DubboIngress:
             # the policy's depth limit: nothing deeper is accepted, so nothing is unjudged
             inv = decode_request_body(fr.body, max_depth=policy.max_depth)
         except DubboProtocolError as e:
-            rule = " (rule too_deep)" if "nesting deeper than" in str(e) else ""
-            raise IngressReply(BAD_REQUEST, f"Fail to decode request due to: {e}{rule}") from None
+            if "nesting deeper than" in str(e):
+                raise IngressReply(
+                    BAD_REQUEST,
+                    f"Fail to decode request due to: tribridge ({self.label}): {e} "
+                    "(rule too_deep); the call was not forwarded",
+                ) from None
+            raise IngressReply(BAD_REQUEST, f"Fail to decode request due to: {e}") from None
         att = inv.attachments
         path = inv.path
         version = norm_version(att.get("version", inv.version))
@@ -348,21 +356,43 @@ class DubboIngress:
         method = inv.method
         if method in ("$invoke", "$invokeAsync") and inv.args and isinstance(inv.args[0], str):
             method = inv.args[0]
-        svc = self._services.get(ServiceKey(path, version, group)) or self.gw.services.get(path)
-        if svc is None:
+        # the configured service (methods, types) and the ingress's own subscription to
+        # the same key (provider metadata), whichever exist
+        svcs = [
+            x
+            for x in (
+                self.gw.state.services.get(path),
+                self._services.get(ServiceKey(path, version, group)),
+            )
+            if x is not None
+        ]
+        if not svcs:
             return None
-        mcfg = svc.cfg.methods.get(method)
-        configured = mcfg.types if mcfg is not None else None
-        d = svc.snapshot.definition
         key = (path, version, group, method)
-        stamp = (svc, configured, d, svc.cfg.types)
+        stamp = tuple(
+            y
+            for x in svcs
+            for y in (x, x.cfg.methods.get(method), x.snapshot.definition, x.cfg.types)
+        )
         hit = self._known.get(key)
-        if hit is not None and all(a is b for a, b in zip(hit[0], stamp, strict=True)):
+        if (
+            hit is not None
+            and len(hit[0]) == len(stamp)
+            and all(a is b for a, b in zip(hit[0], stamp, strict=True))
+        ):
             return hit[1]
-        overloads: list[Any] = [configured] if configured is not None else []
-        if d is not None:
-            overloads += [o.parameter_types for o in d.overloads(method)]
-        known = known_classes(overloads, svc.type_registry()) if overloads else None
+        overloads: list[Any] = []
+        reg = TypeRegistry()
+        for x in svcs:
+            mcfg = x.cfg.methods.get(method)
+            if mcfg is not None and mcfg.types is not None:
+                overloads.append(mcfg.types)
+            d = x.snapshot.definition
+            if d is not None:
+                overloads += [o.parameter_types for o in d.overloads(method)]
+            for pd in x.type_registry().defs.values():
+                reg.add(pd)
+        known = known_classes(overloads, reg) if overloads else None
         if len(self._known) >= _ROUTE_CACHE:
             self._known.clear()
         self._known[key] = (stamp, known)

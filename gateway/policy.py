@@ -384,10 +384,15 @@ def _type_classes(t: JavaType, out: set[str]) -> None:
 
 def known_classes(overloads: Iterable[Sequence[JavaType]], reg: TypeRegistry) -> frozenset[str]:
     """The allowlist a known signature implies: every class the overloads' parameter types
-    name (generic arguments and array elements included) and, transitively, the field types
-    of every declared POJO among them (configured ``types`` or metadata type definitions)."""
+    name (generic arguments and array elements included), every type the service declares
+    (configured ``types`` / metadata type definitions — the HTTP door accepts those at
+    Object positions too, so both doors answer alike) and, transitively, their field types.
+    A subclass or implementation the signature does not name needs an allow pattern."""
     seen: set[str] = set()
     todo: list[JavaType] = [t for o in overloads for t in o]
+    for name, pdef in reg.defs.items():
+        seen.add(name)
+        todo.extend(ft for _, ft in pdef.fields)
     while todo:
         names: set[str] = set()
         _type_classes(todo.pop(), names)
@@ -448,7 +453,9 @@ class ClassPolicy:
         m = mode.lower()
         if m in REALIZED_GENERIC_MODES:
             return True
-        return any(m in ms for g, ms in self.generic_modes.items() if fnmatch.fnmatchcase(service, g))
+        return any(
+            m in ms for g, ms in self.generic_modes.items() if fnmatch.fnmatchcase(service, g)
+        )
 
     # ---- the Dubbo2 doors ------------------------------------------------------------------
 
@@ -470,7 +477,9 @@ class ClassPolicy:
                     f"attachments.{key}: {v!r} differs from the request path {inv.path!r}",
                 )
         if generic:
-            mode = next((v for k, v in att.items() if isinstance(k, str) and k.lower() == "generic"), None)
+            mode = next(
+                (v for k, v in att.items() if isinstance(k, str) and k.lower() == "generic"), None
+            )
             if mode is not None and (
                 not isinstance(mode, str) or not self.generic_mode_allowed(inv.path, mode)
             ):
@@ -489,10 +498,14 @@ class ClassPolicy:
                     "(nativejava payload), which no class policy can see into",
                 )
         # (spelling, where, position-judged by the allowlist)
-        names: list[tuple[str, str, bool]] = [(n, "descriptor", True) for n in descriptor_names(inv.desc)]
+        names: list[tuple[str, str, bool]] = [
+            (n, "descriptor", True) for n in descriptor_names(inv.desc)
+        ]
         names += [(n, "hessian class", True) for n in inv.classes]
         if generic and len(inv.args) >= 2 and isinstance(inv.args[1], list):
-            names += [(t, "$invoke parameter types", True) for t in inv.args[1] if isinstance(t, str)]
+            names += [
+                (t, "$invoke parameter types", True) for t in inv.args[1] if isinstance(t, str)
+            ]
         # "class" keys: realized only by a generic call; elsewhere they are data, judged
         # by the deny list alone.
         names += [(n, '"class" key', generic) for n in inv.class_keys]
@@ -558,21 +571,17 @@ class ClassPolicy:
                 cls,
                 "not_assignable",
                 path,
-                f"the signature declares {declared.name} here and no allow pattern names "
-                f"{cls}",
+                f"the signature declares {declared.name} here and no allow pattern names {cls}",
             )
         where = "Object/Map/interface" if declared is not None else "an untyped"
         raise ClassNotAllowed(
             cls,
             "not_allowlisted",
             path,
-            f"{where} position accepts only classes the service declares or an allow "
-            "pattern names",
+            f"{where} position accepts only classes the service declares or an allow pattern names",
         )
 
-    def check_args(
-        self, args: list[Any], types: list[JavaType] | None, reg: TypeRegistry
-    ) -> None:
+    def check_args(self, args: list[Any], types: list[JavaType] | None, reg: TypeRegistry) -> None:
         """Walk every argument (iteratively: depth is the client's choice) in step with its
         declared type, judging each ``"class"`` key met."""
         stack: list[tuple[Any, JavaType | None, str, int]] = [
