@@ -63,6 +63,8 @@ log = logging.getLogger("tribridge.dubbo_ingress")
 
 MAX_SERVICES = 4096  # (interface, version, group) keys followed for ingress calls
 _ROUTE_CACHE = 8192
+#: decode failures that are class-policy rules: (message fragment, rule)
+_DECODE_RULES = (("nesting deeper than", "too_deep"), ("after the attachments", "trailing_bytes"))
 
 
 class IngressReply(Exception):
@@ -297,11 +299,13 @@ class DubboIngress:
             # the policy's depth limit: nothing deeper is accepted, so nothing is unjudged
             inv = decode_request_body(fr.body, max_depth=policy.max_depth)
         except DubboProtocolError as e:
-            if "nesting deeper than" in str(e):
+            # the class-policy limits of decoding name their rule like every other refusal
+            rule = next((r for m, r in _DECODE_RULES if m in str(e)), None)
+            if rule is not None:
                 raise IngressReply(
                     BAD_REQUEST,
                     f"Fail to decode request due to: tribridge ({self.label}): {e} "
-                    "(rule too_deep); the call was not forwarded",
+                    f"(rule {rule}); the call was not forwarded",
                 ) from None
             raise IngressReply(BAD_REQUEST, f"Fail to decode request due to: {e}") from None
         att = inv.attachments

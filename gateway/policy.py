@@ -310,6 +310,7 @@ def class_names(spelling: str) -> tuple[str, ...]:
     return tuple(out)
 
 
+@functools.lru_cache(maxsize=1024)
 def descriptor_names(desc: str) -> tuple[str, ...]:
     """The classes of a JVM parameter descriptor (``ILcom/x/Y;[Lcom/x/Z;``): older Dubbo
     providers load them (``ReflectUtils.desc2classArray``) before any filter runs."""

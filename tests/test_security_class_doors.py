@@ -100,6 +100,13 @@ def nested_lists(depth: int) -> bytes:
     return direct("echoObject", OBJ, [v])
 
 
+def trailing(value: Any) -> bytes:
+    """A value after the attachments map, where no Dubbo reader looks."""
+    f = direct("greet", "Ljava/lang/String;", ["x"])
+    body = f[16:] + encode(value)
+    return f[:12] + len(body).to_bytes(4, "big") + body
+
+
 ROW = HessianObject(ROWSET, {"dataSourceName": "ldap://127.0.0.1:1/x", "autoCommit": True})
 
 #: name -> (frame, rule, classes it carries)
@@ -172,6 +179,11 @@ CASES: dict[str, tuple[bytes, str, tuple[str, ...]]] = {
         (ROWSET,),
     ),
     "depth_beyond_the_limit": (nested_lists(MAX_DEPTH + 2), "too_deep", ()),
+    "bytes_after_the_attachments": (
+        trailing(HessianObject(ROWSET, {})),
+        "trailing_bytes",
+        (ROWSET,),
+    ),
     # the parameter descriptor (desc2classArray runs before any filter)
     "descriptor": (
         direct("echoObject", f"L{ROWSET.replace('.', '/')};", ["x"]),

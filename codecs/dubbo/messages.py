@@ -197,6 +197,10 @@ def decode_request_body(
         att: Any = {} if dec.at_end() else dec.read()
         if not isinstance(att, dict):
             raise DubboProtocolError(f"request attachments must be a map, got {type(att).__name__}")
+        if not dec.at_end():
+            # Nothing follows the attachments in a Dubbo request; bytes that no reader here
+            # looks at are bytes no class policy has judged.
+            raise DubboProtocolError(f"{dec.end - dec.pos} bytes after the attachments")
     except HessianError as e:
         raise DubboProtocolError(f"bad request body: {e}") from None
     return Invocation(
