@@ -267,6 +267,7 @@ SAFE_JDK: tuple[str, ...] = (
     "java.util.concurrent.ConcurrentHashMap",
     "java.util.concurrent.CopyOnWriteArrayList",
     "com.alibaba.com.caucho.hessian.io.java8.*",
+    "com.alibaba.com.caucho.hessian.io.LocaleHandle",
 )
 
 #: Hessian's short spellings of array element types (``[int``, ``[string``, ``[object``).
@@ -467,30 +468,29 @@ class ClassPolicy:
         ``require_signature``). Raises ``PolicyRefused``."""
         generic = inv.method in GENERIC_METHODS
         att = inv.attachments
-        for key in ("path", "interface"):
-            v = att.get(key)
-            if v is not None and v != inv.path:
-                # Java's DecodeableRpcInvocation lets the attachment override the body's
-                # path: the provider would run another service than the one judged here.
-                raise PolicyRefused(
-                    "path_mismatch",
-                    f"attachments.{key}",
-                    f"attachments.{key}: {v!r} differs from the request path {inv.path!r}",
-                )
-        if generic:
-            mode = next(
-                (v for k, v in att.items() if isinstance(k, str) and k.lower() == "generic"), None
+        v = att.get("path")
+        if v is not None and v != inv.path:
+            # Java's DecodeableRpcInvocation lets the attachment override the body's path
+            # (the exporter key): the provider would run another service than the one
+            # routed and judged here. (``interface`` may differ: services with a path.)
+            raise PolicyRefused(
+                "path_mismatch",
+                "attachments.path",
+                f"attachments.path: {v!r} differs from the request path {inv.path!r}",
             )
-            if mode is not None and (
-                not isinstance(mode, str) or not self.generic_mode_allowed(inv.path, mode)
-            ):
-                raise PolicyRefused(
-                    "generic_mode",
-                    "attachments.generic",
-                    f"attachments.generic: generic mode {mode!r} is not allowed for "
-                    f"{inv.path} (only 'true'; others need security.classes.generic_modes)",
-                    mode=str(mode),
-                )
+        if generic:
+            # every spelling of the key: Dubbo 3 lower-cases attachment keys on some paths
+            for k, mode in att.items():
+                if not (isinstance(k, str) and k.lower() == "generic"):
+                    continue
+                if not isinstance(mode, str) or not self.generic_mode_allowed(inv.path, mode):
+                    raise PolicyRefused(
+                        "generic_mode",
+                        f"attachments.{k}",
+                        f"attachments.{k}: generic mode {mode!r} is not allowed for "
+                        f"{inv.path} (only 'true'; others need security.classes.generic_modes)",
+                        mode=str(mode),
+                    )
             if inv.java_serialized and not self.generic_mode_allowed(inv.path, "nativejava"):
                 raise PolicyRefused(
                     "java_serialized",

@@ -83,6 +83,13 @@ def invoke(
     return tmpl.frame(7, generic_args("echoObject", types or ["java.lang.Object"], args), att)
 
 
+def direct_att(method: str, desc: str, att: dict[str, Any]) -> bytes:
+    """A generic call with exactly these attachments (no template default)."""
+    return RequestTemplate(S, method, desc, V).frame(
+        7, generic_args("echoObject", ["java.lang.Object"], [{"k": 1}]), att
+    )
+
+
 def unused_class_def(cls: str) -> bytes:
     """A class definition no value uses: Java's reader still resolves (loads, initializes)
     the class when it reads the definition."""
@@ -229,6 +236,11 @@ CASES: dict[str, tuple[bytes, str, tuple[str, ...]]] = {
         (ROWSET,),
     ),
     "generic_mode_int": (invoke([1], mode=5), "generic_mode", ()),
+    "generic_mode_second_spelling": (
+        direct_att("$invoke", GENERIC_DESC, {"generic": "true", "Generic": "nativejava"}),
+        "generic_mode",
+        (),
+    ),
     "java_serialized_bytes": (invoke([JAVA_STREAM_MAGIC + b"sr\x00\x1cx"]), "java_serialized", ()),
 }
 
@@ -414,6 +426,9 @@ BENIGN = {
     "invoke_declared_class_key": invoke([{"class": USER, "id": 3}]),
     "invoke_raw_return_mode": invoke([{"k": 1}], mode="raw.return"),
     "bytes_not_java_serialized": direct("echoBytes", "[B", [b"\xac\xed"]),
+    "interface_attachment_differs": direct(
+        "greet", "Ljava/lang/String;", ["x"], {"interface": "com.tribridge.demo.Api"}
+    ),
 }
 
 
