@@ -335,8 +335,11 @@ class _Patterns:
                 self.globs.append((k, p))
             else:
                 self.exact.setdefault(k, p)
+        self.any = bool(self.pkgs or self.exact or self.globs)
 
     def match(self, name: str) -> str | None:
+        if not self.any:
+            return None
         n = name.lower() if self.fold else name
         outer = n.split("$", 1)[0]
         for c in (n, outer) if outer != n else (n,):
@@ -522,7 +525,7 @@ class ClassPolicy:
         if not positional or (known is None and not self.require_signature):
             return
         for n in class_names(spelling):
-            if _safe(n) or self._allow.match(n) is not None:
+            if (known is not None and n in known) or _safe(n) or self._allow.match(n):
                 continue
             if known is None:
                 raise ClassNotAllowed(
@@ -532,14 +535,13 @@ class ClassPolicy:
                     f"{n} is not a JDK value type or allowlisted, and the method's "
                     "signature is unknown (security.classes.require_signature)",
                 )
-            if n not in known:
-                raise ClassNotAllowed(
-                    spelling,
-                    "not_allowlisted",
-                    where,
-                    f"{n} is neither a type of the method's signature (nor of its declared "
-                    "POJOs' fields), a JDK value type, nor named by an allow pattern",
-                )
+            raise ClassNotAllowed(
+                spelling,
+                "not_allowlisted",
+                where,
+                f"{n} is neither a type of the method's signature (nor of its declared "
+                "POJOs' fields), a JDK value type, nor named by an allow pattern",
+            )
 
     # ---- the HTTP doors --------------------------------------------------------------------
 
