@@ -565,7 +565,7 @@ class ClassPolicy:
             raise ClassNotAllowed(cls, f"deny:{rule}", path, f"denied by pattern {rule!r}")
         if declared is not None and declared.kind == "class" and declared.name == cls:
             return
-        if _plain(cls):
+        if _safe(cls):
             return
         if reg.get(cls) is not None or self.allowed_by(cls) is not None:
             return
@@ -640,7 +640,7 @@ class ClassPolicy:
                 rule = self.denied_by(cls)
                 if rule is not None:
                     raise ClassNotAllowed(cls, f"deny:{rule}", path, f"denied by pattern {rule!r}")
-                if _plain(cls) or cls in known or reg.get(cls) is not None:
+                if _safe(cls) or cls in known or reg.get(cls) is not None:
                     continue
                 if self.allowed_by(cls) is None:
                     raise ClassNotAllowed(

@@ -377,3 +377,17 @@ def test_generic_modes_setting() -> None:
     assert p.generic_mode_allowed("com.other.S", "true")
     with pytest.raises(ConfigError, match="unknown generic mode 'fastjson'"):
         parse_config("security: {classes: {generic_modes: {'*': [fastjson]}}}")
+
+
+def test_jdk_value_types_pass_alike_on_http_and_dubbo2_doors() -> None:
+    from tribridge.codecs.hessian2 import TypeRegistry
+
+    p = ClassPolicy()
+    for cls in ("java.util.UUID", "java.util.Arrays$ArrayList", "java.time.ZonedDateTime"):
+        p.check_args([{"class": cls}], None, TypeRegistry())  # HTTP, untyped position
+        p.judge_name(cls, "hessian class", frozenset())  # Dubbo2, signature known
+    for cls in ("com.acme.Other", "java.util.concurrent.TimeUnit"):
+        with pytest.raises(Exception, match="not allowed"):
+            p.check_args([{"class": cls}], None, TypeRegistry())
+        with pytest.raises(Exception, match="not allowed"):
+            p.judge_name(cls, "hessian class", frozenset())
