@@ -113,6 +113,16 @@ CASES: dict[str, tuple[bytes, str, tuple[str, ...]]] = {
         "deny:com.sun.*",
         (ROWSET,),
     ),
+    "class_field_of_a_map_class_def_in_invoke": (  # Java's MapDeserializer: a "class" key
+        invoke([HessianObject("java.util.HashMap", {"class": ROWSET, "dataSourceName": "x"})]),
+        "deny:com.sun.*",
+        (ROWSET,),
+    ),
+    "class_field_of_a_map_class_def_unlisted": (
+        invoke([{"k": HessianObject("java.util.HashMap", {"class": UNLISTED})}]),
+        "not_allowlisted",
+        (UNLISTED,),
+    ),
     "pairmap_nested_in_list_in_invoke": (
         invoke([[{"a": PairMap(None, [(True, 1), ("class", INVOKER)])}]]),
         "deny:org.apache.commons.collections.*",

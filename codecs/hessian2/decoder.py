@@ -125,7 +125,9 @@ class Decoder:
 
     def class_keys(self) -> tuple[str, ...]:
         """Every string stored under a ``"class"`` key of any map (string-keyed or not, at
-        any depth): the names Dubbo's ``PojoUtils.realize`` instantiates in a generic call."""
+        any depth) or in a ``class`` field of an object (a ``HashMap`` class definition
+        reads as a map): the names Dubbo's ``PojoUtils.realize`` instantiates in a generic
+        call."""
         return tuple(self._class_keys)
 
     def read(self) -> Any:
@@ -387,12 +389,18 @@ class Decoder:
             self._refs.append(obj)
             values = obj.fields
             for f in fields:
-                values[f] = self._read(d)
+                values[f] = v = self._read(d)
+                if f == "class" and isinstance(v, str):
+                    self._class_keys.append(v)
             return obj
         out: dict[str, Any] = {"class": cls}
         self._refs.append(out)
         for f in fields:
-            out[f] = self._read(d)
+            out[f] = v = self._read(d)
+            if f == "class" and isinstance(v, str):
+                # a Map class's definition with a "class" field is a Map with a "class" key
+                # to Java's MapDeserializer, which realize() then instantiates
+                self._class_keys.append(v)
         conv = _PLAIN_CONVERTERS.get(cls)
         if conv is not None:
             value = conv(out)
