@@ -46,11 +46,12 @@ from tribridge.codecs.dubbo.frame import (
     SERVICE_ERROR,
     SERVICE_NOT_FOUND,
 )
+from tribridge.codecs.hessian2 import TypeRegistry
 from tribridge.registries.base import Endpoint, ServiceKey
 
 from .ingress_triple import BridgeError, dubbo_response, dubbo_status, triple_request
 from .invoker import TRIPLE_FAILURES, Service, ServiceConfig
-from .policy import denied_in_body
+from .policy import PolicyRefused, known_classes
 from .relay_config import IngressConfig, IngressRoute, norm_version
 from .triple import TripleCallError
 from .upstream import CallTimeout, ConnectFailed, NoEndpoint, UpstreamError
@@ -62,6 +63,8 @@ log = logging.getLogger("tribridge.dubbo_ingress")
 
 MAX_SERVICES = 4096  # (interface, version, group) keys followed for ingress calls
 _ROUTE_CACHE = 8192
+#: decode failures that are class-policy rules: (message fragment, rule)
+_DECODE_RULES = (("nesting deeper than", "too_deep"), ("after the attachments", "trailing_bytes"))
 
 
 class IngressReply(Exception):
@@ -159,6 +162,10 @@ class DubboIngress:
         self._conns: set[_Consumer] = set()
         self._services: dict[ServiceKey, Service] = {}
         self._routes: dict[tuple[str, str, str, str], IngressRoute | None] = {}
+        #: (path, version, group, method) -> (what it was computed from, allowlist)
+        self._known: dict[
+            tuple[str, str, str, str], tuple[tuple[Any, ...], frozenset[str] | None]
+        ] = {}
         self._tasks: set[asyncio.Future[Any]] = set()
         self._event_ids = itertools.count(1)
         self._idle_handle: asyncio.TimerHandle | None = None
@@ -288,24 +295,34 @@ class DubboIngress:
                 f"{self.label}: more than {self.cfg.max_in_flight} calls in flight on one "
                 "connection",
             )
+        policy = self.gw.class_policy
         try:
-            inv = decode_request_body(fr.body)
+            # the policy's depth limit: nothing deeper is accepted, so nothing is unjudged
+            inv = decode_request_body(fr.body, max_depth=policy.max_depth)
         except DubboProtocolError as e:
+            # the class-policy limits of decoding name their rule like every other refusal
+            rule = next((r for m, r in _DECODE_RULES if m in str(e)), None)
+            if rule is not None:
+                raise IngressReply(
+                    BAD_REQUEST,
+                    f"Fail to decode request due to: tribridge ({self.label}): {e} "
+                    f"(rule {rule}); the call was not forwarded",
+                ) from None
             raise IngressReply(BAD_REQUEST, f"Fail to decode request due to: {e}") from None
         att = inv.attachments
         path = inv.path
         version = norm_version(att.get("version", inv.version))
         group = inv.group
-        denied = denied_in_body(self.gw.class_policy, inv)
-        if denied is not None:
-            cls, rule = denied
-            log.warning("%s: refused %s.%s from %s: class %s (deny:%s)",
-                        self.label, path, inv.method, conn.peer, cls, rule)  # fmt: skip
+        try:
+            policy.judge_invocation(inv, self._known_classes(path, version, group, inv))
+        except PolicyRefused as e:
+            log.warning("%s: refused %s.%s from %s: %s (rule %s)",
+                        self.label, path, inv.method, conn.peer, e.message, e.rule)  # fmt: skip
             raise IngressReply(
                 BAD_REQUEST,
-                f"Fail to decode request due to: tribridge ({self.label}): class {cls!r} is "
-                f"not allowed (rule deny:{rule}); the call was not forwarded",
-            )
+                f"Fail to decode request due to: tribridge ({self.label}): {e.message} "
+                f"(rule {e.rule}); the call was not forwarded",
+            ) from None
         route = self._route(path, version, group, inv.method)
         if route is None:
             raise IngressReply(
@@ -333,6 +350,58 @@ class DubboIngress:
             return None, None, timeout, (None, svc, path, version, group)
         pool = svc.pool(ep)
         return pool, pool.ready_connection(), timeout, (None, svc, path, version, group)
+
+    def _known_classes(
+        self, path: str, version: str, group: str, inv: Any
+    ) -> frozenset[str] | None:
+        """The allowlist of the called method's signature — configured ``methods`` types and
+        provider metadata overloads of the service, transitively through their POJOs — or
+        None when this gateway knows no signature for it (then the deny list judges alone).
+        For ``$invoke`` the method is the one named in the first argument."""
+        method = inv.method
+        if method in ("$invoke", "$invokeAsync") and inv.args and isinstance(inv.args[0], str):
+            method = inv.args[0]
+        # the configured service (methods, types) and the ingress's own subscription to
+        # the same key (provider metadata), whichever exist
+        svcs = [
+            x
+            for x in (
+                self.gw.state.services.get(path),
+                self._services.get(ServiceKey(path, version, group)),
+            )
+            if x is not None
+        ]
+        if not svcs:
+            return None
+        key = (path, version, group, method)
+        stamp = tuple(
+            y
+            for x in svcs
+            for y in (x, x.cfg.methods.get(method), x.snapshot.definition, x.cfg.types)
+        )
+        hit = self._known.get(key)
+        if (
+            hit is not None
+            and len(hit[0]) == len(stamp)
+            and all(a is b for a, b in zip(hit[0], stamp, strict=True))
+        ):
+            return hit[1]
+        overloads: list[Any] = []
+        reg = TypeRegistry()
+        for x in svcs:
+            mcfg = x.cfg.methods.get(method)
+            if mcfg is not None and mcfg.types is not None:
+                overloads.append(mcfg.types)
+            d = x.snapshot.definition
+            if d is not None:
+                overloads += [o.parameter_types for o in d.overloads(method)]
+            for pd in x.type_registry().defs.values():
+                reg.add(pd)
+        known = known_classes(overloads, reg) if overloads else None
+        if len(self._known) >= _ROUTE_CACHE:
+            self._known.clear()
+        self._known[key] = (stamp, known)
+        return known
 
     def _route(self, path: str, version: str, group: str, method: str) -> IngressRoute | None:
         key = (path, version, group, method)

@@ -35,7 +35,7 @@ from tribridge.codecs.dubbo.messages import (
     RESPONSE_WITH_EXCEPTION,
     supports_response_attachments,
 )
-from tribridge.codecs.hessian2 import Encoder, HessianError, encode
+from tribridge.codecs.hessian2 import MAX_DEPTH, Encoder, HessianError, encode
 from tribridge.codecs.hessian2.javatypes import JavaTypeError, parse_descriptor
 from tribridge.codecs.triple import (
     Code,
@@ -72,7 +72,7 @@ class TripleRequest:
     dubbo_version: str
 
 
-def triple_request(body: bytes, interface: str, max_depth: int = 256) -> TripleRequest:
+def triple_request(body: bytes, interface: str, max_depth: int = MAX_DEPTH) -> TripleRequest:
     """The Triple call for a Dubbo2 request body; ``interface`` is the Triple service name
     (the path the consumer called)."""
     try:

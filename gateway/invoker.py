@@ -460,6 +460,8 @@ class Service:
         types, source = self.signature(call)
         if self.class_policy is not None:
             self._check_classes(call, types)
+            if call.attachments:
+                self.class_policy.check_attachments(cfg.interface, call.attachments)
         generic = cfg.call == "generic" or (cfg.call == "auto" and types is None)
         wire = self.wire_args(call, types, generic, source)
         if generic:

@@ -4,7 +4,8 @@ Shape (docs/security.md documents every key)::
 
     listen: {tls: {cert: gw.pem, key: gw.key, client_ca: ca.pem, require_client_cert: true}}
     security:
-      classes: {allow: ["com.acme.model.*"], deny: ["com.acme.internal.*"], max_depth: 128}
+      classes: {allow: ["com.acme.model.*"], deny: ["com.acme.internal.*"], max_depth: 128,
+                generic_modes: {"com.acme.legacy.*": [nativejava]}, require_signature: false}
       auth:
         users: {type: jwt, algorithms: [RS256], jwks_file: keys.json, issuer: https://id,
                 audience: [gw], leeway: 30s}
@@ -26,9 +27,11 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from tribridge.codecs.hessian2 import MAX_DEPTH
+
 from .auth import ALGORITHMS, ApiKeyEntry, ApiKeyScheme, JwtScheme, Scheme, static_keys
 from .guard import AccessRule, Guard, LimitRule, Match
-from .policy import ClassPolicy
+from .policy import OTHER_GENERIC_MODES, ClassPolicy
 from .ratelimit import RedisBuckets, TokenBuckets, parse_rate
 from .tls import ClientTls, ServerTls
 
@@ -82,11 +85,36 @@ def parse_security(v: Any, node: Any) -> SecurityConfig:
         return sc
     s = v.mapping(node, "security", {"classes", "auth", "access", "rate_limits", "upstream_tls"})
     if "classes" in s:
-        c = v.mapping(s["classes"], "security.classes", {"allow", "deny", "max_depth"})
+        c = v.mapping(
+            s["classes"],
+            "security.classes",
+            {"allow", "deny", "max_depth", "generic_modes", "require_signature"},
+        )
+        gm = v.mapping(
+            c.get("generic_modes"),
+            "security.classes.generic_modes",
+            set(c.get("generic_modes") or {}),
+        )
+        modes: dict[str, list[str]] = {}
+        for glob, ms in gm.items():
+            got = _strs(v, gm, str(glob), "security.classes.generic_modes", ms)
+            for m in got:
+                if m.lower() not in OTHER_GENERIC_MODES:
+                    raise v.fail(
+                        gm, f"security.classes.generic_modes.{glob}",
+                        f"unknown generic mode {m!r}; one of "
+                        f"{', '.join(sorted(OTHER_GENERIC_MODES))}", glob,
+                    )
+            modes[str(glob)] = got
+        depth = v.get(c, "max_depth", "security.classes", int, MAX_DEPTH)
+        if not 8 <= depth <= 1024:
+            raise v.fail(c, "security.classes.max_depth", "must be 8..1024", "max_depth")
         sc.classes = ClassPolicy(
             _strs(v, c, "allow", "security.classes", c.get("allow", [])),
             _strs(v, c, "deny", "security.classes", c.get("deny", [])),
-            v.get(c, "max_depth", "security.classes", int, 128),
+            depth,
+            modes,
+            v.get(c, "require_signature", "security.classes", bool, False),
         )
     auth = v.mapping(s.get("auth"), "security.auth", set(s.get("auth") or {}))
     for name, body in auth.items():

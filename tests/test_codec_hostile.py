@@ -40,6 +40,7 @@ from tribridge.codecs.dubbo import (
     unpack_header,
 )
 from tribridge.codecs.hessian2 import (
+    MAX_DEPTH,
     Decoder,
     Encoder,
     HessianError,
@@ -227,11 +228,14 @@ def test_deep_object_nesting_is_refused() -> None:
 
 
 def test_nesting_just_under_the_limit_decodes() -> None:
-    wire = h("79") * 200 + h("4e")
+    """The default limit is MAX_DEPTH, the class policy's (one limit for both)."""
+    wire = h("79") * MAX_DEPTH + h("4e")
     v = decode(wire)
-    for _ in range(200):
+    for _ in range(MAX_DEPTH):
         v = v[0]
     assert v is None
+    with pytest.raises(HessianError, match="nesting"):
+        decode(h("79") * (MAX_DEPTH + 1) + h("4e"))
     with pytest.raises(HessianError, match="nesting"):
         Decoder(h("79") * 20 + h("4e"), max_depth=10).read()
 

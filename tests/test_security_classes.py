@@ -251,3 +251,143 @@ def test_config_errors_are_located() -> None:
         parse_config("security: {classes: {allow: 'com.*'}}")
     with pytest.raises(ConfigError, match=r"security.classes.bogus: unknown key"):
         parse_config("security: {classes: {bogus: 1}}")
+
+
+# ---- pattern semantics, the decoder's side channel, settings ---------------------------------
+
+
+@pytest.mark.parametrize(
+    ("pattern", "name", "hit"),
+    [
+        ("com.x.*", "com.x.Y", True),
+        ("com.x.*", "com.x.y.Z", True),  # subpackages
+        ("com.x.*", "com.xy.Z", False),  # package boundary
+        ("com.x.Y", "com.x.Y", True),
+        ("com.x.Y", "com.x.Y$Inner", True),  # nested classes of a named class
+        ("com.x.Y", "com.x.YZ", False),
+        ("com.x.Y", "[Lcom.x.Y;", True),  # arrays, JVM spelling
+        ("com.x.Y", "[Lcom/x/Y;", True),  # descriptor spelling
+        ("com.x.Y", "[com.x.Y", True),  # hessian array type
+        ("com.x.Y", "com.x.Y[][]", True),
+        ("com.x.Y", "java.util.List<com.x.Y>", True),  # generic parameters
+        ("com.x.Y", "COM.X.Y", True),  # deny ignores case
+        ("com.x.Ab*", "com.x.Abc", True),  # glob on the full name
+    ],
+)
+def test_deny_pattern_semantics(pattern: str, name: str, hit: bool) -> None:
+    assert (ClassPolicy(deny=[pattern]).denied_by(name) == pattern) is hit
+
+
+def test_allow_patterns_are_exact_about_case_and_boundaries() -> None:
+    p = ClassPolicy(allow=["com.acme.model.*", "com.acme.Thing"])
+    assert p.allowed_by("com.acme.model.sub.Order")
+    assert p.allowed_by("com.acme.Thing$Part")
+    assert not p.allowed_by("com.acme.modelx.Order")
+    assert not p.allowed_by("COM.ACME.Thing")
+
+
+def test_dubbo_block_list_samples_and_jdk_only_chains() -> None:
+    p = ClassPolicy()
+    for cls in (
+        "javax.swing.UIDefaults",
+        "sun.swing.SwingLazyValue",
+        "javax.activation.MimeTypeParameterList",
+        "com.sun.jndi.rmi.registry.ReferenceWrapper",
+        "sun.rmi.server.UnicastRef",
+        "java.rmi.server.RemoteObjectInvocationHandler",
+        "com.sun.org.apache.xalan.internal.xsltc.trax.TemplatesImpl",
+        "org.springframework.aop.support.DefaultBeanFactoryPointcutAdvisor",
+        "org.apache.commons.collections4.functors.InvokerTransformer",
+        "com.mchange.v2.c3p0.impl.PoolBackedDataSourceBase",
+        "org.apache.xbean.naming.context.ContextUtil$ReadOnlyBinding",
+        "com.rometools.rome.feed.impl.EqualsBean",
+        "com.sun.syndication.feed.impl.ToStringBean",
+        "ch.qos.logback.core.db.JNDIConnectionSource",
+        "com.zaxxer.hikari.HikariDataSource",
+        "org.apache.tomcat.dbcp.dbcp2.BasicDataSource",
+        "java.util.ServiceLoader$LazyIterator",
+        "javax.xml.transform.Templates",
+        "org.slf4j.Logger",
+        "net.sf.cglib.proxy.Enhancer",
+        "org.apache.commons.logging.impl.Log4JLogger",
+    ):
+        assert p.denied_by(cls) is not None, cls
+    for cls in ("java.util.HashMap", "java.time.LocalDate", "java.sql.Timestamp", "java.awt.Color"):
+        assert p.denied_by(cls) is None, cls
+
+
+def _inv(**kw):  # type: ignore[no-untyped-def]
+    from tribridge.codecs.dubbo.messages import Invocation
+
+    base = dict(
+        dubbo_version="2.0.2", path="com.acme.S", version="", method="m", desc="", args=[],
+        attachments={},
+    )
+    base.update(kw)
+    return Invocation(**base)  # type: ignore[arg-type]
+
+
+def test_require_signature_and_known_classes() -> None:
+    from tribridge.codecs.hessian2 import PojoDef, TypeRegistry
+    from tribridge.policy import PolicyRefused, known_classes
+
+    inv = _inv(desc="Lcom/acme/Order;", args=[None], classes=("com.acme.Order",))
+    ClassPolicy().judge_invocation(inv, None)  # no signature: deny list only
+    with pytest.raises(PolicyRefused) as e:
+        ClassPolicy(require_signature=True).judge_invocation(inv, None)
+    assert e.value.rule == "no_signature"
+    reg = TypeRegistry([PojoDef("com.acme.Order", [("line", parse_types("com.acme.Line")[0])])])
+    known = known_classes([parse_types("com.acme.Order")], reg)
+    assert {"com.acme.Order", "com.acme.Line"} <= known  # transitively through fields
+    ClassPolicy(require_signature=True).judge_invocation(
+        _inv(desc="Lcom/acme/Order;", args=[None], classes=("com.acme.Line",)), known
+    )
+    with pytest.raises(PolicyRefused, match=r"neither"):
+        ClassPolicy().judge_invocation(_inv(classes=("com.acme.Other",)), known)
+
+
+def test_decoder_reports_class_keys_in_any_map_shape_and_java_bytes() -> None:
+    from tribridge.codecs.hessian2 import JAVA_STREAM_MAGIC, Decoder, PairMap, encode
+
+    v = [PairMap(None, [(1, "a"), ("class", "x.A")]), {"k": {"class": "x.B"}}, JAVA_STREAM_MAGIC]
+    dec = Decoder(encode(v))
+    dec.read()
+    assert dec.class_keys() == ("x.A", "x.B") and dec.java_serialized == 1
+
+
+def test_one_depth_limit_for_decoder_and_policy() -> None:
+    from tribridge.codecs.hessian2 import MAX_DEPTH, Decoder, HessianError
+
+    assert ClassPolicy().max_depth == MAX_DEPTH == Decoder(b"N").max_depth
+    assert parse_config("security: {classes: {max_depth: 64}}").security.classes.max_depth == 64
+    deep: object = 1
+    for _ in range(MAX_DEPTH + 1):
+        deep = [deep]
+    from tribridge.codecs.hessian2 import encode
+
+    with pytest.raises(HessianError, match="nesting deeper"):
+        Decoder(encode(deep)).read()
+
+
+def test_generic_modes_setting() -> None:
+    cfg = parse_config("security: {classes: {generic_modes: {'com.acme.*': [nativejava, Bean]}}}")
+    p = cfg.security.classes
+    assert p.generic_mode_allowed("com.acme.S", "NATIVEJAVA") and p.generic_mode_allowed("com.acme.S", "bean")
+    assert not p.generic_mode_allowed("com.other.S", "nativejava")
+    assert p.generic_mode_allowed("com.other.S", "true")
+    with pytest.raises(ConfigError, match="unknown generic mode 'fastjson'"):
+        parse_config("security: {classes: {generic_modes: {'*': [fastjson]}}}")
+
+
+def test_jdk_value_types_pass_alike_on_http_and_dubbo2_doors() -> None:
+    from tribridge.codecs.hessian2 import TypeRegistry
+
+    p = ClassPolicy()
+    for cls in ("java.util.UUID", "java.util.Arrays$ArrayList", "java.time.ZonedDateTime"):
+        p.check_args([{"class": cls}], None, TypeRegistry())  # HTTP, untyped position
+        p.judge_name(cls, "hessian class", frozenset())  # Dubbo2, signature known
+    for cls in ("com.acme.Other", "java.util.concurrent.TimeUnit"):
+        with pytest.raises(Exception, match="not allowed"):
+            p.check_args([{"class": cls}], None, TypeRegistry())
+        with pytest.raises(Exception, match="not allowed"):
+            p.judge_name(cls, "hessian class", frozenset())

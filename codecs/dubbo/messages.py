@@ -12,7 +12,7 @@ import functools
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..hessian2 import Decoder, Encoder, HessianError, HessianObject, TypedList
+from ..hessian2 import MAX_DEPTH, Decoder, Encoder, HessianError, HessianObject, TypedList
 from .frame import (
     FLAG_EVENT,
     FLAG_REQUEST,
@@ -159,6 +159,10 @@ class Invocation:
     #: every class the body defines (object definitions) and every list / map type it
     #: names: what a Java reader would instantiate, for a class policy to judge
     classes: tuple[str, ...] = ()
+    #: every string under a ``"class"`` map key (``PojoUtils.realize`` instantiates those)
+    class_keys: tuple[str, ...] = ()
+    #: binary values that are Java-serialized object graphs (``nativejava`` payloads)
+    java_serialized: int = 0
 
     @property
     def group(self) -> str:
@@ -179,7 +183,9 @@ def _arg_count(desc: str) -> int:
     return len(parse_descriptor(desc))
 
 
-def decode_request_body(body: bytes, *, typed: bool = False, max_depth: int = 256) -> Invocation:
+def decode_request_body(
+    body: bytes, *, typed: bool = False, max_depth: int = MAX_DEPTH
+) -> Invocation:
     try:
         dec = Decoder(body, typed=typed, max_depth=max_depth)
         head = [dec.read_string() for _ in range(5)]
@@ -191,9 +197,24 @@ def decode_request_body(body: bytes, *, typed: bool = False, max_depth: int = 25
         att: Any = {} if dec.at_end() else dec.read()
         if not isinstance(att, dict):
             raise DubboProtocolError(f"request attachments must be a map, got {type(att).__name__}")
+        if not dec.at_end():
+            # Nothing follows the attachments in a Dubbo request; bytes that no reader here
+            # looks at are bytes no class policy has judged.
+            raise DubboProtocolError(f"{dec.end - dec.pos} bytes after the attachments")
     except HessianError as e:
         raise DubboProtocolError(f"bad request body: {e}") from None
-    return Invocation(dver, path, version, method, desc, args, dict(att), dec.named_classes())
+    return Invocation(
+        dver,
+        path,
+        version,
+        method,
+        desc,
+        args,
+        dict(att),
+        dec.named_classes(),
+        dec.class_keys(),
+        dec.java_serialized,
+    )
 
 
 @dataclass(slots=True)

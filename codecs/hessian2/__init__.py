@@ -1,6 +1,6 @@
 """Hessian 2.0 codec (sans-IO), compatible with Caucho Hessian 4.0.x and dubbo-hessian-lite."""
 
-from .decoder import Decoder, decode
+from .decoder import JAVA_STREAM_MAGIC, MAX_DEPTH, Decoder, decode
 from .encoder import Encoder, encode
 from .javatypes import (
     JavaType,
@@ -16,6 +16,8 @@ from .javatypes import (
 from .values import Double, HessianError, HessianObject, Int, Long, PairMap, TypedList, TypedMap
 
 __all__ = [
+    "JAVA_STREAM_MAGIC",
+    "MAX_DEPTH",
     "Decoder",
     "Double",
     "Encoder",

@@ -11,6 +11,12 @@ Two result shapes:
 
 Every failure is a ``HessianError``; memory is bounded by the input (no declared length is
 trusted before the bytes are there) and time by the input length and ``max_depth``.
+
+Class names are reported as a side channel of decoding (``named_classes``, ``class_keys``,
+``java_serialized``) so that a class policy judges exactly the names the bytes carry: every
+place where this reader meets a class name is one of the two places a Java hessian reader
+resolves one (a class definition, a list / map type), so no shape of value — nested, keyed
+by a non-string, referenced, behind a type index — can carry a name the policy did not see.
 """
 
 from __future__ import annotations
@@ -29,6 +35,14 @@ _unpack_h = struct.Struct(">h").unpack_from
 _unpack_H = struct.Struct(">H").unpack_from
 
 _EPOCH = _dt.datetime(1970, 1, 1, tzinfo=_dt.UTC)
+
+#: Nesting limit for requests: the decoder refuses deeper input, and the gateway's class
+#: policy walks (JSON arguments) use the same number, so nothing is accepted at a depth the
+#: policy did not look at (``security.classes.max_depth`` sets both).
+MAX_DEPTH = 128
+#: ``java.io.ObjectOutputStream``'s stream magic and version: a ``byte[]`` starting so is a
+#: Java-serialized object graph (Dubbo's ``nativejava`` generic mode deserializes those).
+JAVA_STREAM_MAGIC = b"\xac\xed\x00\x05"
 _PENDING = object()
 
 
@@ -50,7 +64,18 @@ def _join_surrogates(s: str) -> str:
 class Decoder:
     """Reads hessian2 values from one buffer; one ``Decoder`` is one hessian stream."""
 
-    __slots__ = ("_classes", "_refs", "_types", "data", "end", "max_depth", "pos", "typed")
+    __slots__ = (
+        "_class_keys",
+        "_classes",
+        "_refs",
+        "_types",
+        "data",
+        "end",
+        "java_serialized",
+        "max_depth",
+        "pos",
+        "typed",
+    )
 
     def __init__(
         self,
@@ -59,7 +84,7 @@ class Decoder:
         end: int | None = None,
         *,
         typed: bool = False,
-        max_depth: int = 256,
+        max_depth: int = MAX_DEPTH,
     ) -> None:
         self.data = bytes(data) if not isinstance(data, bytes) else data
         self.pos = pos
@@ -69,6 +94,9 @@ class Decoder:
         self._refs: list[Any] = []
         self._classes: list[tuple[str, tuple[str, ...]]] = []
         self._types: list[str] = []
+        self._class_keys: list[str] = []
+        #: binary values that start with Java's serialization stream magic
+        self.java_serialized = 0
 
     # ---- primitives ----------------------------------------------------------------------
 
@@ -91,8 +119,16 @@ class Decoder:
 
     def named_classes(self) -> tuple[str, ...]:
         """Classes defined and list / map types named so far: what a Java reader of the
-        same bytes would look up and instantiate (for class policies)."""
+        same bytes would look up and instantiate (for class policies). Recorded where the
+        name is read, not found by walking the result, so no value shape can hide one."""
         return (*(c[0] for c in self._classes), *self._types)
+
+    def class_keys(self) -> tuple[str, ...]:
+        """Every string stored under a ``"class"`` key of any map (string-keyed or not, at
+        any depth) or in a ``class`` field of an object (a ``HashMap`` class definition
+        reads as a map): the names Dubbo's ``PojoUtils.realize`` instantiates in a generic
+        call."""
+        return tuple(self._class_keys)
 
     def read(self) -> Any:
         """Read the next value."""
@@ -142,7 +178,7 @@ class Decoder:
             return self._string_body(tag)
         if tag <= 0x2F:
             p = self._need(tag - 0x20)
-            return data[p : p + tag - 0x20]
+            return self._binary(data[p : p + tag - 0x20])
         if tag <= 0x33:
             p = self._need(1)
             return self._string_body(((tag - 0x30) << 8) | data[p])
@@ -150,7 +186,7 @@ class Decoder:
             p = self._need(1)
             n = ((tag - 0x34) << 8) | data[p]
             p = self._need(n)
-            return data[p : p + n]
+            return self._binary(data[p : p + n])
         if tag <= 0x3F:
             p = self._need(2)
             return self._long(((tag - 0x3C) << 16) | (data[p] << 8) | data[p + 1])
@@ -167,6 +203,11 @@ class Decoder:
 
     def _long(self, v: int) -> int:
         return Long(v) if self.typed else v
+
+    def _binary(self, b: bytes) -> bytes:
+        if b[:4] == JAVA_STREAM_MAGIC:
+            self.java_serialized += 1
+        return b
 
     def _string_body(self, units: int) -> str:
         """Read ``units`` UTF-16 code units of Java-style UTF-8 (CESU-8 tolerated)."""
@@ -251,7 +292,7 @@ class Decoder:
             else:
                 raise HessianError(f"expected binary chunk, got tag 0x{tag:02x}")
             break
-        return b"".join(parts)
+        return self._binary(b"".join(parts))
 
     def _type(self) -> str:
         """A type is a string (appended to the type table) or an int index into it."""
@@ -310,6 +351,8 @@ class Decoder:
                 return out
             k = self._read(d)
             v = self._read(d)
+            if k == "class" and isinstance(v, str):
+                self._class_keys.append(v)
             if isinstance(out, PairMap):
                 out.pairs.append((k, v))
                 continue
@@ -346,12 +389,18 @@ class Decoder:
             self._refs.append(obj)
             values = obj.fields
             for f in fields:
-                values[f] = self._read(d)
+                values[f] = v = self._read(d)
+                if f == "class" and isinstance(v, str):
+                    self._class_keys.append(v)
             return obj
         out: dict[str, Any] = {"class": cls}
         self._refs.append(out)
         for f in fields:
-            out[f] = self._read(d)
+            out[f] = v = self._read(d)
+            if f == "class" and isinstance(v, str):
+                # a Map class's definition with a "class" field is a Map with a "class" key
+                # to Java's MapDeserializer, which realize() then instantiates
+                self._class_keys.append(v)
         conv = _PLAIN_CONVERTERS.get(cls)
         if conv is not None:
             value = conv(out)
