@@ -197,8 +197,7 @@ def _json_body(req: Request, max_elements: int) -> Any:
         raise GatewayError(
             400,
             "too_many_elements",
-            f"request body holds more than {max_elements} JSON values "
-            "(limits.max_json_elements)",
+            f"request body holds more than {max_elements} JSON values (limits.max_json_elements)",
         )
     return doc
 

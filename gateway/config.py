@@ -406,6 +406,8 @@ def _upstream(v: _V, root: _Loc, cfg: GatewayConfig) -> None:
             "eject_after",
             "eject_seconds",
             "triple_client",
+            "write_buffer_bytes",
+            "max_queued_bytes",
         },
     )
     s = cfg.upstream
@@ -420,6 +422,11 @@ def _upstream(v: _V, root: _Loc, cfg: GatewayConfig) -> None:
     s.eject_after = v.get(up, "eject_after", "upstream", int, s.eject_after)
     s.eject_seconds = v.duration(up, "eject_seconds", "upstream", s.eject_seconds) or 0.0
     s.triple_client = v.get(up, "triple_client", "upstream", str, s.triple_client)
+    for key in ("write_buffer_bytes", "max_queued_bytes"):
+        n = v.get(up, key, "upstream", int, getattr(s, key))
+        if n < 1024:
+            raise v.fail(up, f"upstream.{key}", f"must be at least 1024, got {n!r}", key)
+        setattr(s, key, n)
     if s.triple_client not in TRIPLE_CLIENTS:
         raise v.fail(
             up,
