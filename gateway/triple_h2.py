@@ -155,11 +155,13 @@ class _Connection(asyncio.Protocol):
         self._flush_soon = False
         self._requeue: deque[_Stream] = deque()  # refused by the server, to be re-sent
         self._md_cache: dict[int, tuple[list[tuple[bytes, bytes]], list[Any]]] = {}
+        self.write_paused = False  # past the transport's high-water mark
 
     # ---- asyncio.Protocol -------------------------------------------------------------------
 
     def connection_made(self, transport: Any) -> None:
         self.transport = transport
+        transport.set_write_buffer_limits(self.client.settings.write_buffer_bytes)
         self.engine.start()
         transport.write(self.engine.take())
 
@@ -179,6 +181,12 @@ class _Connection(asyncio.Protocol):
         self.transport = None
         self.client._forget(self)
         self._fail_all(Status(Code.UNAVAILABLE, f"connection to provider lost ({exc or 'EOF'})"))
+
+    def pause_writing(self) -> None:
+        self.write_paused = True
+
+    def resume_writing(self) -> None:
+        self.write_paused = False
 
     def _flush(self) -> None:
         self._flush_soon = False
@@ -429,7 +437,16 @@ class _Connection(asyncio.Protocol):
     # ---- calls ---------------------------------------------------------------------------
 
     def start(self, head: Any, body: bytes, timeout: float | None) -> asyncio.Future[TripleReply]:
-        """Open the stream and queue the whole request; the caller checked ``can_start``."""
+        """Open the stream and queue the whole request; the caller checked ``can_start``.
+        Raises (not sent) when the provider has stopped reading and ``max_queued_bytes``
+        wait for it: HTTP/2 flow control bounds DATA, but not HEADERS of new streams."""
+        t = self.transport
+        limit = self.client.settings.max_queued_bytes
+        if self.write_paused and t is not None and t.get_write_buffer_size() > limit:
+            raise TripleCallError(
+                Status(Code.UNAVAILABLE, f"provider is not reading: over {limit} bytes queued"),
+                sent=False,
+            )
         fut: asyncio.Future[TripleReply] = self.loop.create_future()
         st = _Stream(fut, head, body)
         if timeout is not None:

@@ -423,6 +423,8 @@ class PoolSet:
                 TripleSettings(
                     max_message=self.settings.max_payload,
                     connect_timeout=self.settings.connect_timeout,
+                    write_buffer_bytes=self.settings.write_buffer_bytes,
+                    max_queued_bytes=self.settings.max_queued_bytes,
                 ),
             )
         return self._triple
