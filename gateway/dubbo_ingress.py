@@ -177,18 +177,23 @@ class _Consumer(asyncio.Protocol):
         out, self._out = self._out, []
         t = self.transport
         if out and t is not None and not t.is_closing():
-            if (
-                self.write_paused
-                and t.get_write_buffer_size() > self.ingress.cfg.max_unread_reply_bytes
-            ):
-                log.warning(
-                    "%s: consumer %s stopped reading its replies; aborting",
-                    self.ingress.label,
-                    self.peer,
-                )
-                self.abort()
+            if self._overflowing(t):
                 return
             t.write(out[0] if len(out) == 1 else b"".join(out))
+            self._overflowing(t)  # this write may have crossed both marks at once
+
+    def _overflowing(self, t: Any) -> bool:
+        """Past the high-water mark with ``max_unread_reply_bytes`` queued: abort -> True."""
+        if (
+            not self.write_paused
+            or t.get_write_buffer_size() <= self.ingress.cfg.max_unread_reply_bytes
+        ):
+            return False
+        log.warning(
+            "%s: consumer %s stopped reading its replies; aborting", self.ingress.label, self.peer
+        )
+        self.abort()
+        return True
 
     def close(self) -> None:
         if self.transport is not None:
