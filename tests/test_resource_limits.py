@@ -24,8 +24,10 @@ from tribridge import limits
 from tribridge.codecs.dubbo import decode_response, encode_heartbeat, encode_request
 from tribridge.codecs.dubbo.frame import BAD_REQUEST
 from tribridge.config import ConfigError, parse_config
+from tribridge.dubbo_ingress import _Consumer
 from tribridge.http_server import HttpLimits, HttpServer, Response
 from tribridge.interop.testing import BackgroundLoop, http_request
+from tribridge.relay_config import IngressConfig
 
 from .dubbo_raw import RawDubbo
 
@@ -352,16 +354,69 @@ def test_dubbo_heartbeat_flood_without_reads_is_not_read(env: Env, peak: Callabl
         s.close()
 
 
-def test_dubbo_consumer_that_never_reads_big_replies_is_dropped(env: Env) -> None:
+def test_dubbo_consumer_that_never_reads_big_replies_stays_bounded(env: Env) -> None:
     env.quiet()
     req = encode_request(1, S, "echoBytes", "[B", [b"x" * 200_000], version="1.0.0")
     s, _ = non_reader(env.ing_port, env.ing._conns, _dubbo_peer)
     try:
-        flood(s, req, len(req) * 20, seconds=1.0)
-        assert wait_for(lambda: not env.ing._conns, 4.0)
+        flood(s, req, len(req) * 20, seconds=1.0)  # 20 replies of 200 KB, none read
+
+        def bounded() -> bool:
+            # dropped past max_unread_reply_bytes, or paused before that many were due
+            return all(
+                not c.transport.is_reading()
+                and c.transport.get_write_buffer_size() <= UNREAD_CAP + len(req)
+                for c in list(env.ing._conns)
+            )
+
+        assert wait_for(bounded, 4.0)
         env.dubbo_served()
     finally:
         s.close()
+
+
+def test_dubbo_consumer_with_too_many_unread_replies_is_aborted() -> None:
+    """The abort itself, deterministically: replies already in flight when reading paused
+    keep arriving (up to max_in_flight of them); past the cap the consumer is dropped."""
+
+    class Ingress:
+        cfg = IngressConfig(max_unread_reply_bytes=1000, write_buffer_bytes=100)
+        label = "test ingress"
+        _held = 0
+
+    class Transport:
+        def __init__(self) -> None:
+            self.size = 0
+            self.aborted = False
+            self.reading = True
+
+        def write(self, data: bytes) -> None:
+            before, self.size = self.size, self.size + len(data)
+            if before <= 100 < self.size:
+                consumer.pause_writing()
+
+        def get_write_buffer_size(self) -> int:
+            return self.size
+
+        def is_closing(self) -> bool:
+            return self.aborted
+
+        def abort(self) -> None:
+            self.aborted = True
+
+        def pause_reading(self) -> None:
+            self.reading = False
+
+        def resume_reading(self) -> None:
+            self.reading = True
+
+    consumer = _Consumer(Ingress())  # type: ignore[arg-type]
+    t = consumer.transport = Transport()
+    for _ in range(10):
+        consumer._out = [b"r" * 300]
+        consumer._flush()
+    assert not t.reading and t.aborted
+    assert t.size <= 1000 + 300  # at most one reply past the cap
 
 
 # ---- write back-pressure: a provider that stops reading ------------------------------------
