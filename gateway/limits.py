@@ -26,7 +26,7 @@ DEFAULT_MAX_CONNECTIONS = 10_000
 #: JSON values one request body may hold (``limits.max_json_elements``): each costs a few
 #: microseconds to coerce, police and encode, so this bounds a request's CPU (measured in
 #: docs/security.md) whatever its byte size
-DEFAULT_MAX_JSON_ELEMENTS = 50_000
+DEFAULT_MAX_JSON_ELEMENTS = 20_000
 
 
 def nofile_limit() -> int | None:
