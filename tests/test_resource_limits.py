@@ -28,6 +28,8 @@ from tribridge.dubbo_ingress import _Consumer
 from tribridge.http_server import HttpLimits, HttpServer, Response
 from tribridge.interop.testing import BackgroundLoop, http_request
 from tribridge.relay_config import IngressConfig
+from tribridge.triple import TripleCallError, TripleSettings
+from tribridge.triple_h2 import H2TripleClient
 
 from .dubbo_raw import RawDubbo
 
@@ -444,6 +446,37 @@ def test_provider_that_stops_reading_fails_fast_with_503(env: Env) -> None:
     assert all(c.transport is None or c.transport.get_write_buffer_size() <= QUEUED_CAP + 500_000
                for c in conns)
     assert time.monotonic() - t0 < 10
+
+
+def test_triple_provider_that_stops_reading_fails_fast() -> None:
+    """HTTP/2 flow control keeps the wire bounded, but every new call's body would wait for
+    window in memory until its deadline: past max_queued_bytes calls fail at once, unsent."""
+
+    async def scenario() -> tuple[list[Any], int, float]:
+        server = await asyncio.get_running_loop().create_server(_Stalled, "127.0.0.1", 0)
+        port = server.sockets[0].getsockname()[1]
+        client = H2TripleClient(TripleSettings(max_queued_bytes=QUEUED_CAP), engine="lean")
+        t0 = time.monotonic()
+        try:
+            calls = [
+                client.unary(("127.0.0.1", port), "/svc/m", b"x" * 100_000, timeout=1.0)
+                for _ in range(20)
+            ]
+            results = await asyncio.gather(*calls, return_exceptions=True)
+            conn = next(iter(client._conns.values()), None)
+            held = conn.unsent if conn is not None else 0
+            return results, held, time.monotonic() - t0
+        finally:
+            await client.close()
+            server.close()
+
+    with BackgroundLoop() as bg:
+        results, held, took = bg.run(scenario())
+    fast = [r for r in results if isinstance(r, TripleCallError) and not r.sent]
+    assert len(fast) >= 10, results  # 20 x 100 KB against a 256 KB cap
+    assert all("not reading" in str(r) for r in fast)
+    assert held == 0  # timed-out calls let go of their bodies
+    assert took < 3
 
 
 # ---- partial bodies and partial frames -----------------------------------------------------
