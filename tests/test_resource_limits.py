@@ -27,6 +27,7 @@ from tribridge.config import ConfigError, parse_config
 from tribridge.dubbo_ingress import _Consumer
 from tribridge.http_server import HttpLimits, HttpServer, Response
 from tribridge.interop.testing import BackgroundLoop, http_request
+from tribridge.metrics import make_registry
 from tribridge.relay_config import IngressConfig
 from tribridge.triple import TripleCallError, TripleSettings
 from tribridge.triple_h2 import H2TripleClient
@@ -249,6 +250,8 @@ def test_http_connections_past_the_cap_get_503_and_existing_ones_are_served(env:
             h.close()
     assert wait_for(lambda: env.gw.http.active_connections == 0)
     env.served()  # and new connections are welcome again
+    _, render = make_registry(env.gw)
+    assert b'tribridge_connections_refused_total{listener="http"} 1.0' in render()
 
 
 def test_connection_cap_keeps_file_descriptors_back(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -301,6 +304,8 @@ def test_ingress_connections_past_the_cap_are_closed_and_existing_ones_served(en
             h.close()
     assert wait_for(lambda: not env.ing._conns)
     env.dubbo_served()
+    _, render = make_registry(env.gw)
+    assert b'tribridge_connections_refused_total{listener="dubbo_ingress"} 1.0' in render()
 
 
 # ---- write back-pressure: consumers that never read ----------------------------------------
