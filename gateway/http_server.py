@@ -606,8 +606,8 @@ class _HttpConnection(asyncio.Protocol):
                 body = bytes(body)
             self.body = b""
             self.body_len = 0
-            if self.held:
-                self._release()
+        if self.held:  # (a body that spanned reads; trailers alone count too)
+            self._release()
         ka = self.keep_alive
         req = Request(method, pq[0], pq[1], self.headers, body, self.client, ka)
         self.headers = {}
@@ -883,6 +883,7 @@ class _HttpConnection(asyncio.Protocol):
         self.lingering = True
         self.backlog.clear()
         self._kill()
+        self.transport = None  # nothing more is written to it (connection_lost follows)
 
     def _fail(self, status: int, code: str, message: str) -> None:
         """Protocol error: answer (after earlier pipelined responses), then close."""
