@@ -35,6 +35,7 @@ from .http_server import HttpLimits, HttpServer, Request, Response
 from .idl_gateway import IdlRouter
 from .invoker import Call, Service, ServiceConfig
 from .jsonmap import JSONDecodeError, dumps, loads
+from .limits import json_elements_exceed
 from .metrics import RequestStats
 from .tls import client_tls_for
 from .tracing import Tracer
@@ -166,6 +167,7 @@ def build_idl(cfg: GatewayConfig, guard: Any, pools: PoolSet) -> IdlRouter | Non
         pools.triple_client(),
     )
     idl.guard = guard
+    idl.max_json_elements = cfg.max_json_elements
     return idl
 
 
@@ -182,13 +184,22 @@ def open_one_registry(name: str, spec: dict[str, Any]) -> Registry:
     return StaticRegistry(spec["services"], name)
 
 
-def _json_body(req: Request) -> Any:
+def _json_body(req: Request, max_elements: int) -> Any:
     if not req.body.strip():
         return _MISSING
     try:
-        return loads(req.body)  # exact: big integers and long decimals are not rounded
+        doc = loads(req.body)  # exact: big integers and long decimals are not rounded
     except JSONDecodeError as e:
         raise GatewayError(400, "invalid_json", f"request body is not valid JSON: {e}") from None
+    if json_elements_exceed(req.body, doc, max_elements):
+        # each value costs microseconds to coerce, police and encode: a 1 MB body of
+        # ``[[],[],...]`` would hold the event loop for a second (docs/security.md)
+        raise GatewayError(
+            400,
+            "too_many_elements",
+            f"request body holds more than {max_elements} JSON values (limits.max_json_elements)",
+        )
+    return doc
 
 
 def _field(body: Any, dotted: str) -> Any:
@@ -695,7 +706,7 @@ class Gateway:
     def _auto_call(
         self, st: RoutingState, svc: Service, method: str, req: Request, overrides: bool
     ) -> Call:
-        body = _json_body(req)
+        body = _json_body(req, st.cfg.max_json_elements)
         if body is _MISSING:
             args: list[Any] = []
         elif isinstance(body, list):
@@ -754,7 +765,7 @@ class Gateway:
                 value = p.default
             else:
                 if body is _MISSING:
-                    body = _json_body(req)
+                    body = _json_body(req, st.cfg.max_json_elements)
                 value = (
                     body
                     if p.source == "body"

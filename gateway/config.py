@@ -44,6 +44,7 @@ from .idl_config import (
     parse_idl_service,
 )
 from .invoker import MethodConfig, ServiceConfig
+from .limits import DEFAULT_MAX_JSON_ELEMENTS
 from .security_config import SecurityConfig, parse_listen_tls, parse_security
 from .upstream import BALANCERS, TRIPLE_CLIENTS, UpstreamSettings
 
@@ -159,6 +160,8 @@ class GatewayConfig:
     security_digest: str = ""
     upstream: UpstreamSettings = field(default_factory=UpstreamSettings)
     limits: dict[str, Any] = field(default_factory=dict)
+    #: JSON values (arrays, objects, scalars) one request body may hold (CPU per request)
+    max_json_elements: int = DEFAULT_MAX_JSON_ELEMENTS
     registries: dict[str, dict[str, Any]] = field(default_factory=dict)
     services: list[ServiceConfig] = field(default_factory=list)
     routes: list[RouteConfig] = field(default_factory=list)
@@ -259,6 +262,39 @@ class _V:
             raise self.fail(node, path, str(e), key) from None
 
 
+#: ``limits:`` keys: (kind, minimum); each a field of http_server.HttpLimits except
+#: ``max_json_elements`` (GatewayConfig). docs/security.md "Resource limits" lists them all.
+_LIMIT_KEYS: dict[str, tuple[type, float]] = {
+    "max_header_bytes": (int, 256),
+    "max_body_bytes": (int, 0),
+    "header_timeout": (float, 0.001),
+    "body_timeout": (float, 0.001),
+    "idle_timeout": (float, 0.001),
+    "max_pipeline": (int, 1),
+    "max_connections": (int, 1),
+    "fd_reserve": (int, 0),
+    "write_buffer_bytes": (int, 1024),
+    "max_unread_response_bytes": (int, 1024),
+    "max_buffered_body_bytes": (int, 1024),
+    "max_json_elements": (int, 1),
+}
+
+
+def _limits(v: _V, root: _Loc, cfg: GatewayConfig) -> None:
+    """The HTTP listener's limits and the JSON element budget, each validated at load:
+    a resource limit that could be zero, negative or a string would silently mean none."""
+    lim = v.mapping(root.get("limits"), "limits", set(_LIMIT_KEYS))
+    for k in lim:
+        kind, least = _LIMIT_KEYS[k]
+        val = v.get(lim, k, "limits", kind)
+        if val < least:
+            raise v.fail(lim, f"limits.{k}", f"must be at least {least:g}, got {val!r}", k)
+        if k == "max_json_elements":
+            cfg.max_json_elements = val
+        else:
+            cfg.limits[k] = val
+
+
 def load_config(path: str | Path) -> GatewayConfig:
     p = Path(path)
     try:
@@ -335,13 +371,7 @@ def parse_config(text: str, source: str = "<memory>") -> GatewayConfig:
     )
     cfg.access_log = v.get(root, "access_log", "config", bool, True)
     _upstream(v, root, cfg)
-    lim = v.mapping(
-        root.get("limits"),
-        "limits",
-        {"max_header_bytes", "max_body_bytes", "header_timeout", "body_timeout", "idle_timeout"},
-    )
-    for k in lim:
-        cfg.limits[k] = v.get(lim, k, "limits", (int, float))
+    _limits(v, root, cfg)
     pth = v.get(root, "passthrough_headers", "config", list, None)
     if pth is not None:
         cfg.passthrough_headers = [str(h).lower() for h in pth]
@@ -376,6 +406,8 @@ def _upstream(v: _V, root: _Loc, cfg: GatewayConfig) -> None:
             "eject_after",
             "eject_seconds",
             "triple_client",
+            "write_buffer_bytes",
+            "max_queued_bytes",
         },
     )
     s = cfg.upstream
@@ -390,6 +422,11 @@ def _upstream(v: _V, root: _Loc, cfg: GatewayConfig) -> None:
     s.eject_after = v.get(up, "eject_after", "upstream", int, s.eject_after)
     s.eject_seconds = v.duration(up, "eject_seconds", "upstream", s.eject_seconds) or 0.0
     s.triple_client = v.get(up, "triple_client", "upstream", str, s.triple_client)
+    for key in ("write_buffer_bytes", "max_queued_bytes"):
+        n = v.get(up, key, "upstream", int, getattr(s, key))
+        if n < 1024:
+            raise v.fail(up, f"upstream.{key}", f"must be at least 1024, got {n!r}", key)
+        setattr(s, key, n)
     if s.triple_client not in TRIPLE_CLIENTS:
         raise v.fail(
             up,

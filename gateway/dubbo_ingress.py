@@ -24,6 +24,7 @@ import itertools
 import logging
 import ssl
 import time
+from collections import OrderedDict
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
@@ -51,17 +52,17 @@ from tribridge.registries.base import Endpoint, ServiceKey
 
 from .ingress_triple import BridgeError, dubbo_response, dubbo_status, triple_request
 from .invoker import TRIPLE_FAILURES, Service, ServiceConfig
+from .limits import DEFAULT_FD_RESERVE, connection_cap
 from .policy import PolicyRefused, known_classes
 from .relay_config import IngressConfig, IngressRoute, norm_version
 from .triple import TripleCallError
-from .upstream import CallTimeout, ConnectFailed, NoEndpoint, UpstreamError
+from .upstream import CallTimeout, ConnectFailed, NoEndpoint, UpstreamBusy, UpstreamError
 
 if TYPE_CHECKING:
     from .app import Gateway
 
 log = logging.getLogger("tribridge.dubbo_ingress")
 
-MAX_SERVICES = 4096  # (interface, version, group) keys followed for ingress calls
 _ROUTE_CACHE = 8192
 #: decode failures that are class-policy rules: (message fragment, rule)
 _DECODE_RULES = (("nesting deeper than", "too_deep"), ("after the attachments", "trailing_bytes"))
@@ -83,7 +84,12 @@ def service_label(path: str, version: str, group: str) -> str:
 
 
 class _Consumer(asyncio.Protocol):
-    """One consumer connection: frames in, replies out (coalesced per loop iteration)."""
+    """One consumer connection: frames in, replies out (coalesced per loop iteration).
+
+    Bounded both ways: a consumer that stops reading its replies (a heartbeat or request
+    flood) is no longer read once the transport passes ``write_buffer_bytes``, and dropped
+    past ``max_unread_reply_bytes``; a partial frame counts against the listener's
+    ``max_buffered_frame_bytes`` and must complete within ``frame_timeout``."""
 
     def __init__(self, ingress: DubboIngress) -> None:
         self.ingress = ingress
@@ -93,21 +99,47 @@ class _Consumer(asyncio.Protocol):
         self.last_read = time.monotonic()
         self.peer = "?"
         self._out: list[bytes] = []
+        self.held = 0  # partial-frame bytes counted in the listener's budget
+        self.frame_since = 0.0  # monotonic time a partial frame began (0: none)
+        self.write_paused = False
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport
         peer = transport.get_extra_info("peername") or ("?", 0)
         self.peer = f"{peer[0]}:{peer[1]}"
-        if not self.ingress._admit(self, transport):
+        ing = self.ingress
+        if len(ing._conns) >= ing._cap:
+            ing.refused += 1
+            transport.abort()  # nothing to say in Dubbo before a request; existing ones live on
+            return
+        if not ing._admit(self, transport):
             transport.abort()
             return
-        self.ingress._conns.add(self)
+        transport.set_write_buffer_limits(ing.cfg.write_buffer_bytes)  # type: ignore[attr-defined]
+        ing._conns.add(self)
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.ingress._conns.discard(self)
+        self._out = []
+        if self.held:
+            self.ingress._held -= self.held
+            self.held = 0
+
+    def pause_writing(self) -> None:
+        # the consumer lags reading its replies: stop reading its requests until it catches up
+        self.write_paused = True
+        t = self.transport
+        if t is not None and not t.is_closing():
+            t.pause_reading()
+
+    def resume_writing(self) -> None:
+        self.write_paused = False
+        t = self.transport
+        if t is not None and not t.is_closing():
+            t.resume_reading()
 
     def data_received(self, data: bytes) -> None:
-        self.last_read = time.monotonic()
+        self.last_read = now = time.monotonic()
         try:
             frames = self.decoder.feed(data)
         except DubboProtocolError as e:
@@ -115,8 +147,29 @@ class _Consumer(asyncio.Protocol):
             log.info("%s: closing consumer connection %s: %s", self.ingress.label, self.peer, e)
             self.close()
             return
+        buffered = self.decoder.buffered
+        if buffered != self.held and self._hold(buffered, now):
+            return
         for fr in frames:
             self.ingress._on_frame(self, fr)
+
+    def _hold(self, buffered: int, now: float) -> bool:
+        """Account a partial frame in the listener's budget; True: over it, closed."""
+        ing = self.ingress
+        ing._held += buffered - self.held
+        if not self.held or not buffered:
+            self.frame_since = now if buffered else 0.0
+        self.held = buffered
+        if ing._held <= ing.cfg.max_buffered_frame_bytes:
+            return False
+        log.warning(
+            "%s: closing %s: partial frames of all consumers exceed %d bytes",
+            ing.label,
+            self.peer,
+            ing.cfg.max_buffered_frame_bytes,
+        )
+        self.abort()
+        return True
 
     def send(self, data: bytes) -> None:
         if not self._out:
@@ -127,11 +180,36 @@ class _Consumer(asyncio.Protocol):
         out, self._out = self._out, []
         t = self.transport
         if out and t is not None and not t.is_closing():
+            if self._overflowing(t):
+                return
             t.write(out[0] if len(out) == 1 else b"".join(out))
+            self._overflowing(t)  # this write may have crossed both marks at once
+
+    def _overflowing(self, t: Any) -> bool:
+        """Past the high-water mark with ``max_unread_reply_bytes`` queued: abort -> True."""
+        if (
+            not self.write_paused
+            or t.get_write_buffer_size() <= self.ingress.cfg.max_unread_reply_bytes
+        ):
+            return False
+        log.warning(
+            "%s: consumer %s stopped reading its replies; aborting", self.ingress.label, self.peer
+        )
+        self.abort()
+        return True
 
     def close(self) -> None:
         if self.transport is not None:
             self.transport.close()
+
+    def abort(self) -> None:
+        """Drop at once: unread input and output go (``close`` would flush them first)."""
+        if self.held:
+            self.ingress._held -= self.held
+            self.held = 0
+        self.decoder = FrameDecoder(self.ingress.cfg.max_payload)
+        if self.transport is not None:
+            self.transport.abort()
 
 
 class DubboIngress:
@@ -160,7 +238,12 @@ class DubboIngress:
         self.not_found_hint = not_found_hint
         self._server: Any = None
         self._conns: set[_Consumer] = set()
-        self._services: dict[ServiceKey, Service] = {}
+        self._cap = cfg.max_connections  # lowered to RLIMIT_NOFILE - fd_reserve at start()
+        self._held = 0  # partial-frame bytes of all consumers (max_buffered_frame_bytes)
+        #: connections refused past the cap
+        self.refused = 0
+        #: LRU: least recently called first (max_services)
+        self._services: OrderedDict[ServiceKey, Service] = OrderedDict()
         self._routes: dict[tuple[str, str, str, str], IngressRoute | None] = {}
         #: (path, version, group, method) -> (what it was computed from, allowlist)
         self._known: dict[
@@ -177,6 +260,8 @@ class DubboIngress:
 
     async def start(self) -> None:
         loop = asyncio.get_running_loop()
+        reserve = self.gw.cfg.limits.get("fd_reserve", DEFAULT_FD_RESERVE)
+        self._cap = connection_cap(self.cfg.max_connections, reserve, self.label)
         self._server = await loop.create_server(
             lambda: _Consumer(self),
             self.cfg.host,
@@ -221,10 +306,7 @@ class DubboIngress:
             c._flush()
             c.close()
         for svc in self._services.values():
-            reg = self.gw.state.registry_for(svc.cfg)
-            if reg is not None and svc.cfg.interface not in self.gw.services:
-                reg.unsubscribe(svc.cfg.key, svc.update)
-                svc.release()
+            self._forget(svc)
         self._services.clear()
         await server.wait_closed()
 
@@ -241,15 +323,20 @@ class DubboIngress:
         return False
 
     def _schedule_idle_check(self) -> None:
-        every = max(self.cfg.idle_timeout / 3, 0.05)
+        every = max(min(self.cfg.idle_timeout, self.cfg.frame_timeout) / 3, 0.05)
         self._idle_handle = asyncio.get_running_loop().call_later(every, self._idle_check)
 
     def _idle_check(self) -> None:
         if self._server is None:
             return
-        limit = time.monotonic() - self.cfg.idle_timeout
+        now = time.monotonic()
+        limit = now - self.cfg.idle_timeout
+        stalled = now - self.cfg.frame_timeout
         for c in list(self._conns):
-            if c.last_read < limit and not c.in_flight:
+            if c.frame_since and c.frame_since < stalled:
+                log.info("%s: closing %s: frame not completed in time", self.label, c.peer)
+                c.abort()
+            elif c.last_read < limit and not c.in_flight:
                 log.info("%s: closing idle consumer connection %s", self.label, c.peer)
                 c.close()
         self._schedule_idle_check()
@@ -429,11 +516,16 @@ class DubboIngress:
 
     def _service(self, path: str, version: str, group: str) -> Service:
         key = ServiceKey(path, version, group)
-        svc = self._services.get(key)
+        services = self._services
+        svc = services.get(key)
         if svc is not None:
+            services.move_to_end(key)
             return svc
-        if len(self._services) >= MAX_SERVICES:
-            raise IngressReply(SERVICE_ERROR, f"{self.label}: more than {MAX_SERVICES} services")
+        while len(services) >= self.cfg.max_services:
+            # the least recently called goes (calls in flight keep their Service object);
+            # refusing every new service until a restart would let a scan take the door
+            _, old = services.popitem(last=False)
+            self._forget(old)
         base = self.gw.services.get(path)
         cfg = ServiceConfig(path, version, group)
         if base is not None:
@@ -446,6 +538,13 @@ class DubboIngress:
         self.gw._subscribe(st, svc)
         self._services[key] = svc
         return svc
+
+    def _forget(self, svc: Service) -> None:
+        """Stop following ``svc`` in its registry (unless the gateway itself follows it)."""
+        reg = self.gw.state.registry_for(svc.cfg)
+        if reg is not None and svc.cfg.interface not in self.gw.services:
+            reg.unsubscribe(svc.cfg.key, svc.update)
+            svc.release()
 
     def _no_provider(self, svc: Service, path: str, version: str, group: str) -> IngressReply:
         err = svc.snapshot.error
@@ -521,6 +620,10 @@ class DubboIngress:
         where = f"relay link {link.name!r}" if link is not None else "provider"
         if isinstance(exc, CallTimeout):
             return encode_error_response(rid, SERVER_TIMEOUT, f"tribridge: {label}: {where}: {exc}")
+        if isinstance(exc, UpstreamBusy):
+            return encode_error_response(
+                rid, SERVER_THREADPOOL_EXHAUSTED_ERROR, f"tribridge: {label}: {where}: {exc}"
+            )
         return encode_error_response(rid, SERVICE_ERROR, f"tribridge: {label}: {exc}")
 
     async def _triple(

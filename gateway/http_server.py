@@ -19,6 +19,11 @@ repeated Content-Length, unknown Transfer-Encoding), limits with JSON errors
 (``{"error": {"code": ..., "message": ...}}``), slowloris/body/idle timeouts, read
 back-pressure (pipeline depth and transport ``pause_writing``), graceful shutdown.
 
+Resource bounds (docs/security.md, "Resource limits"): a connection cap below the file
+descriptor limit (past it: a prebuilt 503 and close), an explicit write high-water mark, an
+abort for a client that lets ``max_unread_response_bytes`` pile up, and a server-wide budget
+for partial bodies held across reads (past it: 503 for the body that crossed it).
+
 Works on plain asyncio; :func:`run` / :func:`new_event_loop` use uvloop when installed.
 """
 
@@ -38,6 +43,8 @@ from typing import Any
 from urllib.parse import unquote_to_bytes
 
 import httptools
+
+from .limits import DEFAULT_FD_RESERVE, DEFAULT_MAX_CONNECTIONS, connection_cap
 
 try:  # orjson is a hard dependency of the project, but keep the module importable without it
     import orjson
@@ -107,6 +114,14 @@ class HttpLimits:
     idle_timeout: float = 60.0  # keep-alive idle (also: a new connection sending nothing) -> close
     max_pipeline: int = 64  # requests queued per connection; beyond -> pause_reading until drained
     linger_timeout: float = 2.0  # after a closing response: drain input this long, then abort
+    # open connections; beyond -> 503 and close (the cap is min(this, RLIMIT_NOFILE - fd_reserve))
+    max_connections: int = DEFAULT_MAX_CONNECTIONS
+    fd_reserve: int = DEFAULT_FD_RESERVE  # descriptors kept back for upstream connections
+    write_buffer_bytes: int = 64 * 1024  # transport high-water mark -> pause_reading
+    # output queued for a client that stopped reading; beyond -> the connection is aborted
+    max_unread_response_bytes: int = 8 * 1024 * 1024
+    # partial request bodies held across reads, all connections together; beyond -> 503
+    max_buffered_body_bytes: int = 64 * 1024 * 1024
 
 
 class HttpError(Exception):
@@ -220,6 +235,15 @@ def _render(resp: Response, head: bool, close: bool, date: bytes) -> bytes:
 
 
 _INTERNAL_BYTES: bytes = error_response(500, "internal", "internal server error").body
+_BUSY_BODY: bytes = error_response(
+    503, "too_many_connections", "connection limit reached; retry later"
+).body
+#: the whole answer to a connection past the cap (no request read, no Date line)
+_BUSY: bytes = (
+    b"HTTP/1.1 503 Service Unavailable\r\ncontent-type: application/json\r\n"
+    b"content-length: %d\r\nretry-after: 1\r\nconnection: close\r\n\r\n%s"
+    % (len(_BUSY_BODY), _BUSY_BODY)
+)
 
 
 def _internal() -> Response:
@@ -301,6 +325,7 @@ class _HttpConnection(asyncio.Protocol):
         "hdr_raw",
         "header_timeout",
         "headers",
+        "held",
         "idle_timeout",
         "keep_alive",
         "lingering",
@@ -345,6 +370,7 @@ class _HttpConnection(asyncio.Protocol):
         self.headers: dict[str, str] = {}
         self.body: bytes | bytearray = b""
         self.body_len = 0
+        self.held = 0  # bytes of a partial body counted in the server's buffered-body budget
         self.hdr_bytes = 0
         self.hdr_raw = 0
         self.nbegun = 0
@@ -369,10 +395,19 @@ class _HttpConnection(asyncio.Protocol):
         if isinstance(peer, tuple) and len(peer) >= 2:
             self.client = (peer[0], peer[1])
         srv = self.server
+        if len(srv._conns) >= srv._cap:
+            # Past the cap (and so short of descriptors for the upstream side): answer from
+            # a prebuilt buffer and close; the connections already open keep being served.
+            srv.refused += 1
+            self.closing = True
+            transport.write(_BUSY)  # type: ignore[attr-defined]
+            transport.close()
+            return
         srv._conns.add(self)
         if srv._shutting_down:
             transport.close()
             return
+        transport.set_write_buffer_limits(srv.limits.write_buffer_bytes)  # type: ignore[attr-defined]
         self.deadline = self.loop.time() + srv.limits.idle_timeout
         self.deadline_kind = _DL_IDLE
 
@@ -381,6 +416,8 @@ class _HttpConnection(asyncio.Protocol):
         self.parser = None  # break the parser <-> protocol cycle
         self.deadline = 0.0
         self.backlog.clear()
+        if self.held:
+            self._release()
         srv = self.server
         srv._conns.discard(self)
         if srv._all_closed is not None and not srv._conns and not srv._all_closed.done():
@@ -446,6 +483,8 @@ class _HttpConnection(asyncio.Protocol):
                 if self.hdr_raw > self.max_hdr:
                     self._fail(431, "header_too_large", "request line and headers are too large")
         elif phase == _BODY:
+            if self.body_len != self.held and self._hold():
+                return
             if (self.nbegun != nbegun or self.deadline_kind != _DL_BODY) and not self.paused:
                 self.deadline = self.loop.time() + self.body_timeout
                 self.deadline_kind = _DL_BODY
@@ -567,6 +606,8 @@ class _HttpConnection(asyncio.Protocol):
                 body = bytes(body)
             self.body = b""
             self.body_len = 0
+        if self.held:  # (a body that spanned reads; trailers alone count too)
+            self._release()
         ka = self.keep_alive
         req = Request(method, pq[0], pq[1], self.headers, body, self.client, ka)
         self.headers = {}
@@ -757,6 +798,12 @@ class _HttpConnection(asyncio.Protocol):
             except Exception:
                 resp = _internal()
                 data = _render(resp, False, close, date)
+        if (
+            self.paused & _P_WRITE
+            and t.get_write_buffer_size() > self.server.limits.max_unread_response_bytes
+        ):
+            self._overflow()
+            return
         t.write(data)
         if self.access_log is not None and req is not None:
             try:
@@ -812,11 +859,40 @@ class _HttpConnection(asyncio.Protocol):
         self._abort = HttpError(status, code, message)
         raise _Abort
 
+    def _hold(self) -> bool:
+        """Count a partial body's growth in the server-wide budget (once per read, only
+        while a body spans reads); past the budget answer 503 and close -> True."""
+        srv = self.server
+        srv._held += self.body_len - self.held
+        self.held = self.body_len
+        if srv._held <= srv.limits.max_buffered_body_bytes:
+            return False
+        self._fail(
+            503, "overloaded", "too many request bodies in progress on this server; retry later"
+        )
+        return True
+
+    def _release(self) -> None:
+        self.server._held -= self.held
+        self.held = 0
+
+    def _overflow(self) -> None:
+        """The client stopped reading with ``max_unread_response_bytes`` queued: drop it."""
+        log.warning("%s: client stopped reading its responses; aborting", self.client)
+        self.closing = True
+        self.lingering = True
+        self.backlog.clear()
+        self._kill()
+        self.transport = None  # nothing more is written to it (connection_lost follows)
+
     def _fail(self, status: int, code: str, message: str) -> None:
         """Protocol error: answer (after earlier pipelined responses), then close."""
         self.closing = True
         self.deadline = 0.0
         self.phase = _IDLE
+        if self.held:
+            self._release()
+            self.body = b""
         resp = error_response(status, code, message)
         if self.backlog:
             self.backlog.append(_Pending(self, None, resp, self.t0))
@@ -979,6 +1055,10 @@ class HttpServer:
         self._ticker: asyncio.TimerHandle | None = None
         self._shutting_down = False
         self._all_closed: asyncio.Future | None = None
+        self._cap = self.limits.max_connections  # set from RLIMIT_NOFILE at start()
+        self._held = 0  # bytes of partial request bodies held, all connections
+        #: connections refused past the cap (a counter for metrics)
+        self.refused = 0
         self._date = b""  # the whole "date: ...\r\n" line, refreshed every second by a timer
         self._date_timer: asyncio.TimerHandle | None = None
         self._refresh_date()
@@ -1020,6 +1100,8 @@ class HttpServer:
         loop = asyncio.get_running_loop()
         self._loop = loop
         self._shutting_down = False
+        lim = self.limits
+        self._cap = connection_cap(lim.max_connections, lim.fd_reserve, "HTTP listener")
 
         def factory() -> _HttpConnection:
             return _HttpConnection(self)

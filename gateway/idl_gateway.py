@@ -39,6 +39,7 @@ from .idl import (
 )
 from .idl_config import IdlRouteConfig, IdlServiceConfig
 from .idl_http import BindError, set_field
+from .limits import DEFAULT_MAX_JSON_ELEMENTS, json_elements_exceed
 from .triple import TripleCallError, TripleClient, status_error
 
 log = logging.getLogger("tribridge.idl")
@@ -110,6 +111,8 @@ class IdlRouter:
         self.passthrough = passthrough
         #: the gateway's guard.Guard (auth, rate limits), or None
         self.guard: Any = None
+        #: ``limits.max_json_elements`` (set by app.build_idl)
+        self.max_json_elements = DEFAULT_MAX_JSON_ELEMENTS
 
     # ---- lifecycle ------------------------------------------------------------------------
 
@@ -271,6 +274,13 @@ class IdlRouter:
                 raise GatewayError(
                     400, "invalid_json", f"request body is not valid JSON: {e}"
                 ) from None
+            if json_elements_exceed(req.body, body, self.max_json_elements):
+                raise GatewayError(
+                    400,
+                    "too_many_elements",
+                    f"request body holds more than {self.max_json_elements} JSON values "
+                    "(limits.max_json_elements)",
+                )
         if rc is None:
             return {} if body is None else body
         desc = mi.input.DESCRIPTOR

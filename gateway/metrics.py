@@ -206,6 +206,20 @@ class GatewayCollector:
         http = GaugeMetricFamily("tribridge_http_connections", "Open client connections")
         http.add_metric([], gw.http.active_connections if gw.http is not None else 0)
         yield http
+        refused = CounterMetricFamily(
+            "tribridge_connections_refused",
+            "Connections closed at accept: the listener's connection cap was reached",
+            labels=["listener"],
+        )
+        refused.add_metric(["http"], gw.http.refused if gw.http is not None else 0)
+        rt = gw.relay
+        for name, srv in (
+            ("dubbo_ingress", rt.ingress if rt is not None else None),
+            ("relay", rt.relay_server if rt is not None else None),
+        ):
+            if srv is not None:
+                refused.add_metric([name], srv.refused)
+        yield refused
 
         st = gw.state
         info = GaugeMetricFamily(

@@ -93,6 +93,8 @@ class RelayLink:
             heartbeat_interval=cfg.heartbeat,
             connect_timeout=cfg.connect_timeout,
             max_payload=settings.max_payload,
+            write_buffer_bytes=settings.write_buffer_bytes,
+            max_queued_bytes=settings.max_queued_bytes,
         )
         self.ssl = client_context(cfg.tls)
         self.conn: _LinkConnection | None = None
@@ -302,6 +304,7 @@ class RelayRuntime:
                 max_payload=gw.cfg.upstream.max_payload,
                 idle_timeout=rc.idle_timeout,
                 max_in_flight=rc.max_in_flight,
+                max_connections=rc.max_connections,
             )
             self.relay_server = DubboIngress(
                 gw,

@@ -72,6 +72,19 @@ class IngressConfig:
     max_timeout: float = 600.0
     #: TLS for consumers (Dubbo's SSL mode); ``ca`` set = client certificates required
     tls: TlsConfig | None = None
+    # ---- resource limits (docs/security.md "Resource limits") ----
+    #: open consumer connections; beyond -> closed at once (cap also <= nofile - fd_reserve)
+    max_connections: int = 10_000
+    #: transport high-water mark per connection: past it, stop reading that consumer
+    write_buffer_bytes: int = 64 * 1024
+    #: replies queued for a consumer that stopped reading; beyond -> the connection is aborted
+    max_unread_reply_bytes: int = 8 * 1024 * 1024
+    #: partial frames held across reads, all connections of this listener; beyond -> close
+    max_buffered_frame_bytes: int = 64 * 1024 * 1024
+    #: a frame begun must be complete within this many seconds (half-sent frames)
+    frame_timeout: float = 30.0
+    #: (interface, version, group) services followed for ingress calls (LRU beyond)
+    max_services: int = 4096
 
 
 @dataclass
@@ -104,6 +117,7 @@ class RelayConfig:
     links: dict[str, LinkConfig] = field(default_factory=dict)
     idle_timeout: float = 30.0
     max_in_flight: int = 10_000  # calls in flight on one incoming link
+    max_connections: int = 1024  # incoming links (peer gateways), TLS handshakes included
 
 
 def _tls(v: _V, node: Any, path: str, base: Path, ca_required: bool = True) -> TlsConfig:
@@ -139,7 +153,18 @@ def parse_sections(v: _V, root: _Loc, cfg: GatewayConfig) -> None:
 
 def _relay(v: _V, node: Any, base: Path) -> RelayConfig:
     r = v.mapping(
-        node, "relay", {"tls", "listen", "exports", "allow", "links", "idle_timeout", "max_in_flight"}
+        node,
+        "relay",
+        {
+            "tls",
+            "listen",
+            "exports",
+            "allow",
+            "links",
+            "idle_timeout",
+            "max_in_flight",
+            "max_connections",
+        },
     )
     rc = RelayConfig()
     if "tls" in r:
@@ -157,6 +182,9 @@ def _relay(v: _V, node: Any, base: Path) -> RelayConfig:
     rc.max_in_flight = v.get(r, "max_in_flight", "relay", int, rc.max_in_flight)
     if rc.max_in_flight < 1:
         raise v.fail(r, "relay.max_in_flight", "must be at least 1", "max_in_flight")
+    rc.max_connections = v.get(r, "max_connections", "relay", int, rc.max_connections)
+    if rc.max_connections < 1:
+        raise v.fail(r, "relay.max_connections", "must be at least 1", "max_connections")
     links = v.mapping(r.get("links"), "relay.links", set(r.get("links") or {}))
     for name, body in links.items():
         path = f"relay.links.{name}"
@@ -182,11 +210,30 @@ def _relay(v: _V, node: Any, base: Path) -> RelayConfig:
     return rc
 
 
+#: the ingress's resource-limit keys (IngressConfig fields of the same names)
+_INGRESS_LIMITS = (
+    "max_connections",
+    "write_buffer_bytes",
+    "max_unread_reply_bytes",
+    "max_buffered_frame_bytes",
+    "frame_timeout",
+    "max_services",
+)
+
+
 def _ingress(v: _V, node: Any, relay: RelayConfig | None, base: Path) -> IngressConfig:
     i = v.mapping(
         node,
         "dubbo_ingress",
-        {"listen", "routes", "max_payload", "max_in_flight", "idle_timeout", "tls"},
+        {
+            "listen",
+            "routes",
+            "max_payload",
+            "max_in_flight",
+            "idle_timeout",
+            "tls",
+            *_INGRESS_LIMITS,
+        },
     )
     ic = IngressConfig()
     if "tls" in i:
@@ -199,6 +246,14 @@ def _ingress(v: _V, node: Any, relay: RelayConfig | None, base: Path) -> Ingress
     ic.max_payload = v.get(i, "max_payload", "dubbo_ingress", int, ic.max_payload)
     ic.max_in_flight = v.get(i, "max_in_flight", "dubbo_ingress", int, ic.max_in_flight)
     ic.idle_timeout = v.duration(i, "idle_timeout", "dubbo_ingress", 180.0) or 180.0
+    for key in _INGRESS_LIMITS:
+        if key == "frame_timeout":
+            ic.frame_timeout = v.duration(i, key, "dubbo_ingress", ic.frame_timeout) or 30.0
+            continue
+        n = v.get(i, key, "dubbo_ingress", int, getattr(ic, key))
+        if n < 1:
+            raise v.fail(i, f"dubbo_ingress.{key}", f"must be at least 1, got {n!r}", key)
+        setattr(ic, key, n)
     items = v.get(i, "routes", "dubbo_ingress", list, [])
     for n, body in enumerate(items):
         path = f"dubbo_ingress.routes[{n}]"

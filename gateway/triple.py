@@ -44,6 +44,11 @@ class TripleSettings:
     backoff_initial: float = 0.2
     backoff_max: float = 2.0
     keepalive: float = 30.0
+    #: transport high-water mark of an HTTP/2 connection (upstream.write_buffer_bytes)
+    write_buffer_bytes: int = 256 * 1024
+    #: bytes queued for a provider that stopped reading; past it calls fail fast
+    #: (UNAVAILABLE, not sent: another instance may be tried) (upstream.max_queued_bytes)
+    max_queued_bytes: int = 16 * 1024 * 1024
 
 
 @dataclass(slots=True)

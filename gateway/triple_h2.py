@@ -155,11 +155,15 @@ class _Connection(asyncio.Protocol):
         self._flush_soon = False
         self._requeue: deque[_Stream] = deque()  # refused by the server, to be re-sent
         self._md_cache: dict[int, tuple[list[tuple[bytes, bytes]], list[Any]]] = {}
+        self.write_paused = False  # past the transport's high-water mark
+        #: request body bytes waiting for flow-control window (held by ``_send_slowly``)
+        self.unsent = 0
 
     # ---- asyncio.Protocol -------------------------------------------------------------------
 
     def connection_made(self, transport: Any) -> None:
         self.transport = transport
+        transport.set_write_buffer_limits(self.client.settings.write_buffer_bytes)
         self.engine.start()
         transport.write(self.engine.take())
 
@@ -179,6 +183,12 @@ class _Connection(asyncio.Protocol):
         self.transport = None
         self.client._forget(self)
         self._fail_all(Status(Code.UNAVAILABLE, f"connection to provider lost ({exc or 'EOF'})"))
+
+    def pause_writing(self) -> None:
+        self.write_paused = True
+
+    def resume_writing(self) -> None:
+        self.write_paused = False
 
     def _flush(self) -> None:
         self._flush_soon = False
@@ -380,7 +390,8 @@ class _Connection(asyncio.Protocol):
                 st.fut.set_exception(exc or TripleCallError(error or Status(Code.INTERNAL)))
         if self._requeue:
             self._drain()
-        if self._slots:
+        if self._slots or self._window:
+            # a sender parked for window may belong to this stream: let it drop the body
             self.on_window()
         if self.closed and not self.streams and self.transport is not None:
             self.transport.close()
@@ -429,7 +440,18 @@ class _Connection(asyncio.Protocol):
     # ---- calls ---------------------------------------------------------------------------
 
     def start(self, head: Any, body: bytes, timeout: float | None) -> asyncio.Future[TripleReply]:
-        """Open the stream and queue the whole request; the caller checked ``can_start``."""
+        """Open the stream and queue the whole request; the caller checked ``can_start``.
+        Raises (not sent) when the provider has stopped reading and ``max_queued_bytes``
+        wait for it: flow control bounds the DATA on the wire, not the bodies of new streams
+        waiting for window (nor their HEADERS)."""
+        t = self.transport
+        limit = self.client.settings.max_queued_bytes
+        queued = self.unsent + (t.get_write_buffer_size() if self.write_paused and t else 0)
+        if queued > limit:
+            raise TripleCallError(
+                Status(Code.UNAVAILABLE, f"provider is not reading: over {limit} bytes queued"),
+                sent=False,
+            )
         fut: asyncio.Future[TripleReply] = self.loop.create_future()
         st = _Stream(fut, head, body)
         if timeout is not None:
@@ -445,6 +467,7 @@ class _Connection(asyncio.Protocol):
         if len(body) <= eng.send_window(sid) and len(body) <= eng.max_frame:
             eng.send_data(sid, body, True)
         else:
+            self.unsent += len(body)
             self.loop.create_task(self._send_slowly(sid, body))
         self._flush_later()
 
@@ -469,16 +492,20 @@ class _Connection(asyncio.Protocol):
         """A body larger than the window or a frame: pieces as the window opens."""
         eng = self.engine
         view = memoryview(body)
-        while view and sid in self.streams and not self.closed:
-            n = min(eng.send_window(sid), eng.max_frame, len(view))
-            if n <= 0:
-                f = self.loop.create_future()
-                self._window.append(f)
-                await f
-                continue
-            eng.send_data(sid, bytes(view[:n]), n == len(view))
-            view = view[n:]
-            self._flush()
+        try:
+            while view and sid in self.streams and not self.closed:
+                n = min(eng.send_window(sid), eng.max_frame, len(view))
+                if n <= 0:
+                    f = self.loop.create_future()
+                    self._window.append(f)
+                    await f
+                    continue
+                eng.send_data(sid, bytes(view[:n]), n == len(view))
+                self.unsent -= n
+                view = view[n:]
+                self._flush()
+        finally:
+            self.unsent -= len(view)  # the stream ended (or the connection) before it all went
 
 
 class H2TripleClient:

@@ -60,6 +60,14 @@ class ConnectionLost(UpstreamError):
     code = "connection_lost"
 
 
+class UpstreamBusy(UpstreamError):
+    """The provider stopped reading and ``max_queued_bytes`` wait for it: fail fast
+    (HTTP 503, Dubbo status 100) instead of queueing without bound."""
+
+    code = "upstream_backlogged"
+    sent = False
+
+
 @dataclass
 class UpstreamSettings:
     connections_per_instance: int = 1
@@ -72,6 +80,10 @@ class UpstreamSettings:
     backoff_max: float = 10.0
     #: HTTP/2 client for Triple calls: "lean", "h2" (gateway/triple_h2.py) or "grpcio"
     triple_client: str = "lean"
+    #: a connection's transport high-water mark: past it the provider is "not reading"
+    write_buffer_bytes: int = 256 * 1024
+    #: request bytes queued for a provider that stopped reading; past it calls fail fast
+    max_queued_bytes: int = 16 * 1024 * 1024
 
 
 #: the Triple (gRPC over HTTP/2) client implementations behind ``TripleClient.unary``
@@ -94,12 +106,21 @@ class DubboConnection(asyncio.Protocol):
         self.last_read = time.monotonic()
         self._hb_handle: asyncio.TimerHandle | None = None
         self._out: list[bytes] = []
+        #: the transport's buffer is past ``write_buffer_bytes`` (the provider lags reading)
+        self.write_paused = False
 
     # ---- asyncio callbacks ---------------------------------------------------------------
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
+        transport.set_write_buffer_limits(self.settings.write_buffer_bytes)  # type: ignore[attr-defined]
         self._schedule_heartbeat()
+
+    def pause_writing(self) -> None:
+        self.write_paused = True
+
+    def resume_writing(self) -> None:
+        self.write_paused = False
 
     def data_received(self, data: bytes) -> None:
         self.last_read = time.monotonic()
@@ -147,6 +168,14 @@ class DubboConnection(asyncio.Protocol):
         if self.closed or self.transport is None:
             fut.set_exception(ConnectionLost("connection to provider is closed"))
             return fut
+        if self.write_paused and self.backlogged():
+            fut.set_exception(
+                UpstreamBusy(
+                    f"provider is not reading: {self.transport.get_write_buffer_size()} bytes "
+                    "of requests queued (upstream.max_queued_bytes)"
+                )
+            )
+            return fut
         self.pending[request_id] = fut
         # Coalesce the frames of one loop iteration into one write: under load many HTTP
         # requests arrive per iteration, and one syscall beats fifty.
@@ -162,8 +191,16 @@ class DubboConnection(asyncio.Protocol):
         if self.transport is not None and not self.closed and out:
             self.transport.write(out[0] if len(out) == 1 else b"".join(out))
 
+    def backlogged(self) -> bool:
+        """More than ``max_queued_bytes`` wait in the transport (checked only once the
+        high-water mark has paused writing: nothing per call on a healthy connection)."""
+        t = self.transport
+        return t is not None and t.get_write_buffer_size() > self.settings.max_queued_bytes
+
     def send_oneway(self, frame: bytes) -> None:
         if self.transport is not None and not self.closed:
+            if self.write_paused and self.backlogged():
+                return  # one-way: nobody waits for an answer; dropping beats unbounded memory
             self.transport.write(frame)
 
     def _expire(self, request_id: int, timeout: float) -> None:
@@ -386,6 +423,8 @@ class PoolSet:
                 TripleSettings(
                     max_message=self.settings.max_payload,
                     connect_timeout=self.settings.connect_timeout,
+                    write_buffer_bytes=self.settings.write_buffer_bytes,
+                    max_queued_bytes=self.settings.max_queued_bytes,
                 ),
             )
         return self._triple

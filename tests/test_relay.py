@@ -569,3 +569,14 @@ def test_relay_link_state_in_metrics_follows_a_live_link(certs: Path) -> None:
             assert time.monotonic() < deadline, "link still up after the remote stopped"
             time.sleep(0.02)
         assert link_up(a) == 0
+
+
+def test_relay_listener_caps_connections(certs: Path) -> None:
+    """``relay.max_connections``: a connection past the cap is closed (once its TLS
+    handshake is done) while the link already up keeps serving (docs/security.md)."""
+    with BackgroundLoop() as bg:
+        a, b, _link, _provider = _linked_pair(bg, certs, b_extra="  max_connections: 1\n")
+        ctx = _tls_client(certs, "gateway-a", certs / "ca.pem")
+        assert not _heartbeat_answered(ctx, b.relay.relay_server.port)
+        assert b.relay.relay_server.refused >= 1
+        assert http_request(a.port, "POST", f"/{S}/greet", ["still"]) == (200, "Hello, still")

@@ -79,6 +79,8 @@ async def test_readonly_event_and_heartbeat_from_provider() -> None:
 
         def close(self) -> None: ...
 
+        def set_write_buffer_limits(self, high: int) -> None: ...
+
     t = T()
     conn.connection_made(t)  # type: ignore[arg-type]
     conn.data_received(encode_heartbeat(9))

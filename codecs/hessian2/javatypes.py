@@ -238,12 +238,19 @@ def array_of(t: JavaType) -> JavaType:
     return JavaType(t.generic_name() + "[]", "array", args=(t,))
 
 
-def parse_type(text: str) -> JavaType:
+#: generic parameters and array dimensions one type name may nest (type hints are
+#: client input: 10,000 levels would otherwise be a RecursionError, i.e. a 500)
+MAX_TYPE_DEPTH = 64
+
+
+def parse_type(text: str, _depth: int = 0) -> JavaType:
     """Parse one type: ``int``, ``java.lang.String[]``, ``[I``, ``[Ljava.lang.String;``,
     ``java.util.Map<String, java.util.List<Long>>``, ``com.x.User``."""
     text = text.strip()
     if not text:
         raise HessianError("empty Java type name")
+    if _depth > MAX_TYPE_DEPTH:
+        raise HessianError(f"type nested deeper than {MAX_TYPE_DEPTH} levels")
     if text.startswith("["):
         try:
             t, rest = _parse_descriptor_one(text.replace(".", "/"), 0)
@@ -253,14 +260,14 @@ def parse_type(text: str) -> JavaType:
             raise HessianError(f"bad array type name: {text!r}")
         return t
     if text.endswith("[]"):
-        return array_of(parse_type(text[:-2]))
+        return array_of(parse_type(text[:-2], _depth + 1))
     lt = text.find("<")
     if lt < 0:
         return _simple(text)
     if not text.endswith(">"):
         raise HessianError(f"bad generic type: {text!r}")
     base = _simple(text[:lt].strip())
-    params = [parse_type(p) for p in _split_params(text[lt + 1 : -1])]
+    params = [parse_type(p, _depth + 1) for p in _split_params(text[lt + 1 : -1])]
     if base.kind in ("list", "set"):
         if len(params) != 1:
             raise HessianError(f"{base.name} takes one type parameter: {text!r}")
@@ -288,10 +295,12 @@ def _split_params(text: str) -> list[str]:
     return out
 
 
-def _parse_descriptor_one(desc: str, i: int) -> tuple[JavaType, int]:
+def _parse_descriptor_one(desc: str, i: int, _depth: int = 0) -> tuple[JavaType, int]:
     c = desc[i]
     if c == "[":
-        elem, j = _parse_descriptor_one(desc, i + 1)
+        if _depth >= MAX_TYPE_DEPTH:
+            raise HessianError(f"array type nested deeper than {MAX_TYPE_DEPTH} levels")
+        elem, j = _parse_descriptor_one(desc, i + 1, _depth + 1)
         return array_of(elem), j
     if c == "L":
         j = desc.find(";", i)
