@@ -65,7 +65,11 @@ log = logging.getLogger("tribridge.dubbo_ingress")
 
 _ROUTE_CACHE = 8192
 #: decode failures that are class-policy rules: (message fragment, rule)
-_DECODE_RULES = (("nesting deeper than", "too_deep"), ("after the attachments", "trailing_bytes"))
+_DECODE_RULES = (
+    ("nesting deeper than", "too_deep"),
+    ("after the attachments", "trailing_bytes"),
+    ("max_elements", "too_many_elements"),
+)
 
 
 class IngressReply(Exception):
@@ -385,7 +389,9 @@ class DubboIngress:
         policy = self.gw.class_policy
         try:
             # the policy's depth limit: nothing deeper is accepted, so nothing is unjudged
-            inv = decode_request_body(fr.body, max_depth=policy.max_depth)
+            inv = decode_request_body(
+                fr.body, max_depth=policy.max_depth, max_elements=self.cfg.max_elements
+            )
         except DubboProtocolError as e:
             # the class-policy limits of decoding name their rule like every other refusal
             rule = next((r for m, r in _DECODE_RULES if m in str(e)), None)

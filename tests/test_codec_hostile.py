@@ -978,3 +978,22 @@ def test_supports_response_attachments() -> None:
     assert supports_response_attachments("3.0.0") is False
     assert supports_response_attachments("") is False
     assert supports_response_attachments("x.y.z") is False
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        [0] * 11,  # fixed-length list
+        {i: i for i in range(11)},  # map
+        [[1], [2, 3], [4, 5, 6], [7, 8, 9, 10]],  # nested lists add up
+    ],
+)
+def test_decoder_element_budget_covers_every_container(value: object) -> None:
+    """``max_elements`` counts every container entry at every depth, so a body of many tiny
+    values is refused before it costs CPU per value; one under the budget decodes."""
+    from tribridge.codecs.hessian2 import Decoder, HessianError, encode
+
+    data = encode(value)
+    with pytest.raises(HessianError, match="max_elements"):
+        Decoder(data, max_elements=10).read()
+    assert Decoder(data, max_elements=100).read() == value

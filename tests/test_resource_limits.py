@@ -45,6 +45,7 @@ UNREAD_CAP = 256 * 1024
 BODY_BUDGET = 3 * 1024 * 1024
 FRAME_BUDGET = 1024 * 1024
 QUEUED_CAP = 256 * 1024
+INGRESS_ELEMENTS = 50_000
 
 
 class _Stalled(asyncio.Protocol):
@@ -98,6 +99,7 @@ dubbo_ingress:
   max_buffered_frame_bytes: {FRAME_BUDGET}
   frame_timeout: 1s
   max_services: 3
+  max_elements: {INGRESS_ELEMENTS}
 """)
         self.port = self.gw.http.port
         self.ing = self.gw.relay.ingress
@@ -616,6 +618,30 @@ def test_deeply_nested_descriptor_through_the_ingress_is_status_40(env: Env) -> 
         raw.close()
 
 
+def test_ingress_element_count_is_bounded_before_decoding_costs_cpu(env: Env) -> None:
+    """A body of many tiny values costs decode CPU per value on the listener's loop: past
+    ``dubbo_ingress.max_elements`` it is refused (status 40, rule named) without decoding
+    the rest, and a call under the bound on the same connection is served."""
+    raw = RawDubbo("127.0.0.1", env.ing_port)
+    try:
+        many = [[] for _ in range(INGRESS_ELEMENTS + 1)]
+        raw.send(encode_request(5, S, "echoObject", "Ljava/lang/Object;", [many], version="1.0.0"))
+        t0 = time.monotonic()
+        fr = raw.recv(3)
+        assert fr.request_id == 5 and fr.status == BAD_REQUEST
+        assert b"too_many_elements" in fr.body
+        assert time.monotonic() - t0 < 1.0
+        env.dubbo_served(raw)
+        fine = [[] for _ in range(INGRESS_ELEMENTS // 2)]
+        raw.send(encode_request(6, S, "echoObject", "Ljava/lang/Object;", [fine], version="1.0.0"))
+        fr = raw.recv(5)
+        assert fr.request_id == 6 and fr.status == 20, fr.body[:200]
+        assert len(decode_response(fr).value) == INGRESS_ELEMENTS // 2
+    finally:
+        raw.close()
+    env.served()
+
+
 # ---- settings are validated at load --------------------------------------------------------
 
 
@@ -629,6 +655,7 @@ def test_deeply_nested_descriptor_through_the_ingress_is_status_40(env: Env) -> 
         "limits: {no_such_limit: 1}",
         "upstream: {max_queued_bytes: 10}",
         "dubbo_ingress: {max_services: 0}",
+        "dubbo_ingress: {max_elements: 0}",
         "dubbo_ingress: {max_connections: 0}",
         "dubbo_ingress: {frame_timeout: never}",
         "relay: {max_connections: 0}",
@@ -649,3 +676,4 @@ def test_limit_defaults_are_sane() -> None:
     assert cfg.upstream.max_queued_bytes >= cfg.upstream.max_payload
     ing = parse_config("dubbo_ingress: {listen: {port: 0}}").dubbo_ingress
     assert ing.max_services == 4096 and ing.frame_timeout == 30.0
+    assert ing.max_elements == 200_000

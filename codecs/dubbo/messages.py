@@ -184,10 +184,14 @@ def _arg_count(desc: str) -> int:
 
 
 def decode_request_body(
-    body: bytes, *, typed: bool = False, max_depth: int = MAX_DEPTH
+    body: bytes,
+    *,
+    typed: bool = False,
+    max_depth: int = MAX_DEPTH,
+    max_elements: int | None = None,
 ) -> Invocation:
     try:
-        dec = Decoder(body, typed=typed, max_depth=max_depth)
+        dec = Decoder(body, typed=typed, max_depth=max_depth, max_elements=max_elements)
         head = [dec.read_string() for _ in range(5)]
         if any(h is None for h in head[1:4]):
             raise DubboProtocolError("request body: null path, version or method")

@@ -65,6 +65,7 @@ class Decoder:
     """Reads hessian2 values from one buffer; one ``Decoder`` is one hessian stream."""
 
     __slots__ = (
+        "_budget",
         "_class_keys",
         "_classes",
         "_refs",
@@ -85,8 +86,13 @@ class Decoder:
         *,
         typed: bool = False,
         max_depth: int = MAX_DEPTH,
+        max_elements: int | None = None,
     ) -> None:
         self.data = bytes(data) if not isinstance(data, bytes) else data
+        #: container entries (list items, map pairs, object fields) still allowed: decoding
+        #: costs CPU per value, so a listener that must stay responsive bounds the count
+        #: (``None``: bounded only by the input's length)
+        self._budget = max_elements if max_elements is not None else 1 << 62
         self.pos = pos
         self.end = len(self.data) if end is None else end
         self.typed = typed
@@ -315,8 +321,14 @@ class Decoder:
             raise HessianError(f"list length {n} exceeds the {self.end - self.pos} bytes left")
         return n
 
+    def _spend(self, n: int) -> None:
+        self._budget -= n
+        if self._budget < 0:
+            raise HessianError("more container elements than the decoder's max_elements allows")
+
     def _list(self, type_name: str | None, n: int, depth: int) -> list:
         self._length(n)
+        self._spend(n)
         out: list = TypedList(type_name) if (self.typed and type_name is not None) else []
         self._refs.append(out)
         d = depth + 1
@@ -335,6 +347,7 @@ class Decoder:
             if data[self.pos] == 0x5A:
                 self.pos += 1
                 return out
+            self._spend(1)
             out.append(self._read(d))
 
     def _map(self, type_name: str | None, depth: int) -> Any:
@@ -349,6 +362,7 @@ class Decoder:
             if data[self.pos] == 0x5A:
                 self.pos += 1
                 return out
+            self._spend(1)
             k = self._read(d)
             v = self._read(d)
             if k == "class" and isinstance(v, str):
@@ -382,6 +396,7 @@ class Decoder:
         if not 0 <= idx < len(self._classes):
             raise HessianError(f"object refers to class definition {idx}, which is undefined")
         cls, fields = self._classes[idx]
+        self._spend(len(fields))
         slot = len(self._refs)
         d = depth + 1
         if self.typed:
