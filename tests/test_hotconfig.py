@@ -65,6 +65,7 @@ def config(
         )
     doc = {
         "listen": {"host": "127.0.0.1", "port": 0},
+        "admin": {"token": ADMIN_TOKEN},
         "reload": {"interval": "100ms"},
         "registries": {
             "static": {
@@ -78,10 +79,15 @@ def config(
     return yaml.safe_dump(doc, sort_keys=False)
 
 
+ADMIN_TOKEN = "hotconfig-test-admin-token"
+
+
 def admin_put(port: int, text: str) -> tuple[int, dict]:
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
     try:
-        conn.request("PUT", "/config", body=text.encode())
+        conn.request(
+            "PUT", "/config", body=text.encode(), headers={"authorization": f"Bearer {ADMIN_TOKEN}"}
+        )
         r = conn.getresponse()
         return r.status, orjson.loads(r.read())
     finally:
