@@ -110,7 +110,8 @@ class AdminServer:
             else None
         )
         self.http = HttpServer(self.handle, HttpLimits(max_body_bytes=self.settings.max_body_bytes))
-        self._hosts: frozenset[str] = frozenset()
+        self._hosts: frozenset[str] | set[str] = frozenset()
+        self._exact: set[str] = set()
         self._port = ""
 
     async def start(self, host: str, port: int) -> None:
@@ -119,7 +120,9 @@ class AdminServer:
         self._port = str(self.http.port)
         own = {host.lower()} - _WILDCARD
         own |= {f"[{h}]" for h in own if ":" in h and not h.startswith("[")}
-        self._hosts = LOOPBACK_HOSTS | own | set(self.settings.allowed_hosts)
+        named = set(self.settings.allowed_hosts)
+        self._exact = {h for h in named if _split_host(h)[1] is not None}
+        self._hosts = LOOPBACK_HOSTS | own | (named - self._exact)
 
     @property
     def port(self) -> int:
@@ -128,14 +131,21 @@ class AdminServer:
     async def stop(self) -> None:
         await self.http.shutdown(1.0)
 
-    def _host_ok(self, value: str | None) -> bool:
-        """``value`` (a Host header or an Origin's authority) names this listener."""
+    def _host_ok(self, value: str | None, same_port: bool = False) -> bool:
+        """``value`` (a Host header, or with ``same_port`` an Origin's authority) names
+        this listener.
+
+        The Host's port is not checked: a rebinding page is told apart by its name, and a
+        port-forward (``kubectl port-forward 19901:9901``) changes the port legitimately. An
+        Origin must match the port too: a page on another local port is another site."""
         if not value:
             return False
-        if value.lower() in self._hosts:  # an allowed_hosts entry written with its port
-            return True
         host, port = _split_host(value)
-        return host in self._hosts and (port is None or port == self._port)
+        if port is not None and not (port.isascii() and port.isdigit()):
+            return False
+        if value.lower() in self._exact:  # an allowed_hosts entry written with its port
+            return True
+        return host in self._hosts and (port == self._port if same_port else True)
 
     def _refuse(self, req: Request) -> Response | None:
         """The Host, same-site and credential checks; None when the request may proceed."""
@@ -152,7 +162,11 @@ class AdminServer:
         origin = h.get("origin")
         if origin is not None:
             scheme, sep, authority = origin.partition("://")
-            if not sep or scheme.lower() not in ("http", "https") or not self._host_ok(authority):
+            if (
+                not sep
+                or scheme.lower() not in ("http", "https")
+                or not self._host_ok(authority, same_port=True)
+            ):
                 return error_response(403, "cross_site", "cross-site admin requests are refused")
         site = h.get("sec-fetch-site")
         if site is not None and site.lower() not in ("same-origin", "none"):

@@ -344,6 +344,35 @@ def test_identity_header_comes_from_claims_on_the_ruled_path(gw, provider) -> No
     assert "x_tenant" not in att, att
 
 
+@pytest.mark.parametrize(
+    "headers",
+    [
+        [("x_api_key", API_KEY)],
+        [("X_API_KEY", API_KEY)],
+        [("x-api-key", API_KEY), ("x-api-key", API_KEY)],
+        [("x-api-key", API_KEY), ("X-Api-Key", "other")],
+        [("x-api-key", "")],
+    ],
+    ids=["underscore", "upper-underscore", "duplicate", "duplicate-other", "empty"],
+)
+def test_credential_header_variants_are_not_credentials(gw, provider, headers) -> None:  # type: ignore[no-untyped-def]
+    """A credential is read from one canonical header name, once: a ``_`` spelling is not
+    it, and a repeated header (joined by the server) is no valid key."""
+    before = provider.requests
+    head = "".join(f"{k}: {v}\r\n" for k, v in headers)
+    req = (
+        f"POST /{S}/greet HTTP/1.1\r\nhost: 127.0.0.1\r\nconnection: close\r\n{head}"
+        'content-type: application/json\r\ncontent-length: 5\r\n\r\n["x"]'
+    ).encode()
+    with socket.create_connection(("127.0.0.1", gw.port), timeout=10) as s:
+        s.sendall(req)
+        data = b""
+        while chunk := s.recv(65536):
+            data += chunk
+    assert data.startswith(b"HTTP/1.1 401"), data
+    assert provider.requests == before
+
+
 # ----------------------------------------------------------------------------- config side
 
 
