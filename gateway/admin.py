@@ -18,7 +18,7 @@ Safe by default (docs/security.md "Admin API"), in this order:
 1. **Host allowlist** on every request: the loopback names, the listener's own address and
    ``admin.allowed_hosts``; anything else is 403 (a DNS-rebinding page cannot use a
    browser on this host to reach the API under its own name).
-2. **Mutations** (PUT/POST/PATCH/DELETE) from another site are refused: a cross-site
+2. **Mutations** (every method but GET/HEAD) from another site are refused: a cross-site
    ``Origin`` or ``Sec-Fetch-Site`` is 403. No CORS headers are ever sent.
 3. **Mutations need credentials**: ``Authorization: Bearer <admin token>`` (compared in
    constant time) or a client certificate verified by ``admin.tls.client_ca``. With neither
@@ -56,8 +56,9 @@ def _json(obj: Any, status: int = 200) -> Response:
     return Response(status, orjson.dumps(obj, default=str, option=orjson.OPT_INDENT_2))
 
 
-#: methods that change the gateway: they need credentials and a same-site origin
-MUTATIONS = frozenset({"PUT", "POST", "PATCH", "DELETE"})
+#: the only methods that need no credentials; every other one (PUT, POST, PATCH, DELETE,
+#: OPTIONS, anything unknown) is judged as a mutation: credentials and a same-site origin
+READS = frozenset({"GET", "HEAD"})
 #: Host names every admin listener answers to (plus its own address and allowed_hosts)
 LOOPBACK_HOSTS = frozenset({"localhost", "127.0.0.1", "[::1]", "::1"})
 _WILDCARD = frozenset({"", "0.0.0.0", "::", "[::]"})
@@ -85,18 +86,17 @@ def auth_summary(a: AdminConfig) -> str:
 
 
 def _split_host(value: str) -> tuple[str, str | None]:
-    """``host[:port]`` / ``[v6]:port`` -> (lower-cased host, port or None)."""
+    """``host[:port]`` / ``[v6]:port`` -> (lower-cased host, port text or None). The port
+    text is returned as written (the caller refuses one that is not digits)."""
     v = value.strip().lower()
     if v.startswith("["):
         end = v.find("]")
         if end < 0:
             return v, None
         host, rest = v[: end + 1], v[end + 1 :]
-        return host, rest[1:] if rest.startswith(":") else (None if not rest else "?")
+        return host, (rest[1:] if rest.startswith(":") else rest) or None
     host, sep, port = v.rpartition(":")
-    if not sep:
-        return v, None
-    return host, port
+    return (host, port) if sep else (v, None)
 
 
 class AdminServer:
@@ -110,8 +110,8 @@ class AdminServer:
             else None
         )
         self.http = HttpServer(self.handle, HttpLimits(max_body_bytes=self.settings.max_body_bytes))
-        self._hosts: frozenset[str] | set[str] = frozenset()
-        self._exact: set[str] = set()
+        self._hosts: frozenset[str] = frozenset()
+        self._exact: frozenset[str] = frozenset()
         self._port = ""
 
     async def start(self, host: str, port: int) -> None:
@@ -120,8 +120,8 @@ class AdminServer:
         self._port = str(self.http.port)
         own = {host.lower()} - _WILDCARD
         own |= {f"[{h}]" for h in own if ":" in h and not h.startswith("[")}
-        named = set(self.settings.allowed_hosts)
-        self._exact = {h for h in named if _split_host(h)[1] is not None}
+        named = frozenset(self.settings.allowed_hosts)
+        self._exact = frozenset(h for h in named if _split_host(h)[1] is not None)
         self._hosts = LOOPBACK_HOSTS | own | (named - self._exact)
 
     @property
@@ -157,7 +157,7 @@ class AdminServer:
                 "the Host header does not name this admin listener; add the name to "
                 "admin.allowed_hosts if it is yours",
             )
-        if req.method not in MUTATIONS:
+        if req.method in READS:
             return None
         origin = h.get("origin")
         if origin is not None:
@@ -287,13 +287,13 @@ class AdminServer:
                 "last_error": w.last_error if w is not None else None,
                 "reloads": gw.reload_counts,
                 "restart_needed_for": ["listen", "admin"],
-                "admin_mutations": "mtls"
-                if self.settings.mtls
-                else "token"
-                if self.settings.token is not None
-                else "disabled",
+                "admin_mutations": self._mutations_by(),
             }
         )
+
+    def _mutations_by(self) -> str:
+        s = self.settings
+        return "mtls" if s.mtls else "token" if s.token is not None else "disabled"
 
     def _counters(self) -> Response:
         gw = self.gw

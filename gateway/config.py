@@ -16,7 +16,8 @@ Shape (README "Configuration" documents every key)::
       - {method: GET, path: /hello/{name}, service: com.x.Greeter, call: sayHello,
          params: [{from: path, name: name}]}
     auto_routes: {prefix: /, expose: ["com.x.*"]}
-    admin: {host: 127.0.0.1, port: 9901}     # admin API + /metrics (docs/operations.md)
+    admin: {host: 127.0.0.1, port: 9901, token_file: admin.token}   # admin API + /metrics
+                                             # (docs/operations.md, docs/security.md)
     reload: {watch: true, interval: 2s}      # hot config: file poll + SIGHUP + PUT /config
     tracing: {generate: true, response_header: true, otel: false}
 """

@@ -130,7 +130,7 @@ def start(bg: BackgroundLoop, text: str) -> Any:
 # ----------------------------------------------------------------------------- credentials
 
 
-@pytest.mark.parametrize("method", ["PUT", "POST", "PATCH", "DELETE"])
+@pytest.mark.parametrize("method", ["PUT", "POST", "PATCH", "DELETE", "OPTIONS"])
 def test_without_configured_credentials_every_mutation_is_refused(gw_open, method: str) -> None:  # type: ignore[no-untyped-def]
     version = gw_open.state.version
     st, _, doc = admin_call(gw_open.admin.port, method, "/config", gw_text(gw_open), bearer())
@@ -287,7 +287,12 @@ def test_same_origin_mutation_and_no_cors(gw) -> None:  # type: ignore[no-untype
         "Access-Control-Request-Headers": "authorization",
     }
     st, hdrs, _ = admin_call(gw.admin.port, "OPTIONS", "/config", None, preflight)
-    assert st == 405 and not [k for k in hdrs if k.startswith("access-control-")]
+    assert st == 403 and not [k for k in hdrs if k.startswith("access-control-")]
+    # a method the API does not serve is still judged as a mutation first
+    st, _, doc = admin_call(gw.admin.port, "PROPFIND", "/config", None, bearer())
+    assert st == 405, doc
+    st, _, doc = admin_call(gw.admin.port, "TRACE", "/config", None, {})
+    assert st == 401, doc
 
 
 # ----------------------------------------------------------------------------- size, YAML, parsing
