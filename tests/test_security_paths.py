@@ -12,6 +12,7 @@ the hostile spellings are routed (``//S/greet`` reaches the provider with no cre
 
 from __future__ import annotations
 
+import logging
 import socket
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -19,6 +20,7 @@ from typing import Any
 import orjson
 import pytest
 import yaml
+from prometheus_client.parser import text_string_to_metric_families
 from tribridge.canonical import PathError, canonical_path, config_path_error, split_target
 from tribridge.commands import DEMO_SERVICE as S
 from tribridge.commands import demo_config
@@ -289,11 +291,42 @@ def test_admin_every_spelling_reads_and_is_guarded(gw, variant: str) -> None:  #
 
 
 def test_every_layer_reads_the_same_path(gw) -> None:  # type: ignore[no-untyped-def]
-    """The access log and metrics name the canonical path / route, never the spelling."""
-    st, _ = raw_request(gw.port, "POST", f"http://127.0.0.1/{S}/addLong/?q=1", b"[2, 3]")
-    assert st == 200
-    text = gw.metrics_text().decode()
-    assert "//" not in "".join(line for line in text.splitlines() if "route=" in line)
+    """The access log names the canonical path and the metrics count every spelling under
+    the one route, service and method: no layer sees the spelling."""
+    lines: list[str] = []
+
+    class Grab(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            lines.append(record.getMessage())
+
+    def count() -> float:
+        for fam in text_string_to_metric_families(gw.metrics_text().decode()):
+            for smp in fam.samples:
+                lab = smp.labels
+                if (smp.name, lab.get("method"), lab.get("status")) == (
+                    "tribridge_requests_total",
+                    "addLong",
+                    "200",
+                ):
+                    assert lab["route"] == "auto" and lab["service"] == S, lab
+                    return smp.value
+        return 0.0
+
+    grab = Grab()
+    alog = logging.getLogger("tribridge.access")
+    level = alog.level
+    alog.setLevel(logging.INFO)
+    alog.addHandler(grab)
+    try:
+        before = count()
+        for make in SAME.values():
+            assert raw_request(gw.port, "POST", make(f"/{S}/addLong"), b"[2, 3]") == (200, 5)
+    finally:
+        alog.removeHandler(grab)
+        alog.setLevel(level)
+    paths = [orjson.loads(x)["path"] for x in lines if "addLong" in x]
+    assert paths == [f"/{S}/addLong"] * len(SAME), paths
+    assert count() - before == len(SAME)
 
 
 # ----------------------------------------------------------------------------- identity headers
