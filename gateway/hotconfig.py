@@ -296,14 +296,32 @@ class ConfigWatcher:
         st = self._stat_now()
         if not forced and st == self._stat:
             return "unchanged"
-        self._stat = st
         try:
-            text = await asyncio.to_thread(_read, self.path)
+            for _ in range(READ_ATTEMPTS):
+                text = await asyncio.to_thread(_read, self.path)
+                after = self._stat_now()
+                if after == st:
+                    break
+                # written while we read (an editor truncates, then writes): a half-written
+                # file may be valid YAML that drops routes, so read it again once it settles
+                st = after
+                await asyncio.sleep(SETTLE)
+            else:
+                self._stat = None  # still changing: the next poll reads it again
+                log.warning("config reload: %s keeps changing; read again later", self.path)
+                return "unchanged"
         except OSError as e:
+            self._stat = st
             self.last_error = f"{self.path}: cannot read: {e.strerror}"
             log.error("config reload rejected, old config kept: %s", self.last_error)
             self.gw.reload_counts["rejected"] += 1
             return "rejected"
+        self._stat = st
+        if not text.strip():
+            # what a file looks like between an editor's truncate and its write; a config
+            # that really drops everything says so (e.g. ``routes: []``)
+            log.warning("config reload: %s is empty; not applied (old config kept)", self.path)
+            return "unchanged"
         digest = hashlib.sha256(text.encode()).hexdigest()[:16]
         if digest == self._digest:
             if forced:
@@ -312,6 +330,12 @@ class ConfigWatcher:
             return "unchanged"
         self._digest = digest
         return await apply_text(self.gw, text, self.path)
+
+
+#: reads of a file that changed while being read, before the watcher waits for the next poll
+READ_ATTEMPTS = 5
+#: seconds between those reads
+SETTLE = 0.05
 
 
 def _read(path: str) -> str:
