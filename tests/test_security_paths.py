@@ -202,6 +202,7 @@ def gateway_config(provider_port: int) -> str:
                 "forward": {"sub": "x-user", "tenant": "x-tenant"},
             },
             {"path": "/v1/people:describe", "auth": ["keys"]},
+            {"path": "/users/*", "auth": ["keys"]},
             {"path": "*", "auth": "none"},
         ],
         "rate_limits": [
@@ -226,20 +227,33 @@ def _ids(table: dict[str, Variant]) -> list[str]:
 # ----------------------------------------------------------------------------- the matrix
 
 
+#: rule kind -> the request its rule covers
+RULE_PATHS = {
+    "auth": ("POST", f"/{S}/greet"),  # path-based auth rule on an auto route
+    "explicit_auth": ("GET", "/users/7"),  # path-glob auth rule on an explicit template route
+    "rate_limit": ("POST", f"/{S}/add"),
+    "expose_allow": ("POST", f"/{S}/addLong"),
+    "expose_deny": ("POST", f"/{S}/colorOf"),
+    "idl": ("POST", "/v1/people:describe"),
+}
+
+
 @pytest.mark.parametrize("variant", _ids(HOSTILE))
-@pytest.mark.parametrize("rule", ["auth", "rate_limit", "expose_allow", "expose_deny", "idl"])
+@pytest.mark.parametrize("rule", RULE_PATHS)
 def test_hostile_spelling_is_400_for_every_rule(gw, provider, rule: str, variant: str) -> None:  # type: ignore[no-untyped-def]
-    path = {
-        "auth": f"/{S}/greet",
-        "rate_limit": f"/{S}/add",
-        "expose_allow": f"/{S}/addLong",
-        "expose_deny": f"/{S}/colorOf",
-        "idl": "/v1/people:describe",
-    }[rule]
+    method, path = RULE_PATHS[rule]
     before = provider.requests
-    st, doc = raw_request(gw.port, "POST", HOSTILE[variant](path), b"[1, 2]")
+    st, doc = raw_request(gw.port, method, HOSTILE[variant](path), b"[1, 2]")
     assert st == 400, (rule, variant, st, doc)
     assert provider.requests == before, "a request with no single reading reached a provider"
+
+
+@pytest.mark.parametrize("variant", _ids(SAME))
+def test_explicit_route_rule_holds_for_every_spelling(gw, variant: str) -> None:  # type: ignore[no-untyped-def]
+    st, doc = raw_request(gw.port, "GET", SAME[variant]("/users/7"))
+    assert st == 401 and doc["error"]["code"] == "unauthenticated", (variant, doc)
+    st, doc = raw_request(gw.port, "GET", SAME[variant]("/users/7"), headers={"x-api-key": API_KEY})
+    assert st == 200 and doc["id"] == 7, (variant, doc)
 
 
 @pytest.mark.parametrize("variant", _ids(SAME))
@@ -460,8 +474,7 @@ def test_canonical_path_unit_cases() -> None:
 
 def test_hostile_case_count() -> None:
     """docs/security.md quotes these numbers; keep them in step."""
-    rules_http = 5  # auth, rate limit, expose allow, expose deny, IDL
-    hostile = len(HOSTILE) * rules_http + len(HOSTILE) * 2  # + admin GET and PUT
-    same = len(SAME) * (2 + 1 + 2 + 1 + 2)  # requests per rule kind in the SAME tests
-    assert (len(HOSTILE), len(SAME)) == (44, 9)
-    assert (hostile, same) == (308, 72)
+    hostile = len(HOSTILE) * len(RULE_PATHS) + len(HOSTILE) * 2  # + admin GET and PUT
+    same = len(SAME) * (2 + 2 + 1 + 2 + 1 + 2)  # requests per rule kind in the SAME tests
+    assert (len(HOSTILE), len(SAME), len(RULE_PATHS)) == (44, 9, 6)
+    assert (hostile, same) == (352, 90)
