@@ -347,7 +347,7 @@ def gw_big(bg: BackgroundLoop, provider: Any) -> Any:
 
 
 def test_data_plane_keeps_serving_while_a_big_config_parses(gw_big) -> None:  # type: ignore[no-untyped-def]
-    body = big_config(4000)
+    body = big_config(10_000)
     latencies: list[float] = []
     stop = threading.Event()
 
@@ -389,7 +389,7 @@ def test_parse_time_budget_and_one_parse_at_a_time(bg: BackgroundLoop, provider:
     )
     g = start(bg, text)
     t0 = time.monotonic()
-    st, _, doc = admin_call(g.admin.port, "PUT", "/config", big_config(4000), bearer())
+    st, _, doc = admin_call(g.admin.port, "PUT", "/config", big_config(10_000), bearer())
     assert st == 400 and "parse_timeout" in doc["error"]["message"], doc
     assert time.monotonic() - t0 < 1.5
     # the thread still runs: a second parse is refused instead of piling up
