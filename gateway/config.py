@@ -25,6 +25,7 @@ Shape (README "Configuration" documents every key)::
 from __future__ import annotations
 
 import hashlib
+import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -47,6 +48,7 @@ from .idl_config import (
 )
 from .invoker import MethodConfig, ServiceConfig
 from .security_config import SecurityConfig, parse_listen_tls, parse_security
+from .tls import ServerTls
 from .upstream import BALANCERS, TRIPLE_CLIENTS, UpstreamSettings
 
 _ATTACHMENT_NAME = re.compile(r"^(\*|[A-Za-z0-9][A-Za-z0-9._-]*)$")
@@ -195,7 +197,7 @@ class AdminConfig:
     #: seconds a config body may take to parse and validate (off the event loop)
     parse_timeout: float = 10.0
     #: TLS on the admin listener; with client_ca, a client certificate is required
-    tls: Any = None
+    tls: ServerTls | None = None
 
     @property
     def mtls(self) -> bool:
@@ -728,10 +730,6 @@ def _routes(v: _V, root: _Loc, cfg: GatewayConfig) -> None:
 def _admin(v: _V, a: _Loc) -> AdminConfig:
     """The ``admin:`` protections. The token comes from ``token_file``, ``token`` or the
     ``TRIBRIDGE_ADMIN_TOKEN`` environment variable, in that order."""
-    import os
-
-    from .tls import ServerTls
-
     out = AdminConfig(
         allowed_hosts=[h.lower() for h in _strlist(v, a, "allowed_hosts", "admin")],
         max_body_bytes=v.get(a, "max_body_bytes", "admin", int, 1024 * 1024),
@@ -739,28 +737,26 @@ def _admin(v: _V, a: _Loc) -> AdminConfig:
     )
     if out.max_body_bytes < 1:
         raise v.fail(a, "admin.max_body_bytes", "expected a positive number", "max_body_bytes")
+    key: str | None = None  # the config key the token came from (None: the environment)
     if "token_file" in a:
-        path = v.get(a, "token_file", "admin", str)
+        key = "token_file"
+        path = v.get(a, key, "admin", str)
         try:
             out.token = Path(path).read_text().strip()
         except OSError as e:
-            raise v.fail(
-                a, "admin.token_file", f"cannot read: {e.strerror}", "token_file"
-            ) from None
+            raise v.fail(a, "admin.token_file", f"cannot read: {e.strerror}", key) from None
         out.token_source = f"admin.token_file ({path})"
-        key = "token_file"
     elif "token" in a:
-        out.token = v.get(a, "token", "admin", str)
-        out.token_source = "admin.token"
         key = "token"
+        out.token = v.get(a, key, "admin", str)
+        out.token_source = "admin.token"
     elif os.environ.get(ADMIN_TOKEN_ENV):
         out.token = os.environ[ADMIN_TOKEN_ENV].strip()
         out.token_source = f"${ADMIN_TOKEN_ENV}"
-        key = None
     if out.token is not None and len(out.token) < MIN_ADMIN_TOKEN:
         raise v.fail(
             a,
-            f"admin.{key or 'token'}" if key else f"${ADMIN_TOKEN_ENV}",
+            f"admin.{key}" if key else f"${ADMIN_TOKEN_ENV}",
             f"an admin token needs at least {MIN_ADMIN_TOKEN} characters",
             key,
         )
