@@ -488,3 +488,14 @@ def test_run_says_how_admin_mutations_are_authorized(tmp_path: Path, token: str 
         except subprocess.TimeoutExpired:
             os.kill(proc.pid, signal.SIGKILL)
             proc.wait(5)
+
+
+def test_run_refuses_an_alias_bomb_config_file_at_once(tmp_path: Path) -> None:
+    cfg = tmp_path / "bomb.yaml"
+    cfg.write_text(ALIAS_BOMB)
+    t0 = time.monotonic()
+    out = subprocess.run(
+        [TRIBRIDGE, "run", "-c", str(cfg)], capture_output=True, text=True, timeout=60
+    )
+    assert out.returncode == 2 and "anchors and aliases" in out.stderr, out.stderr
+    assert time.monotonic() - t0 < 30  # interpreter start-up included; no expansion
