@@ -1,13 +1,14 @@
 """One canonical request path for every rule (issue 21 item 2; docs/security.md "Canonical
 paths"), and identity headers a client cannot set.
 
-Every rule kind — a path-based auth rule, a path-based rate limit, exposure allow and deny,
+Every rule kind — a path-based auth rule (auto and explicit routes), a path-based rate limit,
+exposure allow and deny,
 an IDL route's auth rule, the admin API — is tried against every spelling of its path in
 ``HOSTILE`` (each must be a 400: no single reading) and ``SAME`` (each must get exactly the
 answer the canonical path gets). Requests go over raw sockets, byte for byte as written, so
 no client library tidies a target first. Without the normalization in gateway/canonical.py
 the hostile spellings are routed (``//S/greet`` reaches the provider with no credentials,
-``/S/add/.`` escapes the rate limit), so these tests fail.
+``//S/add`` is routed past the ``/S/add`` rate limit), so these tests fail.
 """
 
 from __future__ import annotations
