@@ -2,8 +2,8 @@
 paths"), and identity headers a client cannot set.
 
 Every rule kind — a path-based auth rule (auto and explicit routes), a path-based rate limit,
-exposure allow and deny,
-an IDL route's auth rule, the admin API — is tried against every spelling of its path in
+exposure allow and deny, an IDL route's auth rule, the admin API — is tried against every
+spelling of its path in
 ``HOSTILE`` (each must be a 400: no single reading) and ``SAME`` (each must get exactly the
 answer the canonical path gets). Requests go over raw sockets, byte for byte as written, so
 no client library tidies a target first. Without the normalization in gateway/canonical.py
