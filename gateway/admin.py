@@ -9,13 +9,28 @@
     GET /metrics      Prometheus text format
     GET /healthz, /readyz
 
-It shares the gateway's event loop and reads the same ``state`` the data plane does.  Keep it
-on loopback (or a private interface): ``PUT /config`` changes routing.
+It shares the gateway's event loop and reads the same ``state`` the data plane does; a config
+body is parsed and validated in a worker thread with a time budget (``admin.parse_timeout``),
+never on that loop, so a big body cannot stall the data plane.
+
+Safe by default (docs/security.md "Admin API"), in this order:
+
+1. **Host allowlist** on every request: the loopback names, the listener's own address and
+   ``admin.allowed_hosts``; anything else is 403 (a DNS-rebinding page cannot use a
+   browser on this host to reach the API under its own name).
+2. **Mutations** (every method but GET/HEAD) from another site are refused: a cross-site
+   ``Origin`` or ``Sec-Fetch-Site`` is 403. No CORS headers are ever sent.
+3. **Mutations need credentials**: ``Authorization: Bearer <admin token>`` (compared in
+   constant time) or a client certificate verified by ``admin.tls.client_ca``. With neither
+   configured, mutations are refused (403 ``admin_mutations_disabled``): fail closed.
+4. Bodies over ``admin.max_body_bytes`` are 413; YAML anchors/aliases are refused (config.py).
 """
 
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import hmac
 import logging
 import os
 import time
@@ -23,8 +38,9 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
-from .config import ConfigError, parse_config
-from .http_server import HttpServer, Request, Response, error_response
+from .config import ADMIN_TOKEN_ENV, AdminConfig, ConfigError
+from .hotconfig import ConfigBusy, parse_off_loop
+from .http_server import HttpLimits, HttpServer, Request, Response, error_response
 
 if TYPE_CHECKING:
     from .app import Gateway
@@ -40,13 +56,73 @@ def _json(obj: Any, status: int = 200) -> Response:
     return Response(status, orjson.dumps(obj, default=str, option=orjson.OPT_INDENT_2))
 
 
+#: the only methods that need no credentials; every other one (PUT, POST, PATCH, DELETE,
+#: OPTIONS, anything unknown) is judged as a mutation: credentials and a same-site origin
+READS = frozenset({"GET", "HEAD"})
+#: Host names every admin listener answers to (plus its own address and allowed_hosts)
+LOOPBACK_HOSTS = frozenset({"localhost", "127.0.0.1", "[::1]", "::1"})
+_WILDCARD = frozenset({"", "0.0.0.0", "::", "[::]"})
+
+
+def how_to_authorize() -> str:
+    """One line for ``tribridge run`` and the 403: how to allow admin mutations."""
+    return (
+        f"set admin.token_file (or admin.token, or ${ADMIN_TOKEN_ENV}) to a secret of 16+ "
+        "characters and send 'Authorization: Bearer <token>', or give admin.tls a client_ca "
+        "for mTLS"
+    )
+
+
+def auth_summary(a: AdminConfig) -> str:
+    """How admin mutations are authorized, for the startup line (never the secret)."""
+    ways = []
+    if a.mtls:
+        ways.append("a client certificate (admin.tls.client_ca)")
+    if a.token is not None:
+        ways.append(f"a bearer token from {a.token_source}")
+    if not ways:
+        return "admin mutations (PUT /config) are disabled: " + how_to_authorize()
+    return "admin mutations (PUT /config) need " + " or ".join(ways)
+
+
+def _split_host(value: str) -> tuple[str, str | None]:
+    """``host[:port]`` / ``[v6]:port`` -> (lower-cased host, port text or None). The port
+    text is returned as written (the caller refuses one that is not digits)."""
+    v = value.strip().lower()
+    if v.startswith("["):
+        end = v.find("]")
+        if end < 0:
+            return v, None
+        host, rest = v[: end + 1], v[end + 1 :]
+        return host, (rest[1:] if rest.startswith(":") else rest) or None
+    host, sep, port = v.rpartition(":")
+    return (host, port) if sep else (v, None)
+
+
 class AdminServer:
     def __init__(self, gw: Gateway) -> None:
         self.gw = gw
-        self.http = HttpServer(self.handle)
+        #: fixed at start: changing who may administer needs a restart, never a PUT
+        self.settings: AdminConfig = gw.cfg.admin
+        self._token_digest = (
+            hashlib.sha256(self.settings.token.encode()).digest()
+            if self.settings.token is not None
+            else None
+        )
+        self.http = HttpServer(self.handle, HttpLimits(max_body_bytes=self.settings.max_body_bytes))
+        self._hosts: frozenset[str] = frozenset()
+        self._exact: frozenset[str] = frozenset()
+        self._port = ""
 
     async def start(self, host: str, port: int) -> None:
-        await self.http.start(host, port)
+        tls = self.settings.tls
+        await self.http.start(host, port, ssl=tls.context() if tls is not None else None)
+        self._port = str(self.http.port)
+        own = {host.lower()} - _WILDCARD
+        own |= {f"[{h}]" for h in own if ":" in h and not h.startswith("[")}
+        named = frozenset(self.settings.allowed_hosts)
+        self._exact = frozenset(h for h in named if _split_host(h)[1] is not None)
+        self._hosts = LOOPBACK_HOSTS | own | (named - self._exact)
 
     @property
     def port(self) -> int:
@@ -55,8 +131,69 @@ class AdminServer:
     async def stop(self) -> None:
         await self.http.shutdown(1.0)
 
+    def _host_ok(self, value: str | None, same_port: bool = False) -> bool:
+        """``value`` (a Host header, or with ``same_port`` an Origin's authority) names
+        this listener.
+
+        The Host's port is not checked: a rebinding page is told apart by its name, and a
+        port-forward (``kubectl port-forward 19901:9901``) changes the port legitimately. An
+        Origin must match the port too: a page on another local port is another site."""
+        if not value:
+            return False
+        host, port = _split_host(value)
+        if port is not None and not (port.isascii() and port.isdigit()):
+            return False
+        if value.lower() in self._exact:  # an allowed_hosts entry written with its port
+            return True
+        return host in self._hosts and (port == self._port if same_port else True)
+
+    def _refuse(self, req: Request) -> Response | None:
+        """The Host, same-site and credential checks; None when the request may proceed."""
+        h = req.headers
+        if not self._host_ok(h.get("host")):
+            return error_response(
+                403,
+                "host_not_allowed",
+                "the Host header does not name this admin listener; add the name to "
+                "admin.allowed_hosts if it is yours",
+            )
+        if req.method in READS:
+            return None
+        origin = h.get("origin")
+        if origin is not None:
+            scheme, sep, authority = origin.partition("://")
+            if (
+                not sep
+                or scheme.lower() not in ("http", "https")
+                or not self._host_ok(authority, same_port=True)
+            ):
+                return error_response(403, "cross_site", "cross-site admin requests are refused")
+        site = h.get("sec-fetch-site")
+        if site is not None and site.lower() not in ("same-origin", "none"):
+            return error_response(403, "cross_site", "cross-site admin requests are refused")
+        if self.settings.mtls:
+            return None  # the listener required and verified a client certificate
+        if self._token_digest is None:
+            return error_response(
+                403,
+                "admin_mutations_disabled",
+                "admin mutations are disabled until credentials are configured: "
+                + how_to_authorize(),
+            )
+        kind, _, given = h.get("authorization", "").strip().partition(" ")
+        digest = hashlib.sha256(given.strip().encode()).digest()
+        # compare digests: constant time whatever the length of what the client sent
+        if kind.lower() != "bearer" or not hmac.compare_digest(digest, self._token_digest):
+            resp = error_response(401, "unauthenticated", "a valid admin bearer token is required")
+            resp.headers.append(("www-authenticate", 'Bearer realm="tribridge-admin"'))
+            return resp
+        return None
+
     def handle(self, req: Request) -> Any:
-        path = req.path.rstrip("/") or "/"
+        refused = self._refuse(req)
+        if refused is not None:
+            return refused
+        path = req.path  # canonical (gateway/canonical.py): no trailing slash, no '//'
         if path == "/config" and req.method == "PUT":
             return self._put_config(req)
         if req.method not in ("GET", "HEAD"):
@@ -150,8 +287,13 @@ class AdminServer:
                 "last_error": w.last_error if w is not None else None,
                 "reloads": gw.reload_counts,
                 "restart_needed_for": ["listen", "admin"],
+                "admin_mutations": self._mutations_by(),
             }
         )
+
+    def _mutations_by(self) -> str:
+        s = self.settings
+        return "mtls" if s.mtls else "token" if s.token is not None else "disabled"
 
     def _counters(self) -> Response:
         gw = self.gw
@@ -198,7 +340,9 @@ class AdminServer:
         except UnicodeDecodeError:
             return error_response(400, "invalid_config", "config body is not UTF-8")
         try:
-            cfg = parse_config(text, "<PUT /config>")
+            cfg = await parse_off_loop(self.gw, text, "<PUT /config>", self.settings.parse_timeout)
+        except ConfigBusy as e:
+            return error_response(503, "config_busy", str(e))
         except ConfigError as e:
             self.gw.reload_counts["rejected"] += 1
             log.error("PUT /config rejected, old config kept: %s", e)

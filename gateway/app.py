@@ -30,7 +30,7 @@ from tribridge.registries.static import StaticRegistry
 from .config import AutoRoutes, GatewayConfig, ParamSource, RouteConfig
 from .errors import GatewayError, bad_request, not_found
 from .exposure import Exposure, reserved_method
-from .headers import timeout_header
+from .headers import passthrough_names, timeout_header, under_prefix
 from .http_server import HttpLimits, HttpServer, Request, Response
 from .idl_gateway import IdlRouter
 from .invoker import Call, Service, ServiceConfig
@@ -144,7 +144,7 @@ def build_state(
         services=dict(services),
         registries=dict(registries),
         auto=cfg.auto,
-        passthrough=tuple(cfg.passthrough_headers),
+        passthrough=passthrough_names(cfg),
         tracer=Tracer(cfg.tracing),
         version=cfg.digest or "unversioned",
         exposure=Exposure(
@@ -163,7 +163,7 @@ def build_idl(cfg: GatewayConfig, guard: Any, pools: PoolSet) -> IdlRouter | Non
         cfg.idl_services,
         cfg.idl_routes,
         cfg.auto.prefix if cfg.auto is not None else "/",
-        tuple(cfg.passthrough_headers),
+        passthrough_names(cfg),
         pools.triple_client(),
     )
     idl.guard = guard
@@ -637,8 +637,8 @@ class Gateway:
                 e.route = cr.label  # type: ignore[attr-defined]
                 raise
         auto = st.auto
-        if auto is not None and path.startswith(auto.prefix):
-            rest = path[len(auto.prefix) :].strip("/")
+        rest = under_prefix(auto.prefix, path) if auto is not None else None
+        if rest is not None:
             iface, _, method = rest.rpartition("/")
             if iface and method and "/" not in iface:
                 if req.method != "POST":

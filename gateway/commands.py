@@ -108,11 +108,15 @@ def cmd_run(args: argparse.Namespace) -> int:
                 flush=True,
             )
             if gw.admin is not None:
+                from .admin import auth_summary
+
+                scheme = "https" if cfg.admin.tls is not None else "http"
                 print(
-                    f"tribridge {who}admin on http://{cfg.admin_host}:{gw.admin.port}",
+                    f"tribridge {who}admin on {scheme}://{cfg.admin_host}:{gw.admin.port}",
                     file=sys.stderr,
                     flush=True,
                 )
+                print(f"tribridge {who}{auth_summary(cfg.admin)}", file=sys.stderr, flush=True)
             await serve_forever(gw)
 
         _run(main())

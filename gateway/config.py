@@ -16,7 +16,8 @@ Shape (README "Configuration" documents every key)::
       - {method: GET, path: /hello/{name}, service: com.x.Greeter, call: sayHello,
          params: [{from: path, name: name}]}
     auto_routes: {prefix: /, expose: ["com.x.*"]}
-    admin: {host: 127.0.0.1, port: 9901}     # admin API + /metrics (docs/operations.md)
+    admin: {host: 127.0.0.1, port: 9901, token_file: admin.token}   # admin API + /metrics
+                                             # (docs/operations.md, docs/security.md)
     reload: {watch: true, interval: 2s}      # hot config: file poll + SIGHUP + PUT /config
     tracing: {generate: true, response_header: true, otel: false}
 """
@@ -24,6 +25,7 @@ Shape (README "Configuration" documents every key)::
 from __future__ import annotations
 
 import hashlib
+import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -35,6 +37,7 @@ from tribridge.codecs.hessian2 import HessianError, JavaType, PojoDef, TypeRegis
 from tribridge.codecs.hessian2.javatypes import parse_types
 from tribridge.registries import RegistryError, registry_class
 
+from .canonical import config_path_error
 from .exposure import reserved_method
 from .idl_config import (
     IdlRouteConfig,
@@ -46,6 +49,7 @@ from .idl_config import (
 from .invoker import MethodConfig, ServiceConfig
 from .limits import DEFAULT_MAX_JSON_ELEMENTS
 from .security_config import SecurityConfig, parse_listen_tls, parse_security
+from .tls import ServerTls
 from .upstream import BALANCERS, TRIPLE_CLIENTS, UpstreamSettings
 
 _ATTACHMENT_NAME = re.compile(r"^(\*|[A-Za-z0-9][A-Za-z0-9._-]*)$")
@@ -68,7 +72,25 @@ class _Seq(list):
 
 
 class _Loader(yaml.SafeLoader):
-    pass
+    """SafeLoader that refuses anchors and aliases.
+
+    Why: aliases let a few hundred bytes stand for gigabytes (the "billion laughs" bomb: a
+    712-byte body sent to ``PUT /config`` once held 1.7 GB for 15 s). A config never needs
+    them, so the composer refuses the first anchor or alias, before anything is expanded;
+    parsing then costs time and memory linear in the text, which the admin API bounds.
+    """
+
+    def compose_node(self, parent: Any, index: Any) -> Any:
+        event = self.peek_event()
+        if isinstance(event, yaml.AliasEvent) or getattr(event, "anchor", None) is not None:
+            raise yaml.composer.ComposerError(
+                None,
+                None,
+                "YAML anchors and aliases (&name, *name, <<: *name) are not accepted in a "
+                "tribridge config; write the values out",
+                event.start_mark,
+            )
+        return super().compose_node(parent, index)
 
 
 def _construct_mapping(loader: _Loader, node: yaml.MappingNode) -> _Loc:
@@ -142,6 +164,47 @@ class TracingConfig:
     service_name: str = "tribridge"
 
 
+#: environment variable holding the admin API's bearer token (when the config names none)
+ADMIN_TOKEN_ENV = "TRIBRIDGE_ADMIN_TOKEN"
+#: shortest admin token accepted: a guessable token is no protection
+MIN_ADMIN_TOKEN = 16
+ADMIN_KEYS = {
+    "host",
+    "port",
+    "token",
+    "token_file",
+    "allowed_hosts",
+    "max_body_bytes",
+    "parse_timeout",
+    "tls",
+}
+
+
+@dataclass
+class AdminConfig:
+    """Who may change the gateway through the admin API, and how much it accepts.
+
+    Mutations (PUT/POST/DELETE) need a bearer ``token`` or a client certificate verified by
+    ``tls.client_ca``; with neither, they are refused (fail closed). Every request's Host
+    must be in ``allowed_hosts`` (plus the loopback names and the listener's own address),
+    so a DNS-rebinding page cannot reach the API through a browser.
+    """
+
+    token: str | None = field(default=None, repr=False)
+    #: where the token came from, for the startup line (never the token itself)
+    token_source: str | None = None
+    allowed_hosts: list[str] = field(default_factory=list)
+    max_body_bytes: int = 1024 * 1024
+    #: seconds a config body may take to parse and validate (off the event loop)
+    parse_timeout: float = 10.0
+    #: TLS on the admin listener; with client_ca, a client certificate is required
+    tls: ServerTls | None = None
+
+    @property
+    def mtls(self) -> bool:
+        return self.tls is not None and self.tls.client_ca is not None
+
+
 @dataclass
 class GatewayConfig:
     source: str = "<memory>"
@@ -149,6 +212,8 @@ class GatewayConfig:
     port: int = 8080
     admin_host: str = "127.0.0.1"
     admin_port: int | None = None
+    #: admin API protections: credentials, Host allowlist, limits (docs/security.md)
+    admin: AdminConfig = field(default_factory=AdminConfig)
     #: seconds between config file polls (0: no polling; SIGHUP and PUT /config still work)
     watch_interval: float = 2.0
     #: also answer ``GET /metrics`` on the main listener
@@ -313,6 +378,8 @@ def parse_config(text: str, source: str = "<memory>") -> GatewayConfig:
         raise ConfigError(f"{where}: invalid YAML: {e.problem}") from None
     except ConfigError as e:
         raise ConfigError(f"{source}: {e}") from None
+    except RecursionError:
+        raise ConfigError(f"{source}: invalid YAML: nested too deeply") from None
     v = _V(source)
     root = v.mapping(
         doc,
@@ -346,11 +413,12 @@ def parse_config(text: str, source: str = "<memory>") -> GatewayConfig:
     cfg.security = parse_security(v, root.get("security"))
     cfg.security_digest = hashlib.sha256(repr(root.get("security")).encode()).hexdigest()[:16]
     cfg.security.listen_tls = parse_listen_tls(v, listen)
-    admin = v.mapping(root.get("admin"), "admin", {"host", "port"})
+    admin = v.mapping(root.get("admin"), "admin", ADMIN_KEYS)
     cfg.admin_host = v.get(admin, "host", "admin", str, "127.0.0.1")
     cfg.admin_port = v.get(admin, "port", "admin", int, None)
     if cfg.admin_port is not None and not 0 <= cfg.admin_port <= 65535:
         raise v.fail(admin, "admin.port", "expected 0..65535", "port")
+    cfg.admin = _admin(v, admin)
     rl = v.mapping(root.get("reload"), "reload", {"watch", "interval"})
     cfg.watch_interval = v.duration(rl, "interval", "reload", 2.0) or 2.0
     if not v.get(rl, "watch", "reload", bool, True):
@@ -386,8 +454,12 @@ def parse_config(text: str, source: str = "<memory>") -> GatewayConfig:
     if auto is not None:
         a = v.mapping(auto, "auto_routes", {"prefix", "expose", "header_overrides"})
         prefix = v.get(a, "prefix", "auto_routes", str, "/")
+        prefix = "/" + prefix.strip("/") if prefix.strip("/") else "/"
+        why = config_path_error(prefix)
+        if why is not None:
+            raise v.fail(a, "auto_routes.prefix", why, "prefix")
         cfg.auto = AutoRoutes(
-            prefix="/" + prefix.strip("/") if prefix.strip("/") else "/",
+            prefix=prefix,
             expose=[str(x) for x in v.get(a, "expose", "auto_routes", list, [])],
             header_overrides=v.get(a, "header_overrides", "auto_routes", bool, True),
         )
@@ -636,8 +708,9 @@ def _routes(v: _V, root: _Loc, cfg: GatewayConfig) -> None:
         if http_method not in ("GET", "POST", "PUT", "DELETE", "PATCH", "HEAD", "OPTIONS"):
             raise v.fail(r, f"{path}.method", f"unsupported HTTP method {http_method}", "method")
         tpath = v.get(r, "path", path, str, required=True)
-        if not tpath.startswith("/"):
-            raise v.fail(r, f"{path}.path", "expected a path starting with /", "path")
+        why = config_path_error(tpath)
+        if why is not None:
+            raise v.fail(r, f"{path}.path", why, "path")
         service = v.get(r, "service", path, str, required=True)
         if service not in known:
             raise v.fail(
@@ -689,3 +762,58 @@ def _routes(v: _V, root: _Loc, cfg: GatewayConfig) -> None:
                 timeout=v.duration(r, "timeout", path, None),
             )
         )
+
+
+def _admin(v: _V, a: _Loc) -> AdminConfig:
+    """The ``admin:`` protections. The token comes from ``token_file``, ``token`` or the
+    ``TRIBRIDGE_ADMIN_TOKEN`` environment variable, in that order."""
+    out = AdminConfig(
+        allowed_hosts=[h.lower() for h in _strlist(v, a, "allowed_hosts", "admin")],
+        max_body_bytes=v.get(a, "max_body_bytes", "admin", int, 1024 * 1024),
+        parse_timeout=v.duration(a, "parse_timeout", "admin", 10.0) or 10.0,
+    )
+    if out.max_body_bytes < 1:
+        raise v.fail(a, "admin.max_body_bytes", "expected a positive number", "max_body_bytes")
+    key: str | None = None  # the config key the token came from (None: the environment)
+    if "token_file" in a:
+        key = "token_file"
+        path = v.get(a, key, "admin", str)
+        try:
+            out.token = Path(path).read_text().strip()
+        except OSError as e:
+            raise v.fail(a, "admin.token_file", f"cannot read: {e.strerror}", key) from None
+        out.token_source = f"admin.token_file ({path})"
+    elif "token" in a:
+        key = "token"
+        out.token = v.get(a, key, "admin", str)
+        out.token_source = "admin.token"
+    elif os.environ.get(ADMIN_TOKEN_ENV):
+        out.token = os.environ[ADMIN_TOKEN_ENV].strip()
+        out.token_source = f"${ADMIN_TOKEN_ENV}"
+    if out.token is not None and len(out.token) < MIN_ADMIN_TOKEN:
+        raise v.fail(
+            a,
+            f"admin.{key}" if key else f"${ADMIN_TOKEN_ENV}",
+            f"an admin token needs at least {MIN_ADMIN_TOKEN} characters",
+            key,
+        )
+    if "tls" in a:
+        t = v.mapping(a["tls"], "admin.tls", {"cert", "key", "client_ca"})
+        out.tls = ServerTls(
+            cert=v.get(t, "cert", "admin.tls", str, required=True),
+            key=v.get(t, "key", "admin.tls", str, required=True),
+            client_ca=v.get(t, "client_ca", "admin.tls", str, None),
+        )
+        out.tls.require_client_cert = out.tls.client_ca is not None
+        try:
+            out.tls.context()
+        except (OSError, ValueError) as e:
+            raise v.fail(t, "admin.tls", f"cannot load certificate/key: {e}") from None
+    return out
+
+
+def _strlist(v: _V, node: _Loc, key: str, path: str) -> list[str]:
+    items = v.get(node, key, path, list, [])
+    if not all(isinstance(x, str) for x in items):
+        raise v.fail(node, f"{path}.{key}", "expected a list of strings", key)
+    return [str(x) for x in items]

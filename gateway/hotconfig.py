@@ -56,11 +56,19 @@ async def apply_config(gw: Gateway, cfg: GatewayConfig) -> list[str]:
             f"{old.cfg.host}:{old.cfg.port}; a listen address change needs a restart "
             "(still listening on the old one)"
         )
-    if (cfg.admin_host, cfg.admin_port) != (old.cfg.admin_host, old.cfg.admin_port):
-        warnings.append("admin address changes need a restart (admin API unchanged)")
-    # the running listeners keep their address: record the one in force
+    if (cfg.admin_host, cfg.admin_port, cfg.admin) != (
+        old.cfg.admin_host,
+        old.cfg.admin_port,
+        old.cfg.admin,
+    ):
+        warnings.append(
+            "admin address and admin protections (token, allowed_hosts, limits, tls) change "
+            "only with a restart (admin API unchanged)"
+        )
+    # the running listeners keep their address and protections: record the ones in force
     cfg.host, cfg.port = old.cfg.host, old.cfg.port
     cfg.admin_host, cfg.admin_port = old.cfg.admin_host, old.cfg.admin_port
+    cfg.admin = old.cfg.admin
 
     # 1. registries: reuse unchanged ones, open and start new or changed ones
     regs: dict[str, Registry] = {}
@@ -289,14 +297,32 @@ class ConfigWatcher:
         st = self._stat_now()
         if not forced and st == self._stat:
             return "unchanged"
-        self._stat = st
         try:
-            text = await asyncio.to_thread(_read, self.path)
+            for _ in range(READ_ATTEMPTS):
+                text = await asyncio.to_thread(_read, self.path)
+                after = self._stat_now()
+                if after == st:
+                    break
+                # written while we read (an editor truncates, then writes): a half-written
+                # file may be valid YAML that drops routes, so read it again once it settles
+                st = after
+                await asyncio.sleep(SETTLE)
+            else:
+                self._stat = None  # still changing: the next poll reads it again
+                log.warning("config reload: %s keeps changing; read again later", self.path)
+                return "unchanged"
         except OSError as e:
+            self._stat = st
             self.last_error = f"{self.path}: cannot read: {e.strerror}"
             log.error("config reload rejected, old config kept: %s", self.last_error)
             self.gw.reload_counts["rejected"] += 1
             return "rejected"
+        self._stat = st
+        if not text.strip():
+            # what a file looks like between an editor's truncate and its write; a config
+            # that really drops everything says so (e.g. ``routes: []``)
+            log.warning("config reload: %s is empty; not applied (old config kept)", self.path)
+            return "unchanged"
         digest = hashlib.sha256(text.encode()).hexdigest()[:16]
         if digest == self._digest:
             if forced:
@@ -307,15 +333,54 @@ class ConfigWatcher:
         return await apply_text(self.gw, text, self.path)
 
 
+#: reads of a file that changed while being read, before the watcher waits for the next poll
+READ_ATTEMPTS = 5
+#: seconds between those reads
+SETTLE = 0.05
+
+
 def _read(path: str) -> str:
     with open(path, encoding="utf-8") as f:
         return f.read()
 
 
-async def apply_text(gw: Gateway, text: str, source: str) -> str:
-    """Parse, validate and apply; errors are logged and counted, never raised."""
+class ConfigBusy(ConfigError):
+    """Another config is still being parsed (perhaps past its time budget): try later."""
+
+
+async def parse_off_loop(gw: Gateway, text: str, source: str, budget: float) -> GatewayConfig:
+    """``parse_config`` in a worker thread, at most one at a time, within ``budget`` seconds.
+
+    Why: parsing and validating YAML is pure Python; on the event loop a big body stops every
+    request for as long as it takes. In a thread the loop keeps serving. A thread cannot be
+    killed, so a parse past its budget is answered at once (ConfigError) and keeps the slot
+    until it ends: parses never pile up. Aliases are refused (config.py) and bodies bounded
+    (admin.max_body_bytes), so every parse ends in time linear in its text.
+    """
+    busy: asyncio.Future[Any] | None = gw.__dict__.get("_parsing")
+    if busy is not None and not busy.done():
+        raise ConfigBusy(f"{source}: another config is still being parsed; try again later")
+    fut = asyncio.ensure_future(asyncio.to_thread(parse_config, text, source))
+    gw.__dict__["_parsing"] = fut
     try:
-        cfg = parse_config(text, source)
+        return await asyncio.wait_for(asyncio.shield(fut), budget)
+    except TimeoutError:
+        fut.add_done_callback(_drop_result)
+        raise ConfigError(
+            f"{source}: parsing took longer than {budget:g}s (admin.parse_timeout); refused"
+        ) from None
+
+
+def _drop_result(fut: asyncio.Future[Any]) -> None:
+    if not fut.cancelled():
+        fut.exception()  # retrieved: no "exception was never retrieved" noise
+
+
+async def apply_text(gw: Gateway, text: str, source: str) -> str:
+    """Parse (off the event loop), validate and apply; errors are logged and counted, never
+    raised."""
+    try:
+        cfg = await parse_off_loop(gw, text, source, gw.cfg.admin.parse_timeout)
     except ConfigError as e:
         gw.reload_counts["rejected"] += 1
         return _rejected(gw, e)

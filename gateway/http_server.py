@@ -40,10 +40,10 @@ from dataclasses import dataclass, field
 from email.utils import formatdate
 from http import HTTPStatus
 from typing import Any
-from urllib.parse import unquote_to_bytes
 
 import httptools
 
+from .canonical import PathError, split_target
 from .limits import DEFAULT_FD_RESERVE, DEFAULT_MAX_CONNECTIONS, connection_cap
 
 try:  # orjson is a hard dependency of the project, but keep the module importable without it
@@ -84,7 +84,7 @@ log = logging.getLogger("tribridge.http")
 @dataclass(slots=True)
 class Request:
     method: str  # "GET"
-    path: str  # percent-decoded path, without query
+    path: str  # the canonical path (gateway/canonical.py): what every rule and route sees
     query: str  # raw query string ('' if none)
     headers: dict[str, str]  # lower-cased names; repeated headers joined with ", "
     body: bytes
@@ -273,7 +273,7 @@ _METHODS: dict[bytes, str] = {
     for m in ("GET", "POST", "PUT", "DELETE", "HEAD", "OPTIONS", "PATCH", "TRACE", "CONNECT")
 }
 _HEADER_NAMES: dict[bytes, str] = {}
-_URLS: dict[bytes, tuple[str, str]] = {}  # request target -> (decoded path, raw query)
+_URLS: dict[bytes, tuple[str, str]] = {}  # request target -> (canonical path, raw query)
 
 
 class _Abort(Exception):
@@ -643,24 +643,16 @@ class _HttpConnection(asyncio.Protocol):
             self._pause(_P_PIPE)
 
     def _split_url(self, url: bytes) -> tuple[str, str]:
-        if url[:1] == b"/" and b"#" not in url:
-            raw_path, _, raw_query = url.partition(b"?")
-        else:
-            try:
-                parsed = httptools.parse_url(url)
-                raw_path = parsed.path or b"/"
-                raw_query = parsed.query or b""
-            except httptools.HttpParserInvalidURLError:
-                if url == b"*" or self.parser.get_method() == b"CONNECT":
-                    raw_path, raw_query = url, b""
-                else:
-                    self._raise(400, "bad_request", "invalid request target")
-        if b"%" in raw_path:
-            path = unquote_to_bytes(raw_path).decode("utf-8", "replace")
-        else:
-            path = raw_path.decode("utf-8", "replace")
-        pq = (path, raw_query.decode("latin-1") if raw_query else "")
-        if len(url) <= 256 and url[:1] == b"/":  # origin-form only: no method dependence
+        """The canonical path (gateway/canonical.py) and raw query; 400 for a target with
+        no single reading. Computed here once: every later layer reads ``Request.path``."""
+        try:
+            path, query, authority = split_target(url)
+        except PathError as e:
+            self._raise(400, "bad_request", f"invalid request target: {e}")
+        if authority is not None:
+            self.headers["host"] = authority  # absolute-form: its authority is the Host
+        pq = (path, query)
+        if len(url) <= 256 and authority is None:  # origin-form only: headers untouched
             if len(_URLS) >= 4096:
                 _URLS.clear()
             _URLS[url] = pq

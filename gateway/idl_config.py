@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, Any
 
 from tribridge.registries.base import ServiceKey
 
+from .canonical import config_path_error
 from .idl import IdlError, JsonOptions, Schema, load_descriptor_set, load_protos
 from .idl_http import BindError, PathTemplate, TemplateError, check_body_field, parse_template
 from .idl_http import resolve_field as _resolve_field
@@ -177,6 +178,9 @@ def parse_idl_route(
     if http_method not in ("GET", "POST", "PUT", "DELETE", "PATCH"):
         raise v.fail(r, f"{path}.method", f"unsupported HTTP method {http_method}", "method")
     text = v.get(r, "path", path, str, required=True)
+    why = config_path_error(text)
+    if why is not None:
+        raise v.fail(r, f"{path}.path", why, "path")
     try:
         tmpl = parse_template(text)
     except TemplateError as e:

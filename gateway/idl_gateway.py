@@ -21,7 +21,7 @@ from tribridge.codecs.triple import Code
 from tribridge.registries.base import Registry, Snapshot
 
 from .errors import GatewayError, bad_request, not_found
-from .headers import timeout_header
+from .headers import timeout_header, under_prefix
 from .http_server import Request, Response
 from .idl import (
     REFRESH_INTERVAL,
@@ -144,8 +144,9 @@ class IdlRouter:
                 allowed.append(rc.http_method)
                 continue
             return self._run(self.services[rc.service], rc.method, req, rc, vars_)
-        if path.startswith(self.prefix):
-            svc_name, _, method = path[len(self.prefix) :].rpartition("/")
+        rest = under_prefix(self.prefix, path)
+        if rest is not None:
+            svc_name, _, method = rest.rpartition("/")
             svc = self.services.get(svc_name)
             if svc is not None and svc.cfg.auto_route and method:
                 if req.method != "POST":

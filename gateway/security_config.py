@@ -30,6 +30,7 @@ from typing import Any
 from tribridge.codecs.hessian2 import MAX_DEPTH
 
 from .auth import ALGORITHMS, ApiKeyEntry, ApiKeyScheme, JwtScheme, Scheme, static_keys
+from .canonical import config_path_error
 from .guard import AccessRule, Guard, LimitRule, Match
 from .policy import OTHER_GENERIC_MODES, ClassPolicy
 from .ratelimit import RedisBuckets, TokenBuckets, parse_rate
@@ -205,8 +206,12 @@ def parse_security(v: Any, node: Any) -> SecurityConfig:
 
 
 def _match(v: Any, node: Any, path: str) -> Match:
+    glob = v.get(node, "path", path, str, "*")
+    why = config_path_error(glob, glob=True)
+    if why is not None:  # a pattern no canonical request path can match would never apply
+        raise v.fail(node, f"{path}.path", why, "path")
     return Match(
-        v.get(node, "path", path, str, "*"),
+        glob,
         v.get(node, "service", path, str, "*"),
         v.get(node, "method", path, str, "*"),
     )

@@ -65,6 +65,7 @@ def config(
         )
     doc = {
         "listen": {"host": "127.0.0.1", "port": 0},
+        "admin": {"token": ADMIN_TOKEN},
         "reload": {"interval": "100ms"},
         "registries": {
             "static": {
@@ -78,10 +79,15 @@ def config(
     return yaml.safe_dump(doc, sort_keys=False)
 
 
+ADMIN_TOKEN = "hotconfig-test-admin-token"
+
+
 def admin_put(port: int, text: str) -> tuple[int, dict]:
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
     try:
-        conn.request("PUT", "/config", body=text.encode())
+        conn.request(
+            "PUT", "/config", body=text.encode(), headers={"authorization": f"Bearer {ADMIN_TOKEN}"}
+        )
         r = conn.getresponse()
         return r.status, orjson.loads(r.read())
     finally:
@@ -304,3 +310,38 @@ def test_security_changes_apply_on_reload(bg: BackgroundLoop, providers) -> None
     bg.run(gw.reload(parse_config(text, "<open>")))
     assert gw.state.guard is None
     assert http_request(gw.port, "GET", "/hello/x") == (200, "Hello, x")
+
+
+def test_watcher_never_applies_a_file_caught_mid_write(
+    bg: BackgroundLoop, providers, tmp_path: Path, monkeypatch
+) -> None:  # type: ignore[no-untyped-def]
+    """An editor truncates, then writes: the empty file in between (valid YAML: no routes)
+    is never applied, and a file that changes while it is read is read again."""
+    from tribridge import hotconfig
+
+    p1, p2 = providers
+    path = tmp_path / "gw.yaml"
+    text = config(p1.port, p2.port).replace("interval: 100ms", "watch: false")
+    path.write_text(text)
+    gw = bg.start_gateway(text, watch=str(path))
+    v0 = gw.state.version
+    path.write_text("")
+    assert bg.run(gw.watcher.check(forced=True)) == "unchanged"
+    assert gw.state.version == v0 and http_request(gw.port, "GET", "/hello/a")[0] == 200
+
+    new = config(p1.port, p2.port, add=True).replace("interval: 100ms", "watch: false")
+    real_read = hotconfig._read
+    reads: list[str] = []
+
+    def read_while_written(p: str) -> str:
+        got = real_read(p)
+        reads.append(got)
+        if len(reads) == 1:  # the writer finishes just after this read
+            path.write_text(new + "# grown\n")
+        return got
+
+    path.write_text(new[: len(new) // 2].rsplit("\n", 2)[0] + "\n")
+    monkeypatch.setattr(hotconfig, "_read", read_while_written)
+    assert bg.run(gw.watcher.check(forced=True)) == "ok"
+    assert len(reads) == 2 and reads[-1].endswith("# grown\n")
+    assert http_request(gw.port, "GET", "/add?a=2&b=40") == (200, 42)

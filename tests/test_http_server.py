@@ -510,10 +510,12 @@ async def test_handler_runs_in_a_task_with_its_own_context(serve):
 async def test_absolute_form_and_upgrade_requests(serve):
     srv = await serve(echo)
     r, w = await connect(srv)
-    w.write(b"GET http://example.com/x%2Fy?q=1 HTTP/1.1\r\nHost: example.com\r\n\r\n")
+    # absolute-form is its canonical path, and its authority is the Host (RFC 9112 3.2.2)
+    w.write(b"GET http://example.com/x%79/?q=1 HTTP/1.1\r\nHost: evil.test\r\n\r\n")
     status, _, body = await read_response(r)
-    assert status == 200 and json.loads(body)["path"] == "/x/y"
+    assert status == 200 and json.loads(body)["path"] == "/xy"
     assert json.loads(body)["query"] == "q=1"
+    assert json.loads(body)["headers"]["host"] == "example.com"
     # upgrades are not supported: answered as a plain request, then the connection closes
     w.write(get("/ws", "Connection: Upgrade\r\nUpgrade: websocket\r\n") + b"\x81\x05hello")
     status, headers, _ = await read_response(r)

@@ -84,10 +84,12 @@ def test_two_workers_share_port_reload_and_stop(bg: BackgroundLoop, tmp_path: Pa
     port, admin = free_port(), free_port_pair()
     cfg = tmp_path / "gw.yaml"
     v1 = write_config(cfg, provider.port, port, admin, add=False)
+    token = "workers-test-admin-token"  # from the environment, as docs/operations.md says
     proc = subprocess.Popen(
         [TRIBRIDGE, "run", "-c", str(cfg), "--workers", "2"],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
+        env={**os.environ, "TRIBRIDGE_ADMIN_TOKEN": token},
     )
     try:
         infos = [
@@ -115,7 +117,9 @@ def test_two_workers_share_port_reload_and_stop(bg: BackgroundLoop, tmp_path: Pa
 
         # PUT /config is refused in a worker: it would change one of two
         conn = http.client.HTTPConnection("127.0.0.1", admin, timeout=5)
-        conn.request("PUT", "/config", body=cfg.read_bytes())
+        conn.request(
+            "PUT", "/config", body=cfg.read_bytes(), headers={"authorization": f"Bearer {token}"}
+        )
         r = conn.getresponse()
         assert r.status == 409 and b"SIGHUP" in r.read()
         conn.close()
