@@ -17,7 +17,8 @@ py-eureka-client and eureka-js-client against it):
   overrides (``value=OUT_OF_SERVICE``; a delete without ``value`` leaves ``UNKNOWN`` until the
   client re-registers, as Eureka does); ``PUT /apps/{APP}/{id}/metadata?k=v``;
 * the effective status follows Eureka's override rules: a self-reported ``DOWN`` or
-  ``STARTING`` wins, else an override, else the reported status;
+  ``STARTING`` wins, else an override, else the status of a live ``UP``/``OUT_OF_SERVICE``
+  lease (a re-registration cannot change it), else the reported status;
 * leases expire after ``leaseInfo.durationInSecs`` without a renew (checked every
   ``eviction_interval`` seconds); there is no self-preservation mode and no response cache,
   so a change is visible on the next GET;
@@ -455,8 +456,20 @@ class EurekaEmulator:
         override = self.overrides.get(inst.instance_id)
         if override is None and inst.overridden != UNKNOWN:
             self.overrides[inst.instance_id] = override = inst.overridden
+        status = inst.status
+        if (
+            old is not None
+            and override is None
+            and status not in (DOWN, STARTING)
+            and old.effective_status in (UP, OUT_OF_SERVICE)
+        ):
+            # Eureka's LeaseExistsRule: over a live UP / OUT_OF_SERVICE lease a re-registration
+            # keeps that status, so a client reporting OUT_OF_SERVICE itself stays UP (the
+            # real server showed this; OUT_OF_SERVICE is for overrides)
+            status = old.effective_status
         inst = replace(
             inst,
+            status=status,
             overridden=override or UNKNOWN,
             registered=old.registered if old else now,
             last_renewal=now,
