@@ -26,6 +26,8 @@ import java.util.Properties;
  * <pre>
  * REGISTER service group ip port [k=v&amp;k=v]   -> OK registered
  * DEREGISTER service group ip port            -> OK deregistered
+ * BATCH service group ip:port,ip:port         -> OK registered (batchRegisterInstance)
+ * BATCHDEREG service group ip:port,...        -> OK deregistered (batchDeregisterInstance)
  * LIST service group                          -> OK [instances as JSON]
  * SUBSCRIBE service group                     -> OK subscribed; then EVENT {json} per change
  * UNSUBSCRIBE service group                   -> OK unsubscribed
@@ -98,6 +100,22 @@ public final class NacosProbe {
                     case "DEREGISTER" -> {
                         naming.deregisterInstance(p[1], p[2], p[3], Integer.parseInt(p[4]));
                         System.out.println("OK deregistered");
+                    }
+                    case "BATCH", "BATCHDEREG" -> {
+                        List<Instance> list = new ArrayList<>();
+                        for (String hp : p[3].split(",")) {
+                            Instance i = new Instance();
+                            i.setIp(hp.substring(0, hp.lastIndexOf(':')));
+                            i.setPort(Integer.parseInt(hp.substring(hp.lastIndexOf(':') + 1)));
+                            list.add(i);
+                        }
+                        if (p[0].equals("BATCH")) {
+                            naming.batchRegisterInstance(p[1], p[2], list);
+                            System.out.println("OK registered");
+                        } else {
+                            naming.batchDeregisterInstance(p[1], p[2], list);
+                            System.out.println("OK deregistered");
+                        }
                     }
                     case "LIST" -> System.out.println(
                             "OK " + json(view(naming.getAllInstances(p[1], p[2], false))));
