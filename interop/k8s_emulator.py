@@ -209,6 +209,8 @@ class KubeEmulator:
         self.compacted_rv = 0  # versions at or below this are gone
         self.watches: set[_Watch] = set()
         self.requests: list[str] = []
+        #: (plural, query parameters, outcome) of every watch: "gone" (410), "stream"
+        self.watch_log: list[tuple[str, dict[str, str], str]] = []
         self._server: asyncio.base_events.Server | None = None
         self._conns: set[asyncio.StreamWriter] = set()
         self._ticker: asyncio.Task[None] | None = None
@@ -489,6 +491,7 @@ class KubeEmulator:
             )
         streaming = initial == "true"
         gone = since != 0 and since < self.compacted_rv and not streaming
+        self.watch_log.append((plural, dict(q), "gone" if gone else "stream"))
         if gone and self.gone_as_http:
             return await self._send(
                 writer, 410, status_obj(410, "Expired", f"too old resource version: {since}")
