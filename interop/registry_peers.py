@@ -279,10 +279,17 @@ class EurekaServer:
         """SIGTERM by PID (Spring's graceful shutdown), SIGKILL after 10 s."""
         _stop(self.proc.proc, 10.0)
 
+    def restart(self, timeout: float = 90.0) -> None:
+        """Stop, then start a new server on the same port: it comes back empty, as a lone
+        Eureka server does, and clients must register again."""
+        self.close()
+        self.proc = start_eureka_server(timeout, port=self.port).proc
 
-def start_eureka_server(timeout: float = 90.0) -> EurekaServer:
-    """Start the server on a free port and wait until ``GET /eureka/apps/`` answers 200."""
-    port = free_port()
+
+def start_eureka_server(timeout: float = 90.0, port: int = 0) -> EurekaServer:
+    """Start the server (on a free port unless ``port``) and wait until ``GET /eureka/apps/``
+    answers 200."""
+    port = port or free_port()
     argv = [
         _java(),
         *JVM_FLAGS,

@@ -31,7 +31,7 @@ from tribridge.interop.testing import BackgroundLoop, http_request
 from tribridge.registries.base import ServiceKey
 from tribridge.registries.eureka import EurekaRegistry
 
-from .conftest import registry_ls_row
+from .conftest import registry_ls_row, tb
 
 APP = "tribridge-real-demo"
 VERSION_HDR = {"x-dubbo-version": "1.0.0"}
@@ -277,6 +277,9 @@ def test_gateway_routes_to_the_instance_and_cli_lists_it(
         f"eureka://127.0.0.1:{eureka_server.port}/eureka", SERVICE, f"127.0.0.1:{provider.port}"
     )
     assert row[0] == "dubbo" and row[3] == "1.0.0", row
+    url = f"eureka://127.0.0.1:{eureka_server.port}/eureka/{SERVICE}"
+    r = tb("call", url, "add", "[40, 2]", "--version", "1.0.0")
+    assert (r.returncode, r.stdout.strip()) == (0, "42"), r.stderr
     # taken OUT_OF_SERVICE through Spring Cloud's service registry: the gateway stops routing to it
     java_client.command("OVERRIDE OUT_OF_SERVICE")
     wait_for(lambda: not svc.snapshot.endpoints, 20, "the gateway to drop the instance")
@@ -286,6 +289,27 @@ def test_gateway_routes_to_the_instance_and_cli_lists_it(
     wait_for(lambda: svc.snapshot.endpoints, 20, "the instance back UP")
     status, body = http_request(gw.port, "POST", f"/{SERVICE}/add", [40, 2], VERSION_HDR)
     assert (status, body) == (200, 42)
+
+
+def test_last_known_good_while_the_server_restarts(
+    bg: BackgroundLoop, eureka_server: EurekaServer, java_client: LineClient, provider: Any
+) -> None:
+    """The real server goes away and comes back empty: the gateway keeps routing to the
+    last-known-good endpoint (marked unhealthy) and is healthy again once the Java client,
+    whose renewals now get 404, has registered again."""
+    gw = bg.start_gateway(gateway_yaml(eureka_server))
+    svc = gw.services[SERVICE]
+    wait_for(lambda: svc.snapshot.endpoints and svc.snapshot.healthy, 20, "the instance")
+    eureka_server.close()
+    wait_for(lambda: not svc.snapshot.healthy, 20, "the registry loss to show")
+    assert [e.port for e in svc.snapshot.endpoints] == [provider.port]
+    status, body = http_request(gw.port, "POST", f"/{SERVICE}/add", [1, 2], VERSION_HDR)
+    assert (status, body) == (200, 3)
+    eureka_server.restart()
+    wait_for(lambda: APP.upper() in eureka_server.apps_xml(), 30, "the client to register again")
+    wait_for(lambda: svc.snapshot.healthy and svc.snapshot.endpoints, 20, "the registry back")
+    status, body = http_request(gw.port, "POST", f"/{SERVICE}/add", [2, 2], VERSION_HDR)
+    assert (status, body) == (200, 4)
 
 
 def test_instances_leave_by_cancel_and_by_lease_expiry(
