@@ -33,6 +33,8 @@ from tribridge.registries.eureka import EurekaRegistry
 
 from .conftest import registry_ls_row, tb
 
+pytestmark = pytest.mark.interop
+
 APP = "tribridge-real-demo"
 VERSION_HDR = {"x-dubbo-version": "1.0.0"}
 KEY = ServiceKey(SERVICE, "1.0.0")

@@ -20,6 +20,8 @@ from tribridge.interop.k8s_emulator import (
 from tribridge.interop.registry_peers import LineClient, start_k8s_informer
 from tribridge.interop.testing import BackgroundLoop
 
+pytestmark = pytest.mark.interop
+
 NS = "shop"
 SELECTOR = "kubernetes.io/service-name=cart"
 DUBBO = [{"name": "dubbo", "port": 20880, "protocol": "TCP"}]

@@ -25,6 +25,8 @@ from tribridge.interop.testing import BackgroundLoop, http_request
 
 from .conftest import registry_ls_row
 
+pytestmark = pytest.mark.interop
+
 GROUP = "DEFAULT_GROUP"
 VERSION_HDR = {"x-dubbo-version": "1.0.0"}
 
