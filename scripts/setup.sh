@@ -62,7 +62,7 @@ build_registry_peers() {
     stamp=$mod/target/.tribridge-stamp
     if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$sum" ]; then
       echo "[setup] building $mod (maven)"
-      (cd "$mod" && mvn -q -B -DskipTests package)
+      (cd "$mod" && mvn -q -B -Dstyle.color=never -DskipTests package)
       echo "$sum" > "$stamp"
     fi
   done
