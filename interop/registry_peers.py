@@ -362,9 +362,10 @@ def start_eureka_client(
 # ---- Nacos -------------------------------------------------------------------------------------
 
 
-def start_nacos_java(server_addr: str, timeout: float = 60.0) -> LineClient:
+def start_nacos_java(server_addr: str, namespace: str = "", timeout: float = 60.0) -> LineClient:
     """The official Java nacos-client (NacosProbe) connected to ``server_addr`` (host:port;
-    gRPC on port + 1000).  Its snapshot/log files go to a temporary home."""
+    gRPC on port + 1000), in ``namespace`` (empty: public).  Its snapshot/log files go to a
+    temporary home."""
     home = tempfile.mkdtemp(prefix="tribridge-nacos-java-")
     argv = [
         _java(),
@@ -376,18 +377,19 @@ def start_nacos_java(server_addr: str, timeout: float = 60.0) -> LineClient:
         _classpath(NACOS_JAVA_DIR),
         "com.tribridge.interop.nacos.NacosProbe",
         server_addr,
+        namespace,
     ]
     client = LineClient(argv, "nacos-client (Java)")
     client.wait_ready(timeout)
     return client
 
 
-def start_nacos_go(server_addr: str, timeout: float = 30.0) -> LineClient:
-    """The official Go nacos-sdk-go/v2 (nacosprobe) connected to ``server_addr``."""
+def start_nacos_go(server_addr: str, namespace: str = "", timeout: float = 30.0) -> LineClient:
+    """The official Go nacos-sdk-go/v2 (nacosprobe) connected to ``server_addr``, in
+    ``namespace`` (empty: public)."""
     d = tempfile.mkdtemp(prefix="tribridge-nacos-go-")
-    client = LineClient(
-        [str(_go_binary("nacosprobe")), "-server", server_addr, "-dir", d], "nacos-sdk-go"
-    )
+    argv = [str(_go_binary("nacosprobe")), "-server", server_addr, "-dir", d]
+    client = LineClient([*argv, "-namespace", namespace], "nacos-sdk-go")
     client.wait_ready(timeout)
     return client
 

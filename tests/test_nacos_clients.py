@@ -266,3 +266,29 @@ def test_batch_registration_as_dubbo_does_for_two_protocols(
     assert hosts(go.json_command(f"LIST {svc} {GROUP}")) == {"127.0.0.1:20012"}
     java.command(f"BATCHDEREG {svc} {GROUP} 127.0.0.1:20012")
     assert hosts(go.json_command(f"LIST {svc} {GROUP}")) == set()
+
+
+def test_namespaces_and_dubbos_cached_lookup(emulator: Emulator, go: LineClient) -> None:
+    """A Java client in namespace ``dev`` registers; a Go client in ``dev`` sees it, the
+    public one does not.  ``getAllInstances`` with subscribe=true (what Dubbo's NacosRegistry
+    calls) subscribes and then answers from the pushed cache, following changes."""
+    svc = "providers:com.tribridge.test.Ns:1.0.0:"
+    java_dev = start_nacos_java(emulator.address, namespace="dev")
+    go_dev = start_nacos_go(emulator.address, namespace="dev")
+    try:
+        java_dev.command(f"REGISTER {svc} {GROUP} 127.0.0.1 20021")
+        assert hosts(go_dev.json_command(f"LIST {svc} {GROUP}")) == {"127.0.0.1:20021"}
+        assert hosts(go.json_command(f"LIST {svc} {GROUP}")) == set()
+        assert hosts(java_dev.json_command(f"CACHED {svc} {GROUP}")) == {"127.0.0.1:20021"}
+        go_dev.command(f"REGISTER {svc} {GROUP} 127.0.0.1 20022")
+        both = {"127.0.0.1:20021", "127.0.0.1:20022"}
+        wait_for(
+            lambda: hosts(java_dev.json_command(f"CACHED {svc} {GROUP}")) == both,
+            10,
+            "the pushed cache to follow",
+        )
+        assert svc in go_dev.json_command(f"SERVICES {GROUP}")["names"]
+        assert svc not in go.json_command(f"SERVICES {GROUP}")["names"]
+    finally:
+        java_dev.close()
+        go_dev.close()

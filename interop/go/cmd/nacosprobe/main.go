@@ -11,7 +11,7 @@
 //	STATUS                                      -> OK UP|DOWN
 //	EXIT
 //
-// Errors answer "ERR <message>".  Argument: -server host:port, -dir for logs and cache.
+// Errors answer "ERR <message>".  Flags: -server host:port, -namespace id, -dir for logs and cache.
 package main
 
 import (
@@ -137,6 +137,7 @@ func callback(svc, group string) func([]model.Instance, error) {
 func main() {
 	server := flag.String("server", "127.0.0.1:8848", "Nacos server host:port (gRPC on port+1000)")
 	dir := flag.String("dir", os.TempDir(), "directory for the SDK's log and cache")
+	namespace := flag.String("namespace", "", "namespace id (empty: public)")
 	flag.Parse()
 	host, portText, _ := strings.Cut(*server, ":")
 	port, _ := strconv.ParseUint(portText, 10, 64)
@@ -147,6 +148,7 @@ func main() {
 		constant.WithCacheDir(*dir+"/cache"),
 		constant.WithLogLevel("warn"),
 		constant.WithUpdateCacheWhenEmpty(true),
+		constant.WithNamespaceId(*namespace),
 	)
 	c, err := clients.NewNamingClient(vo.NacosClientParam{ClientConfig: cc,
 		ServerConfigs: []constant.ServerConfig{*constant.NewServerConfig(host, port)}})

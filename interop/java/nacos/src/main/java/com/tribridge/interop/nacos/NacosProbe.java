@@ -28,14 +28,17 @@ import java.util.Properties;
  * DEREGISTER service group ip port            -> OK deregistered
  * BATCH service group ip:port,ip:port         -> OK registered (batchRegisterInstance)
  * BATCHDEREG service group ip:port,...        -> OK deregistered (batchDeregisterInstance)
- * LIST service group                          -> OK [instances as JSON]
+ * LIST service group                          -> OK [instances as JSON] (asks the server)
+ * CACHED service group                        -> OK [instances as JSON] (getAllInstances with
+ *                                                subscribe=true, as Dubbo's NacosRegistry calls it)
  * SUBSCRIBE service group                     -> OK subscribed; then EVENT {json} per change
  * UNSUBSCRIBE service group                   -> OK unsubscribed
  * SERVICES group                              -> OK {"count":n,"names":[...]}
  * STATUS                                      -> OK UP|DOWN
  * EXIT
  * </pre>
- * Errors answer {@code ERR <exception>}.  Argument 1: the server address (host:port).
+ * Errors answer {@code ERR <exception>}.  Arguments: the server address (host:port), then
+ * optionally a namespace id.
  */
 public final class NacosProbe {
     private static final Map<String, EventListener> LISTENERS = new HashMap<>();
@@ -80,6 +83,9 @@ public final class NacosProbe {
         Properties props = new Properties();
         props.setProperty(PropertyKeyConst.SERVER_ADDR, args[0]);
         props.setProperty(PropertyKeyConst.NAMING_LOAD_CACHE_AT_START, "false");
+        if (args.length > 1 && !args[1].isEmpty()) {
+            props.setProperty(PropertyKeyConst.NAMESPACE, args[1]);
+        }
         NamingService naming = NacosFactory.createNamingService(props);
         System.out.println("READY " + naming.getServerStatus());
         System.out.flush();
@@ -117,6 +123,8 @@ public final class NacosProbe {
                             System.out.println("OK deregistered");
                         }
                     }
+                    case "CACHED" -> System.out.println(
+                            "OK " + json(view(naming.getAllInstances(p[1], p[2]))));
                     case "LIST" -> System.out.println(
                             "OK " + json(view(naming.getAllInstances(p[1], p[2], false))));
                     case "SUBSCRIBE" -> {
