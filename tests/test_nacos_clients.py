@@ -98,6 +98,11 @@ def wait_for(pred: Callable[[], Any], timeout: float, what: str) -> Any:
         time.sleep(0.1)
 
 
+def go_sees(go: LineClient, svc: str, want: set[str]) -> None:
+    """Go's LIST answers from the cache its subscription keeps: wait for the push."""
+    wait_for(lambda: hosts(go.json_command(f"LIST {svc} {GROUP}")) == want, 10, f"Go to see {want}")
+
+
 def test_java_and_go_clients_see_each_other(java: LineClient, go: LineClient) -> None:
     svc = "providers:com.tribridge.test.Both:1.0.0:"
     assert (
@@ -263,9 +268,10 @@ def test_batch_registration_as_dubbo_does_for_two_protocols(
     java.command(f"BATCH {svc} {GROUP} 127.0.0.1:20011,127.0.0.1:20012")
     assert hosts(go.json_command(f"LIST {svc} {GROUP}")) == {"127.0.0.1:20011", "127.0.0.1:20012"}
     java.command(f"BATCHDEREG {svc} {GROUP} 127.0.0.1:20011")
-    assert hosts(go.json_command(f"LIST {svc} {GROUP}")) == {"127.0.0.1:20012"}
+    # Go's SelectAllInstances subscribed on first use and now reads its pushed cache
+    go_sees(go, svc, {"127.0.0.1:20012"})
     java.command(f"BATCHDEREG {svc} {GROUP} 127.0.0.1:20012")
-    assert hosts(go.json_command(f"LIST {svc} {GROUP}")) == set()
+    go_sees(go, svc, set())
 
 
 def test_namespaces_and_dubbos_cached_lookup(emulator: Emulator, go: LineClient) -> None:
@@ -292,3 +298,25 @@ def test_namespaces_and_dubbos_cached_lookup(emulator: Emulator, go: LineClient)
     finally:
         java_dev.close()
         go_dev.close()
+
+
+def test_persistent_instances_outlive_their_client(
+    emulator: Emulator, java: LineClient, go: LineClient
+) -> None:
+    """``ephemeral=false``: the Java client uses gRPC ``PersistentInstanceRequest`` because the
+    server announced ``supportPersistentInstanceByGrpc`` (else it would fall back to HTTP,
+    which the emulator does not serve).  The instance stays when its client dies, and any
+    client may remove it."""
+    svc = "providers:com.tribridge.test.Persistent:1.0.0:"
+    tmp = start_nacos_java(emulator.address)
+    try:
+        assert tmp.command(f"PERSIST {svc} {GROUP} 127.0.0.1 20031") == "registered"
+        (inst,) = go.json_command(f"LIST {svc} {GROUP}")
+        assert (inst["port"], inst["ephemeral"]) == (20031, False)
+        tmp.kill()
+        time.sleep(1.0)
+        assert java.command(f"LIST {svc} {GROUP}") != "[]"  # Java's LIST asks the server
+        assert java.command(f"UNPERSIST {svc} {GROUP} 127.0.0.1 20031") == "deregistered"
+        go_sees(go, svc, set())
+    finally:
+        tmp.close(grace=1)

@@ -25,6 +25,8 @@ import java.util.Properties;
  *
  * <pre>
  * REGISTER service group ip port [k=v&amp;k=v]   -> OK registered
+ * PERSIST service group ip port               -> OK registered (ephemeral=false: over gRPC when
+ *                                                the server announces the ability, else HTTP)
  * DEREGISTER service group ip port            -> OK deregistered
  * BATCH service group ip:port,ip:port         -> OK registered (batchRegisterInstance)
  * BATCHDEREG service group ip:port,...        -> OK deregistered (batchDeregisterInstance)
@@ -102,6 +104,19 @@ public final class NacosProbe {
                         i.setMetadata(metadata(p.length > 5 ? p[5] : ""));
                         naming.registerInstance(p[1], p[2], i);
                         System.out.println("OK registered");
+                    }
+                    case "PERSIST", "UNPERSIST" -> {
+                        Instance i = new Instance();
+                        i.setIp(p[3]);
+                        i.setPort(Integer.parseInt(p[4]));
+                        i.setEphemeral(false);
+                        if (p[0].equals("PERSIST")) {
+                            naming.registerInstance(p[1], p[2], i);
+                            System.out.println("OK registered");
+                        } else {
+                            naming.deregisterInstance(p[1], p[2], i);
+                            System.out.println("OK deregistered");
+                        }
                     }
                     case "DEREGISTER" -> {
                         naming.deregisterInstance(p[1], p[2], p[3], Integer.parseInt(p[4]));
