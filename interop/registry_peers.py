@@ -23,6 +23,7 @@ import contextlib
 import json
 import os
 import queue
+import shutil
 import subprocess
 import tempfile
 import threading
@@ -116,6 +117,8 @@ class LineClient:
         self.log: deque[str] = deque(maxlen=_LOG_LINES)
         self.events: list[dict[str, Any]] = []
         self.ready_line: str | None = None
+        #: scratch directories (client caches, logs) removed by close()
+        self.scratch: list[str] = []
         self._replies: queue.Queue[str | None] = queue.Queue()
         self._ready = threading.Event()
         self._cond = threading.Condition()
@@ -233,6 +236,8 @@ class LineClient:
             with contextlib.suppress(subprocess.TimeoutExpired):
                 self.proc.wait(timeout=grace)
         _stop(self.proc, 2.0)
+        for d in self.scratch:
+            shutil.rmtree(d, ignore_errors=True)
 
     def kill(self) -> None:
         """SIGKILL by PID: the process leaves without unregistering anything."""
@@ -380,6 +385,7 @@ def start_nacos_java(server_addr: str, namespace: str = "", timeout: float = 60.
         namespace,
     ]
     client = LineClient(argv, "nacos-client (Java)")
+    client.scratch.append(home)
     client.wait_ready(timeout)
     return client
 
@@ -390,6 +396,7 @@ def start_nacos_go(server_addr: str, namespace: str = "", timeout: float = 30.0)
     d = tempfile.mkdtemp(prefix="tribridge-nacos-go-")
     argv = [str(_go_binary("nacosprobe")), "-server", server_addr, "-dir", d]
     client = LineClient([*argv, "-namespace", namespace], "nacos-sdk-go")
+    client.scratch.append(d)
     client.wait_ready(timeout)
     return client
 
