@@ -4,9 +4,10 @@ It follows what Netflix's ``eureka-core`` resources do (protocols.md §5d), clos
 the official clients work against it unmodified (``tests/test_eureka_emulator.py`` drives
 py-eureka-client and eureka-js-client against it):
 
-* ``GET {base}/apps`` (full registry), ``/apps/delta`` (changes of the last
-  ``delta_retention`` seconds with ``actionType``, and ``apps__hashcode`` of the *whole*
-  registry so clients can reconcile), ``/apps/{APP}``, ``/apps/{APP}/{id}``,
+* ``GET {base}/apps`` (full registry), ``/apps/delta`` (instances changed in the last
+  ``delta_retention`` seconds, each once with its latest ``actionType`` — ``ADDED`` for any
+  registration, ``MODIFIED`` for status/metadata changes, ``DELETED`` — and
+  ``apps__hashcode`` of the *whole* registry so clients can reconcile), ``/apps/{APP}``, ``/apps/{APP}/{id}``,
   ``/instances/{id}``, ``/vips/{vip}``, ``/svips/{svip}``;
 * ``POST /apps/{APP}`` register (204; 400 on a missing ``hostName``/``ipAddr``/``app``/
   ``dataCenterInfo``, or an ``app`` that is not the path's); JSON or XML bodies;
@@ -17,7 +18,8 @@ py-eureka-client and eureka-js-client against it):
   overrides (``value=OUT_OF_SERVICE``; a delete without ``value`` leaves ``UNKNOWN`` until the
   client re-registers, as Eureka does); ``PUT /apps/{APP}/{id}/metadata?k=v``;
 * the effective status follows Eureka's override rules: a self-reported ``DOWN`` or
-  ``STARTING`` wins, else an override, else the reported status;
+  ``STARTING`` wins, else an override, else the status of a live ``UP``/``OUT_OF_SERVICE``
+  lease (a re-registration cannot change it), else the reported status;
 * leases expire after ``leaseInfo.durationInSecs`` without a renew (checked every
   ``eviction_interval`` seconds); there is no self-preservation mode and no response cache,
   so a change is visible on the next GET;
@@ -455,15 +457,29 @@ class EurekaEmulator:
         override = self.overrides.get(inst.instance_id)
         if override is None and inst.overridden != UNKNOWN:
             self.overrides[inst.instance_id] = override = inst.overridden
+        status = inst.status
+        if (
+            old is not None
+            and override is None
+            and status not in (DOWN, STARTING)
+            and old.effective_status in (UP, OUT_OF_SERVICE)
+        ):
+            # Eureka's LeaseExistsRule: over a live UP / OUT_OF_SERVICE lease a re-registration
+            # keeps that status, so a client reporting OUT_OF_SERVICE itself stays UP (the
+            # real server showed this; OUT_OF_SERVICE is for overrides)
+            status = old.effective_status
         inst = replace(
             inst,
+            status=status,
             overridden=override or UNKNOWN,
             registered=old.registered if old else now,
             last_renewal=now,
             service_up=(old.service_up if old else 0) or (now if inst.status == UP else 0),
             last_dirty=inst.last_dirty or now,
         )
-        return self._changed(inst, MODIFIED if old else ADDED)
+        # Eureka marks every registration ADDED, a re-registration too (the real server showed
+        # it); MODIFIED is for status overrides
+        return self._changed(inst, ADDED)
 
     def register(
         self,
@@ -575,7 +591,10 @@ class EurekaEmulator:
                 return render_applications(insts, self.version, hashcode(insts), as_json)
             if rest == ["delta"] and m == "GET":
                 self._prune()
-                changed = [i for _, i in self.recent]
+                # one entry per instance, the latest change winning, as Eureka's delta
+                # (Application.addInstance keyed by id) gives it
+                latest = {(i.app, i.instance_id): i for _, i in self.recent}
+                changed = list(latest.values())
                 full_hash = hashcode(self.all_instances())
                 return render_applications(changed, self.version, full_hash, as_json)
             app = rest[0].upper()

@@ -168,6 +168,10 @@ class _Watch:
         )
 
 
+def _invalid_watch(message: str) -> dict[str, Any]:
+    return status_obj(422, "Invalid", message)
+
+
 def _event(kind: str, obj: dict[str, Any]) -> bytes:
     return orjson.dumps({"type": kind, "object": obj}) + b"\n"
 
@@ -205,6 +209,8 @@ class KubeEmulator:
         self.compacted_rv = 0  # versions at or below this are gone
         self.watches: set[_Watch] = set()
         self.requests: list[str] = []
+        #: (plural, query parameters, outcome) of every watch: "gone" (410), "stream"
+        self.watch_log: list[tuple[str, dict[str, str], str]] = []
         self._server: asyncio.base_events.Server | None = None
         self._conns: set[asyncio.StreamWriter] = set()
         self._ticker: asyncio.Task[None] | None = None
@@ -302,15 +308,19 @@ class KubeEmulator:
         n = 0
         for w in list(self.watches):
             if w.bookmarks:
-                kind = KINDS[w.plural]
-                obj = {
-                    "kind": kind[2],
-                    "apiVersion": kind[1],
-                    "metadata": {"resourceVersion": str(self.rv)},
-                }
-                w.queue.put_nowait(_event("BOOKMARK", obj))
+                w.queue.put_nowait(_event("BOOKMARK", self._bookmark_obj(w.plural)))
                 n += 1
         return n
+
+    def _bookmark_obj(self, plural: str, initial_end: bool = False) -> dict[str, Any]:
+        """A BOOKMARK's object: the watched kind with only metadata.resourceVersion (and, at
+        the end of a streaming list's initial events, the ``k8s.io/initial-events-end``
+        annotation that client-go's reflector waits for before it reports synced)."""
+        _, api_version, kind = KINDS[plural]
+        md: dict[str, Any] = {"resourceVersion": str(self.rv)}
+        if initial_end:
+            md["annotations"] = {"k8s.io/initial-events-end": "true"}
+        return {"kind": kind, "apiVersion": api_version, "metadata": md}
 
     def end_watches(self) -> None:
         """Close every watch stream cleanly (as an apiserver does at its watch timeout)."""
@@ -455,14 +465,38 @@ class KubeEmulator:
             return await self._send(
                 writer, 400, status_obj(400, "BadRequest", f"bad resourceVersion {rv_text!r}")
             )
-        gone = since != 0 and since < self.compacted_rv
+        # streaming lists (KEP-3157, client-go's WatchList, on by default in recent clients):
+        # sendInitialEvents=true sends the current state as ADDED, then a BOOKMARK annotated
+        # k8s.io/initial-events-end; the apiserver insists on resourceVersionMatch=NotOlderThan
+        # and bookmarks, and refuses resourceVersionMatch on a watch without it (422)
+        initial = q.get("sendInitialEvents", "").lower()
+        bookmarks = q.get("allowWatchBookmarks", "").lower() in ("true", "1")
+        if initial in ("true", "false"):
+            if q.get("resourceVersionMatch") != "NotOlderThan" or not bookmarks:
+                return await self._send(
+                    writer,
+                    422,
+                    _invalid_watch(
+                        "sendInitialEvents needs resourceVersionMatch=NotOlderThan "
+                        "and allowWatchBookmarks=true"
+                    ),
+                )
+        elif q.get("resourceVersionMatch"):
+            return await self._send(
+                writer,
+                422,
+                _invalid_watch(
+                    "resourceVersionMatch is forbidden for watch unless sendInitialEvents is provided"
+                ),
+            )
+        streaming = initial == "true"
+        gone = since != 0 and since < self.compacted_rv and not streaming
+        self.watch_log.append((plural, dict(q), "gone" if gone else "stream"))
         if gone and self.gone_as_http:
             return await self._send(
                 writer, 410, status_obj(410, "Expired", f"too old resource version: {since}")
             )
-        w = _Watch(
-            plural, ns, labels, fields, q.get("allowWatchBookmarks", "").lower() in ("true", "1")
-        )
+        w = _Watch(plural, ns, labels, fields, bookmarks)
         writer.write(
             b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\n"
             b"transfer-encoding: chunked\r\n\r\n"
@@ -474,11 +508,15 @@ class KubeEmulator:
             writer.write(_chunk(_event("ERROR", err)) + b"0\r\n\r\n")
             await writer.drain()
             return True
-        if since == 0:
+        if streaming or (since == 0 and initial != "false"):
             for (p, _n, _), o in sorted(self.objects.items()):
                 if w.wants(p, o):
                     writer.write(_chunk(_event("ADDED", o)))
-        else:
+            if streaming:
+                writer.write(
+                    _chunk(_event("BOOKMARK", self._bookmark_obj(plural, initial_end=True)))
+                )
+        elif since != 0:
             for rv, p, kind, o in self.history:
                 if rv > since and w.wants(p, o):
                     writer.write(_chunk(_event(kind, o)))
@@ -493,6 +531,9 @@ class KubeEmulator:
                     line = await asyncio.wait_for(w.queue.get(), wait)
                 except TimeoutError:
                     line = None
+                if writer.is_closing():
+                    # the client went away (uvloop raises RuntimeError on a write then)
+                    return False
                 if line is None:
                     writer.write(b"0\r\n\r\n")
                     await writer.drain()

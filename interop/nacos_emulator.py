@@ -150,6 +150,10 @@ class ServiceEntry:
     #: connection id -> subscribed clusters ("" = all)
     subscribers: dict[str, str] = field(default_factory=dict)
     empty_since: float | None = None
+    #: False for the placeholder a subscription to an unknown service leaves: the server keeps
+    #: the subscriber but the service does not exist (ServiceManager has no singleton) until
+    #: an instance is registered, so it is not listed and has no kind yet
+    created: bool = True
 
     @property
     def grouped(self) -> str:
@@ -553,6 +557,9 @@ class NacosEmulator:
             self._changed(svc)
 
     def _check_kind(self, svc: ServiceEntry, ephemeral: bool) -> None:
+        if not svc.created:  # the first registration creates a subscribed-to service
+            svc.created, svc.ephemeral = True, ephemeral
+            return
         if svc.ephemeral != ephemeral:
             kind = "persistent" if svc.ephemeral is False else "ephemeral"
             raise NacosError(
@@ -636,6 +643,7 @@ class NacosEmulator:
                 svc = self._service(body, True, True)
                 assert svc is not None
                 svc.empty_since = time.monotonic()
+                svc.created = False
             svc.subscribers[conn.id] = clusters
         elif svc is not None:
             svc.subscribers.pop(conn.id, None)
@@ -660,6 +668,10 @@ class NacosEmulator:
         return {"serviceInfo": info}
 
     def _visible(self, svc: ServiceEntry) -> bool:
+        if not svc.created:
+            # a subscription alone creates no service (nacos-sdk-go's SelectAllInstances
+            # subscribes: a lookup of an unknown service must not make it listed)
+            return False
         if svc.published or svc.empty_since is None:
             return True
         return time.monotonic() - svc.empty_since < self.empty_service_ttl

@@ -44,3 +44,38 @@ if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$sum" ]; then
   .venv/bin/pip install -q -e ".[test]"
   echo "$sum" > "$stamp"
 fi
+
+# ---- registry interop peers ------------------------------------------------------------------
+# Spring Cloud Netflix Eureka server + client (interop/java/eureka), the Java nacos-client probe
+# (interop/java/nacos) and the Go nacos-sdk-go / client-go programs (interop/go).  Jars and
+# dependencies land in each module's target/ (gitignored), Go binaries in interop/go/bin; each
+# is rebuilt only when its sources change (stamp = hash of the sources).  Tests never download.
+build_registry_peers() {
+  local mod sum stamp
+  if ! command -v mvn >/dev/null; then
+    echo "[setup] installing maven"
+    SUDO=""; [ "$(id -u)" = 0 ] || SUDO="sudo"
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq maven >/dev/null
+  fi
+  for mod in interop/java/eureka interop/java/nacos; do
+    sum=$(cd "$mod" && find pom.xml src -type f | LC_ALL=C sort | xargs sha256sum | sha256sum | cut -c1-16)
+    stamp=$mod/target/.tribridge-stamp
+    if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$sum" ]; then
+      echo "[setup] building $mod (maven)"
+      (cd "$mod" && mvn -q -B -Dstyle.color=never -DskipTests package)
+      echo "$sum" > "$stamp"
+    fi
+  done
+  command -v go >/dev/null || { echo "[setup] go (1.26) is needed for interop/go" >&2; return 1; }
+  sum=$(cd interop/go && find go.mod go.sum cmd -type f | LC_ALL=C sort | xargs sha256sum | sha256sum | cut -c1-16)
+  stamp=interop/go/bin/.tribridge-stamp
+  if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$sum" ]; then
+    echo "[setup] building interop/go (go build)"
+    mkdir -p interop/go/bin
+    (cd interop/go && go build -mod=readonly -o bin/ ./cmd/...)
+    echo "$sum" > "$stamp"
+  fi
+}
+if [ "$want_system" = 1 ]; then
+  build_registry_peers
+fi
