@@ -121,3 +121,109 @@ class SkipReport:
             s: {"count": self._counts.get(s, 0), "recent": dict(self._recent.get(s, {}))}
             for s in sorted(sources)
         }
+
+
+# ---- field checks shared by the registries (each raises RecordRejected) --------------------
+
+#: a weight above this is not a weight (Nacos caps at 10000 too; Dubbo's default is 100)
+MAX_WEIGHT = 10000
+#: longest metadata/annotation value a record may carry
+MAX_VALUE = 64 * 1024
+#: most metadata entries a record may carry
+MAX_ENTRIES = 512
+_HOST_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-_:")
+_PROTOCOLS = ("dubbo", "tri")
+
+
+def check_host(v: Any, what: str = "address") -> str:
+    """An IP address or DNS name, nothing else (no brackets, spaces, URLs, zone ids)."""
+    if not isinstance(v, str) or not v:
+        raise RecordRejected(f"{what} missing or not text")
+    if len(v) > 253 or not set(v) <= _HOST_CHARS:
+        raise RecordRejected(f"bad {what} {v[:60]!r}")
+    if ":" in v:
+        import ipaddress
+
+        try:
+            ipaddress.IPv6Address(v)
+        except ValueError:
+            raise RecordRejected(f"bad {what} {v[:60]!r}") from None
+    elif v[0] in "-." or ".." in v:
+        raise RecordRejected(f"bad {what} {v[:60]!r}")
+    return v
+
+
+def check_port(v: Any, what: str = "port") -> int:
+    """1..65535, from an int or a decimal string (never a bool, float or huge text)."""
+    if isinstance(v, bool):
+        raise RecordRejected(f"bad {what} {v!r}")
+    if isinstance(v, str):
+        s = v.strip()
+        if not s.isascii() or not s.isdigit() or len(s) > 5:
+            raise RecordRejected(f"bad {what} {v[:20]!r}")
+        v = int(s)
+    if not isinstance(v, int) or not 0 < v < 65536:
+        raise RecordRejected(f"bad {what} {str(v)[:20]!r}")
+    return v
+
+
+def check_weight(v: Any, default: int, what: str = "weight") -> int:
+    """0..MAX_WEIGHT (absent = ``default``); floats with no fraction are accepted."""
+    if v is None or v == "":
+        return default
+    if isinstance(v, bool):
+        raise RecordRejected(f"bad {what} {v!r}")
+    if isinstance(v, float):
+        if v != v or v in (float("inf"), float("-inf")) or v != int(v):
+            raise RecordRejected(f"bad {what} {v!r}")
+        v = int(v)
+    if isinstance(v, str):
+        s = v.strip()
+        if not s.isascii() or len(s) > 12 or not s.lstrip("-").isdigit():
+            raise RecordRejected(f"bad {what} {v[:20]!r}")
+        v = int(s)
+    if not isinstance(v, int) or not 0 <= v <= MAX_WEIGHT:
+        raise RecordRejected(f"{what} {str(v)[:20]} outside 0..{MAX_WEIGHT}")
+    return v
+
+
+def check_protocol(v: Any, default: str = "dubbo", what: str = "protocol") -> str:
+    if v is None or v == "":
+        return default
+    if not isinstance(v, str) or v.lower() not in _PROTOCOLS:
+        raise RecordRejected(f"{what} {str(v)[:40]!r}: expected dubbo or tri")
+    return v.lower()
+
+
+def check_text(v: Any, what: str, limit: int = MAX_VALUE) -> str:
+    """A printable string of at most ``limit`` characters ("" when absent)."""
+    if v is None:
+        return ""
+    if not isinstance(v, str):
+        raise RecordRejected(f"{what} is not text ({type(v).__name__})")
+    if len(v) > limit:
+        raise RecordRejected(f"{what} of {len(v)} characters (limit {limit})")
+    if not v.isprintable():
+        raise RecordRejected(f"{what} holds control characters")
+    return v
+
+
+def check_metadata(v: Any, what: str = "metadata") -> dict[str, str]:
+    """A map of text to text, bounded in entries and value size (None values dropped)."""
+    if v is None:
+        return {}
+    if not isinstance(v, dict):
+        raise RecordRejected(f"{what} is not a map ({type(v).__name__})")
+    if len(v) > MAX_ENTRIES:
+        raise RecordRejected(f"{what} has {len(v)} entries (limit {MAX_ENTRIES})")
+    out: dict[str, str] = {}
+    for k, x in v.items():
+        if x is None:
+            continue
+        key = check_text(k, f"{what} key", 256)
+        if isinstance(x, bool):
+            x = "true" if x else "false"
+        elif isinstance(x, int | float):
+            x = str(x)
+        out[key] = check_text(x, f"{what}[{key[:40]}]")
+    return out

@@ -1,0 +1,359 @@
+"""Registry records are untrusted input (issue 21 item 5): Kubernetes, Eureka, Nacos, and
+the MetadataInfo documents an instance's MetadataService answers.
+
+Per source: the record parser is fuzzed with hypothesis (any input gives a record or a
+typed skip reason, never another exception, in bounded time), and a gateway routes through
+the source's emulator while hostile records sit beside the good ones: calls keep working, a
+new good instance still arrives, and the skip shows in the registry status (admin view),
+the metrics and ``registry ls``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+import yaml
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from tribridge.interop.demo_provider import DEMO_SIGNATURES, SERVICE
+from tribridge.interop.k8s_emulator import KubeEmulator, endpoint_slice, service, slice_endpoint
+from tribridge.interop.testing import BackgroundLoop, http_request
+from tribridge.registries.kubernetes import KubernetesRegistry, clean_object
+from tribridge.registries.metadata_service import (
+    MetadataInfo,
+    MetadataServiceError,
+    instance_urls,
+    metadata_service_candidates,
+)
+from tribridge.registries.records import RecordRejected, SkipReport
+
+from .conftest import tb
+
+HDR = {"x-dubbo-version": "1.0.0"}
+FUZZ = settings(
+    max_examples=300,
+    deadline=500,  # ms per example: "bounded time"
+    suppress_health_check=[HealthCheck.too_slow],
+)
+
+# any JSON value, with the shapes registries expect mixed in
+_scalars = (
+    st.none()
+    | st.booleans()
+    | st.integers(min_value=-(2**70), max_value=2**70)
+    | st.floats(allow_nan=True, allow_infinity=True)
+    | st.text(max_size=40)
+    | st.sampled_from(["", "0", "99999", "-1", "1e9", "10.0.0.1", "[::1", "dubbo", "tri"])
+)
+json_values = st.recursive(
+    _scalars,
+    lambda kids: (
+        st.lists(kids, max_size=5) | st.dictionaries(st.text(max_size=12), kids, max_size=5)
+    ),
+    max_leaves=40,
+)
+
+
+def wait_for(pred: Callable[[], Any], timeout: float = 8.0, what: str = "condition") -> Any:
+    deadline = time.monotonic() + timeout
+    while True:
+        v = pred()
+        if v:
+            return v
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+        time.sleep(0.02)
+
+
+@pytest.fixture(scope="module")
+def bg() -> Iterator[BackgroundLoop]:
+    with BackgroundLoop() as loop:
+        yield loop
+
+
+def on_loop(bg: BackgroundLoop, fn: Callable[..., Any], *args: Any) -> Any:
+    async def go() -> Any:
+        return fn(*args)
+
+    return bg.run(go())
+
+
+def gateway_config(registry_url: str) -> str:
+    return yaml.safe_dump(
+        {
+            "listen": {"host": "127.0.0.1", "port": 0},
+            "registries": {"src": registry_url},
+            "services": [
+                {
+                    "interface": SERVICE,
+                    "version": "1.0.0",
+                    "registry": "src",
+                    "methods": {m: {"types": d} for m, d in DEMO_SIGNATURES.items()},
+                }
+            ],
+            "auto_routes": {"prefix": "/", "expose": ["com.tribridge.*"]},
+        }
+    )
+
+
+def assert_calls_work(gw: Any, n: int = 20) -> None:
+    for i in range(n):
+        assert http_request(gw.port, "POST", f"/{SERVICE}/add", [i, 1], HDR) == (200, i + 1)
+
+
+def assert_skips_visible(gw: Any, fragment: str) -> None:
+    """The admin registry view (``registry_status``) and ``/metrics`` show the skips."""
+    st_ = gw.registry_status()["src"]
+    assert any(fragment in k for k in st_["skipped"]), st_["skipped"]
+    assert st_["skipped_total"] >= 1
+    text = gw.metrics_text().decode()
+    line = [
+        ln for ln in text.splitlines() if ln.startswith("tribridge_registry_skipped_records_total")
+    ]
+    assert line and float(line[0].rsplit(" ", 1)[1]) >= 1, line
+
+
+# ---- SkipReport --------------------------------------------------------------------------------
+
+
+def test_skip_report_is_bounded_deduplicated_and_rate_limited(caplog: Any) -> None:
+    counted: list[str] = []
+    rep = SkipReport(per_source=5, log_per_minute=3, on_reject=counted.append)
+    for i in range(100):
+        rep.reject("nacos", f"inst-{i}", "bad port '\x00x'")
+    rep.reject("nacos", "inst-99", "bad port '\x00x'")  # the same record again: not counted
+    snap = rep.snapshot()["nacos"]
+    assert snap["count"] == 100 and len(snap["recent"]) == 5
+    assert "\x00" not in next(iter(snap["recent"].values()))
+    assert len(counted) == 100
+    assert len([r for r in caplog.records if "skipped inst-" in r.getMessage()]) == 3
+    rep.clear("nacos", "inst-99")
+    assert "inst-99" not in rep.current("nacos")
+    rep.reject("k", "x" * 10_000, "y" * 10_000)
+    ((k, v),) = rep.current("k").items()
+    assert len(k) <= 200 and len(v) <= 300
+
+
+# ---- MetadataInfo documents ----------------------------------------------------------------------
+
+
+@FUZZ
+@given(doc=json_values)
+def test_fuzz_metadata_info_document(doc: Any) -> None:
+    for wrap in (doc, {"app": "a", "revision": "r", "services": doc}, {"services": {"k": doc}}):
+        try:
+            info = MetadataInfo.from_value(wrap)
+        except MetadataServiceError:
+            continue
+        for si in info.services.values():
+            assert isinstance(si.port, int) and 0 <= si.port < 65536
+            assert all(isinstance(k, str) and isinstance(v, str) for k, v in si.params.items())
+            instance_urls(si.name, "a", "10.0.0.1", 20880, {}, info)
+
+
+@FUZZ
+@given(raw=st.binary(max_size=200) | json_values.map(lambda v: json.dumps(v).encode()))
+def test_fuzz_metadata_info_json(raw: bytes) -> None:
+    try:
+        MetadataInfo.from_json(raw)
+    except MetadataServiceError:
+        pass
+
+
+@FUZZ
+@given(params=json_values, endpoints=json_values)
+def test_fuzz_instance_metadata_service_address(params: Any, endpoints: Any) -> None:
+    meta = {
+        "dubbo.metadata-service.url-params": json.dumps(params),
+        "dubbo.endpoints": json.dumps(endpoints),
+    }
+    from tribridge.registries.base import RegistryError
+
+    try:
+        got = metadata_service_candidates("10.0.0.1", 20880, meta)
+    except RegistryError:
+        return
+    assert 1 <= len(got) <= 3
+    assert all(isinstance(p, int) and 0 <= p < 65536 for _, p in got)
+
+
+def test_hostile_metadata_documents_are_typed_reasons() -> None:
+    cases = [
+        ([], "expected a MetadataInfo"),
+        ({"services": [1]}, "services must be a map"),
+        ({"services": {"k": {"name": "x", "port": 99999}}}, "out of range"),
+        ({"services": {"k": {"name": "x", "port": float("inf")}}}, "bad port"),
+        ({"services": {"k": {"name": "x", "port": True}}}, "bad port"),
+        ({"services": {"k": {"name": ["x"]}}}, "expected text"),
+        ({"services": {"k": {"name": "x", "params": {"a": "b" * 70_000}}}}, "characters"),
+        (
+            {"services": {"k": {"name": "x", "params": {str(i): "v" for i in range(2000)}}}},
+            "params",
+        ),
+        ({"services": {str(i): {"name": "x"} for i in range(5000)}}, r"services \(limit"),
+        ({"services": {"k": {"name": "x", "protocol": "dubbo://evil"}}}, "bad protocol"),
+    ]
+    for doc, reason in cases:
+        with pytest.raises(MetadataServiceError, match=reason):
+            MetadataInfo.from_value(doc)
+    with pytest.raises(MetadataServiceError, match="not JSON"):
+        MetadataInfo.from_json(b"\xff\xfe{")
+    with pytest.raises(MetadataServiceError, match=r"nested too deeply|not JSON"):
+        MetadataInfo.from_json(b"[" * 100_000)
+
+
+# ---- Kubernetes -----------------------------------------------------------------------------------
+
+K8S_KINDS = ("services", "endpointslices", "endpoints")
+
+
+@FUZZ
+@given(kind=st.sampled_from(K8S_KINDS), obj=json_values, name=st.text(max_size=8))
+def test_fuzz_kubernetes_objects(kind: str, obj: Any, name: str) -> None:
+    for o in (
+        obj,
+        {"metadata": {"name": name or "n"}, "endpoints": obj, "ports": obj},
+        {"metadata": {"name": "n", "annotations": obj, "labels": obj}, "subsets": obj},
+    ):
+        try:
+            got_name, cleaned, rejects = clean_object(kind, o)
+        except RecordRejected as e:
+            assert isinstance(e.reason, str) and e.reason
+            continue
+        assert isinstance(got_name, str) and isinstance(cleaned, dict)
+        assert all(isinstance(k, str) and isinstance(r, str) for k, r in rejects)
+
+
+@FUZZ
+@given(events=st.lists(json_values, max_size=6))
+def test_fuzz_kubernetes_watch_events_never_raise(events: list[Any]) -> None:
+    """Events into a registry that holds a good Service: reading the cache never raises."""
+    reg = KubernetesRegistry(None, "k", namespace="default")
+    good = service("demo", {"tribridge.io/interfaces": SERVICE})
+    reg._admit("services", good, "x")
+    for ev in events:
+        for e in (
+            ev,
+            {"type": "ADDED", "object": ev},
+            {"type": "MODIFIED", "object": {"metadata": {"name": "s"}, "endpoints": ev}},
+        ):
+            for kind in K8S_KINDS:
+                reg._apply_event(kind, e)
+    from tribridge.registries.base import ServiceKey
+
+    reg.endpoints_for(ServiceKey(SERVICE))
+    reg.endpoint_kind = "endpoints"
+    reg.endpoints_for(ServiceKey(SERVICE))
+    reg.status()
+
+
+def hostile_k8s_objects(port: int) -> list[dict[str, Any]]:
+    """Services and slices that must be skipped, each beside the good ones."""
+    ann = {"tribridge.io/interfaces": SERVICE, "tribridge.io/version": "1.0.0"}
+    good_port = [{"name": "dubbo", "port": port}]
+    bad_slice = endpoint_slice("evil-ports", "demo", [slice_endpoint("127.0.0.1")], good_port)
+    bad_slice["ports"] = [{"name": "dubbo", "port": 99999}, {"name": "dubbo", "port": "x"}]
+    bad_eps = endpoint_slice(
+        "evil-eps",
+        "demo",
+        [slice_endpoint("127.0.0.1")],
+        good_port,
+    )
+    bad_eps["endpoints"] = [
+        {"addresses": ["[::1"]},
+        {"addresses": "10.0.0.1"},
+        {"addresses": ["127.0.0.1"], "conditions": {"ready": "yes"}},
+        "not an endpoint",
+        {"addresses": ["a b c"]},
+    ]
+    bad_labels = endpoint_slice("evil-labels", "demo", [slice_endpoint("127.0.0.1")], good_port)
+    bad_labels["metadata"]["labels"] = {"kubernetes.io/service-name": ["demo"]}
+    weight = service("evil-weight", dict(ann, **{"tribridge.io/weight": "1e99"}))
+    huge = service("evil-huge", dict(ann, **{"tribridge.io/group": "g" * 100_000}))
+    ctrl = service("evil-ctrl", dict(ann, **{"tribridge.io/version": "1.0.0\r\nx: y"}))
+    proto = service("evil-proto", dict(ann, **{"tribridge.io/protocol": "http"}))
+    ann_type = service("evil-ann", ann)
+    ann_type["metadata"]["annotations"] = ["not", "a", "map"]
+    return [bad_slice, bad_eps, bad_labels, weight, huge, ctrl, proto, ann_type]
+
+
+def test_kubernetes_hostile_objects_beside_good_ones(bg: BackgroundLoop) -> None:
+    emu = bg.run(KubeEmulator().start())
+    p1 = bg.start_provider(version="1.0.0")
+    p2 = bg.start_provider(version="1.0.0")
+    ann = {"tribridge.io/interfaces": SERVICE, "tribridge.io/version": "1.0.0"}
+    try:
+        on_loop(bg, emu.apply, service("demo", ann))
+        for obj in hostile_k8s_objects(p1.port):
+            on_loop(bg, emu.apply, obj)
+        on_loop(
+            bg,
+            emu.apply,
+            endpoint_slice(
+                "demo-0",
+                "demo",
+                [slice_endpoint("127.0.0.1")],
+                [{"name": "dubbo", "port": p1.port}],
+            ),
+        )
+        gw = bg.start_gateway(gateway_config(f"k8s://127.0.0.1:{emu.port}?namespace=default"))
+        svc = gw.services[SERVICE]
+        wait_for(lambda: {e.port for e in svc.snapshot.endpoints} == {p1.port}, what="p1")
+        assert_calls_work(gw)
+        # more hostile objects arrive while serving: nothing changes for the good ones
+        bad = endpoint_slice("evil-late", "demo", [slice_endpoint("127.0.0.1")], [])
+        bad["endpoints"] = [{"addresses": ["127.0.0.1"], "targetRef": "pod"}]
+        on_loop(bg, emu.apply, bad)
+        # a new good instance still arrives and is called
+        on_loop(
+            bg,
+            emu.apply,
+            endpoint_slice(
+                "demo-1",
+                "demo",
+                [slice_endpoint("127.0.0.1")],
+                [{"name": "dubbo", "port": p2.port}],
+            ),
+        )
+        wait_for(lambda: {e.port for e in svc.snapshot.endpoints} == {p1.port, p2.port}, what="p2")
+        before = p2.calls
+        assert_calls_work(gw, 30)
+        assert p2.calls > before
+        assert svc.snapshot.healthy
+        skipped = gw.registry_status()["src"]["skipped"]
+        for frag in (
+            "endpointslices/evil-ports.ports[0]",
+            "endpointslices/evil-eps.endpoints[0]",
+            "endpointslices/evil-labels",
+            "services/evil-weight",
+            "services/evil-huge",
+            "services/evil-ctrl",
+            "services/evil-proto",
+            "services/evil-ann",
+            "endpointslices/evil-late.endpoints[0]",
+        ):
+            assert any(frag in k for k in skipped), (frag, skipped)
+        assert_skips_visible(gw, "evil-")
+        r = tb("registry", "ls", f"k8s://127.0.0.1:{emu.port}?namespace=default", SERVICE)
+        assert r.returncode == 0 and f"127.0.0.1:{p1.port}" in r.stdout, r.stderr
+        assert "skipped services/evil-weight" in r.stderr, r.stderr
+    finally:
+        bg.run(emu.stop())
+        bg.run(p1.close(1.0))
+        bg.run(p2.close(1.0))
+
+
+def test_kubernetes_garbled_watch_line_does_not_stop_the_watch() -> None:
+    reg = KubernetesRegistry(None, "k", namespace="default")
+    assert reg._apply_event("services", ["not", "an", "event"]) is False
+    assert reg._apply_event("services", {"type": "ADDED", "object": 7}) is False
+    assert "services watch" in reg.status()["skipped"]
+
+
+def _unused() -> None:  # keep asyncio imported for helpers added below
+    asyncio.get_event_loop_policy()
