@@ -10,19 +10,21 @@ the metrics and ``registry ls``.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import time
 from collections.abc import Callable, Iterator
 from typing import Any
+from xml.sax.saxutils import escape
 
 import pytest
 import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from tribridge.interop.demo_provider import DEMO_SIGNATURES, SERVICE
+from tribridge.interop.eureka_emulator import EurekaEmulator
 from tribridge.interop.k8s_emulator import KubeEmulator, endpoint_slice, service, slice_endpoint
 from tribridge.interop.testing import BackgroundLoop, http_request
+from tribridge.registries.eureka import EurekaRegistry, parse_applications
 from tribridge.registries.kubernetes import KubernetesRegistry, clean_object
 from tribridge.registries.metadata_service import (
     MetadataInfo,
@@ -76,9 +78,9 @@ def bg() -> Iterator[BackgroundLoop]:
         yield loop
 
 
-def on_loop(bg: BackgroundLoop, fn: Callable[..., Any], *args: Any) -> Any:
+def on_loop(bg: BackgroundLoop, fn: Callable[..., Any], *args: Any, **kw: Any) -> Any:
     async def go() -> Any:
-        return fn(*args)
+        return fn(*args, **kw)
 
     return bg.run(go())
 
@@ -355,5 +357,168 @@ def test_kubernetes_garbled_watch_line_does_not_stop_the_watch() -> None:
     assert "services watch" in reg.status()["skipped"]
 
 
-def _unused() -> None:  # keep asyncio imported for helpers added below
-    asyncio.get_event_loop_policy()
+# ---- Eureka ------------------------------------------------------------------------------------
+
+
+def eureka_instance_xml(
+    iid: str = "x-1",
+    ip: str = "127.0.0.1",
+    port: str = "20880",
+    status: str = "UP",
+    meta: dict[str, str] | None = None,
+    extra: str = "",
+) -> str:
+    m = {"dubbo.interfaces": SERVICE, "dubbo.version": "1.0.0", **(meta or {})}
+    md = "".join(f"<{k}>{escape(v)}</{k}>" for k, v in m.items())
+    return (
+        f"<instance><instanceId>{escape(iid)}</instanceId><app>X</app>"
+        f"<ipAddr>{escape(ip)}</ipAddr><status>{escape(status)}</status>"
+        f'<port enabled="true">{escape(port)}</port><metadata>{md}</metadata>{extra}'
+        "<actionType>ADDED</actionType></instance>"
+    )
+
+
+_xml_text = st.text(alphabet=st.characters(blacklist_categories=("Cs", "Cc", "Cn")), max_size=30)
+
+
+@FUZZ
+@given(
+    iid=_xml_text,
+    ip=_xml_text | st.sampled_from(["10.0.0.1", "::1", "[::1", "a b"]),
+    port=_xml_text | st.integers().map(str),
+    status=_xml_text | st.just("UP"),
+    meta=st.dictionaries(
+        st.sampled_from(
+            [
+                "dubbo.port",
+                "dubbo.protocol",
+                "dubbo.weight",
+                "dubbo.version",
+                "dubbo.group",
+                "dubbo.interfaces",
+                "dubbo.methods",
+            ]
+        ),
+        _xml_text | st.integers().map(str),
+        max_size=6,
+    ),
+)
+def test_fuzz_eureka_instances(iid: str, ip: str, port: str, status: str, meta: dict) -> None:
+    """Any instance fields: parsed into a record or a reason; endpoints never raise."""
+    body = (
+        "<applications><apps__hashcode>UP_1_</apps__hashcode><application><name>X</name>"
+        + eureka_instance_xml(iid, ip, port, status, meta)
+        + eureka_instance_xml("good", "10.0.0.9", "20880", "UP")
+        + "</application></applications>"
+    )
+    apps, _rejects = parse_applications(body)
+    assert "good" in apps.apps["X"]
+    reg = EurekaRegistry(["http://127.0.0.1:1/eureka/"], "eu")
+    reg.apps = apps.apps
+    from tribridge.registries.base import ServiceKey
+
+    eps = reg.endpoints_for(ServiceKey(SERVICE))
+    assert ("10.0.0.9", 20880) in {(e.host, e.port) for e in eps}
+    for e in eps:
+        assert 0 < e.port < 65536 and 0 <= e.weight <= 10000 and e.protocol in ("dubbo", "tri")
+
+
+@FUZZ
+@given(body=st.binary(max_size=300) | _xml_text.map(lambda t: f"<applications>{t}</applications>"))
+def test_fuzz_eureka_answers(body: Any) -> None:
+    from tribridge.registries.base import RegistryError
+
+    try:
+        parse_applications(body)
+    except RegistryError:
+        pass
+
+
+def test_eureka_answer_with_a_dtd_is_refused() -> None:
+    from tribridge.registries.base import RegistryError
+
+    bomb = (
+        '<?xml version="1.0"?><!DOCTYPE a [<!ENTITY a "aaaaaaaaaa">'
+        '<!ENTITY b "&a;&a;&a;&a;&a;&a;&a;&a;&a;&a;">]><applications>&b;</applications>'
+    )
+    with pytest.raises(RegistryError, match="DTD"):
+        parse_applications(bomb)
+
+
+EUREKA_HOSTILE = [
+    ("EVIL", "UP", eureka_instance_xml("evil-port", port="99999")),
+    ("EVIL", "UP", eureka_instance_xml("evil-port-text", port="20880x")),
+    ("EVIL", "UP", eureka_instance_xml("evil-ip", ip="[::1")),
+    ("EVIL", "UP", eureka_instance_xml("evil-weight", meta={"dubbo.weight": "1000000000"})),
+    ("EVIL", "UP", eureka_instance_xml("evil-proto", meta={"dubbo.protocol": "http"})),
+    ("EVIL", "UP", eureka_instance_xml("evil-dport", meta={"dubbo.port": "-5"})),
+    ("EVIL", "UP", eureka_instance_xml("evil-huge", meta={"dubbo.group": "g" * 100_000})),
+    (
+        "EVIL",
+        "UP",
+        eureka_instance_xml(
+            "evil-country",
+            meta={"dubbo.interfaces": "com.x.Other"},
+            extra="<countryId>x</countryId>",
+        ),
+    ),
+    ("EVIL", "UP", eureka_instance_xml("", port="20880")),
+    ("EVIL", "UP", eureka_instance_xml("evil-noport").replace('enabled="true"', 'enabled="false"')),
+]
+
+
+def test_eureka_hostile_instances_beside_good_ones(bg: BackgroundLoop) -> None:
+    emu = bg.run(EurekaEmulator(eviction_interval=0.2).start())
+    p1 = bg.start_provider(version="1.0.0")
+    p2 = bg.start_provider(version="1.0.0")
+    meta = {"dubbo.interfaces": SERVICE, "dubbo.version": "1.0.0"}
+    try:
+        emu.raw_instances.extend(EUREKA_HOSTILE)
+        on_loop(
+            bg,
+            emu.register,
+            "demo",
+            "demo-1",
+            p1.port,
+            metadata={**meta, "dubbo.port": str(p1.port)},
+        )
+        url = f"eureka://127.0.0.1:{emu.port}/eureka?interval=0.1"
+        gw = bg.start_gateway(gateway_config(url))
+        svc = gw.services[SERVICE]
+        wait_for(lambda: {e.port for e in svc.snapshot.endpoints} == {p1.port}, what="p1")
+        assert_calls_work(gw)
+        # a new good instance arrives through a delta while the hostile ones stay
+        on_loop(
+            bg,
+            emu.register,
+            "demo",
+            "demo-2",
+            p2.port,
+            metadata={**meta, "dubbo.port": str(p2.port)},
+        )
+        wait_for(lambda: {e.port for e in svc.snapshot.endpoints} == {p1.port, p2.port}, what="p2")
+        before = p2.calls
+        assert_calls_work(gw, 30)
+        assert p2.calls > before and svc.snapshot.healthy
+        st_ = gw.registry_status()["src"]
+        for iid in (
+            "evil-port",
+            "evil-port-text",
+            "evil-ip",
+            "evil-weight",
+            "evil-proto",
+            "evil-dport",
+            "evil-huge",
+            "evil-noport",
+        ):
+            assert f"EVIL/{iid}" in st_["skipped"], (iid, st_["skipped"])
+        assert any("instance[" in k for k in st_["skipped"])  # the one without an id
+        assert st_["fetches"]["delta"] >= 1
+        assert_skips_visible(gw, "EVIL/")
+        r = tb("registry", "ls", url, SERVICE)
+        assert r.returncode == 0 and f"127.0.0.1:{p1.port}" in r.stdout, r.stderr
+        assert "skipped EVIL/evil-port:" in r.stderr, r.stderr
+    finally:
+        bg.run(emu.stop())
+        bg.run(p1.close(1.0))
+        bg.run(p2.close(1.0))
