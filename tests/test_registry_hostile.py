@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import time
+import uuid
 from collections.abc import Callable, Iterator
 from typing import Any
 from xml.sax.saxutils import escape
@@ -23,6 +24,11 @@ from hypothesis import strategies as st
 from tribridge.interop.demo_provider import DEMO_SIGNATURES, SERVICE
 from tribridge.interop.eureka_emulator import EurekaEmulator
 from tribridge.interop.k8s_emulator import KubeEmulator, endpoint_slice, service, slice_endpoint
+from tribridge.interop.nacos_registration import (
+    DubboNacosProvider,
+    client_config,
+    demo_provider_url,
+)
 from tribridge.interop.testing import BackgroundLoop, http_request
 from tribridge.registries.eureka import EurekaRegistry, parse_applications
 from tribridge.registries.kubernetes import KubernetesRegistry, clean_object
@@ -32,6 +38,7 @@ from tribridge.registries.metadata_service import (
     instance_urls,
     metadata_service_candidates,
 )
+from tribridge.registries.nacos import NacosRegistry
 from tribridge.registries.records import RecordRejected, SkipReport
 
 from .conftest import tb
@@ -520,5 +527,187 @@ def test_eureka_hostile_instances_beside_good_ones(bg: BackgroundLoop) -> None:
         assert "skipped EVIL/evil-port:" in r.stderr, r.stderr
     finally:
         bg.run(emu.stop())
+        bg.run(p1.close(1.0))
+        bg.run(p2.close(1.0))
+
+
+# ---- Nacos ---------------------------------------------------------------------------------------
+
+
+class _Inst:
+    """What the Nacos SDK hands the registry: an object with instance attributes."""
+
+    def __init__(self, **kw: Any) -> None:
+        self.__dict__.update(kw)
+
+
+@FUZZ
+@given(
+    ip=json_values,
+    port=json_values,
+    weight=json_values,
+    metadata=json_values
+    | st.dictionaries(
+        st.sampled_from(
+            ["protocol", "weight", "version", "group", "interface", "path", "category"]
+        ),
+        json_values,
+        max_size=5,
+    ),
+)
+def test_fuzz_nacos_instances(ip: Any, port: Any, weight: Any, metadata: Any) -> None:
+    reg = NacosRegistry("127.0.0.1:1", "n")
+    inst = _Inst(ip=ip, port=port, weight=weight, metadata=metadata, healthy=True, enabled=True)
+    reg._usable(inst)
+    ep = reg._interface_endpoint("providers:x", inst, "x")
+    if ep is not None:
+        assert 0 < ep.port < 65536 and 0 <= ep.weight <= 10000
+    good = _Inst(ip="10.0.0.1", port=20880, weight=1.0, metadata={}, healthy=True, enabled=True)
+    assert reg._interface_endpoint("providers:x", good, "x") is not None
+
+
+@FUZZ
+@given(doc=json_values)
+def test_fuzz_service_definition(doc: Any) -> None:
+    from tribridge.registries.base import RegistryError
+    from tribridge.registries.metadata import ServiceDefinition
+
+    for d in (doc, {"canonicalName": "x", "methods": doc, "types": doc}, json.dumps(doc)):
+        try:
+            ServiceDefinition.from_json(d)
+        except RegistryError:
+            pass
+
+
+def test_nacos_hostile_instances_and_metadata_beside_good_ones(
+    bg: BackgroundLoop, nacos: Any
+) -> None:
+    from v2.nacos import (
+        BatchRegisterInstanceParam,
+        ConfigParam,
+        NacosConfigService,
+        NacosNamingService,
+        RegisterInstanceParam,
+    )
+
+    ns = f"ns-{uuid.uuid4().hex[:8]}"
+    p1 = bg.start_provider(version="1.0.0")
+    p2 = bg.start_provider(version="1.0.0")
+    regs: list[DubboNacosProvider] = []
+
+    def register(port: int) -> None:
+        r = DubboNacosProvider(
+            nacos.address, demo_provider_url(port, version="1.0.0"), namespace=ns
+        )
+        bg.run(r.start())
+        regs.append(r)
+
+    svc_name = f"providers:{SERVICE}:1.0.0:"
+    hostile = [
+        ("[::1", 20880, 1.0, {}),
+        ("evil host", 20880, 1.0, {}),
+        ("127.0.0.1", 0, 1.0, {}),
+        ("127.0.0.1", 20001, 1e300, {}),
+        ("127.0.0.1", 20002, 1.0, {"protocol": "dubbo://evil"}),
+        ("127.0.0.1", 20003, 1.0, {"weight": "1e99"}),
+        ("127.0.0.1", 20004, 1.0, {"interface": "com.x.Other"}),
+        ("127.0.0.1", 20005, 1.0, {"group": "g" * 100_000}),
+        ("127.0.0.1", 20006, 1.0, {"version": "1.0.0\r\nx"}),
+    ]
+
+    async def plant() -> tuple[Any, Any]:
+        cfg = client_config(nacos.address, namespace=ns)
+        naming = await NacosNamingService.create_naming_service(cfg)
+        config = await NacosConfigService.create_config_service(cfg)
+        # one client holds one instance per service unless it registers a batch
+        await naming.batch_register_instances(
+            BatchRegisterInstanceParam(
+                service_name=svc_name,
+                instances=[
+                    RegisterInstanceParam(
+                        service_name=svc_name, ip=ip, port=port, weight=weight, metadata=meta
+                    )
+                    for ip, port, weight, meta in hostile
+                ],
+            )
+        )
+        # application level: the mapping names two hostile apps
+        await config.publish_config(
+            ConfigParam(data_id=SERVICE, group="mapping", content="evil-params,evil-doc")
+        )
+        await naming.register_instance(
+            RegisterInstanceParam(
+                service_name="evil-params",
+                ip="127.0.0.1",
+                port=20010,
+                metadata={
+                    "dubbo.metadata.revision": "r1",
+                    "dubbo.metadata-service.url-params": '{"port": "99999", "protocol": "tri"}',
+                },
+            )
+        )
+        await naming.register_instance(
+            RegisterInstanceParam(
+                service_name="evil-doc",
+                ip="127.0.0.1",
+                port=20011,
+                metadata={"dubbo.metadata.revision": "r2", "dubbo.metadata.storage-type": "remote"},
+            )
+        )
+        doc = {"app": "evil-doc", "services": {"k": {"name": SERVICE, "port": 99999}}}
+        await config.publish_config(
+            ConfigParam(data_id="evil-doc", group="r2", content=json.dumps(doc))
+        )
+        return naming, config
+
+    naming, config = bg.run(plant())
+    try:
+        register(p1.port)
+        url = f"nacos://{nacos.address}?namespace={ns}&timeout=1000&refresh=1"
+        gw = bg.start_gateway(gateway_config(url))
+        svc = gw.services[SERVICE]
+        wait_for(lambda: {e.port for e in svc.snapshot.endpoints} == {p1.port}, what="p1")
+        assert_calls_work(gw)
+        register(p2.port)
+        wait_for(lambda: {e.port for e in svc.snapshot.endpoints} == {p1.port, p2.port}, what="p2")
+        before = p2.calls
+        assert_calls_work(gw, 30)
+        assert p2.calls > before and svc.snapshot.healthy
+        skipped = wait_for(
+            lambda: (
+                (s := gw.registry_status()["src"]["skipped"])
+                and any(k.startswith("evil-doc") for k in s)
+                and s
+            ),
+            what="app-level skips",
+        )
+        for frag, why in (
+            (f"{svc_name} [::1:20880", "bad ip"),
+            (f"{svc_name} evil host:20880", "bad ip"),
+            (f"{svc_name} 127.0.0.1:0", "bad port"),
+            (f"{svc_name} 127.0.0.1:20001", "outside 0..10000"),
+            (f"{svc_name} 127.0.0.1:20002", "bad protocol"),
+            (f"{svc_name} 127.0.0.1:20003", "weight"),
+            (f"{svc_name} 127.0.0.1:20004", "under the service of"),
+            (f"{svc_name} 127.0.0.1:20005", "characters"),
+            (f"{svc_name} 127.0.0.1:20006", "control characters"),
+            ("evil-params 127.0.0.1:20010", "url-params"),
+            ("evil-doc 127.0.0.1:20011", "out of range"),
+        ):
+            assert why in skipped.get(frag, ""), (frag, sorted(skipped))
+        assert_skips_visible(gw, "evil-doc")
+        r = tb("registry", "ls", url, SERVICE)
+        assert r.returncode == 0 and f"127.0.0.1:{p1.port}" in r.stdout, r.stderr
+        assert "skipped providers:" in r.stderr, r.stderr
+    finally:
+        for r in regs:
+            bg.run(r.close())
+
+        async def done() -> None:
+            await naming.shutdown()
+            config.grpc_client_proxy.stop_event.set()
+            config.grpc_client_proxy.execute_config_listen_channel.put_nowait(None)
+
+        bg.run(done())
         bg.run(p1.close(1.0))
         bg.run(p2.close(1.0))
