@@ -14,6 +14,7 @@ import asyncio
 import base64
 import json
 import threading
+import uuid
 from collections.abc import Iterator
 from concurrent import futures
 from pathlib import Path
@@ -55,6 +56,7 @@ class FakeDubboMetadataService:
 
     def __init__(self, mode: str = "captured") -> None:
         self.mode = mode
+        self.fixed = b""
         self.requests: list[tuple[dict[str, str], Any]] = []
         self.server = grpc.server(futures.ThreadPoolExecutor(max_workers=2))
         handler = grpc.method_handlers_generic_handler(
@@ -72,6 +74,8 @@ class FakeDubboMetadataService:
             self.requests.append((md, w))
         if self.mode == "unimplemented":
             context.abort(grpc.StatusCode.UNIMPLEMENTED, "no MetadataService here")
+        if self.mode == "fixed":
+            return self.fixed
         if self.mode == "garbage":
             return encode_response_wrapper(b"C\x05", "x")
         revision = hdecode(w.args[0]) if w.args else None
@@ -249,3 +253,65 @@ def _dead_port() -> int:
 
 def test_hessian_encode_roundtrip_of_revision() -> None:
     assert hdecode(hencode(REVISION)) == REVISION
+
+
+def test_nacos_application_level_with_metadata_over_tri(nacos: Any) -> None:
+    """Nacos application level (Dubbo 3.3.6's instance metadata, the MetadataService on the
+    grpcio peer over tri): the registry finds demo.Greeter's tri and dubbo endpoints."""
+    from tribridge.interop.nacos_registration import client_config
+    from tribridge.registries.nacos import NacosRegistry
+    from v2.nacos import (
+        ConfigParam,
+        NacosConfigService,
+        NacosNamingService,
+        RegisterInstanceParam,
+    )
+
+    ns = f"tri-{uuid.uuid4().hex[:8]}"
+
+    async def go(port: int) -> Any:
+        cfg = client_config(nacos.address, namespace=ns)
+        naming = await NacosNamingService.create_naming_service(cfg)
+        config = await NacosConfigService.create_config_service(cfg)
+        reg = NacosRegistry(nacos.address, namespace=ns, mode="instance", timeout=1.0)
+        try:
+            await config.publish_config(
+                ConfigParam(data_id="demo.Greeter", group="mapping", content=APP)
+            )
+            await naming.register_instance(
+                RegisterInstanceParam(
+                    service_name=APP, ip="127.0.0.1", port=20880, metadata=meta_for(port)
+                )
+            )
+            await reg.start()
+            return await reg.lookup(ServiceKey("demo.Greeter", "1.0.0"), 10)
+        finally:
+            await reg.close()
+            await naming.shutdown()
+            config.grpc_client_proxy.stop_event.set()
+            config.grpc_client_proxy.execute_config_listen_channel.put_nowait(None)
+
+    with FakeDubboMetadataService() as svc:
+        snap = asyncio.run(go(svc.port))
+    eps = sorted((e.protocol, e.host, e.port) for e in snap.endpoints)
+    assert eps == [("dubbo", "127.0.0.1", 20880), ("tri", "127.0.0.1", 50051)], snap.error
+    assert svc.requests[0][0]["tri-service-group"] == APP
+
+
+def test_hostile_triple_metadata_answers_are_reasons() -> None:
+    """A MetadataService is whoever listens there: oversized, deeply nested and exception
+    answers become reasons, within the time limit."""
+    deep = b"".join([b"\x57"] * 100_000)  # an untyped list opened 100k times, never closed
+    cases = {
+        "huge": (
+            encode_response_wrapper(b"S" + b"\x00" * (ms.MAX_METADATA_BYTES + 10)),
+            "larger than|exceeds",
+        ),
+        "deep": (encode_response_wrapper(deep), "undecodable|nested"),
+        "json": (encode_response_wrapper(b"x", "y", "json"), "not hessian2"),
+    }
+    for name, (answer, match) in cases.items():
+        svc = FakeDubboMetadataService("fixed")
+        svc.fixed = answer
+        with svc, pytest.raises(MetadataServiceError, match=match):
+            asyncio.run(ms.fetch_metadata_info("127.0.0.1", svc.port, APP, f"r-{name}", 3, "tri"))
