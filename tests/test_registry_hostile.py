@@ -625,7 +625,12 @@ def test_nacos_hostile_instances_and_metadata_beside_good_ones(
                 service_name=svc_name,
                 instances=[
                     RegisterInstanceParam(
-                        service_name=svc_name, ip=ip, port=port, weight=weight, metadata=meta
+                        service_name=svc_name,
+                        ip=ip,
+                        port=port,
+                        weight=weight,
+                        # what would match the gateway's service if it were not refused
+                        metadata={"version": "1.0.0", "interface": SERVICE, **meta},
                     )
                     for ip, port, weight, meta in hostile
                 ],
