@@ -308,8 +308,9 @@ class EurekaRegistry(Registry):
         if self._need_full:
             await self._full(server)
         else:
-            delta = await self._get(server + "apps/delta")
+            delta, rejects = await self._get(server + "apps/delta")
             self.fetches["delta"] += 1
+            self._report(rejects)
             self._merge(delta)
             if self.hashcode() != delta.hashcode:
                 self.fetches["hash_mismatch"] += 1
@@ -319,32 +320,31 @@ class EurekaRegistry(Registry):
         self._last_ok = time.time()
         self.hub.publish(self.endpoints_for)
 
-    async def _get(self, url: str) -> Applications:
+    async def _get(self, url: str) -> tuple[Applications, list[tuple[str, str]]]:
         """GET an ``<applications>`` answer (py_eureka_client's HTTP client: auth, TLS) and
         parse it ourselves, one instance at a time: the library's parser fails the whole
         answer on one malformed instance, which would freeze discovery for everyone."""
         res = await asyncio.wait_for(http_client.http_client.urlopen(url), self.timeout)
-        apps, rejects = parse_applications(res.body_text)
+        return parse_applications(res.body_text)
+
+    def _report(self, rejects: list[tuple[str, str]]) -> None:
         for key, reason in rejects:
             self.skips.reject(self.name, key, reason)
-        return apps
 
     async def _full(self, server: str) -> None:
-        apps = await self._get(server + "apps/")
+        apps, rejects = await self._get(server + "apps/")
         self.fetches["full"] += 1
         self.apps = apps.apps
         self.unkeyed = apps.unkeyed
         self._need_full = False
-        # records gone or fixed since: no longer reported as skipped
-        bad = {
-            f"{a}/{i.instance_id}"
-            for a, insts in self.apps.items()
-            for i in insts.values()
-            if i.rejected is not None
-        }
+        # records gone since the last full view are no longer reported; the ones still
+        # there keep their entry (so they are neither counted nor logged again)
+        keep = {f"{a}/{i}" for a, insts in self.apps.items() for i in insts}
+        keep.update(k for k, _ in rejects)
         for key in list(self.skips.current(self.name)):
-            if "/instance[" not in key and key not in bad:
+            if key not in keep:
                 self.skips.clear(self.name, key)
+        self._report(rejects)
 
     def _merge(self, delta: Applications) -> None:
         for name, insts_d in delta.apps.items():
@@ -358,8 +358,6 @@ class EurekaRegistry(Registry):
                     self.skips.clear(self.name, f"{name}/{inst.instance_id}")
                 elif inst.action in ("ADDED", "MODIFIED"):
                     self.apps.setdefault(name, {})[inst.instance_id] = inst
-                    if inst.rejected is None:
-                        self.skips.clear(self.name, f"{name}/{inst.instance_id}")
 
     def hashcode(self) -> str:
         counts: Counter[str] = Counter(self.unkeyed)
@@ -418,6 +416,7 @@ class EurekaRegistry(Registry):
                 except RecordRejected as e:
                     self.skips.reject(self.name, key, e.reason)
                     continue
+                self.skips.clear(self.name, key)
                 if matches(ep, service):
                     out.append(ep)
         out.sort(key=lambda e: (e.host, e.port, e.protocol))

@@ -433,9 +433,11 @@ class KubernetesRegistry(Registry):
                 self.cache.setdefault(kind, {}).pop(raw, None)
                 return raw
             return None
-        self.skips.clear(self.name, f"{kind}/{name}")
-        for k in [k for k in self.skips.current(self.name) if k.startswith(f"{kind}/{name}.")]:
-            self.skips.clear(self.name, k)
+        # entries of this object that no longer apply go; the others stay (not recounted)
+        still = {k for k, _ in rejects}
+        for k in list(self.skips.current(self.name)):
+            if (k == f"{kind}/{name}" or k.startswith(f"{kind}/{name}.")) and k not in still:
+                self.skips.clear(self.name, k)
         for key, reason in rejects:
             self.skips.reject(self.name, key, reason)
         self.cache.setdefault(kind, {})[name] = cleaned

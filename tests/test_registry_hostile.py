@@ -10,6 +10,7 @@ the metrics and ``registry ls``.
 
 from __future__ import annotations
 
+import asyncio
 import http.client
 import json
 import time
@@ -31,6 +32,7 @@ from tribridge.interop.nacos_registration import (
     demo_provider_url,
 )
 from tribridge.interop.testing import BackgroundLoop, http_request
+from tribridge.registries.base import ServiceKey
 from tribridge.registries.eureka import EurekaRegistry, parse_applications
 from tribridge.registries.kubernetes import KubernetesRegistry, clean_object
 from tribridge.registries.metadata_service import (
@@ -727,3 +729,40 @@ def test_nacos_hostile_instances_and_metadata_beside_good_ones(
         bg.run(done())
         bg.run(p1.close(1.0))
         bg.run(p2.close(1.0))
+
+
+def test_a_record_that_stays_bad_is_counted_once() -> None:
+    """Re-reading the same bad records (every full fetch, every MODIFIED event) neither
+    recounts nor re-logs them; a fixed or removed record leaves the report."""
+
+    async def eureka() -> tuple[int, int, dict[str, str]]:
+        emu = await EurekaEmulator().start()
+        try:
+            emu.raw_instances.extend(EUREKA_HOSTILE)
+            reg = EurekaRegistry.from_url(f"eureka://127.0.0.1:{emu.port}/eureka", "eu")
+            reg.subscribe(ServiceKey(SERVICE, "1.0.0"), lambda s: None)
+            await reg.fetch_once()
+            first = reg.skips.count("eu")
+            for _ in range(3):
+                reg._need_full = True
+                await reg.fetch_once()
+            again = reg.skips.count("eu")
+            emu.raw_instances.clear()
+            reg._need_full = True
+            await reg.fetch_once()
+            return first, again, reg.status()["skipped"]
+        finally:
+            await emu.stop()
+
+    first, again, left = asyncio.run(eureka())
+    assert first == again == len(EUREKA_HOSTILE) - 1  # evil-country routes another interface
+    assert left == {}
+
+    reg = KubernetesRegistry(None, "k", namespace="default")
+    bad = hostile_k8s_objects(20880)[1]  # evil-eps: 5 bad endpoints
+    for _ in range(3):
+        reg._apply_event("endpointslices", {"type": "MODIFIED", "object": bad})
+    assert reg.skips.count("k") == 5
+    fixed = endpoint_slice("evil-eps", "demo", [slice_endpoint("127.0.0.1")], [])
+    reg._apply_event("endpointslices", {"type": "MODIFIED", "object": fixed})
+    assert reg.status()["skipped"] == {}
