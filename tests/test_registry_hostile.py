@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import http.client
 import json
+import shutil
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -554,6 +555,16 @@ class _Inst:
         self.__dict__.update(kw)
 
 
+@pytest.fixture(scope="module")
+def nacos_reg() -> Iterator[NacosRegistry]:
+    """One registry for every example (each one makes a work directory)."""
+    reg = NacosRegistry("127.0.0.1:1", "n")
+    try:
+        yield reg
+    finally:
+        shutil.rmtree(reg._work_dir, ignore_errors=True)
+
+
 @FUZZ
 @given(
     ip=json_values,
@@ -568,8 +579,10 @@ class _Inst:
         max_size=5,
     ),
 )
-def test_fuzz_nacos_instances(ip: Any, port: Any, weight: Any, metadata: Any) -> None:
-    reg = NacosRegistry("127.0.0.1:1", "n")
+def test_fuzz_nacos_instances(
+    nacos_reg: NacosRegistry, ip: Any, port: Any, weight: Any, metadata: Any
+) -> None:
+    reg = nacos_reg
     inst = _Inst(ip=ip, port=port, weight=weight, metadata=metadata, healthy=True, enabled=True)
     reg._usable(inst)
     ep = reg._interface_endpoint("providers:x", inst, "x")
