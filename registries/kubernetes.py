@@ -179,7 +179,8 @@ def clean_object(kind: str, obj: Any) -> tuple[str, dict[str, Any], list[tuple[s
         keep = {}
         for key in (ANN_INTERFACES, ANN_VERSION, ANN_GROUP, ANN_WEIGHT, ANN_PROTOCOL):
             if key in ann:
-                keep[key] = check_text(ann[key], key)
+                # the interface list may be folded over lines in a manifest
+                keep[key] = check_text(ann[key], key, strict=key != ANN_INTERFACES)
         if ANN_WEIGHT in keep:
             keep[ANN_WEIGHT] = str(check_weight(keep[ANN_WEIGHT], DEFAULT_WEIGHT, ANN_WEIGHT))
         if ANN_PROTOCOL in keep:

@@ -195,15 +195,21 @@ def check_protocol(v: Any, default: str = "dubbo", what: str = "protocol") -> st
     return v.lower()
 
 
-def check_text(v: Any, what: str, limit: int = MAX_VALUE) -> str:
-    """A printable string of at most ``limit`` characters ("" when absent)."""
+_LAX_OK = frozenset("\t\n\r")
+
+
+def check_text(v: Any, what: str, limit: int = MAX_VALUE, strict: bool = True) -> str:
+    """A string of at most ``limit`` characters ("" when absent).  ``strict``: printable
+    only (fields routing reads: versions, groups, names); otherwise tabs and line breaks
+    are allowed (free-form metadata a registrant may format), NUL, other control
+    characters and lone surrogates (undecodable bytes) never."""
     if v is None:
         return ""
     if not isinstance(v, str):
         raise RecordRejected(f"{what} is not text ({type(v).__name__})")
     if len(v) > limit:
         raise RecordRejected(f"{what} of {len(v)} characters (limit {limit})")
-    if not v.isprintable():
+    if not v.isprintable() and (strict or not all(c.isprintable() or c in _LAX_OK for c in v)):
         raise RecordRejected(f"{what} holds control characters")
     return v
 
@@ -225,5 +231,5 @@ def check_metadata(v: Any, what: str = "metadata") -> dict[str, str]:
             x = "true" if x else "false"
         elif isinstance(x, int | float):
             x = str(x)
-        out[key] = check_text(x, f"{what}[{key[:40]}]")
+        out[key] = check_text(x, f"{what}[{key[:40]}]", strict=False)
     return out

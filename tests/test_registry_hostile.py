@@ -43,7 +43,7 @@ from tribridge.registries.metadata_service import (
     metadata_service_candidates,
 )
 from tribridge.registries.nacos import NacosRegistry
-from tribridge.registries.records import RecordRejected, SkipReport
+from tribridge.registries.records import RecordRejected, SkipReport, check_metadata
 
 from .conftest import tb
 
@@ -779,3 +779,23 @@ def test_a_record_that_stays_bad_is_counted_once() -> None:
     fixed = endpoint_slice("evil-eps", "demo", [slice_endpoint("127.0.0.1")], [])
     reg._apply_event("endpointslices", {"type": "MODIFIED", "object": fixed})
     assert reg.status()["skipped"] == {}
+
+
+def test_harmless_line_breaks_in_free_form_metadata_are_kept() -> None:
+    """Strictness where routing reads a field, not for every metadata value: a registrant's
+    multi-line note does not cost it its instance, a line break in its version does."""
+    body = (
+        "<applications><application><name>X</name>"
+        + eureka_instance_xml("ok", meta={"note": "line one\nline two\ttab"})
+        + eureka_instance_xml("bad", meta={"dubbo.version": "1.0.0\nx"})
+        + "</application></applications>"
+    )
+    apps, _ = parse_applications(body)
+    reg = EurekaRegistry(["http://127.0.0.1:1/eureka/"], "eu")
+    reg.apps = apps.apps
+    eps = reg.endpoints_for(ServiceKey(SERVICE, "*"))
+    assert [e.metadata["eureka.instanceId"] for e in eps] == ["ok"]
+    skipped = reg.status()["skipped"]
+    assert "control characters" in skipped["X/bad"]
+    with pytest.raises(RecordRejected, match="control characters"):
+        check_metadata({"note": "a\x00b"})
