@@ -292,6 +292,8 @@ class Gateway:
         for name, reg in st.registries.items():
             try:
                 info = dict(reg.status())
+                # rejected registry records (registries/records.py), for every source alike
+                info.setdefault("skipped_records", reg.skips.summary())
             except Exception as e:  # a status() bug must not break /metrics
                 info = {"name": name, "status_error": str(e)}
             snaps = [
@@ -407,6 +409,7 @@ class Gateway:
         reg = st.registry_for(svc.cfg)
         if reg is None:
             return
+        svc.registry = reg
         snap = reg.subscribe(svc.cfg.key, svc.update)
         if snap is not None:
             svc.update(snap)
@@ -434,6 +437,7 @@ class Gateway:
         reg = st.registry_for(svc.cfg)
         if reg is not None:
             reg.unsubscribe(svc.cfg.key, svc.update)
+        svc.release()
         if self._auto.get(svc.cfg.interface) is svc:
             del self._auto[svc.cfg.interface]
 

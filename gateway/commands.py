@@ -382,6 +382,11 @@ def cmd_registry_ls(args: argparse.Namespace) -> int:
                 }
                 for e in snap.endpoints
             ]
+            # records of this service the registry skipped as malformed (registries/records.py)
+            # plus records not tied to one interface (a Kubernetes object, a Eureka instance)
+            skipped = [
+                r.as_dict() for src in (args.service, "*") for r in reg.skips.records(src)
+            ]
             if args.json:
                 out = {
                     "service": args.service,
@@ -389,14 +394,13 @@ def cmd_registry_ls(args: argparse.Namespace) -> int:
                     "healthy": snap.healthy,
                     "error": snap.error,
                     "signatures": snap.definition.source if snap.definition else None,
-                    "skipped": _skipped(reg),
+                    "skipped": skipped,
                 }
                 sys.stdout.write(orjson.dumps(out).decode() + "\n")
                 return 0 if rows else 1
-            skipped = _skipped(reg)
+            notes = [f"skipped: {r['where']}: {r['reason']} {r['detail']}\n" for r in skipped]
             if not rows:
-                sys.stdout.write(f"no instances of {args.service}\n")
-                _write_skipped(skipped)
+                sys.stdout.write(f"no instances of {args.service}\n" + "".join(notes))
                 return 1
             head = ("PROTOCOL", "ADDRESS", "WEIGHT", "VERSION", "GROUP", "STATUS", "METHODS")
             table = [head] + [
@@ -420,7 +424,7 @@ def cmd_registry_ls(args: argparse.Namespace) -> int:
                 sys.stdout.write(f"signatures: {snap.definition.source}\n")
             if not snap.healthy:
                 sys.stdout.write(f"registry: {snap.error}\n")
-            _write_skipped(skipped)
+            sys.stdout.write("".join(notes))
             return 0
         except RegistryError as e:
             sys.stderr.write(
@@ -432,21 +436,6 @@ def cmd_registry_ls(args: argparse.Namespace) -> int:
             await reg.close()
 
     return int(asyncio.run(main()))
-
-
-def _skipped(reg: Any) -> dict[str, str]:
-    """Records the registry skipped as malformed (key -> reason), from its status."""
-    try:
-        skipped = reg.status().get("skipped")
-    except Exception:
-        return {}
-    return {str(k): str(v) for k, v in skipped.items()} if isinstance(skipped, dict) else {}
-
-
-def _write_skipped(skipped: dict[str, str]) -> None:
-    """Skipped records go to stderr so the instance table on stdout stays parseable."""
-    for key, reason in skipped.items():
-        sys.stderr.write(f"skipped {key}: {reason}\n")
 
 
 async def _retrying(fn: Any, timeout: float) -> Any:

@@ -217,6 +217,7 @@ class DubboIngress:
             reg = self.gw.state.registry_for(svc.cfg)
             if reg is not None and svc.cfg.interface not in self.gw.services:
                 reg.unsubscribe(svc.cfg.key, svc.update)
+                svc.release()
         self._services.clear()
         await server.wait_closed()
 

@@ -208,6 +208,7 @@ def _unsubscribe(reg: Registry | None, svc: Any) -> None:
     if reg is not None:
         try:
             reg.unsubscribe(svc.cfg.key, svc.update)
+            svc.release()
         except Exception:
             log.exception("unsubscribing %s failed", svc.cfg.key)
 

@@ -55,7 +55,7 @@ from tribridge.codecs.triple import (
     headers_to_attachments,
     is_hessian,
 )
-from tribridge.registries.base import Endpoint, ServiceKey, Snapshot
+from tribridge.registries.base import Endpoint, Listener, Registry, ServiceKey, Snapshot
 
 from .errors import GatewayError
 from .jsonmap import dumps
@@ -143,6 +143,10 @@ class Call:
 
 
 DEFAULT_POLICY = ClassPolicy()
+#: (version, group) pairs a service follows besides its own, for calls that choose another
+#: (a route's ``group:`` / ``version:``, the x-dubbo-group / x-dubbo-version headers);
+#: clients choose them, so they are bounded
+MAX_FOLLOWED_KEYS = 32
 
 
 def _endpoint_tls(interface: str, ep: Endpoint) -> Any:
@@ -177,6 +181,10 @@ class Service:
         self.ever_provided = False
         self._tri_templates: dict[tuple[Any, ...], _TripleTemplate] = {}
         self._enums: tuple[Any, frozenset[str]] | None = None
+        #: the registry ``cfg.key`` is followed in (set by the gateway when it subscribes)
+        self.registry: Registry | None = None
+        #: other (version, group) keys of this interface followed for calls that ask for them
+        self._followed: dict[ServiceKey, tuple[Snapshot, Listener]] = {}
 
     @property
     def tls_for(self) -> Callable[[str, Endpoint], Any] | None:
@@ -260,7 +268,8 @@ class Service:
             return m.types, "configured signature"
         if call.types is not None:
             return call.types, "request type hints"
-        d = self.snapshot.definition
+        # the signatures of the export the call goes to (another version's may differ)
+        d = self.snapshot_for(call).definition or self.snapshot.definition
         if d is not None:
             types = d.signature(call.method, len(call.args))
             if types is not None:
@@ -348,17 +357,58 @@ class Service:
     # ---- endpoints -----------------------------------------------------------------------
 
     def candidates(self, call: Call) -> list[Endpoint]:
-        eps = self.snapshot.endpoints
+        return list(self.snapshot_for(call).endpoints)
+
+    def snapshot_for(self, call: Call) -> Snapshot:
+        """The endpoints a call may use: the service's own snapshot, or — when the call asks
+        for another version or group — that key's, followed in the same registry.
+
+        One provider commonly exports an interface in several groups (or versions) on one
+        port; the registry keeps one endpoint per export and its own matching rules decide
+        which exports a key takes (a static entry without a group serves any group), so a
+        call for group g2 of a service configured for g1 asks the registry for g2 instead of
+        filtering g1's snapshot, which never held g2's exports."""
         version = call.version if call.version is not None else self.cfg.version
         group = call.group if call.group is not None else self.cfg.group
-        if call.version is not None or call.group is not None:
-            eps = tuple(
-                e
-                for e in eps
-                if (not e.version or not version or e.version == version)
-                and (not e.group or e.group == group)
-            )
-        return list(eps)
+        key = self.cfg.key
+        if (version, group) == (key.version, key.group):
+            return self.snapshot
+        other = ServiceKey(key.interface, version, group)
+        hit = self._followed.get(other)
+        snap = hit[0] if hit is not None else None
+        reg = self.registry
+        if snap is None and reg is not None and len(self._followed) < MAX_FOLLOWED_KEYS:
+
+            def on(snap: Snapshot) -> None:
+                cur = self._followed.get(other)
+                if cur is not None:
+                    self._followed[other] = (snap, cur[1])
+
+            snap = reg.subscribe(other, on) or Snapshot(other, (), healthy=False, pending=True)
+            self._followed[other] = (snap, on)
+        if snap is not None and not snap.pending:
+            return snap
+        # not followable, or the registry has not answered about that key yet: narrow our
+        # own snapshot (endpoints without a group/version serve any, as static entries do)
+        eps = tuple(
+            e
+            for e in self.snapshot.endpoints
+            if (not e.version or not version or e.version == version)
+            and (not e.group or e.group == group)
+        )
+        if eps or snap is None:
+            own = self.snapshot
+            return Snapshot(other, eps, own.healthy, error=own.error, definition=own.definition)
+        return snap
+
+    def release(self) -> None:
+        """Stop following the extra keys (whoever unsubscribes ``cfg.key`` calls this)."""
+        reg, followed = self.registry, self._followed
+        self._followed = {}
+        if reg is None:
+            return
+        for key, (_snap, on) in followed.items():
+            reg.unsubscribe(key, on)
 
     def pick(
         self, eps: Sequence[Endpoint], exclude: set[tuple[str, int]], hash_key: str | None
@@ -390,9 +440,10 @@ class Service:
             wire = generic_args(call.method, names, wire)
         mcfg = cfg.methods.get(call.method)
         timeout = call.timeout or (mcfg.timeout if mcfg and mcfg.timeout else cfg.timeout)
-        eps = self.candidates(call)
+        snap = self.snapshot_for(call)
+        eps = list(snap.endpoints)
         tmpl = self.template(call, types, generic, timeout, _implied_version(call, cfg, eps))
-        if not eps and self.snapshot.pending:
+        if not eps and snap.pending:
             raise GatewayError(
                 503,
                 "registry_not_ready",
@@ -404,8 +455,8 @@ class Service:
             raise GatewayError(
                 503,
                 "no_provider",
-                f"no provider instance of {cfg.key} is known"
-                + (f" (registry: {self.snapshot.error})" if self.snapshot.error else ""),
+                f"no provider instance of {snap.service} is known"
+                + (f" (registry: {snap.error})" if snap.error else ""),
                 service=cfg.interface,
                 method=call.method,
             )

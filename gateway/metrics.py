@@ -174,37 +174,25 @@ class GatewayCollector:
             "Seconds since the newest snapshot received from the registry",
             labels=["registry"],
         )
-        # registry records are untrusted: each skipped one is counted (docs/security.md)
-        skipped_total = CounterMetricFamily(
-            "tribridge_registry_skipped_records",
-            "Registry records (instances, objects, metadata documents) skipped as malformed",
-            labels=["registry"],
-        )
-        skipped_now = GaugeMetricFamily(
-            "tribridge_registry_skipped_records_current",
-            "Registry records skipped at the moment (fixed or removed ones drop out)",
-            labels=["registry"],
+        skipped = CounterMetricFamily(
+            "tribridge_registry_records_skipped",
+            "Registry records rejected as malformed or hostile (each counted when it appears)",
+            labels=["registry", "reason"],
         )
         wall = time.time()
         for name, info in gw.registry_status().items():
             connected.add_metric([name], 1 if info.get("connected", True) else 0)
+            rejected = info.get("skipped_records") or {}
+            for reason, n in sorted((rejected.get("by_reason") or {}).items()):
+                skipped.add_metric([name, reason], n)
             last = info.get("last_sync")
             if last:
                 synced.add_metric([name], last)
                 age.add_metric([name], max(0.0, wall - last))
-            skipped = info.get("skipped")
-            total = info.get("skipped_total")
-            if isinstance(skipped, dict):
-                skipped_now.add_metric([name], len(skipped))
-            if isinstance(total, int):
-                skipped_total.add_metric([name], total)
-            elif isinstance(skipped, dict):
-                skipped_total.add_metric([name], len(skipped))
         yield connected
         yield synced
         yield age
-        yield skipped_total
-        yield skipped_now
+        yield skipped
 
         links = GaugeMetricFamily(
             "tribridge_relay_link_up",

@@ -1022,11 +1022,17 @@ class DemoProvider:
         *,
         payload: int = DEFAULT_MAX_PAYLOAD,
         ssl: Any = None,
+        also: tuple[tuple[str, str], ...] = (),
     ) -> None:
-        """``ssl``: an ``ssl.SSLContext`` (server side) to serve Dubbo over TLS."""
+        """``ssl``: an ``ssl.SSLContext`` (server side) to serve Dubbo over TLS.  ``also``:
+        more (version, group) exports of the service on the same port, as a Java provider
+        exporting one interface in several groups or versions does; ``export_calls`` counts
+        calls per (version, group), so a test can tell which export answered."""
         self.ssl = ssl
         self.version = version
         self.group = group
+        self.exports = ((version, group), *also)
+        self.export_calls: dict[tuple[str, str], int] = {}
         self.host = host
         self._port = port
         self.payload = payload
@@ -1141,7 +1147,9 @@ class DemoProvider:
 
     def _check_head(self, path: Any, version: Any, method: Any = None, desc: Any = None) -> None:
         """The checks ``DecodeableRpcInvocation.decode`` makes, in its order (status 40)."""
-        if path != SERVICE or _norm_version(version) != _norm_version(self.version):
+        if path != SERVICE or _norm_version(version) not in {
+            _norm_version(v) for v, _ in self.exports
+        }:
             key = f"{path}:{version}" if _norm_version(version) else str(path)
             raise _bad_request(
                 "java.io.IOException", f"Service {key} not found, invocation rejected."
@@ -1194,11 +1202,15 @@ class DemoProvider:
         att = inv.attachments
         path = att.get("path", inv.path)
         version = att.get("version", inv.version)
-        if (
-            path != SERVICE
-            or _norm_version(version) != _norm_version(self.version)
-            or inv.group != self.group
-        ):
+        export = next(
+            (
+                (v, g)
+                for v, g in self.exports
+                if _norm_version(v) == _norm_version(version) and g == inv.group
+            ),
+            None,
+        )
+        if path != SERVICE or export is None:
             raise _StatusReply(
                 SERVICE_ERROR,
                 java_text(
@@ -1215,6 +1227,7 @@ class DemoProvider:
 
         attach = supports_response_attachments(inv.dubbo_version)
         self.last_attachments[inv.method] = dict(att)
+        self.export_calls[export] = self.export_calls.get(export, 0) + 1
         if inv.is_generic:
             return await self._generic(rid, inv.args, att, attach)
         if inv.method == "$echo":

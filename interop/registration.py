@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from types import MappingProxyType
 from typing import Any
 
@@ -247,30 +247,40 @@ def register_demo_provider(
     interface_level: bool = True,
     app_level: bool = False,
     definition: bool = True,
+    exports: Sequence[tuple[str, str]] | None = None,
 ) -> dict[str, str]:
     """Register a running ``DemoProvider`` the way a Dubbo 3.3 provider registers itself;
-    returns the node paths it created (``provider``, ``definition``, ``instance``)."""
+    returns the node paths it created (``provider``, ``definition``, ``instance``).
+
+    ``exports``: which (version, group) exports of the provider to register, in this order
+    (default: its first one) — one provider URL and one definition each, one instance whose
+    MetadataInfo lists them all, as Java does for an interface exported in several groups."""
     from tribridge.interop.demo_provider import DEMO_METHODS, SERVICE, service_definition
 
-    url = provider_url(
-        provider.host,
-        provider.port,
-        SERVICE,
-        DEMO_METHODS,
-        version=provider.version,
-        group=provider.group,
-        application=application,
-    )
+    urls = [
+        provider_url(
+            provider.host,
+            provider.port,
+            SERVICE,
+            DEMO_METHODS,
+            version=version,
+            group=group,
+            application=application,
+        )
+        for version, group in (exports or [(provider.version, provider.group)])
+    ]
     out: dict[str, str] = {}
     if definition:
-        params = {k: v for k, v in url.params.items() if k not in ("pid", "timestamp")}
-        out["definition"] = pub.publish_definition(url, service_definition(params))
+        for url in urls:
+            params = {k: v for k, v in url.params.items() if k not in ("pid", "timestamp")}
+            out["definition"] = pub.publish_definition(url, service_definition(params))
     if app_level:
-        revision, info = metadata_info(application, [url])
+        revision, info = metadata_info(application, urls)
         serve_metadata(provider, application, revision, info)
         pub.publish_mapping(SERVICE, application)
         meta = instance_metadata(revision, provider.port, {"dubbo": provider.port})
         out["instance"] = pub.register_instance(application, provider.host, provider.port, meta)
     if interface_level:
-        out["provider"] = pub.register_provider(url)
+        for url in urls:
+            out["provider"] = pub.register_provider(url)
     return out

@@ -13,8 +13,11 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, quote, unquote, urlencode, urlsplit
+
+if TYPE_CHECKING:
+    from .records import SkipReport
 
 DEFAULT_WEIGHT = 100
 
@@ -34,7 +37,10 @@ class DubboURL:
     @classmethod
     def parse(cls, text: str) -> DubboURL:
         text = unquote(text) if "%3A%2F%2F" in text[:40].upper() else text
-        u = urlsplit(text)
+        try:
+            u = urlsplit(text)
+        except ValueError as e:  # an unclosed IPv6 bracket, a bad netloc …
+            raise RegistryError(f"not a URL ({e}): {text[:120]!r}") from None
         if not u.scheme:
             raise RegistryError(f"provider URL without a protocol: {text!r}")
         try:
@@ -62,7 +68,12 @@ class DubboURL:
 
 @dataclass(frozen=True, slots=True)
 class Endpoint:
-    """One provider instance of one service, as the gateway routes to it."""
+    """One export of one service by one provider, as the gateway routes to it.
+
+    One process commonly exports an interface several times on one ``host:port`` — in two
+    groups, in two versions — and each export is a distinct endpoint: registries key them by
+    ``export_key`` (never by address alone), consumers pick among them by group and version,
+    and the upstream pool still shares one connection per ``address``."""
 
     host: str
     port: int
@@ -79,8 +90,17 @@ class Endpoint:
         return (self.host, self.port)
 
     @property
+    def export_key(self) -> tuple[str, str, int, str, str]:
+        """What makes an export distinct: (protocol, host, port, group, version)."""
+        return (self.protocol, self.host, self.port, self.group, self.version)
+
+    @property
     def key(self) -> str:
-        return f"{self.protocol}://{self.host}:{self.port}"
+        """``export_key`` as text (load-balancer state, logs)."""
+        s = f"{self.protocol}://{self.host}:{self.port}"
+        if self.group or self.version:
+            s += f"/{self.group}:{self.version}"
+        return s
 
     @classmethod
     def from_url(cls, url: DubboURL) -> Endpoint:
@@ -148,8 +168,9 @@ class Registry(abc.ABC):
       ``loop.call_soon_threadsafe``), with a new immutable ``Snapshot`` each time.
     * A lost registry never empties a service: the last-known-good endpoints are
       re-sent with ``healthy=False`` and ``error`` set.
-    * One malformed entry is skipped and reported (``status()["skipped"]``), never
-      blocks the rest.
+    * One malformed record is skipped and reported through ``self.skips``
+      (``registries/records.py``: counted, logged rate-limited, listed in
+      ``status()["skipped_records"]``), never blocks the rest.
     """
 
     name: str = "registry"
@@ -197,6 +218,17 @@ class Registry(abc.ABC):
             ) from None
         finally:
             self.unsubscribe(service, on)
+
+    @property
+    def skips(self) -> SkipReport:
+        """Records this registry rejected (created on first use, so every implementation
+        has one without an ``__init__`` contract)."""
+        report = self.__dict__.get("_skip_report")
+        if report is None:
+            from .records import SkipReport
+
+            report = self.__dict__["_skip_report"] = SkipReport(self.name)
+        return report
 
     def status(self) -> dict[str, Any]:
         return {"name": self.name, "type": type(self).__name__}

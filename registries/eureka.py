@@ -42,17 +42,18 @@ from .base import (
     matches,
     parse_interface_map,
 )
-from .hub import SnapshotHub
-from .records import (
-    RecordRejected,
-    SkipReport,
+from .checks import (
+    ANY_SERVICE,
     check_host,
     check_metadata,
     check_port,
     check_protocol,
     check_text,
     check_weight,
+    skipped_text,
 )
+from .hub import SnapshotHub
+from .records import MISSING, TOO_LARGE, RecordRejected
 
 log = logging.getLogger("tribridge.registry.eureka")
 
@@ -81,7 +82,7 @@ class EurekaInstance:
     metadata: dict[str, str] = field(default_factory=dict)
     action: str = ""
     #: why the record cannot route (kept so the status hash still counts it)
-    rejected: str | None = None
+    rejected: RecordRejected | None = None
 
 
 @dataclass(slots=True)
@@ -104,7 +105,7 @@ def parse_instance(node: ET.Element) -> EurekaInstance:
     with ``rejected`` set, so the status hash still matches the server's."""
     iid = check_text(_child_text(node, "instanceId"), "instanceId", 256)
     if not iid:
-        raise RecordRejected("instance without instanceId")
+        raise RecordRejected(MISSING, "instance without instanceId")
     status = check_text(_child_text(node, "status"), "status", 32).upper()
     try:
         ip = _child_text(node, "ipAddr")
@@ -116,7 +117,7 @@ def parse_instance(node: ET.Element) -> EurekaInstance:
             port = check_port(pel.text, "port")
         mel = node.find("metadata")
         if mel is not None and len(mel) > 512:
-            raise RecordRejected(f"metadata has {len(mel)} entries (limit 512)")
+            raise RecordRejected(TOO_LARGE, f"metadata has {len(mel)} entries (limit 512)")
         meta = check_metadata({c.tag: c.text or "" for c in mel} if mel is not None else {})
         action = check_text(_child_text(node, "actionType"), "actionType", 32).upper()
         return EurekaInstance(iid, status, host, port, meta, action)
@@ -125,11 +126,11 @@ def parse_instance(node: ET.Element) -> EurekaInstance:
             iid,
             status,
             action=(_child_text(node, "actionType") or "")[:32].upper(),
-            rejected=e.reason,
+            rejected=e,
         )
 
 
-def parse_applications(body: str | bytes) -> tuple[Applications, list[tuple[str, str]]]:
+def parse_applications(body: str | bytes) -> tuple[Applications, list[tuple[str, RecordRejected]]]:
     """An ``<applications>`` document → instances per APP plus (key, reason) rejects.
     Raises ``RegistryError`` only when the document as a whole is unusable."""
     if len(body) > MAX_ANSWER:
@@ -144,12 +145,12 @@ def parse_applications(body: str | bytes) -> tuple[Applications, list[tuple[str,
     if root.tag != "applications":
         raise RegistryError("answer is not <applications>")
     out = Applications(hashcode=(_child_text(root, "apps__hashcode") or "")[:4096])
-    rejects: list[tuple[str, str]] = []
+    rejects: list[tuple[str, RecordRejected]] = []
     for ai, app_el in enumerate(root.iterfind("application")):
         try:
             app = check_text(_child_text(app_el, "name"), "application name", 256).upper()
         except RecordRejected as e:
-            rejects.append((f"application[{ai}]", e.reason))
+            rejects.append((f"application[{ai}]", e))
             continue
         for ii, node in enumerate(app_el.iterfind("instance")):
             try:
@@ -157,7 +158,7 @@ def parse_applications(body: str | bytes) -> tuple[Applications, list[tuple[str,
             except RecordRejected as e:
                 status = (_child_text(node, "status") or "")[:32].upper()
                 out.unkeyed[status] += 1
-                rejects.append((f"{app}/instance[{ii}]", e.reason))
+                rejects.append((f"{app}/instance[{ii}]", e))
                 continue
             if inst.rejected is not None:
                 rejects.append((f"{app}/{inst.instance_id}", inst.rejected))
@@ -216,7 +217,6 @@ class EurekaRegistry(Registry):
         self.apps: dict[str, dict[str, EurekaInstance]] = {}
         self.unkeyed: Counter[str] = Counter()
         self.hub = SnapshotHub(name)
-        self.skips = SkipReport()
         self.connected = False
         self.error: str | None = None
         self.fetches = {"full": 0, "delta": 0, "failed": 0, "hash_mismatch": 0}
@@ -320,16 +320,16 @@ class EurekaRegistry(Registry):
         self._last_ok = time.time()
         self.hub.publish(self.endpoints_for)
 
-    async def _get(self, url: str) -> tuple[Applications, list[tuple[str, str]]]:
+    async def _get(self, url: str) -> tuple[Applications, list[tuple[str, RecordRejected]]]:
         """GET an ``<applications>`` answer (py_eureka_client's HTTP client: auth, TLS) and
         parse it ourselves, one instance at a time: the library's parser fails the whole
         answer on one malformed instance, which would freeze discovery for everyone."""
         res = await asyncio.wait_for(http_client.http_client.urlopen(url), self.timeout)
         return parse_applications(res.body_text)
 
-    def _report(self, rejects: list[tuple[str, str]]) -> None:
+    def _report(self, rejects: list[tuple[str, RecordRejected]]) -> None:
         for key, reason in rejects:
-            self.skips.reject(self.name, key, reason)
+            self.skips.add(ANY_SERVICE, key, reason)
 
     async def _full(self, server: str) -> None:
         apps, rejects = await self._get(server + "apps/")
@@ -341,9 +341,9 @@ class EurekaRegistry(Registry):
         # there keep their entry (so they are neither counted nor logged again)
         keep = {f"{a}/{i}" for a, insts in self.apps.items() for i in insts}
         keep.update(k for k, _ in rejects)
-        for key in list(self.skips.current(self.name)):
-            if key not in keep:
-                self.skips.clear(self.name, key)
+        for r in self.skips.records(ANY_SERVICE):
+            if r.where not in keep:
+                self.skips.clear(ANY_SERVICE, r.where)
         self._report(rejects)
 
     def _merge(self, delta: Applications) -> None:
@@ -355,7 +355,7 @@ class EurekaRegistry(Registry):
                         insts.pop(inst.instance_id, None)
                         if not insts:
                             del self.apps[name]
-                    self.skips.clear(self.name, f"{name}/{inst.instance_id}")
+                    self.skips.clear(ANY_SERVICE, f"{name}/{inst.instance_id}")
                 elif inst.action in ("ADDED", "MODIFIED"):
                     self.apps.setdefault(name, {})[inst.instance_id] = inst
 
@@ -371,14 +371,14 @@ class EurekaRegistry(Registry):
     def endpoint_of(self, app: str, inst: EurekaInstance) -> Endpoint:
         """An instance's Dubbo endpoint per the ``dubbo.*`` metadata (RecordRejected if bad)."""
         if inst.rejected is not None:
-            raise RecordRejected(inst.rejected)
+            raise inst.rejected
         meta = dict(inst.metadata)
         if META_PORT in meta:
             port = check_port(meta[META_PORT], META_PORT)
         elif inst.port is not None:
             port = inst.port
         else:
-            raise RecordRejected(f"no {META_PORT} metadata and no enabled port")
+            raise RecordRejected(MISSING, f"no {META_PORT} metadata and no enabled port")
         protocol = check_protocol(meta.get(META_PROTOCOL), "dubbo", META_PROTOCOL)
         weight = check_weight(meta.get(META_WEIGHT), DEFAULT_WEIGHT, META_WEIGHT)
         version = check_text(meta.get(META_VERSION), META_VERSION, 128)
@@ -414,9 +414,9 @@ class EurekaRegistry(Registry):
                 try:
                     ep = self.endpoint_of(app, inst)
                 except RecordRejected as e:
-                    self.skips.reject(self.name, key, e.reason)
+                    self.skips.add(ANY_SERVICE, key, e)
                     continue
-                self.skips.clear(self.name, key)
+                self.skips.clear(ANY_SERVICE, key)
                 if matches(ep, service):
                     out.append(ep)
         out.sort(key=lambda e: (e.host, e.port, e.protocol))
@@ -462,6 +462,6 @@ class EurekaRegistry(Registry):
             "apps": {a: len(i) for a, i in sorted(self.apps.items())},
             "fetches": dict(self.fetches),
             "subscriptions": len(self.hub.listeners),
-            "skipped": self.skips.current(self.name),
-            "skipped_total": self.skips.count(self.name),
+            "skipped": skipped_text(self.skips),
+            "skipped_records": self.skips.summary(),
         }

@@ -50,17 +50,18 @@ from .base import (
     matches,
     parse_interface_map,
 )
-from .hub import SnapshotHub
-from .records import (
+from .checks import (
+    ANY_SERVICE,
     MAX_ENTRIES,
-    RecordRejected,
-    SkipReport,
     check_host,
     check_port,
     check_protocol,
     check_text,
     check_weight,
+    skipped_text,
 )
+from .hub import SnapshotHub
+from .records import BAD_JSON, BAD_TYPE, MISSING, TOO_LARGE, RecordRejected
 
 log = logging.getLogger("tribridge.registry.kubernetes")
 
@@ -119,7 +120,7 @@ def _dict(v: Any, what: str) -> dict[str, Any]:
     if v is None:
         return {}
     if not isinstance(v, dict):
-        raise RecordRejected(f"{what} is not an object ({type(v).__name__})")
+        raise RecordRejected(BAD_TYPE, f"{what} is not an object ({type(v).__name__})")
     return v
 
 
@@ -127,9 +128,9 @@ def _list_of(v: Any, what: str) -> list[Any]:
     if v is None:
         return []
     if not isinstance(v, list):
-        raise RecordRejected(f"{what} is not a list ({type(v).__name__})")
+        raise RecordRejected(BAD_TYPE, f"{what} is not a list ({type(v).__name__})")
     if len(v) > _MAX_ITEMS:
-        raise RecordRejected(f"{what} has {len(v)} items (limit {_MAX_ITEMS})")
+        raise RecordRejected(TOO_LARGE, f"{what} has {len(v)} items (limit {_MAX_ITEMS})")
     return v
 
 
@@ -137,7 +138,7 @@ def _name(obj: Any) -> str:
     md = _dict(_dict(obj, "object").get("metadata"), "metadata")
     name = md.get("name")
     if not isinstance(name, str) or not name or len(name) > 253 or not name.isprintable():
-        raise RecordRejected("metadata.name missing or malformed")
+        raise RecordRejected(MISSING, "metadata.name missing or malformed")
     return name
 
 
@@ -150,13 +151,15 @@ def _clean_port(p: Any) -> dict[str, Any]:
     return out
 
 
-def _clean_ports(v: Any, where: str, rejects: list[tuple[str, str]]) -> list[dict[str, Any]]:
+def _clean_ports(
+    v: Any, where: str, rejects: list[tuple[str, RecordRejected]]
+) -> list[dict[str, Any]]:
     out = []
     for i, p in enumerate(_list_of(v, "ports")):
         try:
             out.append(_clean_port(p))
         except RecordRejected as e:
-            rejects.append((f"{where}.ports[{i}]", e.reason))
+            rejects.append((f"{where}.ports[{i}]", e))
     return out
 
 
@@ -165,17 +168,19 @@ def _ref_name(ep: dict[str, Any]) -> str:
     return check_text(ref.get("name"), "targetRef.name", 253)
 
 
-def clean_object(kind: str, obj: Any) -> tuple[str, dict[str, Any], list[tuple[str, str]]]:
+def clean_object(
+    kind: str, obj: Any
+) -> tuple[str, dict[str, Any], list[tuple[str, RecordRejected]]]:
     """(name, cleaned object, [(element, reason)] dropped) of one API object of ``kind``
     (services, endpointslices, endpoints); ``RecordRejected`` when the object is unusable."""
     name = _name(obj)
     md = obj["metadata"]
-    rejects: list[tuple[str, str]] = []
+    rejects: list[tuple[str, RecordRejected]] = []
     where = f"{kind}/{name}"
     if kind == "services":
         ann = _dict(md.get("annotations"), "annotations")
         if len(ann) > MAX_ENTRIES:
-            raise RecordRejected(f"{len(ann)} annotations (limit {MAX_ENTRIES})")
+            raise RecordRejected(TOO_LARGE, f"{len(ann)} annotations (limit {MAX_ENTRIES})")
         keep = {}
         for key in (ANN_INTERFACES, ANN_VERSION, ANN_GROUP, ANN_WEIGHT, ANN_PROTOCOL):
             if key in ann:
@@ -199,7 +204,7 @@ def clean_object(kind: str, obj: Any) -> tuple[str, dict[str, Any], list[tuple[s
                 for c in ("ready", "serving", "terminating"):
                     if cond.get(c) is not None:
                         if not isinstance(cond[c], bool):
-                            raise RecordRejected(f"conditions.{c} is not a boolean")
+                            raise RecordRejected(BAD_TYPE, f"conditions.{c} is not a boolean")
                         clean_cond[c] = cond[c]
                 addrs = [check_host(a) for a in _list_of(ep.get("addresses"), "addresses")]
                 out = {"addresses": addrs, "conditions": clean_cond}
@@ -209,7 +214,7 @@ def clean_object(kind: str, obj: Any) -> tuple[str, dict[str, Any], list[tuple[s
                     out["zone"] = check_text(ep.get("zone"), "zone", 253)
                 eps.append(out)
             except RecordRejected as e:
-                rejects.append((f"{where}.endpoints[{i}]", e.reason))
+                rejects.append((f"{where}.endpoints[{i}]", e))
         cleaned = {
             "metadata": {"name": name, "labels": {SERVICE_NAME_LABEL: svc}},
             "ports": ports,
@@ -231,12 +236,12 @@ def clean_object(kind: str, obj: Any) -> tuple[str, dict[str, Any], list[tuple[s
                             out["targetRef"] = {"name": ref}
                         addrs.append(out)
                     except RecordRejected as e:
-                        rejects.append((f"{where}.subsets[{j}].addresses[{i}]", e.reason))
+                        rejects.append((f"{where}.subsets[{j}].addresses[{i}]", e))
                 subsets.append({"ports": ports, "addresses": addrs})
             except RecordRejected as e:
-                rejects.append((f"{where}.subsets[{j}]", e.reason))
+                rejects.append((f"{where}.subsets[{j}]", e))
         return name, {"metadata": {"name": name}, "subsets": subsets}, rejects
-    raise RecordRejected(f"unknown kind {kind!r}")
+    raise RecordRejected(BAD_TYPE, f"unknown kind {kind!r}")
 
 
 def parse_map(text: str) -> dict[str, tuple[str, ...]]:
@@ -279,7 +284,6 @@ class KubernetesRegistry(Registry):
         #: kind -> name -> object (dicts as the API sent them)
         self.cache: dict[str, dict[str, dict[str, Any]]] = {}
         self.rv: dict[str, str | None] = {}
-        self.skips = SkipReport()
         self.errors: dict[str, str] = {}
         self.counters = {"lists": 0, "watches": 0, "events": 0, "bookmarks": 0, "gone": 0}
         self.endpoint_kind = "endpoints" if source == "endpoints" else "endpointslices"
@@ -428,7 +432,7 @@ class KubernetesRegistry(Registry):
             md = obj.get("metadata") if isinstance(obj, dict) else None
             raw = md.get("name") if isinstance(md, dict) else None
             key = f"{kind}/{raw}" if isinstance(raw, str) and raw else where
-            self.skips.reject(self.name, key, e.reason)
+            self.skips.add(ANY_SERVICE, key, e)
             if isinstance(raw, str) and raw:
                 # a bad version of a known object: the object no longer routes
                 self.cache.setdefault(kind, {}).pop(raw, None)
@@ -436,23 +440,24 @@ class KubernetesRegistry(Registry):
             return None
         # entries of this object that no longer apply go; the others stay (not recounted)
         still = {k for k, _ in rejects}
-        for k in list(self.skips.current(self.name)):
+        for r in self.skips.records(ANY_SERVICE):
+            k = r.where
             if (k == f"{kind}/{name}" or k.startswith(f"{kind}/{name}.")) and k not in still:
-                self.skips.clear(self.name, k)
-        for key, reason in rejects:
-            self.skips.reject(self.name, key, reason)
+                self.skips.clear(ANY_SERVICE, k)
+        for key, err in rejects:
+            self.skips.add(ANY_SERVICE, key, err)
         self.cache.setdefault(kind, {})[name] = cleaned
         return name
 
     def _apply_event(self, kind: str, ev: Any) -> bool:
         """One watch event into the cache; True when routing may have changed."""
         if not isinstance(ev, dict):
-            self.skips.reject(self.name, f"{kind} watch", "event is not an object")
+            self.skips.add(ANY_SERVICE, f"{kind} watch", BAD_TYPE, "event is not an object")
             return False
         etype = ev.get("type")
         obj = ev.get("object")
         if not isinstance(obj, dict):
-            self.skips.reject(self.name, f"{kind} watch", "event without object")
+            self.skips.add(ANY_SERVICE, f"{kind} watch", BAD_TYPE, "event without object")
             return False
         if etype == "ERROR":
             if obj.get("code") == 410:
@@ -471,9 +476,9 @@ class KubernetesRegistry(Registry):
             name = md.get("name")
             if isinstance(name, str):
                 self.cache.setdefault(kind, {}).pop(name, None)
-                for k in list(self.skips.current(self.name)):
-                    if k == f"{kind}/{name}" or k.startswith(f"{kind}/{name}."):
-                        self.skips.clear(self.name, k)
+                for r in self.skips.records(ANY_SERVICE):
+                    if r.where == f"{kind}/{name}" or r.where.startswith(f"{kind}/{name}."):
+                        self.skips.clear(ANY_SERVICE, r.where)
             return True
         if etype in ("ADDED", "MODIFIED"):
             return self._admit(kind, obj, f"{kind} event") is not None
@@ -498,7 +503,7 @@ class KubernetesRegistry(Registry):
                     try:
                         ev = orjson.loads(line)
                     except orjson.JSONDecodeError:
-                        self.skips.reject(self.name, f"{kind} watch", "event is not JSON")
+                        self.skips.add(ANY_SERVICE, f"{kind} watch", BAD_JSON, "event is not JSON")
                         continue
                     if self._apply_event(kind, ev):
                         self._publish()
@@ -578,7 +583,7 @@ class KubernetesRegistry(Registry):
         return out
 
     def endpoints_for(self, service: ServiceKey) -> tuple[Endpoint, ...]:
-        result: dict[tuple[str, int, str], Endpoint] = {}
+        result: dict[tuple[str, str, int, str, str], Endpoint] = {}  # one per export
         for svc_name in self.services_for(service.interface):
             svc = self.cache.get("services", {}).get(svc_name) or {}
             ann = (svc.get("metadata") or {}).get("annotations") or {}
@@ -611,8 +616,10 @@ class KubernetesRegistry(Registry):
                         metadata=MappingProxyType(meta),
                     )
                     if matches(ep, service):
-                        result[(addr, port, proto)] = ep
-        return tuple(result[k] for k in sorted(result))
+                        result[ep.export_key] = ep
+        return tuple(
+            sorted(result.values(), key=lambda e: (e.host, e.port, e.protocol, e.group, e.version))
+        )
 
     # ---- Registry API --------------------------------------------------------------------
 
@@ -666,6 +673,6 @@ class KubernetesRegistry(Registry):
             "counters": dict(self.counters),
             "objects": {k: len(v) for k, v in self.cache.items()},
             "subscriptions": len(self.hub.listeners),
-            "skipped": self.skips.current(self.name),
-            "skipped_total": self.skips.count(self.name),
+            "skipped": skipped_text(self.skips),
+            "skipped_records": self.skips.summary(),
         }

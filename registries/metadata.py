@@ -81,11 +81,11 @@ class ServiceDefinition:
         if not isinstance(iface, str) or not iface:
             raise RegistryError("service definition has no canonicalName")
         methods: dict[str, list[MethodDefinition]] = {}
-        for i, m in enumerate(data.get("methods") or ()):
+        for i, m in enumerate(_list(data, "methods", iface)):
             if not isinstance(m, Mapping) or not isinstance(m.get("name"), str):
                 raise RegistryError(f"{iface}: methods[{i}] has no name")
             try:
-                params = tuple(_type(p) for p in m.get("parameterTypes") or ())
+                params = tuple(_type(p) for p in _list(m, "parameterTypes", iface))
             except (HessianError, TypeError, ValueError) as e:
                 raise RegistryError(f"{iface}.{m['name']}: bad parameter type: {e}") from None
             ret = m.get("returnType")
@@ -93,7 +93,7 @@ class ServiceDefinition:
                 MethodDefinition(m["name"], params, ret if isinstance(ret, str) else "")
             )
         types = TypeRegistry()
-        for t in data.get("types") or ():
+        for t in _list(data, "types", iface):
             d = _pojo(t)
             if d is not None:
                 types.add(d)
@@ -106,6 +106,16 @@ class ServiceDefinition:
 
 
 _SKIP_PREFIXES = ("java.", "javax.")
+
+
+def _list(d: Mapping[str, Any], key: str, where: str) -> list[Any]:
+    """A list field of an untrusted document (absent or null: empty)."""
+    v = d.get(key)
+    if v is None:
+        return []
+    if not isinstance(v, list):
+        raise RegistryError(f"{where}: {key} must be a list, not {type(v).__name__}")
+    return v
 
 
 def _type(text: Any) -> JavaType:

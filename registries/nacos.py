@@ -43,18 +43,17 @@ from .base import (
     Snapshot,
     matches,
 )
-from .metadata import ServiceDefinition
-from .metadata_service import instance_metadata_info, instance_urls
-from .records import (
-    DEFAULT_PER_SOURCE,
-    RecordRejected,
-    SkipReport,
+from .checks import (
     check_host,
     check_metadata,
     check_port,
     check_text,
     check_weight,
+    skipped_text,
 )
+from .metadata import ServiceDefinition
+from .metadata_service import instance_metadata_info, instance_urls
+from .records import BAD_PORT, BAD_TYPE, BAD_VALUE, UNAVAILABLE, WRONG_SERVICE, RecordRejected
 
 log = logging.getLogger("tribridge.registry.nacos")
 
@@ -72,7 +71,6 @@ _PARAMS = {
 }
 _MODES = ("all", "interface", "instance")
 _PROTO_RE = re.compile(r"^[a-z][a-z0-9+.-]{0,31}$")
-_MAX_SKIPPED = max(100, DEFAULT_PER_SOURCE)
 _PAGE = 500
 _MAX_PAGES = 200
 
@@ -142,7 +140,6 @@ class NacosRegistry(Registry):
         self._followers: dict[str, set[ServiceKey]] = {}
         self._callbacks: dict[str, Any] = {}
         self._definitions: dict[str, ServiceDefinition | None] = {}
-        self.skips = SkipReport(per_source=_MAX_SKIPPED)
         self._last_error: str | None = None
         self._names_cache: tuple[float, list[str]] | None = None
         self._work_dir = tempfile.mkdtemp(prefix="tribridge-nacos-")
@@ -493,8 +490,12 @@ class NacosRegistry(Registry):
 
     # ---- snapshots ----------------------------------------------------------------------------------
 
-    def _skip(self, where: str, why: str) -> None:
-        self.skips.reject(self.name, where, why)
+    def _skip(self, source: str, where: str, e: Exception) -> None:
+        """Report a skipped record of ``source`` (the interface being resolved)."""
+        if not isinstance(e, RecordRejected):
+            label = UNAVAILABLE if "could not be fetched" in str(e) else BAD_VALUE
+            e = RecordRejected(label, str(e))
+        self.skips.add(source, where, e)
 
     def _usable(self, inst: Any) -> bool:
         # Java consumers list healthy instances only (selectInstances(healthy=true)), which
@@ -518,9 +519,9 @@ class NacosRegistry(Registry):
         port = check_port(getattr(inst, "port", None), "port")
         weight = getattr(inst, "weight", 1.0)
         if not isinstance(weight, int | float) or isinstance(weight, bool):
-            raise RecordRejected(f"bad weight {str(weight)[:20]!r}")
+            raise RecordRejected(BAD_TYPE, f"bad weight {str(weight)[:20]!r}")
         if not 0 <= weight <= 10000:  # also NaN; Nacos' own range
-            raise RecordRejected(f"instance weight {weight!r} outside 0..10000")
+            raise RecordRejected(BAD_VALUE, f"instance weight {weight!r} outside 0..10000")
         meta = check_metadata(getattr(inst, "metadata", None) or {})
         return host, port, meta
 
@@ -537,10 +538,11 @@ class NacosRegistry(Registry):
                 return None
             protocol = meta.get("protocol") or "dubbo"
             if not _PROTO_RE.match(protocol):
-                raise RecordRejected(f"bad protocol {protocol[:40]!r}")
+                raise RecordRejected(BAD_VALUE, f"bad protocol {protocol[:40]!r}")
             if meta.get("interface") and meta["interface"] != iface:
                 raise RecordRejected(
-                    f"interface {meta['interface'][:120]!r} under the service of {iface}"
+                    WRONG_SERVICE,
+                    f"interface {meta['interface'][:120]!r} under the service of {iface}",
                 )
             check_weight(meta.get("weight"), 100, "weight")
             for k in ("version", "group"):
@@ -548,9 +550,9 @@ class NacosRegistry(Registry):
             url = DubboURL(protocol, host, port, meta.get("path") or iface, MappingProxyType(meta))
             ep = Endpoint.from_url(url)
         except (RecordRejected, RegistryError) as e:
-            self._skip(where, getattr(e, "reason", None) or str(e))
+            self._skip(iface, where, e)
             return None
-        self.skips.clear(self.name, where)
+        self.skips.clear(iface, where)
         return ep
 
     async def _app_endpoints(self, app: str, inst: Any, iface: str) -> list[Endpoint]:
@@ -565,14 +567,14 @@ class NacosRegistry(Registry):
                 check_weight(url.params.get("weight"), 100, "weight")
                 ep = Endpoint.from_url(url)
                 if not 0 < ep.port < 65536:
-                    raise RecordRejected(f"service port {ep.port} out of range")
+                    raise RecordRejected(BAD_PORT, f"service port {ep.port} out of range")
                 if not _bool(getattr(inst, "enabled", True)):
                     ep = dataclasses.replace(ep, enabled=False)
                 out.append(ep)
         except (RecordRejected, RegistryError) as e:
-            self._skip(where, getattr(e, "reason", None) or str(e))
+            self._skip(iface, where, e)
             return []
-        self.skips.clear(self.name, where)
+        self.skips.clear(iface, where)
         return out
 
     async def _read_metadata_info(self, app: str, revision: str) -> tuple[str | None, str]:
@@ -600,7 +602,7 @@ class NacosRegistry(Registry):
                             content, source=f"nacos config {data_id} (group {self.metadata_group})"
                         )
                     except RegistryError as e:
-                        self._skip(f"definition {data_id}", str(e))
+                        self._skip(iface, f"definition {data_id}", e)
                 self._definitions[data_id] = d
             d = self._definitions[data_id]
             if d is not None:
@@ -685,6 +687,6 @@ class NacosRegistry(Registry):
             "error": self._last_error,
             "services": len(self._watches),
             "followed": sorted(self._callbacks),
-            "skipped": self.skips.current(self.name),
-            "skipped_total": self.skips.count(self.name),
+            "skipped": skipped_text(self.skips),
+            "skipped_records": self.skips.summary(),
         }

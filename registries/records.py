@@ -1,235 +1,239 @@
-"""Registry records are untrusted input: typed rejections and a bounded report of skips.
+"""Registry records are untrusted input: how a bad one is rejected, skipped and reported.
 
-Anyone who can write to a registry can write anything: a provider URL with an unclosed IPv6
-bracket, a port of 99999, a 10 MB metadata value, JSON with the wrong types, bytes that are
-not UTF-8.  Every registry parses each record on its own and turns any problem into a
-``RecordRejected`` (a reason, never a traceback); the record is skipped, the good ones beside
-it keep serving.  ``SkipReport`` remembers what was skipped so ``registry ls``, the admin
-registry view and the metrics can show it: bounded (the last ``per_source`` reasons per
-source, counts for everything), and logged once per (source, key, reason) with a rate limit
-so a hostile registry cannot flood the log either.
+Anyone who can write to a registry can write anything there: a provider URL with an unclosed
+IPv6 bracket, a port of 99999, a megabyte of binary, JSON where a string should be a number.
+One such record must never stop the good records beside it from serving, nor new ones from
+arriving.  Every registry therefore parses each record on its own; a parser either returns a
+value or raises ``RecordRejected`` with a short, stable ``reason`` (the label operators see in
+metrics), and the registry hands the rejection to its ``SkipReport``:
+
+* **counted** once per appearance (a record still bad on the next poll is not counted again),
+  per reason — the ``tribridge_registry_records_skipped_total`` metric;
+* **logged** when it first appears, rate-limited per source (a registry full of junk cannot
+  flood the log);
+* **listed** (the newest ``keep`` per source, ``max_sources`` sources) in ``status()``, so
+  ``tribridge registry ls`` and the admin API's ``/registries`` show what was skipped and why.
+
+Everything here is bounded: memory does not grow with the number of bad records written.
 """
 
 from __future__ import annotations
 
 import logging
 import time
-from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Iterable
+from dataclasses import dataclass
 from typing import Any
+
+from .base import RegistryError
 
 log = logging.getLogger("tribridge.registry.records")
 
-#: reasons kept per source (oldest dropped first)
-DEFAULT_PER_SOURCE = 50
-#: log lines per source per minute, at most
-DEFAULT_LOG_PER_MINUTE = 10
-#: a reason longer than this is cut (hostile records carry hostile text)
-MAX_REASON = 300
-MAX_KEY = 200
+# Reasons (the metric label; keep the set small and stable, say the details in ``detail``).
+BAD_URL = "bad_url"  #: not a URL, unparsable authority (e.g. unclosed IPv6 bracket)
+BAD_HOST = "bad_host"  #: empty or non-address host
+BAD_PORT = "bad_port"  #: missing, non-numeric or out-of-range port
+BAD_VALUE = "bad_value"  #: a parameter with an unusable value (weight, timeout …)
+BAD_JSON = "bad_json"  #: a document that is not JSON
+BAD_TYPE = "bad_type"  #: JSON of the wrong shape (a list where an object belongs …)
+NOT_UTF8 = "not_utf8"  #: bytes that are not UTF-8 text
+TOO_LARGE = "too_large"  #: a record over the size bound
+WRONG_SERVICE = "wrong_service"  #: a record filed under one service naming another
+MISSING = "missing"  #: a required field absent
+UNAVAILABLE = "unavailable"  #: a record that points somewhere that cannot be read
+
+#: distinct reason labels counted; more fold into "other" (bounded metric cardinality)
+MAX_REASONS = 32
+OTHER = "other"
 
 
-class RecordRejected(Exception):
-    """One registry record that cannot be used; ``reason`` says why (short, printable)."""
+class RecordRejected(RegistryError):
+    """One registry record that cannot be used; the others go on.
 
-    def __init__(self, reason: str) -> None:
-        super().__init__(reason)
+    ``reason`` is a short stable label (one of the constants above, ideally); ``detail``
+    says what exactly was wrong, for humans (already truncated to a sane length)."""
+
+    def __init__(self, reason: str, detail: str = "") -> None:
         self.reason = reason
+        self.detail = detail[:300]
+        super().__init__(f"{reason}: {self.detail}" if self.detail else reason)
 
 
-def _clip(text: str, limit: int) -> str:
-    text = "".join(c if c.isprintable() else "?" for c in text[: limit + 1])
-    return text if len(text) <= limit else text[: limit - 1] + "…"
+@dataclass(frozen=True, slots=True)
+class SkippedRecord:
+    """One rejected record, as shown in ``registry ls`` and the admin API."""
 
+    source: str  #: what was being read (an interface, an application, a namespace …)
+    where: str  #: which record (a node name, an instance id), truncated
+    reason: str
+    detail: str
+    at: float
 
-class SkipReport:
-    """Skipped records per source: the last ``per_source`` (key → reason) plus counts.
-
-    ``reject`` is cheap and idempotent for a record that keeps being bad (a registry
-    re-reads the same bad record on every push): it is logged once, counted once per
-    distinct (key, reason), and ``clear`` forgets it when the record is fixed or gone.
-    ``on_reject`` (optional) is called with the source for every newly counted skip
-    (the gateway hooks its metrics counter there; registries do not import the gateway).
-    """
-
-    def __init__(
-        self,
-        per_source: int = DEFAULT_PER_SOURCE,
-        log_per_minute: int = DEFAULT_LOG_PER_MINUTE,
-        on_reject: Callable[[str], Any] | None = None,
-    ) -> None:
-        self.per_source = per_source
-        self.log_per_minute = log_per_minute
-        self.on_reject = on_reject
-        self._recent: dict[str, OrderedDict[str, str]] = {}
-        self._counts: dict[str, int] = {}
-        self._log_window: dict[str, tuple[float, int]] = {}
-        self._suppressed: dict[str, int] = {}
-
-    def reject(self, source: str, key: str, reason: str) -> None:
-        """Record that ``key`` from ``source`` was skipped because of ``reason``."""
-        key = _clip(str(key), MAX_KEY)
-        reason = _clip(str(reason), MAX_REASON)
-        recent = self._recent.setdefault(source, OrderedDict())
-        if recent.get(key) == reason:
-            recent.move_to_end(key)
-            return
-        recent[key] = reason
-        recent.move_to_end(key)
-        while len(recent) > self.per_source:
-            recent.popitem(last=False)
-        self._counts[source] = self._counts.get(source, 0) + 1
-        self._log(source, key, reason)
-        if self.on_reject is not None:
-            try:
-                self.on_reject(source)
-            except Exception:  # a metrics hook must never break discovery
-                log.exception("skip hook failed")
-
-    def clear(self, source: str, key: str) -> None:
-        """``key`` is usable again (fixed or removed): no longer listed as skipped."""
-        recent = self._recent.get(source)
-        if recent is not None:
-            recent.pop(_clip(str(key), MAX_KEY), None)
-
-    def _log(self, source: str, key: str, reason: str) -> None:
-        now = time.monotonic()
-        start, n = self._log_window.get(source, (now, 0))
-        if now - start >= 60.0:
-            dropped = self._suppressed.pop(source, 0)
-            if dropped:
-                log.warning("%s: %d more skipped records not logged", source, dropped)
-            start, n = now, 0
-        if n < self.log_per_minute:
-            log.warning("%s: skipped %s: %s", source, key, reason)
-            self._log_window[source] = (start, n + 1)
-        else:
-            self._log_window[source] = (start, n)
-            self._suppressed[source] = self._suppressed.get(source, 0) + 1
-
-    def current(self, source: str) -> dict[str, str]:
-        """key → reason of the records of ``source`` skipped now (most recent last)."""
-        return dict(self._recent.get(source, {}))
-
-    def count(self, source: str) -> int:
-        return self._counts.get(source, 0)
-
-    def snapshot(self) -> dict[str, dict[str, Any]]:
-        """{source: {"count": n, "recent": {key: reason}}} for status, CLI and admin."""
-        sources = set(self._recent) | set(self._counts)
+    def as_dict(self) -> dict[str, Any]:
         return {
-            s: {"count": self._counts.get(s, 0), "recent": dict(self._recent.get(s, {}))}
-            for s in sorted(sources)
+            "source": self.source,
+            "where": self.where,
+            "reason": self.reason,
+            "detail": self.detail,
+            "at": self.at,
         }
 
 
-# ---- field checks shared by the registries (each raises RecordRejected) --------------------
+class SkipReport:
+    """Bounded bookkeeping of rejected records of one registry.
 
-#: a weight above this is not a weight (Nacos caps at 10000 too; Dubbo's default is 100)
-MAX_WEIGHT = 10000
-#: longest metadata/annotation value a record may carry
-MAX_VALUE = 64 * 1024
-#: most metadata entries a record may carry
-MAX_ENTRIES = 512
-_HOST_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-_:")
-_PROTOCOLS = ("dubbo", "tri")
+    Call ``update(source, rejected)`` after each full pass over a source (the records still
+    bad replace the previous set; records that disappeared or got fixed are forgotten), or
+    ``add`` / ``clear`` from registries that learn of records one at a time.
+
+    Two bounded tables per source: the records on show (the newest ``keep``) and the ones
+    already counted (``track`` of them, as hashes), so a source with more bad records than
+    are shown is still counted and logged once per record, not once per pass."""
+
+    def __init__(
+        self,
+        name: str,
+        *,
+        keep: int = 20,
+        track: int = 1024,
+        max_sources: int = 256,
+        log_interval: float = 60.0,
+        clock: Any = time.monotonic,
+    ) -> None:
+        self.name = name
+        self.keep = keep
+        self.track = track
+        self.max_sources = max_sources
+        self.log_interval = log_interval
+        self._clock = clock
+        self._current: dict[str, dict[str, SkippedRecord]] = {}
+        #: source -> hash(where) -> hash((reason, detail)) of the records already counted
+        self._known: dict[str, dict[int, int]] = {}
+        self.total = 0
+        self.by_reason: dict[str, int] = {}
+        self._last_log: dict[str, float] = {}
+        self._suppressed: dict[str, int] = {}
+
+    def add(self, source: str, where: str, err: RecordRejected | str, detail: str = "") -> None:
+        """Record that ``where`` (of ``source``) was rejected; counted and logged only when
+        it is new or its reason changed."""
+        reason, det = (err.reason, err.detail) if isinstance(err, RecordRejected) else (err, detail)
+        where = _short(where)
+        known = self._known.get(source)
+        if known is None:
+            if len(self._known) >= self.max_sources:
+                self._forget(next(iter(self._known)))
+            known = self._known[source] = {}
+            self._current[source] = {}
+        recs = self._current.setdefault(source, {})
+        wh, sig = hash(where), hash((reason, det))
+        if known.get(wh) == sig:
+            return  # counted already (shown, or pushed out of the shown ones by newer)
+        if wh in known or len(known) < self.track:
+            known[wh] = sig
+        if where not in recs and len(recs) >= self.keep:
+            recs.pop(next(iter(recs)))
+        recs[where] = SkippedRecord(source, where, reason, det, time.time())
+        self._count(reason)
+        self._log(source, where, reason, det)
+
+    def clear(self, source: str, where: str | None = None) -> None:
+        """``where`` (or every record of ``source``) is gone or good again."""
+        if where is None:
+            self._forget(source)
+            return
+        where = _short(where)
+        self._current.get(source, {}).pop(where, None)
+        self._known.get(source, {}).pop(hash(where), None)
+
+    def update(self, source: str, rejected: Iterable[tuple[str, RecordRejected]]) -> None:
+        """The complete set of records of ``source`` rejected by the latest pass."""
+        seen: set[str] = set()
+        for where, err in rejected:
+            self.add(source, where, err)
+            seen.add(_short(where))
+        if not seen:
+            self._forget(source)
+            return
+        recs = self._current.get(source, {})
+        for w in [w for w in recs if w not in seen]:
+            del recs[w]
+        known = self._known.get(source, {})
+        hashes = {hash(w) for w in seen}
+        for h in [h for h in known if h not in hashes]:
+            del known[h]
+
+    def _forget(self, source: str) -> None:
+        self._current.pop(source, None)
+        self._known.pop(source, None)
+
+    def records(self, source: str | None = None) -> list[SkippedRecord]:
+        if source is not None:
+            return list(self._current.get(source, {}).values())
+        return [r for recs in self._current.values() for r in recs.values()]
+
+    def summary(self) -> dict[str, Any]:
+        """JSON for ``status()``: totals since start and the records skipped right now."""
+        return {
+            "total": self.total,
+            "by_reason": dict(self.by_reason),
+            "current": [r.as_dict() for r in self.records()],
+        }
+
+    def _count(self, reason: str) -> None:
+        if reason not in self.by_reason and len(self.by_reason) >= MAX_REASONS:
+            reason = OTHER
+        self.by_reason[reason] = self.by_reason.get(reason, 0) + 1
+        self.total += 1
+
+    def _log(self, source: str, where: str, reason: str, detail: str) -> None:
+        now = self._clock()
+        last = self._last_log.get(source)
+        if last is not None and now - last < self.log_interval:
+            self._suppressed[source] = self._suppressed.get(source, 0) + 1
+            return
+        if len(self._last_log) >= self.max_sources and source not in self._last_log:
+            self._last_log.pop(next(iter(self._last_log)))
+        self._last_log[source] = now
+        more = self._suppressed.pop(source, 0)
+        log.warning(
+            "%s: skipped a bad record of %s (%s): %s %s%s",
+            self.name,
+            source,
+            where,
+            reason,
+            detail,
+            f" (+{more} more since the last report)" if more else "",
+        )
 
 
-def check_host(v: Any, what: str = "address") -> str:
-    """An IP address or DNS name, nothing else (no brackets, spaces, URLs, zone ids)."""
-    if not isinstance(v, str) or not v:
-        raise RecordRejected(f"{what} missing or not text")
-    if len(v) > 253 or not set(v) <= _HOST_CHARS:
-        raise RecordRejected(f"bad {what} {v[:60]!r}")
-    if ":" in v:
-        import ipaddress
-
-        try:
-            ipaddress.IPv6Address(v)
-        except ValueError:
-            raise RecordRejected(f"bad {what} {v[:60]!r}") from None
-    elif v[0] in "-." or ".." in v:
-        raise RecordRejected(f"bad {what} {v[:60]!r}")
-    return v
+def _short(where: str, limit: int = 200) -> str:
+    """Record names are attacker-chosen: bound them and make them printable."""
+    s = where if len(where) <= limit else where[:limit] + "…"
+    return s.encode("unicode_escape", "replace").decode("ascii") if not s.isprintable() else s
 
 
-def check_port(v: Any, what: str = "port") -> int:
-    """1..65535, from an int or a decimal string (never a bool, float or huge text)."""
-    if isinstance(v, bool):
-        raise RecordRejected(f"bad {what} {v!r}")
-    if isinstance(v, str):
-        s = v.strip()
-        if not s.isascii() or not s.isdigit() or len(s) > 5:
-            raise RecordRejected(f"bad {what} {v[:20]!r}")
-        v = int(s)
-    if not isinstance(v, int) or not 0 < v < 65536:
-        raise RecordRejected(f"bad {what} {str(v)[:20]!r}")
-    return v
+def checked_text(data: bytes, limit: int, what: str = "record") -> str:
+    """Bytes of a record → text: bounded size, strict UTF-8 (typed rejections otherwise)."""
+    if len(data) > limit:
+        raise RecordRejected(TOO_LARGE, f"{what} of {len(data)} bytes (limit {limit})")
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise RecordRejected(NOT_UTF8, f"{what}: {e.reason} at byte {e.start}") from None
 
 
-def check_weight(v: Any, default: int, what: str = "weight") -> int:
-    """0..MAX_WEIGHT (absent = ``default``); floats with no fraction are accepted."""
-    if v is None or v == "":
-        return default
-    if isinstance(v, bool):
-        raise RecordRejected(f"bad {what} {v!r}")
-    if isinstance(v, float):
-        if v != v or v in (float("inf"), float("-inf")) or v != int(v):
-            raise RecordRejected(f"bad {what} {v!r}")
-        v = int(v)
-    if isinstance(v, str):
-        s = v.strip()
-        if not s.isascii() or len(s) > 12 or not s.lstrip("-").isdigit():
-            raise RecordRejected(f"bad {what} {v[:20]!r}")
-        v = int(s)
-    if not isinstance(v, int) or not 0 <= v <= MAX_WEIGHT:
-        raise RecordRejected(f"{what} {str(v)[:20]} outside 0..{MAX_WEIGHT}")
-    return v
-
-
-def check_protocol(v: Any, default: str = "dubbo", what: str = "protocol") -> str:
-    if v is None or v == "":
-        return default
-    if not isinstance(v, str) or v.lower() not in _PROTOCOLS:
-        raise RecordRejected(f"{what} {str(v)[:40]!r}: expected dubbo or tri")
-    return v.lower()
-
-
-_LAX_OK = frozenset("\t\n\r")
-
-
-def check_text(v: Any, what: str, limit: int = MAX_VALUE, strict: bool = True) -> str:
-    """A string of at most ``limit`` characters ("" when absent).  ``strict``: printable
-    only (fields routing reads: versions, groups, names); otherwise tabs and line breaks
-    are allowed (free-form metadata a registrant may format), NUL, other control
-    characters and lone surrogates (undecodable bytes) never."""
-    if v is None:
-        return ""
-    if not isinstance(v, str):
-        raise RecordRejected(f"{what} is not text ({type(v).__name__})")
-    if len(v) > limit:
-        raise RecordRejected(f"{what} of {len(v)} characters (limit {limit})")
-    if not v.isprintable() and (strict or not all(c.isprintable() or c in _LAX_OK for c in v)):
-        raise RecordRejected(f"{what} holds control characters")
-    return v
-
-
-def check_metadata(v: Any, what: str = "metadata") -> dict[str, str]:
-    """A map of text to text, bounded in entries and value size (None values dropped)."""
-    if v is None:
-        return {}
-    if not isinstance(v, dict):
-        raise RecordRejected(f"{what} is not a map ({type(v).__name__})")
-    if len(v) > MAX_ENTRIES:
-        raise RecordRejected(f"{what} has {len(v)} entries (limit {MAX_ENTRIES})")
-    out: dict[str, str] = {}
-    for k, x in v.items():
-        if x is None:
-            continue
-        key = check_text(k, f"{what} key", 256)
-        if isinstance(x, bool):
-            x = "true" if x else "false"
-        elif isinstance(x, int | float):
-            x = str(x)
-        out[key] = check_text(x, f"{what}[{key[:40]}]", strict=False)
-    return out
+def bounded_int(value: Any, lo: int, hi: int, what: str) -> int:
+    """An integer record field (JSON number or decimal text) within [lo, hi]."""
+    if isinstance(value, bool):
+        raise RecordRejected(BAD_TYPE, f"{what} is a boolean")
+    if isinstance(value, str):
+        v = value.strip()
+        if not (v.isascii() and (v.isdigit() or (v[:1] == "-" and v[1:].isdigit()))) or len(v) > 19:
+            raise RecordRejected(BAD_VALUE, f"{what} {value[:40]!r} is not an integer")
+        value = int(v)
+    if not isinstance(value, int):
+        raise RecordRejected(BAD_TYPE, f"{what} is {type(value).__name__}, not an integer")
+    if not lo <= value <= hi:
+        raise RecordRejected(BAD_VALUE, f"{what} {value} outside {lo}..{hi}")
+    return value

@@ -22,9 +22,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ipaddress
 import logging
+import re
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from types import MappingProxyType
 from typing import Any
@@ -48,6 +50,21 @@ from .base import (
 )
 from .metadata import ServiceDefinition
 from .metadata_service import MetadataInfo, instance_metadata_info, instance_urls
+from .records import (
+    BAD_HOST,
+    BAD_JSON,
+    BAD_PORT,
+    BAD_TYPE,
+    BAD_URL,
+    BAD_VALUE,
+    MISSING,
+    TOO_LARGE,
+    UNAVAILABLE,
+    WRONG_SERVICE,
+    RecordRejected,
+    bounded_int,
+    checked_text,
+)
 
 log = logging.getLogger("tribridge.registry.zookeeper")
 
@@ -72,7 +89,27 @@ CONDITION_KEYS = frozenset(
     }
 )
 ANYHOST = "0.0.0.0"
-MAX_REPORTED_SKIPS = 50
+MAX_REPORTED_ERRORS = 50
+
+# Bounds on what one record may be (anything bigger is skipped as too_large).
+#: a providers/configurators child name (a URL-encoded URL; Java's are well under 2 KiB)
+MAX_URL_CHARS = 16 * 1024
+#: children of one providers/configurators node read per pass (the rest are reported)
+MAX_CHILDREN = 10_000
+#: a Curator instance document under /services/{app}
+MAX_INSTANCE_BYTES = 256 * 1024
+#: a /dubbo/mapping/{interface} node (comma list of application names)
+MAX_MAPPING_BYTES = 64 * 1024
+#: a FullServiceDefinition or MetadataInfo document (ZooKeeper's own node limit is ~1 MB)
+MAX_DOCUMENT_BYTES = 4 * 1024 * 1024
+#: weights beyond this are hostile, not configuration (Dubbo's default is 100)
+MAX_WEIGHT = 1_000_000
+#: timeouts (ms) beyond a day are hostile, not configuration
+MAX_TIMEOUT_MS = 86_400_000
+
+_SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.-]{0,31}\Z")
+_HOSTNAME = re.compile(r"[A-Za-z0-9_]([A-Za-z0-9_.-]{0,252})\Z")
+_APP_NAME = re.compile(r"[A-Za-z0-9_$@:.-]{1,200}\Z")
 
 
 def url_encode(s: str) -> str:
@@ -111,15 +148,24 @@ class OverrideURL:
 
     @classmethod
     def parse(cls, text: str) -> OverrideURL:
-        u = urlsplit(text)
-        if u.scheme not in ("override", "absent"):
-            raise RegistryError(f"not a configurator URL: {text[:120]!r}")
+        if len(text) > MAX_URL_CHARS:
+            raise RecordRejected(TOO_LARGE, f"configurator of {len(text)} characters")
+        try:
+            u = urlsplit(text)
+            host = u.hostname or ""
+            params = dict(parse_qsl(u.query, keep_blank_values=True, max_num_fields=1000))
+        except ValueError as e:
+            raise RecordRejected(BAD_URL, f"{str(e)[:80]}: {text[:120]!r}") from None
         try:
             port = u.port or 0
-        except ValueError:
-            raise RegistryError(f"bad port in configurator {text[:120]!r}") from None
-        params = dict(parse_qsl(u.query, keep_blank_values=True))
-        return cls(u.scheme, u.hostname or "", port, u.path.lstrip("/"), MappingProxyType(params))
+        except ValueError as e:
+            raise RecordRejected(BAD_PORT, f"{str(e)[:80]}: {text[:120]!r}") from None
+        if u.scheme not in ("override", "absent"):
+            raise RecordRejected(BAD_URL, f"not a configurator URL: {text[:120]!r}")
+        if host and host not in (ANYHOST, "*"):
+            valid_host(host)
+        _check_params(params)  # a rule setting weight=abc would make every provider unusable
+        return cls(u.scheme, host, port, u.path.lstrip("/"), MappingProxyType(params))
 
     @property
     def active(self) -> bool:
@@ -194,33 +240,139 @@ def apply_configurators(urls: Iterable[DubboURL], rules: Iterable[OverrideURL]) 
     return out
 
 
+def valid_host(host: object) -> str:
+    """A provider address: a hostname, an IPv4 or an IPv6 literal (raises RecordRejected)."""
+    if not isinstance(host, str) or not host:
+        raise RecordRejected(BAD_HOST, "no host")
+    if ":" in host:
+        try:
+            ipaddress.IPv6Address(host.partition("%")[0])
+        except ValueError:
+            raise RecordRejected(BAD_HOST, f"bad IPv6 address {host[:80]!r}") from None
+        return host
+    if not _HOSTNAME.match(host):
+        raise RecordRejected(BAD_HOST, f"bad host {host[:80]!r}")
+    return host
+
+
+def parse_provider_url(text: str) -> DubboURL:
+    """A decoded provider URL → DubboURL, every field checked (raises RecordRejected).
+
+    The text is attacker-chosen: ``urlsplit`` raises ``ValueError`` on an unclosed IPv6
+    bracket or an out-of-range port, hosts can be anything, ``weight`` / ``timeout`` can be
+    absurd.  Each of those is one skipped record with a reason, never an exception that stops
+    the records beside it."""
+    if len(text) > MAX_URL_CHARS:
+        raise RecordRejected(TOO_LARGE, f"URL of {len(text)} characters")
+    scheme, sep, _ = text.partition("://")
+    if not sep:
+        raise RecordRejected(BAD_URL, f"not a URL: {text[:120]!r}")
+    if not _SCHEME.match(scheme):
+        raise RecordRejected(BAD_URL, f"bad protocol {scheme[:40]!r}")
+    try:
+        u = urlsplit(text)
+        host = u.hostname
+    except ValueError as e:
+        raise RecordRejected(BAD_URL, f"{e}: {text[:120]!r}") from None
+    try:
+        port = u.port
+    except ValueError as e:
+        raise RecordRejected(BAD_PORT, f"{str(e)[:80]}: {text[:120]!r}") from None
+    host = valid_host(host)
+    if port is None or not 0 < port < 65536:
+        raise RecordRejected(BAD_PORT, f"no usable port in {text[:120]!r}")
+    try:
+        params = dict(parse_qsl(u.query, keep_blank_values=True, max_num_fields=1000))
+    except ValueError as e:
+        raise RecordRejected(BAD_URL, str(e)) from None
+    _check_params(params)
+    return DubboURL(u.scheme, host, port, u.path.lstrip("/"), MappingProxyType(params))
+
+
+def _check_params(params: Mapping[str, str]) -> None:
+    """Parameters the gateway acts on must be sane numbers (raises RecordRejected)."""
+    if params.get("weight"):
+        bounded_int(params["weight"], 0, MAX_WEIGHT, "weight")
+    for key in ("timeout", "connect.timeout"):
+        if params.get(key):
+            bounded_int(params[key], 0, MAX_TIMEOUT_MS, key)
+
+
 def parse_child(name: str) -> DubboURL:
-    """A providers child node name → DubboURL (raises RegistryError)."""
-    text = unquote_plus(name)
-    if "://" not in text:
-        raise RegistryError(f"not a URL: {text[:120]!r}")
-    return DubboURL.parse(text)
+    """A providers child node name (a URL-encoded provider URL) → DubboURL."""
+    if len(name) > MAX_URL_CHARS * 3:
+        raise RecordRejected(TOO_LARGE, f"node name of {len(name)} characters")
+    return parse_provider_url(unquote_plus(name))
 
 
 def parse_instance(data: bytes) -> tuple[str, str, int, dict[str, str], bool]:
     """Curator ``ServiceInstance<ZookeeperInstance>`` JSON → (name, host, port, metadata,
     enabled).  The envelope is Curator's: name, id, address, port, sslPort, payload
     (``{"@class": "…ZookeeperInstance", "id", "name", "metadata": {…}}``),
-    registrationTimeUTC, serviceType, uriSpec and, since CURATOR-275, enabled."""
+    registrationTimeUTC, serviceType, uriSpec and, since CURATOR-275, enabled.
+    Raises RecordRejected for anything else."""
+    if len(data) > MAX_INSTANCE_BYTES:
+        raise RecordRejected(TOO_LARGE, f"instance of {len(data)} bytes")
     try:
         d = orjson.loads(data)
     except orjson.JSONDecodeError as e:
-        raise RegistryError(f"instance is not JSON: {e}") from None
+        raise RecordRejected(BAD_JSON, f"instance is not JSON: {e}") from None
     if not isinstance(d, dict):
-        raise RegistryError("instance must be a JSON object")
-    host = d.get("address")
+        raise RecordRejected(BAD_TYPE, "instance must be a JSON object")
+    if d.get("address") is None:
+        raise RecordRejected(MISSING, "instance without address")
+    host = valid_host(d.get("address"))
     port = d.get("port") or d.get("sslPort")
-    if not isinstance(host, str) or not host or not isinstance(port, int) or not 0 < port < 65536:
-        raise RegistryError(f"instance without address/port: {str(d)[:120]}")
-    payload = d.get("payload") or {}
-    meta = payload.get("metadata") if isinstance(payload, dict) else None
-    metadata = {str(k): str(v) for k, v in (meta or {}).items() if v is not None}
-    return str(d.get("name") or ""), host, port, metadata, d.get("enabled", True) is not False
+    if port is None:
+        raise RecordRejected(MISSING, "instance without port")
+    if not isinstance(port, int) or isinstance(port, bool) or not 0 < port < 65536:
+        raise RecordRejected(BAD_PORT, f"instance port {str(port)[:40]!r}")
+    payload = d.get("payload")
+    if payload is not None and not isinstance(payload, dict):
+        raise RecordRejected(BAD_TYPE, "instance payload must be a JSON object")
+    meta = (payload or {}).get("metadata")
+    if meta is not None and not isinstance(meta, dict):
+        raise RecordRejected(BAD_TYPE, "instance metadata must be a JSON object")
+    metadata = {
+        str(k): v if isinstance(v, str) else orjson.dumps(v).decode()
+        for k, v in (meta or {}).items()
+        if v is not None
+    }
+    name = d.get("name")
+    if name is not None and not isinstance(name, str):
+        raise RecordRejected(BAD_TYPE, "instance name must be a string")
+    return name or "", host, port, metadata, d.get("enabled", True) is not False
+
+
+def parse_mapping(data: bytes) -> tuple[list[str], list[tuple[str, RecordRejected]]]:
+    """``/dubbo/mapping/{interface}`` (``app1,app2``) → (applications, rejected names).
+
+    Application names become ZooKeeper paths (``/services/{app}``): one with a ``/`` or
+    ``..`` would read elsewhere, so names are checked, and a bad one is skipped alone."""
+    text = checked_text(data, MAX_MAPPING_BYTES, "mapping")
+    apps: set[str] = set()
+    bad: list[tuple[str, RecordRejected]] = []
+    for a in (p.strip() for p in text.split(",")):
+        if not a:
+            continue
+        if _APP_NAME.match(a) and a not in (".", ".."):
+            apps.add(a)
+        else:
+            bad.append((f"mapping {a[:80]}", RecordRejected(BAD_VALUE, "bad application name")))
+    return sorted(apps), bad
+
+
+def parse_definition(data: bytes, source: str) -> ServiceDefinition:
+    """A FullServiceDefinition document → ServiceDefinition (raises RecordRejected)."""
+    if len(data) > MAX_DOCUMENT_BYTES:
+        raise RecordRejected(TOO_LARGE, f"service definition of {len(data)} bytes")
+    try:
+        return ServiceDefinition.from_json(data, source=source)
+    except RecordRejected:
+        raise
+    except RegistryError as e:
+        reason = BAD_JSON if "not JSON" in str(e) else BAD_TYPE
+        raise RecordRejected(reason, str(e)) from None
 
 
 # ---- state per interface ---------------------------------------------------------------------
@@ -231,7 +383,8 @@ class _Entry:
     interface: str
     listeners: dict[ServiceKey, list[Listener]] = field(default_factory=dict)
     snapshots: dict[ServiceKey, Snapshot] = field(default_factory=dict)
-    urls: list[DubboURL] = field(default_factory=list)
+    #: one per export: (protocol, host, port, group, version) — never one per address
+    endpoints: list[Endpoint] = field(default_factory=list)
     definitions: dict[tuple[str, str], ServiceDefinition] = field(default_factory=dict)
     synced: bool = False
     dirty: bool = False
@@ -247,7 +400,8 @@ class _Read:
     providers: list[DubboURL] = field(default_factory=list)
     rules: list[OverrideURL] = field(default_factory=list)
     apps: list[str] = field(default_factory=list)
-    skipped: list[tuple[str, str]] = field(default_factory=list)
+    #: (which record, why) for the registry's SkipReport, source = the interface
+    skipped: list[tuple[str, RecordRejected]] = field(default_factory=list)
 
 
 class ZookeeperRegistry(Registry):
@@ -286,13 +440,13 @@ class ZookeeperRegistry(Registry):
         self.state = "not started"
         self._entries: dict[str, _Entry] = {}
         self._app_watchers: dict[str, Callable[[Any], None]] = {}
-        self._skipped: dict[str, str] = {}
-        self._skipped_total = 0
         self._errors: dict[str, str] = {}
         self._client: KazooClient | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._closed = False
-        self._def_cache: dict[str, tuple[bytes, ServiceDefinition | None]] = {}
+        self._def_cache: dict[
+            str, tuple[bytes, ServiceDefinition | None, RecordRejected | None]
+        ] = {}
 
     # ---- construction ---------------------------------------------------------------------
 
@@ -511,23 +665,25 @@ class ZookeeperRegistry(Registry):
         if self.app_discovery and read.apps:
             urls += await self._app_urls(entry, read.apps, read.skipped)
         entry.apps = tuple(read.apps)
-        urls = _dedupe(urls)
-        urls = apply_configurators(urls, read.rules)
-        eps_urls = []
-        for u in urls:
+        endpoints = []
+        for u in apply_configurators(urls, read.rules):
             try:
-                Endpoint.from_url(u)
-            except RegistryError as e:
-                read.skipped.append((f"{iface} {u.host}:{u.port}", str(e)))
-                continue
-            eps_urls.append(u)
-        combos = {(u.get("version"), u.get("group"), u.get("application")) for u in eps_urls}
-        defs = await loop.run_in_executor(None, self._read_definitions, iface, combos)
-        self._note_skips(iface, read.skipped)
+                endpoints.append(Endpoint.from_url(u))
+            except RegistryError as e:  # a configurator made it unusable (weight=x …)
+                read.skipped.append(
+                    (
+                        f"{u.protocol}://{u.host}:{u.port} {u.get('group')}:{u.get('version')}",
+                        _rejected(e),
+                    )
+                )
+        endpoints = _dedupe(endpoints)
+        combos = {(e.version, e.group, e.metadata.get("application", "")) for e in endpoints}
+        defs = await loop.run_in_executor(None, self._read_definitions, iface, combos, read.skipped)
         self._errors.pop(iface, None)
         if self._entries.get(iface) is not entry:
             return
-        entry.urls = eps_urls
+        self.skips.update(iface, read.skipped)
+        entry.endpoints = endpoints
         entry.definitions = defs
         entry.synced = True
         self.last_sync = time.time()
@@ -537,8 +693,7 @@ class ZookeeperRegistry(Registry):
     def _build(self, entry: _Entry, key: ServiceKey) -> Snapshot:
         eps = []
         definition = None
-        for u in entry.urls:
-            ep = Endpoint.from_url(u)
+        for ep in entry.endpoints:
             if matches(ep, key):
                 eps.append(ep)
                 if definition is None:
@@ -577,16 +732,6 @@ class ZookeeperRegistry(Registry):
                 continue
             self._publish(entry, key, replace(old, healthy=False, error=msg, at=time.time()))
 
-    def _note_skips(self, iface: str, skipped: list[tuple[str, str]]) -> None:
-        for k in [k for k in self._skipped if k.startswith(iface + " ")]:
-            del self._skipped[k]
-        for node, reason in skipped:
-            key = f"{iface} {node}" if not node.startswith(iface + " ") else node
-            if key not in self._skipped:
-                self._skipped_total += 1
-                log.warning("zookeeper: skipped %s: %s", key, reason)
-            self._skipped[key] = reason
-
     # ---- reads (executor threads) ---------------------------------------------------------
 
     def _zk(self) -> KazooClient:
@@ -597,7 +742,8 @@ class ZookeeperRegistry(Registry):
     def _children(self, path: str, watch: Callable[[Any], None] | None) -> list[str]:
         zk = self._zk()
         try:
-            return zk.get_children_async(path, watch=watch).get(timeout=self.op_timeout)
+            children = zk.get_children_async(path, watch=watch).get(timeout=self.op_timeout)
+            return sorted(children)  # ZooKeeper's order is arbitrary: never let it decide
         except NoNodeError:
             if watch is not None:  # be told when it appears
                 zk.exists_async(path, watch=watch).get(timeout=self.op_timeout)
@@ -618,11 +764,15 @@ class ZookeeperRegistry(Registry):
         base = f"{self.root}/{url_encode(iface)}"
         read = _Read()
         if self.interface_discovery:
-            for child in self._children(f"{base}/providers", entry.watcher):
+            children = self._children(f"{base}/providers", entry.watcher)
+            if len(children) > MAX_CHILDREN:
+                extra = RecordRejected(TOO_LARGE, f"{len(children)} children, read {MAX_CHILDREN}")
+                read.skipped.append(("providers", extra))
+            for child in children[:MAX_CHILDREN]:
                 try:
                     url = parse_child(child)
-                except RegistryError as e:
-                    read.skipped.append((f"providers/{child[:200]}", str(e)))
+                except RecordRejected as e:
+                    read.skipped.append((f"providers/{child}", e))
                     continue
                 if (
                     url.protocol in ("empty", "override", "route")
@@ -638,54 +788,69 @@ class ZookeeperRegistry(Registry):
                     params["interface"] = url.get("service") or iface
                     url = replace(url, path=params["interface"], params=MappingProxyType(params))
                 if url.interface != iface:
-                    read.skipped.append(
-                        (f"providers/{child[:200]}", f"URL names {url.interface}, not {iface}")
-                    )
+                    why = f"URL names {url.interface[:120]}, not {iface}"
+                    read.skipped.append((f"providers/{child}", RecordRejected(WRONG_SERVICE, why)))
                     continue
                 read.providers.append(url)
-            for child in self._children(f"{base}/configurators", entry.watcher):
+            children = self._children(f"{base}/configurators", entry.watcher)
+            for child in children[:MAX_CHILDREN]:
                 text = unquote_plus(child)
                 if text.startswith("empty://"):
                     continue
                 try:
                     read.rules.append(OverrideURL.parse(text))
-                except RegistryError as e:
-                    read.skipped.append((f"configurators/{child[:200]}", str(e)))
+                except RecordRejected as e:
+                    read.skipped.append((f"configurators/{child}", e))
         if self.app_discovery:
-            data = self._data(f"/{self.metadata_root}/mapping/{iface}", entry.watcher)
+            path = f"/{self.metadata_root}/mapping/{iface}"
+            data = self._data(path, entry.watcher)
             if data:
-                read.apps = sorted(
-                    {a.strip() for a in data.decode("utf-8", "replace").split(",") if a.strip()}
-                )
+                try:
+                    read.apps, bad = parse_mapping(data)
+                    read.skipped.extend(bad)
+                except RecordRejected as e:
+                    read.skipped.append((path, e))
         return read
 
     def _read_definitions(
-        self, iface: str, combos: set[tuple[str, str, str]]
+        self,
+        iface: str,
+        combos: set[tuple[str, str, str]],
+        skipped: list[tuple[str, RecordRejected]],
     ) -> dict[tuple[str, str], ServiceDefinition]:
+        """Signatures per (version, group); a bad document is skipped and reported (its
+        providers stay, their calls fall back to generic invocation)."""
         out: dict[tuple[str, str], ServiceDefinition] = {}
         for version, group, app in sorted(combos):
-            if (version, group) in out or not app:
+            if (version, group) in out or not app or not _APP_NAME.match(app):
                 continue
             path = definition_path(iface, version, group, app, self.metadata_root)
-            data = self._data(path, None)
+            try:
+                data = self._data(path, None)
+            except ValueError:  # kazoo refuses the path (a hostile version/group)
+                skipped.append((path, RecordRejected(BAD_VALUE, "unusable metadata path")))
+                continue
             if not data:
                 continue
             cached = self._def_cache.get(path)
             if cached is not None and cached[0] == data:
-                d = cached[1]
+                d, err = cached[1], cached[2]
             else:
+                d, err = None, None
                 try:
-                    d = ServiceDefinition.from_json(
-                        data, source=f"provider metadata (zookeeper {path})"
-                    )
-                except RegistryError as e:
-                    self._errors[path] = f"bad service definition at {path}: {e}"
-                    d = None
-                self._def_cache[path] = (data, d)
+                    d = parse_definition(data, f"provider metadata (zookeeper {path})")
+                except RecordRejected as e:
+                    err = e
+                except Exception as e:  # a parser bug must not stop the records beside it
+                    log.exception("zookeeper: parsing %s failed", path)
+                    err = RecordRejected(BAD_TYPE, f"unparsable: {e!r}")
+                self._def_cache[path] = (data, d, err)
                 if len(self._def_cache) > 4096:
                     with contextlib.suppress(StopIteration, KeyError, RuntimeError):
                         self._def_cache.pop(next(iter(self._def_cache)))
-            if d is not None:
+            if err is not None:
+                skipped.append((path, err))
+            elif d is not None:
                 out[(version, group)] = d
         return out
 
@@ -707,14 +872,16 @@ class ZookeeperRegistry(Registry):
     def _read_app(self, app: str) -> list[tuple[str, bytes | None]]:
         watch = self._app_watcher(app)
         base = f"{self.services_root}/{app}"
-        return [(c, self._data(f"{base}/{c}", watch)) for c in self._children(base, watch)]
+        children = self._children(base, watch)[:MAX_CHILDREN]
+        return [(c, self._data(f"{base}/{c}", watch)) for c in children]
 
     async def _app_urls(
-        self, entry: _Entry, apps: list[str], skipped: list[tuple[str, str]]
+        self, entry: _Entry, apps: list[str], skipped: list[tuple[str, RecordRejected]]
     ) -> list[DubboURL]:
         """Instances of ``apps`` → URLs of ``entry.interface``.  Instances sharing a revision
         share one MetadataInfo (asked of up to 3 of them, revisions resolved concurrently);
-        a bad instance is skipped and reported, the others stay."""
+        a bad instance (or revision, or MetadataInfo) is skipped and reported, the others
+        stay."""
         loop = asyncio.get_running_loop()
         entry.apps = tuple(apps)  # so instance watches kick this interface
         by_rev: dict[tuple[str, str], list[tuple[str, str, int, dict[str, str]]]] = {}
@@ -726,21 +893,23 @@ class ZookeeperRegistry(Registry):
                     continue
                 try:
                     _name, host, port, meta, enabled = parse_instance(data)
-                except RegistryError as e:
-                    skipped.append((where, str(e)))
+                except RecordRejected as e:
+                    skipped.append((where, e))
                     continue
                 revision = meta.get("dubbo.metadata.revision")
                 if not revision:
-                    skipped.append((where, "instance without dubbo.metadata.revision"))
+                    skipped.append((where, RecordRejected(MISSING, "no dubbo.metadata.revision")))
+                elif not _APP_NAME.match(revision):
+                    skipped.append((where, RecordRejected(BAD_VALUE, "bad metadata revision")))
                 elif enabled:
                     by_rev.setdefault((app, revision), []).append((where, host, port, meta))
 
         async def resolve(app: str, instances: list[Any]) -> MetadataInfo:
-            err: RegistryError | None = None
+            err: Exception | None = None
             for _where, host, port, meta in instances[:3]:
                 try:
                     return await self._metadata_info(app, host, port, meta)
-                except RegistryError as e:
+                except Exception as e:  # RegistryError, or a parser bug: this revision only
                     err = e
             assert err is not None
             raise err
@@ -752,13 +921,19 @@ class ZookeeperRegistry(Registry):
         out: list[DubboURL] = []
         for (app, rev), info in zip(keys, infos, strict=True):
             if isinstance(info, BaseException):
+                if not isinstance(info, Exception):
+                    raise info  # cancellation
                 if not isinstance(info, RegistryError):
-                    raise info
+                    log.error("zookeeper: metadata of %s revision %s: %r", app, rev, info)
                 for where, *_ in by_rev[(app, rev)]:
-                    skipped.append((where, f"revision {rev}: {info}"))
+                    skipped.append((where, RecordRejected(UNAVAILABLE, f"revision {rev}: {info}")))
                 continue
-            for _where, host, port, meta in by_rev[(app, rev)]:
-                out.extend(instance_urls(entry.interface, app, host, port, meta, info))
+            for where, host, port, meta in by_rev[(app, rev)]:
+                try:
+                    urls = instance_urls(entry.interface, app, host, port, meta, info)
+                    out.extend(check_url(u) for u in urls)
+                except RegistryError as e:
+                    skipped.append((where, _rejected(e)))
         return out
 
     async def _metadata_info(
@@ -767,7 +942,10 @@ class ZookeeperRegistry(Registry):
         async def read_remote(app: str, revision: str) -> tuple[bytes | None, str]:
             path = f"/{self.metadata_root}/metadata/{app}/{revision}"
             loop = asyncio.get_running_loop()
-            return await loop.run_in_executor(None, self._data, path, None), path
+            data = await loop.run_in_executor(None, self._data, path, None)
+            if data is not None and len(data) > MAX_DOCUMENT_BYTES:
+                raise RecordRejected(TOO_LARGE, f"{path}: {len(data)} bytes")
+            return data, path
 
         return await instance_metadata_info(
             app, host, port, meta, read_remote, self.metadata_timeout
@@ -781,6 +959,9 @@ class ZookeeperRegistry(Registry):
         return await asyncio.get_running_loop().run_in_executor(None, self._list)
 
     def _list(self) -> list[str]:
+        """Interfaces with at least one provider node or one application instance.  Names
+        are not parsed here: a bad record shows up, with its reason, in ``registry ls``
+        of its interface."""
         out = set()
         if self.interface_discovery:
             for child in self._children(self.root, None):
@@ -789,7 +970,10 @@ class ZookeeperRegistry(Registry):
         if self.app_discovery:
             for iface in self._children(f"/{self.metadata_root}/mapping", None):
                 data = self._data(f"/{self.metadata_root}/mapping/{iface}", None)
-                apps = [a for a in (data or b"").decode("utf-8", "replace").split(",") if a]
+                try:
+                    apps, _bad = parse_mapping(data or b"")
+                except RecordRejected:
+                    continue
                 if any(self._children(f"{self.services_root}/{a}", None) for a in apps):
                     out.add(iface)
         return sorted(out)
@@ -804,24 +988,35 @@ class ZookeeperRegistry(Registry):
             "state": self.state,
             "last_sync": self.last_sync,
             "services": sorted(self._entries),
-            "skipped": self._skipped_total,
-            "skipped_entries": [
-                {"entry": k, "reason": v}
-                for k, v in list(self._skipped.items())[:MAX_REPORTED_SKIPS]
-            ],
-            "errors": list(self._errors.values())[:MAX_REPORTED_SKIPS],
+            "skipped_records": self.skips.summary(),
+            "errors": list(self._errors.values())[:MAX_REPORTED_ERRORS],
         }
 
 
-def _dedupe(urls: list[DubboURL]) -> list[DubboURL]:
-    """One URL per protocol://host:port (interface-level ones come first and win)."""
-    seen: set[tuple[str, str, int]] = set()
+def check_url(url: DubboURL) -> DubboURL:
+    """A URL built from other records (application-level discovery): same checks as a
+    provider node's URL (raises RecordRejected)."""
+    valid_host(url.host)
+    if not isinstance(url.port, int) or not 0 < url.port < 65536:
+        raise RecordRejected(BAD_PORT, f"port {str(url.port)[:40]}")
+    _check_params(url.params)
+    return url
+
+
+def _rejected(e: RegistryError) -> RecordRejected:
+    return e if isinstance(e, RecordRejected) else RecordRejected(BAD_VALUE, str(e))
+
+
+def _dedupe(endpoints: list[Endpoint]) -> list[Endpoint]:
+    """One endpoint per export (protocol, host, port, group, version): a provider exporting
+    an interface in two groups on one port is two endpoints; the same export seen at
+    interface and application level is one (interface-level ones come first and win)."""
+    seen: set[tuple[str, str, int, str, str]] = set()
     out = []
-    for u in urls:
-        k = (u.protocol, u.host, u.port)
-        if k not in seen:
-            seen.add(k)
-            out.append(u)
+    for e in endpoints:
+        if e.export_key not in seen:
+            seen.add(e.export_key)
+            out.append(e)
     return out
 
 

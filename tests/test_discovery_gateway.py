@@ -185,3 +185,66 @@ def test_lookup_waits_for_a_settled_snapshot() -> None:
 
     snap = asyncio.run(go())
     assert snap.endpoints == () and not snap.pending
+
+
+def test_another_group_is_followed_in_the_registry_bounded_and_released() -> None:
+    """A call for a group (or version) other than the service's own asks the registry for
+    that key — the service's snapshot never held those exports — at most
+    MAX_FOLLOWED_KEYS of them, all released with the service."""
+    from tribridge.invoker import MAX_FOLLOWED_KEYS, Call, Service, ServiceConfig
+    from tribridge.upstream import PoolSet
+
+    reg = DrivenRegistry()
+    svc = Service(ServiceConfig(S, "1.0.0", "g1"), PoolSet())
+    svc.registry = reg
+    g1 = Endpoint("10.0.0.1", 20880, version="1.0.0", group="g1")
+    g2 = Endpoint("10.0.0.1", 20880, version="1.0.0", group="g2")
+    svc.update(Snapshot(svc.cfg.key, (g1,)))
+    assert svc.candidates(Call("m", [])) == [g1]
+
+    call = Call("m", [], group="g2")
+    assert svc.snapshot_for(call).pending  # asked, not answered: not g1's endpoint
+    k2 = ServiceKey(S, "1.0.0", "g2")
+    for listener in reg.listeners[k2]:
+        listener(Snapshot(k2, (g2,)))
+    assert svc.candidates(call) == [g2]
+    assert svc.candidates(Call("m", [], group="g1")) == [g1]
+
+    for i in range(MAX_FOLLOWED_KEYS + 10):
+        svc.candidates(Call("m", [], group=f"x{i}"))
+    followed = [k for k, ls in reg.listeners.items() if ls]
+    assert len(followed) == MAX_FOLLOWED_KEYS  # g2 and 31 of the x-groups; then no more
+    # past the bound: our own snapshot, narrowed as before (g1's endpoint is not group x)
+    assert svc.candidates(Call("m", [], group="x99")) == []
+
+    svc.release()
+    assert sorted(map(str, reg.unsubscribed)) == sorted(map(str, followed))
+    assert not any(reg.listeners.values())
+
+
+def test_a_call_for_another_version_is_typed_by_that_version_s_definition() -> None:
+    from tribridge.invoker import Call, Service, ServiceConfig
+    from tribridge.upstream import PoolSet
+
+    def d(param: str, source: str) -> ServiceDefinition:
+        doc = {"canonicalName": S, "methods": [{"name": "m", "parameterTypes": [param]}]}
+        return ServiceDefinition.from_json(doc, source)
+
+    reg = DrivenRegistry()
+    svc = Service(ServiceConfig(S, "1.0.0"), PoolSet())
+    svc.registry = reg
+    svc.update(
+        Snapshot(
+            svc.cfg.key, (Endpoint("10.0.0.1", 1, version="1.0.0"),), definition=d("int", "v1")
+        )
+    )
+    v2 = Call("m", [1], version="2.0.0")
+    assert svc.signature(v2)[1] == "v1"  # v2 not answered yet: as before, the service's own
+    k2 = ServiceKey(S, "2.0.0", "")
+    for listener in reg.listeners[k2]:
+        listener(
+            Snapshot(k2, (Endpoint("10.0.0.1", 1, version="2.0.0"),), definition=d("long", "v2"))
+        )
+    types, source = svc.signature(v2)
+    assert source == "v2" and [str(t) for t in types or []] == ["long"]
+    assert svc.signature(Call("m", [1]))[1] == "v1"

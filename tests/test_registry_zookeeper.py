@@ -230,9 +230,10 @@ def test_malformed_children_are_skipped_and_reported(bg, pub, zookeeper, root) -
     assert (status, body) == (200, 42)
     assert ports(gw) == {provider.port}
     st = gw.registries["zk"].status()
-    assert st["connected"] is True and st["skipped"] >= 4, st
-    reasons = " | ".join(f"{s['entry']}: {s['reason']}" for s in st["skipped_entries"])
-    assert "not-a-url" in reasons and "bad port" in reasons, reasons
+    rec = st["skipped_records"]
+    assert st["connected"] is True and rec["total"] >= 4, st
+    reasons = " | ".join(f"{s['where']}: {s['reason']} {s['detail']}" for s in rec["current"])
+    assert "not-a-url" in reasons and "bad_port" in reasons, reasons
     assert "com.other.Service" in reasons and "route" in reasons, reasons
 
 
@@ -299,10 +300,11 @@ def test_application_level_discovery(bg, pub, zookeeper, root) -> None:
     assert (ep.protocol, ep.port, ep.version) == ("dubbo", provider.port, "1.0.0")
     assert ep.metadata["discovery"] == "application" and "addLong" in ep.methods
     skipped = " | ".join(
-        e["entry"] + ": " + e["reason"] for e in gw.registries["zk"].status()["skipped_entries"]
+        f"{e['where']}: {e['reason']}: {e['detail']}"
+        for e in gw.registries["zk"].status()["skipped_records"]["current"]
     )
-    assert f"/services/{app}/garbage: instance is not JSON" in skipped, skipped
-    assert f"127.0.0.1:{gone}: revision rev-of-a-dead-instance" in skipped, skipped
+    assert f"/services/{app}/garbage: bad_json: instance is not JSON" in skipped, skipped
+    assert f"127.0.0.1:{gone}: unavailable: revision rev-of-a-dead-instance" in skipped, skipped
     assert "cannot connect" in skipped, skipped
 
     # the same instance registered at interface level too: one endpoint, not two
@@ -551,3 +553,208 @@ def orjson_loads(text: str) -> Any:
     import orjson
 
     return orjson.loads(text)
+
+
+# ---- one interface exported in two groups / two versions on one port ------------------------
+
+
+@pytest.mark.parametrize("order", [("g1", "g2"), ("g2", "g1")], ids=["g1-first", "g2-first"])
+def test_two_groups_on_one_port_are_two_endpoints(bg, pub, zookeeper, root, order) -> None:
+    """An ordinary Dubbo deployment: one process exports the interface in groups g1 and g2
+    on one port.  Both exports are discovered whichever ZooKeeper lists first; a call for
+    either group reaches that export, over one shared connection; ``registry ls`` shows
+    each group."""
+    provider = bg.start_provider(version="1.0.0", group="g1", also=(("1.0.0", "g2"),))
+    register_demo_provider(pub, provider, exports=[("1.0.0", g) for g in order])
+    url = zk_url(zookeeper, root)
+    gw = bg.start_gateway(
+        f"""
+listen: {{host: 127.0.0.1, port: 0}}
+registry_wait: 3s
+registries: {{zk: "{url}"}}
+services:
+  - {{interface: {SERVICE}, registry: zk, version: "1.0.0", group: g1, retries: 0}}
+auto_routes: {{prefix: /, expose: ["com.tribridge.*"]}}
+"""
+    )
+    for group in ("g1", "g2", "g1", "g2"):
+        status, body = http_request(
+            gw.port, "POST", f"/{SERVICE}/greet", [group], headers={"x-dubbo-group": group}
+        )
+        assert (status, body) == (200, f"Hello, {group}"), body
+    assert provider.export_calls == {("1.0.0", "g1"): 2, ("1.0.0", "g2"): 2}
+    # the service's own snapshot holds its group; g2's is followed next to it
+    assert [(e.port, e.group) for e in snapshot(gw).endpoints] == [(provider.port, "g1")]
+    status, body = http_request(
+        gw.port, "POST", f"/{SERVICE}/greet", ["x"], headers={"x-dubbo-group": "g3"}
+    )
+    assert status == 503 and body["error"]["code"] == "no_provider", body
+    assert "g3/" in body["error"]["message"], body
+    # one connection to the address, shared by both exports
+    assert [p.port for p in gw.pools.pools.values()] == [provider.port]
+    assert provider.connections == 1
+
+    reg = open_registry(url)
+
+    async def everything() -> Any:
+        await reg.start()
+        try:
+            return await reg.lookup(ServiceKey(SERVICE, "*", "*"), 10)
+        finally:
+            await reg.close()
+
+    snap = bg.run(everything())
+    assert sorted((e.port, e.group, e.version) for e in snap.endpoints) == [
+        (provider.port, "g1", "1.0.0"),
+        (provider.port, "g2", "1.0.0"),
+    ]
+
+    for group in ("g1", "g2"):
+        r = tb("registry", "ls", url, SERVICE, "--group", group)
+        assert r.returncode == 0, r.stderr
+        rows = [ln.split() for ln in r.stdout.splitlines()[1:] if ln.startswith("dubbo")]
+        assert [(c[1], c[4]) for c in rows] == [(f"127.0.0.1:{provider.port}", group)], r.stdout
+    r = tb("registry", "ls", url, SERVICE)
+    groups = sorted(ln.split()[4] for ln in r.stdout.splitlines() if ln.startswith("dubbo"))
+    assert groups == ["g1", "g2"], r.stdout
+
+
+def test_two_versions_on_one_port_at_application_level(bg, pub, zookeeper, root) -> None:
+    """The same at application level: one instance whose MetadataInfo lists two versions."""
+    app = f"app-{root}"
+    provider = bg.start_provider(version="1.0.0", also=(("2.0.0", ""),))
+    register_demo_provider(
+        pub,
+        provider,
+        application=app,
+        interface_level=False,
+        app_level=True,
+        exports=[("2.0.0", ""), ("1.0.0", "")],
+    )
+    gw = bg.start_gateway(gateway_yaml(zk_url(zookeeper, root)))
+    for version in ("1.0.0", "2.0.0"):
+        status, body = http_request(
+            gw.port, "POST", f"/{SERVICE}/greet", [version], headers={"x-dubbo-version": version}
+        )
+        assert (status, body) == (200, f"Hello, {version}"), body
+    assert provider.export_calls == {("1.0.0", ""): 1, ("2.0.0", ""): 1}
+    assert sorted(e.version for e in snapshot(gw).endpoints) == ["1.0.0", "2.0.0"]
+
+
+# ---- registry records are untrusted input ---------------------------------------------------
+
+
+def test_hostile_records_beside_good_ones(bg, pub, zookeeper, root) -> None:
+    """Issue 21: one malformed provider URL (an unclosed IPv6 bracket) used to stop the whole
+    service — 503 registry_not_ready, registry ls failing — while a good provider sat beside
+    it.  Here every kind of bad record ZooKeeper can hold sits beside good ones from before
+    the gateway starts: calls keep working, a provider added afterwards is still picked up,
+    each bad record is skipped, counted once, shown in registry ls, the admin API and
+    metrics."""
+    import http.client
+
+    import orjson
+    from tribridge.registries.zookeeper import definition_path, url_encode
+
+    good = bg.start_provider(version="1.0.0")
+    register_demo_provider(pub, good)
+    zk, base = pub.client, pub.service_path(SERVICE)
+    hostile = {
+        f"dubbo://[::1:20880/{SERVICE}?interface={SERVICE}": "bad_url",  # the issue's record
+        f"dubbo://127.0.0.1:99999/{SERVICE}": "bad_port",
+        f"dubbo://127.0.0.1:20881/{SERVICE}?weight=100000000000": "bad_value",
+        f"dubbo://bad host:20882/{SERVICE}": "bad_host",
+        f"dubbo://127.0.0.1:20883/{SERVICE}?x=" + "y" * 20_000: "too_large",
+    }
+    for text in hostile:
+        zk.create(f"{base}/{url_encode(text)}", ephemeral=True)
+    for rule in ("override://[::1/x", f"override://0.0.0.0/{SERVICE}?weight=abc"):
+        zk.create(
+            f"{pub.service_path(SERVICE, 'configurators')}/{url_encode(rule)}", makepath=True
+        )
+    # application level: a hostile application name, a binary and a mistyped instance
+    app = f"app-{root}"
+    meta_root = f"/{root}-meta"
+    zk.create(f"{meta_root}/mapping/{SERVICE}", f"../../x,{app}".encode(), makepath=True)
+    zk.create(f"/services/{app}/bin", b"\xff\xfe\x00\x01", ephemeral=True, makepath=True)
+    zk.create(
+        f"/services/{app}/typed",
+        orjson.dumps({"address": "127.0.0.1", "port": "20880"}),
+        ephemeral=True,
+    )
+    # a provider of version 2.0.0 whose published definition is binary garbage: the
+    # provider is served (generic calls), the document is skipped
+    other = bg.start_provider(version="2.0.0")
+    register_demo_provider(pub, other, application="bad-def", definition=False)
+    bad_def = definition_path(SERVICE, "2.0.0", "", "bad-def", meta_root.strip("/"))
+    zk.create(bad_def, b"\x00\x9c binary, not JSON", makepath=True)
+
+    url = zk_url(zookeeper, root)
+    gw = bg.start_gateway(gateway_yaml(url), admin_port=0)
+    v1 = {"x-dubbo-version": "1.0.0"}
+    status, body = http_request(gw.port, "POST", f"/{SERVICE}/addLong", [40, 2], v1)
+    assert (status, body) == (200, 42), body
+    status, body = http_request(
+        gw.port, "POST", f"/{SERVICE}/greet", ["v2"], headers={"x-dubbo-version": "2.0.0"}
+    )
+    assert (status, body) == (200, "Hello, v2"), body
+    assert ports(gw) == {good.port, other.port}
+
+    reg = gw.registries["zk"]
+    rec = reg.status()["skipped_records"]
+    reasons = {(r["where"], r["reason"]) for r in rec["current"]}
+    for text, reason in hostile.items():
+        assert (f"providers/{url_encode(text)}"[:200], reason) in {
+            (w[:200], r) for w, r in reasons
+        }, (text, reasons)
+    assert ("mapping ../../x", "bad_value") in reasons, reasons
+    assert (f"/services/{app}/bin", "bad_json") in reasons, reasons
+    assert (f"/services/{app}/typed", "bad_port") in reasons, reasons
+    assert (bad_def, "bad_json") in reasons, reasons
+    assert any(w.startswith("configurators/") and r == "bad_url" for w, r in reasons), reasons
+    assert any(w.startswith("configurators/") and r == "bad_value" for w, r in reasons), reasons
+    total = rec["total"]
+    assert total == len(reasons), rec
+
+    # a good provider and another bad record arrive later: the good one is picked up, the
+    # bad one counted once (not once per refresh)
+    late = bg.start_provider(version="1.0.0")
+    register_demo_provider(pub, late)
+    zk.create(f"{base}/{url_encode(f'dubbo://[::2:1/{SERVICE}')}", ephemeral=True)
+    wait_for(lambda: ports(gw) == {good.port, other.port, late.port}, "the late provider")
+    wait_for(lambda: reg.skips.total == total + 1, "the late bad record reported")
+    sync = reg.last_sync
+    pub.add_configurator(SERVICE, f"override://0.0.0.0/{SERVICE}?weight=50")
+    wait_for(lambda: reg.last_sync != sync, "one more refresh")
+    assert reg.skips.total == total + 1
+    before = (good.calls, late.calls)
+    for i in range(20):
+        assert http_request(gw.port, "POST", f"/{SERVICE}/addLong", [i, 1], v1) == (200, i + 1)
+    assert good.calls > before[0] and late.calls > before[1]
+
+    # the admin API's registry view and the metric
+    conn = http.client.HTTPConnection("127.0.0.1", gw.admin.port, timeout=10)
+    try:
+        conn.request("GET", "/registries")
+        view = orjson.loads(conn.getresponse().read())["registries"]["zk"]
+    finally:
+        conn.close()
+    assert view["skipped_records"]["total"] == total + 1
+    assert view["skipped_records"]["by_reason"]["bad_url"] >= 3
+    metrics = gw.metrics_text().decode()
+    assert 'tribridge_registry_records_skipped_total{reason="bad_url",registry="zk"}' in metrics
+
+    # registry ls: the service listed; its good instances, and the bad records with reasons
+    r = tb("registry", "ls", url)
+    assert r.returncode == 0 and r.stdout.split() == [SERVICE], (r.stdout, r.stderr)
+    r = tb("registry", "ls", url, SERVICE)
+    assert r.returncode == 0, r.stderr
+    lines = r.stdout.splitlines()
+    rows = {ln.split()[1] for ln in lines if ln.startswith("dubbo")}
+    assert rows == {f"127.0.0.1:{p.port}" for p in (good, other, late)}, r.stdout
+    notes = [ln for ln in lines if ln.startswith("skipped: ")]
+    assert any("bad_url" in n and "%5B%3A%3A1%3A20880" in n for n in notes), r.stdout
+    assert any("bad_json" in n and bad_def in n for n in notes), r.stdout
+    r = tb("registry", "ls", "--json", url, SERVICE)
+    out = orjson.loads(r.stdout)
+    assert len(out["instances"]) == 3 and len(out["skipped"]) >= len(hostile) + 4, out
