@@ -364,7 +364,10 @@ def cmd_registry_ls(args: argparse.Namespace) -> int:
                 for e in snap.endpoints
             ]
             # records of this service the registry skipped as malformed (registries/records.py)
-            skipped = [r.as_dict() for r in reg.skips.records(args.service)]
+            # plus records not tied to one interface (a Kubernetes object, a Eureka instance)
+            skipped = [
+                r.as_dict() for src in (args.service, "*") for r in reg.skips.records(src)
+            ]
             if args.json:
                 out = {
                     "service": args.service,

@@ -42,6 +42,7 @@ import sys
 import time
 import xml.etree.ElementTree as ET
 from collections import deque
+from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from typing import Any
 from urllib.parse import parse_qsl
@@ -291,18 +292,22 @@ def _group(instances: list[Instance]) -> dict[str, list[Instance]]:
     return apps
 
 
-def hashcode(instances: list[Instance]) -> str:
+def hashcode(instances: list[Instance], extra_statuses: Iterable[str] = ()) -> str:
     """``Applications.getReconcileHashCode``: ``STATUS_count_`` for each status, sorted."""
     counts: dict[str, int] = {}
-    for i in instances:
-        s = i.effective_status
+    for s in [i.effective_status for i in instances] + list(extra_statuses):
         counts[s] = counts.get(s, 0) + 1
     return "".join(f"{s}_{n}_" for s, n in sorted(counts.items()))
 
 
 def render_applications(
-    instances: list[Instance], version: int, apps_hash: str, as_json: bool
+    instances: list[Instance],
+    version: int,
+    apps_hash: str,
+    as_json: bool,
+    raw: Iterable[tuple[str, str, str]] = (),
 ) -> Response:
+    """``raw``: (app, status, ``<instance>`` XML) served verbatim (hostile-record tests)."""
     apps = _group(instances)
     if as_json:
         doc = {
@@ -327,6 +332,7 @@ def render_applications(
             + "</application>"
             for name, insts in apps.items()
         )
+        + "".join(f"<application>{_el('name', app)}{xml}</application>" for app, _s, xml in raw)
         + "</applications>"
     )
     return Response(200, body.encode(), content_type="application/xml")
@@ -378,6 +384,10 @@ class EurekaEmulator:
         #: status overrides by instance id survive re-registration, as in Eureka
         self.overrides: dict[str, str] = {}
         self.requests: dict[str, int] = {}
+        #: (app, status, raw ``<instance>`` XML) served as-is beside the registry's own
+        #: instances (XML answers only), and counted in the status hash as Eureka would:
+        #: what a hostile or broken registrant can make a real server return
+        self.raw_instances: list[tuple[str, str, str]] = []
         self._http: HttpServer | None = None
         self._evictor: asyncio.Task[None] | None = None
 
@@ -588,14 +598,18 @@ class EurekaEmulator:
         if head == "apps":
             if not rest and m == "GET":
                 insts = self.all_instances()
-                return render_applications(insts, self.version, hashcode(insts), as_json)
+                raw = self.raw_instances
+                h = hashcode(insts, [st for _a, st, _x in raw])
+                return render_applications(insts, self.version, h, as_json, raw)
             if rest == ["delta"] and m == "GET":
                 self._prune()
                 # one entry per instance, the latest change winning, as Eureka's delta
                 # (Application.addInstance keyed by id) gives it
                 latest = {(i.app, i.instance_id): i for _, i in self.recent}
                 changed = list(latest.values())
-                full_hash = hashcode(self.all_instances())
+                full_hash = hashcode(
+                    self.all_instances(), [st for _a, st, _x in self.raw_instances]
+                )
                 return render_applications(changed, self.version, full_hash, as_json)
             app = rest[0].upper()
             if len(rest) == 1:

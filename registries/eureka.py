@@ -22,11 +22,14 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+import xml.etree.ElementTree as ET
+from collections import Counter
+from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
-from py_eureka_client import eureka_basic
+from py_eureka_client import http_client
 
 from .base import (
     DEFAULT_WEIGHT,
@@ -39,7 +42,18 @@ from .base import (
     matches,
     parse_interface_map,
 )
+from .checks import (
+    ANY_SERVICE,
+    check_host,
+    check_metadata,
+    check_port,
+    check_protocol,
+    check_text,
+    check_weight,
+    skipped_text,
+)
 from .hub import SnapshotHub
+from .records import MISSING, TOO_LARGE, RecordRejected
 
 log = logging.getLogger("tribridge.registry.eureka")
 
@@ -51,6 +65,105 @@ META_GROUP = "dubbo.group"
 META_WEIGHT = "dubbo.weight"
 META_METHODS = "dubbo.methods"
 PROTOCOLS = ("dubbo", "tri")
+
+
+#: an ``apps/`` answer larger than this is refused (a whole fetch, last-known-good kept)
+MAX_ANSWER = 64 * 1024 * 1024
+
+
+@dataclass(frozen=True, slots=True)
+class EurekaInstance:
+    """One ``<instance>`` with the fields routing reads, checked (``parse_instance``)."""
+
+    instance_id: str
+    status: str
+    host: str = ""
+    port: int | None = None  # the Eureka ``port`` when enabled
+    metadata: dict[str, str] = field(default_factory=dict)
+    action: str = ""
+    #: why the record cannot route (kept so the status hash still counts it)
+    rejected: RecordRejected | None = None
+
+
+@dataclass(slots=True)
+class Applications:
+    """One ``apps/`` or ``apps/delta`` answer: instances per APP, and what was unusable."""
+
+    apps: dict[str, dict[str, EurekaInstance]] = field(default_factory=dict)
+    hashcode: str = ""
+    unkeyed: Counter[str] = field(default_factory=Counter)  # statuses of id-less instances
+
+
+def _child_text(node: ET.Element, tag: str) -> str | None:
+    el = node.find(tag)
+    return None if el is None else (el.text or "")
+
+
+def parse_instance(node: ET.Element) -> EurekaInstance:
+    """An ``<instance>`` element → ``EurekaInstance``; ``RecordRejected`` says why not.
+    A record whose id and status are readable but whose Dubbo fields are not comes back
+    with ``rejected`` set, so the status hash still matches the server's."""
+    iid = check_text(_child_text(node, "instanceId"), "instanceId", 256)
+    if not iid:
+        raise RecordRejected(MISSING, "instance without instanceId")
+    status = check_text(_child_text(node, "status"), "status", 32).upper()
+    try:
+        ip = _child_text(node, "ipAddr")
+        name = _child_text(node, "hostName")
+        host = check_host(ip or name or None, "ipAddr/hostName")
+        port: int | None = None
+        pel = node.find("port")
+        if pel is not None and (pel.get("enabled") or "").lower() == "true":
+            port = check_port(pel.text, "port")
+        mel = node.find("metadata")
+        if mel is not None and len(mel) > 512:
+            raise RecordRejected(TOO_LARGE, f"metadata has {len(mel)} entries (limit 512)")
+        meta = check_metadata({c.tag: c.text or "" for c in mel} if mel is not None else {})
+        action = check_text(_child_text(node, "actionType"), "actionType", 32).upper()
+        return EurekaInstance(iid, status, host, port, meta, action)
+    except RecordRejected as e:
+        return EurekaInstance(
+            iid,
+            status,
+            action=(_child_text(node, "actionType") or "")[:32].upper(),
+            rejected=e,
+        )
+
+
+def parse_applications(body: str | bytes) -> tuple[Applications, list[tuple[str, RecordRejected]]]:
+    """An ``<applications>`` document → instances per APP plus (key, reason) rejects.
+    Raises ``RegistryError`` only when the document as a whole is unusable."""
+    if len(body) > MAX_ANSWER:
+        raise RegistryError(f"answer of {len(body)} bytes (limit {MAX_ANSWER})")
+    head = body[:4096] if isinstance(body, str) else body[:4096].decode("latin-1")
+    if "<!DOCTYPE" in head.upper() or "<!ENTITY" in head.upper():
+        raise RegistryError("answer declares a DTD (Eureka never does)")
+    try:
+        root = ET.fromstring(body)
+    except ET.ParseError as e:
+        raise RegistryError(f"answer is not XML: {e}") from None
+    if root.tag != "applications":
+        raise RegistryError("answer is not <applications>")
+    out = Applications(hashcode=(_child_text(root, "apps__hashcode") or "")[:4096])
+    rejects: list[tuple[str, RecordRejected]] = []
+    for ai, app_el in enumerate(root.iterfind("application")):
+        try:
+            app = check_text(_child_text(app_el, "name"), "application name", 256).upper()
+        except RecordRejected as e:
+            rejects.append((f"application[{ai}]", e))
+            continue
+        for ii, node in enumerate(app_el.iterfind("instance")):
+            try:
+                inst = parse_instance(node)
+            except RecordRejected as e:
+                status = (_child_text(node, "status") or "")[:32].upper()
+                out.unkeyed[status] += 1
+                rejects.append((f"{app}/instance[{ii}]", e))
+                continue
+            if inst.rejected is not None:
+                rejects.append((f"{app}/{inst.instance_id}", inst.rejected))
+            out.apps.setdefault(app, {})[inst.instance_id] = inst
+    return out, rejects
 
 
 def _float_param(params: dict[str, str], key: str, default: float) -> float:
@@ -100,10 +213,10 @@ class EurekaRegistry(Registry):
         self.interval = interval
         self.timeout = timeout
         self.app_map = dict(app_map or {})
-        #: APP -> instance id -> py_eureka_client Instance
-        self.apps: dict[str, dict[str, Any]] = {}
+        #: APP -> instance id -> checked instance record
+        self.apps: dict[str, dict[str, EurekaInstance]] = {}
+        self.unkeyed: Counter[str] = Counter()
         self.hub = SnapshotHub(name)
-        self.skipped: dict[str, str] = {}
         self.connected = False
         self.error: str | None = None
         self.fetches = {"full": 0, "delta": 0, "failed": 0, "hash_mismatch": 0}
@@ -195,12 +308,11 @@ class EurekaRegistry(Registry):
         if self._need_full:
             await self._full(server)
         else:
-            delta = await asyncio.wait_for(eureka_basic.get_delta(server), self.timeout)
-            if delta is None:
-                raise RegistryError("delta answer is not <applications>")
+            delta, rejects = await self._get(server + "apps/delta")
             self.fetches["delta"] += 1
+            self._report(rejects)
             self._merge(delta)
-            if self.hashcode() != (delta.appsHashcode or ""):
+            if self.hashcode() != delta.hashcode:
                 self.fetches["hash_mismatch"] += 1
                 await self._full(server)
         self.connected = True
@@ -208,105 +320,103 @@ class EurekaRegistry(Registry):
         self._last_ok = time.time()
         self.hub.publish(self.endpoints_for)
 
-    async def _full(self, server: str) -> None:
-        apps = await asyncio.wait_for(eureka_basic.get_applications(server), self.timeout)
-        if apps is None:
-            raise RegistryError("registry answer is not <applications>")
-        self.fetches["full"] += 1
-        fresh: dict[str, dict[str, Any]] = {}
-        for app in apps.applications:
-            for inst in app.instances:
-                fresh.setdefault((app.name or inst.app or "").upper(), {})[inst.instanceId] = inst
-        self.apps = fresh
-        self._need_full = False
+    async def _get(self, url: str) -> tuple[Applications, list[tuple[str, RecordRejected]]]:
+        """GET an ``<applications>`` answer (py_eureka_client's HTTP client: auth, TLS) and
+        parse it ourselves, one instance at a time: the library's parser fails the whole
+        answer on one malformed instance, which would freeze discovery for everyone."""
+        res = await asyncio.wait_for(http_client.http_client.urlopen(url), self.timeout)
+        return parse_applications(res.body_text)
 
-    def _merge(self, delta: Any) -> None:
-        for app in delta.applications:
-            name = (app.name or "").upper()
-            for inst in app.instances:
-                action = (inst.actionType or "").upper()
-                if action == "DELETED":
+    def _report(self, rejects: list[tuple[str, RecordRejected]]) -> None:
+        for key, reason in rejects:
+            self.skips.add(ANY_SERVICE, key, reason)
+
+    async def _full(self, server: str) -> None:
+        apps, rejects = await self._get(server + "apps/")
+        self.fetches["full"] += 1
+        self.apps = apps.apps
+        self.unkeyed = apps.unkeyed
+        self._need_full = False
+        # records gone since the last full view are no longer reported; the ones still
+        # there keep their entry (so they are neither counted nor logged again)
+        keep = {f"{a}/{i}" for a, insts in self.apps.items() for i in insts}
+        keep.update(k for k, _ in rejects)
+        for r in self.skips.records(ANY_SERVICE):
+            if r.where not in keep:
+                self.skips.clear(ANY_SERVICE, r.where)
+        self._report(rejects)
+
+    def _merge(self, delta: Applications) -> None:
+        for name, insts_d in delta.apps.items():
+            for inst in insts_d.values():
+                if inst.action == "DELETED":
                     insts = self.apps.get(name)
                     if insts is not None:
-                        insts.pop(inst.instanceId, None)
+                        insts.pop(inst.instance_id, None)
                         if not insts:
                             del self.apps[name]
-                elif action in ("ADDED", "MODIFIED"):
-                    self.apps.setdefault(name, {})[inst.instanceId] = inst
+                    self.skips.clear(ANY_SERVICE, f"{name}/{inst.instance_id}")
+                elif inst.action in ("ADDED", "MODIFIED"):
+                    self.apps.setdefault(name, {})[inst.instance_id] = inst
 
     def hashcode(self) -> str:
-        counts: dict[str, int] = {}
+        counts: Counter[str] = Counter(self.unkeyed)
         for insts in self.apps.values():
             for inst in insts.values():
-                s = (inst.status or "").upper()
-                counts[s] = counts.get(s, 0) + 1
-        return "".join(f"{s}_{n}_" for s, n in sorted(counts.items()))
+                counts[inst.status] += 1
+        return "".join(f"{s}_{n}_" for s, n in sorted(counts.items()) if n)
 
     # ---- instances -> endpoints ----------------------------------------------------------
 
-    def endpoint_of(self, app: str, inst: Any) -> Endpoint:
-        """An instance's Dubbo endpoint per the ``dubbo.*`` metadata (RegistryError if bad)."""
-        meta: dict[str, str] = {
-            str(k): str(v) for k, v in (inst.metadata or {}).items() if v is not None
-        }
-        host = inst.ipAddr or inst.hostName
-        if not host:
-            raise RegistryError("no ipAddr or hostName")
-        raw_port = meta.get(META_PORT)
-        if raw_port is not None:
-            try:
-                port = int(raw_port)
-            except ValueError:
-                raise RegistryError(f"{META_PORT}={raw_port!r} is not a port") from None
-        elif inst.port is not None and inst.port.enabled:
-            port = int(inst.port.port)
+    def endpoint_of(self, app: str, inst: EurekaInstance) -> Endpoint:
+        """An instance's Dubbo endpoint per the ``dubbo.*`` metadata (RecordRejected if bad)."""
+        if inst.rejected is not None:
+            raise inst.rejected
+        meta = dict(inst.metadata)
+        if META_PORT in meta:
+            port = check_port(meta[META_PORT], META_PORT)
+        elif inst.port is not None:
+            port = inst.port
         else:
-            raise RegistryError(f"no {META_PORT} metadata and no enabled port")
-        if not 0 < port < 65536:
-            raise RegistryError(f"port {port} out of range")
-        protocol = meta.get(META_PROTOCOL, "dubbo").lower()
-        if protocol not in PROTOCOLS:
-            raise RegistryError(f"{META_PROTOCOL}={protocol!r}: expected dubbo or tri")
-        try:
-            weight = int(meta.get(META_WEIGHT) or DEFAULT_WEIGHT)
-        except ValueError:
-            raise RegistryError(f"{META_WEIGHT}={meta.get(META_WEIGHT)!r}") from None
+            raise RecordRejected(MISSING, f"no {META_PORT} metadata and no enabled port")
+        protocol = check_protocol(meta.get(META_PROTOCOL), "dubbo", META_PROTOCOL)
+        weight = check_weight(meta.get(META_WEIGHT), DEFAULT_WEIGHT, META_WEIGHT)
+        version = check_text(meta.get(META_VERSION), META_VERSION, 128)
+        group = check_text(meta.get(META_GROUP), META_GROUP, 128)
         meta["eureka.app"] = app
-        meta["eureka.instanceId"] = str(inst.instanceId)
+        meta["eureka.instanceId"] = inst.instance_id
         return Endpoint(
-            host=host,
+            host=inst.host,
             port=port,
             protocol=protocol,
-            weight=max(weight, 0),
-            version=meta.get(META_VERSION, ""),
-            group=meta.get(META_GROUP, ""),
+            weight=weight,
+            version=version,
+            group=group,
             methods=tuple(m for m in meta.get(META_METHODS, "").split(",") if m),
             metadata=MappingProxyType(meta),
         )
 
     @staticmethod
-    def interfaces_of(inst: Any) -> list[str]:
-        raw = (inst.metadata or {}).get(META_INTERFACES) or ""
-        return [p.strip() for p in str(raw).split(",") if p.strip()]
+    def interfaces_of(inst: EurekaInstance) -> list[str]:
+        raw = inst.metadata.get(META_INTERFACES) or ""
+        return [p.strip() for p in raw.split(",") if p.strip()]
 
     def endpoints_for(self, service: ServiceKey) -> tuple[Endpoint, ...]:
         mapped = self.app_map.get(service.interface, ())
         out: list[Endpoint] = []
         for app, insts in self.apps.items():
             for inst in insts.values():
-                if (inst.status or "").upper() != "UP":
+                if inst.status != "UP":
                     continue
                 if app not in mapped and service.interface not in self.interfaces_of(inst):
                     continue
-                key = f"{app}/{inst.instanceId}"
+                key = f"{app}/{inst.instance_id}"
                 try:
                     ep = self.endpoint_of(app, inst)
-                except (RegistryError, TypeError, ValueError) as e:
-                    if self.skipped.get(key) != str(e):
-                        log.warning("%s: skipping %s: %s", self.name, key, e)
-                    self.skipped[key] = str(e)
+                except RecordRejected as e:
+                    self.skips.add(ANY_SERVICE, key, e)
                     continue
-                self.skipped.pop(key, None)
+                self.skips.clear(ANY_SERVICE, key)
                 if matches(ep, service):
                     out.append(ep)
         out.sort(key=lambda e: (e.host, e.port, e.protocol))
@@ -352,5 +462,6 @@ class EurekaRegistry(Registry):
             "apps": {a: len(i) for a, i in sorted(self.apps.items())},
             "fetches": dict(self.fetches),
             "subscriptions": len(self.hub.listeners),
-            "skipped": dict(self.skipped),
+            "skipped": skipped_text(self.skips),
+            "skipped_records": self.skips.summary(),
         }

@@ -50,7 +50,18 @@ from .base import (
     matches,
     parse_interface_map,
 )
+from .checks import (
+    ANY_SERVICE,
+    MAX_ENTRIES,
+    check_host,
+    check_port,
+    check_protocol,
+    check_text,
+    check_weight,
+    skipped_text,
+)
 from .hub import SnapshotHub
+from .records import BAD_JSON, BAD_TYPE, MISSING, TOO_LARGE, RecordRejected
 
 log = logging.getLogger("tribridge.registry.kubernetes")
 
@@ -94,6 +105,145 @@ def port_protocol(port: dict[str, Any], single: bool, default: str) -> str | Non
     return None
 
 
+# ---- untrusted objects -> the shapes routing reads ------------------------------------------
+#
+# Anyone allowed to create a Service or an EndpointSlice in the namespace can write anything
+# into it.  Each object is cleaned when it enters the cache: what routing reads is rebuilt
+# with checked types (a bad element, e.g. one address or one port, is dropped and reported;
+# a bad object is refused whole), so reading the cache can never raise and one hostile
+# object never stops the watch or the other Services.
+
+_MAX_ITEMS = 1000  # endpoints per slice (the API's own limit), ports, subsets
+
+
+def _dict(v: Any, what: str) -> dict[str, Any]:
+    if v is None:
+        return {}
+    if not isinstance(v, dict):
+        raise RecordRejected(BAD_TYPE, f"{what} is not an object ({type(v).__name__})")
+    return v
+
+
+def _list_of(v: Any, what: str) -> list[Any]:
+    if v is None:
+        return []
+    if not isinstance(v, list):
+        raise RecordRejected(BAD_TYPE, f"{what} is not a list ({type(v).__name__})")
+    if len(v) > _MAX_ITEMS:
+        raise RecordRejected(TOO_LARGE, f"{what} has {len(v)} items (limit {_MAX_ITEMS})")
+    return v
+
+
+def _name(obj: Any) -> str:
+    md = _dict(_dict(obj, "object").get("metadata"), "metadata")
+    name = md.get("name")
+    if not isinstance(name, str) or not name or len(name) > 253 or not name.isprintable():
+        raise RecordRejected(MISSING, "metadata.name missing or malformed")
+    return name
+
+
+def _clean_port(p: Any) -> dict[str, Any]:
+    p = _dict(p, "port")
+    out: dict[str, Any] = {"port": check_port(p.get("port"))}
+    for k in ("name", "appProtocol"):
+        if p.get(k) is not None:
+            out[k] = check_text(p.get(k), k, 253)
+    return out
+
+
+def _clean_ports(
+    v: Any, where: str, rejects: list[tuple[str, RecordRejected]]
+) -> list[dict[str, Any]]:
+    out = []
+    for i, p in enumerate(_list_of(v, "ports")):
+        try:
+            out.append(_clean_port(p))
+        except RecordRejected as e:
+            rejects.append((f"{where}.ports[{i}]", e))
+    return out
+
+
+def _ref_name(ep: dict[str, Any]) -> str:
+    ref = _dict(ep.get("targetRef"), "targetRef")
+    return check_text(ref.get("name"), "targetRef.name", 253)
+
+
+def clean_object(
+    kind: str, obj: Any
+) -> tuple[str, dict[str, Any], list[tuple[str, RecordRejected]]]:
+    """(name, cleaned object, [(element, reason)] dropped) of one API object of ``kind``
+    (services, endpointslices, endpoints); ``RecordRejected`` when the object is unusable."""
+    name = _name(obj)
+    md = obj["metadata"]
+    rejects: list[tuple[str, RecordRejected]] = []
+    where = f"{kind}/{name}"
+    if kind == "services":
+        ann = _dict(md.get("annotations"), "annotations")
+        if len(ann) > MAX_ENTRIES:
+            raise RecordRejected(TOO_LARGE, f"{len(ann)} annotations (limit {MAX_ENTRIES})")
+        keep = {}
+        for key in (ANN_INTERFACES, ANN_VERSION, ANN_GROUP, ANN_WEIGHT, ANN_PROTOCOL):
+            if key in ann:
+                # the interface list may be folded over lines in a manifest
+                keep[key] = check_text(ann[key], key, strict=key != ANN_INTERFACES)
+        if ANN_WEIGHT in keep:
+            keep[ANN_WEIGHT] = str(check_weight(keep[ANN_WEIGHT], DEFAULT_WEIGHT, ANN_WEIGHT))
+        if ANN_PROTOCOL in keep:
+            keep[ANN_PROTOCOL] = check_protocol(keep[ANN_PROTOCOL], "dubbo", ANN_PROTOCOL)
+        return name, {"metadata": {"name": name, "annotations": keep}}, rejects
+    if kind == "endpointslices":
+        labels = _dict(md.get("labels"), "labels")
+        svc = check_text(labels.get(SERVICE_NAME_LABEL), SERVICE_NAME_LABEL, 253)
+        ports = _clean_ports(obj.get("ports"), where, rejects)
+        eps = []
+        for i, ep in enumerate(_list_of(obj.get("endpoints"), "endpoints")):
+            try:
+                ep = _dict(ep, "endpoint")
+                cond = _dict(ep.get("conditions"), "conditions")
+                clean_cond = {}
+                for c in ("ready", "serving", "terminating"):
+                    if cond.get(c) is not None:
+                        if not isinstance(cond[c], bool):
+                            raise RecordRejected(BAD_TYPE, f"conditions.{c} is not a boolean")
+                        clean_cond[c] = cond[c]
+                addrs = [check_host(a) for a in _list_of(ep.get("addresses"), "addresses")]
+                out = {"addresses": addrs, "conditions": clean_cond}
+                if (ref := _ref_name(ep)) != "":
+                    out["targetRef"] = {"name": ref}
+                if ep.get("zone") is not None:
+                    out["zone"] = check_text(ep.get("zone"), "zone", 253)
+                eps.append(out)
+            except RecordRejected as e:
+                rejects.append((f"{where}.endpoints[{i}]", e))
+        cleaned = {
+            "metadata": {"name": name, "labels": {SERVICE_NAME_LABEL: svc}},
+            "ports": ports,
+            "endpoints": eps,
+        }
+        return name, cleaned, rejects
+    if kind == "endpoints":
+        subsets = []
+        for j, sub in enumerate(_list_of(obj.get("subsets"), "subsets")):
+            try:
+                sub = _dict(sub, "subset")
+                ports = _clean_ports(sub.get("ports"), f"{where}.subsets[{j}]", rejects)
+                addrs = []
+                for i, a in enumerate(_list_of(sub.get("addresses"), "addresses")):
+                    try:
+                        a = _dict(a, "address")
+                        out = {"ip": check_host(a.get("ip"), "ip")}
+                        if (ref := _ref_name(a)) != "":
+                            out["targetRef"] = {"name": ref}
+                        addrs.append(out)
+                    except RecordRejected as e:
+                        rejects.append((f"{where}.subsets[{j}].addresses[{i}]", e))
+                subsets.append({"ports": ports, "addresses": addrs})
+            except RecordRejected as e:
+                rejects.append((f"{where}.subsets[{j}]", e))
+        return name, {"metadata": {"name": name}, "subsets": subsets}, rejects
+    raise RecordRejected(BAD_TYPE, f"unknown kind {kind!r}")
+
+
 def parse_map(text: str) -> dict[str, tuple[str, ...]]:
     return parse_interface_map(text, "kubernetes", "service")
 
@@ -134,7 +284,6 @@ class KubernetesRegistry(Registry):
         #: kind -> name -> object (dicts as the API sent them)
         self.cache: dict[str, dict[str, dict[str, Any]]] = {}
         self.rv: dict[str, str | None] = {}
-        self.skipped: dict[str, str] = {}
         self.errors: dict[str, str] = {}
         self.counters = {"lists": 0, "watches": 0, "events": 0, "bookmarks": 0, "gone": 0}
         self.endpoint_kind = "endpoints" if source == "endpoints" else "endpointslices"
@@ -236,16 +385,19 @@ class KubernetesRegistry(Registry):
             raise Gone(path)
         if resp.status_code != 200:
             raise RegistryError(f"LIST {path}: HTTP {resp.status_code} {resp.text[:200]}")
-        doc = orjson.loads(resp.content)
-        items = doc.get("items") or []
-        self.cache[kind] = {
-            i["metadata"]["name"]: i
-            for i in items
-            if isinstance(i, dict)
-            and isinstance(i.get("metadata"), dict)
-            and i["metadata"].get("name")
-        }
-        self.rv[kind] = str((doc.get("metadata") or {}).get("resourceVersion") or "") or None
+        try:
+            doc = orjson.loads(resp.content)
+        except orjson.JSONDecodeError as e:
+            raise RegistryError(f"LIST {path}: not JSON: {e}") from None
+        if not isinstance(doc, dict):
+            raise RegistryError(f"LIST {path}: not a list object")
+        items = doc.get("items")
+        self.cache[kind] = {}
+        for i, item in enumerate(items if isinstance(items, list) else []):
+            self._admit(kind, item, f"{kind}[{i}]")
+        lmd = doc.get("metadata")
+        rv = lmd.get("resourceVersion") if isinstance(lmd, dict) else None
+        self.rv[kind] = str(rv)[:64] if isinstance(rv, str | int) and rv != "" else None
         self.counters["lists"] += 1
         self._loaded.add(kind)
 
@@ -272,34 +424,65 @@ class KubernetesRegistry(Registry):
                 if line.strip():
                     yield line.encode() if isinstance(line, str) else line
 
-    def _apply_event(self, kind: str, ev: dict[str, Any]) -> bool:
+    def _admit(self, kind: str, obj: Any, where: str) -> str | None:
+        """Clean ``obj`` into the cache (True) or skip and report it; returns its name."""
+        try:
+            name, cleaned, rejects = clean_object(kind, obj)
+        except RecordRejected as e:
+            md = obj.get("metadata") if isinstance(obj, dict) else None
+            raw = md.get("name") if isinstance(md, dict) else None
+            key = f"{kind}/{raw}" if isinstance(raw, str) and raw else where
+            self.skips.add(ANY_SERVICE, key, e)
+            if isinstance(raw, str) and raw:
+                # a bad version of a known object: the object no longer routes
+                self.cache.setdefault(kind, {}).pop(raw, None)
+                return raw
+            return None
+        # entries of this object that no longer apply go; the others stay (not recounted)
+        still = {k for k, _ in rejects}
+        for r in self.skips.records(ANY_SERVICE):
+            k = r.where
+            if (k == f"{kind}/{name}" or k.startswith(f"{kind}/{name}.")) and k not in still:
+                self.skips.clear(ANY_SERVICE, k)
+        for key, err in rejects:
+            self.skips.add(ANY_SERVICE, key, err)
+        self.cache.setdefault(kind, {})[name] = cleaned
+        return name
+
+    def _apply_event(self, kind: str, ev: Any) -> bool:
         """One watch event into the cache; True when routing may have changed."""
+        if not isinstance(ev, dict):
+            self.skips.add(ANY_SERVICE, f"{kind} watch", BAD_TYPE, "event is not an object")
+            return False
         etype = ev.get("type")
         obj = ev.get("object")
         if not isinstance(obj, dict):
-            raise RegistryError(f"watch event without object: {str(ev)[:200]}")
+            self.skips.add(ANY_SERVICE, f"{kind} watch", BAD_TYPE, "event without object")
+            return False
         if etype == "ERROR":
             if obj.get("code") == 410:
                 raise Gone(str(obj.get("message")))
             raise RegistryError(f"watch ERROR: {obj.get('message')} ({obj.get('code')})")
-        md = obj.get("metadata") or {}
-        if md.get("resourceVersion"):
-            self.rv[kind] = str(md["resourceVersion"])
+        md = obj.get("metadata")
+        md = md if isinstance(md, dict) else {}
+        rv = md.get("resourceVersion")
+        if isinstance(rv, str | int) and rv != "" and not isinstance(rv, bool):
+            self.rv[kind] = str(rv)[:64]
         if etype == "BOOKMARK":
             self.counters["bookmarks"] += 1
             return False
-        name = md.get("name")
-        if not name:
-            self.skipped[f"{kind}/?"] = "object without metadata.name"
-            return False
         self.counters["events"] += 1
         if etype == "DELETED":
-            self.cache.setdefault(kind, {}).pop(name, None)
-        elif etype in ("ADDED", "MODIFIED"):
-            self.cache.setdefault(kind, {})[name] = obj
-        else:
-            return False
-        return True
+            name = md.get("name")
+            if isinstance(name, str):
+                self.cache.setdefault(kind, {}).pop(name, None)
+                for r in self.skips.records(ANY_SERVICE):
+                    if r.where == f"{kind}/{name}" or r.where.startswith(f"{kind}/{name}."):
+                        self.skips.clear(ANY_SERVICE, r.where)
+            return True
+        if etype in ("ADDED", "MODIFIED"):
+            return self._admit(kind, obj, f"{kind} event") is not None
+        return False
 
     async def _follow(self, which: str) -> None:
         backoff = 0.1
@@ -317,7 +500,12 @@ class KubernetesRegistry(Registry):
                         raise
                     self._ok(kind)
                 async for line in self._watch_lines(kind):
-                    if self._apply_event(kind, orjson.loads(line)):
+                    try:
+                        ev = orjson.loads(line)
+                    except orjson.JSONDecodeError:
+                        self.skips.add(ANY_SERVICE, f"{kind} watch", BAD_JSON, "event is not JSON")
+                        continue
+                    if self._apply_event(kind, ev):
                         self._publish()
                     backoff = 0.1
                 self._ok(kind)  # the server ended the watch: resume from self.rv
@@ -362,18 +550,17 @@ class KubernetesRegistry(Registry):
         """(address, ports, extra metadata) of every routable endpoint of a Service."""
         out = []
         if self.endpoint_kind == "endpointslices":
+            # objects are cleaned on entry (clean_object): the shapes below are checked
             for sname, sl in self.cache.get("endpointslices", {}).items():
-                labels = (sl.get("metadata") or {}).get("labels") or {}
-                if labels.get(SERVICE_NAME_LABEL) != svc_name:
+                if sl["metadata"]["labels"].get(SERVICE_NAME_LABEL) != svc_name:
                     continue
-                ports = sl.get("ports") or []
-                for i, ep in enumerate(sl.get("endpoints") or []):
-                    cond = ep.get("conditions") or {}
+                ports = sl["ports"]
+                for ep in sl["endpoints"]:
+                    cond = ep["conditions"]
                     if cond.get("ready") is False or cond.get("terminating") is True:
                         continue
-                    addrs = ep.get("addresses") or []
+                    addrs = ep["addresses"]
                     if not addrs:
-                        self.skipped[f"endpointslices/{sname}[{i}]"] = "no addresses"
                         continue
                     extra = {"k8s.slice": sname}
                     ref = ep.get("targetRef") or {}
@@ -402,9 +589,8 @@ class KubernetesRegistry(Registry):
             ann = (svc.get("metadata") or {}).get("annotations") or {}
             default_proto = (ann.get(ANN_PROTOCOL) or "dubbo").lower()
             try:
-                weight = max(int(ann.get(ANN_WEIGHT) or DEFAULT_WEIGHT), 0)
-            except ValueError:
-                self.skipped[f"services/{svc_name}"] = f"{ANN_WEIGHT} is not an integer"
+                weight = int(ann.get(ANN_WEIGHT) or DEFAULT_WEIGHT)
+            except ValueError:  # checked on entry; kept for objects put in the cache by hand
                 weight = DEFAULT_WEIGHT
             for addr, ports, extra in self._addresses(svc_name):
                 for p in ports:
@@ -413,7 +599,6 @@ class KubernetesRegistry(Registry):
                         continue
                     port = p.get("port")
                     if not isinstance(port, int) or not 0 < port < 65536:
-                        self.skipped[f"{svc_name}/{addr}"] = f"bad port {port!r}"
                         continue
                     meta = {
                         "k8s.service": svc_name,
@@ -488,5 +673,6 @@ class KubernetesRegistry(Registry):
             "counters": dict(self.counters),
             "objects": {k: len(v) for k, v in self.cache.items()},
             "subscriptions": len(self.hub.listeners),
-            "skipped": dict(self.skipped),
+            "skipped": skipped_text(self.skips),
+            "skipped_records": self.skips.summary(),
         }

@@ -56,10 +56,20 @@ class ServiceDefinition:
         return list(cands[0].parameter_types)
 
     @classmethod
-    def from_json(
-        cls, data: bytes | str | Mapping[str, Any], source: str = ""
-    ) -> ServiceDefinition:
-        """Parse a FullServiceDefinition; raises ``RegistryError`` naming what is wrong."""
+    def from_json(cls, data: bytes | str | Mapping[str, Any], source: str = "") -> ServiceDefinition:
+        """Parse a FullServiceDefinition; raises ``RegistryError`` naming what is wrong, and
+        nothing else: the document comes from whoever registered the provider."""
+        try:
+            return cls._from_json(data, source)
+        except RegistryError:
+            raise
+        except (TypeError, ValueError, AttributeError, KeyError, HessianError) as e:
+            raise RegistryError(f"malformed service definition: {type(e).__name__}") from None
+        except RecursionError:
+            raise RegistryError("service definition nested too deeply") from None
+
+    @classmethod
+    def _from_json(cls, data: bytes | str | Mapping[str, Any], source: str) -> ServiceDefinition:
         if isinstance(data, (bytes, str)):
             try:
                 data = orjson.loads(data)

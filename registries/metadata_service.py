@@ -4,15 +4,23 @@ Application-level discovery (ZooKeeper ``/services/{app}``, Nacos by application
 instances, not interfaces.  Each instance names a metadata *revision*; the interfaces behind
 it come from calling, on that instance, ``org.apache.dubbo.metadata.MetadataService``
 (group = application name, version ``1.0.0``) method ``getMetadataInfo(String revision)``
-over Dubbo2/hessian2.  The answer is an ``org.apache.dubbo.metadata.MetadataInfo``
-(protocols.md §5b)::
+over Dubbo2/hessian2 or over Triple (wrapper mode: ``TripleRequestWrapper`` holding one
+hessian2 argument, ``TripleResponseWrapper`` holding the hessian2 answer).  Which one the
+instance's ``dubbo.metadata-service.url-params`` says: Dubbo 3.3 exports the MetadataService
+over ``tri`` whenever the tri protocol is enabled (observed on Apache Dubbo 3.3.6: the
+dubbo port answers "Not found exported service" for it).  The answer is an
+``org.apache.dubbo.metadata.MetadataInfo`` (protocols.md §5b)::
 
     MetadataInfo{app, revision, services: {matchKey: MetadataInfo$ServiceInfo{
         name, group, version, protocol, port, path, params}}}
 
 A revision is a digest of its content, so results are cached by (app, revision) for the
-life of the process (bounded).  The client is a one-shot connection on our own codecs:
-registries must not depend on the gateway's connection pools.
+life of the process (bounded).  The clients are one-shot connections on our own codecs (and
+``h2`` for Triple, ``triple_client``): registries must not depend on the gateway's pools.
+
+A MetadataInfo comes from whoever runs the instance: it is untrusted.  Every malformed or
+oversized document raises ``MetadataServiceError`` (a ``RegistryError``) with the reason,
+never another exception, so the registry skips that instance and keeps the others.
 """
 
 from __future__ import annotations
@@ -20,6 +28,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import itertools
+import re
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
@@ -34,8 +43,21 @@ from tribridge.codecs.dubbo import (
     encode_heartbeat_response,
     encode_request,
 )
+from tribridge.codecs.hessian2 import HessianError
+from tribridge.codecs.hessian2 import decode as hessian_decode
+from tribridge.codecs.hessian2 import encode as hessian_encode
+from tribridge.codecs.triple import (
+    RequestWrapperTemplate,
+    TripleProtocolError,
+    code_name,
+    decode_grpc_message,
+    decode_response_wrapper,
+    encode_message,
+    is_hessian,
+)
 
 from .base import DubboURL, RegistryError
+from .triple_client import TripleCallError, unary_call
 
 METADATA_SERVICE = "org.apache.dubbo.metadata.MetadataService"
 METADATA_SERVICE_VERSION = "1.0.0"
@@ -60,6 +82,12 @@ def match_key(name: str, group: str, version: str, protocol: str) -> str:
     return f"{key}:{protocol}"
 
 
+#: bounds on a MetadataInfo document (a real one lists tens of services, tens of params)
+MAX_SERVICES = 4096
+MAX_PARAMS = 1024
+MAX_TEXT = 64 * 1024
+
+
 @dataclass(frozen=True, slots=True)
 class ServiceInfo:
     name: str
@@ -81,27 +109,34 @@ class ServiceInfo:
     @classmethod
     def from_value(cls, v: Any, where: str) -> ServiceInfo:
         if not isinstance(v, Mapping):
-            raise MetadataServiceError(f"{where}: expected a ServiceInfo object, got {v!r:.80}")
-        name = _str(v.get("name"))
+            raise MetadataServiceError(f"{where}: expected a ServiceInfo object, got {_kind(v)}")
+        name = _text(v.get("name"), f"{where}.name")
         if not name:
             raise MetadataServiceError(f"{where}: ServiceInfo without a name")
         params_v = v.get("params") or {}
         if not isinstance(params_v, Mapping):
-            raise MetadataServiceError(f"{where}: params must be a map")
-        params = {str(k): _str(x) for k, x in params_v.items() if k is not None and x is not None}
-        protocol = _str(v.get("protocol")) or params.get("protocol") or "dubbo"
+            raise MetadataServiceError(f"{where}: params must be a map, got {_kind(params_v)}")
+        if len(params_v) > MAX_PARAMS:
+            raise MetadataServiceError(f"{where}: {len(params_v)} params (limit {MAX_PARAMS})")
+        params = {
+            _text(k, f"{where}.params key"): _text(x, f"{where}.params[{k!r:.40}]")
+            for k, x in params_v.items()
+            if k is not None and x is not None
+        }
+        protocol = (
+            _text(v.get("protocol"), f"{where}.protocol") or params.get("protocol") or "dubbo"
+        )
+        if not _PROTOCOL_RE.match(protocol):
+            raise MetadataServiceError(f"{where}: bad protocol {protocol[:40]!r}")
         port_v = v.get("port")
-        try:
-            port = int(port_v) if port_v not in (None, "") else int(params.get("port") or 0)
-        except (TypeError, ValueError):
-            raise MetadataServiceError(f"{where}: bad port {port_v!r}") from None
+        port = _port(port_v if port_v not in (None, "") else params.get("port") or 0, where)
         return cls(
             name=name,
-            group=_str(v.get("group")) or params.get("group", ""),
-            version=_str(v.get("version")) or params.get("version", ""),
+            group=_text(v.get("group"), f"{where}.group") or params.get("group", ""),
+            version=_text(v.get("version"), f"{where}.version") or params.get("version", ""),
             protocol=protocol,
             port=port,
-            path=_str(v.get("path")) or name,
+            path=_text(v.get("path"), f"{where}.path") or name,
             params=MappingProxyType(params),
         )
 
@@ -117,24 +152,80 @@ class MetadataInfo:
 
     @classmethod
     def from_value(cls, v: Any, where: str = "MetadataInfo") -> MetadataInfo:
-        """From the decoded hessian object (or the JSON Dubbo stores as remote metadata)."""
+        """From the decoded hessian object (or the JSON Dubbo stores as remote metadata).
+        Any malformed document raises ``MetadataServiceError``, nothing else."""
         if not isinstance(v, Mapping):
-            raise MetadataServiceError(f"{where}: expected a MetadataInfo object, got {v!r:.80}")
+            raise MetadataServiceError(f"{where}: expected a MetadataInfo object, got {_kind(v)}")
         services_v = v.get("services") or {}
         if not isinstance(services_v, Mapping):
-            raise MetadataServiceError(f"{where}: services must be a map")
+            raise MetadataServiceError(f"{where}: services must be a map, got {_kind(services_v)}")
+        if len(services_v) > MAX_SERVICES:
+            raise MetadataServiceError(
+                f"{where}: {len(services_v)} services (limit {MAX_SERVICES})"
+            )
         services: dict[str, ServiceInfo] = {}
         for key, sv in services_v.items():
-            info = ServiceInfo.from_value(sv, f"{where}.services[{key!r}]")
-            services[str(key) if key else info.match_key] = info
-        return cls(_str(v.get("app")), _str(v.get("revision")), MappingProxyType(services))
+            info = ServiceInfo.from_value(sv, f"{where}.services[{str(key)[:80]!r}]")
+            k = _text(key, f"{where}.services key") if key else ""
+            services[k or info.match_key] = info
+        return cls(
+            _text(v.get("app"), f"{where}.app"),
+            _text(v.get("revision"), f"{where}.revision"),
+            MappingProxyType(services),
+        )
 
     @classmethod
     def from_json(cls, data: bytes | str, where: str = "MetadataInfo") -> MetadataInfo:
+        if len(data) > MAX_METADATA_BYTES:
+            raise MetadataServiceError(f"{where}: {len(data)} bytes (limit {MAX_METADATA_BYTES})")
         try:
             return cls.from_value(orjson.loads(data), where)
         except orjson.JSONDecodeError as e:
             raise MetadataServiceError(f"{where}: not JSON: {e}") from None
+        except RecursionError:
+            raise MetadataServiceError(f"{where}: nested too deeply") from None
+
+
+_PROTOCOL_RE = re.compile(r"^[a-z][a-z0-9+.-]{0,31}$")
+
+
+def _kind(v: Any) -> str:
+    return type(v).__name__
+
+
+def _text(v: Any, where: str) -> str:
+    """A scalar field as text: strings, numbers and booleans are accepted (JSON and hessian
+    writers differ), containers are not, and nothing longer than ``MAX_TEXT``."""
+    if v is None:
+        return ""
+    if isinstance(v, bool):
+        s = "true" if v else "false"
+    elif isinstance(v, str):
+        s = v
+    elif isinstance(v, int):
+        if abs(v) > 10**18:
+            raise MetadataServiceError(f"{where}: number out of range")
+        s = str(v)
+    elif isinstance(v, float):
+        s = repr(v)
+    else:
+        raise MetadataServiceError(f"{where}: expected text, got {_kind(v)}")
+    if len(s) > MAX_TEXT:
+        raise MetadataServiceError(f"{where}: {len(s)} characters (limit {MAX_TEXT})")
+    return s
+
+
+def _port(v: Any, where: str) -> int:
+    if isinstance(v, bool):
+        raise MetadataServiceError(f"{where}: bad port {v!r}")
+    if isinstance(v, str) and (len(v) > 6 or not v.strip().isdigit()):
+        raise MetadataServiceError(f"{where}: bad port {v[:20]!r}")
+    if not isinstance(v, (int, str)):
+        raise MetadataServiceError(f"{where}: bad port of type {_kind(v)}")
+    port = int(v)
+    if not 0 <= port < 65536:
+        raise MetadataServiceError(f"{where}: port {port} out of range")
+    return port
 
 
 def _str(v: Any) -> str:
@@ -156,24 +247,99 @@ def remember(info: MetadataInfo, app: str, revision: str) -> None:
 
 
 async def fetch_metadata_info(
-    host: str, port: int, app: str, revision: str, timeout: float = 3.0
+    host: str,
+    port: int,
+    app: str,
+    revision: str,
+    timeout: float = 3.0,
+    protocol: str = "dubbo",
 ) -> MetadataInfo:
     """Ask the instance at ``host:port`` which services revision ``revision`` of ``app``
-    holds.  Cached by (app, revision); raises ``MetadataServiceError`` with the reason."""
+    holds, over ``protocol`` (``dubbo`` or ``tri``).  Cached by (app, revision); raises
+    ``MetadataServiceError`` with the reason."""
     hit = cached(app, revision)
     if hit is not None:
         return hit
-    where = f"MetadataService of {app} at {host}:{port}"
+    if protocol not in METADATA_PROTOCOLS:
+        raise MetadataServiceError(
+            f"MetadataService of {app} at {host}:{port} speaks {protocol[:40]!r}; "
+            f"tribridge calls it over {' or '.join(METADATA_PROTOCOLS)}"
+        )
+    where = f"MetadataService of {app} at {protocol}://{host}:{port}"
+    call = _call if protocol == "dubbo" else _call_triple
     try:
         async with asyncio.timeout(timeout):
-            value = await _call(host, port, app, revision, where)
+            value = await call(host, port, app, revision, where)
     except TimeoutError:
         raise MetadataServiceError(f"{where}: no answer within {timeout:g}s") from None
     except OSError as e:
         raise MetadataServiceError(f"{where}: cannot connect: {e}") from None
+    except RecursionError:
+        raise MetadataServiceError(f"{where}: answer nested too deeply") from None
     info = MetadataInfo.from_value(value, where)
     remember(info, app, revision)
     return info
+
+
+#: protocols tribridge can call a MetadataService over
+METADATA_PROTOCOLS = ("dubbo", "tri")
+_TRI_PATH = f"/{METADATA_SERVICE}/getMetadataInfo"
+_TRI_TEMPLATE = RequestWrapperTemplate(["java.lang.String"])
+
+
+async def _call_triple(host: str, port: int, app: str, revision: str, where: str) -> Any:
+    """``getMetadataInfo(revision)`` over Triple wrapper mode, as a Java 3.3 consumer does:
+    ``:path /org.apache.dubbo.metadata.MetadataService/getMetadataInfo``, group and version
+    in ``tri-service-group`` / ``tri-service-version``, one hessian2 argument in a
+    ``TripleRequestWrapper`` (``serializeType`` ``hessian4``, ``argTypes``
+    ``[java.lang.String]``); the answer's ``TripleResponseWrapper.data`` is the hessian2
+    MetadataInfo (null for an unknown revision, with ``grpc-status: 0``)."""
+    message = encode_message(_TRI_TEMPLATE.encode([hessian_encode(revision)]))
+    headers = [
+        ("tri-service-group", app),
+        ("tri-service-version", METADATA_SERVICE_VERSION),
+        ("tri-consumer-appname", "tribridge"),
+        ("grpc-accept-encoding", "identity"),
+    ]
+    try:
+        ans = await unary_call(host, port, _TRI_PATH, message, headers, max_size=MAX_METADATA_BYTES)
+    except TripleCallError as e:
+        raise MetadataServiceError(f"{where}: {e}") from None
+    status = ans.headers.get(":status", "")
+    if status != "200":
+        raise MetadataServiceError(f"{where}: HTTP status {status[:10] or 'missing'} (not Triple?)")
+    ctype = ans.headers.get("content-type", "")
+    if not ctype.startswith("application/grpc"):
+        raise MetadataServiceError(f"{where}: content-type {ctype[:60]!r} is not gRPC")
+    grpc_status = ans.get("grpc-status")
+    if grpc_status is None:
+        raise MetadataServiceError(f"{where}: answer without grpc-status")
+    if grpc_status != "0":
+        msg = decode_grpc_message(ans.get("grpc-message") or "")
+        code = code_name(int(grpc_status)) if grpc_status.isdigit() else grpc_status[:20]
+        raise MetadataServiceError(f"{where}: {code}: {msg[:300]}")
+    if len(ans.messages) != 1:
+        raise MetadataServiceError(f"{where}: {len(ans.messages)} messages in a unary answer")
+    try:
+        wrapper = decode_response_wrapper(ans.messages[0])
+    except TripleProtocolError as e:
+        raise MetadataServiceError(f"{where}: {e}") from None
+    if not is_hessian(wrapper.serialize_type):
+        raise MetadataServiceError(
+            f"{where}: answer serialized as {wrapper.serialize_type[:40]!r}, not hessian2"
+        )
+    try:
+        value = hessian_decode(wrapper.data)
+    except HessianError as e:
+        raise MetadataServiceError(f"{where}: undecodable answer: {e}") from None
+    exc = ans.headers.get("tri-exception-code")
+    if exc not in (None, "0"):
+        cls = value.get("class", "") if isinstance(value, Mapping) else ""
+        detail = value.get("detailMessage", "") if isinstance(value, Mapping) else ""
+        raise MetadataServiceError(f"{where}: {str(cls)[:120]}: {str(detail)[:300]}")
+    if value is None:
+        raise MetadataServiceError(f"{where}: no metadata for revision {revision}")
+    return value
 
 
 async def _call(host: str, port: int, app: str, revision: str, where: str) -> Any:
@@ -238,9 +404,58 @@ def metadata_service_address(host: str, port: int, meta: Mapping[str, str]) -> t
         return port, "dubbo"
     try:
         params = orjson.loads(raw)
-        return int(params.get("port") or port), str(params.get("protocol") or "dubbo")
-    except (orjson.JSONDecodeError, AttributeError, TypeError, ValueError):
-        raise RegistryError(f"bad dubbo.metadata-service.url-params {str(raw)[:120]!r}") from None
+        if not isinstance(params, dict):
+            raise TypeError("not an object")
+        protocol = params.get("protocol") or "dubbo"
+        if not isinstance(protocol, str) or not _PROTOCOL_RE.match(protocol):
+            raise ValueError(f"bad protocol {str(protocol)[:40]!r}")
+        mport = params.get("port")
+        return (_port(mport, "port") if mport not in (None, "") else port), protocol
+    except (orjson.JSONDecodeError, TypeError, ValueError, MetadataServiceError) as e:
+        raise RegistryError(
+            f"bad dubbo.metadata-service.url-params {str(raw)[:120]!r}: {e}"
+        ) from None
+
+
+def _endpoints(meta: Mapping[str, str]) -> dict[str, int]:
+    """``dubbo.endpoints`` → {protocol: port}; malformed entries are left out."""
+    out: dict[str, int] = {}
+    raw = meta.get("dubbo.endpoints")
+    if not raw or len(raw) > MAX_TEXT:
+        return out
+    try:
+        items = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        return out
+    if not isinstance(items, list):
+        return out
+    for e in items[:32]:
+        if not isinstance(e, dict):
+            continue
+        proto, p = e.get("protocol"), e.get("port")
+        if not isinstance(proto, str) or not _PROTOCOL_RE.match(proto):
+            continue
+        with contextlib.suppress(MetadataServiceError, TypeError, ValueError):
+            out.setdefault(proto, _port(p, "port"))
+    return out
+
+
+def metadata_service_candidates(
+    host: str, port: int, meta: Mapping[str, str]
+) -> list[tuple[str, int]]:
+    """Where to ask, in order, as (protocol, port): what ``url-params`` names first; then
+    the instance's other endpoints we can speak (``dubbo.endpoints``), so an instance whose
+    url-params are missing or stale is still reached (Dubbo 3.3 with tri enabled exports
+    the MetadataService on the tri port only).  At most three attempts."""
+    mport, mprotocol = metadata_service_address(host, port, meta)
+    out = [(mprotocol, mport)]
+    declared = bool(meta.get("dubbo.metadata-service.url-params"))
+    for proto, p in _endpoints(meta).items():
+        if proto in METADATA_PROTOCOLS and (proto, p) not in out:
+            out.append((proto, p))
+    if not declared and ("tri", port) not in out:
+        out.append(("tri", port))  # a tri-only instance registers its tri port
+    return out[:3]
 
 
 async def instance_metadata_info(
@@ -253,11 +468,15 @@ async def instance_metadata_info(
 ) -> MetadataInfo:
     """The MetadataInfo an application instance's ``dubbo.metadata.revision`` names:
     ``storage-type=remote`` from the registry's metadata report (``read_remote``), else
-    (``local``, Dubbo's default) from the instance's own MetadataService.  Cached by
-    (app, revision) either way: a revision is a digest of its content."""
+    (``local``, Dubbo's default) from the instance's own MetadataService, over the protocol
+    its metadata names (dubbo or tri), falling back to its other endpoints.  Cached by
+    (app, revision) either way: a revision is a digest of its content.  Raises
+    ``RegistryError`` naming every attempt when none answered."""
     revision = str(meta.get("dubbo.metadata.revision") or "")
     if not revision:
         raise RegistryError("instance without dubbo.metadata.revision")
+    if len(revision) > 256:
+        raise RegistryError(f"dubbo.metadata.revision of {len(revision)} characters")
     if revision == "0":  # Dubbo: the instance exports no services yet
         return MetadataInfo(app, revision, MappingProxyType({}))
     hit = cached(app, revision)
@@ -270,13 +489,21 @@ async def instance_metadata_info(
         info = MetadataInfo.from_json(data, where)
         remember(info, app, revision)
         return info
-    mport, mprotocol = metadata_service_address(host, port, meta)
-    if mprotocol != "dubbo":
-        raise MetadataServiceError(
-            f"MetadataService of {app} at {host}:{mport} speaks {mprotocol}; only dubbo is "
-            "supported for metadata calls"
-        )
-    return await fetch_metadata_info(host, mport, app, revision, timeout)
+    candidates = metadata_service_candidates(host, port, meta)
+    errors: list[str] = []
+    for protocol, mport in candidates:
+        if protocol not in METADATA_PROTOCOLS:
+            errors.append(f"{protocol}://{host}:{mport}: cannot speak {protocol[:40]!r}")
+            continue
+        try:
+            return await fetch_metadata_info(host, mport, app, revision, timeout, protocol)
+        except MetadataServiceError as e:
+            errors.append(str(e))
+            if "no metadata for revision" in str(e):
+                break  # the MetadataService answered: asking elsewhere will not help
+    raise MetadataServiceError(
+        f"metadata of {app} revision {revision} could not be fetched: " + "; ".join(errors)
+    )
 
 
 def instance_urls(
@@ -284,12 +511,7 @@ def instance_urls(
 ) -> list[DubboURL]:
     """The URLs of ``iface`` that an instance serves: MetadataInfo's services, on the
     instance's host and the port of their protocol (``dubbo.endpoints``)."""
-    ports: dict[str, int] = {}
-    raw = meta.get("dubbo.endpoints")
-    if raw:
-        with contextlib.suppress(orjson.JSONDecodeError, TypeError, ValueError, KeyError):
-            for e in orjson.loads(raw):
-                ports[str(e["protocol"])] = int(e["port"])
+    ports = _endpoints(meta)
     out = []
     for si in info.for_interface(iface):
         params = dict(si.params)

@@ -27,7 +27,7 @@ import logging
 import os
 import re
 import tempfile
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
@@ -43,8 +43,17 @@ from .base import (
     Snapshot,
     matches,
 )
+from .checks import (
+    check_host,
+    check_metadata,
+    check_port,
+    check_text,
+    check_weight,
+    skipped_text,
+)
 from .metadata import ServiceDefinition
 from .metadata_service import instance_metadata_info, instance_urls
+from .records import BAD_PORT, BAD_TYPE, BAD_VALUE, UNAVAILABLE, WRONG_SERVICE, RecordRejected
 
 log = logging.getLogger("tribridge.registry.nacos")
 
@@ -62,7 +71,6 @@ _PARAMS = {
 }
 _MODES = ("all", "interface", "instance")
 _PROTO_RE = re.compile(r"^[a-z][a-z0-9+.-]{0,31}$")
-_MAX_SKIPPED = 100
 _PAGE = 500
 _MAX_PAGES = 200
 
@@ -132,7 +140,6 @@ class NacosRegistry(Registry):
         self._followers: dict[str, set[ServiceKey]] = {}
         self._callbacks: dict[str, Any] = {}
         self._definitions: dict[str, ServiceDefinition | None] = {}
-        self._skipped: dict[str, str] = {}
         self._last_error: str | None = None
         self._names_cache: tuple[float, list[str]] | None = None
         self._work_dir = tempfile.mkdtemp(prefix="tribridge-nacos-")
@@ -483,74 +490,91 @@ class NacosRegistry(Registry):
 
     # ---- snapshots ----------------------------------------------------------------------------------
 
-    def _skip(self, where: str, why: str) -> None:
-        if where not in self._skipped:
-            log.warning("%s: skipped %s: %s", self.name, where, why)
-        if len(self._skipped) >= _MAX_SKIPPED and where not in self._skipped:
-            self._skipped.pop(next(iter(self._skipped)))
-        self._skipped[where] = why
+    def _skip(self, source: str, where: str, e: Exception) -> None:
+        """Report a skipped record of ``source`` (the interface being resolved)."""
+        if not isinstance(e, RecordRejected):
+            label = UNAVAILABLE if "could not be fetched" in str(e) else BAD_VALUE
+            e = RecordRejected(label, str(e))
+        self.skips.add(source, where, e)
 
     def _usable(self, inst: Any) -> bool:
         # Java consumers list healthy instances only (selectInstances(healthy=true)), which
-        # also drops disabled ones and those with weight <= 0.
+        # also drops disabled ones and those with weight <= 0.  Malformed weights are not
+        # judged here: _record refuses them with a reason.
+        try:
+            weight = float(getattr(inst, "weight", 1.0) or 0)
+        except (TypeError, ValueError):
+            weight = 1.0
         return (
             _bool(getattr(inst, "healthy", True))
             and _bool(getattr(inst, "enabled", True))
-            and (float(getattr(inst, "weight", 1.0) or 0) > 0)
+            and not weight <= 0
         )
 
+    @staticmethod
+    def _record(inst: Any) -> tuple[str, int, dict[str, str]]:
+        """(ip, port, metadata) of one Nacos instance, checked: registrants choose every
+        field (``RecordRejected`` says what is wrong)."""
+        host = check_host(getattr(inst, "ip", None), "ip")
+        port = check_port(getattr(inst, "port", None), "port")
+        weight = getattr(inst, "weight", 1.0)
+        if not isinstance(weight, int | float) or isinstance(weight, bool):
+            raise RecordRejected(BAD_TYPE, f"bad weight {str(weight)[:20]!r}")
+        if not 0 <= weight <= 10000:  # also NaN; Nacos' own range
+            raise RecordRejected(BAD_VALUE, f"instance weight {weight!r} outside 0..10000")
+        meta = check_metadata(getattr(inst, "metadata", None) or {})
+        return host, port, meta
+
+    @staticmethod
+    def _where(name: str, inst: Any) -> str:
+        ip, port = getattr(inst, "ip", "?"), getattr(inst, "port", "?")
+        return f"{name} {str(ip)[:80]}:{str(port)[:10]}"
+
     def _interface_endpoint(self, name: str, inst: Any, iface: str) -> Endpoint | None:
-        where = f"{name} {getattr(inst, 'ip', '?')}:{getattr(inst, 'port', '?')}"
-        meta = getattr(inst, "metadata", None) or {}
+        where = self._where(name, inst)
         try:
-            if not isinstance(meta, Mapping):
-                raise RegistryError("metadata is not a map")
+            host, port, meta = self._record(inst)
             if meta.get("category", "providers") != "providers":
                 return None
-            protocol = str(meta.get("protocol") or "dubbo")
+            protocol = meta.get("protocol") or "dubbo"
             if not _PROTO_RE.match(protocol):
-                raise RegistryError(f"bad protocol {protocol!r}")
-            port = int(inst.port)
-            if not 0 < port < 65536:
-                raise RegistryError(f"bad port {inst.port!r}")
+                raise RecordRejected(BAD_VALUE, f"bad protocol {protocol[:40]!r}")
             if meta.get("interface") and meta["interface"] != iface:
-                raise RegistryError(f"interface {meta['interface']!r} under the service of {iface}")
-            params = {str(k): str(v) for k, v in meta.items()}
-            url = DubboURL(
-                protocol,
-                str(inst.ip),
-                port,
-                str(meta.get("path") or iface),
-                MappingProxyType(params),
-            )
+                raise RecordRejected(
+                    WRONG_SERVICE,
+                    f"interface {meta['interface'][:120]!r} under the service of {iface}",
+                )
+            check_weight(meta.get("weight"), 100, "weight")
+            for k in ("version", "group"):
+                check_text(meta.get(k), k, 128)
+            url = DubboURL(protocol, host, port, meta.get("path") or iface, MappingProxyType(meta))
             ep = Endpoint.from_url(url)
-        except (RegistryError, TypeError, ValueError, AttributeError) as e:
-            self._skip(where, str(e))
+        except (RecordRejected, RegistryError) as e:
+            self._skip(iface, where, e)
             return None
-        self._skipped.pop(where, None)
+        self.skips.clear(iface, where)
         return ep
 
     async def _app_endpoints(self, app: str, inst: Any, iface: str) -> list[Endpoint]:
-        where = f"{app} {getattr(inst, 'ip', '?')}:{getattr(inst, 'port', '?')}"
+        where = self._where(app, inst)
         try:
-            raw = getattr(inst, "metadata", None) or {}
-            if not isinstance(raw, Mapping):
-                raise RegistryError("metadata is not a map")
-            meta = {str(k): str(v) for k, v in raw.items() if v is not None}
-            host, port = str(inst.ip), int(inst.port)
+            host, port, meta = self._record(inst)
             info = await instance_metadata_info(
                 app, host, port, meta, self._read_metadata_info, 3.0
             )
             out = []
             for url in instance_urls(iface, app, host, port, meta, info):
+                check_weight(url.params.get("weight"), 100, "weight")
                 ep = Endpoint.from_url(url)
+                if not 0 < ep.port < 65536:
+                    raise RecordRejected(BAD_PORT, f"service port {ep.port} out of range")
                 if not _bool(getattr(inst, "enabled", True)):
                     ep = dataclasses.replace(ep, enabled=False)
                 out.append(ep)
-        except (RegistryError, TypeError, ValueError, AttributeError) as e:
-            self._skip(where, str(e))
+        except (RecordRejected, RegistryError) as e:
+            self._skip(iface, where, e)
             return []
-        self._skipped.pop(where, None)
+        self.skips.clear(iface, where)
         return out
 
     async def _read_metadata_info(self, app: str, revision: str) -> tuple[str | None, str]:
@@ -578,7 +602,7 @@ class NacosRegistry(Registry):
                             content, source=f"nacos config {data_id} (group {self.metadata_group})"
                         )
                     except RegistryError as e:
-                        self._skip(f"definition {data_id}", str(e))
+                        self._skip(iface, f"definition {data_id}", e)
                 self._definitions[data_id] = d
             d = self._definitions[data_id]
             if d is not None:
@@ -663,5 +687,6 @@ class NacosRegistry(Registry):
             "error": self._last_error,
             "services": len(self._watches),
             "followed": sorted(self._callbacks),
-            "skipped": dict(self._skipped),
+            "skipped": skipped_text(self.skips),
+            "skipped_records": self.skips.summary(),
         }
