@@ -22,7 +22,7 @@ from typing import Any
 from urllib.parse import parse_qs, quote
 
 import orjson
-from tribridge.codecs.hessian2 import HessianError, parse_types
+from tribridge.codecs.hessian2 import HessianError, PairMap, parse_types
 from tribridge.registries import open_registry
 from tribridge.registries.base import Registry
 from tribridge.registries.static import StaticRegistry
@@ -854,6 +854,13 @@ def _enum_names(v: Any, enums: frozenset[str]) -> Any:
         return {k: _enum_names(x, enums) for k, x in v.items()}
     if isinstance(v, list):
         return [_enum_names(x, enums) for x in v]
+    if isinstance(v, PairMap):
+        # enum keys (Map<Color, V>) decode as objects, which Python cannot hash: once they are
+        # names the map is an ordinary JSON object, as for any other map
+        pairs = [(_enum_names(k, enums), _enum_names(x, enums)) for k, x in v.pairs]
+        if all(isinstance(k, (str, int, float, bool)) or k is None for k, _ in pairs):
+            return dict(pairs)
+        return PairMap(v.type, pairs)
     return v
 
 

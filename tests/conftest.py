@@ -99,3 +99,19 @@ def nacos() -> Iterator[object]:
         yield proc
     finally:
         proc.close()
+
+
+@pytest.fixture(scope="session")
+def java_peers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    """Real Apache Dubbo 3.3 and 2.7 providers and consumers (Java), in a network namespace,
+    once per session; a peer that cannot start fails the run (see interop/java_peers.py)."""
+    from tribridge.interop.java_peers import JavaPeerError, start_java_peers
+
+    try:
+        peers = start_java_peers(tmp=tmp_path_factory.mktemp("java-peers"))
+    except JavaPeerError as e:
+        pytest.fail(f"the Java Dubbo peers did not start: {e}")
+    try:
+        yield peers
+    finally:
+        peers.close()
