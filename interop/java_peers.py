@@ -251,11 +251,17 @@ def start_java_peers(
             registry = f"zookeeper://{zk.address}?timeout=20000" if zk else "N/A"
             app = f"compat-{key}"
             spec = ",".join(f"{name}:{port}" for name, port in ports.items())
+            # 2.7 publishes service definitions (signatures) only to a configured metadata report
+            props = (
+                [f"-Ddubbo.metadata-report.address=zookeeper://{zk.address}"]
+                if zk and line == "2.7"
+                else []
+            )
             proc = peers.spawn(
                 f"provider-{key}", line, "com.tribridge.compat.Provider",
                 [f"app={app}", f"host={ns_ip}", f"protocols={spec}",
                  f"registry={registry}"],
-                [],
+                props,
             )  # fmt: skip
             started.append((proc, "READY"))
             peers.providers[key] = Provider(key, line, "", ports, zk, proc, app)
