@@ -24,7 +24,7 @@ from urllib.parse import parse_qs, quote
 import orjson
 from tribridge.codecs.hessian2 import HessianError, PairMap, parse_types
 from tribridge.registries import open_registry
-from tribridge.registries.base import Registry
+from tribridge.registries.base import Registry, ServiceKey
 from tribridge.registries.static import StaticRegistry
 
 from .config import AutoRoutes, GatewayConfig, ParamSource, RouteConfig
@@ -411,8 +411,17 @@ class Gateway:
         if snap is not None:
             svc.update(snap)
 
-    def _auto_service(self, st: RoutingState, interface: str) -> Service | None:
-        svc = st.services.get(interface) or self._auto.get(interface)
+    def _auto_service(
+        self, st: RoutingState, interface: str, version: str = "", group: str = ""
+    ) -> Service | None:
+        """The configured service, else the auto service for (interface, version, group):
+        one per key, as the Dubbo2 ingress keeps them, so a group or version asked for in
+        the headers reaches providers exported only under it."""
+        svc = st.services.get(interface)
+        if svc is not None:
+            return svc
+        key = str(ServiceKey(interface, version, group))
+        svc = self._auto.get(key)
         if svc is not None:
             return svc
         if not st.exposure.service(interface, st.registry_name(ServiceConfig(interface))):
@@ -421,12 +430,12 @@ class Gateway:
             raise GatewayError(
                 503, "too_many_services", f"more than {MAX_AUTO_SERVICES} auto-routed services"
             )
-        svc = self._new_service(st, ServiceConfig(interface))
+        svc = self._new_service(st, ServiceConfig(interface, version, group))
         self._subscribe(st, svc)
         if not svc.snapshot.endpoints and not svc.snapshot.pending:
             self._drop_auto(st, svc)
             return None
-        self._auto[interface] = svc
+        self._auto[key] = svc
         return svc
 
     def _drop_auto(self, st: RoutingState, svc: Service) -> None:
@@ -434,8 +443,9 @@ class Gateway:
         reg = st.registry_for(svc.cfg)
         if reg is not None:
             reg.unsubscribe(svc.cfg.key, svc.update)
-        if self._auto.get(svc.cfg.interface) is svc:
-            del self._auto[svc.cfg.interface]
+        key = str(svc.cfg.key)
+        if self._auto.get(key) is svc:
+            del self._auto[key]
 
     async def _after_guard(
         self,
@@ -465,7 +475,7 @@ class Gateway:
         answer 404 and hold no watch (a name that once had providers answers 503)."""
         snap = svc.snapshot
         return (
-            self._auto.get(svc.cfg.interface) is svc
+            self._auto.get(str(svc.cfg.key)) is svc
             and not snap.pending
             and not snap.endpoints
             and not svc.ever_provided
@@ -639,7 +649,14 @@ class Gateway:
                 reg = st.registry_name(known.cfg if known else ServiceConfig(iface))
                 if not st.exposure.service(iface, reg):
                     raise not_found(f"no exposed service {iface!r}", service=iface, method=method)
-                svc = self._auto_service(st, iface)
+                h = req.headers
+                svc = (
+                    self._auto_service(
+                        st, iface, h.get(VERSION_HEADER) or "", h.get(GROUP_HEADER) or ""
+                    )
+                    if auto.header_overrides
+                    else self._auto_service(st, iface)
+                )
                 if svc is not None and self._never_provided(svc):
                     self._drop_auto(st, svc)
                     svc = None
