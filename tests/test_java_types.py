@@ -5,7 +5,7 @@ row proves both directions; ``typeOf`` shows the Java class that really arrived.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
@@ -18,23 +18,20 @@ pytestmark = pytest.mark.interop
 
 
 @pytest.fixture(scope="module")
-def gateways(java_peers: JavaPeers) -> Iterator[dict[str, int]]:
-    """One gateway per target (HTTP port), started on first use."""
-    ports: dict[str, int] = {}
+def gateways(java_peers: JavaPeers) -> Iterator[Callable[[Target, bool], int]]:
+    """HTTP port of a gateway per target, started on first use: with every signature and
+    POJO configured, or ``bare`` (no ``services:``; types only from request headers)."""
+    ports: dict[tuple[str, bool], int] = {}
     with BackgroundLoop() as bg:
 
-        def get(target: Target) -> int:
-            if target.id not in ports:
-                ports[target.id] = bg.start_gateway(direct_config(java_peers, target)).port
-            return ports[target.id]
+        def get(target: Target, bare: bool = False) -> int:
+            if (target.id, bare) not in ports:
+                extra = {"services": []} if bare else None
+                cfg = direct_config(java_peers, target, extra)
+                ports[(target.id, bare)] = bg.start_gateway(cfg).port
+            return ports[(target.id, bare)]
 
-        yield _Lazy(get)  # type: ignore[misc]
-
-
-class _Lazy(dict):  # type: ignore[type-arg]
-    def __init__(self, get: Any) -> None:
-        super().__init__()
-        self.get_port = get
+        yield get
 
 
 def call(port: int, row: Row) -> tuple[int, Any]:
@@ -43,6 +40,6 @@ def call(port: int, row: Row) -> tuple[int, Any]:
 
 @pytest.mark.parametrize("target", TARGETS, ids=[t.id for t in TARGETS])
 @pytest.mark.parametrize("row", ROWS, ids=[r.id for r in ROWS])
-def test_type_row(gateways: Any, target: Target, row: Row) -> None:
-    status, body = call(gateways.get_port(target), row)
+def test_type_row(gateways: Callable[[Target, bool], int], target: Target, row: Row) -> None:
+    status, body = call(gateways(target, False), row)
     assert (status, body) == (200, row.want), f"{target.id} {row.method}{row.args}"
