@@ -22,7 +22,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from tests.java_compat import ROWS, TARGETS  # noqa: E402
+from tests.java_compat import BARE_ROWS, ROWS, TARGETS  # noqa: E402
 from tests.test_java_matrix import DIFFERENCES, DOORS, _cells, group_cells  # noqa: E402
 
 DISCOVERY = {
@@ -135,14 +135,20 @@ def render(data: dict[str, Any]) -> str:
     w("## Every type row (tests/test_java_types.py)\n")
     w("HTTP/JSON → tribridge (configured signatures) → provider, which echoes; rows are the")
     w("README's JSON ⇄ Java table and more (see `tests/java_compat.py`).\n")
-    w("| provider and protocol | rows passed |\n|---|---|")
-    for t in TARGETS:
-        ok = sum(
-            1
-            for r in ROWS
-            if results.get(f"test_type_row[{r.id}-{t.id}]", {}).get("outcome") == "passed"
+    w("A *bare* gateway has no signature configured: types come from `x-tribridge-types`, the")
+    w("`class` of objects and inference (`BARE_ROWS`).\n")
+    w("| provider and protocol | rows passed | bare-gateway rows passed |\n|---|---|---|")
+
+    def count(test: str, rows: list[Any], t: Any) -> int:
+        return sum(
+            1 for r in rows if results.get(f"{test}[{r.id}-{t.id}]", {}).get("outcome") == "passed"
         )
-        w(f"| {t.id} | {ok} of {len(ROWS)} |")
+
+    for t in TARGETS:
+        w(
+            f"| {t.id} | {count('test_type_row', ROWS, t)} of {len(ROWS)} "
+            f"| {count('test_bare_row', BARE_ROWS, t)} of {len(BARE_ROWS)} |"
+        )
     w("")
     if DIFFERENCES:
         w("## Differences not fixed\n")

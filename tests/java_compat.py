@@ -158,8 +158,9 @@ class Row:
     id: str
     method: str
     args: list[Any]
-    want: Any
+    want: Any  # the JSON answer; for a status other than 200, the error code
     headers: tuple[tuple[str, str], ...] = ()
+    status: int = 200
 
 
 B64 = base64.b64encode(bytes([0, 1, 255, 127])).decode()
@@ -307,6 +308,58 @@ ROWS: list[Row] = [
     Row("null_POJO", "nullPerson", [], None),
     Row("null_List", "nullList", [], None),
     Row("CompletableFuture", "greetAsync", ["Bo"], "async hello, Bo"),
+    Row(
+        "unknown_field_refused",
+        "echoPerson",
+        [{"name": "x", "nope": 1}],
+        "bad_arguments",
+        status=400,
+    ),
+    Row("int_out_of_range", "echoInt", [2**31], "bad_arguments", status=400),
+    Row("byte_out_of_range", "echoByte", [128], "bad_arguments", status=400),
+    Row("enum_unknown_constant", "echoColor", ["PINK"], "bad_arguments", status=400),
+]
+
+# A gateway with no signatures configured: types from the x-tribridge-types header and the
+# "class" of objects; POJOs the gateway does not know come back with every field.
+T = "x-tribridge-types"
+BARE_ROWS: list[Row] = [
+    Row("long_by_header", "echoLong", [2**40], 2**40, ((T, "long"),)),
+    Row("int_inferred_generic", "echoInt", [7], 7),
+    Row("String_generic", "echoString", ["s"], "s"),
+    Row(
+        "POJO_by_class",
+        "echoPerson",
+        [{"class": PERSON_T, "name": "Ann", "age": 3}],
+        {
+            "class": PERSON_T,
+            **dict.fromkeys(PERSON_FIELDS),
+            "name": "Ann",
+            "age": 3,
+            "id": 0,
+            "active": False,
+            "height": 0.0,
+        },
+    ),
+    Row(
+        "unknown_class_fields_returned",
+        "makeEmployee",
+        ["Max"],
+        {
+            "class": EMPLOYEE_T,
+            **dict.fromkeys(PERSON_FIELDS),
+            "name": "Max",
+            "age": 30,
+            "id": 0,
+            "active": False,
+            "height": 0.0,
+            "company": "ACME",
+            "salary": 5000000000,
+        },
+        ((T, "java.lang.String"),),
+    ),
+    Row("Object_inferred_int", "typeOf", [5], "java.lang.Integer=5"),
+    Row("Object_inferred_list", "typeOf", [[1, "a"]], "java.util.ArrayList=[1, a]"),
 ]
 
 

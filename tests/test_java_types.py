@@ -12,7 +12,7 @@ import pytest
 from tribridge.interop.java_peers import TYPES, JavaPeers
 from tribridge.interop.testing import BackgroundLoop, http_request
 
-from .java_compat import ROWS, TARGETS, Row, Target, direct_config
+from .java_compat import BARE_ROWS, ROWS, TARGETS, Row, Target, direct_config
 
 pytestmark = pytest.mark.interop
 
@@ -26,7 +26,9 @@ def gateways(java_peers: JavaPeers) -> Iterator[Callable[[Target, bool], int]]:
 
         def get(target: Target, bare: bool = False) -> int:
             if (target.id, bare) not in ports:
-                extra = {"services": []} if bare else None
+                # a bare gateway knows no signature, so POJO classes need an allow pattern
+                allow = {"classes": {"allow": ["com.tribridge.compat.*"]}}
+                extra = {"services": [], "security": allow} if bare else None
                 cfg = direct_config(java_peers, target, extra)
                 ports[(target.id, bare)] = bg.start_gateway(cfg).port
             return ports[(target.id, bare)]
@@ -35,11 +37,21 @@ def gateways(java_peers: JavaPeers) -> Iterator[Callable[[Target, bool], int]]:
 
 
 def call(port: int, row: Row) -> tuple[int, Any]:
-    return http_request(port, "POST", f"/{TYPES}/{row.method}", row.args, dict(row.headers))
+    status, body = http_request(port, "POST", f"/{TYPES}/{row.method}", row.args, dict(row.headers))
+    if status != 200 and isinstance(body, dict) and "error" in body:
+        return status, body["error"].get("code")
+    return status, body
 
 
 @pytest.mark.parametrize("target", TARGETS, ids=[t.id for t in TARGETS])
 @pytest.mark.parametrize("row", ROWS, ids=[r.id for r in ROWS])
 def test_type_row(gateways: Callable[[Target, bool], int], target: Target, row: Row) -> None:
     status, body = call(gateways(target, False), row)
-    assert (status, body) == (200, row.want), f"{target.id} {row.method}{row.args}"
+    assert (status, body) == (row.status, row.want), f"{target.id} {row.method}{row.args}"
+
+
+@pytest.mark.parametrize("target", TARGETS, ids=[t.id for t in TARGETS])
+@pytest.mark.parametrize("row", BARE_ROWS, ids=[r.id for r in BARE_ROWS])
+def test_bare_row(gateways: Callable[[Target, bool], int], target: Target, row: Row) -> None:
+    status, body = call(gateways(target, True), row)
+    assert (status, body) == (row.status, row.want), f"{target.id} {row.method}{row.args}"
