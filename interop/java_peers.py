@@ -10,12 +10,15 @@ created here (``tbjm<pid>``), joined to the root namespace by a veth pair on a p
     root namespace  HOST_IP (gateway, ZooKeeper servers)  ══ veth ══  NS_IP (Java providers
                                                                       and consumers)
 
-Providers (one JVM each, one ZooKeeper each, so each discovery cell sees one provider):
+Providers (one JVM each, one registry each, so each discovery cell sees one provider):
 
 ``33d``  Dubbo 3.3, dubbo on 20880; interface- and application-level registration, the
          MetadataService over dubbo
-``33t``  Dubbo 3.3, tri on 50051 and dubbo+tri on one port 20881; the MetadataService over tri
+``33t``  Dubbo 3.3, tri on 50051; the MetadataService over tri
 ``27``   Dubbo 2.7.23, dubbo on 20890; interface-level registration
+``33u``  Dubbo 3.3, dubbo and tri on one port 20881 (``ext-protocol``); no registry
+``33n``  Dubbo 3.3, dubbo on 20882, registered through Dubbo's nacos registry (the Java
+         nacos-client) into the Nacos emulator, interface- and application-level
 
 Each exports ``com.tribridge.compat.TypesService`` 1.0.0 and ``GreetService`` as g1/1.0.0,
 g2/1.0.0 and g1/2.0.0.  Consumers (``Consumer`` main, one per line) read ``run URL [checks]``
@@ -185,7 +188,13 @@ class JavaPeers:
     consumers: dict[str, Consumer] = field(default_factory=dict)
     processes: list[JavaProcess] = field(default_factory=list)
     zks: list[ZookeeperServer] = field(default_factory=list)
+    nacos: Any = None  # nacos_emulator.EmulatorProcess, on the host side of the veth
     startup_seconds: float = 0.0
+
+    @property
+    def nacos_address(self) -> str:
+        assert self.nacos is not None, "no Nacos emulator started"
+        return f"{self.host_ip}:{self.nacos.http_port}"
 
     def spawn(self, name: str, line: str, main: str, args: list[str], props: list[str],
               stdin: bool = False) -> JavaProcess:  # fmt: skip
@@ -211,18 +220,23 @@ class JavaPeers:
                 p.stop()
         for zk in self.zks:
             zk.close()
+        if self.nacos is not None:
+            self.nacos.close()
         self.nets.delete()
         if not os.environ.get("TRIBRIDGE_KEEP_JAVA_LOGS"):
             shutil.rmtree(self.tmp, ignore_errors=True)
 
 
-# key -> (line, protocols spec, ports)
-PROVIDERS: dict[str, tuple[str, dict[str, int], bool]] = {
-    "33d": ("3.3", {"dubbo": 20880}, True),
-    "33t": ("3.3", {"tri": 50051}, True),
+# key -> (line, protocol -> port, registry: "zk" (a ZooKeeper of its own), "nacos" (the
+# session's Nacos emulator) or None)
+PROVIDERS: dict[str, tuple[str, dict[str, int], str | None]] = {
+    "33d": ("3.3", {"dubbo": 20880}, "zk"),
+    "33t": ("3.3", {"tri": 50051}, "zk"),
     # Dubbo refuses a tri export and a dubbo+tri export of one service in one process
-    "33u": ("3.3", {"dubbo+tri": 20881}, False),
-    "27": ("2.7", {"dubbo": 20890}, True),
+    "33u": ("3.3", {"dubbo+tri": 20881}, None),
+    "27": ("2.7", {"dubbo": 20890}, "zk"),
+    # Dubbo's own nacos registry (Java nacos-client 2.x, gRPC) into interop/nacos_emulator.py
+    "33n": ("3.3", {"dubbo": 20882}, "nacos"),
 }
 
 
@@ -242,13 +256,20 @@ def start_java_peers(
         nets.add("java")
         nets.veth("v", None, f"{host_ip}/30", "java", f"{ns_ip}/30")
         started: list[tuple[JavaProcess, str]] = []
-        for key, (line, ports, with_zk) in PROVIDERS.items():
+        if any(p[2] == "nacos" for p in PROVIDERS.values()):
+            from .nacos_emulator import start_emulator_process
+
+            peers.nacos = start_emulator_process(0, "--host", host_ip)
+        for key, (line, ports, kind) in PROVIDERS.items():
             zk = None
-            if with_zk:
+            registry = "N/A"
+            if kind == "zk":
                 zk = ZookeeperServer(host=host_ip)
                 peers.zks.append(zk)
                 zk.start(timeout=30)
-            registry = f"zookeeper://{zk.address}?timeout=20000" if zk else "N/A"
+                registry = f"zookeeper://{zk.address}?timeout=20000"
+            elif kind == "nacos":
+                registry = f"nacos://{peers.nacos_address}"
             app = f"compat-{key}"
             spec = ",".join(f"{name}:{port}" for name, port in ports.items())
             # 2.7 publishes service definitions (signatures) only to a configured metadata report

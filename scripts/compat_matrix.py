@@ -29,6 +29,8 @@ DISCOVERY = {
     "direct": "direct address",
     "zk-interface": "ZooKeeper, interface-level",
     "zk-app": "ZooKeeper, application-level (MetadataService)",
+    "nacos-interface": "Nacos (emulator), interface-level",
+    "nacos-app": "Nacos (emulator), application-level",
 }
 DOOR = {
     "http-route": "HTTP explicit route",
@@ -77,7 +79,7 @@ def render(data: dict[str, Any]) -> str:
         ports = ", ".join(f"{k} :{v}" for k, v in p["ports"].items())
         w(f"| provider `{key}` | Dubbo {p['dubbo']} ({ports}) |")
     if "startup_seconds" in meta:
-        w(f"\nStarting every JVM (4 providers, 2 consumers, 3 ZooKeeper servers): "
+        w(f"\nStarting every JVM (5 providers, 2 consumers, 3 ZooKeeper servers, the Nacos emulator): "
           f"{meta['startup_seconds']} s of this run.\n")  # fmt: skip
 
     def cell_mark(test_id: str, diff_key: str) -> str:

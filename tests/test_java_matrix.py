@@ -48,7 +48,7 @@ from .java_compat import (
 
 pytestmark = pytest.mark.interop
 
-DISCOVERIES = ("direct", "zk-interface", "zk-app")
+DISCOVERIES = ("direct", "zk-interface", "zk-app", "nacos-interface", "nacos-app")
 DOORS = ("http-route", "http-auto", "cli", "java-ingress", "java-relay")
 MB = 1 << 20
 
@@ -72,6 +72,8 @@ def _cells() -> list[Cell]:
             discoveries.append("zk-interface")
         if t.provider == "33d":  # application-level discovery is Dubbo 3's
             discoveries.append("zk-app")
+            # the same service from provider 33n, through Dubbo's nacos registry
+            discoveries += ["nacos-interface", "nacos-app"]
         for d in discoveries:
             for door in DOORS:
                 out.append(Cell(t.id, d, door))
@@ -118,6 +120,9 @@ def registry(peers: JavaPeers, t: Target, discovery: str) -> Any:
         ]
         services = {TYPES: [t.static_entry(peers, TYPES, version="1.0.0")], GREET: greets}
         return {"type": "static", "services": services}
+    if discovery.startswith("nacos"):
+        mode = "interface" if discovery == "nacos-interface" else "instance"
+        return f"nacos://{peers.nacos_address}?mode={mode}"
     mode = "interface" if discovery == "zk-interface" else "application"
     return f"zookeeper://{peers.providers[t.provider].zookeeper}?discovery={mode}"
 
@@ -439,7 +444,7 @@ def test_cell(cell: Cell, envs: Callable[[Cell], Env], java_peers: JavaPeers,
 def group_cells() -> list[Cell]:
     out = []
     for t in BY_ID.values():
-        for d in ("direct",):
+        for d in ["direct", *(["nacos-interface"] if t.provider == "33d" else [])]:
             for door in ("http-auto", "cli", "java-ingress", "java-relay"):
                 out.append(Cell(t.id, d, door))
     return out
