@@ -411,16 +411,15 @@ class Gateway:
         if snap is not None:
             svc.update(snap)
 
-    def _auto_service(
-        self, st: RoutingState, interface: str, version: str = "", group: str = ""
-    ) -> Service | None:
-        """The configured service, else the auto service for (interface, version, group):
-        one per key, as the Dubbo2 ingress keeps them, so a group or version asked for in
-        the headers reaches providers exported only under it."""
+    def _auto_service(self, st: RoutingState, interface: str, group: str = "") -> Service | None:
+        """The configured service, else the auto service of (interface, group): a group is
+        a separate Dubbo service (an empty group matches only ungrouped providers), so the
+        x-dubbo-group header picks its own subscription, as the Dubbo2 ingress does; every
+        version stays in one snapshot and the call's version filters it."""
         svc = st.services.get(interface)
         if svc is not None:
             return svc
-        key = str(ServiceKey(interface, version, group))
+        key = str(ServiceKey(interface, "", group))  # "interface" or "group/interface"
         svc = self._auto.get(key)
         if svc is not None:
             return svc
@@ -430,7 +429,7 @@ class Gateway:
             raise GatewayError(
                 503, "too_many_services", f"more than {MAX_AUTO_SERVICES} auto-routed services"
             )
-        svc = self._new_service(st, ServiceConfig(interface, version, group))
+        svc = self._new_service(st, ServiceConfig(interface, group=group))
         self._subscribe(st, svc)
         if not svc.snapshot.endpoints and not svc.snapshot.pending:
             self._drop_auto(st, svc)
@@ -649,14 +648,8 @@ class Gateway:
                 reg = st.registry_name(known.cfg if known else ServiceConfig(iface))
                 if not st.exposure.service(iface, reg):
                     raise not_found(f"no exposed service {iface!r}", service=iface, method=method)
-                h = req.headers
-                svc = (
-                    self._auto_service(
-                        st, iface, h.get(VERSION_HEADER) or "", h.get(GROUP_HEADER) or ""
-                    )
-                    if auto.header_overrides
-                    else self._auto_service(st, iface)
-                )
+                group = (req.headers.get(GROUP_HEADER) or "") if auto.header_overrides else ""
+                svc = self._auto_service(st, iface, group)
                 if svc is not None and self._never_provided(svc):
                     self._drop_auto(st, svc)
                     svc = None

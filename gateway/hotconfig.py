@@ -128,7 +128,7 @@ async def apply_config(gw: Gateway, cfg: GatewayConfig) -> list[str]:
     #    this and the swap run without an await in between, so no request sees a mix
     dropped_auto = []
     for key, svc in list(gw._auto.items()):
-        iface = svc.cfg.interface  # keys are "group/interface:version" (str(ServiceKey))
+        iface = svc.cfg.interface  # keys are "interface" or "group/interface"
         keep = (
             new.auto is not None
             and iface not in services
