@@ -70,9 +70,10 @@ def _cells() -> list[Cell]:
         discoveries = ["direct"]
         if t.provider in ("33d", "33t", "27"):
             discoveries.append("zk-interface")
-        if t.provider == "33d":  # application-level discovery is Dubbo 3's
+        # application-level discovery is Dubbo 3's; 33t serves its MetadataService over tri
+        if t.provider in ("33d", "33t"):
             discoveries.append("zk-app")
-            # the same service from provider 33n, through Dubbo's nacos registry
+        if t.provider == "33d":  # the same service from provider 33n, via Dubbo's nacos registry
             discoveries += ["nacos-interface", "nacos-app"]
         for d in discoveries:
             for door in DOORS:
@@ -88,8 +89,10 @@ _DUBBO27_GROUPS = (
     "consumer alike (see test_java_consumer_baseline): a limit of the provider, not of tribridge"
 )
 DIFFERENCES: dict[str, str] = {
-    f"groups:2.7-dubbo-direct-{door}": _DUBBO27_GROUPS
+    f"groups:2.7-dubbo-{disc}-{door}": _DUBBO27_GROUPS
+    for disc in ("direct", "zk-interface")
     for door in ("http-auto", "cli", "java-ingress", "java-relay", "java-baseline")
+    if disc == "direct" or door != "java-baseline"
 }
 DIFFERENCES["types:Object_long_by_header"] = (
     "the README says `x-tribridge-types: long` sends a small long into an `Object` slot, but the "
@@ -98,6 +101,34 @@ DIFFERENCES["types:Object_long_by_header"] = (
     "tri: 404); the README needs a way to type a value inside an Object slot"
 )
 CELLS = [c for c in _cells() if c.id not in DIFFERENCES]
+
+#: Differences being fixed in parallel (tribridge bugs, not Java ones): the tests below
+#: exercise them and pass once those fixes merge; docs/compatibility.md names them.
+PENDING: dict[str, str] = {
+    "a": "a POJO's BigDecimal field with no configured types goes out as a hessian string "
+    '(Java refuses it), and `{"class": "java.math.BigDecimal", "value": ...}` is refused',
+    "b": "JSON integers beyond 64 bits and high-precision decimals are rounded through float "
+    "before BigInteger, BigDecimal or Object slots",
+    "c": "`tribridge call REGISTRY-URL INTERFACE.METHOD` is refused (only "
+    "`REGISTRY-URL/INTERFACE METHOD` works)",
+    "d": "ZooKeeper discovery keeps one entry per address: two groups on one host:port lose one",
+    "e": "the MetadataService over Triple (Dubbo 3.3 application-level discovery with tri)",
+}
+
+
+def pending_reason(test: str) -> str | None:
+    """Which parallel fix a failing test waits for (None: it must pass now)."""
+    if "bare_bigdecimal_row" in test:
+        return "a"
+    if "precision_row" in test:
+        return "b"
+    if "3.3-tri-zk-app" in test:
+        return "e"
+    if "test_groups_and_versions" in test and "zk-interface" in test:
+        return "d"
+    if test.startswith("test_cell[") and test.endswith("-cli]") and "direct" not in test:
+        return "c"
+    return None
 
 
 # ---- gateways per (target, discovery) ----------------------------------------------------
@@ -389,6 +420,10 @@ def door_cli(env: Env, c: Checks, peers: JavaPeers) -> None:
     c.expect("cli checked exception", (r.returncode, err.get("exception"), err.get("message")),
              (1, "com.tribridge.compat.CompatException", "checked failure"))  # fmt: skip
     if env.registry_url is not None:
+        # one target grammar for every scheme: registry URL + INTERFACE.METHOD, as for dubbo://
+        r = tb("call", env.registry_url, f"{TYPES}.echoLong", "[5]", "--version", "1.0.0")
+        c.expect("cli registry URL with INTERFACE.METHOD", (r.returncode, r.stdout.strip()),
+                 (0, "5"))  # fmt: skip
         r = tb(
             "call", target, "echoPerson", orjson.dumps([PERSON_IN]).decode(), "--version", "1.0.0"
         )
@@ -444,7 +479,10 @@ def test_cell(cell: Cell, envs: Callable[[Cell], Env], java_peers: JavaPeers,
 def group_cells() -> list[Cell]:
     out = []
     for t in BY_ID.values():
-        for d in ["direct", *(["nacos-interface"] if t.provider == "33d" else [])]:
+        # two groups on one host:port must stay two ZooKeeper entries
+        zk = ["zk-interface"] if t.provider in ("33d", "33t", "27") else []
+        nacos = ["nacos-interface"] if t.provider == "33d" else []
+        for d in ["direct", *zk, *nacos]:
             for door in ("http-auto", "cli", "java-ingress", "java-relay"):
                 out.append(Cell(t.id, d, door))
     return out
