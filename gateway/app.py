@@ -22,9 +22,9 @@ from typing import Any
 from urllib.parse import parse_qs, quote
 
 import orjson
-from tribridge.codecs.hessian2 import HessianError, parse_types
+from tribridge.codecs.hessian2 import HessianError, PairMap, parse_types
 from tribridge.registries import open_registry
-from tribridge.registries.base import Registry
+from tribridge.registries.base import Registry, ServiceKey
 from tribridge.registries.static import StaticRegistry
 
 from .config import AutoRoutes, GatewayConfig, ParamSource, RouteConfig
@@ -425,8 +425,16 @@ class Gateway:
         if snap is not None:
             svc.update(snap)
 
-    def _auto_service(self, st: RoutingState, interface: str) -> Service | None:
-        svc = st.services.get(interface) or self._auto.get(interface)
+    def _auto_service(self, st: RoutingState, interface: str, group: str = "") -> Service | None:
+        """The configured service, else the auto service of (interface, group): a group is
+        a separate Dubbo service (an empty group matches only ungrouped providers), so the
+        x-dubbo-group header picks its own subscription, as the Dubbo2 ingress does; every
+        version stays in one snapshot and the call's version filters it."""
+        svc = st.services.get(interface)
+        if svc is not None:
+            return svc
+        key = str(ServiceKey(interface, "", group))  # "interface" or "group/interface"
+        svc = self._auto.get(key)
         if svc is not None:
             return svc
         if not st.exposure.service(interface, st.registry_name(ServiceConfig(interface))):
@@ -435,12 +443,12 @@ class Gateway:
             raise GatewayError(
                 503, "too_many_services", f"more than {MAX_AUTO_SERVICES} auto-routed services"
             )
-        svc = self._new_service(st, ServiceConfig(interface))
+        svc = self._new_service(st, ServiceConfig(interface, group=group))
         self._subscribe(st, svc)
         if not svc.snapshot.endpoints and not svc.snapshot.pending:
             self._drop_auto(st, svc)
             return None
-        self._auto[interface] = svc
+        self._auto[key] = svc
         return svc
 
     def _drop_auto(self, st: RoutingState, svc: Service) -> None:
@@ -449,8 +457,9 @@ class Gateway:
         if reg is not None:
             reg.unsubscribe(svc.cfg.key, svc.update)
         svc.release()
-        if self._auto.get(svc.cfg.interface) is svc:
-            del self._auto[svc.cfg.interface]
+        key = str(svc.cfg.key)
+        if self._auto.get(key) is svc:
+            del self._auto[key]
 
     async def _after_guard(
         self,
@@ -480,7 +489,7 @@ class Gateway:
         answer 404 and hold no watch (a name that once had providers answers 503)."""
         snap = svc.snapshot
         return (
-            self._auto.get(svc.cfg.interface) is svc
+            self._auto.get(str(svc.cfg.key)) is svc
             and not snap.pending
             and not snap.endpoints
             and not svc.ever_provided
@@ -654,7 +663,8 @@ class Gateway:
                 reg = st.registry_name(known.cfg if known else ServiceConfig(iface))
                 if not st.exposure.service(iface, reg):
                     raise not_found(f"no exposed service {iface!r}", service=iface, method=method)
-                svc = self._auto_service(st, iface)
+                group = (req.headers.get(GROUP_HEADER) or "") if auto.header_overrides else ""
+                svc = self._auto_service(st, iface, group)
                 if svc is not None and self._never_provided(svc):
                     self._drop_auto(st, svc)
                     svc = None
@@ -869,6 +879,13 @@ def _enum_names(v: Any, enums: frozenset[str]) -> Any:
         return {k: _enum_names(x, enums) for k, x in v.items()}
     if isinstance(v, list):
         return [_enum_names(x, enums) for x in v]
+    if isinstance(v, PairMap):
+        # enum keys (Map<Color, V>) decode as objects, which Python cannot hash: once they are
+        # names the map is an ordinary JSON object, as for any other map
+        pairs = [(_enum_names(k, enums), _enum_names(x, enums)) for k, x in v.pairs]
+        if all(isinstance(k, (str, int, float, bool)) or k is None for k, _ in pairs):
+            return dict(pairs)
+        return PairMap(v.type, pairs)
     return v
 
 

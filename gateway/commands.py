@@ -306,7 +306,11 @@ def cmd_call(args: argparse.Namespace) -> int:
             res = await svc.invoke(call)
             if not res.ok:
                 raise svc.result_error(res, call)
-            sys.stdout.write(dumps(res.value).decode() + "\n")
+            from .app import _enum_names
+
+            # enums as their constant names, as the HTTP doors answer
+            value = _enum_names(res.value, svc.enum_classes) if svc.enum_classes else res.value
+            sys.stdout.write(dumps(value).decode() + "\n")
             return 0
         except GatewayError as e:
             sys.stderr.write(e.body().decode() + "\n")

@@ -135,7 +135,8 @@ async def apply_config(gw: Gateway, cfg: GatewayConfig) -> list[str]:
     # 4. auto-routed services that no longer fit are forgotten (re-created on demand);
     #    this and the swap run without an await in between, so no request sees a mix
     dropped_auto = []
-    for iface, svc in list(gw._auto.items()):
+    for key, svc in list(gw._auto.items()):
+        iface = svc.cfg.interface  # keys are "interface" or "group/interface"
         keep = (
             new.auto is not None
             and iface not in services
@@ -144,7 +145,7 @@ async def apply_config(gw: Gateway, cfg: GatewayConfig) -> list[str]:
         )
         if not keep:
             dropped_auto.append(svc)
-            del gw._auto[iface]
+            del gw._auto[key]
         else:
             gw.secure_service(new, svc)
 

@@ -36,16 +36,16 @@ class ZookeeperError(RuntimeError):
     """ZooKeeper could not be started (the message carries the server's log tail)."""
 
 
-def free_port() -> int:
+def free_port(host: str = "127.0.0.1") -> int:
     with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
+        s.bind((host, 0))
         return s.getsockname()[1]
 
 
-def four_letter(port: int, cmd: str = "ruok", timeout: float = 1.0) -> str:
+def four_letter(port: int, cmd: str = "ruok", timeout: float = 1.0, host: str = "127.0.0.1") -> str:
     """Send a four-letter command; '' when nothing answers."""
     try:
-        with socket.create_connection(("127.0.0.1", port), timeout=timeout) as s:
+        with socket.create_connection((host, port), timeout=timeout) as s:
             s.sendall(cmd.encode())
             s.shutdown(socket.SHUT_WR)
             chunks = []
@@ -63,8 +63,10 @@ class ZookeeperServer:
     """One standalone server; ``stop()``/``start()`` keep the port and the data dir, so
     tests can take ZooKeeper away and bring it back under the same address."""
 
-    def __init__(self, port: int = 0, java: str | None = None) -> None:
-        self.port = port or free_port()
+    def __init__(self, port: int = 0, java: str | None = None, host: str = "127.0.0.1") -> None:
+        # host: another local address (e.g. a veth end that peers in a test namespace reach)
+        self.host = host
+        self.port = port or free_port(host)
         self.java = java or shutil.which("java") or ""
         self.dir = Path(tempfile.mkdtemp(prefix="tribridge-zk-"))
         self.proc: subprocess.Popen[bytes] | None = None
@@ -78,7 +80,7 @@ class ZookeeperServer:
                     "syncLimit=5",
                     f"dataDir={self.dir / 'data'}",
                     f"clientPort={self.port}",
-                    "clientPortAddress=127.0.0.1",
+                    f"clientPortAddress={host}",
                     "admin.enableServer=false",
                     "4lw.commands.whitelist=ruok,stat,srvr,mntr,cons",
                     "maxClientCnxns=200",
@@ -93,7 +95,7 @@ class ZookeeperServer:
 
     @property
     def address(self) -> str:
-        return f"127.0.0.1:{self.port}"
+        return f"{self.host}:{self.port}"
 
     @property
     def running(self) -> bool:
@@ -134,8 +136,8 @@ class ZookeeperServer:
                     f"--- log ---\n{self.log_tail()}"
                 )
             # imok comes before the server serves; srvr tells when it really does
-            if four_letter(self.port, "ruok", 0.5) == "imok" and four_letter(
-                self.port, "srvr", 0.5
+            if four_letter(self.port, "ruok", 0.5, self.host) == "imok" and four_letter(
+                self.port, "srvr", 0.5, self.host
             ).startswith("Zookeeper version"):
                 return self
             time.sleep(0.05)
@@ -185,8 +187,10 @@ class ZookeeperServer:
         self.close()
 
 
-def start_zookeeper(port: int = 0, timeout: float = 30.0) -> ZookeeperServer:
-    server = ZookeeperServer(port)
+def start_zookeeper(
+    port: int = 0, timeout: float = 30.0, host: str = "127.0.0.1"
+) -> ZookeeperServer:
+    server = ZookeeperServer(port, host=host)
     try:
         return server.start(timeout)
     except BaseException:

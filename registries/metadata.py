@@ -18,6 +18,7 @@ route config.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -93,9 +94,9 @@ class ServiceDefinition:
                 MethodDefinition(m["name"], params, ret if isinstance(ret, str) else "")
             )
         types = TypeRegistry()
-        for t in _list(data, "types", iface):
-            d = _pojo(t)
-            if d is not None:
+        for t in _definitions(_list(data, "types", iface)):
+            d = _pojo(t, data)
+            if d is not None and d.name not in types.defs:
                 types.add(d)
         return cls(
             iface,
@@ -124,7 +125,58 @@ def _type(text: Any) -> JavaType:
     return parse_type(text)
 
 
-def _pojo(t: Any) -> PojoDef | None:
+def _definitions(listed: Any, depth: int = 0) -> list[Mapping[str, Any]]:
+    """Every TypeDefinition: the listed ones and, as Dubbo 2.7 writes them, those nested
+    inline in ``properties`` and ``items`` (bounded depth)."""
+    out: list[Mapping[str, Any]] = []
+    if depth > 16 or not isinstance(listed, (list, tuple)):
+        return out
+    for t in listed:
+        if not isinstance(t, Mapping) or "$ref" in t:
+            continue
+        out.append(t)
+        props = t.get("properties")
+        nested = list(props.values()) if isinstance(props, Mapping) else []
+        items = t.get("items")
+        out.extend(_definitions(nested + (items if isinstance(items, list) else []), depth + 1))
+    return out
+
+
+_REF_STEP = re.compile(r"\.([^.\[]+)|\[(\d+)\]")
+
+
+def _field_type(ftype: Any, root: Any) -> Any:
+    """Dubbo 3 writes a field's type name; Dubbo 2.7 writes a nested TypeDefinition, or a
+    fastjson reference such as ``{"$ref": "$.types[1].properties.seconds"}`` into the
+    document (followed here, a bounded number of hops)."""
+    for _ in range(8):
+        if not isinstance(ftype, Mapping):
+            return ftype
+        ref = ftype.get("$ref")
+        if not isinstance(ref, str):
+            return ftype.get("type")
+        ftype = _resolve(ref, root)
+    return None
+
+
+def _resolve(ref: str, root: Any) -> Any:
+    if not ref.startswith("$"):
+        return None
+    node, pos = root, 1
+    while pos < len(ref):
+        m = _REF_STEP.match(ref, pos)
+        if m is None:
+            return None
+        if m.group(1) is not None:
+            node = node.get(m.group(1)) if isinstance(node, Mapping) else None
+        else:
+            i = int(m.group(2))
+            node = node[i] if isinstance(node, (list, tuple)) and i < len(node) else None
+        pos = m.end()
+    return node
+
+
+def _pojo(t: Any, root: Any = None) -> PojoDef | None:
     """A TypeDefinition → PojoDef; JDK types and malformed entries are left out (the
     codec already knows the JDK types, and one bad entry must not hide the others)."""
     if not isinstance(t, Mapping):
@@ -143,7 +195,7 @@ def _pojo(t: Any) -> PojoDef | None:
     fields = []
     for fname, ftype in props.items():
         try:
-            fields.append((str(fname), _type(ftype)))
+            fields.append((str(fname), _type(_field_type(ftype, root))))
         except (HessianError, ValueError):
             return None
     return PojoDef(name, fields)

@@ -10,7 +10,7 @@ want_system=1
 [ "${1:-}" = "--python" ] && want_system=0
 
 if [ "$want_system" = 1 ]; then
-  APT_PKGS="openjdk-17-jdk-headless libhessian-java zookeeper wrk nginx-light iproute2 redis-server nghttp2-client"
+  APT_PKGS="openjdk-17-jdk-headless maven libhessian-java zookeeper wrk nginx-light iproute2 redis-server nghttp2-client"
   missing=""
   for p in $APT_PKGS; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
@@ -29,6 +29,23 @@ if [ "$want_system" = 1 ]; then
       (cd interop/node && npm ci --no-audit --no-fund --loglevel=error)
       echo "$sum" > "$stamp"
     fi
+  fi
+  # Java peers for the compatibility matrix (Apache Dubbo 3.3 and 2.7 from Maven Central): built
+  # here, so tests only run `java -cp` and download nothing.  Rebuilt when a pom or source changes.
+  if command -v mvn >/dev/null; then
+    for mod in interop/java/dubbo33 interop/java/dubbo27; do
+      [ -f "$mod/pom.xml" ] || continue
+      stamp=$mod/target/.tribridge-stamp
+      sum=$( (cat "$mod/pom.xml"; find "$mod/src" interop/java/peer/src -type f 2>/dev/null | sort | xargs cat) | sha256sum | cut -c1-16)
+      if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$sum" ] || [ ! -d "$mod/target/lib" ]; then
+        echo "[setup] building the Java peer $mod (mvn)"
+        rm -rf "$mod/target/lib"
+        (cd "$mod" && mvn -B -q package dependency:copy-dependencies -DoutputDirectory=target/lib)
+        echo "$sum" > "$stamp"
+      fi
+    done
+  else
+    echo "[setup] mvn not found: the Java Dubbo peers (tests/test_java_*.py) cannot be built" >&2
   fi
 fi
 

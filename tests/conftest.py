@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import os
 import socket
 import subprocess
 import sys
@@ -99,3 +101,52 @@ def nacos() -> Iterator[object]:
         yield proc
     finally:
         proc.close()
+
+
+@pytest.fixture(scope="session")
+def java_peers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    """Real Apache Dubbo 3.3 and 2.7 providers and consumers (Java), in a network namespace,
+    once per session; a peer that cannot start fails the run (see interop/java_peers.py)."""
+    from tribridge.interop.java_peers import JavaPeerError, start_java_peers
+
+    try:
+        peers = start_java_peers(tmp=tmp_path_factory.mktemp("java-peers"))
+    except JavaPeerError as e:
+        pytest.fail(f"the Java Dubbo peers did not start: {e}")
+    COMPAT_META["providers"] = {
+        k: {"line": p.line, "dubbo": p.dubbo_version, "ports": p.ports}
+        for k, p in peers.providers.items()
+    }
+    COMPAT_META["startup_seconds"] = round(peers.startup_seconds, 1)
+    try:
+        yield peers
+    finally:
+        peers.close()
+
+
+# ---- docs/compatibility.md: with TRIBRIDGE_COMPAT_JSON=path, the Java tests' outcomes are
+# written there at the end of the session (scripts/compat_matrix.py renders them)
+
+COMPAT_META: dict[str, Any] = {}
+_COMPAT_RESULTS: list[dict[str, Any]] = []
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    if not os.environ.get("TRIBRIDGE_COMPAT_JSON") or "test_java_" not in report.nodeid:
+        return
+    if report.when == "call" or (report.when == "setup" and not report.passed):
+        _COMPAT_RESULTS.append(
+            {
+                "test": report.nodeid,
+                "outcome": report.outcome,
+                "seconds": round(report.duration, 3),
+                "properties": dict(report.user_properties),
+            }
+        )
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    path = os.environ.get("TRIBRIDGE_COMPAT_JSON")
+    if path and _COMPAT_RESULTS:
+        with open(path, "w") as f:
+            json.dump({"meta": COMPAT_META, "results": _COMPAT_RESULTS}, f, indent=1)

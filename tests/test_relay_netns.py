@@ -24,6 +24,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from tribridge.interop.netns import Namespaces, run_ip
 
 S = "com.tribridge.demo.DemoService"
 NET = "10.231"
@@ -39,49 +40,22 @@ PROVIDER_PORT, RELAY_PORT, INGRESS_PORT, HTTP_PORT, TRI_PORT = 20880, 7443, 2088
 TRI = "com.tribridge.triple.GreeterService"
 
 
-def _run(*cmd: str) -> None:
-    r = subprocess.run(cmd, capture_output=True, text=True, timeout=20)
-    if r.returncode != 0:
-        raise RuntimeError(f"{' '.join(cmd)} failed ({r.returncode}): {r.stderr.strip()}")
-
-
 class Topology:
     def __init__(self, tmp: Path) -> None:
-        n = os.getpid() % 100000
-        self.tag = f"tb{n}"
-        self.ns = {k: f"{self.tag}{k}" for k in ("A", "GA", "GB", "B")}
+        self.nets = Namespaces("tb")
+        self.ns = {k: self.nets.name(k) for k in ("A", "GA", "GB", "B")}
         self.tmp = tmp
         self.procs: list[subprocess.Popen[bytes]] = []
-        self.created: list[str] = []
 
-    # ---- namespaces ----------------------------------------------------------------------
+    # ---- namespaces (tribridge.interop.netns) ----------------------------------------------
 
     def build(self) -> None:
-        existing = subprocess.run(
-            ["ip", "netns", "list"], capture_output=True, text=True, timeout=10
-        ).stdout.split()
-        for ns in self.ns.values():
-            if ns in existing:  # left by an earlier run of a process with our PID
-                _run("ip", "netns", "del", ns)
-        for ns in self.ns.values():
-            _run("ip", "netns", "add", ns)
-            self.created.append(ns)
-            _run("ip", "-n", ns, "link", "set", "lo", "up")
+        self.nets.add(*self.ns)
         for ns in (self.ns["GA"], self.ns["GB"]):
-            _run("ip", "netns", "exec", ns, "sysctl", "-qw", "net.ipv4.ip_forward=0")
-        self._veth("a", "A", A_IP, "GA", GA_IP_A)
-        self._veth("g", "GA", GA_IP_BR, "GB", GB_IP_BR)
-        self._veth("b", "B", B_IP, "GB", GB_IP_B)
-
-    def _veth(self, name: str, left: str, left_ip: str, right: str, right_ip: str) -> None:
-        l_dev, r_dev = f"{self.tag}{name}0", f"{self.tag}{name}1"
-        _run(
-            "ip", "link", "add", l_dev, "netns", self.ns[left], "type", "veth",
-            "peer", "name", r_dev, "netns", self.ns[right],
-        )  # fmt: skip
-        for ns, dev, ip in ((left, l_dev, left_ip), (right, r_dev, right_ip)):
-            _run("ip", "-n", self.ns[ns], "addr", "add", f"{ip}/24", "dev", dev)
-            _run("ip", "-n", self.ns[ns], "link", "set", dev, "up")
+            run_ip("ip", "netns", "exec", ns, "sysctl", "-qw", "net.ipv4.ip_forward=0")
+        self.nets.veth("a", "A", f"{A_IP}/24", "GA", f"{GA_IP_A}/24")
+        self.nets.veth("g", "GA", f"{GA_IP_BR}/24", "GB", f"{GB_IP_BR}/24")
+        self.nets.veth("b", "B", f"{B_IP}/24", "GB", f"{GB_IP_B}/24")
 
     # ---- processes -----------------------------------------------------------------------
 
@@ -126,11 +100,7 @@ class Topology:
             except subprocess.TimeoutExpired:
                 p.kill()
                 p.wait(5)
-        for ns in reversed(self.created):
-            try:
-                _run("ip", "netns", "del", ns)
-            except RuntimeError as e:
-                print(f"cleanup: {e}", file=sys.stderr)
+        self.nets.delete()
 
 
 @pytest.fixture(scope="module")
