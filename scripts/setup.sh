@@ -30,23 +30,6 @@ if [ "$want_system" = 1 ]; then
       echo "$sum" > "$stamp"
     fi
   fi
-  # Java peers for the compatibility matrix (Apache Dubbo 3.3 and 2.7 from Maven Central): built
-  # here, so tests only run `java -cp` and download nothing.  Rebuilt when a pom or source changes.
-  if command -v mvn >/dev/null; then
-    for mod in interop/java/dubbo33 interop/java/dubbo27; do
-      [ -f "$mod/pom.xml" ] || continue
-      stamp=$mod/target/.tribridge-stamp
-      sum=$( (cat "$mod/pom.xml"; find "$mod/src" interop/java/peer/src -type f 2>/dev/null | sort | xargs cat) | sha256sum | cut -c1-16)
-      if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$sum" ] || [ ! -d "$mod/target/lib" ]; then
-        echo "[setup] building the Java peer $mod (mvn)"
-        rm -rf "$mod/target/lib"
-        (cd "$mod" && mvn -B -q package dependency:copy-dependencies -DoutputDirectory=target/lib)
-        echo "$sum" > "$stamp"
-      fi
-    done
-  else
-    echo "[setup] mvn not found: the Java Dubbo peers (tests/test_java_*.py) cannot be built" >&2
-  fi
 fi
 
 if [ ! -x .venv/bin/python ]; then
@@ -62,24 +45,29 @@ if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$sum" ]; then
   echo "$sum" > "$stamp"
 fi
 
-# ---- registry interop peers ------------------------------------------------------------------
-# Spring Cloud Netflix Eureka server + client (interop/java/eureka), the Java nacos-client probe
-# (interop/java/nacos) and the Go nacos-sdk-go / client-go programs (interop/go).  Jars and
-# dependencies land in each module's target/ (gitignored), Go binaries in interop/go/bin; each
-# is rebuilt only when its sources change (stamp = hash of the sources).  Tests never download.
-build_registry_peers() {
+# ---- Java and Go interop peers ---------------------------------------------------------------
+# Apache Dubbo 3.3 and 2.7 providers/consumers for the compatibility matrix (interop/java/dubbo33,
+# dubbo27, sharing interop/java/peer), Spring Cloud Netflix Eureka server + client
+# (interop/java/eureka), the Java nacos-client probe (interop/java/nacos) and the Go
+# nacos-sdk-go / client-go programs (interop/go).  Jars and their dependencies land in each
+# module's target/ (gitignored), Go binaries in interop/go/bin; each is rebuilt only when its
+# sources change (stamp = hash of the sources), so tests only run `java -cp` and never download.
+build_java_go_peers() {
   local mod sum stamp
-  if ! command -v mvn >/dev/null; then
-    echo "[setup] installing maven"
-    SUDO=""; [ "$(id -u)" = 0 ] || SUDO="sudo"
-    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq maven >/dev/null
-  fi
-  for mod in interop/java/eureka interop/java/nacos; do
-    sum=$(cd "$mod" && find pom.xml src -type f | LC_ALL=C sort | xargs sha256sum | sha256sum | cut -c1-16)
+  for mod in interop/java/dubbo33 interop/java/dubbo27 interop/java/eureka interop/java/nacos; do
+    sum=$( (cd "$mod" && find pom.xml src -type f 2>/dev/null; \
+            [ "${mod#interop/java/dubbo}" != "$mod" ] && find ../peer -type f) \
+          | LC_ALL=C sort | (cd "$mod" && xargs sha256sum) | sha256sum | cut -c1-16)
     stamp=$mod/target/.tribridge-stamp
-    if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$sum" ]; then
+    if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$sum" ] || [ ! -d "$mod/target/lib" ]; then
       echo "[setup] building $mod (maven)"
-      (cd "$mod" && mvn -q -B -Dstyle.color=never -DskipTests package)
+      rm -rf "$mod/target/lib"
+      if ! (cd "$mod" && mvn -q -B -Dstyle.color=never -DskipTests package \
+              dependency:copy-dependencies -DoutputDirectory=target/lib) >/tmp/tribridge-mvn.log 2>&1; then
+        cat /tmp/tribridge-mvn.log >&2
+        echo "[setup] building $mod failed" >&2
+        return 1
+      fi
       echo "$sum" > "$stamp"
     fi
   done
@@ -94,5 +82,5 @@ build_registry_peers() {
   fi
 }
 if [ "$want_system" = 1 ]; then
-  build_registry_peers
+  build_java_go_peers
 fi
