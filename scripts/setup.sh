@@ -55,9 +55,10 @@ fi
 build_java_go_peers() {
   local mod sum stamp
   for mod in interop/java/dubbo33 interop/java/dubbo27 interop/java/eureka interop/java/nacos; do
-    sum=$( (cd "$mod" && find pom.xml src -type f 2>/dev/null; \
-            [ "${mod#interop/java/dubbo}" != "$mod" ] && find ../peer -type f) \
-          | LC_ALL=C sort | (cd "$mod" && xargs sha256sum) | sha256sum | cut -c1-16)
+    local extra=""  # the Dubbo lines share their sources
+    case "$mod" in interop/java/dubbo*) extra=../peer ;; esac
+    sum=$(cd "$mod" && find pom.xml src $extra -type f | LC_ALL=C sort | xargs sha256sum \
+          | sha256sum | cut -c1-16)
     stamp=$mod/target/.tribridge-stamp
     if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$sum" ] || [ ! -d "$mod/target/lib" ]; then
       echo "[setup] building $mod (maven)"
