@@ -462,7 +462,10 @@ class Service:
             self._check_classes(call, types)
             if call.attachments:
                 self.class_policy.check_attachments(cfg.interface, call.attachments)
-        generic = cfg.call == "generic" or (cfg.call == "auto" and types is None)
+        generic = cfg.call == "generic" or (
+            cfg.call == "auto"
+            and (types is None or _fields_unknown(call.args, types, self.type_registry()))
+        )
         wire = self.wire_args(call, types, generic, source)
         if generic:
             names = [t.generic_name() for t in types] if types is not None else None
@@ -919,3 +922,35 @@ def _implied_version(call: Call, cfg: ServiceConfig, eps: Sequence[Endpoint]) ->
         return ""
     v = eps[0].version
     return v if v and all(e.version == v for e in eps) else ""
+
+
+def _fields_unknown(args: Sequence[Any], types: Sequence[JavaType], reg: TypeRegistry) -> bool:
+    """Whether an argument carries a POJO whose field types nobody told us.
+
+    A direct call must write every field with its Java type (a ``BigDecimal`` field sent as
+    a string is refused by Java's deserializer); when only the class name is known (a type
+    hint, a ``class`` tag), a generic call lets the provider convert each field to its own
+    declared type (``PojoUtils.realize``) instead of the gateway guessing one."""
+    for a, t in zip(args, types, strict=False):
+        if t.kind == "class" and isinstance(a, dict) and reg.get(t.name) is None:
+            return True
+        if _untyped_tag(a, reg, 0):
+            return True
+    return False
+
+
+def _untyped_tag(v: Any, reg: TypeRegistry, depth: int) -> bool:
+    """A ``class``-tagged object below ``v`` naming a non-JDK class without a definition
+    (bounded by the policy's depth; the body's element count is bounded before this)."""
+    if depth > 64:
+        return False
+    if isinstance(v, dict):
+        c = v.get("class")
+        if isinstance(c, str) and not c.startswith("java.") and reg.get(c) is None:
+            # ``{"class": E, "name": C}`` is an enum constant: nothing to type
+            return not (len(v) == 2 and "name" in v)
+        return any(_untyped_tag(x, reg, depth + 1) for x in v.values())
+    if isinstance(v, list):
+        return any(_untyped_tag(x, reg, depth + 1) for x in v)
+    return False
+
