@@ -387,6 +387,13 @@ class ReflectionSchemaSource(SchemaSource):
             except ReflectionUnsupported as e:
                 last = e
                 continue
+            except IdlError as e:
+                # a refused stream for a service the server lacks is UNIMPLEMENTED, but grpc
+                # core sometimes reports it as INTERNAL: in auto mode the next version decides
+                if v == versions[-1] or self.version != "auto":
+                    raise
+                last = e
+                continue
             self._target_version[target] = v
             schema = Schema(files)
             if not schema.has_service(service):
