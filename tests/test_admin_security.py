@@ -389,9 +389,10 @@ def test_parse_time_budget_and_one_parse_at_a_time(bg: BackgroundLoop, provider:
     )
     g = start(bg, text)
     t0 = time.monotonic()
-    st, _, doc = admin_call(g.admin.port, "PUT", "/config", big_config(10_000), bearer())
+    # ~6 s of parsing on a quiet machine: the answer comes at the 200 ms budget, long before
+    st, _, doc = admin_call(g.admin.port, "PUT", "/config", big_config(30_000), bearer())
     assert st == 400 and "parse_timeout" in doc["error"]["message"], doc
-    assert time.monotonic() - t0 < 1.5
+    assert time.monotonic() - t0 < 3.0
     # the thread still runs: a second parse is refused instead of piling up
     st, _, doc = admin_call(g.admin.port, "PUT", "/config", gw_text(g), bearer())
     assert st == 503 and doc["error"]["code"] == "config_busy", doc
