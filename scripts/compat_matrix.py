@@ -22,7 +22,13 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from tests.java_compat import BARE_ROWS, ROWS, TARGETS  # noqa: E402
+from tests.java_compat import (  # noqa: E402
+    BARE_BIGDECIMAL_ROWS,
+    BARE_ROWS,
+    PRECISION_ROWS,
+    ROWS,
+    TARGETS,
+)
 from tests.test_java_matrix import (  # noqa: E402
     DIFFERENCES,
     DOORS,
@@ -149,9 +155,14 @@ def render(data: dict[str, Any]) -> str:
     w("README's JSON ⇄ Java table and more (see `tests/java_compat.py`).\n")
     w("A *bare* gateway has no signature configured: types come from `x-tribridge-types`, the")
     w("`class` of objects and inference (`BARE_ROWS`).\n")
-    w("Rows waiting for a fix in flight (precision (b), untyped BigDecimal (a)) are counted in")
-    w("the pending section below, not here.\n")
-    w("| provider and protocol | rows passed | bare-gateway rows passed |\n|---|---|---|")
+    w("*Exact numbers*: integers beyond 64 bits and high-precision decimals in `BigInteger`,")
+    w("`BigDecimal` and `Object` slots (`PRECISION_ROWS`). *Untyped BigDecimal*: a POJO's")
+    w("`BigDecimal` field on a bare gateway, and the `{\"class\": \"java.math.BigDecimal\",")
+    w("\"value\": …}` form (`BARE_BIGDECIMAL_ROWS`).\n")
+    w(
+        "| provider and protocol | rows passed | bare-gateway rows passed | exact-number rows "
+        "| untyped BigDecimal rows |\n|---|---|---|---|---|"
+    )
 
     def count(test: str, rows: list[Any], t: Any) -> int:
         return sum(
@@ -161,7 +172,10 @@ def render(data: dict[str, Any]) -> str:
     for t in TARGETS:
         w(
             f"| {t.id} | {count('test_type_row', ROWS, t)} of {len(ROWS)} "
-            f"| {count('test_bare_row', BARE_ROWS, t)} of {len(BARE_ROWS)} |"
+            f"| {count('test_bare_row', BARE_ROWS, t)} of {len(BARE_ROWS)} "
+            f"| {count('test_precision_row', PRECISION_ROWS, t)} of {len(PRECISION_ROWS)} "
+            f"| {count('test_bare_bigdecimal_row', BARE_BIGDECIMAL_ROWS, t)} of "
+            f"{len(BARE_BIGDECIMAL_ROWS)} |"
         )
     w("")
     waiting = sorted(
