@@ -95,10 +95,10 @@ DIFFERENCES: dict[str, str] = {
     if disc == "direct" or door != "java-baseline"
 }
 DIFFERENCES["types:Object_long_by_header"] = (
-    "the README says `x-tribridge-types: long` sends a small long into an `Object` slot, but the "
-    "header names the method's parameter types: `typeOf(Object)` called with it becomes "
-    "`typeOf(J)`, which a real provider does not have (dubbo: 400 provider_rejected_request, "
-    "tri: 404); the README needs a way to type a value inside an Object slot"
+    "`x-tribridge-types: long` names the method's parameter types, so `typeOf(Object)` called "
+    "with it becomes `typeOf(J)`, which a real provider does not have (dubbo: 400 "
+    "provider_rejected_request, tri: 404): by design; the README now sends a long into an "
+    "Object slot with the class tag `{\"class\": \"java.lang.Long\", \"value\": 7}` (a passing row)"
 )
 CELLS = [c for c in _cells() if c.id not in DIFFERENCES]
 
