@@ -265,6 +265,12 @@ ROWS: list[Row] = [
     ),
     Row("Object_int", "typeOf", [5], "java.lang.Integer=5"),
     Row("Object_long", "typeOf", [2**40], f"java.lang.Long={2**40}"),
+    Row(
+        "Object_small_long_tagged",
+        "typeOf",
+        [{"class": "java.lang.Long", "value": 7}],
+        "java.lang.Long=7",
+    ),
     Row("Object_string", "typeOf", ["s"], "java.lang.String=s"),
     Row("Object_map", "typeOf", [{"a": 1}], "java.util.HashMap={a=1}"),
     Row(
