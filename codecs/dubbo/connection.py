@@ -32,12 +32,17 @@ from .frame import (
     FLAG_EVENT,
     FLAG_REQUEST,
     FLAG_TWOWAY,
-    HESSIAN2,
-    OK,
+    SERIALIZATION_MASK,
     DubboProtocolError,
     Frame,
     FrameDecoder,
-    pack_frame,
+)
+from .messages import (
+    READONLY_EVENT,
+    WRITEABLE_EVENT,
+    encode_event,
+    encode_heartbeat,
+    encode_heartbeat_response,
 )
 
 __all__ = [
@@ -62,10 +67,6 @@ _NULL = b"N"
 #: prefers fastjson2 sends them JSONB-encoded ("...\"R\""), so only the tail is matched.
 _READONLY_TAILS = (b"R", b'"R"')
 _WRITEABLE_TAILS = (b"W", b'"W"')
-_HEARTBEAT_FLAG = FLAG_REQUEST | FLAG_TWOWAY | FLAG_EVENT | HESSIAN2
-_EVENT_FLAG = FLAG_REQUEST | FLAG_EVENT | HESSIAN2
-_READONLY_BODY = b"\x01R"
-_WRITEABLE_BODY = b"\x01W"
 _ID_MASK = (1 << 64) - 1
 _ID_SIGN = 1 << 63
 
@@ -249,7 +250,7 @@ class Connection:
             reply = None
             if flag & FLAG_TWOWAY:
                 # same id, same serialization id (HeartBeatResponse.setProto(req.getProto()))
-                reply = pack_frame(FLAG_EVENT | (flag & 0x1F), OK, fr.request_id, _NULL)
+                reply = encode_heartbeat_response(fr.request_id, flag & SERIALIZATION_MASK)
             return Heartbeat(fr.request_id, False, reply)
         if flag & FLAG_REQUEST and len(body) <= MAX_EVENT_BODY:
             if body.endswith(_READONLY_TAILS):
@@ -273,10 +274,10 @@ class Connection:
         """A two-way hessian2 heartbeat under a fresh id: a client sends one when the
         provider has been quiet for a heartbeat interval (Java providers close a connection
         after three silent ones); the answer arrives as ``Heartbeat(response=True)``."""
-        return pack_frame(_HEARTBEAT_FLAG, 0, self.next_request_id(), _NULL)
+        return encode_heartbeat(self.next_request_id())
 
     def readonly_event(self, readonly: bool = True) -> bytes:
         """The one-way READONLY (or WRITEABLE) event a provider sends every consumer before
         a graceful stop, so they send nothing new while calls in flight finish."""
-        body = _READONLY_BODY if readonly else _WRITEABLE_BODY
-        return pack_frame(_EVENT_FLAG, 0, self.next_request_id(), body)
+        event = READONLY_EVENT if readonly else WRITEABLE_EVENT
+        return encode_event(self.next_request_id(), event)
