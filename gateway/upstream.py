@@ -130,16 +130,17 @@ class DubboConnection(asyncio.Protocol):
         pending = self.pending
         timers = self.timers
         for ev in self.wire.receive_data(data):
-            if type(ev) is Response or type(ev) is OversizeFrame:
+            if type(ev) is Response:
                 fr = ev.frame
-                if fr.oversize and fr.is_request:
-                    continue  # an over-limit event from the provider: dropped
                 fut = pending.pop(fr.request_id, None)
                 timer = timers.pop(fr.request_id, None)
                 if timer is not None:
                     timer.cancel()
                 if fut is not None and not fut.done():
-                    fut.set_result(fr)  # an oversize one becomes CLIENT_ERROR in decode_response
+                    fut.set_result(fr)
+            elif type(ev) is OversizeFrame:
+                if ev.response:  # fail that call (CLIENT_ERROR via decode_response); the rest live on
+                    self._answer(ev.frame)
             elif type(ev) is Heartbeat:
                 if ev.reply is not None and self.transport is not None:
                     self.transport.write(ev.reply)
@@ -152,6 +153,14 @@ class DubboConnection(asyncio.Protocol):
                     self.transport.abort()
                 return
             # else: requests and other events from a provider are not ours to answer
+
+    def _answer(self, fr: Frame) -> None:
+        fut = self.pending.pop(fr.request_id, None)
+        timer = self.timers.pop(fr.request_id, None)
+        if timer is not None:
+            timer.cancel()
+        if fut is not None and not fut.done():
+            fut.set_result(fr)
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.closed = True
