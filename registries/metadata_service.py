@@ -62,7 +62,6 @@ MAX_METADATA_BYTES = 4 * 1024 * 1024
 CACHE_SIZE = 1024
 
 
-
 class MetadataServiceError(RegistryError):
     """The instance's MetadataService could not be reached or answered nonsense."""
 
