@@ -386,3 +386,34 @@ async def test_upstream_closes_on_a_protocol_error_and_fails_calls_in_flight() -
     with pytest.raises(Exception, match="malformed frame: bad magic"):
         fut.result()
     conn.connection_lost(None)
+
+
+# ---- the MetadataService client's glue -----------------------------------------------------
+
+
+async def test_metadata_client_answers_heartbeats_and_stops_at_a_protocol_error() -> None:
+    from tribridge.registries.metadata_service import MetadataServiceError, fetch_metadata_info
+
+    got: list[bytes] = []
+
+    async def provider(r: asyncio.StreamReader, w: asyncio.StreamWriter) -> None:
+        wire = Connection(Role.SERVER)
+        reqs: list[ConnectionEvent] = []
+        while not reqs:  # the call, whichever way the stream split it
+            reqs = [e for e in wire.receive_data(await r.read(65536)) if isinstance(e, Request)]
+        w.write(encode_heartbeat(-3) + encode_event(4, "R"))
+        data = await r.readexactly(17)  # the heartbeat response: 16-byte header + "N"
+        got.append(data)
+        w.write(b"\xda\xbc" + b"\x00" * 14)  # then something that is not Dubbo2
+        await w.drain()
+        await r.read()  # until the client hangs up
+        w.close()
+
+    server = await asyncio.start_server(provider, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    try:
+        with pytest.raises(MetadataServiceError, match="bad magic 0xdabc"):
+            await fetch_metadata_info("127.0.0.1", port, "conn-app", "r-conn", timeout=5)
+    finally:
+        server.close()
+    assert got == [encode_heartbeat_response(-3)]
