@@ -67,8 +67,8 @@ _NULL = b"N"
 #: prefers fastjson2 sends them JSONB-encoded ("...\"R\""), so only the tail is matched.
 _READONLY_TAILS = (b"R", b'"R"')
 _WRITEABLE_TAILS = (b"W", b'"W"')
-_ID_MASK = (1 << 64) - 1
-_ID_SIGN = 1 << 63
+_ID_MAX = (1 << 63) - 1
+_ID_MIN = -(1 << 63)
 
 
 class Role(enum.Enum):
@@ -266,8 +266,7 @@ class Connection:
     def next_request_id(self) -> int:
         """A fresh request id (opaque signed 64-bit, wrapping like Java's counter)."""
         rid = self._next_id
-        nxt = (rid + 1) & _ID_MASK
-        self._next_id = nxt - (1 << 64) if nxt & _ID_SIGN else nxt
+        self._next_id = rid + 1 if rid != _ID_MAX else _ID_MIN
         return rid
 
     def heartbeat(self) -> bytes:
