@@ -20,7 +20,6 @@ provider does on graceful shutdown, so consumers stop sending before the port cl
 from __future__ import annotations
 
 import asyncio
-import itertools
 import logging
 import ssl
 import time
@@ -31,13 +30,11 @@ from typing import TYPE_CHECKING, Any
 from tribridge.codecs.dubbo import (
     DubboProtocolError,
     Frame,
-    FrameDecoder,
     decode_request_body,
     encode_error_response,
-    encode_event,
-    encode_heartbeat_response,
     pack_frame,
 )
+from tribridge.codecs.dubbo.connection import Connection, Heartbeat, ProtocolError, Request, Role
 from tribridge.codecs.dubbo.frame import (
     BAD_REQUEST,
     HESSIAN2,
@@ -97,7 +94,8 @@ class _Consumer(asyncio.Protocol):
 
     def __init__(self, ingress: DubboIngress) -> None:
         self.ingress = ingress
-        self.decoder = FrameDecoder(ingress.cfg.max_payload)
+        #: framing, heartbeats, READONLY (sans-IO, codecs/dubbo/connection.py)
+        self.wire = Connection(Role.SERVER, max_payload=ingress.cfg.max_payload)
         self.transport: Any = None
         self.in_flight = 0
         self.last_read = time.monotonic()
@@ -144,18 +142,24 @@ class _Consumer(asyncio.Protocol):
 
     def data_received(self, data: bytes) -> None:
         self.last_read = now = time.monotonic()
-        try:
-            frames = self.decoder.feed(data)
-        except DubboProtocolError as e:
+        wire = self.wire
+        events = wire.receive_data(data)
+        if events and type(last := events[-1]) is ProtocolError:
             # Java hands non-dubbo bytes to telnet; a gateway hangs up on them.
-            log.info("%s: closing consumer connection %s: %s", self.ingress.label, self.peer, e)
+            ing = self.ingress
+            log.info("%s: closing consumer connection %s: %s", ing.label, self.peer, last.message)
             self.close()
             return
-        buffered = self.decoder.buffered
+        buffered = wire.buffered
         if buffered != self.held and self._hold(buffered, now):
             return
-        for fr in frames:
-            self.ingress._on_frame(self, fr)
+        on_request = self.ingress._on_request
+        for ev in events:
+            if type(ev) is Request:
+                on_request(self, ev.frame)
+            elif type(ev) is Heartbeat and ev.reply is not None:
+                self.send(ev.reply)
+            # else: heartbeat answers and other events from a consumer need nothing
 
     def _hold(self, buffered: int, now: float) -> bool:
         """Account a partial frame in the listener's budget; True: over it, closed."""
@@ -211,7 +215,7 @@ class _Consumer(asyncio.Protocol):
         if self.held:
             self.ingress._held -= self.held
             self.held = 0
-        self.decoder = FrameDecoder(self.ingress.cfg.max_payload)
+        self.wire = Connection(Role.SERVER, max_payload=self.ingress.cfg.max_payload)
         if self.transport is not None:
             self.transport.abort()
 
@@ -254,7 +258,6 @@ class DubboIngress:
             tuple[str, str, str, str], tuple[tuple[Any, ...], frozenset[str] | None]
         ] = {}
         self._tasks: set[asyncio.Future[Any]] = set()
-        self._event_ids = itertools.count(1)
         self._idle_handle: asyncio.TimerHandle | None = None
         self.in_flight = 0
         self._drained: asyncio.Future[None] | None = None
@@ -295,7 +298,7 @@ class DubboIngress:
         if self._idle_handle is not None:
             self._idle_handle.cancel()
         for c in list(self._conns):
-            c.send(encode_event(next(self._event_ids)))
+            c.send(c.wire.readonly_event())
         if self.in_flight and grace > 0:
             self._drained = asyncio.get_running_loop().create_future()
             try:
@@ -347,13 +350,7 @@ class DubboIngress:
 
     # ---- requests ------------------------------------------------------------------------
 
-    def _on_frame(self, conn: _Consumer, fr: Frame) -> None:
-        if not fr.is_request:
-            return  # a heartbeat response from the consumer
-        if fr.is_event:
-            if fr.is_heartbeat and fr.is_twoway:
-                conn.send(encode_heartbeat_response(fr.request_id, fr.serialization))
-            return
+    def _on_request(self, conn: _Consumer, fr: Frame) -> None:
         self.requests += 1
         rid = fr.request_id
         try:

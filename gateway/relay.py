@@ -24,7 +24,7 @@ import random
 import ssl
 import sys
 import time
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from .dubbo_ingress import DubboIngress
 from .relay_config import IngressConfig, IngressRoute, LinkConfig, RelayConfig, TlsConfig
@@ -74,9 +74,9 @@ class _LinkConnection(DubboConnection):
         if not self.lost.done():
             self.lost.set_result(None)
 
-    def _provider_request(self, fr: Any) -> None:
+    def _set_readonly(self, readonly: bool) -> None:
         was = self.readonly
-        super()._provider_request(fr)
+        super()._set_readonly(readonly)
         if self.readonly and not was and not self.lost.done():
             # The remote gateway is stopping: calls in flight finish, new ones wait for
             # the next connection (to the restarted gateway).

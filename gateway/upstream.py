@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import bisect
 import hashlib
-import itertools
 import logging
 import random
 import time
@@ -20,12 +19,15 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from tribridge.codecs.dubbo import (
-    DubboProtocolError,
-    Frame,
-    FrameDecoder,
-    encode_heartbeat,
-    encode_heartbeat_response,
+from tribridge.codecs.dubbo import Frame
+from tribridge.codecs.dubbo.connection import (
+    Connection,
+    Heartbeat,
+    OversizeFrame,
+    ProtocolError,
+    ReadOnly,
+    Response,
+    Role,
 )
 from tribridge.codecs.dubbo.frame import DEFAULT_MAX_PAYLOAD
 from tribridge.registries.base import Endpoint
@@ -97,10 +99,11 @@ class DubboConnection(asyncio.Protocol):
         self.loop = loop
         self.settings = settings
         self.transport: asyncio.Transport | None = None
-        self.decoder = FrameDecoder(settings.max_payload, skip_oversized=True)
+        #: framing, request ids, heartbeats and READONLY (sans-IO, codecs/dubbo/connection.py)
+        self.wire = Connection(Role.CLIENT, max_payload=settings.max_payload)
+        self.next_id = self.wire.next_request_id
         self.pending: dict[int, asyncio.Future[Frame]] = {}
         self.timers: dict[int, asyncio.TimerHandle] = {}
-        self.ids = itertools.count(1)
         self.closed = False
         self.readonly = False
         self.last_read = time.monotonic()
@@ -124,26 +127,40 @@ class DubboConnection(asyncio.Protocol):
 
     def data_received(self, data: bytes) -> None:
         self.last_read = time.monotonic()
-        try:
-            frames = self.decoder.feed(data)
-        except DubboProtocolError as e:
-            log.warning("closing provider connection: %s", e)
-            self._fail_all(ConnectionLost(f"provider sent a malformed frame: {e}"))
-            if self.transport is not None:
-                self.transport.abort()
-            return
         pending = self.pending
         timers = self.timers
-        for fr in frames:
-            if fr.flag & 0x80:  # a request from the provider: heartbeat or READONLY event
-                self._provider_request(fr)
-                continue
-            fut = pending.pop(fr.request_id, None)
-            timer = timers.pop(fr.request_id, None)
-            if timer is not None:
-                timer.cancel()
-            if fut is not None and not fut.done():
-                fut.set_result(fr)
+        for ev in self.wire.receive_data(data):
+            if type(ev) is Response:
+                fr = ev.frame
+                fut = pending.pop(fr.request_id, None)
+                timer = timers.pop(fr.request_id, None)
+                if timer is not None:
+                    timer.cancel()
+                if fut is not None and not fut.done():
+                    fut.set_result(fr)
+            elif type(ev) is OversizeFrame:
+                if ev.response:  # fail that call (CLIENT_ERROR via decode_response); the rest live on
+                    self._answer(ev.frame)
+            elif type(ev) is Heartbeat:
+                if ev.reply is not None and self.transport is not None:
+                    self.transport.write(ev.reply)
+            elif type(ev) is ReadOnly:
+                self._set_readonly(ev.readonly)
+            elif type(ev) is ProtocolError:
+                log.warning("closing provider connection: %s", ev.message)
+                self._fail_all(ConnectionLost(f"provider sent a malformed frame: {ev.message}"))
+                if self.transport is not None:
+                    self.transport.abort()
+                return
+            # else: requests and other events from a provider are not ours to answer
+
+    def _answer(self, fr: Frame) -> None:
+        fut = self.pending.pop(fr.request_id, None)
+        timer = self.timers.pop(fr.request_id, None)
+        if timer is not None:
+            timer.cancel()
+        if fut is not None and not fut.done():
+            fut.set_result(fr)
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.closed = True
@@ -158,9 +175,6 @@ class DubboConnection(asyncio.Protocol):
     @property
     def usable(self) -> bool:
         return not self.closed and not self.readonly and self.transport is not None
-
-    def next_id(self) -> int:
-        return next(self.ids)
 
     def call(self, request_id: int, frame: bytes, timeout: float) -> asyncio.Future[Frame]:
         """Send a two-way request frame; the future resolves with the response frame."""
@@ -208,7 +222,7 @@ class DubboConnection(asyncio.Protocol):
         fut = self.pending.pop(request_id, None)
         if fut is not None and not fut.done():
             fut.set_exception(CallTimeout(f"no response from provider within {timeout:g}s"))
-        if self.decoder.mid_frame and time.monotonic() - self.last_read >= timeout:
+        if self.wire.mid_frame and time.monotonic() - self.last_read >= timeout:
             # A frame started and nothing came for a whole call timeout (e.g. a header that
             # declares a body never sent): every later response would be read as part of
             # it, so the connection is useless. Close it; the pool opens a fresh one.
@@ -226,17 +240,9 @@ class DubboConnection(asyncio.Protocol):
             if not fut.done():
                 fut.set_exception(exc)
 
-    def _provider_request(self, fr: Frame) -> None:
-        if fr.is_event and fr.is_heartbeat:
-            if fr.is_twoway and self.transport is not None:
-                self.transport.write(encode_heartbeat_response(fr.request_id, fr.serialization))
-            return
-        if fr.is_event and len(fr.body) <= 15:
-            # READONLY ("R", `01 52`) — also fastjson2-encoded from 3.2 providers, so match loosely.
-            if fr.body.endswith(b"R") or fr.body.endswith(b'"R"'):
-                self.readonly = True
-            elif fr.body.endswith(b"W") or fr.body.endswith(b'"W"'):
-                self.readonly = False
+    def _set_readonly(self, readonly: bool) -> None:
+        """READONLY (True) / WRITEABLE (False) from the provider: no new calls while set."""
+        self.readonly = readonly
 
     def _schedule_heartbeat(self) -> None:
         interval = self.settings.heartbeat_interval
@@ -255,7 +261,7 @@ class DubboConnection(asyncio.Protocol):
             self.transport.abort()
             return
         if idle >= interval:
-            self.transport.write(encode_heartbeat(self.next_id()))
+            self.transport.write(self.wire.heartbeat())
         self._schedule_heartbeat()
 
     def close(self) -> None:

@@ -27,7 +27,6 @@ import argparse
 import asyncio
 import contextlib
 import datetime as _dt
-import itertools
 import math
 import sys
 from collections.abc import Awaitable, Callable
@@ -42,15 +41,13 @@ from tribridge.codecs.dubbo import (
     HEADER_LEN,
     DubboProtocolError,
     Frame,
-    FrameDecoder,
     decode_request_body,
     encode_error_response,
-    encode_event,
-    encode_heartbeat_response,
     encode_response,
     java_exception,
     supports_response_attachments,
 )
+from tribridge.codecs.dubbo.connection import Connection, Heartbeat, ProtocolError, Request, Role
 from tribridge.codecs.dubbo.frame import (
     BAD_REQUEST,
     BAD_RESPONSE,
@@ -942,7 +939,8 @@ def _norm_version(v: Any) -> str:
 class _Connection(asyncio.Protocol):
     def __init__(self, provider: DemoProvider) -> None:
         self.provider = provider
-        self.decoder = FrameDecoder(provider.payload)
+        #: framing, heartbeats, READONLY (sans-IO, codecs/dubbo/connection.py)
+        self.wire = Connection(Role.SERVER, max_payload=provider.payload)
         self.transport: Any = None  # asyncio or uvloop transport (no common base class)
         self._out: list[bytes] = []
         self.peer = "?"
@@ -960,14 +958,18 @@ class _Connection(asyncio.Protocol):
         self.provider._conns.discard(self)
 
     def data_received(self, data: bytes) -> None:
-        try:
-            frames = self.decoder.feed(data)
-        except DubboProtocolError:
+        events = self.wire.receive_data(data)
+        if events and type(events[-1]) is ProtocolError:
             # Java hands non-dubbo bytes to telnet or fails the channel; we just hang up.
             self.close()
             return
-        for frame in frames:
-            self.provider._on_frame(self, frame)
+        for ev in events:
+            if type(ev) is Request:
+                self.provider._on_request(self, ev.frame)
+            elif type(ev) is Heartbeat and ev.reply is not None:
+                # HeartbeatHandler: answer two-way heartbeats; other events (READONLY...) are
+                # noted by Java and never answered.
+                self.send(ev.reply)
 
     def send(self, data: bytes) -> None:
         # Replies produced in one loop iteration leave in one write.
@@ -1043,7 +1045,6 @@ class DemoProvider:
         self._server: asyncio.Server | None = None
         self._conns: set[_Connection] = set()
         self._tasks: set[asyncio.Task[None]] = set()
-        self._event_ids = itertools.count(1)
         self.closing = False
         #: application name (the MetadataService group) and revision -> MetadataInfo object,
         #: set by whoever registers this provider at application level
@@ -1093,7 +1094,7 @@ class DemoProvider:
         self.closing = True
         server.close()
         for conn in list(self._conns):
-            conn.send(encode_event(next(self._event_ids)))
+            conn.send(conn.wire.readonly_event())
         if self._tasks and grace > 0:
             await asyncio.wait(set(self._tasks), timeout=grace)
         for task in list(self._tasks):
@@ -1112,15 +1113,7 @@ class DemoProvider:
 
     # ---- requests --------------------------------------------------------------------------
 
-    def _on_frame(self, conn: _Connection, frame: Frame) -> None:
-        if not frame.is_request:
-            return  # a heartbeat response or a stray response: nothing to do
-        if frame.is_event:
-            # HeartbeatHandler: answer two-way heartbeats; other events (READONLY...) are
-            # noted by Java and never answered.
-            if frame.is_heartbeat and frame.is_twoway:
-                conn.send(encode_heartbeat_response(frame.request_id, frame.serialization))
-            return
+    def _on_request(self, conn: _Connection, frame: Frame) -> None:
         self.requests += 1
         # Run the call eagerly: most methods finish without suspending, and then no task is
         # created at all. A call that does suspend (slow) continues in a task.

@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import itertools
 import re
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Mapping
@@ -36,13 +35,8 @@ from types import MappingProxyType
 from typing import Any
 
 import orjson
-from tribridge.codecs.dubbo import (
-    DubboProtocolError,
-    FrameDecoder,
-    decode_response,
-    encode_heartbeat_response,
-    encode_request,
-)
+from tribridge.codecs.dubbo import DubboProtocolError, decode_response, encode_request
+from tribridge.codecs.dubbo.connection import Connection, Heartbeat, ProtocolError, Response, Role
 from tribridge.codecs.hessian2 import HessianError
 from tribridge.codecs.hessian2 import decode as hessian_decode
 from tribridge.codecs.hessian2 import encode as hessian_encode
@@ -66,8 +60,6 @@ SERVICE_INFO_CLASS = "org.apache.dubbo.metadata.MetadataInfo$ServiceInfo"
 #: a MetadataInfo bigger than this is not a MetadataInfo
 MAX_METADATA_BYTES = 4 * 1024 * 1024
 CACHE_SIZE = 1024
-
-_ids = itertools.count(1)
 
 
 class MetadataServiceError(RegistryError):
@@ -343,7 +335,9 @@ async def _call_triple(host: str, port: int, app: str, revision: str, where: str
 
 
 async def _call(host: str, port: int, app: str, revision: str, where: str) -> Any:
-    rid = next(_ids)
+    # the whole answer is buffered: an over-limit one fails the call instead of being skipped
+    wire = Connection(Role.CLIENT, max_payload=MAX_METADATA_BYTES, skip_oversized=False)
+    rid = wire.next_request_id()
     reader, writer = await asyncio.open_connection(host, port)
     try:
         writer.write(
@@ -357,22 +351,20 @@ async def _call(host: str, port: int, app: str, revision: str, where: str) -> An
                 version=METADATA_SERVICE_VERSION,
             )
         )
-        decoder = FrameDecoder(MAX_METADATA_BYTES)
         while True:
             data = await reader.read(65536)
             if not data:
                 raise MetadataServiceError(f"{where}: connection closed before the answer")
-            try:
-                frames = decoder.feed(data)
-            except DubboProtocolError as e:
-                raise MetadataServiceError(f"{where}: {e}") from None
-            for fr in frames:
-                if fr.is_request:
-                    if fr.is_heartbeat and fr.is_twoway:
-                        writer.write(encode_heartbeat_response(fr.request_id, fr.serialization))
+            for ev in wire.receive_data(data):
+                if type(ev) is Heartbeat:
+                    if ev.reply is not None:
+                        writer.write(ev.reply)
                     continue
-                if fr.request_id != rid or fr.is_event:
+                if type(ev) is ProtocolError:
+                    raise MetadataServiceError(f"{where}: {ev.message}")
+                if type(ev) is not Response or ev.frame.request_id != rid:
                     continue
+                fr = ev.frame
                 try:
                     res = decode_response(fr)
                 except DubboProtocolError as e:
