@@ -93,8 +93,11 @@ class Decoder:
         #: costs CPU per value, so a listener that must stay responsive bounds the count
         #: (``None``: bounded only by the input's length)
         self._budget = max_elements if max_elements is not None else 1 << 62
+        if pos < 0:
+            raise HessianError(f"negative start offset {pos}")
         self.pos = pos
-        self.end = len(self.data) if end is None else end
+        # never past the buffer: the compiled reader indexes it unchecked
+        self.end = len(self.data) if end is None else min(end, len(self.data))
         self.typed = typed
         self.max_depth = max_depth
         self._refs: list[Any] = []
@@ -202,6 +205,22 @@ class Decoder:
             return self._list(None, tag - 0x78, depth)
         if 0x60 <= tag <= 0x6F:
             return self._instance(tag - 0x60, depth)
+        # The commonest remaining tags inline (a call through the table costs more than
+        # these tests, interpreted or compiled); the table keeps the rest.
+        if tag == 0x4E:
+            return None
+        if tag == 0x54:
+            return True
+        if tag == 0x46:
+            return False
+        if tag == 0x48:
+            return self._map(None, depth)
+        if tag == 0x59:
+            return self._long(_unpack_i(data, self._need(4))[0])
+        if tag == 0x5F:
+            return 0.001 * _unpack_i(data, self._need(4))[0]
+        if tag == 0x44:
+            return _unpack_d(data, self._need(8))[0]
         handler = _HANDLERS.get(tag)
         if handler is None:
             raise HessianError(f"unknown tag 0x{tag:02x} at offset {self.pos - 1}")
@@ -329,7 +348,7 @@ class Decoder:
     def _list(self, type_name: str | None, n: int, depth: int) -> list:
         self._length(n)
         self._spend(n)
-        out: list = TypedList(type_name) if (self.typed and type_name is not None) else []
+        out = TypedList(type_name) if (self.typed and type_name is not None) else []
         self._refs.append(out)
         d = depth + 1
         for _ in range(n):
@@ -337,7 +356,7 @@ class Decoder:
         return out
 
     def _var_list(self, type_name: str | None, depth: int) -> list:
-        out: list = TypedList(type_name) if (self.typed and type_name is not None) else []
+        out = TypedList(type_name) if (self.typed and type_name is not None) else []
         self._refs.append(out)
         d = depth + 1
         data = self.data

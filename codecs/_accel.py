@@ -1,0 +1,139 @@
+"""Which implementation of the hot codec modules runs: compiled (Cython) or pure Python.
+
+The compiled build (``setup.py``) compiles the SAME ``.py`` files listed in ``ACCELERATED``
+(with the C types of their ``.pxd`` twins) into extension modules of the same names; the
+import system prefers an extension module over a ``.py`` file, so a built tree runs compiled
+and an unbuilt one (no compiler at install time) runs the ``.py`` files, the reference.
+
+``TRIBRIDGE_PURE_PYTHON=1`` in the environment forces the ``.py`` files even when the
+extensions are built (a finder placed before the path finder answers for these names).
+Tests and benchmarks also need both in ONE process: ``pure_twins`` loads the ``.py`` files
+as separate module objects and ``swap`` points every already-imported name at one side.
+"""
+
+from __future__ import annotations
+
+import importlib.machinery
+import importlib.util
+import os
+import sys
+from collections.abc import Callable, Iterable, Sequence
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+#: the modules compiled by the accelerated build (setup.py reads this list)
+ACCELERATED = (
+    "tribridge.codecs.hessian2.decoder",
+    "tribridge.codecs.hessian2.encoder",
+    "tribridge.codecs.dubbo.frame",
+    "tribridge.codecs.dubbo.messages",
+)
+ENV = "TRIBRIDGE_PURE_PYTHON"
+_HERE = Path(__file__).resolve().parent
+
+
+def pure_python_requested() -> bool:
+    """``TRIBRIDGE_PURE_PYTHON`` set to anything but empty / ``0``."""
+    return os.environ.get(ENV, "") not in ("", "0")
+
+
+def source_path(name: str) -> Path:
+    """The ``.py`` file of an accelerated module (``tribridge.codecs.x.y`` -> ``codecs/x/y.py``)."""
+    return _HERE.joinpath(*name.split(".")[2:]).with_suffix(".py")
+
+
+def implementation_of(module: ModuleType) -> str:
+    """``"compiled"`` for an extension module, ``"python"`` for a source one."""
+    file = getattr(module, "__file__", None) or ""
+    return "compiled" if file.endswith(tuple(importlib.machinery.EXTENSION_SUFFIXES)) else "python"
+
+
+def implementation(modules: Iterable[ModuleType]) -> str:
+    """One word for a package: ``compiled``, ``python``, or ``mixed`` (a partial build)."""
+    kinds = {implementation_of(m) for m in modules}
+    return kinds.pop() if len(kinds) == 1 else "mixed"
+
+
+class _SourceFinder:
+    """Answers for the accelerated names with their ``.py`` files (``TRIBRIDGE_PURE_PYTHON``)."""
+
+    @staticmethod
+    def find_spec(
+        name: str, path: Sequence[str] | None = None, target: ModuleType | None = None
+    ) -> importlib.machinery.ModuleSpec | None:
+        if name not in ACCELERATED:
+            return None
+        return importlib.util.spec_from_file_location(name, source_path(name))
+
+
+def install_source_finder() -> None:
+    """Force the ``.py`` modules for the rest of this process (idempotent); must run before
+    the accelerated modules are first imported (``tribridge.codecs`` does it on import)."""
+    if not any(isinstance(f, _SourceFinder) for f in sys.meta_path):
+        sys.meta_path.insert(0, _SourceFinder())
+
+
+_twins: dict[str, ModuleType] = {}
+
+
+def pure_twins() -> dict[str, ModuleType]:
+    """The ``.py`` version of every accelerated module, loaded beside whatever is imported
+    (same ``__name__`` and package, so their relative imports resolve to the shared
+    ``values`` / ``javatypes`` modules; not registered in ``sys.modules``)."""
+    if not _twins:
+        for name in ACCELERATED:
+            spec = importlib.util.spec_from_file_location(name, source_path(name))
+            assert spec is not None and spec.loader is not None
+            mod = importlib.util.module_from_spec(spec)
+            spec.loader.exec_module(mod)
+            _twins[name] = mod
+    return _twins
+
+
+def _defined_objects(mod: ModuleType) -> dict[str, Any]:
+    """Classes and functions a module defines itself (not the ones it imports)."""
+    return {
+        k: v
+        for k, v in vars(mod).items()
+        if callable(v) and getattr(v, "__module__", None) == mod.__name__
+    }
+
+
+def swap(to: str, extra: Iterable[dict[str, Any]] = ()) -> Callable[[], None]:
+    """Point every imported ``tribridge.*`` / ``tests.*`` module (and each ``extra`` namespace)
+    at the ``to`` side (``"python"`` or ``"compiled"``) of the accelerated classes and
+    functions; returns the undo.  Values built before the swap keep their class."""
+    twins = pure_twins()
+    mapping: dict[int, Any] = {}
+    for name, pure in twins.items():
+        loaded = sys.modules.get(name)
+        if loaded is None or loaded is pure:
+            continue
+        for k, p in _defined_objects(pure).items():
+            c = getattr(loaded, k, None)
+            if c is None or c is p:
+                continue
+            src, dst = (c, p) if to == "python" else (p, c)
+            mapping[id(src)] = dst
+    undo: list[tuple[dict[str, Any], str, Any]] = []
+    skip = set(ACCELERATED)
+    spaces = [
+        vars(m)
+        for n, m in list(sys.modules.items())
+        if m is not None and n not in skip and n.split(".")[0] in ("tribridge", "tests")
+    ]
+    spaces += [vars(m) for m in twins.values()]
+    spaces += list(extra)
+    for ns in spaces:
+        for k, v in list(ns.items()):
+            new = mapping.get(id(v))
+            if new is not None and new is not v:
+                undo.append((ns, k, v))
+                ns[k] = new
+
+    def restore() -> None:
+        for ns, k, v in reversed(undo):
+            ns[k] = v
+
+    return restore
