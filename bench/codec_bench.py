@@ -1,6 +1,11 @@
-"""Codec micro-benchmark (issue 2): our hessian2/Dubbo2 codec vs the other Python ones.
+"""Codec micro-benchmark (issues 2, 17): our hessian2/Dubbo2 codec, compiled and pure
+Python, vs the other Python ones.
 
-    .venv/bin/python bench/codec_bench.py [--budget 0.1] [--repeat 5] [--profile]
+    .venv/bin/python bench/codec_bench.py [--budget 0.1] [--repeat 5] [--profile [python]]
+
+Our codec runs twice in one process: compiled (the Cython build of the same .py files) and
+pure Python (those .py files, loaded beside it; ``tribridge.codecs._accel.swap``), so both
+see the same machine at the same time.
 
 Workload: a generic Dubbo2 request and a response carrying a ``com.tribridge.demo.User``
 POJO (long id, String name, int age, double score, boolean active, String email), as one
@@ -13,7 +18,7 @@ next to the closest equivalent in
   Python besides ours (pyhessian's encoder writes Hessian 1.0), and a hessian2 decoder;
 * python-hessian (``pyhessian.parser.ParserV2``): a Hessian 2.0 decoder (stream based).
 
-Ratio = theirs / ours: above 1 we are faster.  Before timing, every other library's
+Ratios: pure / compiled (what compiling buys) and theirs / compiled (above 1 we are faster).  Before timing, every other library's
 output is decoded by ours and compared with what ours produced, and every other decoder's
 result is compared with ours, so each row times the same logical value.
 """
@@ -36,6 +41,7 @@ import dubbo_ssl.codec.decoder as ds_dec
 import dubbo_ssl.codec.encoder as ds_enc
 from pyhessian.parser import Parser as PhParser
 from pyhessian.protocol import Object as PhObject
+from tribridge.codecs import _accel
 from tribridge.codecs.dubbo import (
     FrameDecoder,
     decode_request_body,
@@ -87,15 +93,17 @@ DS_HUNDRED_CJK = [ds_user(i, cjk=True) for i in range(1, 101)]
 
 # ---- ours ----------------------------------------------------------------------------------
 
-TEMPLATE = generic_template(SERVICE, VERSION)
+# Every function of ours is bound when a row is built (default arguments), not looked up
+# when it runs, so a row keeps the implementation that was active when it was built.
 
 
 def ours_request(method: str, types: list[str], args: list[Any]) -> Callable[[], bytes]:
-    return lambda: TEMPLATE.frame(7, generic_args(method, types, args))
+    template = generic_template(SERVICE, VERSION)
+    return lambda frame=template.frame, gen=generic_args: frame(7, gen(method, types, args))
 
 
 def ours_response(value: Any) -> Callable[[], bytes]:
-    return lambda: encode_response(7, value)
+    return lambda enc=encode_response: enc(7, value)
 
 
 def split(frame: bytes):
@@ -207,28 +215,89 @@ def calibrate(fn: Callable[[], Any], budget: float) -> int:
         number *= 4 if t < budget / 100 else 2
 
 
-def pair_us(
-    ours: Callable[[], Any], theirs: Callable[[], Any], budget: float, repeat: int
-) -> tuple[float, float]:
-    """Best-of-``repeat`` µs per call of each, their runs interleaved (ours, theirs, ours, ...)
-    so that load from elsewhere on the machine hits both sides alike."""
-    n_ours, n_theirs = calibrate(ours, budget), calibrate(theirs, budget)
-    best_ours = best_theirs = float("inf")
+def times_us(fns: list[Callable[[], Any]], budget: float, repeat: int) -> list[float]:
+    """Best-of-``repeat`` µs per call of each, their runs interleaved (a, b, c, a, b, ...)
+    so that load from elsewhere on the machine hits every side alike."""
+    numbers = [calibrate(fn, budget) for fn in fns]
+    best = [float("inf")] * len(fns)
     for _ in range(repeat):
-        best_ours = min(best_ours, timeit.timeit(ours, number=n_ours) / n_ours)
-        best_theirs = min(best_theirs, timeit.timeit(theirs, number=n_theirs) / n_theirs)
-    return best_ours * 1e6, best_theirs * 1e6
+        for i, (fn, n) in enumerate(zip(fns, numbers, strict=True)):
+            best[i] = min(best[i], timeit.timeit(fn, number=n) / n)
+    return [b * 1e6 for b in best]
+
+
+Row = tuple[str, Callable[[], Any], str, Callable[[], Any], str]
+
+
+def rows_on(impl: str) -> list[Row]:
+    """The rows, with our side bound to ``impl`` (``compiled`` or ``python``)."""
+    undo = _accel.swap(impl, [globals()])
+    try:
+        return build_rows()
+    finally:
+        undo()
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--budget", type=float, default=0.1, help="seconds per timing run")
     ap.add_argument("--repeat", type=int, default=5, help="timing runs per cell (best kept)")
-    ap.add_argument("--profile", action="store_true", help="cProfile two of our hot paths instead")
+    ap.add_argument(
+        "--profile",
+        nargs="?",
+        const="python",
+        choices=("python", "compiled"),
+        help="cProfile two of our hot paths instead (pure Python by default)",
+    )
     opts = ap.parse_args()
     t_start = time.perf_counter()
+    built = _accel.implementation(sys.modules[n] for n in _accel.ACCELERATED)
+    if built != "compiled":
+        sys.exit(f"the compiled codecs are not active ({built}): run scripts/setup.sh")
+    if opts.profile:
+        undo = _accel.swap(opts.profile, [globals()])
+        profile(
+            ours_request("saveUsers", ["java.util.List"], [HUNDRED]),
+            split(ours_response(HUNDRED)()),
+        )
+        undo()
+        return
 
-    rows: list[tuple[str, Callable[[], Any], str, Callable[[], Any], str]] = []
+    # -- time --------------------------------------------------------------------------------
+    compiled, pure = rows_on("compiled"), rows_on("python")
+    table = []
+    for (op, c_fn, lib, theirs_fn, note), p_row in zip(compiled, pure, strict=True):
+        c_us, p_us, theirs_us = times_us([c_fn, p_row[1], theirs_fn], opts.budget, opts.repeat)
+        table.append((op, c_us, p_us, lib, theirs_us, note))
+
+    print(
+        f"Python {platform.python_version()} ({platform.python_implementation()}), "
+        f"{platform.machine()} x {os.cpu_count()} CPUs, "
+        f"timeit best of {opts.repeat} x ~{opts.budget:g}s (the three sides interleaved), gc off\n"
+    )
+    w = max(len(r[0]) for r in table)
+    print(
+        f"| {'operation':<{w}} | compiled µs | pure µs | pure/compiled | theirs µs "
+        "| theirs/compiled | theirs = | notes |"
+    )
+    print(
+        f"|{'-' * (w + 2)}|------------:|--------:|--------------:|----------:|----------------:|----------|-------|"
+    )
+    for op, c_us, p_us, lib, theirs_us, note in table:
+        print(
+            f"| {op:<{w}} | {c_us:11.1f} | {p_us:7.1f} | {p_us / c_us:13.2f} | {theirs_us:9.1f} "
+            f"| {theirs_us / c_us:15.2f} | {lib} | {note} |"
+        )
+    print()
+    for k in sorted(NOTES):
+        print(f"({k}) {NOTES[k]}")
+    print("\ntheirs / compiled > 1 means tribridge (compiled) is faster.")
+    print(f"total {time.perf_counter() - t_start:.1f}s")
+
+
+def build_rows() -> list[Row]:
+    """Every row, sanity-checked: both sides must produce / read the same logical value."""
+    rows: list[Row] = []
 
     # -- requests: encode --------------------------------------------------------------------
     req1 = ours_request("saveUser", [USER], [ONE])
@@ -265,8 +334,8 @@ def main() -> None:
         check(f"python-hessian request {label}", ph_read(body, n)(), want)
         check(f"dubbo-ssl request {label}", ds_read(body, n)(), want)
 
-        def ours_fn(body: bytes = body) -> Any:
-            return decode_request_body(body)
+        def ours_fn(body: bytes = body, dec: Any = decode_request_body) -> Any:
+            return dec(body)
 
         rows += [
             (f"decode request $invoke({label})", ours_fn, "python-hessian", ph_read(body, n), "c"),
@@ -292,8 +361,8 @@ def main() -> None:
         check(f"python-hessian response {label}", ph_read(frame.body, 3)(), want)
         check(f"dubbo-ssl decode response {label}", ds_read(frame.body, 3)(), want)
 
-        def ours_fn(frame=frame) -> Any:
-            return decode_response(frame)
+        def ours_fn(frame: Any = frame, dec: Any = decode_response) -> Any:
+            return dec(frame)
 
         enc_note = "e,d" if isinstance(value, list) else "e"
         rows += [
@@ -310,40 +379,13 @@ def main() -> None:
         "{dubbo: 2.0.2}) built with its hessian writer the way its Request builds bodies."
     )
 
-    if opts.profile:
-        profile(req100, decode_response, split(ours_response(HUNDRED)()))
-        return
-
-    # -- time --------------------------------------------------------------------------------
-    table = []
-    for op, ours_fn, lib, theirs_fn, note in rows:
-        ours_us, theirs_us = pair_us(ours_fn, theirs_fn, opts.budget, opts.repeat)
-        table.append((op, ours_us, lib, theirs_us, note))
-
-    print(
-        f"Python {platform.python_version()} ({platform.python_implementation()}), "
-        f"{platform.machine()} x {os.cpu_count()} CPUs, "
-        f"timeit best of {opts.repeat} x ~{opts.budget:g}s (ours and theirs interleaved), gc off\n"
-    )
-    w = max(len(r[0]) for r in table)
-    print(f"| {'operation':<{w}} | ours µs | theirs µs | ratio | theirs = | notes |")
-    print(f"|{'-' * (w + 2)}|--------:|----------:|------:|----------|-------|")
-    for op, ours_us, lib, theirs_us, note in table:
-        print(
-            f"| {op:<{w}} | {ours_us:7.1f} | {theirs_us:9.1f} | {theirs_us / ours_us:5.2f} "
-            f"| {lib} | {note} |"
-        )
-    print()
-    for k in sorted(NOTES):
-        print(f"({k}) {NOTES[k]}")
-    print("\nratio = theirs / ours: > 1 means tribridge is faster.")
-    print(f"total {time.perf_counter() - t_start:.1f}s")
+    return rows
 
 
-def profile(encode_fn: Callable[[], Any], decode: Callable[..., Any], frame: Any) -> None:
+def profile(encode_fn: Callable[[], Any], frame: Any) -> None:
     for what, fn in (
         ("encode request $invoke(List<User> x100)", encode_fn),
-        ("decode response List<User> x100", lambda: decode(frame)),
+        ("decode response List<User> x100", lambda dec=decode_response: dec(frame)),
     ):
         prof = cProfile.Profile()
         prof.enable()
