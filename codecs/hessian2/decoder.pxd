@@ -23,7 +23,9 @@ cdef class Decoder:
     cdef public list _class_keys
     cdef public Py_ssize_t java_serialized
 
+    @cython.locals(pos=Py_ssize_t)
     cdef Py_ssize_t _need(self, Py_ssize_t n) except -1
+    @cython.locals(pos=Py_ssize_t)
     cdef int _byte(self) except -1
     cpdef bint at_end(self)
     cpdef object read(self)
