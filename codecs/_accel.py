@@ -80,7 +80,10 @@ _twins: dict[str, ModuleType] = {}
 def pure_twins() -> dict[str, ModuleType]:
     """The ``.py`` version of every accelerated module, loaded beside whatever is imported
     (same ``__name__`` and package, so their relative imports resolve to the shared
-    ``values`` / ``javatypes`` modules; not registered in ``sys.modules``)."""
+    ``values`` / ``javatypes`` / ``errors`` modules; not registered in ``sys.modules``).
+    The twins are one closed pure-Python implementation: where one imported a class or
+    function of another accelerated module (``messages`` uses ``Decoder``), it is rebound
+    to the twin's, so a pure function stays pure whatever ``swap`` does later."""
     if not _twins:
         for name in ACCELERATED:
             spec = importlib.util.spec_from_file_location(name, source_path(name))
@@ -88,6 +91,11 @@ def pure_twins() -> dict[str, ModuleType]:
             mod = importlib.util.module_from_spec(spec)
             spec.loader.exec_module(mod)
             _twins[name] = mod
+        to_pure = _mapping("python")
+        for mod in _twins.values():
+            ns = vars(mod)
+            for k, v in list(ns.items()):
+                ns[k] = to_pure.get(id(v), v)
     return _twins
 
 
@@ -100,13 +108,10 @@ def _defined_objects(mod: ModuleType) -> dict[str, Any]:
     }
 
 
-def swap(to: str, extra: Iterable[dict[str, Any]] = ()) -> Callable[[], None]:
-    """Point every imported ``tribridge.*`` / ``tests.*`` module (and each ``extra`` namespace)
-    at the ``to`` side (``"python"`` or ``"compiled"``) of the accelerated classes and
-    functions; returns the undo.  Values built before the swap keep their class."""
-    twins = pure_twins()
+def _mapping(to: str) -> dict[int, Any]:
+    """id(object of the other side) -> the same-named object of side ``to``."""
     mapping: dict[int, Any] = {}
-    for name, pure in twins.items():
+    for name, pure in _twins.items():
         loaded = sys.modules.get(name)
         if loaded is None or loaded is pure:
             continue
@@ -116,6 +121,15 @@ def swap(to: str, extra: Iterable[dict[str, Any]] = ()) -> Callable[[], None]:
                 continue
             src, dst = (c, p) if to == "python" else (p, c)
             mapping[id(src)] = dst
+    return mapping
+
+
+def swap(to: str, extra: Iterable[dict[str, Any]] = ()) -> Callable[[], None]:
+    """Point every imported ``tribridge.*`` / ``tests.*`` module (and each ``extra`` namespace)
+    at the ``to`` side (``"python"`` or ``"compiled"``) of the accelerated classes and
+    functions; returns the undo.  Values built before the swap keep their class."""
+    pure_twins()
+    mapping = _mapping(to)
     undo: list[tuple[dict[str, Any], str, Any]] = []
     skip = set(ACCELERATED)
     spaces = [
@@ -123,7 +137,6 @@ def swap(to: str, extra: Iterable[dict[str, Any]] = ()) -> Callable[[], None]:
         for n, m in list(sys.modules.items())
         if m is not None and n not in skip and n.split(".")[0] in ("tribridge", "tests")
     ]
-    spaces += [vars(m) for m in twins.values()]
     spaces += list(extra)
     for ns in spaces:
         for k, v in list(ns.items()):

@@ -1230,3 +1230,6 @@ def test_runs_on_the_parametrized_codec(codec_impl: str) -> None:
     assert inspect.isfunction(Decoder.read) == (codec_impl == "python")
     assert inspect.isfunction(decode_request_body) == (codec_impl == "python")
     assert inspect.isfunction(Encoder.write) == (codec_impl == "python")
+    # the pure twins are one closed implementation: pure messages use the pure Decoder
+    inner = decode_request_body.__globals__["Decoder"]
+    assert inspect.isfunction(inner.read) == (codec_impl == "python")
