@@ -217,7 +217,7 @@ class Decoder:
             return self._map(None, depth)
         if tag == 0x59:
             return self._long(_unpack_i(data, self._need(4))[0])
-        if tag == 0x5F:
+        if tag == 0x5F:  # Java's BC_DOUBLE_MILL: int32 thousandths, not the spec's float32
             return 0.001 * _unpack_i(data, self._need(4))[0]
         if tag == 0x44:
             return _unpack_d(data, self._need(8))[0]
@@ -458,32 +458,12 @@ def _describe(v: Any) -> str:
     return "null" if v is None else type(v).__name__
 
 
-def _d_null(self: Decoder, tag: int, depth: int) -> Any:
-    return None
-
-
-def _d_true(self: Decoder, tag: int, depth: int) -> Any:
-    return True
-
-
-def _d_false(self: Decoder, tag: int, depth: int) -> Any:
-    return False
-
-
 def _d_int32(self: Decoder, tag: int, depth: int) -> Any:
     return _unpack_i(self.data, self._need(4))[0]
 
 
 def _d_long64(self: Decoder, tag: int, depth: int) -> Any:
     return self._long(_unpack_q(self.data, self._need(8))[0])
-
-
-def _d_long32(self: Decoder, tag: int, depth: int) -> Any:
-    return self._long(_unpack_i(self.data, self._need(4))[0])
-
-
-def _d_double(self: Decoder, tag: int, depth: int) -> Any:
-    return _unpack_d(self.data, self._need(8))[0]
 
 
 def _d_double0(self: Decoder, tag: int, depth: int) -> Any:
@@ -503,11 +483,6 @@ def _d_double_s(self: Decoder, tag: int, depth: int) -> Any:
     return float(_unpack_h(self.data, self._need(2))[0])
 
 
-def _d_double_mill(self: Decoder, tag: int, depth: int) -> Any:
-    # The Java reader's BC_DOUBLE_MILL: int32 thousandths, not the spec's float32.
-    return 0.001 * _unpack_i(self.data, self._need(4))[0]
-
-
 def _d_date_ms(self: Decoder, tag: int, depth: int) -> Any:
     return ms_to_datetime(_unpack_q(self.data, self._need(8))[0])
 
@@ -522,10 +497,6 @@ def _d_string_chunk(self: Decoder, tag: int, depth: int) -> Any:
 
 def _d_binary_chunk(self: Decoder, tag: int, depth: int) -> Any:
     return self._chunked_binary(tag, depth)
-
-
-def _d_untyped_map(self: Decoder, tag: int, depth: int) -> Any:
-    return self._map(None, depth)
 
 
 def _d_typed_map(self: Decoder, tag: int, depth: int) -> Any:
@@ -554,25 +525,18 @@ def _d_object(self: Decoder, tag: int, depth: int) -> Any:
 
 
 _HANDLERS = {
-    0x4E: _d_null,
-    0x54: _d_true,
-    0x46: _d_false,
     0x49: _d_int32,
     0x4C: _d_long64,
-    0x59: _d_long32,
-    0x44: _d_double,
     0x5B: _d_double0,
     0x5C: _d_double1,
     0x5D: _d_double_b,
     0x5E: _d_double_s,
-    0x5F: _d_double_mill,
     0x4A: _d_date_ms,
     0x4B: _d_date_min,
     0x52: _d_string_chunk,
     0x53: _d_string_chunk,
     0x41: _d_binary_chunk,
     0x42: _d_binary_chunk,
-    0x48: _d_untyped_map,
     0x4D: _d_typed_map,
     0x55: _d_var_typed_list,
     0x56: _d_fixed_typed_list,
