@@ -40,6 +40,10 @@ _EPOCH = _dt.datetime(1970, 1, 1, tzinfo=_dt.UTC)
 #: policy walks (JSON arguments) use the same number, so nothing is accepted at a depth the
 #: policy did not look at (``security.classes.max_depth`` sets both).
 MAX_DEPTH = 128
+#: No ``max_depth`` goes beyond this (the gateway's own setting stops at 1024): the compiled
+#: reader recurses on the C stack, which has no recursion limit to raise an error before it
+#: overflows, so the bound must hold whatever a caller asks for.
+DEPTH_CEILING = 1024
 #: ``java.io.ObjectOutputStream``'s stream magic and version: a ``byte[]`` starting so is a
 #: Java-serialized object graph (Dubbo's ``nativejava`` generic mode deserializes those).
 JAVA_STREAM_MAGIC = b"\xac\xed\x00\x05"
@@ -99,7 +103,7 @@ class Decoder:
         # never past the buffer: the compiled reader indexes it unchecked
         self.end = len(self.data) if end is None else min(end, len(self.data))
         self.typed = typed
-        self.max_depth = max_depth
+        self.max_depth = min(max_depth, DEPTH_CEILING)
         self._refs: list[Any] = []
         self._classes: list[tuple[str, tuple[str, ...]]] = []
         self._types: list[str] = []
@@ -141,7 +145,12 @@ class Decoder:
 
     def read(self) -> Any:
         """Read the next value."""
-        return self._read(0)
+        try:
+            return self._read(0)
+        except RecursionError:
+            # only the interpreted reader gets here: a max_depth above what the interpreter's
+            # recursion limit leaves room for, and input that deep
+            raise HessianError("nesting deeper than the interpreter's recursion limit") from None
 
     def read_int(self) -> int:
         """Read a value that must be an integer (int or long tag), as Java's readInt does.
