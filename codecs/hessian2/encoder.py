@@ -309,7 +309,7 @@ class Encoder:
         elif t is dict or t is TypedMap:
             if self.add_ref(value):
                 return
-            self.write_map_begin(getattr(value, "type", None))
+            self.write_map_begin(value.type if t is TypedMap else None)
             d = _depth + 1
             for k, v in value.items():
                 self.write(k, d)
@@ -318,7 +318,7 @@ class Encoder:
         elif t is list or t is TypedList or t is tuple:
             if self.add_ref(value):
                 return
-            self.write_list_header(len(value), getattr(value, "type", None))
+            self.write_list_header(len(value), value.type if t is TypedList else None)
             d = _depth + 1
             for item in value:
                 self.write(item, d)
