@@ -16,11 +16,13 @@ next to the closest equivalent in
 
 * dubbo-ssl-python 0.9.6 (``dubbo_ssl.codec``): the only hessian2 *encoder* available in
   Python besides ours (pyhessian's encoder writes Hessian 1.0), and a hessian2 decoder;
-* python-hessian (``pyhessian.parser.ParserV2``): a Hessian 2.0 decoder (stream based).
+* python-hessian (``pyhessian.parser.ParserV2``): a Hessian 2.0 decoder (stream based);
+* hessian.js (``DecoderV2``, in node, from interop/node): a JavaScript decoder, for scale.
 
-Ratios: pure / compiled (what compiling buys) and theirs / compiled (above 1 we are faster).  Before timing, every other library's
-output is decoded by ours and compared with what ours produced, and every other decoder's
-result is compared with ours, so each row times the same logical value.
+Ratios: pure / compiled (what compiling buys) and theirs / compiled (above 1 we are
+faster).  Before timing, every other library's output is decoded by ours and compared with
+what ours produced, and every other decoder's result is compared with ours, so each row times
+the same logical value.
 """
 
 from __future__ import annotations
@@ -28,13 +30,16 @@ from __future__ import annotations
 import argparse
 import cProfile
 import io
+import json
 import os
 import platform
 import pstats
+import subprocess
 import sys
 import time
 import timeit
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import dubbo_ssl.codec.decoder as ds_dec
@@ -158,6 +163,61 @@ def ds_read(body: bytes, count: int) -> Callable[[], list[Any]]:
     return run
 
 
+# ---- hessian.js (node) ---------------------------------------------------------------------
+
+NODE_DIR = Path(__file__).resolve().parent.parent / "interop" / "node"
+NODE_TIMER = """
+const h = require('hessian.js');
+const [hex, count, budget, repeat] = process.argv.slice(1);
+const buf = Buffer.from(hex, 'hex');
+function run() {
+  const d = new h.DecoderV2(buf);
+  const out = [];
+  for (let i = 0; i < +count; i++) out.push(d.read());
+  return out;
+}
+const values = run();
+let n = 1;
+for (;;) {  // calibrate (and let the JIT warm up), as timeit does on our side
+  const t0 = process.hrtime.bigint();
+  for (let i = 0; i < n; i++) run();
+  const t = Number(process.hrtime.bigint() - t0) / 1e9;
+  if (t >= +budget / 10) { n = Math.max(1, Math.round(n * +budget / t)); break; }
+  n *= 4;
+}
+let best = Infinity;
+for (let r = 0; r < +repeat; r++) {
+  const t0 = process.hrtime.bigint();
+  for (let i = 0; i < n; i++) run();
+  best = Math.min(best, Number(process.hrtime.bigint() - t0) / 1e3 / n);
+}
+process.stdout.write(JSON.stringify({us: best, values}));
+"""
+
+
+#: hessian.js rows need node and interop/node's npm packages (scripts/setup.sh installs both)
+HAVE_NODE = (NODE_DIR / "node_modules" / "hessian.js").is_dir()
+
+
+class NodeTiming:
+    """hessian.js's DecoderV2 reading the same bytes, timed inside node (its own process:
+    not interleaved with ours, so it is measured right after our cells of the same row)."""
+
+    def __init__(self, body: bytes, count: int) -> None:
+        self.body, self.count = body, count
+
+    def run(self, budget: float, repeat: int) -> dict[str, Any]:
+        out = subprocess.run(
+            ["node", "-e", NODE_TIMER, self.body.hex(), str(self.count), str(budget), str(repeat)],
+            cwd=NODE_DIR,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=True,
+        ).stdout
+        return json.loads(out)
+
+
 # ---- python-hessian ------------------------------------------------------------------------
 
 
@@ -226,7 +286,7 @@ def times_us(fns: list[Callable[[], Any]], budget: float, repeat: int) -> list[f
     return [b * 1e6 for b in best]
 
 
-Row = tuple[str, Callable[[], Any], str, Callable[[], Any], str]
+Row = tuple[str, Callable[[], Any], str, "Callable[[], Any] | NodeTiming", str]
 
 
 def rows_on(impl: str) -> list[Row]:
@@ -267,7 +327,11 @@ def main() -> None:
     compiled, pure = rows_on("compiled"), rows_on("python")
     table = []
     for (op, c_fn, lib, theirs_fn, note), p_row in zip(compiled, pure, strict=True):
-        c_us, p_us, theirs_us = times_us([c_fn, p_row[1], theirs_fn], opts.budget, opts.repeat)
+        if isinstance(theirs_fn, NodeTiming):
+            c_us, p_us = times_us([c_fn, p_row[1]], opts.budget, opts.repeat)
+            theirs_us = theirs_fn.run(opts.budget, opts.repeat)["us"]
+        else:
+            c_us, p_us, theirs_us = times_us([c_fn, p_row[1], theirs_fn], opts.budget, opts.repeat)
         table.append((op, c_us, p_us, lib, theirs_us, note))
 
     print(
@@ -341,6 +405,10 @@ def build_rows() -> list[Row]:
             (f"decode request $invoke({label})", ours_fn, "python-hessian", ph_read(body, n), "c"),
             (f"decode request $invoke({label})", ours_fn, "dubbo-ssl", ds_read(body, n), "c"),
         ]
+        if HAVE_NODE:
+            js = NodeTiming(body, n)
+            check(f"hessian.js request {label}", js.run(0.001, 1)["values"], want)
+            rows.append((f"decode request $invoke({label})", ours_fn, "hessian.js", js, "c,f"))
     NOTES["c"] = (
         "ours = decode_request_body (5 head strings, descriptor parsed to count the args, "
         "args, attachments); the others read the same 9 values in a row."
@@ -370,6 +438,14 @@ def build_rows() -> list[Row]:
             (f"decode response {label}", ours_fn, "python-hessian", ph_read(frame.body, 3), ""),
             (f"decode response {label}", ours_fn, "dubbo-ssl", ds_read(frame.body, 3), ""),
         ]
+        if HAVE_NODE:
+            js = NodeTiming(frame.body, 3)
+            check(f"hessian.js response {label}", js.run(0.001, 1)["values"], want)
+            rows.append((f"decode response {label}", ours_fn, "hessian.js", js, "f"))
+    NOTES["f"] = (
+        "hessian.js 2.11.0 (DecoderV2) in node 20, timed inside node (its own process, right after "
+        "our two cells of the row, not interleaved with them), JIT warmed by the calibration."
+    )
     NOTES["d"] = (
         "ours writes the list untyped (`X`), as Java writes an ArrayList; dubbo-ssl can only "
         "write a typed `[object` list."
