@@ -12,11 +12,12 @@ tested.
 
 from __future__ import annotations
 
-import ast
+import importlib.util
 import os
 import shutil
 import sys
 from pathlib import Path
+from types import ModuleType
 
 from setuptools import Extension, setup
 from setuptools.command.build_ext import build_ext
@@ -39,13 +40,17 @@ def _flag(name: str) -> bool:
     return os.environ.get(name, "") not in ("", "0")
 
 
-def accelerated() -> tuple[str, ...]:
-    """``ACCELERATED`` from ``codecs/_accel.py``, read without importing the package."""
-    tree = ast.parse((ROOT / "codecs" / "_accel.py").read_text())
-    for node in tree.body:
-        if isinstance(node, ast.Assign) and getattr(node.targets[0], "id", "") == "ACCELERATED":
-            return tuple(ast.literal_eval(node.value))
-    raise RuntimeError("codecs/_accel.py has no ACCELERATED")
+def _accel() -> ModuleType:
+    """``codecs/_accel.py`` (the list of compiled modules, their source digests), loaded on
+    its own: the package is not importable while it is being built."""
+    spec = importlib.util.spec_from_file_location("_tribridge_accel", ROOT / "codecs" / "_accel.py")
+    assert spec is not None and spec.loader is not None
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+ACCEL = _accel()
 
 
 def _mirror(src: Path, dst: Path) -> None:
@@ -60,7 +65,7 @@ def extensions() -> list[Extension]:
     stage = ROOT / STAGE
     (stage / "tribridge").mkdir(parents=True, exist_ok=True)
     (stage / "tribridge" / "__init__.py").touch()
-    for name in accelerated():
+    for name in ACCEL.ACCELERATED:
         parts = name.split(".")[2:]  # tribridge.codecs.<pkg>.<mod>
         src = ROOT.joinpath("codecs", *parts)
         dst = stage.joinpath("tribridge", "codecs", *parts)
@@ -99,6 +104,11 @@ class OptionalBuildExt(build_ext):
             super().run()
         except Exception as e:
             self._fallback(e)
+            return
+        for ext in self.extensions:  # what each was built from (tests refuse stale builds)
+            out = Path(self.get_ext_fullpath(ext.name))
+            if out.exists():
+                Path(f"{out}.digest").write_text(ACCEL.source_digest(ext.name) + "\n")
 
     @staticmethod
     def _fallback(e: Exception) -> None:

@@ -13,6 +13,7 @@ as separate module objects and ``swap`` points every already-imported name at on
 
 from __future__ import annotations
 
+import hashlib
 import importlib.machinery
 import importlib.util
 import os
@@ -53,6 +54,31 @@ def implementation(modules: Iterable[ModuleType]) -> str:
     """One word for a package: ``compiled``, ``python``, or ``mixed`` (a partial build)."""
     kinds = {implementation_of(m) for m in modules}
     return kinds.pop() if len(kinds) == 1 else "mixed"
+
+
+def source_digest(name: str) -> str:
+    """A digest of what an accelerated module is compiled from (its ``.py`` and ``.pxd``);
+    the build writes it beside the extension (``<extension>.digest``)."""
+    h = hashlib.sha256()
+    src = source_path(name)
+    for p in (src, src.with_suffix(".pxd")):
+        h.update(p.read_bytes() if p.exists() else b"-")
+    return h.hexdigest()
+
+
+def stale_extensions() -> list[str]:
+    """Loaded extensions built from sources other than the current ones (a codec edited
+    after the last build; ``scripts/setup.sh`` rebuilds), whose compiled side would otherwise
+    be tested as if it were the current code."""
+    out = []
+    for name in ACCELERATED:
+        mod = sys.modules.get(name)
+        if mod is None or implementation_of(mod) != "compiled":
+            continue
+        stamp = Path(f"{mod.__file__}.digest")
+        if not stamp.exists() or stamp.read_text().strip() != source_digest(name):
+            out.append(name)
+    return out
 
 
 class _SourceFinder:

@@ -52,6 +52,8 @@ def codec_impl(request: pytest.FixtureRequest) -> Iterator[str | None]:
             f"compiled codecs not active (hessian2, dubbo: {built}); build them with "
             "scripts/setup.sh, and do not set TRIBRIDGE_PURE_PYTHON for the test run"
         )
+        stale = _accel.stale_extensions()
+        assert not stale, f"compiled codecs older than their sources: {stale}; run scripts/setup.sh"
         os.environ.pop(_accel.ENV, None)
     else:
         os.environ[_accel.ENV] = "1"
