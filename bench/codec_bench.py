@@ -1,6 +1,11 @@
-"""Codec micro-benchmark (issue 2): our hessian2/Dubbo2 codec vs the other Python ones.
+"""Codec micro-benchmark (issues 2, 17): our hessian2/Dubbo2 codec, compiled and pure
+Python, vs the other Python ones.
 
-    .venv/bin/python bench/codec_bench.py [--budget 0.1] [--repeat 5] [--profile]
+    .venv/bin/python bench/codec_bench.py [--budget 0.1] [--repeat 5] [--profile [python]]
+
+Our codec runs twice in one process: compiled (the Cython build of the same .py files) and
+pure Python (those .py files, loaded beside it; ``tribridge.codecs._accel.swap``), so both
+see the same machine at the same time.
 
 Workload: a generic Dubbo2 request and a response carrying a ``com.tribridge.demo.User``
 POJO (long id, String name, int age, double score, boolean active, String email), as one
@@ -11,11 +16,13 @@ next to the closest equivalent in
 
 * dubbo-ssl-python 0.9.6 (``dubbo_ssl.codec``): the only hessian2 *encoder* available in
   Python besides ours (pyhessian's encoder writes Hessian 1.0), and a hessian2 decoder;
-* python-hessian (``pyhessian.parser.ParserV2``): a Hessian 2.0 decoder (stream based).
+* python-hessian (``pyhessian.parser.ParserV2``): a Hessian 2.0 decoder (stream based);
+* hessian.js (``DecoderV2``, in node, from interop/node): a JavaScript decoder, for scale.
 
-Ratio = theirs / ours: above 1 we are faster.  Before timing, every other library's
-output is decoded by ours and compared with what ours produced, and every other decoder's
-result is compared with ours, so each row times the same logical value.
+Ratios: pure / compiled (what compiling buys) and theirs / compiled (above 1 we are
+faster).  Before timing, every other library's output is decoded by ours and compared with
+what ours produced, and every other decoder's result is compared with ours, so each row times
+the same logical value.
 """
 
 from __future__ import annotations
@@ -23,19 +30,23 @@ from __future__ import annotations
 import argparse
 import cProfile
 import io
+import json
 import os
 import platform
 import pstats
+import subprocess
 import sys
 import time
 import timeit
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import dubbo_ssl.codec.decoder as ds_dec
 import dubbo_ssl.codec.encoder as ds_enc
 from pyhessian.parser import Parser as PhParser
 from pyhessian.protocol import Object as PhObject
+from tribridge.codecs import _accel
 from tribridge.codecs.dubbo import (
     FrameDecoder,
     decode_request_body,
@@ -87,15 +98,17 @@ DS_HUNDRED_CJK = [ds_user(i, cjk=True) for i in range(1, 101)]
 
 # ---- ours ----------------------------------------------------------------------------------
 
-TEMPLATE = generic_template(SERVICE, VERSION)
+# Every function of ours is bound when a row is built (default arguments), not looked up
+# when it runs, so a row keeps the implementation that was active when it was built.
 
 
 def ours_request(method: str, types: list[str], args: list[Any]) -> Callable[[], bytes]:
-    return lambda: TEMPLATE.frame(7, generic_args(method, types, args))
+    template = generic_template(SERVICE, VERSION)
+    return lambda frame=template.frame, gen=generic_args: frame(7, gen(method, types, args))
 
 
 def ours_response(value: Any) -> Callable[[], bytes]:
-    return lambda: encode_response(7, value)
+    return lambda enc=encode_response: enc(7, value)
 
 
 def split(frame: bytes):
@@ -148,6 +161,61 @@ def ds_read(body: bytes, count: int) -> Callable[[], list[Any]]:
         return [r.read_next() for _ in range(count)]
 
     return run
+
+
+# ---- hessian.js (node) ---------------------------------------------------------------------
+
+NODE_DIR = Path(__file__).resolve().parent.parent / "interop" / "node"
+NODE_TIMER = """
+const h = require('hessian.js');
+const [hex, count, budget, repeat] = process.argv.slice(1);
+const buf = Buffer.from(hex, 'hex');
+function run() {
+  const d = new h.DecoderV2(buf);
+  const out = [];
+  for (let i = 0; i < +count; i++) out.push(d.read());
+  return out;
+}
+const values = run();
+let n = 1;
+for (;;) {  // calibrate (and let the JIT warm up), as timeit does on our side
+  const t0 = process.hrtime.bigint();
+  for (let i = 0; i < n; i++) run();
+  const t = Number(process.hrtime.bigint() - t0) / 1e9;
+  if (t >= +budget / 10) { n = Math.max(1, Math.round(n * +budget / t)); break; }
+  n *= 4;
+}
+let best = Infinity;
+for (let r = 0; r < +repeat; r++) {
+  const t0 = process.hrtime.bigint();
+  for (let i = 0; i < n; i++) run();
+  best = Math.min(best, Number(process.hrtime.bigint() - t0) / 1e3 / n);
+}
+process.stdout.write(JSON.stringify({us: best, values}));
+"""
+
+
+#: hessian.js rows need node and interop/node's npm packages (scripts/setup.sh installs both)
+HAVE_NODE = (NODE_DIR / "node_modules" / "hessian.js").is_dir()
+
+
+class NodeTiming:
+    """hessian.js's DecoderV2 reading the same bytes, timed inside node (its own process:
+    not interleaved with ours, so it is measured right after our cells of the same row)."""
+
+    def __init__(self, body: bytes, count: int) -> None:
+        self.body, self.count = body, count
+
+    def run(self, budget: float, repeat: int) -> dict[str, Any]:
+        out = subprocess.run(
+            ["node", "-e", NODE_TIMER, self.body.hex(), str(self.count), str(budget), str(repeat)],
+            cwd=NODE_DIR,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=True,
+        ).stdout
+        return json.loads(out)
 
 
 # ---- python-hessian ------------------------------------------------------------------------
@@ -207,28 +275,93 @@ def calibrate(fn: Callable[[], Any], budget: float) -> int:
         number *= 4 if t < budget / 100 else 2
 
 
-def pair_us(
-    ours: Callable[[], Any], theirs: Callable[[], Any], budget: float, repeat: int
-) -> tuple[float, float]:
-    """Best-of-``repeat`` µs per call of each, their runs interleaved (ours, theirs, ours, ...)
-    so that load from elsewhere on the machine hits both sides alike."""
-    n_ours, n_theirs = calibrate(ours, budget), calibrate(theirs, budget)
-    best_ours = best_theirs = float("inf")
+def times_us(fns: list[Callable[[], Any]], budget: float, repeat: int) -> list[float]:
+    """Best-of-``repeat`` µs per call of each, their runs interleaved (a, b, c, a, b, ...)
+    so that load from elsewhere on the machine hits every side alike."""
+    numbers = [calibrate(fn, budget) for fn in fns]
+    best = [float("inf")] * len(fns)
     for _ in range(repeat):
-        best_ours = min(best_ours, timeit.timeit(ours, number=n_ours) / n_ours)
-        best_theirs = min(best_theirs, timeit.timeit(theirs, number=n_theirs) / n_theirs)
-    return best_ours * 1e6, best_theirs * 1e6
+        for i, (fn, n) in enumerate(zip(fns, numbers, strict=True)):
+            best[i] = min(best[i], timeit.timeit(fn, number=n) / n)
+    return [b * 1e6 for b in best]
+
+
+Row = tuple[str, Callable[[], Any], str, "Callable[[], Any] | NodeTiming", str]
+
+
+def rows_on(impl: str) -> list[Row]:
+    """The rows, with our side bound to ``impl`` (``compiled`` or ``python``)."""
+    undo = _accel.swap(impl, [globals()])
+    try:
+        return build_rows()
+    finally:
+        undo()
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--budget", type=float, default=0.1, help="seconds per timing run")
     ap.add_argument("--repeat", type=int, default=5, help="timing runs per cell (best kept)")
-    ap.add_argument("--profile", action="store_true", help="cProfile two of our hot paths instead")
+    ap.add_argument(
+        "--profile",
+        nargs="?",
+        const="python",
+        choices=("python", "compiled"),
+        help="cProfile two of our hot paths instead (pure Python by default)",
+    )
     opts = ap.parse_args()
     t_start = time.perf_counter()
+    built = _accel.implementation(sys.modules[n] for n in _accel.ACCELERATED)
+    if built != "compiled":
+        sys.exit(f"the compiled codecs are not active ({built}): run scripts/setup.sh")
+    if opts.profile:
+        undo = _accel.swap(opts.profile, [globals()])
+        profile(
+            ours_request("saveUsers", ["java.util.List"], [HUNDRED]),
+            split(ours_response(HUNDRED)()),
+        )
+        undo()
+        return
 
-    rows: list[tuple[str, Callable[[], Any], str, Callable[[], Any], str]] = []
+    # -- time --------------------------------------------------------------------------------
+    compiled, pure = rows_on("compiled"), rows_on("python")
+    table = []
+    for (op, c_fn, lib, theirs_fn, note), p_row in zip(compiled, pure, strict=True):
+        if isinstance(theirs_fn, NodeTiming):
+            c_us, p_us = times_us([c_fn, p_row[1]], opts.budget, opts.repeat)
+            theirs_us = theirs_fn.run(opts.budget, opts.repeat)["us"]
+        else:
+            c_us, p_us, theirs_us = times_us([c_fn, p_row[1], theirs_fn], opts.budget, opts.repeat)
+        table.append((op, c_us, p_us, lib, theirs_us, note))
+
+    print(
+        f"Python {platform.python_version()} ({platform.python_implementation()}), "
+        f"{platform.machine()} x {os.cpu_count()} CPUs, "
+        f"timeit best of {opts.repeat} x ~{opts.budget:g}s (the three sides interleaved), gc off\n"
+    )
+    w = max(len(r[0]) for r in table)
+    print(
+        f"| {'operation':<{w}} | compiled µs | pure µs | pure/compiled | theirs µs "
+        "| theirs/compiled | theirs = | notes |"
+    )
+    print(
+        f"|{'-' * (w + 2)}|------------:|--------:|--------------:|----------:|----------------:|----------|-------|"
+    )
+    for op, c_us, p_us, lib, theirs_us, note in table:
+        print(
+            f"| {op:<{w}} | {c_us:11.1f} | {p_us:7.1f} | {p_us / c_us:13.2f} | {theirs_us:9.1f} "
+            f"| {theirs_us / c_us:15.2f} | {lib} | {note} |"
+        )
+    print()
+    for k in sorted(NOTES):
+        print(f"({k}) {NOTES[k]}")
+    print("\ntheirs / compiled > 1 means tribridge (compiled) is faster.")
+    print(f"total {time.perf_counter() - t_start:.1f}s")
+
+
+def build_rows() -> list[Row]:
+    """Every row, sanity-checked: both sides must produce / read the same logical value."""
+    rows: list[Row] = []
 
     # -- requests: encode --------------------------------------------------------------------
     req1 = ours_request("saveUser", [USER], [ONE])
@@ -265,13 +398,17 @@ def main() -> None:
         check(f"python-hessian request {label}", ph_read(body, n)(), want)
         check(f"dubbo-ssl request {label}", ds_read(body, n)(), want)
 
-        def ours_fn(body: bytes = body) -> Any:
-            return decode_request_body(body)
+        def ours_fn(body: bytes = body, dec: Any = decode_request_body) -> Any:
+            return dec(body)
 
         rows += [
             (f"decode request $invoke({label})", ours_fn, "python-hessian", ph_read(body, n), "c"),
             (f"decode request $invoke({label})", ours_fn, "dubbo-ssl", ds_read(body, n), "c"),
         ]
+        if HAVE_NODE:
+            js = NodeTiming(body, n)
+            check(f"hessian.js request {label}", js.run(0.001, 1)["values"], want)
+            rows.append((f"decode request $invoke({label})", ours_fn, "hessian.js", js, "c,f"))
     NOTES["c"] = (
         "ours = decode_request_body (5 head strings, descriptor parsed to count the args, "
         "args, attachments); the others read the same 9 values in a row."
@@ -292,8 +429,8 @@ def main() -> None:
         check(f"python-hessian response {label}", ph_read(frame.body, 3)(), want)
         check(f"dubbo-ssl decode response {label}", ds_read(frame.body, 3)(), want)
 
-        def ours_fn(frame=frame) -> Any:
-            return decode_response(frame)
+        def ours_fn(frame: Any = frame, dec: Any = decode_response) -> Any:
+            return dec(frame)
 
         enc_note = "e,d" if isinstance(value, list) else "e"
         rows += [
@@ -301,6 +438,14 @@ def main() -> None:
             (f"decode response {label}", ours_fn, "python-hessian", ph_read(frame.body, 3), ""),
             (f"decode response {label}", ours_fn, "dubbo-ssl", ds_read(frame.body, 3), ""),
         ]
+        if HAVE_NODE:
+            js = NodeTiming(frame.body, 3)
+            check(f"hessian.js response {label}", js.run(0.001, 1)["values"], want)
+            rows.append((f"decode response {label}", ours_fn, "hessian.js", js, "f"))
+    NOTES["f"] = (
+        "hessian.js 2.11.0 (DecoderV2) in node 20, timed inside node (its own process, right after "
+        "our two cells of the row, not interleaved with them), JIT warmed by the calibration."
+    )
     NOTES["d"] = (
         "ours writes the list untyped (`X`), as Java writes an ArrayList; dubbo-ssl can only "
         "write a typed `[object` list."
@@ -310,40 +455,13 @@ def main() -> None:
         "{dubbo: 2.0.2}) built with its hessian writer the way its Request builds bodies."
     )
 
-    if opts.profile:
-        profile(req100, decode_response, split(ours_response(HUNDRED)()))
-        return
-
-    # -- time --------------------------------------------------------------------------------
-    table = []
-    for op, ours_fn, lib, theirs_fn, note in rows:
-        ours_us, theirs_us = pair_us(ours_fn, theirs_fn, opts.budget, opts.repeat)
-        table.append((op, ours_us, lib, theirs_us, note))
-
-    print(
-        f"Python {platform.python_version()} ({platform.python_implementation()}), "
-        f"{platform.machine()} x {os.cpu_count()} CPUs, "
-        f"timeit best of {opts.repeat} x ~{opts.budget:g}s (ours and theirs interleaved), gc off\n"
-    )
-    w = max(len(r[0]) for r in table)
-    print(f"| {'operation':<{w}} | ours µs | theirs µs | ratio | theirs = | notes |")
-    print(f"|{'-' * (w + 2)}|--------:|----------:|------:|----------|-------|")
-    for op, ours_us, lib, theirs_us, note in table:
-        print(
-            f"| {op:<{w}} | {ours_us:7.1f} | {theirs_us:9.1f} | {theirs_us / ours_us:5.2f} "
-            f"| {lib} | {note} |"
-        )
-    print()
-    for k in sorted(NOTES):
-        print(f"({k}) {NOTES[k]}")
-    print("\nratio = theirs / ours: > 1 means tribridge is faster.")
-    print(f"total {time.perf_counter() - t_start:.1f}s")
+    return rows
 
 
-def profile(encode_fn: Callable[[], Any], decode: Callable[..., Any], frame: Any) -> None:
+def profile(encode_fn: Callable[[], Any], frame: Any) -> None:
     for what, fn in (
         ("encode request $invoke(List<User> x100)", encode_fn),
-        ("decode response List<User> x100", lambda: decode(frame)),
+        ("decode response List<User> x100", lambda dec=decode_response: dec(frame)),
     ):
         prof = cProfile.Profile()
         prof.enable()

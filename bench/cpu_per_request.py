@@ -8,6 +8,9 @@ alternate, and the gateway's utime+stime (from /proc) is divided by wrk's reques
     .venv/bin/python bench/cpu_per_request.py --variant main=/work/main \\
         --variant ops=. --variant ops-notrace=.:'tracing: {enabled: false}'
 
+    # the compiled codecs against the pure-Python ones, same tree
+    .venv/bin/python bench/cpu_per_request.py --variant compiled=. --variant pure=. --pure pure
+
 Everything binds to 127.0.0.1 on free ports; every process started is stopped by its PID.
 """
 
@@ -51,6 +54,8 @@ def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--variant", action="append", required=True,
                     help="NAME=TREE[:EXTRA_YAML] (TREE has .venv; EXTRA_YAML is appended)")
+    ap.add_argument("--pure", action="append", default=[], metavar="NAME",
+                    help="run variant NAME with TRIBRIDGE_PURE_PYTHON=1 (pure-Python codecs)")
     ap.add_argument("--seconds", type=int, default=4)
     ap.add_argument("--rounds", type=int, default=4)
     ap.add_argument("--connections", type=int, default=50)
@@ -72,9 +77,12 @@ def main() -> int:
             port = free_port()
             cfg = Path(tmp) / f"{name}.yaml"
             cfg.write_text(gateway_config(pport, port) + (extra + "\n" if extra else ""))
+            env = {k: v for k, v in os.environ.items() if k != "TRIBRIDGE_PURE_PYTHON"}
+            if name in args.pure:
+                env["TRIBRIDGE_PURE_PYTHON"] = "1"
             p = subprocess.Popen(
                 [str(tree_path / ".venv/bin/python"), "-m", "tribridge.cli", "run", "-c", str(cfg)],
-                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=tree_path,
+                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=tree_path, env=env,
             )
             procs.append(p)
             wait_port(port)

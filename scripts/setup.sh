@@ -41,7 +41,21 @@ sum=$(sha256sum pyproject.toml | cut -c1-16)
 if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$sum" ]; then
   echo "[setup] installing tribridge into .venv"
   .venv/bin/pip install -q --upgrade pip >/dev/null
-  .venv/bin/pip install -q -e ".[test]"
+  TRIBRIDGE_REQUIRE_COMPILED=1 .venv/bin/pip install -q -e ".[test]"
+  echo "$sum" > "$stamp"
+fi
+
+# ---- compiled codecs -------------------------------------------------------------------------
+# setup.py compiles the hot codec modules (codecs/_accel.py: ACCELERATED) with Cython, from the
+# same .py files plus their .pxd types, into extension modules beside them.  The tests run every
+# codec test on both implementations, so a test run needs them built: rebuilt (in place, only the
+# changed modules) whenever a codec source or the build changes; failure to compile is an error
+# here (TRIBRIDGE_REQUIRE_COMPILED), while a user's `pip install` without a compiler falls back.
+stamp=.venv/.tribridge-codecs-stamp
+sum=$(find setup.py codecs -name '*.py' -o -name '*.pxd' | LC_ALL=C sort | xargs cat | sha256sum | cut -c1-16)
+if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$sum" ] || ! ls codecs/hessian2/decoder.*.so >/dev/null 2>&1; then
+  echo "[setup] compiling the codecs (Cython)"
+  TRIBRIDGE_REQUIRE_COMPILED=1 .venv/bin/python setup.py -q build_ext --inplace >/dev/null
   echo "$sum" > "$stamp"
 fi
 

@@ -11,7 +11,62 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from tribridge.codecs import _accel, dubbo, hessian2
 from tribridge.interop import peers
+
+#: test modules run once per codec implementation (compiled, then pure Python)
+CODEC_TEST_MODULES = frozenset(
+    {
+        "test_codec_hostile",
+        "test_dubbo_ingress",
+        "test_dubbo_sofa_frames",
+        "test_hessian2_interop",
+        "test_hessian2_props",
+        "test_hessian2_unit",
+        "test_security_class_doors",
+        "test_security_classes",
+    }
+)
+CODEC_IMPLEMENTATIONS = ("compiled", "python")
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if metafunc.module.__name__.rsplit(".", 1)[-1] in CODEC_TEST_MODULES:
+        metafunc.parametrize("codec_impl", CODEC_IMPLEMENTATIONS, indirect=True, scope="module")
+
+
+@pytest.fixture(scope="module", autouse=True)
+def codec_impl(request: pytest.FixtureRequest) -> Iterator[str | None]:
+    """In a codec test module: every name the tests, the gateway and the codecs themselves
+    imported from an accelerated module points at one implementation for the whole module,
+    and child processes get the same one through ``TRIBRIDGE_PURE_PYTHON``.  The compiled
+    run FAILS when the extensions are not built: CI must test both, and ``scripts/test.sh``
+    builds them (a user install without a compiler just runs the pure-Python codecs)."""
+    impl = getattr(request, "param", None)
+    if impl is None:
+        yield None
+        return
+    saved = os.environ.get(_accel.ENV)
+    if impl == "compiled":
+        built = (hessian2.IMPLEMENTATION, dubbo.IMPLEMENTATION)
+        assert built == ("compiled", "compiled"), (
+            f"compiled codecs not active (hessian2, dubbo: {built}); build them with "
+            "scripts/setup.sh, and do not set TRIBRIDGE_PURE_PYTHON for the test run"
+        )
+        stale = _accel.stale_extensions()
+        assert not stale, f"compiled codecs older than their sources: {stale}; run scripts/setup.sh"
+        os.environ.pop(_accel.ENV, None)
+    else:
+        os.environ[_accel.ENV] = "1"
+    undo = _accel.swap(impl)
+    try:
+        yield impl
+    finally:
+        undo()
+        if saved is None:
+            os.environ.pop(_accel.ENV, None)
+        else:
+            os.environ[_accel.ENV] = saved
 
 
 def free_port() -> int:

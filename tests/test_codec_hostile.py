@@ -240,6 +240,24 @@ def test_nesting_just_under_the_limit_decodes() -> None:
         Decoder(h("79") * 20 + h("4e"), max_depth=10).read()
 
 
+@pytest.mark.parametrize("levels", [2_000, 200_000])
+def test_no_max_depth_lifts_the_recursion_bound(levels: int) -> None:
+    """A caller's huge max_depth is capped (1024): the compiled reader and writer recurse on
+    the C stack, which would overflow (a crash, not an error) long before 200 000 levels;
+    the interpreted ones turn the interpreter's RecursionError into the codec's error."""
+    dec = Decoder(h("79") * levels + h("4e"), max_depth=10**9)
+    assert dec.max_depth == 1024
+    with pytest.raises(HessianError, match="nesting"):
+        dec.read()
+    deep: list[Any] = []
+    for _ in range(levels):
+        deep = [deep]
+    enc = Encoder(max_depth=10**9)
+    assert enc.max_depth == 1024
+    with pytest.raises((HessianError, RecursionError)):
+        enc.write(deep)
+
+
 # Tags whose operand (a length, an index, a class name) once was read as a full value at
 # depth 0, so a run of them recursed until RecursionError.
 RECURSION_CASES = {

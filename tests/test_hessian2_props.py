@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import datetime as dt
 import math
+import sys
 from typing import Any
 
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
-from tribridge.codecs.dubbo import HEADER_LEN, Frame, FrameDecoder, pack_frame
+from tribridge.codecs import _accel
+from tribridge.codecs.dubbo import HEADER_LEN, DubboProtocolError, Frame, FrameDecoder, pack_frame
 from tribridge.codecs.hessian2 import (
     Decoder,
     Encoder,
+    HessianError,
     HessianObject,
     Int,
     Long,
@@ -316,3 +320,151 @@ def test_frame_decoder_skips_oversized_under_any_split(
     ]
     assert got == expected
     assert dec.buffered == 0
+
+
+# ---- compiled vs pure Python: the same bytes, values, errors and side channels ---------------
+
+
+def _both() -> tuple[Any, Any]:
+    """(compiled, pure) module pairs for the accelerated codec modules; FAILS when the
+    compiled ones are not built (scripts/setup.sh builds them for every test run)."""
+    compiled = {n: sys.modules[n] for n in _accel.ACCELERATED}
+    assert all(_accel.implementation_of(m) == "compiled" for m in compiled.values()), (
+        "compiled codecs not built"
+    )
+    return compiled, _accel.pure_twins()
+
+
+def _outcome(fn: Any) -> tuple[str, str]:
+    try:
+        return "ok", repr(fn())
+    except (HessianError, DubboProtocolError) as e:
+        return "error", f"{type(e).__name__}: {e}"
+
+
+DEC = "tribridge.codecs.hessian2.decoder"
+ENC = "tribridge.codecs.hessian2.encoder"
+
+
+@PROPS
+@given(typed_values)
+def test_compiled_encoder_writes_the_pure_encoders_bytes(value: Any) -> None:
+    compiled, pure = _both()
+    wire = pure[ENC].encode(value)
+    assert compiled[ENC].encode(value) == wire
+    for typed in (False, True):
+        got = [
+            _outcome(lambda m=m, t=typed: m[DEC].decode(wire, typed=t)) for m in (compiled, pure)
+        ]
+        assert got[0] == got[1]
+
+
+def _read_all(mod: Any, data: bytes, typed: bool, depth: int, budget: int | None) -> Any:
+    """Every value in ``data`` plus what the side channels reported and where it stopped."""
+    dec = mod.Decoder(data, typed=typed, max_depth=depth, max_elements=budget)
+    values = []
+    try:
+        while not dec.at_end():
+            values.append(dec.read())
+    finally:
+        side = (dec.pos, dec.named_classes(), dec.class_keys(), dec.java_serialized)
+    return values, side
+
+
+def _mutants(draw: Any) -> bytes:
+    wire = bytearray(encode(draw(typed_values)))
+    for _ in range(draw(st.integers(0, 4))):
+        if not wire:
+            break
+        i = draw(st.integers(0, len(wire) - 1))
+        op = draw(st.sampled_from(["flip", "cut", "insert"]))
+        if op == "flip":
+            wire[i] = draw(st.integers(0, 255))
+        elif op == "cut":
+            del wire[i:]
+        else:
+            wire[i:i] = draw(st.binary(min_size=1, max_size=4))
+    return bytes(wire)
+
+
+hostile_bytes = st.binary(max_size=64) | st.composite(_mutants)()
+
+
+@PROPS
+@given(
+    hostile_bytes,
+    st.booleans(),
+    st.integers(0, 20) | st.just(128),
+    st.none() | st.integers(0, 50),
+)
+@example(b"\x43\x07java.io\x91\x01a\x60\x4e", False, 128, None)
+@example(b"\x79" * 30 + b"\x4e", True, 10, None)
+@example(b"\x22\xac\xed", False, 128, None)
+def test_compiled_decoder_matches_pure_on_any_bytes(
+    data: bytes, typed: bool, depth: int, budget: int | None
+) -> None:
+    compiled, pure = _both()
+    got = [
+        _outcome(lambda m=m: _read_all(m[DEC], data, typed, depth, budget))
+        for m in (compiled, pure)
+    ]
+    assert got[0] == got[1]
+    # the class-name side channel survives an error half way, the same on both sides
+    sides = []
+    for m in (compiled, pure):
+        dec = m[DEC].Decoder(data, typed=typed, max_depth=depth, max_elements=budget)
+        with contextlib.suppress(HessianError):
+            while not dec.at_end():
+                dec.read()
+        sides.append((dec.pos, dec.named_classes(), dec.class_keys(), dec.java_serialized))
+    assert sides[0] == sides[1]
+
+
+@PROPS
+@given(
+    st.lists(typed_values, max_size=3),
+    st.dictionaries(st.text(max_size=6), st.text(max_size=6), max_size=3),
+)
+def test_compiled_request_codec_matches_pure(args: list[Any], att: dict[str, str]) -> None:
+    compiled, pure = _both()
+    msg = "tribridge.codecs.dubbo.messages"
+    desc = "Ljava/lang/Object;" * len(args)
+    frames = [
+        m[msg].RequestTemplate("com.x.S", "m", desc, "1.0", {"k": "v"}).frame(9, args, att)
+        for m in (compiled, pure)
+    ]
+    assert frames[0] == frames[1]
+    body = frames[0][HEADER_LEN:]
+    for typed in (False, True):
+        got = [
+            _outcome(lambda m=m, t=typed: m[msg].decode_request_body(body, typed=t))
+            for m in (compiled, pure)
+        ]
+        assert got[0] == got[1]
+    resp = [m[msg].encode_response(9, args, attachments=att) for m in (compiled, pure)]
+    assert resp[0] == resp[1]
+
+
+@PROPS
+@given(frames_st, st.lists(st.integers(0, 10_000), max_size=20), st.integers(0, 300), st.booleans())
+def test_compiled_frame_decoder_matches_pure(
+    frames: list[tuple[int, int, int, bytes]], cuts: list[int], limit: int, skip: bool
+) -> None:
+    compiled, pure = _both()
+    mod = "tribridge.codecs.dubbo.frame"
+    stream = b"".join(pure[mod].pack_frame(*f) for f in frames)
+    assert stream == b"".join(compiled[mod].pack_frame(*f) for f in frames)
+    results = []
+    for m in (compiled, pure):
+        dec = m[mod].FrameDecoder(max_payload=limit, skip_oversized=skip)
+        out: list[Any] = []
+        try:
+            for piece in _split(stream, cuts):
+                out += [
+                    (f.flag, f.status, f.request_id, f.body, f.oversize) for f in dec.feed(piece)
+                ]
+            out.append(("ok", dec.buffered, dec.mid_frame))
+        except DubboProtocolError as e:
+            out.append(("error", str(e)))
+        results.append(out)
+    assert results[0] == results[1]

@@ -1,5 +1,8 @@
 """Dubbo2 protocol codec (sans-IO): frames, request/response bodies, events."""
 
+from .._accel import implementation
+from . import frame as _frame
+from . import messages as _messages
 from .frame import (
     DEFAULT_MAX_PAYLOAD,
     HEADER_LEN,
@@ -30,10 +33,14 @@ from .messages import (
     supports_response_attachments,
 )
 
+#: ``"compiled"`` (the Cython build of frame.py / messages.py) or ``"python"``
+IMPLEMENTATION = implementation((_frame, _messages))
+
 __all__ = [
     "DEFAULT_MAX_PAYLOAD",
     "GENERIC_DESC",
     "HEADER_LEN",
+    "IMPLEMENTATION",
     "DubboProtocolError",
     "Frame",
     "FrameDecoder",

@@ -11,6 +11,8 @@ from __future__ import annotations
 import struct
 from dataclasses import dataclass
 
+from .errors import DubboProtocolError
+
 MAGIC = 0xDABB
 HEADER_LEN = 16
 FLAG_REQUEST = 0x80
@@ -50,10 +52,6 @@ STATUS_NAMES = {
 }
 
 _HEADER = struct.Struct(">HBBqi")
-
-
-class DubboProtocolError(ValueError):
-    """Any malformed Dubbo2 frame or body (wraps hessian errors too)."""
 
 
 @dataclass(slots=True)

@@ -1,5 +1,8 @@
 """Hessian 2.0 codec (sans-IO), compatible with Caucho Hessian 4.0.x and dubbo-hessian-lite."""
 
+from .._accel import implementation
+from . import decoder as _decoder
+from . import encoder as _encoder
 from .decoder import JAVA_STREAM_MAGIC, MAX_DEPTH, Decoder, decode
 from .encoder import Encoder, encode
 from .javatypes import (
@@ -15,7 +18,12 @@ from .javatypes import (
 )
 from .values import Double, HessianError, HessianObject, Int, Long, PairMap, TypedList, TypedMap
 
+#: ``"compiled"`` (the Cython build of decoder.py / encoder.py) or ``"python"`` (no compiler at
+#: install time, or ``TRIBRIDGE_PURE_PYTHON=1``)
+IMPLEMENTATION = implementation((_decoder, _encoder))
+
 __all__ = [
+    "IMPLEMENTATION",
     "JAVA_STREAM_MAGIC",
     "MAX_DEPTH",
     "Decoder",

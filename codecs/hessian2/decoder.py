@@ -40,6 +40,10 @@ _EPOCH = _dt.datetime(1970, 1, 1, tzinfo=_dt.UTC)
 #: policy walks (JSON arguments) use the same number, so nothing is accepted at a depth the
 #: policy did not look at (``security.classes.max_depth`` sets both).
 MAX_DEPTH = 128
+#: No ``max_depth`` goes beyond this (the gateway's own setting stops at 1024): the compiled
+#: reader recurses on the C stack, which has no recursion limit to raise an error before it
+#: overflows, so the bound must hold whatever a caller asks for.
+DEPTH_CEILING = 1024
 #: ``java.io.ObjectOutputStream``'s stream magic and version: a ``byte[]`` starting so is a
 #: Java-serialized object graph (Dubbo's ``nativejava`` generic mode deserializes those).
 JAVA_STREAM_MAGIC = b"\xac\xed\x00\x05"
@@ -93,10 +97,13 @@ class Decoder:
         #: costs CPU per value, so a listener that must stay responsive bounds the count
         #: (``None``: bounded only by the input's length)
         self._budget = max_elements if max_elements is not None else 1 << 62
+        if pos < 0:
+            raise HessianError(f"negative start offset {pos}")
         self.pos = pos
-        self.end = len(self.data) if end is None else end
+        # never past the buffer: the compiled reader indexes it unchecked
+        self.end = len(self.data) if end is None else min(end, len(self.data))
         self.typed = typed
-        self.max_depth = max_depth
+        self.max_depth = min(max_depth, DEPTH_CEILING)
         self._refs: list[Any] = []
         self._classes: list[tuple[str, tuple[str, ...]]] = []
         self._types: list[str] = []
@@ -138,7 +145,12 @@ class Decoder:
 
     def read(self) -> Any:
         """Read the next value."""
-        return self._read(0)
+        try:
+            return self._read(0)
+        except RecursionError:
+            # only the interpreted reader gets here: a max_depth above what the interpreter's
+            # recursion limit leaves room for, and input that deep
+            raise HessianError("nesting deeper than the interpreter's recursion limit") from None
 
     def read_int(self) -> int:
         """Read a value that must be an integer (int or long tag), as Java's readInt does.
@@ -202,6 +214,22 @@ class Decoder:
             return self._list(None, tag - 0x78, depth)
         if 0x60 <= tag <= 0x6F:
             return self._instance(tag - 0x60, depth)
+        # The commonest remaining tags inline (a call through the table costs more than
+        # these tests, interpreted or compiled); the table keeps the rest.
+        if tag == 0x4E:
+            return None
+        if tag == 0x54:
+            return True
+        if tag == 0x46:
+            return False
+        if tag == 0x48:
+            return self._map(None, depth)
+        if tag == 0x59:
+            return self._long(_unpack_i(data, self._need(4))[0])
+        if tag == 0x5F:  # Java's BC_DOUBLE_MILL: int32 thousandths, not the spec's float32
+            return 0.001 * _unpack_i(data, self._need(4))[0]
+        if tag == 0x44:
+            return _unpack_d(data, self._need(8))[0]
         handler = _HANDLERS.get(tag)
         if handler is None:
             raise HessianError(f"unknown tag 0x{tag:02x} at offset {self.pos - 1}")
@@ -329,7 +357,7 @@ class Decoder:
     def _list(self, type_name: str | None, n: int, depth: int) -> list:
         self._length(n)
         self._spend(n)
-        out: list = TypedList(type_name) if (self.typed and type_name is not None) else []
+        out = TypedList(type_name) if (self.typed and type_name is not None) else []
         self._refs.append(out)
         d = depth + 1
         for _ in range(n):
@@ -337,7 +365,7 @@ class Decoder:
         return out
 
     def _var_list(self, type_name: str | None, depth: int) -> list:
-        out: list = TypedList(type_name) if (self.typed and type_name is not None) else []
+        out = TypedList(type_name) if (self.typed and type_name is not None) else []
         self._refs.append(out)
         d = depth + 1
         data = self.data
@@ -439,32 +467,12 @@ def _describe(v: Any) -> str:
     return "null" if v is None else type(v).__name__
 
 
-def _d_null(self: Decoder, tag: int, depth: int) -> Any:
-    return None
-
-
-def _d_true(self: Decoder, tag: int, depth: int) -> Any:
-    return True
-
-
-def _d_false(self: Decoder, tag: int, depth: int) -> Any:
-    return False
-
-
 def _d_int32(self: Decoder, tag: int, depth: int) -> Any:
     return _unpack_i(self.data, self._need(4))[0]
 
 
 def _d_long64(self: Decoder, tag: int, depth: int) -> Any:
     return self._long(_unpack_q(self.data, self._need(8))[0])
-
-
-def _d_long32(self: Decoder, tag: int, depth: int) -> Any:
-    return self._long(_unpack_i(self.data, self._need(4))[0])
-
-
-def _d_double(self: Decoder, tag: int, depth: int) -> Any:
-    return _unpack_d(self.data, self._need(8))[0]
 
 
 def _d_double0(self: Decoder, tag: int, depth: int) -> Any:
@@ -484,11 +492,6 @@ def _d_double_s(self: Decoder, tag: int, depth: int) -> Any:
     return float(_unpack_h(self.data, self._need(2))[0])
 
 
-def _d_double_mill(self: Decoder, tag: int, depth: int) -> Any:
-    # The Java reader's BC_DOUBLE_MILL: int32 thousandths, not the spec's float32.
-    return 0.001 * _unpack_i(self.data, self._need(4))[0]
-
-
 def _d_date_ms(self: Decoder, tag: int, depth: int) -> Any:
     return ms_to_datetime(_unpack_q(self.data, self._need(8))[0])
 
@@ -503,10 +506,6 @@ def _d_string_chunk(self: Decoder, tag: int, depth: int) -> Any:
 
 def _d_binary_chunk(self: Decoder, tag: int, depth: int) -> Any:
     return self._chunked_binary(tag, depth)
-
-
-def _d_untyped_map(self: Decoder, tag: int, depth: int) -> Any:
-    return self._map(None, depth)
 
 
 def _d_typed_map(self: Decoder, tag: int, depth: int) -> Any:
@@ -535,25 +534,18 @@ def _d_object(self: Decoder, tag: int, depth: int) -> Any:
 
 
 _HANDLERS = {
-    0x4E: _d_null,
-    0x54: _d_true,
-    0x46: _d_false,
     0x49: _d_int32,
     0x4C: _d_long64,
-    0x59: _d_long32,
-    0x44: _d_double,
     0x5B: _d_double0,
     0x5C: _d_double1,
     0x5D: _d_double_b,
     0x5E: _d_double_s,
-    0x5F: _d_double_mill,
     0x4A: _d_date_ms,
     0x4B: _d_date_min,
     0x52: _d_string_chunk,
     0x53: _d_string_chunk,
     0x41: _d_binary_chunk,
     0x42: _d_binary_chunk,
-    0x48: _d_untyped_map,
     0x4D: _d_typed_map,
     0x55: _d_var_typed_list,
     0x56: _d_fixed_typed_list,

@@ -40,6 +40,7 @@ INT_MIN, INT_MAX = -(2**31), 2**31 - 1
 LONG_MIN, LONG_MAX = -(2**63), 2**63 - 1
 STRING_CHUNK = 0x8000
 BINARY_CHUNK = 0x8000
+DEPTH_CEILING = 1024  # as the decoder's
 _ASTRAL = re.compile("[\U00010000-\U0010ffff]")
 _EPOCH = _dt.datetime(1970, 1, 1, tzinfo=_dt.UTC)
 
@@ -82,7 +83,8 @@ class Encoder:
         self._refs: dict[int, tuple[int, Any]] = {}
         self._classes: dict[tuple[str, tuple[str, ...]], int] = {}
         self._types: dict[str, int] = {}
-        self.max_depth = max_depth
+        # the compiled writer recurses on the C stack: bounded whatever a caller asks for
+        self.max_depth = min(max_depth, DEPTH_CEILING)
 
     def getvalue(self) -> bytes:
         return bytes(self.buf)
@@ -307,7 +309,7 @@ class Encoder:
         elif t is dict or t is TypedMap:
             if self.add_ref(value):
                 return
-            self.write_map_begin(getattr(value, "type", None))
+            self.write_map_begin(value.type if t is TypedMap else None)
             d = _depth + 1
             for k, v in value.items():
                 self.write(k, d)
@@ -316,7 +318,7 @@ class Encoder:
         elif t is list or t is TypedList or t is tuple:
             if self.add_ref(value):
                 return
-            self.write_list_header(len(value), getattr(value, "type", None))
+            self.write_list_header(len(value), value.type if t is TypedList else None)
             d = _depth + 1
             for item in value:
                 self.write(item, d)
