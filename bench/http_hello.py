@@ -11,7 +11,7 @@ import asyncio
 import signal
 import sys
 
-from tribridge.http_server import HttpServer, Request, Response, run
+from tribridge.http.server import HttpServer, Request, Response, run
 
 BODY = b'{"message":"hello"}'
 

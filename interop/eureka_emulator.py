@@ -49,7 +49,7 @@ from urllib.parse import parse_qsl
 from xml.sax.saxutils import escape, quoteattr
 
 import orjson
-from tribridge.http_server import HttpLimits, HttpServer, Request, Response
+from tribridge.http.server import HttpLimits, HttpServer, Request, Response
 from tribridge.interop.standalone import serve_until_signalled
 
 UP, DOWN, STARTING, OUT_OF_SERVICE, UNKNOWN = "UP", "DOWN", "STARTING", "OUT_OF_SERVICE", "UNKNOWN"
@@ -672,7 +672,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--base", default="/eureka", help="base path (Spring: /eureka)")
     args = parser.parse_args(argv)
     with contextlib.suppress(KeyboardInterrupt):
-        from tribridge.http_server import run
+        from tribridge.http.server import run
 
         run(_run(args))
     return 0

@@ -639,7 +639,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--bookmarks", type=float, default=0, help="bookmark interval, s")
     args = parser.parse_args(argv)
     with contextlib.suppress(KeyboardInterrupt):
-        from tribridge.http_server import run
+        from tribridge.http.server import run
 
         run(_run(args))
     return 0

@@ -35,8 +35,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-SERVICE = "com.tribridge.triple.GreeterService"
-RAW_SERVICE = "com.tribridge.triple.Raw"
+SERVICE = "com.tribridge.upstream.triple.GreeterService"
+RAW_SERVICE = "com.tribridge.upstream.triple.Raw"
 DEMO_SERVICE = "com.tribridge.demo.DemoService"
 #: method -> Class.getName() argument types a Java provider would declare
 SIGNATURES: dict[str, list[str]] = {
@@ -224,7 +224,7 @@ async def _serve_grpc(
     server.add_generic_rpc_handlers(
         tuple(grpc.method_handlers_generic_handler(s, handlers) for s in (SERVICE, DEMO_SERVICE))
     )
-    if tls:  # certificates from tribridge.certs.make_certs: server.pem/.key, ca.pem
+    if tls:  # certificates from tribridge.security.certs.make_certs: server.pem/.key, ca.pem
         d = Path(tls)
         creds = grpc.ssl_server_credentials(
             [((d / "server.key").read_bytes(), (d / "server.pem").read_bytes())],
@@ -321,7 +321,7 @@ class TriplePeer:
 
 
 #: services of interop/node/triple_server.js (dubbo-node)
-JSON_SERVICE = "com.tribridge.triple.JsonGreeter"
+JSON_SERVICE = "com.tribridge.upstream.triple.JsonGreeter"
 
 
 def start_node_server(mode: str, timeout: float = 20.0) -> Any:

@@ -22,7 +22,7 @@ from typing import Any
 
 from tribridge.codecs.dubbo import FrameDecoder, decode_request_body, decode_response
 from tribridge.codecs.dubbo.frame import BAD_REQUEST, OK
-from tribridge.policy import ClassPolicy
+from tribridge.security.policy import ClassPolicy
 
 from .dubbo_raw import RawDubbo
 

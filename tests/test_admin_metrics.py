@@ -8,8 +8,8 @@ import orjson
 import pytest
 import yaml
 from prometheus_client.parser import text_string_to_metric_families
-from tribridge.commands import DEMO_SERVICE as S
-from tribridge.commands import demo_config
+from tribridge.cli.commands import DEMO_SERVICE as S
+from tribridge.cli.commands import demo_config
 from tribridge.interop.testing import BackgroundLoop, http_request
 
 
@@ -153,7 +153,7 @@ def test_metrics_on_main_port_when_enabled(gw) -> None:  # type: ignore[no-untyp
 
 
 def test_label_sets_are_bounded() -> None:
-    from tribridge.metrics import OTHER, RequestStats
+    from tribridge.ops.metrics import OTHER, RequestStats
 
     st = RequestStats(max_series=10)
     for i in range(1000):

@@ -26,8 +26,8 @@ from typing import Any
 import orjson
 import pytest
 import yaml
-from tribridge.commands import demo_config
-from tribridge.config import ConfigError, load_config, parse_config
+from tribridge.cli.commands import demo_config
+from tribridge.config.model import ConfigError, load_config, parse_config
 from tribridge.interop.certs import make_pki
 from tribridge.interop.testing import BackgroundLoop
 

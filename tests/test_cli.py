@@ -6,7 +6,7 @@ from typing import Any
 
 import orjson
 import pytest
-from tribridge.client import TargetError, parse_target
+from tribridge.cli.client import TargetError, parse_target
 from tribridge.interop.testing import BackgroundLoop
 
 from .conftest import tb

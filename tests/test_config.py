@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from tribridge.config import ConfigError, parse_config
+from tribridge.config.model import ConfigError, parse_config
 
 BASE = """
 registries:

@@ -11,8 +11,8 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from tribridge.cli import build_parser
-from tribridge.config import parse_config
+from tribridge.cli.main import build_parser
+from tribridge.config.model import parse_config
 from tribridge.interop.testing import http_request
 from tribridge.registries import SCHEMES
 

@@ -10,8 +10,7 @@ import asyncio
 from collections.abc import Iterator
 
 import pytest
-from tribridge.app import Gateway
-from tribridge.config import parse_config
+from tribridge.config.model import parse_config
 from tribridge.interop.demo_provider import DEMO_METHODS, DEMO_TYPES, USER
 from tribridge.interop.testing import BackgroundLoop, http_request
 from tribridge.registries.base import (
@@ -22,6 +21,7 @@ from tribridge.registries.base import (
     Snapshot,
 )
 from tribridge.registries.metadata import ServiceDefinition
+from tribridge.routing.app import Gateway
 
 S = "com.tribridge.demo.DemoService"
 
@@ -191,8 +191,8 @@ def test_another_group_is_followed_in_the_registry_bounded_and_released() -> Non
     """A call for a group (or version) other than the service's own asks the registry for
     that key — the service's snapshot never held those exports — at most
     MAX_FOLLOWED_KEYS of them, all released with the service."""
-    from tribridge.invoker import MAX_FOLLOWED_KEYS, Call, Service, ServiceConfig
-    from tribridge.upstream import PoolSet
+    from tribridge.invoke.invoker import MAX_FOLLOWED_KEYS, Call, Service, ServiceConfig
+    from tribridge.upstream.pool import PoolSet
 
     reg = DrivenRegistry()
     svc = Service(ServiceConfig(S, "1.0.0", "g1"), PoolSet())
@@ -223,8 +223,8 @@ def test_another_group_is_followed_in_the_registry_bounded_and_released() -> Non
 
 
 def test_a_call_for_another_version_is_typed_by_that_version_s_definition() -> None:
-    from tribridge.invoker import Call, Service, ServiceConfig
-    from tribridge.upstream import PoolSet
+    from tribridge.invoke.invoker import Call, Service, ServiceConfig
+    from tribridge.upstream.pool import PoolSet
 
     def d(param: str, source: str) -> ServiceDefinition:
         doc = {"canonicalName": S, "methods": [{"name": "m", "parameterTypes": [param]}]}

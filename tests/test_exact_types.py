@@ -18,7 +18,7 @@ from typing import Any
 import orjson
 import pytest
 import yaml
-from tribridge import jsonmap
+from tribridge.cli.commands import DEMO_SERVICE, demo_config
 from tribridge.codecs.dubbo.messages import Result
 from tribridge.codecs.hessian2 import (
     HessianObject,
@@ -32,8 +32,8 @@ from tribridge.codecs.hessian2 import (
     parse_type,
 )
 from tribridge.codecs.hessian2.javatypes import EMPTY_REGISTRY, infer
-from tribridge.commands import DEMO_SERVICE, demo_config
 from tribridge.interop.testing import BackgroundLoop
+from tribridge.invoke import jsonmap
 
 BIG = 123456789012345678901234567890
 HL_TIME = "com.alibaba.com.caucho.hessian.io.java8."
@@ -362,8 +362,8 @@ def test_explicit_route_body_field_is_exact(demo: Any) -> None:
 
 def test_provider_type_rejection_points_at_the_fix() -> None:
     """Java's own words for a string in a BigDecimal field (status 40) get the hint."""
-    from tribridge.invoker import TYPE_HINT, Call, Service, ServiceConfig
-    from tribridge.upstream import PoolSet, UpstreamSettings
+    from tribridge.invoke.invoker import TYPE_HINT, Call, Service, ServiceConfig
+    from tribridge.upstream.pool import PoolSet, UpstreamSettings
 
     svc = Service(ServiceConfig("com.x.Svc"), PoolSet(UpstreamSettings()))
     java = (
@@ -380,9 +380,9 @@ def test_provider_type_rejection_points_at_the_fix() -> None:
 
 def test_triple_type_rejection_points_at_the_fix() -> None:
     from tribridge.codecs.triple.status import Code, Status
-    from tribridge.invoker import TYPE_HINT, Call, Service, ServiceConfig
-    from tribridge.triple import TripleCallError
-    from tribridge.upstream import PoolSet, UpstreamSettings
+    from tribridge.invoke.invoker import TYPE_HINT, Call, Service, ServiceConfig
+    from tribridge.upstream.pool import PoolSet, UpstreamSettings
+    from tribridge.upstream.triple import TripleCallError
 
     svc = Service(ServiceConfig("com.x.Svc", protocol="tri"), PoolSet(UpstreamSettings()))
     java = "BigDecimalDeserializer: unexpected object java.lang.String (12.50)"

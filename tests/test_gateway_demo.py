@@ -7,8 +7,8 @@ import time
 from collections.abc import Iterator
 
 import pytest
-from tribridge.commands import DEMO_SERVICE as S
-from tribridge.commands import demo_config
+from tribridge.cli.commands import DEMO_SERVICE as S
+from tribridge.cli.commands import demo_config
 from tribridge.interop.testing import BackgroundLoop, http_request
 
 

@@ -89,7 +89,7 @@ def test_caucho_reads_class_tagged_values_in_an_untyped_pojo(
     Object field, in a List<Object> and in a Map<String, Object>; a JSON integer beyond 64
     bits is a BigInteger wherever nothing says otherwise."""
     from tribridge.codecs.hessian2.javatypes import EMPTY_REGISTRY, infer
-    from tribridge.jsonmap import loads
+    from tribridge.invoke.jsonmap import loads
 
     body = loads(
         b'{"class": "com.tribridge.interop.Order",'
@@ -148,8 +148,8 @@ def test_caucho_rejects_an_untagged_decimal_and_the_gateway_points_at_the_fix(
     the gateway's answer to that message names the fix."""
     from tribridge.codecs.dubbo.messages import Result
     from tribridge.codecs.hessian2.javatypes import EMPTY_REGISTRY, infer
-    from tribridge.invoker import TYPE_HINT, Call, Service, ServiceConfig
-    from tribridge.upstream import PoolSet, UpstreamSettings
+    from tribridge.invoke.invoker import TYPE_HINT, Call, Service, ServiceConfig
+    from tribridge.upstream.pool import PoolSet, UpstreamSettings
 
     wire = encode(infer({"class": ORDER, "amount": "12.50"}, "args[0]", False, EMPTY_REGISTRY))
     with pytest.raises(peers.PeerReplyError) as ei:
@@ -165,7 +165,7 @@ def test_caucho_rejects_an_untagged_decimal_and_the_gateway_points_at_the_fix(
 def test_caucho_biginteger_reads_back_exactly(caucho: peers.LinePeer) -> None:
     """Java's own BigInteger bytes (JDK fields, as hessian-lite writes them) decode to the
     exact int, and JSON writes every digit."""
-    from tribridge.jsonmap import dumps
+    from tribridge.invoke.jsonmap import dumps
 
     ours = encode([BIG, -BIG, 2**64])
     theirs = peers.encode(caucho, peers.decode(caucho, ours))

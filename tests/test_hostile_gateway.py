@@ -16,9 +16,9 @@ import tracemalloc
 from collections.abc import Iterator
 
 import pytest
+from tribridge.cli.commands import DEMO_SERVICE as S
 from tribridge.codecs.dubbo import FrameDecoder
 from tribridge.codecs.dubbo.frame import pack_frame, pack_header
-from tribridge.commands import DEMO_SERVICE as S
 from tribridge.interop.testing import BackgroundLoop, http_request
 
 pytestmark = pytest.mark.timeout(60)

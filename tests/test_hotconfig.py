@@ -12,8 +12,8 @@ from pathlib import Path
 import orjson
 import pytest
 import yaml
-from tribridge.commands import DEMO_SERVICE as S
-from tribridge.config import ConfigError, parse_config
+from tribridge.cli.commands import DEMO_SERVICE as S
+from tribridge.config.model import ConfigError, parse_config
 from tribridge.interop.testing import BackgroundLoop, http_request
 
 
@@ -317,7 +317,7 @@ def test_watcher_never_applies_a_file_caught_mid_write(
 ) -> None:  # type: ignore[no-untyped-def]
     """An editor truncates, then writes: the empty file in between (valid YAML: no routes)
     is never applied, and a file that changes while it is read is read again."""
-    from tribridge import hotconfig
+    from tribridge.ops import hotconfig
 
     p1, p2 = providers
     path = tmp_path / "gw.yaml"

@@ -6,7 +6,7 @@ import asyncio
 import json
 
 import pytest
-from tribridge.http_server import HttpError, HttpLimits, HttpServer, Request, Response
+from tribridge.http.server import HttpError, HttpLimits, HttpServer, Request, Response
 
 pytestmark = pytest.mark.timeout(20)
 
@@ -780,7 +780,7 @@ async def test_many_connections_concurrently(serve):
 
 def test_run_helper_serves_on_uvloop_or_asyncio():
     """``run`` picks uvloop when installed; the server works on whichever loop it gets."""
-    from tribridge.http_server import run
+    from tribridge.http.server import run
 
     async def main():
         srv = HttpServer(lambda req: Response(200, b"x"))

@@ -5,9 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from tribridge.config import ConfigError, parse_config
-from tribridge.idl import load_protos
-from tribridge.idl_http import BindError, TemplateError, parse_template, set_field
+from tribridge.config.model import ConfigError, parse_config
+from tribridge.idl.schema import load_protos
+from tribridge.idl.templates import BindError, TemplateError, parse_template, set_field
 
 PROTOS = Path(__file__).resolve().parent.parent / "interop" / "protos"
 SVC = "idl.demo.v1.Demo"
@@ -144,7 +144,7 @@ def test_protoc_error_names_the_proto_line(tmp_path: Path) -> None:
 
 
 def test_relative_paths_resolve_from_the_config_file(tmp_path: Path) -> None:
-    from tribridge.config import load_config
+    from tribridge.config.model import load_config
 
     (tmp_path / "gw.yaml").write_text(
         cfg(idl=f'{{protos: ["demo.proto"], include: ["{PROTOS}"]}}').replace(

@@ -474,7 +474,7 @@ services:
 
 def test_idl_and_java_services_coexist(bg: BackgroundLoop, grpcio_demo) -> None:  # type: ignore[no-untyped-def]
     import yaml
-    from tribridge.commands import DEMO_SERVICE, demo_config
+    from tribridge.cli.commands import DEMO_SERVICE, demo_config
 
     provider = bg.start_provider(version="1.0.0")
     doc = yaml.safe_load(demo_config(provider.port, 0))

@@ -30,9 +30,9 @@ from typing import Any
 import orjson
 import pytest
 import yaml
-from tribridge.certs import make_certs
 from tribridge.interop.java_peers import GREET, TYPES, JavaPeers
 from tribridge.interop.testing import BackgroundLoop
+from tribridge.security.certs import make_certs
 
 from .conftest import free_port
 from .java_compat import (

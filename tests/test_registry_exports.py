@@ -13,7 +13,7 @@ from tribridge.registries.hub import SnapshotHub
 from tribridge.registries.kubernetes import KubernetesRegistry
 from tribridge.registries.static import StaticRegistry
 from tribridge.registries.zookeeper import _dedupe, parse_provider_url
-from tribridge.upstream import PoolSet, RoundRobin
+from tribridge.upstream.pool import PoolSet, RoundRobin
 
 S = "com.x.Svc"
 

@@ -20,11 +20,11 @@ from typing import Any
 import pytest
 from dubbo_ssl.client import DubboClient
 from dubbo_ssl.common.exceptions import DubboResponseException
-from tribridge.certs import make_certs
 from tribridge.codecs.dubbo import decode_response, encode_heartbeat, encode_request
 from tribridge.codecs.dubbo.frame import SERVICE_ERROR
 from tribridge.interop.registration import ZkPublisher, register_demo_provider
 from tribridge.interop.testing import BackgroundLoop, http_request
+from tribridge.security.certs import make_certs
 
 from .conftest import free_port
 from .dubbo_raw import RawDubbo

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from tribridge.config import ConfigError, parse_config
+from tribridge.config.model import ConfigError, parse_config
 
 LINK = """
 relay:
@@ -32,7 +32,7 @@ dubbo_ingress:
     - {interface: "*"}
 """
     )
-    from tribridge.config import load_config
+    from tribridge.config.model import load_config
 
     cfg = load_config(cfg_file)
     rc, ic = cfg.relay, cfg.dubbo_ingress

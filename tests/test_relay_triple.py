@@ -19,17 +19,17 @@ from typing import Any
 import pytest
 from dubbo_ssl.client import DubboClient
 from dubbo_ssl.common.exceptions import DubboResponseException
-from tribridge.certs import make_certs
 from tribridge.codecs.dubbo import decode_response, encode_request
 from tribridge.codecs.dubbo.frame import OK, SERVER_TIMEOUT, SERVICE_ERROR, SERVICE_NOT_FOUND
 from tribridge.interop.testing import BackgroundLoop, http_request
 from tribridge.interop.triple_peers import SERVICE, TriplePeer, start_peer
+from tribridge.security.certs import make_certs
 
 from .conftest import free_port
 from .dubbo_raw import RawDubbo
 from .test_triple_gateway import METHODS
 
-DEAD = "com.tribridge.triple.Gone"
+DEAD = "com.tribridge.upstream.triple.Gone"
 
 
 def b_config(grpc_port: int, dubbo_port: int, dead_port: int, relay_port: int, certs: Path) -> str:
@@ -45,11 +45,11 @@ registries:
 relay:
   tls: {{cert: {certs}/server.pem, key: {certs}/server.key, ca: {certs}/ca.pem}}
   listen: {{host: 127.0.0.1, port: {relay_port}}}
-  exports: ["com.tribridge.triple.*"]
+  exports: ["com.tribridge.upstream.triple.*"]
   allow: [client]
 dubbo_ingress:
   listen: {{host: 127.0.0.1, port: 0}}
-  routes: [{{interface: "com.tribridge.triple.*", to: local}}]
+  routes: [{{interface: "com.tribridge.upstream.triple.*", to: local}}]
 """
 
 

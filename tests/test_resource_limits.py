@@ -20,17 +20,17 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
-from tribridge import limits
 from tribridge.codecs.dubbo import decode_response, encode_heartbeat, encode_request
 from tribridge.codecs.dubbo.frame import BAD_REQUEST
-from tribridge.config import ConfigError, parse_config
-from tribridge.dubbo_ingress import _Consumer
-from tribridge.http_server import HttpLimits, HttpServer, Response
+from tribridge.config import limits
+from tribridge.config.model import ConfigError, parse_config
+from tribridge.config.relay import IngressConfig
+from tribridge.http.server import HttpLimits, HttpServer, Response
+from tribridge.ingress.dubbo import _Consumer
 from tribridge.interop.testing import BackgroundLoop, http_request
-from tribridge.metrics import make_registry
-from tribridge.relay_config import IngressConfig
-from tribridge.triple import TripleCallError, TripleSettings
-from tribridge.triple_h2 import H2TripleClient
+from tribridge.ops.metrics import make_registry
+from tribridge.upstream.triple import TripleCallError, TripleSettings
+from tribridge.upstream.triple_h2 import H2TripleClient
 
 from .dubbo_raw import RawDubbo
 

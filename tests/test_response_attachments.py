@@ -8,7 +8,7 @@ from collections.abc import Iterator
 
 import orjson
 import pytest
-from tribridge.config import ConfigError, parse_config
+from tribridge.config.model import ConfigError, parse_config
 from tribridge.interop.testing import BackgroundLoop
 from tribridge.interop.triple_peers import DEMO_SERVICE, SERVICE, TriplePeer, start_peer
 
@@ -111,7 +111,7 @@ def test_bad_names_refused() -> None:
 
 
 def test_value_rendering() -> None:
-    from tribridge.app import attachment_headers as render
+    from tribridge.routing.app import attachment_headers as render
 
     got = render(
         {"A": "x", "u": "ü é", "b": b"\x01\x02", "n": 5, "skip": "no", "bad name": "v"},

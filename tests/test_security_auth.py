@@ -16,9 +16,9 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from jwt.algorithms import ECAlgorithm, RSAAlgorithm
-from tribridge.commands import DEMO_SERVICE as S
-from tribridge.commands import demo_config
-from tribridge.config import ConfigError, parse_config
+from tribridge.cli.commands import DEMO_SERVICE as S
+from tribridge.cli.commands import demo_config
+from tribridge.config.model import ConfigError, parse_config
 from tribridge.interop.testing import BackgroundLoop, http_request
 
 ISS = "https://issuer.test"

@@ -27,12 +27,12 @@ import pytest
 import yaml
 from dubbo_ssl.client import DubboClient
 from dubbo_ssl.codec.encoder import Object
-from tribridge.certs import make_certs
+from tribridge.cli.commands import demo_config
 from tribridge.codecs.dubbo import decode_response
 from tribridge.codecs.dubbo.frame import OK
 from tribridge.codecs.hessian2 import MAX_DEPTH
-from tribridge.commands import demo_config
 from tribridge.interop.testing import BackgroundLoop, http_request
+from tribridge.security.certs import make_certs
 
 from .class_policy_cases import (
     BENIGN,

@@ -7,12 +7,12 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
+from tribridge.cli.commands import DEMO_SERVICE as S
+from tribridge.cli.commands import demo_config
 from tribridge.codecs.hessian2 import parse_types
-from tribridge.commands import DEMO_SERVICE as S
-from tribridge.commands import demo_config
-from tribridge.config import ConfigError, parse_config
+from tribridge.config.model import ConfigError, parse_config
 from tribridge.interop.testing import BackgroundLoop, http_request
-from tribridge.policy import DEFAULT_DENY, ClassPolicy
+from tribridge.security.policy import DEFAULT_DENY, ClassPolicy
 
 USER = "com.tribridge.demo.User"
 ROWSET = "com.sun.rowset.JdbcRowSetImpl"
@@ -329,7 +329,7 @@ def _inv(**kw):  # type: ignore[no-untyped-def]
 
 def test_require_signature_and_known_classes() -> None:
     from tribridge.codecs.hessian2 import PojoDef, TypeRegistry
-    from tribridge.policy import PolicyRefused, known_classes
+    from tribridge.security.policy import PolicyRefused, known_classes
 
     inv = _inv(desc="Lcom/acme/Order;", args=[None], classes=("com.acme.Order",))
     ClassPolicy().judge_invocation(inv, None)  # no signature: deny list only

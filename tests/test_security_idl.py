@@ -6,9 +6,9 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-from tribridge.idl_gateway import _override
 from tribridge.interop.idl_peers import ReadyProcess, start_grpc_server
 from tribridge.interop.testing import BackgroundLoop, http_request
+from tribridge.routing.idl_routes import _override
 
 SVC = "idl.demo.v1.Demo"
 

@@ -12,7 +12,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from tribridge.certs import make_certs
 from tribridge.codecs.dubbo import (
     decode_response,
     encode_request,
@@ -22,6 +21,7 @@ from tribridge.codecs.dubbo import (
 from tribridge.codecs.dubbo.frame import BAD_REQUEST, OK
 from tribridge.codecs.hessian2 import HessianObject, TypedList, TypedMap
 from tribridge.interop.testing import BackgroundLoop
+from tribridge.security.certs import make_certs
 
 from .conftest import free_port
 from .dubbo_raw import RawDubbo

@@ -6,7 +6,7 @@ exposure allow and deny, an IDL route's auth rule, the admin API — is tried ag
 spelling of its path in
 ``HOSTILE`` (each must be a 400: no single reading) and ``SAME`` (each must get exactly the
 answer the canonical path gets). Requests go over raw sockets, byte for byte as written, so
-no client library tidies a target first. Without the normalization in gateway/canonical.py
+no client library tidies a target first. Without the normalization in gateway/http/canonical.py
 the hostile spellings are routed (``//S/greet`` reaches the provider with no credentials,
 ``//S/add`` is routed past the ``/S/add`` rate limit), so these tests fail.
 """
@@ -22,10 +22,10 @@ import orjson
 import pytest
 import yaml
 from prometheus_client.parser import text_string_to_metric_families
-from tribridge.canonical import PathError, canonical_path, config_path_error, split_target
-from tribridge.commands import DEMO_SERVICE as S
-from tribridge.commands import demo_config
-from tribridge.config import ConfigError, parse_config
+from tribridge.cli.commands import DEMO_SERVICE as S
+from tribridge.cli.commands import demo_config
+from tribridge.config.model import ConfigError, parse_config
+from tribridge.http.canonical import PathError, canonical_path, config_path_error, split_target
 from tribridge.interop.testing import BackgroundLoop, http_request
 
 IDL = "idl.demo.v1.Demo"

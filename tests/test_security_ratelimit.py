@@ -8,11 +8,11 @@ import json
 from collections.abc import Iterator
 
 import pytest
-from tribridge.commands import DEMO_SERVICE as S
-from tribridge.commands import demo_config
-from tribridge.config import ConfigError, parse_config
+from tribridge.cli.commands import DEMO_SERVICE as S
+from tribridge.cli.commands import demo_config
+from tribridge.config.model import ConfigError, parse_config
 from tribridge.interop.testing import BackgroundLoop
-from tribridge.ratelimit import TokenBuckets, parse_rate, retry_after
+from tribridge.security.ratelimit import TokenBuckets, parse_rate, retry_after
 
 
 def test_bucket_refills_at_its_rate() -> None:

@@ -10,9 +10,9 @@ import ssl
 from collections.abc import Iterator
 
 import pytest
-from tribridge.commands import DEMO_SERVICE as S
-from tribridge.commands import demo_config
-from tribridge.config import ConfigError, parse_config
+from tribridge.cli.commands import DEMO_SERVICE as S
+from tribridge.cli.commands import demo_config
+from tribridge.config.model import ConfigError, parse_config
 from tribridge.interop.certs import Pki, make_pki
 from tribridge.interop.testing import BackgroundLoop, http_request
 

@@ -6,9 +6,9 @@ import http.client
 
 import pytest
 import yaml
-from tribridge.commands import demo_config
+from tribridge.cli.commands import demo_config
 from tribridge.interop.testing import BackgroundLoop, http_request
-from tribridge.tracing import from_attachments, parse_traceparent, triple_headers
+from tribridge.ops.tracing import from_attachments, parse_traceparent, triple_headers
 
 TRACE = "4bf92f3577b34da6a3ce929d0e0e4736"
 PARENT = "00f067aa0ba902b7"

@@ -23,7 +23,7 @@ from tribridge.interop.triple_peers import (
     start_node_server,
     start_peer,
 )
-from tribridge.triple import TripleCallError, make_triple_client
+from tribridge.upstream.triple import TripleCallError, make_triple_client
 
 from .conftest import free_port, tb
 
@@ -224,15 +224,15 @@ def test_request_override_headers(gw_grpc: int) -> None:
 
 
 def test_trailers_come_back_as_attachments(grpc_peer: TriplePeer, triple_client: str) -> None:
-    from tribridge.invoker import Call, Service, ServiceConfig
+    from tribridge.invoke.invoker import Call, Service, ServiceConfig
     from tribridge.registries.base import Endpoint, ServiceKey, Snapshot
-    from tribridge.upstream import PoolSet, UpstreamSettings
+    from tribridge.upstream.pool import PoolSet, UpstreamSettings
 
     async def go():  # type: ignore[no-untyped-def]
         pools = PoolSet(UpstreamSettings(triple_client=triple_client))
         cfg = ServiceConfig(SERVICE, "1.0.0", retries=0)
         from tribridge.codecs.hessian2 import parse_types
-        from tribridge.invoker import MethodConfig
+        from tribridge.invoke.invoker import MethodConfig
 
         cfg.methods["greet"] = MethodConfig("greet", parse_types("java.lang.String"))
         svc = Service(cfg, pools)
@@ -450,7 +450,7 @@ def test_cli_call_triple(grpc_peer: TriplePeer, dubbo_peer2: TriplePeer) -> None
 
 
 def test_service_protocol_tri_forces_triple(bg: BackgroundLoop, grpc_peer: TriplePeer) -> None:
-    from tribridge.config import ConfigError, parse_config
+    from tribridge.config.model import ConfigError, parse_config
 
     cfg = config(SERVICE, [f"127.0.0.1:{grpc_peer.port}"], "    protocol: tri\n" + METHODS)
     gw = bg.start_gateway(cfg).port

@@ -1,4 +1,4 @@
-"""The gateway's own HTTP/2 Triple clients (``h2`` and ``lean``, gateway/triple_h2.py)
+"""The gateway's own HTTP/2 Triple clients (``h2`` and ``lean``, gateway/upstream/triple_h2.py)
 against grpcio servers: stream limits, a server going away, big messages, header blocks."""
 
 from __future__ import annotations
@@ -9,9 +9,9 @@ import time
 import pytest
 from tribridge.codecs.hessian2 import decode, encode
 from tribridge.codecs.triple import decode_response_wrapper, encode_request_wrapper
-from tribridge.h2_engines import literal_block
 from tribridge.interop.triple_peers import SERVICE, start_peer
-from tribridge.triple import TripleCallError, make_triple_client
+from tribridge.upstream.h2_engines import literal_block
+from tribridge.upstream.triple import TripleCallError, make_triple_client
 
 from .conftest import free_port
 
@@ -175,7 +175,7 @@ class _Sink:
 
 
 def _engine():  # type: ignore[no-untyped-def]
-    from tribridge.h2_engines import LeanEngine
+    from tribridge.upstream.h2_engines import LeanEngine
 
     sink = _Sink()
     eng = LeanEngine(sink)
@@ -185,7 +185,7 @@ def _engine():  # type: ignore[no-untyped-def]
 
 
 def _fr(ftype: int, flags: int, sid: int, payload: bytes) -> bytes:
-    from tribridge.h2_engines import _frame
+    from tribridge.upstream.h2_engines import _frame
 
     return _frame(ftype, flags, sid, payload)
 
@@ -223,7 +223,7 @@ def test_lean_engine_continuation_padding_ping_settings() -> None:
 
 
 def test_lean_engine_refuses_broken_peers() -> None:
-    from tribridge.h2_engines import H2ProtocolError
+    from tribridge.upstream.h2_engines import H2ProtocolError
 
     cases = {
         "push": _fr(5, 0x4, 1, b"\0\0\0\x02"),
@@ -262,7 +262,7 @@ def test_lean_engine_flow_control_and_reset() -> None:
 
 
 def test_triple_client_config() -> None:
-    from tribridge.config import ConfigError, parse_config
+    from tribridge.config.model import ConfigError, parse_config
 
     base = "listen: {host: 127.0.0.1, port: 0}\nupstream: {triple_client: %s}\n"
     assert parse_config(base % "grpcio", "<t>").upstream.triple_client == "grpcio"

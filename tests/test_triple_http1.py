@@ -11,10 +11,10 @@ from collections.abc import Iterator
 
 import orjson
 import pytest
-from tribridge.config import ConfigError, parse_config
+from tribridge.config.model import ConfigError, parse_config
 from tribridge.interop.testing import BackgroundLoop
 from tribridge.interop.triple_peers import JSON_SERVICE, TriplePeer, start_node_server
-from tribridge.triple_http1 import Http1TripleClient
+from tribridge.upstream.triple_http1 import Http1TripleClient
 
 
 def post(port: int, method: str, body: object, headers: dict[str, str] | None = None):  # type: ignore[no-untyped-def]
@@ -164,7 +164,7 @@ def test_keep_alive_and_concurrency(node_http1: TriplePeer) -> None:
 
 
 def test_connect_refused_is_not_sent() -> None:
-    from tribridge.triple import TripleCallError
+    from tribridge.upstream.triple import TripleCallError
 
     from .conftest import free_port
 

@@ -9,9 +9,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from tribridge.certs import make_certs
 from tribridge.interop.testing import BackgroundLoop, http_request
 from tribridge.interop.triple_peers import SERVICE, TriplePeer, start_peer
+from tribridge.security.certs import make_certs
 
 from .conftest import free_port
 

@@ -8,7 +8,7 @@ import random
 
 from tribridge.codecs.dubbo import encode_event, encode_heartbeat
 from tribridge.registries.base import Endpoint
-from tribridge.upstream import (
+from tribridge.upstream.pool import (
     ConsistentHash,
     DubboConnection,
     InstancePool,

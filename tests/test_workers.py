@@ -17,7 +17,7 @@ from pathlib import Path
 import orjson
 import pytest
 import yaml
-from tribridge.commands import demo_config
+from tribridge.cli.commands import demo_config
 from tribridge.interop.testing import BackgroundLoop, http_request
 
 from .conftest import free_port
