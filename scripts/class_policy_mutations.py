@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 
 W = Path(__file__).resolve().parents[1]
-T = "tests/test_security_class_doors.py"
+T = "tests/integration/test_security_class_doors.py"
 #: (rule, file, text that implements it, text without it, pytest -k of its tests)
 M: list[tuple[str, str, str, str, str]] = [
     (

@@ -12,7 +12,7 @@ This is the hot path of the gateway, so it is written for throughput first:
 * timeouts use no per-request timer: every connection carries one deadline (a float) and a
   single server-wide ticker sweeps them.
 
-Behaviour (see ``tests/test_http_server.py``): keep-alive (HTTP/1.1 default, HTTP/1.0 only
+Behaviour (see ``tests/integration/test_http_server.py``): keep-alive (HTTP/1.1 default, HTTP/1.0 only
 with ``Connection: keep-alive``), pipelining answered strictly in request order, chunked
 request bodies, ``Expect: 100-continue``, HEAD, request-smuggling defences (CL+TE, bad or
 repeated Content-Length, unknown Transfer-Encoding), limits with JSON errors
