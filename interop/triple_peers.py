@@ -35,8 +35,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-SERVICE = "com.tribridge.upstream.triple.GreeterService"
-RAW_SERVICE = "com.tribridge.upstream.triple.Raw"
+SERVICE = "com.tribridge.triple.GreeterService"
+RAW_SERVICE = "com.tribridge.triple.Raw"
 DEMO_SERVICE = "com.tribridge.demo.DemoService"
 #: method -> Class.getName() argument types a Java provider would declare
 SIGNATURES: dict[str, list[str]] = {
@@ -321,7 +321,7 @@ class TriplePeer:
 
 
 #: services of interop/node/triple_server.js (dubbo-node)
-JSON_SERVICE = "com.tribridge.upstream.triple.JsonGreeter"
+JSON_SERVICE = "com.tribridge.triple.JsonGreeter"
 
 
 def start_node_server(mode: str, timeout: float = 20.0) -> Any:

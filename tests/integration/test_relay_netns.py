@@ -37,7 +37,7 @@ A_IP, GA_IP_A, GA_IP_BR, GB_IP_BR, GB_IP_B, B_IP = (
     f"{NET}.2.1",
 )
 PROVIDER_PORT, RELAY_PORT, INGRESS_PORT, HTTP_PORT, TRI_PORT = 20880, 7443, 20881, 8080, 50051
-TRI = "com.tribridge.upstream.triple.GreeterService"
+TRI = "com.tribridge.triple.GreeterService"
 
 
 class Topology:
@@ -134,7 +134,7 @@ registries:
 relay:
   tls: {{cert: certs/server.pem, key: certs/server.key, ca: certs/ca.pem}}
   listen: {{host: {GB_IP_BR}, port: {RELAY_PORT}}}
-  exports: ["com.tribridge.demo.*", "com.tribridge.upstream.triple.*"]
+  exports: ["com.tribridge.demo.*", "com.tribridge.triple.*"]
   allow: [gateway-a]
 """
         )

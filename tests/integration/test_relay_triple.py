@@ -29,7 +29,7 @@ from tests.conftest import free_port
 from tests.helpers.dubbo_raw import RawDubbo
 from tests.integration.test_triple_gateway import METHODS
 
-DEAD = "com.tribridge.upstream.triple.Gone"
+DEAD = "com.tribridge.triple.Gone"
 
 
 def b_config(grpc_port: int, dubbo_port: int, dead_port: int, relay_port: int, certs: Path) -> str:
@@ -45,11 +45,11 @@ registries:
 relay:
   tls: {{cert: {certs}/server.pem, key: {certs}/server.key, ca: {certs}/ca.pem}}
   listen: {{host: 127.0.0.1, port: {relay_port}}}
-  exports: ["com.tribridge.upstream.triple.*"]
+  exports: ["com.tribridge.triple.*"]
   allow: [client]
 dubbo_ingress:
   listen: {{host: 127.0.0.1, port: 0}}
-  routes: [{{interface: "com.tribridge.upstream.triple.*", to: local}}]
+  routes: [{{interface: "com.tribridge.triple.*", to: local}}]
 """
 
 
