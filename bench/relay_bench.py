@@ -83,7 +83,8 @@ dubbo_ingress: {{listen: {{host: 127.0.0.1, port: {dport}}}, routes: [{{interfac
 
 async def _dubbo(port: int):  # type: ignore[no-untyped-def]
     from tribridge.codecs.dubbo import RequestTemplate
-    from tribridge.upstream.pool import DubboConnection, UpstreamSettings
+    from tribridge.config.upstream import UpstreamSettings
+    from tribridge.upstream.pool import DubboConnection
 
     loop = asyncio.get_running_loop()
     _, conn = await loop.create_connection(

@@ -199,10 +199,12 @@ class _Direct:
         attachments: dict[str, str] | None,
     ) -> Any:
         from tribridge.codecs.hessian2 import HessianError, parse_types
+        from tribridge.config.services import MethodConfig, ServiceConfig
+        from tribridge.config.upstream import UpstreamSettings
         from tribridge.errors import GatewayError
-        from tribridge.invoke.invoker import Call, MethodConfig, Service, ServiceConfig
+        from tribridge.invoke.invoker import Call, Service
         from tribridge.registries.base import Endpoint, ServiceKey, Snapshot
-        from tribridge.upstream.pool import PoolSet, UpstreamSettings
+        from tribridge.upstream.pool import PoolSet
 
         if self._pools is None:
             self._pools = PoolSet(UpstreamSettings(connect_timeout=min(self.timeout, 5.0)))

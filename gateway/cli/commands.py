@@ -243,12 +243,14 @@ def cmd_certs_make(args: argparse.Namespace) -> int:
 def cmd_call(args: argparse.Namespace) -> int:
     from tribridge.cli.client import TargetError, parse_target
     from tribridge.codecs.hessian2 import HessianError, parse_types
+    from tribridge.config.services import MethodConfig, ServiceConfig
+    from tribridge.config.upstream import UpstreamSettings
     from tribridge.errors import GatewayError
-    from tribridge.invoke.invoker import Call, MethodConfig, Service, ServiceConfig
+    from tribridge.invoke.invoker import Call, Service
     from tribridge.invoke.jsonmap import JSONDecodeError, dumps, loads
     from tribridge.registries import RegistryError
     from tribridge.registries.base import Endpoint, ServiceKey, Snapshot
-    from tribridge.upstream.pool import PoolSet, UpstreamSettings
+    from tribridge.upstream.pool import PoolSet
 
     def fail(code: str, message: str, status: int = 1) -> int:
         sys.stderr.write(

@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from tribridge.http.canonical import config_path_error
+from tribridge.config.paths import config_path_error
 from tribridge.idl.schema import (
     IdlError,
     JsonOptions,

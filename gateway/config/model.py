@@ -43,13 +43,13 @@ from tribridge.config.idl import (
     parse_idl_service,
 )
 from tribridge.config.limits import DEFAULT_MAX_JSON_ELEMENTS
+from tribridge.config.paths import config_path_error
 from tribridge.config.security import SecurityConfig, parse_listen_tls, parse_security
-from tribridge.http.canonical import config_path_error
-from tribridge.invoke.invoker import MethodConfig, ServiceConfig
+from tribridge.config.services import MethodConfig, ServiceConfig
+from tribridge.config.upstream import BALANCER_NAMES, TRIPLE_CLIENTS, UpstreamSettings
 from tribridge.registries import RegistryError, registry_class
-from tribridge.routing.exposure import reserved_method
+from tribridge.security.exposure import reserved_method
 from tribridge.security.tls import ServerTls
-from tribridge.upstream.pool import BALANCERS, TRIPLE_CLIENTS, UpstreamSettings
 
 _ATTACHMENT_NAME = re.compile(r"^(\*|[A-Za-z0-9][A-Za-z0-9._-]*)$")
 
@@ -595,9 +595,9 @@ def _services(v: _V, root: _Loc, cfg: GatewayConfig) -> None:
                 "registry",
             )
         sc.loadbalance = v.get(s, "loadbalance", path, str, "random")
-        if sc.loadbalance not in BALANCERS:
+        if sc.loadbalance not in BALANCER_NAMES:
             raise v.fail(
-                s, f"{path}.loadbalance", f"expected one of {', '.join(BALANCERS)}", "loadbalance"
+                s, f"{path}.loadbalance", f"expected one of {', '.join(BALANCER_NAMES)}", "loadbalance"
             )
         sc.hash_arg = v.get(s, "hash_arg", path, int, 0)
         sc.timeout = v.duration(s, "timeout", path, 5.0) or 5.0

@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from tribridge.codecs.hessian2 import MAX_DEPTH
-from tribridge.http.canonical import config_path_error
+from tribridge.config.paths import config_path_error
 from tribridge.security.auth import (
     ALGORITHMS,
     ApiKeyEntry,

@@ -40,7 +40,6 @@ __all__ = [
     "PathError",
     "canonical_header",
     "canonical_path",
-    "config_path_error",
     "split_target",
 ]
 
@@ -149,27 +148,6 @@ def split_target(target: bytes) -> tuple[str, str, str | None]:
             target = b"/" + target
     raw_path, _, raw_query = target.partition(b"?")
     return canonical_path(raw_path), raw_query.decode("latin-1"), authority
-
-
-def config_path_error(text: str, glob: bool = False) -> str | None:
-    """Why a path written in the config (a route, template or rule pattern) could never equal
-    a canonical request path, or None. A pattern that can never match is refused at load
-    rather than silently never applying."""
-    if not text.startswith("/") and not (glob and text.startswith("*")):
-        return "expected a path starting with /"
-    if len(text) > 1 and text.endswith("/"):
-        return "no trailing '/': request paths are matched without it"
-    for bad, why in (("\\", "'\\'"), (";", "';'"), ("?", "'?'"), ("#", "'#'"), ("%", "'%'")):
-        if bad in text and not (glob and bad == "?"):
-            return f"{why} never appears in a canonical request path"
-    if any(c < " " or "\x7f" <= c <= "\x9f" for c in text):
-        return "a control character"
-    for seg in text.split("/")[1:]:
-        if seg == "" and text != "/":
-            return "an empty segment ('//') never appears in a canonical request path"
-        if seg in (".", ".."):
-            return "a dot segment never appears in a canonical request path"
-    return None
 
 
 def canonical_header(name: str) -> str:

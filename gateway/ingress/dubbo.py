@@ -50,13 +50,14 @@ from tribridge.codecs.dubbo.frame import (
 from tribridge.codecs.hessian2 import TypeRegistry
 from tribridge.config.limits import DEFAULT_FD_RESERVE, connection_cap
 from tribridge.config.relay import IngressConfig, IngressRoute, norm_version
+from tribridge.config.services import ServiceConfig
 from tribridge.ingress.triple_bridge import (
     BridgeError,
     dubbo_response,
     dubbo_status,
     triple_request,
 )
-from tribridge.invoke.invoker import TRIPLE_FAILURES, Service, ServiceConfig
+from tribridge.invoke.invoker import TRIPLE_FAILURES, Service
 from tribridge.registries.base import Endpoint, ServiceKey
 from tribridge.security.policy import PolicyRefused, known_classes
 from tribridge.upstream.pool import (

@@ -55,6 +55,7 @@ from tribridge.codecs.triple import (
     headers_to_attachments,
     is_hessian,
 )
+from tribridge.config.services import ServiceConfig
 from tribridge.errors import GatewayError
 from tribridge.invoke.jsonmap import JSONDecodeError, dumps, loads
 from tribridge.registries.base import Endpoint, Listener, Registry, ServiceKey, Snapshot
@@ -71,44 +72,6 @@ from tribridge.upstream.pool import (
     make_balancer,
 )
 from tribridge.upstream.triple import APP_NAME, TripleCallError, status_error
-
-
-@dataclass
-class MethodConfig:
-    name: str
-    types: list[JavaType] | None = None
-    idempotent: bool = False
-    timeout: float | None = None
-
-
-@dataclass
-class ServiceConfig:
-    interface: str
-    version: str = ""
-    group: str = ""
-    registry: str = "static"
-    loadbalance: str = "random"
-    hash_arg: int = 0
-    timeout: float = 5.0
-    retries: int = 2
-    call: str = "auto"  # auto | direct | generic
-    methods: dict[str, MethodConfig] = field(default_factory=dict)
-    types: TypeRegistry = field(default_factory=TypeRegistry)
-    expose_methods: list[str] = field(default_factory=lambda: ["*"])
-    include_class: bool = True
-    token: str | None = None
-    #: "" = as each endpoint says (``dubbo://`` / ``tri://``); "dubbo" or "tri" forces one
-    protocol: str = ""
-    #: provider response attachments (Dubbo2) / trailers (Triple) returned to the HTTP client
-    #: as ``x-dubbo-attachment-<name>`` headers; lower-case names, ``"*"`` for all
-    response_attachments: list[str] = field(default_factory=list)
-    #: Triple transport: "" = gRPC over HTTP/2; "http1" = Triple's HTTP/1.1 unary mode
-    #: (JSON bodies, protocols.md §4.8)
-    transport: str = ""
-
-    @property
-    def key(self) -> ServiceKey:
-        return ServiceKey(self.interface, self.version, self.group)
 
 
 @dataclass(slots=True)

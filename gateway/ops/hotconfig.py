@@ -28,8 +28,9 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from tribridge.config.model import ConfigError, GatewayConfig, parse_config
+from tribridge.config.services import ServiceConfig
 from tribridge.http.server import HttpLimits
-from tribridge.invoke.invoker import Service, ServiceConfig
+from tribridge.invoke.invoker import Service
 from tribridge.registries.base import Registry, RegistryError
 
 if TYPE_CHECKING:

@@ -33,8 +33,9 @@ from tribridge.config.relay import (
     RelayConfig,
     TlsConfig,
 )
+from tribridge.config.upstream import UpstreamSettings
 from tribridge.ingress.dubbo import DubboIngress
-from tribridge.upstream.pool import ConnectFailed, DubboConnection, UpstreamSettings
+from tribridge.upstream.pool import ConnectFailed, DubboConnection
 
 if TYPE_CHECKING:
     from tribridge.routing.app import Gateway

@@ -25,18 +25,19 @@ import orjson
 from tribridge.codecs.hessian2 import HessianError, PairMap, parse_types
 from tribridge.config.limits import json_elements_exceed
 from tribridge.config.model import AutoRoutes, GatewayConfig, ParamSource, RouteConfig
+from tribridge.config.services import ServiceConfig
 from tribridge.errors import GatewayError, bad_request, not_found
 from tribridge.http.headers import passthrough_names, timeout_header, under_prefix
 from tribridge.http.server import HttpLimits, HttpServer, Request, Response
-from tribridge.invoke.invoker import Call, Service, ServiceConfig
+from tribridge.invoke.invoker import Call, Service
 from tribridge.invoke.jsonmap import JSONDecodeError, dumps, loads
 from tribridge.ops.metrics import RequestStats
 from tribridge.ops.tracing import Tracer
 from tribridge.registries import open_registry
 from tribridge.registries.base import Registry, ServiceKey
 from tribridge.registries.static import StaticRegistry
-from tribridge.routing.exposure import Exposure, reserved_method
 from tribridge.routing.idl_routes import IdlRouter
+from tribridge.security.exposure import Exposure, reserved_method
 from tribridge.security.tls import client_tls_for
 from tribridge.upstream.pool import PoolSet
 

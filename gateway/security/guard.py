@@ -13,13 +13,15 @@ from __future__ import annotations
 import fnmatch
 from collections.abc import Awaitable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 from tribridge.errors import GatewayError
-from tribridge.http.server import Request
 from tribridge.security.auth import AuthFailure, Identity, Scheme
 from tribridge.security.ratelimit import RedisBuckets, TokenBuckets, retry_after
+
+if TYPE_CHECKING:  # the guard judges requests; it never needs the listener at run time
+    from tribridge.http.server import Request
 
 
 class Limited(GatewayError):

@@ -17,7 +17,6 @@ import logging
 import random
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Any
 
 from tribridge.codecs.dubbo import (
@@ -27,7 +26,7 @@ from tribridge.codecs.dubbo import (
     encode_heartbeat,
     encode_heartbeat_response,
 )
-from tribridge.codecs.dubbo.frame import DEFAULT_MAX_PAYLOAD
+from tribridge.config.upstream import UpstreamSettings
 from tribridge.registries.base import Endpoint
 from tribridge.security.tls import address_key
 
@@ -65,28 +64,6 @@ class UpstreamBusy(UpstreamError):
 
     code = "upstream_backlogged"
     sent = False
-
-
-@dataclass
-class UpstreamSettings:
-    connections_per_instance: int = 1
-    connect_timeout: float = 3.0
-    heartbeat_interval: float = 30.0
-    max_payload: int = DEFAULT_MAX_PAYLOAD
-    eject_after: int = 5  # consecutive failures before an instance is ejected
-    eject_seconds: float = 10.0
-    backoff_initial: float = 0.2
-    backoff_max: float = 10.0
-    #: HTTP/2 client for Triple calls: "lean", "h2" (gateway/upstream/triple_h2.py) or "grpcio"
-    triple_client: str = "lean"
-    #: a connection's transport high-water mark: past it the provider is "not reading"
-    write_buffer_bytes: int = 256 * 1024
-    #: request bytes queued for a provider that stopped reading; past it calls fail fast
-    max_queued_bytes: int = 16 * 1024 * 1024
-
-
-#: the Triple (gRPC over HTTP/2) client implementations behind ``TripleClient.unary``
-TRIPLE_CLIENTS = ("grpcio", "h2", "lean")
 
 
 class DubboConnection(asyncio.Protocol):

@@ -191,7 +191,8 @@ def test_another_group_is_followed_in_the_registry_bounded_and_released() -> Non
     """A call for a group (or version) other than the service's own asks the registry for
     that key — the service's snapshot never held those exports — at most
     MAX_FOLLOWED_KEYS of them, all released with the service."""
-    from tribridge.invoke.invoker import MAX_FOLLOWED_KEYS, Call, Service, ServiceConfig
+    from tribridge.config.services import ServiceConfig
+    from tribridge.invoke.invoker import MAX_FOLLOWED_KEYS, Call, Service
     from tribridge.upstream.pool import PoolSet
 
     reg = DrivenRegistry()
@@ -223,7 +224,8 @@ def test_another_group_is_followed_in_the_registry_bounded_and_released() -> Non
 
 
 def test_a_call_for_another_version_is_typed_by_that_version_s_definition() -> None:
-    from tribridge.invoke.invoker import Call, Service, ServiceConfig
+    from tribridge.config.services import ServiceConfig
+    from tribridge.invoke.invoker import Call, Service
     from tribridge.upstream.pool import PoolSet
 
     def d(param: str, source: str) -> ServiceDefinition:

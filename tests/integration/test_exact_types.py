@@ -362,8 +362,10 @@ def test_explicit_route_body_field_is_exact(demo: Any) -> None:
 
 def test_provider_type_rejection_points_at_the_fix() -> None:
     """Java's own words for a string in a BigDecimal field (status 40) get the hint."""
-    from tribridge.invoke.invoker import TYPE_HINT, Call, Service, ServiceConfig
-    from tribridge.upstream.pool import PoolSet, UpstreamSettings
+    from tribridge.config.services import ServiceConfig
+    from tribridge.config.upstream import UpstreamSettings
+    from tribridge.invoke.invoker import TYPE_HINT, Call, Service
+    from tribridge.upstream.pool import PoolSet
 
     svc = Service(ServiceConfig("com.x.Svc"), PoolSet(UpstreamSettings()))
     java = (
@@ -380,8 +382,10 @@ def test_provider_type_rejection_points_at_the_fix() -> None:
 
 def test_triple_type_rejection_points_at_the_fix() -> None:
     from tribridge.codecs.triple.status import Code, Status
-    from tribridge.invoke.invoker import TYPE_HINT, Call, Service, ServiceConfig
-    from tribridge.upstream.pool import PoolSet, UpstreamSettings
+    from tribridge.config.services import ServiceConfig
+    from tribridge.config.upstream import UpstreamSettings
+    from tribridge.invoke.invoker import TYPE_HINT, Call, Service
+    from tribridge.upstream.pool import PoolSet
     from tribridge.upstream.triple import TripleCallError
 
     svc = Service(ServiceConfig("com.x.Svc", protocol="tri"), PoolSet(UpstreamSettings()))

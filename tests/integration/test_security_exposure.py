@@ -10,7 +10,7 @@ from tribridge.cli.commands import DEMO_SERVICE as S
 from tribridge.cli.commands import demo_config
 from tribridge.config.model import ConfigError, parse_config
 from tribridge.interop.testing import BackgroundLoop, http_request
-from tribridge.routing.exposure import Exposure, reserved_method
+from tribridge.security.exposure import Exposure, reserved_method
 
 
 @pytest.fixture(scope="module")

@@ -25,7 +25,8 @@ from prometheus_client.parser import text_string_to_metric_families
 from tribridge.cli.commands import DEMO_SERVICE as S
 from tribridge.cli.commands import demo_config
 from tribridge.config.model import ConfigError, parse_config
-from tribridge.http.canonical import PathError, canonical_path, config_path_error, split_target
+from tribridge.config.paths import config_path_error
+from tribridge.http.canonical import PathError, canonical_path, split_target
 from tribridge.interop.testing import BackgroundLoop, http_request
 
 IDL = "idl.demo.v1.Demo"

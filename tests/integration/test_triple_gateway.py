@@ -224,15 +224,17 @@ def test_request_override_headers(gw_grpc: int) -> None:
 
 
 def test_trailers_come_back_as_attachments(grpc_peer: TriplePeer, triple_client: str) -> None:
-    from tribridge.invoke.invoker import Call, Service, ServiceConfig
+    from tribridge.config.services import ServiceConfig
+    from tribridge.config.upstream import UpstreamSettings
+    from tribridge.invoke.invoker import Call, Service
     from tribridge.registries.base import Endpoint, ServiceKey, Snapshot
-    from tribridge.upstream.pool import PoolSet, UpstreamSettings
+    from tribridge.upstream.pool import PoolSet
 
     async def go():  # type: ignore[no-untyped-def]
         pools = PoolSet(UpstreamSettings(triple_client=triple_client))
         cfg = ServiceConfig(SERVICE, "1.0.0", retries=0)
         from tribridge.codecs.hessian2 import parse_types
-        from tribridge.invoke.invoker import MethodConfig
+        from tribridge.config.services import MethodConfig
 
         cfg.methods["greet"] = MethodConfig("greet", parse_types("java.lang.String"))
         svc = Service(cfg, pools)

@@ -10,8 +10,8 @@ from __future__ import annotations
 import orjson
 import pytest
 from tribridge.codecs.hessian2 import decode, encode
+from tribridge.codecs.hessian2.tjson import to_tjson
 from tribridge.interop import peers
-from tribridge.interop.tjson import to_tjson
 
 from tests.helpers.hessian_corpus import corpus
 
@@ -148,8 +148,10 @@ def test_caucho_rejects_an_untagged_decimal_and_the_gateway_points_at_the_fix(
     the gateway's answer to that message names the fix."""
     from tribridge.codecs.dubbo.messages import Result
     from tribridge.codecs.hessian2.javatypes import EMPTY_REGISTRY, infer
-    from tribridge.invoke.invoker import TYPE_HINT, Call, Service, ServiceConfig
-    from tribridge.upstream.pool import PoolSet, UpstreamSettings
+    from tribridge.config.services import ServiceConfig
+    from tribridge.config.upstream import UpstreamSettings
+    from tribridge.invoke.invoker import TYPE_HINT, Call, Service
+    from tribridge.upstream.pool import PoolSet
 
     wire = encode(infer({"class": ORDER, "amount": "12.50"}, "args[0]", False, EMPTY_REGISTRY))
     with pytest.raises(peers.PeerReplyError) as ei:

@@ -2,6 +2,8 @@
 
 ``to_tjson`` turns a typed decode (``Decoder(typed=True)``) into TJSON with canonical
 shared-reference labels; ``from_tjson`` builds the hessian values our encoder writes.
+It lives with the codec (not in ``interop/``) because ``tribridge codec decode`` prints it:
+production code must not import the test peers.
 """
 
 from __future__ import annotations
