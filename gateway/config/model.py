@@ -58,19 +58,19 @@ class ConfigError(Exception):
     """An invalid config: the message names file, line, path in the document and expectation."""
 
 
-class _Loc(dict):
+class _Loc(dict[Any, Any]):
     """A mapping that remembers where each key sat in the YAML source."""
 
     marks: dict[Any, Any]
     mark: Any
 
 
-class _Seq(list):
+class _Seq(list[Any]):
     marks: list[Any]
     mark: Any
 
 
-class _Loader(yaml.SafeLoader):
+class _Loader(yaml.SafeLoader):  # type: ignore[misc]  # PyYAML ships no stubs
     """SafeLoader that refuses anchors and aliases.
 
     Why: aliases let a few hundred bytes stand for gigabytes (the "billion laughs" bomb: a
@@ -629,6 +629,7 @@ def _services(v: _V, root: _Loc, cfg: GatewayConfig) -> None:
         methods = v.mapping(s.get("methods"), f"{path}.methods", set(s.get("methods") or {}))
         for mname, mbody in methods.items():
             mpath = f"{path}.methods.{mname}"
+            mbody_types: Any
             if isinstance(mbody, (str, list)):
                 mbody_types, m = mbody, None
             else:
