@@ -1,7 +1,7 @@
 """A Eureka server (REST v2) in one process, for tests: no Eureka server runs on these machines.
 
 It follows what Netflix's ``eureka-core`` resources do (protocols.md §5d), closely enough that
-the official clients work against it unmodified (``tests/integration/test_eureka_emulator.py`` drives
+the official clients work against it unmodified (``tests/interop/test_eureka_emulator.py`` drives
 py-eureka-client and eureka-js-client against it):
 
 * ``GET {base}/apps`` (full registry), ``/apps/delta`` (instances changed in the last

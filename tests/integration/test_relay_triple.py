@@ -27,7 +27,7 @@ from tribridge.security.certs import make_certs
 
 from tests.conftest import free_port
 from tests.helpers.dubbo_raw import RawDubbo
-from tests.integration.test_triple_gateway import METHODS
+from tests.interop.test_triple_gateway import METHODS
 
 DEAD = "com.tribridge.triple.Gone"
 

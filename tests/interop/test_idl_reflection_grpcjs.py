@@ -13,7 +13,7 @@ import pytest
 from tribridge.interop.idl_peers import ReadyProcess, start_grpc_js_server
 from tribridge.interop.testing import BackgroundLoop, http_request
 
-from tests.integration.test_idl_gateway import PERSON, SVC, idl_config
+from tests.interop.test_idl_gateway import PERSON, SVC, idl_config
 
 
 @pytest.fixture(scope="module")
