@@ -47,7 +47,7 @@ from tribridge.idl.templates import resolve_field as _resolve_field
 from tribridge.registries.base import ServiceKey
 
 if TYPE_CHECKING:
-    from tribridge.config.model import _V
+    from tribridge.config.reader import _V
 
 SERVICE_KEYS = {
     "interface",

@@ -24,7 +24,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from tribridge.config.model import _V, GatewayConfig, _Loc
+    from tribridge.config.model import GatewayConfig
+    from tribridge.config.reader import _V, _Loc
 
 DEFAULT_TIMEOUT = 5.0
 
