@@ -49,7 +49,8 @@ from urllib.parse import parse_qsl
 from xml.sax.saxutils import escape, quoteattr
 
 import orjson
-from tribridge.http.server import HttpLimits, HttpServer, Request, Response
+from tribridge.http.messages import HttpLimits, Request, Response
+from tribridge.http.server import HttpServer
 from tribridge.interop.standalone import serve_until_signalled
 
 UP, DOWN, STARTING, OUT_OF_SERVICE, UNKNOWN = "UP", "DOWN", "STARTING", "OUT_OF_SERVICE", "UNKNOWN"

@@ -178,7 +178,7 @@ class GatewayConfig:
     relay: Any = None
 
 
-#: ``limits:`` keys: (kind, minimum); each a field of http_server.HttpLimits except
+#: ``limits:`` keys: (kind, minimum); each a field of tribridge.http.messages.HttpLimits except
 #: ``max_json_elements`` (GatewayConfig). docs/security.md "Resource limits" lists them all.
 _LIMIT_KEYS: dict[str, tuple[type, float]] = {
     "max_header_bytes": (int, 256),

@@ -38,7 +38,8 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 from tribridge.config.model import ADMIN_TOKEN_ENV, AdminConfig, ConfigError
-from tribridge.http.server import HttpLimits, HttpServer, Request, Response, error_response
+from tribridge.http.messages import HttpLimits, Request, Response, error_response
+from tribridge.http.server import HttpServer
 from tribridge.ops.hotconfig import ConfigBusy, parse_off_loop
 
 if TYPE_CHECKING:

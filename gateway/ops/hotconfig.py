@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any
 
 from tribridge.config.model import ConfigError, GatewayConfig, parse_config
 from tribridge.config.services import ServiceConfig
-from tribridge.http.server import HttpLimits
+from tribridge.http.messages import HttpLimits
 from tribridge.invoke.invoker import Service
 from tribridge.registries.base import Registry, RegistryError
 

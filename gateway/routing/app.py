@@ -28,7 +28,8 @@ from tribridge.config.model import AutoRoutes, GatewayConfig, ParamSource, Route
 from tribridge.config.services import ServiceConfig
 from tribridge.errors import GatewayError, bad_request, not_found
 from tribridge.http.headers import passthrough_names, timeout_header, under_prefix
-from tribridge.http.server import HttpLimits, HttpServer, Request, Response
+from tribridge.http.messages import HttpLimits, Request, Response
+from tribridge.http.server import HttpServer
 from tribridge.invoke.invoker import Call, Service
 from tribridge.invoke.jsonmap import JSONDecodeError, dumps, loads
 from tribridge.ops.metrics import RequestStats

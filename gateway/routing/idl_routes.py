@@ -22,7 +22,7 @@ from tribridge.config.idl import IdlRouteConfig, IdlServiceConfig
 from tribridge.config.limits import DEFAULT_MAX_JSON_ELEMENTS, json_elements_exceed
 from tribridge.errors import GatewayError, bad_request, not_found
 from tribridge.http.headers import timeout_header, under_prefix
-from tribridge.http.server import Request, Response
+from tribridge.http.messages import Request, Response
 from tribridge.idl.schema import (
     REFRESH_INTERVAL,
     IdlError,

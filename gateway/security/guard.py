@@ -21,7 +21,7 @@ from tribridge.security.auth import AuthFailure, Identity, Scheme
 from tribridge.security.ratelimit import RedisBuckets, TokenBuckets, retry_after
 
 if TYPE_CHECKING:  # the guard judges requests; it never needs the listener at run time
-    from tribridge.http.server import Request
+    from tribridge.http.messages import Request
 
 
 class Limited(GatewayError):

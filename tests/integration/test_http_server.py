@@ -6,7 +6,8 @@ import asyncio
 import json
 
 import pytest
-from tribridge.http.server import HttpError, HttpLimits, HttpServer, Request, Response
+from tribridge.http.messages import HttpError, HttpLimits, Request, Response
+from tribridge.http.server import HttpServer
 
 pytestmark = pytest.mark.timeout(20)
 

@@ -25,7 +25,8 @@ from tribridge.codecs.dubbo.frame import BAD_REQUEST
 from tribridge.config import limits
 from tribridge.config.model import ConfigError, parse_config
 from tribridge.config.relay import IngressConfig
-from tribridge.http.server import HttpLimits, HttpServer, Response
+from tribridge.http.messages import HttpLimits, Response
+from tribridge.http.server import HttpServer
 from tribridge.ingress.dubbo import _Consumer
 from tribridge.interop.testing import BackgroundLoop, http_request
 from tribridge.ops.metrics import make_registry
