@@ -168,12 +168,12 @@ class GatewayConfig:
     access_log: bool = True
     #: how long a first request waits for a registry's first answer about its service
     registry_wait: float = 3.0
-    #: classes policy, auth, access rules, rate limits, TLS (security_config.py)
+    #: classes policy, auth, access rules, rate limits, TLS (config/security.py)
     security: SecurityConfig = field(default_factory=SecurityConfig)
     #: protobuf IDL services (gRPC / Triple) and their google.api.http-style routes
     idl_services: list[IdlServiceConfig] = field(default_factory=list)
     idl_routes: list[IdlRouteConfig] = field(default_factory=list)
-    #: relay_config.IngressConfig / RelayConfig (docs/relay.md)
+    #: config/relay.py IngressConfig / RelayConfig (docs/relay.md)
     dubbo_ingress: Any = None
     relay: Any = None
 
