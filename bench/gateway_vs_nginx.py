@@ -113,7 +113,8 @@ routes:
 
 async def latencies_direct(port: int, n: int, rate: float) -> list[float]:
     from tribridge.codecs.dubbo import RequestTemplate
-    from tribridge.upstream import DubboConnection, UpstreamSettings
+    from tribridge.config.upstream import UpstreamSettings
+    from tribridge.upstream.pool import DubboConnection
 
     loop = asyncio.get_running_loop()
     _, conn = await loop.create_connection(

@@ -11,7 +11,8 @@ import asyncio
 import signal
 import sys
 
-from tribridge.http_server import HttpServer, Request, Response, run
+from tribridge.http.messages import Request, Response
+from tribridge.http.server import HttpServer, run
 
 BODY = b'{"message":"hello"}'
 

@@ -36,7 +36,7 @@ PERSON = (
 DIRECT = r"""
 import asyncio, sys, time, grpc, json
 from tribridge.interop.grpc_server import load_schema
-from tribridge.idl import JsonOptions, json_to_message
+from tribridge.idl.schema import JsonOptions, json_to_message
 port, seconds, inflight = int(sys.argv[1]), float(sys.argv[2]), int(sys.argv[3])
 mi = load_schema("demo").method("idl.demo.v1.Demo", "Describe")
 payload = json_to_message(mi, json.loads(sys.argv[4]), JsonOptions()).SerializeToString()

@@ -1,4 +1,4 @@
-"""What exact JSON parsing costs: ``tribridge.jsonmap.loads`` vs bare ``orjson.loads``.
+"""What exact JSON parsing costs: ``tribridge.invoke.jsonmap.loads`` vs bare ``orjson.loads``.
 
     .venv/bin/python bench/json_exact_bench.py        # ~10 s
 
@@ -13,7 +13,7 @@ import gc
 import timeit
 
 import orjson
-from tribridge.jsonmap import _may_lose_precision, loads
+from tribridge.invoke.jsonmap import _may_lose_precision, loads
 
 USER = {
     "id": 12345,

@@ -83,7 +83,8 @@ dubbo_ingress: {{listen: {{host: 127.0.0.1, port: {dport}}}, routes: [{{interfac
 
 async def _dubbo(port: int):  # type: ignore[no-untyped-def]
     from tribridge.codecs.dubbo import RequestTemplate
-    from tribridge.upstream import DubboConnection, UpstreamSettings
+    from tribridge.config.upstream import UpstreamSettings
+    from tribridge.upstream.pool import DubboConnection
 
     loop = asyncio.get_running_loop()
     _, conn = await loop.create_connection(
@@ -175,7 +176,7 @@ def main() -> int:
     ap.add_argument("--connections", type=int, default=50, help="wrk connections")
     ap.add_argument("--in-flight", type=int, default=50, help="Dubbo2 calls in flight")
     args = ap.parse_args()
-    from tribridge.certs import make_certs
+    from tribridge.security.certs import make_certs
 
     procs: list[subprocess.Popen] = []
     tmp = Path(tempfile.mkdtemp(prefix="tribridge-relay-bench-"))

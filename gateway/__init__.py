@@ -9,7 +9,7 @@ __all__ = ["AsyncClient", "CallError", "Client", "__version__"]
 def __getattr__(name: str) -> Any:
     # lazy: ``import tribridge`` stays cheap (the pytest plugin imports it at startup)
     if name in ("Client", "AsyncClient", "CallError"):
-        from . import client
+        from tribridge.cli import client
 
         return getattr(client, name)
     raise AttributeError(f"module 'tribridge' has no attribute {name!r}")

@@ -1406,7 +1406,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--grace", type=float, default=1.0, help="shutdown grace, seconds")
     args = parser.parse_args(argv)
     with contextlib.suppress(KeyboardInterrupt):
-        from tribridge.http_server import run  # uvloop when installed
+        from tribridge.http.server import run  # uvloop when installed
 
         run(_run(args))
     return 0

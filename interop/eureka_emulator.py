@@ -1,7 +1,7 @@
 """A Eureka server (REST v2) in one process, for tests: no Eureka server runs on these machines.
 
 It follows what Netflix's ``eureka-core`` resources do (protocols.md §5d), closely enough that
-the official clients work against it unmodified (``tests/test_eureka_emulator.py`` drives
+the official clients work against it unmodified (``tests/interop/test_eureka_emulator.py`` drives
 py-eureka-client and eureka-js-client against it):
 
 * ``GET {base}/apps`` (full registry), ``/apps/delta`` (instances changed in the last
@@ -49,7 +49,8 @@ from urllib.parse import parse_qsl
 from xml.sax.saxutils import escape, quoteattr
 
 import orjson
-from tribridge.http_server import HttpLimits, HttpServer, Request, Response
+from tribridge.http.messages import HttpLimits, Request, Response
+from tribridge.http.server import HttpServer
 from tribridge.interop.standalone import serve_until_signalled
 
 UP, DOWN, STARTING, OUT_OF_SERVICE, UNKNOWN = "UP", "DOWN", "STARTING", "OUT_OF_SERVICE", "UNKNOWN"
@@ -672,7 +673,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--base", default="/eureka", help="base path (Spring: /eureka)")
     args = parser.parse_args(argv)
     with contextlib.suppress(KeyboardInterrupt):
-        from tribridge.http_server import run
+        from tribridge.http.server import run
 
         run(_run(args))
     return 0

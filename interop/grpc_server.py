@@ -18,7 +18,7 @@ from typing import Any
 
 import grpc
 from grpc_reflection.v1alpha import reflection, reflection_pb2
-from tribridge.idl import Schema, load_protos
+from tribridge.idl.schema import Schema, load_protos
 from tribridge.interop.standalone import serve_until_signalled
 
 PROTO_DIR = Path(__file__).resolve().parent / "protos"

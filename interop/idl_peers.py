@@ -13,7 +13,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from tribridge.idl import compile_protos
+from tribridge.idl.schema import compile_protos
 
 from .grpc_server import schema_files
 from .peers import NODE_DIR, ReadyProcess, _require_node_modules, start_ready_process

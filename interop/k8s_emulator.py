@@ -2,7 +2,7 @@
 
 No kube-apiserver runs on these machines; this follows the API conventions (protocols.md
 §5e, kubernetes.io "API concepts") closely enough that kubernetes_asyncio and lightkube work
-against it unmodified (``tests/test_k8s_emulator.py``):
+against it unmodified (``tests/interop/test_k8s_emulator.py``):
 
 * ``GET /api/v1/[namespaces/{ns}/]{services,endpoints}[/{name}]`` and
   ``GET /apis/discovery.k8s.io/v1/[namespaces/{ns}/]endpointslices[/{name}]``: lists carry
@@ -639,7 +639,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--bookmarks", type=float, default=0, help="bookmark interval, s")
     args = parser.parse_args(argv)
     with contextlib.suppress(KeyboardInterrupt):
-        from tribridge.http_server import run
+        from tribridge.http.server import run
 
         run(_run(args))
     return 0

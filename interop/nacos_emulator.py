@@ -1,7 +1,7 @@
 """A Nacos 2.x/3.x server emulator: the gRPC protocol the SDKs speak, plus login over HTTP.
 
 No Nacos server can run on these machines (it is Java and not packaged), so the tests talk to
-this emulator instead, and ``tests/test_nacos_emulator.py`` proves it with the official
+this emulator instead, and ``tests/interop/test_nacos_emulator.py`` proves it with the official
 ``nacos-sdk-python`` client, unmodified.  It follows the server's code (alibaba/nacos,
 ``GrpcRequestAcceptor``, ``GrpcBiStreamRequestAcceptor``, the naming and config request
 handlers), including behaviours clients trip over:

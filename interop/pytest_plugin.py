@@ -115,7 +115,7 @@ def _launchers() -> dict[str, Launcher]:
 
 @dataclass
 class GatewayHandle:
-    gateway: Any  # tribridge.app.Gateway
+    gateway: Any  # tribridge.routing.app.Gateway
 
     @property
     def port(self) -> int:
@@ -200,7 +200,7 @@ def tribridge_gateway(
     tribridge_loop: Any, tribridge_registry: RegistryHandle, dubbo_demo_provider: Any
 ) -> GatewayHandle:
     import yaml
-    from tribridge.commands import demo_config
+    from tribridge.cli.commands import demo_config
 
     doc = yaml.safe_load(demo_config(dubbo_demo_provider.port, 0))
     doc["registries"] = {tribridge_registry.name: tribridge_registry.entry}

@@ -17,9 +17,9 @@ from collections.abc import Coroutine
 from typing import Any
 
 import orjson
-from tribridge.app import Gateway
-from tribridge.config import parse_config
-from tribridge.http_server import new_event_loop
+from tribridge.config.model import parse_config
+from tribridge.http.server import new_event_loop
+from tribridge.routing.app import Gateway
 
 
 class BackgroundLoop:

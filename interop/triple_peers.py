@@ -224,7 +224,7 @@ async def _serve_grpc(
     server.add_generic_rpc_handlers(
         tuple(grpc.method_handlers_generic_handler(s, handlers) for s in (SERVICE, DEMO_SERVICE))
     )
-    if tls:  # certificates from tribridge.certs.make_certs: server.pem/.key, ca.pem
+    if tls:  # certificates from tribridge.security.certs.make_certs: server.pem/.key, ca.pem
         d = Path(tls)
         creds = grpc.ssl_server_credentials(
             [((d / "server.key").read_bytes(), (d / "server.pem").read_bytes())],

@@ -25,7 +25,7 @@ class StaticRegistry(Registry):
         for iface, urls in services.items():
             eps = []
             for u in urls:
-                if u.startswith("relay:"):  # another gateway's domain (gateway/relay.py)
+                if u.startswith("relay:"):  # another gateway's domain (gateway/relay/links.py)
                     eps.append(_relay_endpoint(u))
                     continue
                 if "://" in u:

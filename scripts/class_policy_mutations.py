@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 
 W = Path(__file__).resolve().parents[1]
-T = "tests/test_security_class_doors.py"
+T = "tests/integration/test_security_class_doors.py"
 #: (rule, file, text that implements it, text without it, pytest -k of its tests)
 M: list[tuple[str, str, str, str, str]] = [
     (
@@ -51,71 +51,71 @@ M: list[tuple[str, str, str, str, str]] = [
     ),
     (
         "descriptor",
-        "gateway/policy.py",
+        "gateway/security/policy.py",
         '(n, "descriptor", True) for n in descriptor_names(inv.desc)',
         '(n, "descriptor", True) for n in ()',
         "descriptor",
     ),
     (
         "every $invoke spelling",
-        "gateway/policy.py",
+        "gateway/security/policy.py",
         "generic = inv.method in GENERIC_METHODS",
         "generic = inv.is_generic",
         "class_key_unlisted and not canonical",
     ),
     (
         "generic modes",
-        "gateway/policy.py",
+        "gateway/security/policy.py",
         "not isinstance(mode, str) or not self.generic_mode_allowed(inv.path, mode)",
         "False",
         "generic_mode",
     ),
     (
         "java-serialized bytes",
-        "gateway/policy.py",
+        "gateway/security/policy.py",
         "if inv.java_serialized and not",
         "if False and not",
         "java_serialized",
     ),
     (
         "shared depth limit",
-        "gateway/dubbo_ingress.py",
+        "gateway/ingress/dubbo.py",
         "inv = decode_request_body(fr.body, max_depth=policy.max_depth)",
         "inv = decode_request_body(fr.body, max_depth=10**6)",
         "depth",
     ),
     (
         "signature allowlist",
-        "gateway/dubbo_ingress.py",
+        "gateway/ingress/dubbo.py",
         "known = known_classes(overloads, reg) if overloads else None",
         "known = None",
         "unlisted",
     ),
     (
         "path attachment",
-        "gateway/policy.py",
+        "gateway/security/policy.py",
         "if v is not None and v != inv.path:",
         "if False:",
         "path_attachment",
     ),
     (
         "$invoke parameter types",
-        "gateway/policy.py",
+        "gateway/security/policy.py",
         '(t, "$invoke parameter types", True) for t in inv.args[1] if',
         '(t, "$invoke parameter types", True) for t in () if',
         "invoke_parameter_type",
     ),
     (
         "HTTP generic attachment",
-        "gateway/invoker.py",
+        "gateway/invoke/invoker.py",
         "self.class_policy.check_attachments(cfg.interface, call.attachments)",
         "pass",
         "generic_mode_header",
     ),
-    ("deny javax.swing", "gateway/policy.py", '    "javax.swing.*",\n', "", "enum or swing"),
+    ("deny javax.swing", "gateway/security/policy.py", '    "javax.swing.*",\n', "", "enum or swing"),
     (
         "deny javax.activation",
-        "gateway/policy.py",
+        "gateway/security/policy.py",
         '    "javax.activation.*",\n',
         "",
         "class_def_in_a_field or explicit_pojo_field",

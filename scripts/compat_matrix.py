@@ -2,11 +2,11 @@
 """Render docs/compatibility.md from a run of the Java compatibility tests.
 
     TRIBRIDGE_COMPAT_JSON=/tmp/compat.json .venv/bin/python -m pytest -p no:cacheprovider \\
-        tests/test_java_matrix.py tests/test_java_types.py
+        tests/interop/test_java_matrix.py tests/interop/test_java_types.py
     .venv/bin/python scripts/compat_matrix.py /tmp/compat.json > docs/compatibility.md
 
 The JSON is written by tests/conftest.py (one entry per test: outcome, seconds, calls); the
-cell list and the known differences come from tests/test_java_matrix.py itself, so a cell
+cell list and the known differences come from tests/interop/test_java_matrix.py itself, so a cell
 that was not run shows as such instead of disappearing.
 """
 
@@ -22,14 +22,14 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from tests.java_compat import (  # noqa: E402
+from tests.helpers.java_compat import (  # noqa: E402
     BARE_BIGDECIMAL_ROWS,
     BARE_ROWS,
     PRECISION_ROWS,
     ROWS,
     TARGETS,
 )
-from tests.test_java_matrix import (  # noqa: E402
+from tests.interop.test_java_matrix import (  # noqa: E402
     DIFFERENCES,
     DOORS,
     PENDING,
@@ -53,7 +53,7 @@ DOOR = {
     "java-relay": "Java consumer → gateway A → relay → gateway B",
 }
 COMMAND = """TRIBRIDGE_COMPAT_JSON=/tmp/compat.json .venv/bin/python -m pytest -p no:cacheprovider \\
-    tests/test_java_matrix.py tests/test_java_types.py
+    tests/interop/test_java_matrix.py tests/interop/test_java_types.py
 .venv/bin/python scripts/compat_matrix.py /tmp/compat.json > docs/compatibility.md"""
 
 
@@ -150,9 +150,9 @@ def render(data: dict[str, Any]) -> str:
         )
     w(f"\n**{gp} of {gt} cells pass.**\n")
 
-    w("## Every type row (tests/test_java_types.py)\n")
+    w("## Every type row (tests/interop/test_java_types.py)\n")
     w("HTTP/JSON → tribridge (configured signatures) → provider, which echoes; rows are the")
-    w("README's JSON ⇄ Java table and more (see `tests/java_compat.py`).\n")
+    w("README's JSON ⇄ Java table and more (see `tests/helpers/java_compat.py`).\n")
     w("A *bare* gateway has no signature configured: types come from `x-tribridge-types`, the")
     w("`class` of objects and inference (`BARE_ROWS`).\n")
     w("*Exact numbers*: integers beyond 64 bits and high-precision decimals in `BigInteger`,")

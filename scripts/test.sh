@@ -4,4 +4,5 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 .venv/bin/ruff check .
+bash scripts/check_layers.sh
 exec .venv/bin/python -m pytest -q -p no:cacheprovider "$@"

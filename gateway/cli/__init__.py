@@ -1,0 +1,1 @@
+"""The ``tribridge`` command and the Python client."""

@@ -1,0 +1,1 @@
+"""The config model: parsed, validated settings; imports nothing of the runtime."""

@@ -1,0 +1,1 @@
+"""Protobuf schemas and google.api.http path templates for IDL routes."""

@@ -1,0 +1,1 @@
+"""One call: JSON <-> Java/protobuf types, the attempt loop, result rendering."""

@@ -1,0 +1,1 @@
+"""Operating the gateway: admin API, metrics, tracing, hot config, workers, wiredump."""

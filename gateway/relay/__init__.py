@@ -1,0 +1,1 @@
+"""Gateway-to-gateway links."""

@@ -1,0 +1,1 @@
+"""The Gateway: route table snapshots, explicit/auto/IDL routes, exposure."""

@@ -1,0 +1,1 @@
+"""Authentication, access guard, class policy, rate limits, TLS and certificates."""

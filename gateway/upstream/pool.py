@@ -1,0 +1,585 @@
+"""Pooled, multiplexed Dubbo2 connections to provider instances, and load balancing.
+
+One provider process serves many services over one TCP connection (as Java consumers share
+a connection per address), so pools are keyed by address, not by service.  Calls on a
+connection are multiplexed by request id; a call's timeout is a ``call_later`` handle, not a
+task.  A connection that hears nothing for a heartbeat interval sends a heartbeat, and after
+three silent intervals it is closed.  READONLY from a provider stops new calls to it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import bisect
+import hashlib
+import logging
+import random
+import time
+from collections.abc import Sequence
+from typing import Any
+
+from tribridge.codecs.dubbo import Frame
+from tribridge.codecs.dubbo.connection import (
+    Connection,
+    Heartbeat,
+    OversizeFrame,
+    ProtocolError,
+    ReadOnly,
+    Response,
+    Role,
+)
+from tribridge.config.upstream import UpstreamSettings
+from tribridge.registries.base import Endpoint
+from tribridge.security.tls import address_key
+
+log = logging.getLogger("tribridge.upstream")
+
+
+class UpstreamError(Exception):
+    """Base of call failures that never produced a provider answer."""
+
+    code = "upstream_error"
+    sent = True  # whether the request may have reached the provider
+
+
+class ConnectFailed(UpstreamError):
+    code = "connect_failed"
+    sent = False
+
+
+class NoEndpoint(UpstreamError):
+    code = "no_endpoint"
+    sent = False
+
+
+class CallTimeout(UpstreamError):
+    code = "timeout"
+
+
+class ConnectionLost(UpstreamError):
+    code = "connection_lost"
+
+
+class UpstreamBusy(UpstreamError):
+    """The provider stopped reading and ``max_queued_bytes`` wait for it: fail fast
+    (HTTP 503, Dubbo status 100) instead of queueing without bound."""
+
+    code = "upstream_backlogged"
+    sent = False
+
+
+class DubboConnection(asyncio.Protocol):
+    """One TCP connection to a provider; calls multiplexed by request id."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, settings: UpstreamSettings) -> None:
+        self.loop = loop
+        self.settings = settings
+        self.transport: asyncio.Transport | None = None
+        #: framing, request ids, heartbeats and READONLY (sans-IO, codecs/dubbo/connection.py)
+        self.wire = Connection(Role.CLIENT, max_payload=settings.max_payload)
+        self.next_id = self.wire.next_request_id
+        self.pending: dict[int, asyncio.Future[Frame]] = {}
+        self.timers: dict[int, asyncio.TimerHandle] = {}
+        self.closed = False
+        self.readonly = False
+        self.last_read = time.monotonic()
+        self._hb_handle: asyncio.TimerHandle | None = None
+        self._out: list[bytes] = []
+        #: the transport's buffer is past ``write_buffer_bytes`` (the provider lags reading)
+        self.write_paused = False
+
+    # ---- asyncio callbacks ---------------------------------------------------------------
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+        transport.set_write_buffer_limits(self.settings.write_buffer_bytes)  # type: ignore[attr-defined]
+        self._schedule_heartbeat()
+
+    def pause_writing(self) -> None:
+        self.write_paused = True
+
+    def resume_writing(self) -> None:
+        self.write_paused = False
+
+    def data_received(self, data: bytes) -> None:
+        self.last_read = time.monotonic()
+        pending = self.pending
+        timers = self.timers
+        for ev in self.wire.receive_data(data):
+            if type(ev) is Response:
+                fr = ev.frame
+                fut = pending.pop(fr.request_id, None)
+                timer = timers.pop(fr.request_id, None)
+                if timer is not None:
+                    timer.cancel()
+                if fut is not None and not fut.done():
+                    fut.set_result(fr)
+            elif type(ev) is OversizeFrame:
+                if ev.response:  # fail that call (CLIENT_ERROR via decode_response); the rest live on
+                    self._answer(ev.frame)
+            elif type(ev) is Heartbeat:
+                if ev.reply is not None and self.transport is not None:
+                    self.transport.write(ev.reply)
+            elif type(ev) is ReadOnly:
+                self._set_readonly(ev.readonly)
+            elif type(ev) is ProtocolError:
+                log.warning("closing provider connection: %s", ev.message)
+                self._fail_all(ConnectionLost(f"provider sent a malformed frame: {ev.message}"))
+                if self.transport is not None:
+                    self.transport.abort()
+                return
+            # else: requests and other events from a provider are not ours to answer
+
+    def _answer(self, fr: Frame) -> None:
+        fut = self.pending.pop(fr.request_id, None)
+        timer = self.timers.pop(fr.request_id, None)
+        if timer is not None:
+            timer.cancel()
+        if fut is not None and not fut.done():
+            fut.set_result(fr)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.closed = True
+        if self._hb_handle is not None:
+            self._hb_handle.cancel()
+        self._fail_all(
+            ConnectionLost("connection to provider closed" + (f": {exc}" if exc else ""))
+        )
+
+    # ---- calls ---------------------------------------------------------------------------
+
+    @property
+    def usable(self) -> bool:
+        return not self.closed and not self.readonly and self.transport is not None
+
+    def call(self, request_id: int, frame: bytes, timeout: float) -> asyncio.Future[Frame]:
+        """Send a two-way request frame; the future resolves with the response frame."""
+        fut: asyncio.Future[Frame] = self.loop.create_future()
+        if self.closed or self.transport is None:
+            fut.set_exception(ConnectionLost("connection to provider is closed"))
+            return fut
+        if self.write_paused and self.backlogged():
+            fut.set_exception(
+                UpstreamBusy(
+                    f"provider is not reading: {self.transport.get_write_buffer_size()} bytes "
+                    "of requests queued (upstream.max_queued_bytes)"
+                )
+            )
+            return fut
+        self.pending[request_id] = fut
+        # Coalesce the frames of one loop iteration into one write: under load many HTTP
+        # requests arrive per iteration, and one syscall beats fifty.
+        out = self._out
+        if not out:
+            self.loop.call_soon(self._flush)
+        out.append(frame)
+        self.timers[request_id] = self.loop.call_later(timeout, self._expire, request_id, timeout)
+        return fut
+
+    def _flush(self) -> None:
+        out, self._out = self._out, []
+        if self.transport is not None and not self.closed and out:
+            self.transport.write(out[0] if len(out) == 1 else b"".join(out))
+
+    def backlogged(self) -> bool:
+        """More than ``max_queued_bytes`` wait in the transport (checked only once the
+        high-water mark has paused writing: nothing per call on a healthy connection)."""
+        t = self.transport
+        return t is not None and t.get_write_buffer_size() > self.settings.max_queued_bytes
+
+    def send_oneway(self, frame: bytes) -> None:
+        if self.transport is not None and not self.closed:
+            if self.write_paused and self.backlogged():
+                return  # one-way: nobody waits for an answer; dropping beats unbounded memory
+            self.transport.write(frame)
+
+    def _expire(self, request_id: int, timeout: float) -> None:
+        self.timers.pop(request_id, None)
+        fut = self.pending.pop(request_id, None)
+        if fut is not None and not fut.done():
+            fut.set_exception(CallTimeout(f"no response from provider within {timeout:g}s"))
+        if self.wire.mid_frame and time.monotonic() - self.last_read >= timeout:
+            # A frame started and nothing came for a whole call timeout (e.g. a header that
+            # declares a body never sent): every later response would be read as part of
+            # it, so the connection is useless. Close it; the pool opens a fresh one.
+            log.warning("provider stream stalled mid-frame; closing the connection")
+            self._fail_all(ConnectionLost("provider stream stalled in the middle of a frame"))
+            if self.transport is not None:
+                self.transport.abort()
+
+    def _fail_all(self, exc: UpstreamError) -> None:
+        pending, self.pending = self.pending, {}
+        timers, self.timers = self.timers, {}
+        for t in timers.values():
+            t.cancel()
+        for fut in pending.values():
+            if not fut.done():
+                fut.set_exception(exc)
+
+    def _set_readonly(self, readonly: bool) -> None:
+        """READONLY (True) / WRITEABLE (False) from the provider: no new calls while set."""
+        self.readonly = readonly
+
+    def _schedule_heartbeat(self) -> None:
+        interval = self.settings.heartbeat_interval
+        if interval > 0:
+            self._hb_handle = self.loop.call_later(interval, self._heartbeat)
+
+    def _heartbeat(self) -> None:
+        if self.closed or self.transport is None:
+            return
+        idle = time.monotonic() - self.last_read
+        interval = self.settings.heartbeat_interval
+        if idle >= 3 * interval:
+            log.warning("provider silent for %.0fs; closing connection", idle)
+            # abort, not close: a TLS close waits (up to 30 s) for the silent peer's
+            # close_notify, and the calls in flight would wait with it
+            self.transport.abort()
+            return
+        if idle >= interval:
+            self.transport.write(self.wire.heartbeat())
+        self._schedule_heartbeat()
+
+    def close(self) -> None:
+        if self.transport is not None and not self.closed:
+            self.transport.close()
+
+
+class InstancePool:
+    """Connections to one provider address, with backoff and outlier ejection."""
+
+    def __init__(
+        self, host: str, port: int, settings: UpstreamSettings, tls: Any = None
+    ) -> None:
+        self.host = host
+        self.port = port
+        self.settings = settings
+        self.tls = tls  # a tls.ClientTls, or None for plain TCP
+        self.conns: list[DubboConnection] = []
+        self.active = 0
+        self.failures = 0
+        self.ejected_until = 0.0
+        self._rr = 0
+        self._connecting: asyncio.Future[DubboConnection] | None = None
+        self._next_attempt = 0.0
+        self._backoff = settings.backoff_initial
+        self._last_error = ""
+
+    @property
+    def address(self) -> str:
+        return f"{self.host}:{self.port}"
+
+    @property
+    def readonly(self) -> bool:
+        return bool(self.conns) and all(c.readonly for c in self.conns if not c.closed)
+
+    def available(self, now: float) -> bool:
+        return now >= self.ejected_until and not self.readonly
+
+    def _live(self) -> list[DubboConnection]:
+        live = [c for c in self.conns if c.usable]
+        if len(live) != len(self.conns):
+            self.conns = [c for c in self.conns if not c.closed]
+        return live
+
+    def ready_connection(self) -> DubboConnection | None:
+        """A usable open connection when the pool is at its size, without awaiting."""
+        conns = self.conns
+        n = len(conns)
+        if n < self.settings.connections_per_instance:
+            return None
+        if n == 1:
+            c = conns[0]
+            return c if c.usable else None
+        self._rr += 1
+        c = conns[self._rr % n]
+        return c if c.usable else None
+
+    async def connection(self) -> DubboConnection:
+        live = self._live()
+        want = self.settings.connections_per_instance
+        if len(live) >= want or (live and self._connecting is not None):
+            self._rr += 1
+            return live[self._rr % len(live)]
+        if live and time.monotonic() < self._next_attempt:
+            return live[0]
+        if self._connecting is None:
+            self._connecting = asyncio.ensure_future(self._connect())
+            self._connecting.add_done_callback(self._connect_done)
+        if live:
+            return live[0]
+        return await asyncio.shield(self._connecting)
+
+    def _connect_done(self, fut: asyncio.Future[DubboConnection]) -> None:
+        self._connecting = None
+        if not fut.cancelled() and fut.exception() is not None:
+            fut.exception()  # mark retrieved
+
+    async def _connect(self) -> DubboConnection:
+        now = time.monotonic()
+        if now < self._next_attempt:
+            raise ConnectFailed(
+                f"{self.address}: reconnect backoff ({self._next_attempt - now:.1f}s left): "
+                f"{self._last_error}"
+            )
+        loop = asyncio.get_running_loop()
+        try:
+            _, proto = await asyncio.wait_for(
+                loop.create_connection(
+                    lambda: DubboConnection(loop, self.settings),
+                    self.host,
+                    self.port,
+                    **self._tls_args(),
+                ),
+                self.settings.connect_timeout,
+            )
+        except (OSError, TimeoutError, ValueError) as e:
+            self._last_error = str(e) or type(e).__name__
+            self._next_attempt = time.monotonic() + self._backoff
+            self._backoff = min(self._backoff * 2, self.settings.backoff_max)
+            self.record_failure()
+            raise ConnectFailed(f"cannot connect to {self.address}: {self._last_error}") from None
+        self._backoff = self.settings.backoff_initial
+        self._next_attempt = 0.0
+        self.conns.append(proto)
+        return proto
+
+    def _tls_args(self) -> dict[str, Any]:
+        if self.tls is None:
+            return {}
+        return {
+            "ssl": self.tls.context(),
+            "server_hostname": self.tls.server_name or self.host,
+            "ssl_handshake_timeout": self.settings.connect_timeout,
+        }
+
+    def record_failure(self) -> None:
+        self.failures += 1
+        if self.failures >= self.settings.eject_after:
+            self.ejected_until = time.monotonic() + self.settings.eject_seconds
+            log.warning(
+                "ejecting %s for %.0fs after %d consecutive failures",
+                self.address,
+                self.settings.eject_seconds,
+                self.failures,
+            )
+            self.failures = 0
+
+    def record_success(self) -> None:
+        self.failures = 0
+
+    def close(self) -> None:
+        for c in self.conns:
+            c.close()
+        self.conns = []
+
+    def status(self) -> dict[str, object]:
+        return {
+            "address": self.address,
+            "connections": len(self._live()),
+            "active": self.active,
+            "ejected": time.monotonic() < self.ejected_until,
+            "readonly": self.readonly,
+            "last_error": self._last_error or None,
+        }
+
+
+class PoolSet:
+    """All instance pools of the gateway, shared by every service on the same address."""
+
+    def __init__(self, settings: UpstreamSettings | None = None) -> None:
+        self.settings = settings or UpstreamSettings()
+        self.pools: dict[tuple[str, int, str], InstancePool] = {}
+        self._triple: Any = None
+        self._http1: Any = None
+        #: relay links by name (gateway/relay/links.py); endpoints ``relay:NAME`` resolve to them
+        self.relay_links: dict[str, Any] = {}
+
+    def triple_client(self) -> Any:
+        """The shared ``TripleClient`` (gateway/upstream/triple.py), created on first Triple call."""
+        if self._triple is None:
+            from tribridge.upstream.triple import TripleSettings, make_triple_client
+
+            self._triple = make_triple_client(
+                self.settings.triple_client,
+                TripleSettings(
+                    max_message=self.settings.max_payload,
+                    connect_timeout=self.settings.connect_timeout,
+                    write_buffer_bytes=self.settings.write_buffer_bytes,
+                    max_queued_bytes=self.settings.max_queued_bytes,
+                ),
+            )
+        return self._triple
+
+    def http1_client(self) -> Any:
+        """The shared Triple HTTP/1.1 client (gateway/upstream/triple_http1.py), on first use."""
+        if self._http1 is None:
+            from tribridge.upstream.triple import TripleSettings
+            from tribridge.upstream.triple_http1 import Http1TripleClient
+
+            self._http1 = Http1TripleClient(
+                TripleSettings(
+                    max_message=self.settings.max_payload,
+                    connect_timeout=self.settings.connect_timeout,
+                )
+            )
+        return self._http1
+
+    async def aclose(self) -> None:
+        """``close`` plus the Triple channels (closing those needs the loop)."""
+        self.close()
+        if self._triple is not None:
+            t, self._triple = self._triple, None
+            await t.close()
+        if self._http1 is not None:
+            h, self._http1 = self._http1, None
+            await h.close()
+
+    def get(self, ep: Endpoint, tls: Any = None) -> InstancePool:
+        """The pool of an address; with TLS, a separate pool per TLS profile."""
+        if ep.protocol == "relay":
+            return self._relay(ep.host)
+        key = address_key(ep.host, ep.port, tls)
+        pool = self.pools.get(key)
+        if pool is None:
+            pool = self.pools[key] = InstancePool(ep.host, ep.port, self.settings, tls)
+        return pool
+
+    def _relay(self, name: str) -> Any:
+        link = self.relay_links.get(name)
+        if link is None:
+            from tribridge.relay.links import MissingLink
+
+            link = MissingLink(name)
+        return link
+
+    def close(self) -> None:
+        for p in self.pools.values():
+            p.close()
+        self.pools.clear()
+        for link in self.relay_links.values():
+            link.close()
+
+
+# ---- load balancing ----------------------------------------------------------------------
+
+
+class LoadBalancer:
+    name = "random"
+
+    def select(
+        self, eps: Sequence[Endpoint], pools: Sequence[InstancePool], hash_key: str | None
+    ) -> int:
+        raise NotImplementedError
+
+
+class WeightedRandom(LoadBalancer):
+    """Dubbo's default: uniform when weights are equal, else proportional to weight."""
+
+    name = "random"
+
+    def select(self, eps, pools, hash_key):  # type: ignore[no-untyped-def]
+        n = len(eps)
+        if n == 1:
+            return 0
+        w0 = eps[0].weight
+        if all(e.weight == w0 for e in eps):
+            return random.randrange(n)
+        total = sum(e.weight for e in eps)
+        if total <= 0:
+            return random.randrange(n)
+        r = random.random() * total
+        acc = 0
+        for i, e in enumerate(eps):
+            acc += e.weight
+            if r < acc:
+                return i
+        return n - 1
+
+
+class RoundRobin(LoadBalancer):
+    """Smooth weighted round robin (as Dubbo's RoundRobinLoadBalance / nginx)."""
+
+    name = "roundrobin"
+
+    def __init__(self) -> None:
+        self.current: dict[str, int] = {}
+
+    def select(self, eps, pools, hash_key):  # type: ignore[no-untyped-def]
+        total = 0
+        best, best_cur = 0, None
+        for i, e in enumerate(eps):
+            w = max(e.weight, 1)
+            cur = self.current.get(e.key, 0) + w
+            self.current[e.key] = cur
+            total += w
+            if best_cur is None or cur > best_cur:
+                best, best_cur = i, cur
+        self.current[eps[best].key] -= total
+        return best
+
+
+class LeastActive(LoadBalancer):
+    """Fewest calls in flight; ties broken by weighted random."""
+
+    name = "leastactive"
+
+    def select(self, eps, pools, hash_key):  # type: ignore[no-untyped-def]
+        least = min(p.active for p in pools)
+        idx = [i for i, p in enumerate(pools) if p.active == least]
+        if len(idx) == 1:
+            return idx[0]
+        sub = [eps[i] for i in idx]
+        return idx[WeightedRandom().select(sub, [pools[i] for i in idx], hash_key)]
+
+
+class ConsistentHash(LoadBalancer):
+    """Ketama ring (160 virtual nodes per instance) over one argument, as Dubbo does."""
+
+    name = "consistenthash"
+    replicas = 160
+
+    def __init__(self) -> None:
+        self._ring_for: tuple[str, ...] = ()
+        self._ring: list[tuple[int, str]] = []
+        self._hashes: list[int] = []
+
+    def _build(self, keys: tuple[str, ...]) -> None:
+        ring = []
+        for k in keys:
+            for i in range(self.replicas // 4):
+                digest = hashlib.md5(f"{k}{i}".encode()).digest()
+                for h in range(4):
+                    v = int.from_bytes(digest[h * 4 : h * 4 + 4], "little")
+                    ring.append((v, k))
+        ring.sort()
+        self._ring = ring
+        self._hashes = [h for h, _ in ring]
+        self._ring_for = keys
+
+    def select(self, eps, pools, hash_key):  # type: ignore[no-untyped-def]
+        keys = tuple(e.key for e in eps)
+        if keys != self._ring_for:
+            self._build(keys)
+        digest = hashlib.md5((hash_key or "").encode()).digest()
+        h = int.from_bytes(digest[:4], "little")
+        i = bisect.bisect_left(self._hashes, h)
+        key = self._ring[i % len(self._ring)][1]
+        return keys.index(key)
+
+
+BALANCERS = {
+    "random": WeightedRandom,
+    "roundrobin": RoundRobin,
+    "leastactive": LeastActive,
+    "consistenthash": ConsistentHash,
+}
+
+
+def make_balancer(name: str) -> LoadBalancer:
+    try:
+        return BALANCERS[name]()
+    except KeyError:
+        raise ValueError(
+            f"unknown load balancer {name!r}; expected one of {', '.join(BALANCERS)}"
+        ) from None

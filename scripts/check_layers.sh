@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# Layering and typing checks (docs/architecture.md): import contracts (import-linter) and
+# mypy --strict on tribridge.codecs and tribridge.config.  Both tools find a package by its
+# folder, and ours map folders onto one import package (pyproject package-dir), which the
+# editable install serves through a finder they cannot read; so both run on a throw-away
+# regular install of this tree.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root=$PWD
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+.venv/bin/python -m pip install -q --no-deps --no-build-isolation --target "$tmp/site" .
+PYTHONPATH="$tmp/site" .venv/bin/lint-imports --no-cache
+cd "$tmp/site"
+"$root/.venv/bin/mypy" --config-file "$root/pyproject.toml" --cache-dir "$tmp/mypy" \
+    -p tribridge.codecs -p tribridge.config

@@ -1,0 +1,420 @@
+"""The sans-IO Dubbo2 connection (codecs/dubbo/connection.py), as h11's tests test its
+``Connection``: feed bytes — whole, split at every offset, one byte at a time, in random
+chunks — and assert the events, for both roles and for hostile streams."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import random
+import struct
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from tribridge.codecs.dubbo import (
+    Frame,
+    decode_response,
+    encode_error_response,
+    encode_event,
+    encode_heartbeat,
+    encode_heartbeat_response,
+    encode_request,
+    encode_response,
+    pack_frame,
+)
+from tribridge.codecs.dubbo.connection import (
+    MAX_EVENT_BODY,
+    Connection,
+    ConnectionEvent,
+    Heartbeat,
+    OtherEvent,
+    OversizeFrame,
+    ProtocolError,
+    ReadOnly,
+    Request,
+    Response,
+    Role,
+)
+from tribridge.codecs.dubbo.frame import SKIP_FLOOR
+from tribridge.config.upstream import UpstreamSettings
+from tribridge.upstream.pool import DubboConnection
+
+FASTJSON2 = 23
+#: a READONLY event as a 3.2 provider preferring fastjson2 sends it (flag 0xA0 | 23)
+FJ_READONLY = pack_frame(0xA0 | FASTJSON2, 0, 40, b'\x00\x00\x00\x03"R"')
+
+
+def header(flag: int, status: int, rid: int, length: int) -> bytes:
+    return struct.pack(">HBBqi", 0xDABB, flag, status, rid, length)
+
+
+def summary(ev: ConnectionEvent) -> tuple[Any, ...]:
+    """An event as comparable plain values (frames by their fields)."""
+    if isinstance(ev, (Request, Response, OtherEvent, OversizeFrame)):
+        f = ev.frame
+        return (type(ev).__name__, f.flag, f.status, f.request_id, f.body, f.oversize)
+    return (type(ev).__name__, *dataclasses.astuple(ev))
+
+
+def feed(conn: Connection, chunks: list[bytes]) -> list[tuple[Any, ...]]:
+    return [summary(ev) for c in chunks for ev in conn.receive_data(c)]
+
+
+def splits(data: bytes) -> list[list[bytes]]:
+    """The stream whole, cut once at every offset, twice at offsets a prime apart, and
+    one byte at a time."""
+    out = [[data]]
+    out += [[data[:i], data[i:]] for i in range(1, len(data))]
+    out += [[data[:i], data[i : i + 7], data[i + 7 :]] for i in range(0, len(data), 5)]
+    out.append([data[i : i + 1] for i in range(len(data))])
+    return out
+
+
+# ---- a mixed stream, both roles ------------------------------------------------------------
+
+CALL = encode_request(1, "org.example.Greeter", "sayHello", "Ljava/lang/String;", ["world"])
+ONEWAY = encode_request(2, "org.example.Greeter", "fire", "", [], twoway=False)
+STREAM_TO_SERVER = b"".join(
+    [
+        CALL,
+        encode_heartbeat(3),
+        pack_frame(0xA2, 0, 4, b"N"),  # a one-way heartbeat: nothing owed
+        ONEWAY,
+        encode_heartbeat_response(5),  # the consumer answering one of ours
+        pack_frame(0xE0 | FASTJSON2, 0, 6, b"N"),  # heartbeat under another serialization
+    ]
+)
+STREAM_TO_CLIENT = b"".join(
+    [
+        encode_response(1, "hello world"),
+        encode_heartbeat(-7),
+        encode_event(8, "R"),
+        encode_error_response(9, 40, "bad request"),
+        encode_event(10, "W"),
+        FJ_READONLY,
+        encode_heartbeat_response(11),
+        pack_frame(0xA2, 0, 12, b"\x0fnot-a-READONLY-R"),  # too long for an event: ignored
+        pack_frame(0x22, 20, 13, b"\x01R"),  # a *response* event "R" is not READONLY
+    ]
+)
+
+
+def test_server_role_events() -> None:
+    evs = Connection(Role.SERVER).receive_data(STREAM_TO_SERVER)
+    assert [type(e) for e in evs] == [Request, Heartbeat, Heartbeat, Request, Heartbeat, Heartbeat]
+    call, hb, oneway_hb, oneway, hb_answer, fj_hb = evs
+    assert isinstance(call, Request) and call.frame.request_id == 1 and call.frame.is_twoway
+    assert hb == Heartbeat(3, False, encode_heartbeat_response(3))
+    assert oneway_hb == Heartbeat(4, False, None)
+    assert isinstance(oneway, Request) and not oneway.frame.is_twoway
+    assert hb_answer == Heartbeat(5, True, None)
+    # the reply keeps the request's serialization id (HeartBeatResponse.setProto)
+    assert fj_hb == Heartbeat(6, False, encode_heartbeat_response(6, FASTJSON2))
+    assert fj_hb.reply is not None and fj_hb.reply[2] == 0x20 | FASTJSON2
+
+
+def test_client_role_events() -> None:
+    conn = Connection(Role.CLIENT)
+    evs = conn.receive_data(STREAM_TO_CLIENT)
+    names = [type(e).__name__ for e in evs]
+    assert names == [
+        "Response", "Heartbeat", "ReadOnly", "Response", "ReadOnly", "ReadOnly", "Heartbeat",
+        "OtherEvent", "OtherEvent",
+    ]  # fmt: skip
+    ok, hb, ro, err, wr, fj, hb_answer, _, _ = evs
+    assert isinstance(ok, Response) and decode_response(ok.frame).value == "hello world"
+    assert hb == Heartbeat(-7, False, encode_heartbeat_response(-7))
+    assert (ro, wr, fj) == (ReadOnly(True), ReadOnly(False), ReadOnly(True))
+    assert isinstance(err, Response) and decode_response(err.frame).error == "bad request"
+    assert hb_answer == Heartbeat(11, True, None)
+    assert conn.peer_readonly  # the last of them was the fastjson2 READONLY
+
+
+@pytest.mark.parametrize(
+    ("role", "stream"), [(Role.SERVER, STREAM_TO_SERVER), (Role.CLIENT, STREAM_TO_CLIENT)]
+)
+def test_any_split_gives_the_same_events(role: Role, stream: bytes) -> None:
+    want = feed(Connection(role), [stream])
+    assert len(want) >= 6
+    for chunks in splits(stream):
+        conn = Connection(role)
+        assert feed(conn, chunks) == want, [len(c) for c in chunks]
+        assert not conn.mid_frame and conn.buffered == 0 and not conn.broken
+
+
+def test_mid_frame_and_buffered_follow_the_stream() -> None:
+    conn = Connection(Role.SERVER)
+    assert not conn.mid_frame
+    assert conn.receive_data(CALL[:10]) == []
+    assert conn.mid_frame and conn.buffered == 10
+    assert conn.receive_data(CALL[10:-1]) == []
+    assert conn.buffered == len(CALL) - 1
+    (ev,) = conn.receive_data(CALL[-1:])
+    assert isinstance(ev, Request) and not conn.mid_frame and conn.buffered == 0
+
+
+# ---- request ids and what the connection writes --------------------------------------------
+
+
+def test_request_ids_count_and_wrap_like_java() -> None:
+    conn = Connection(Role.CLIENT)
+    assert [conn.next_request_id() for _ in range(3)] == [1, 2, 3]
+    hb = Connection(Role.SERVER).receive_data(conn.heartbeat())
+    assert hb == [Heartbeat(4, False, encode_heartbeat_response(4))]  # one counter for both
+    top = Connection(Role.CLIENT, first_id=2**63 - 2)
+    ids = [top.next_request_id() for _ in range(4)]
+    assert ids == [2**63 - 2, 2**63 - 1, -(2**63), -(2**63) + 1]
+    neg = Connection(Role.CLIENT, first_id=-2)
+    assert [neg.next_request_id() for _ in range(3)] == [-2, -1, 0]
+    for rid in ids:  # every id fits the header's signed 64 bits
+        pack_frame(0xC2, 0, rid, b"")
+
+
+def test_heartbeat_round_trip_between_the_roles() -> None:
+    client, server = Connection(Role.CLIENT), Connection(Role.SERVER)
+    out = client.heartbeat()
+    assert out == encode_heartbeat(1)
+    (ev,) = server.receive_data(out)
+    assert isinstance(ev, Heartbeat) and not ev.response and ev.reply is not None
+    assert client.receive_data(ev.reply) == [Heartbeat(1, True, None)]
+
+
+def test_readonly_round_trip_between_the_roles() -> None:
+    client, server = Connection(Role.CLIENT), Connection(Role.SERVER)
+    out = server.readonly_event()
+    assert out == encode_event(1, "R") and out[2] == 0xA2  # one-way event
+    assert client.receive_data(out) == [ReadOnly(True)] and client.peer_readonly
+    assert client.receive_data(server.readonly_event(False)) == [ReadOnly(False)]
+    assert not client.peer_readonly
+    assert server.next_request_id() == 3  # events take ids from the same counter
+
+
+def test_event_payload_limit_is_javas() -> None:
+    at = pack_frame(0xA2, 0, 1, b"\x00" * (MAX_EVENT_BODY - 1) + b"R")
+    over = pack_frame(0xA2, 0, 2, b"\x00" * MAX_EVENT_BODY + b"R")
+    conn = Connection(Role.CLIENT)
+    assert conn.receive_data(at) == [ReadOnly(True)]
+    (ev,) = conn.receive_data(over)
+    assert isinstance(ev, OtherEvent) and ev.frame.request_id == 2
+
+
+def test_events_are_immutable() -> None:
+    ev = Heartbeat(1, False, None)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        ev.request_id = 2  # type: ignore[misc]
+
+
+# ---- oversize frames and protocol errors ---------------------------------------------------
+
+
+def _oversize_stream(limit: int) -> bytes:
+    big = pack_frame(0x02, 20, 21, b"\x94" + b"x" * (limit + 100))
+    return big + encode_response(22, "after")
+
+
+def test_client_skips_an_oversize_response_at_any_split() -> None:
+    limit = 64
+    stream = _oversize_stream(limit)
+    for chunks in splits(stream):
+        conn = Connection(Role.CLIENT, max_payload=limit)
+        events = [ev for c in chunks for ev in conn.receive_data(c)]
+        assert [type(e) for e in events] == [OversizeFrame, Response], [len(c) for c in chunks]
+        big, after = events
+        assert isinstance(big, OversizeFrame) and big.response
+        assert big.frame.request_id == 21 and big.frame.oversize == limit + 101
+        assert big.frame.body == b""  # never buffered
+        assert decode_response(big.frame).status == 90
+        assert isinstance(after, Response) and decode_response(after.frame).value == "after"
+        assert not conn.mid_frame and not conn.broken
+
+
+def test_client_skipping_holds_no_body_bytes() -> None:
+    limit = 64
+    conn = Connection(Role.CLIENT, max_payload=limit)
+    (ev,) = conn.receive_data(header(0x02, 20, 5, 10_000) + b"x" * 100)
+    assert isinstance(ev, OversizeFrame)
+    assert conn.mid_frame and conn.buffered == 0  # skipping, nothing held
+    assert conn.receive_data(b"x" * (10_000 - 100)) == []
+    assert not conn.mid_frame
+
+
+def test_oversize_request_from_a_provider_is_reported_as_such() -> None:
+    conn = Connection(Role.CLIENT, max_payload=64)
+    (ev,) = conn.receive_data(pack_frame(0xA2, 0, 5, b"R" * 200))
+    assert isinstance(ev, OversizeFrame) and not ev.response and not conn.peer_readonly
+
+
+@pytest.mark.parametrize("role", [Role.SERVER, Role.CLIENT])
+def test_oversize_is_a_protocol_error_when_not_skipping(role: Role) -> None:
+    limit = 64
+    stream = _oversize_stream(limit)
+    for chunks in splits(stream):
+        conn = Connection(role, max_payload=limit, skip_oversized=False)
+        events = [ev for c in chunks for ev in conn.receive_data(c)]
+        assert len(events) == 1 and isinstance(events[0], ProtocolError)
+        assert "exceeds the payload limit" in events[0].message
+        assert conn.broken and conn.buffered == 0
+        assert conn.receive_data(encode_heartbeat(1)) == []  # nothing after the error
+
+
+def test_client_refuses_a_body_too_big_to_skip() -> None:
+    conn = Connection(Role.CLIENT, max_payload=64)
+    (ev,) = conn.receive_data(header(0x02, 20, 1, 2**31 - 1))
+    assert isinstance(ev, ProtocolError) and conn.broken
+    assert conn.receive_data(b"x" * SKIP_FLOOR) == []
+
+
+@pytest.mark.parametrize(
+    ("data", "fragment"),
+    [
+        (b"GET / HTTP/1.1\r\nHost: x\r\n\r\n", "bad magic"),
+        (b"\x00" * 16, "bad magic"),
+        (header(0xC2, 0, 1, -1), "negative body length"),
+        (encode_heartbeat(1) + b"ls\r\n" + b"\x00" * 12, "bad magic"),  # telnet after a frame
+    ],
+)
+@pytest.mark.parametrize("role", [Role.SERVER, Role.CLIENT])
+def test_non_dubbo_streams_end_in_one_protocol_error(role: Role, data: bytes, fragment: str) -> None:
+    for chunks in splits(data):
+        conn = Connection(role)
+        events = [ev for c in chunks for ev in conn.receive_data(c)]
+        assert isinstance(events[-1], ProtocolError) and fragment in events[-1].message
+        assert all(not isinstance(e, ProtocolError) for e in events[:-1])
+        assert conn.broken and conn.buffered == 0
+
+
+def test_hostile_bytes_never_raise_and_stay_bounded() -> None:
+    rnd = random.Random(16)
+    limit = 256
+    for _ in range(300):
+        role = rnd.choice([Role.CLIENT, Role.SERVER])
+        conn = Connection(role, max_payload=limit)
+        # valid frames with mutated bytes, truncated, or pure noise
+        base = bytearray(rnd.choice([STREAM_TO_SERVER, STREAM_TO_CLIENT]))
+        for _ in range(rnd.randrange(4)):
+            base[rnd.randrange(len(base))] = rnd.randrange(256)
+        data = bytes(base) if rnd.random() < 0.8 else rnd.randbytes(rnd.randrange(1, 200))
+        pos = 0
+        while pos < len(data):
+            step = rnd.randrange(1, 40)
+            for ev in conn.receive_data(data[pos : pos + step]):
+                assert isinstance(ev, ConnectionEvent)
+            pos += step
+            assert conn.buffered <= limit + 16
+
+
+# ---- property: any chunking of any sequence of frames --------------------------------------
+
+_frames = st.lists(
+    st.one_of(
+        st.builds(
+            lambda rid, body, flag: pack_frame(flag, 0, rid, body),
+            st.integers(-(2**63), 2**63 - 1),
+            st.binary(max_size=40),
+            st.sampled_from([0xC2, 0x82, 0xE2, 0xA2, 0x02, 0x22, 0xA0 | FASTJSON2]),
+        ),
+        st.builds(encode_heartbeat, st.integers(-(2**63), 2**63 - 1)),
+        st.builds(encode_event, st.integers(0, 2**31), st.sampled_from(["R", "W"])),
+    ),
+    max_size=8,
+)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(frames=_frames, cuts=st.lists(st.integers(0, 2000), max_size=6))
+def test_chunking_never_changes_the_events(frames: list[bytes], cuts: list[int]) -> None:
+    stream = b"".join(frames)
+    points = sorted({c % (len(stream) + 1) for c in cuts})
+    chunks = [stream[a:b] for a, b in zip([0, *points], [*points, len(stream)], strict=True)]
+    for role in Role:
+        whole = feed(Connection(role), [stream])
+        assert len(whole) == len(frames)
+        assert feed(Connection(role), chunks) == whole
+
+
+# ---- the upstream pool's glue --------------------------------------------------------------
+
+
+class _Transport:
+    def __init__(self) -> None:
+        self.written: list[bytes] = []
+        self.aborted = False
+
+    def write(self, b: bytes) -> None:
+        self.written.append(b)
+
+    def abort(self) -> None:
+        self.aborted = True
+
+    def close(self) -> None: ...
+
+    def set_write_buffer_limits(self, high: int) -> None: ...
+
+    def get_write_buffer_size(self) -> int:
+        return 0
+
+
+async def test_upstream_fails_only_the_call_an_oversize_response_answers() -> None:
+    loop = asyncio.get_running_loop()
+    conn = DubboConnection(loop, UpstreamSettings(max_payload=64, heartbeat_interval=0))
+    t = _Transport()
+    conn.connection_made(t)  # type: ignore[arg-type]
+    a, b = conn.next_id(), conn.next_id()
+    fa = conn.call(a, encode_heartbeat(a), 5)
+    fb = conn.call(b, encode_heartbeat(b), 5)
+    # an over-limit *event* from the provider under our id ``a`` answers nothing
+    conn.data_received(pack_frame(0xA2, 0, a, b"R" * 100))
+    assert not fa.done() and conn.usable
+    conn.data_received(pack_frame(0x02, 20, a, b"x" * 100) + encode_response(b, "ok"))
+    fr_a: Frame = fa.result()
+    assert fr_a.oversize == 100 and decode_response(fr_a).status == 90
+    assert decode_response(fb.result()).value == "ok"
+    assert not conn.pending and not conn.timers
+    conn.connection_lost(None)
+
+
+async def test_upstream_closes_on_a_protocol_error_and_fails_calls_in_flight() -> None:
+    loop = asyncio.get_running_loop()
+    conn = DubboConnection(loop, UpstreamSettings(heartbeat_interval=0))
+    t = _Transport()
+    conn.connection_made(t)  # type: ignore[arg-type]
+    rid = conn.next_id()
+    fut = conn.call(rid, encode_heartbeat(rid), 5)
+    conn.data_received(b"HTTP/1.1 400 Bad Request\r\n\r\n")
+    assert t.aborted and fut.done()
+    with pytest.raises(Exception, match="malformed frame: bad magic"):
+        fut.result()
+    conn.connection_lost(None)
+
+
+# ---- the MetadataService client's glue -----------------------------------------------------
+
+
+async def test_metadata_client_answers_heartbeats_and_stops_at_a_protocol_error() -> None:
+    from tribridge.registries.metadata_service import MetadataServiceError, fetch_metadata_info
+
+    got: list[bytes] = []
+
+    async def provider(r: asyncio.StreamReader, w: asyncio.StreamWriter) -> None:
+        wire = Connection(Role.SERVER)
+        reqs: list[ConnectionEvent] = []
+        while not reqs:  # the call, whichever way the stream split it
+            reqs = [e for e in wire.receive_data(await r.read(65536)) if isinstance(e, Request)]
+        w.write(encode_heartbeat(-3) + encode_event(4, "R"))
+        data = await r.readexactly(17)  # the heartbeat response: 16-byte header + "N"
+        got.append(data)
+        w.write(b"\xda\xbc" + b"\x00" * 14)  # then something that is not Dubbo2
+        await w.drain()
+        await r.read()  # until the client hangs up
+        w.close()
+
+    server = await asyncio.start_server(provider, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    try:
+        with pytest.raises(MetadataServiceError, match="bad magic 0xdabc"):
+            await fetch_metadata_info("127.0.0.1", port, "conn-app", "r-conn", timeout=5)
+    finally:
+        server.close()
+    assert got == [encode_heartbeat_response(-3)]
