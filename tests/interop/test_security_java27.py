@@ -18,9 +18,9 @@ from typing import Any
 
 import pytest
 import yaml
+from tribridge.cli.commands import demo_config
 from tribridge.codecs.dubbo import decode_response, encode_request
 from tribridge.codecs.dubbo.frame import OK
-from tribridge.cli.commands import demo_config
 from tribridge.interop.java_peers import TYPES
 from tribridge.interop.testing import BackgroundLoop
 
