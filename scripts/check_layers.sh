@@ -9,7 +9,7 @@ cd "$(dirname "$0")/.."
 root=$PWD
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
-.venv/bin/python -m pip install -q --no-deps --no-build-isolation --target "$tmp/site" .
+TRIBRIDGE_PURE_PYTHON=1 .venv/bin/python -m pip install -q --no-deps --no-build-isolation --target "$tmp/site" .  # types, not speed
 PYTHONPATH="$tmp/site" .venv/bin/lint-imports --no-cache
 cd "$tmp/site"
 "$root/.venv/bin/mypy" --config-file "$root/pyproject.toml" --cache-dir "$tmp/mypy" \

@@ -11,7 +11,7 @@ from __future__ import annotations
 import struct
 from dataclasses import dataclass
 
-from .errors import DubboProtocolError
+from .errors import DubboProtocolError as DubboProtocolError  # re-exported
 
 MAGIC = 0xDABB
 HEADER_LEN = 16
