@@ -1,0 +1,324 @@
+"""tribridge side by side with Apache dubbo-go-pixiu and nginx's proxy hop, in one run.
+
+Why one run, alternating: this machine is shared, so absolute req/s move with whatever else is
+running; rounds that alternate between the peers see the same noise, and the ratios (and the
+gateway CPU seconds per request, read from /proc, which move much less) are what count.
+
+The route is the same for both Dubbo gateways: ``POST /bench/com.tribridge.compat.GreetService/greet``
+with the JSON body ``"world"`` becomes one Dubbo2 (dubbo + hessian2) call of
+``GreetService.greet(String)`` (group g1, version 1.0.0) on ONE shared Apache Dubbo 3.3 Java
+provider (``interop/java/peer``'s ``Provider``, no registry, bound to 127.0.0.1), so the backend
+is not Python.  Pixiu uses its ``dgp.filter.http.directdubboproxy`` filter (path
+``/{app}/{interface}/{method}``, version / group / types in ``x-dubbo-service-*`` headers, a
+generic ``$invoke``); tribridge a route with the whole body as the ``String`` argument.  nginx
+(one worker) proxies to an nginx ``return 200`` backend: the cost of a bare HTTP proxy hop.
+Access logs are off in all three.  Gateways run one worker each (Pixiu with ``-m 1``, i.e.
+GOMAXPROCS=1) so the comparison is per worker.
+
+Variants: ``tribridge`` (compiled codecs where built) and ``tribridge-pure``
+(``TRIBRIDGE_PURE_PYTHON=1``), ``pixiu``, ``nginx``.  Needs ``scripts/setup.sh`` (Java peer, wrk,
+nginx) and ``scripts/bench-setup.sh`` (Pixiu).
+
+    .venv/bin/python bench/gateway_peers.py [--seconds 5] [--rounds 3] [--connections 50]
+
+Everything binds to 127.0.0.1 on free ports; every process started is stopped by its PID.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from gateway_vs_nginx import NGINX_CONF, free_port, stop, wait_port
+
+ROOT = Path(__file__).resolve().parent.parent
+PY = sys.executable
+PIXIU = ROOT / "bench" / "pixiu" / "bin" / "pixiu"
+JAVA33 = ROOT / "interop" / "java" / "dubbo33" / "target"
+SERVICE = "com.tribridge.compat.GreetService"
+PATH = f"/bench/{SERVICE}/greet"
+BODY = '"world"'
+ANSWER = b'"hello world from g1/1.0.0"'
+TICK = os.sysconf("SC_CLK_TCK")
+JVM_FLAGS = [
+    "-XX:+UseSerialGC",
+    "-Xmx256m",
+    "-Djava.net.preferIPv4Stack=true",
+    "-Dorg.slf4j.simpleLogger.defaultLogLevel=warn",
+    "-Ddubbo.application.logger=slf4j",
+    "-Ddubbo.application.qos-enable=false",
+    "-Ddubbo.application.qos.enable=false",
+    "-Ddubbo.qos.enable=false",
+    *(
+        f"--add-opens=java.base/{p}=ALL-UNNAMED"
+        for p in ("java.lang", "java.util", "java.math", "java.io", "java.time", "java.net",
+                  "java.lang.reflect", "java.util.concurrent", "java.text", "sun.nio.ch")
+    ),
+]  # fmt: skip
+
+# wrk sends the same request to every peer (nginx ignores the headers and body); the headers
+# are what Pixiu's directdubboproxy filter reads, tribridge's route names them in its config.
+WRK_LUA = f"""
+wrk.method = "POST"
+wrk.body = '{BODY}'
+wrk.headers["Content-Type"] = "application/json"
+wrk.headers["x-dubbo-service-version"] = "1.0.0"
+wrk.headers["x-dubbo-service-group"] = "g1"
+wrk.headers["x-dubbo-service-method-overloading"] = "java.lang.String"
+"""
+
+
+def tribridge_config(provider_port: int, http_port: int) -> str:
+    return f"""
+listen: {{host: 127.0.0.1, port: {http_port}}}
+access_log: false
+registries:
+  static: {{type: static, services: {{{SERVICE}: ["127.0.0.1:{provider_port}?version=1.0.0&group=g1"]}}}}
+services:
+  - interface: {SERVICE}
+    version: 1.0.0
+    group: g1
+    methods: {{greet: {{types: [java.lang.String]}}}}
+routes:
+  - {{method: POST, path: "{PATH}", service: {SERVICE}, call: greet,
+     params: [{{from: body, type: java.lang.String}}]}}
+"""
+
+
+def pixiu_config(provider_port: int, http_port: int) -> str:
+    """Pixiu v1.1.0's HTTP -> Dubbo2 direct generic call, static endpoint, no registry."""
+    return f"""
+static_resources:
+  listeners:
+    - name: "net/http"
+      protocol_type: "HTTP"
+      address: {{socket_address: {{address: "127.0.0.1", port: {http_port}}}}}
+      filter_chains:
+        filters:
+          - name: dgp.filter.httpconnectionmanager
+            config:
+              route_config:
+                routes:
+                  - match: {{prefix: "/bench"}}
+                    route: {{cluster: "greet", cluster_not_found_response_code: 505}}
+              http_filters:
+                - name: dgp.filter.http.directdubboproxy
+                  config:
+      config: {{idle_timeout: "5000ms", read_timeout: "5000ms", write_timeout: "5000ms"}}
+  clusters:
+    - name: "greet"
+      lb_policy: "lb"
+      endpoints:
+        - id: 1
+          socket_address: {{address: 127.0.0.1, port: {provider_port}}}
+"""
+
+
+PIXIU_LOG = """
+level: "error"
+development: false
+encoding: "console"
+outputPaths: ["stderr"]
+errorOutputPaths: ["stderr"]
+"""
+
+
+def tree_pids(pid: int) -> list[int]:
+    """The process and its descendants (nginx's worker, any gateway worker processes)."""
+    out, todo = [], [pid]
+    while todo and len(out) < 256:
+        p = todo.pop()
+        out.append(p)
+        for task in Path(f"/proc/{p}/task").glob("*"):
+            try:
+                todo += [int(c) for c in (task / "children").read_text().split()]
+            except OSError:
+                pass
+    return out
+
+
+def cpu_seconds(pid: int) -> float:
+    total = 0.0
+    for p in tree_pids(pid):
+        try:
+            fields = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += (int(fields[11]) + int(fields[12])) / TICK  # utime, stime
+    return total
+
+
+def wrk(url: str, seconds: int, conns: int, script: str) -> tuple[float, int, int]:
+    """(req/s, requests, errors) of one bounded wrk run: non-2xx answers and socket errors."""
+    out = subprocess.run(
+        ["wrk", "-t1", f"-c{conns}", f"-d{seconds}s", "-s", script, url],
+        capture_output=True, text=True, timeout=seconds + 30, check=True,
+    ).stdout  # fmt: skip
+    rps = re.search(r"Requests/sec:\s+([\d.]+)", out)
+    n = re.search(r"(\d+) requests in", out)
+    if not rps or not n:
+        raise RuntimeError(f"wrk output not understood:\n{out}")
+    errors = sum(
+        int(x)
+        for x in re.findall(r"(?:Non-2xx or 3xx responses|connect|read|write|timeout):? (\d+)", out)
+    )
+    return float(rps.group(1)), int(n.group(1)), errors
+
+
+def check_answer(port: int) -> None:
+    """One request by hand: the gateway must answer the provider's greeting, not an error."""
+    import http.client
+
+    c = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    c.request("POST", PATH, BODY, {
+        "Content-Type": "application/json", "x-dubbo-service-version": "1.0.0",
+        "x-dubbo-service-group": "g1", "x-dubbo-service-method-overloading": "java.lang.String",
+    })  # fmt: skip
+    r = c.getresponse()
+    body = r.read()
+    c.close()
+    if r.status != 200 or body.strip() != ANSWER:
+        raise RuntimeError(f"port {port} answered {r.status} {body[:300]!r}")
+
+
+def wait_marker(log: Path, marker: str, proc: subprocess.Popen, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while marker not in log.read_text(errors="replace"):
+        if proc.poll() is not None or time.monotonic() > deadline:
+            raise RuntimeError(f"{marker!r} not seen in {log}:\n{log.read_text()[-3000:]}")
+        time.sleep(0.1)
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--seconds", type=int, default=5)
+    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--connections", type=int, default=50)
+    ap.add_argument("--only", default="tribridge,tribridge-pure,pixiu,nginx",
+                    help="comma-separated variants to run")  # fmt: skip
+    args = ap.parse_args()
+    nginx = shutil.which("nginx") or "/usr/sbin/nginx"
+    if not shutil.which("wrk") or not Path(nginx).exists():
+        raise SystemExit("wrk and nginx are needed: run scripts/setup.sh")
+    if not PIXIU.exists():
+        raise SystemExit(f"{PIXIU} missing: run scripts/bench-setup.sh")
+    if not (JAVA33 / "lib").is_dir():
+        raise SystemExit("the Java Dubbo 3.3 provider is not built: run scripts/setup.sh")
+    wanted = args.only.split(",")
+    procs: list[subprocess.Popen] = []
+    tmp = Path(tempfile.mkdtemp(prefix="tribridge-peers-"))
+    try:
+        pport = free_port()
+        jlog = tmp / "provider.log"
+        with open(jlog, "wb") as out:
+            prov = subprocess.Popen(
+                ["java", *JVM_FLAGS, "-cp", f"{JAVA33}/classes:{JAVA33}/lib/*",
+                 "com.tribridge.compat.Provider", "app=bench", "host=127.0.0.1",
+                 f"protocols=dubbo:{pport}", "registry=N/A"],
+                stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+            )  # fmt: skip
+        procs.append(prov)
+        wait_marker(jlog, "READY", prov, 120)
+        dubbo_version = next(
+            ln.split()[2] for ln in jlog.read_text().splitlines() if ln.startswith("READY")
+        )
+        urls: dict[str, str] = {}
+        pids: dict[str, int] = {}
+
+        def tribridge(name: str, env: dict[str, str]) -> None:
+            port = free_port()
+            cfg = tmp / f"{name}.yaml"
+            cfg.write_text(tribridge_config(pport, port))
+            p = subprocess.Popen(
+                [PY, "-m", "tribridge.cli", "run", "-c", str(cfg)],
+                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                cwd=ROOT, env={**os.environ, **env},
+            )  # fmt: skip
+            procs.append(p)
+            wait_port(port, 30)
+            urls[name], pids[name] = f"http://127.0.0.1:{port}{PATH}", p.pid
+
+        clean = {k: v for k, v in os.environ.items() if k != "TRIBRIDGE_PURE_PYTHON"}
+        os.environ.clear()
+        os.environ.update(clean)
+        if "tribridge" in wanted:
+            tribridge("tribridge", {})
+        if "tribridge-pure" in wanted:
+            tribridge("tribridge-pure", {"TRIBRIDGE_PURE_PYTHON": "1"})
+        if "pixiu" in wanted:
+            port = free_port()
+            (tmp / "pixiu.yaml").write_text(pixiu_config(pport, port))
+            (tmp / "pixiu-log.yaml").write_text(PIXIU_LOG)
+            # dubbo-go / getty log per-connection INFO lines that -g does not silence in v1.1.0
+            p = subprocess.Popen(
+                [str(PIXIU), "gateway", "start", "-c", str(tmp / "pixiu.yaml"),
+                 "-g", str(tmp / "pixiu-log.yaml"), "-m", "1"],
+                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL,
+            )  # fmt: skip
+            procs.append(p)
+            wait_port(port, 30)
+            urls["pixiu"], pids["pixiu"] = f"http://127.0.0.1:{port}{PATH}", p.pid
+        if "nginx" in wanted:
+            backend, proxy = free_port(), free_port()
+            (tmp / "nginx.conf").write_text(
+                NGINX_CONF.format(tmp=tmp, backend=backend, proxy=proxy)
+            )
+            p = subprocess.Popen(
+                [nginx, "-p", str(tmp), "-c", f"{tmp}/nginx.conf", "-g", "daemon off;"],
+                stderr=subprocess.DEVNULL,
+            )  # fmt: skip
+            procs.append(p)
+            wait_port(proxy)
+            urls["nginx"], pids["nginx"] = f"http://127.0.0.1:{proxy}{PATH}", p.pid
+        for name, url in urls.items():
+            if name != "nginx":
+                check_answer(int(url.split(":")[2].split("/")[0]))
+        script = tmp / "post.lua"
+        script.write_text(WRK_LUA)
+        for url in urls.values():  # warm up (the JVM's JIT most of all); errors here don't count
+            wrk(url, 2, args.connections, str(script))
+        rps: dict[str, list[float]] = {n: [] for n in urls}
+        cpu_us: dict[str, list[float]] = {n: [] for n in urls}
+        print(f"load average before: {os.getloadavg()}; cpus {os.cpu_count()}; "
+              f"provider Apache Dubbo {dubbo_version}", flush=True)  # fmt: skip
+        for r in range(args.rounds):
+            for name, url in urls.items():
+                c0 = cpu_seconds(pids[name])
+                x, n, errs = wrk(url, args.seconds, args.connections, str(script))
+                if errs:
+                    print(f"  {name}: {errs} errors of {n} requests", flush=True)
+                cpu = cpu_seconds(pids[name]) - c0
+                rps[name].append(x)
+                cpu_us[name].append(cpu / n * 1e6)
+            print(f"round {r + 1}: " + "   ".join(
+                f"{n} {rps[n][-1]:,.0f} req/s {cpu_us[n][-1]:.0f} µs" for n in urls
+            ), flush=True)  # fmt: skip
+        print(f"load average after: {os.getloadavg()}")
+        ng = statistics.median(rps["nginx"]) if "nginx" in rps else None
+        px = statistics.median(rps["pixiu"]) if "pixiu" in rps else None
+        print(f"{'median':16} {'req/s':>9} {'/nginx':>7} {'/pixiu':>7} {'CPU µs/req':>11}")
+        for name in urls:
+            m = statistics.median(rps[name])
+            print(
+                f"{name:16} {m:9,.0f} "
+                f"{(f'{m / ng:.2f}' if ng else '-'):>7} {(f'{m / px:.2f}' if px else '-'):>7} "
+                f"{statistics.median(cpu_us[name]):11.0f}"
+            )
+    finally:
+        for p in reversed(procs):
+            stop(p)
+        shutil.rmtree(tmp, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
