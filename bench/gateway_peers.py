@@ -4,19 +4,28 @@ Why one run, alternating: this machine is shared, so absolute req/s move with wh
 running; rounds that alternate between the peers see the same noise, and the ratios (and the
 gateway CPU seconds per request, read from /proc, which move much less) are what count.
 
-The route is the same for both Dubbo gateways: ``POST /bench/com.tribridge.compat.GreetService/greet``
-with the JSON body ``"world"`` becomes one Dubbo2 (dubbo + hessian2) call of
-``GreetService.greet(String)`` (group g1, version 1.0.0) on ONE shared Apache Dubbo 3.3 Java
-provider (``interop/java/peer``'s ``Provider``, no registry, bound to 127.0.0.1), so the backend
-is not Python.  Pixiu uses its ``dgp.filter.http.directdubboproxy`` filter (path
-``/{app}/{interface}/{method}``, version / group / types in ``x-dubbo-service-*`` headers, a
-generic ``$invoke``); tribridge a route with the whole body as the ``String`` argument.  nginx
+The route is the same for every Dubbo gateway: ``POST /bench/com.tribridge.compat.GreetService/greet``
+with a JSON body becomes one Dubbo2 (dubbo + hessian2) call of ``GreetService.greet(String)``
+(group g1, version 1.0.0) on ONE shared Apache Dubbo 3.3 Java provider (``interop/java/peer``'s
+``Provider``), so the backend is not Python.  As root (the default here) the provider runs in a
+network namespace created for the run, registered in a ZooKeeper on the host side of a veth pair
+(Dubbo will not register a loopback address), so that Pixiu's registry-backed path can be
+measured too; otherwise it binds 127.0.0.1 with no registry and ``pixiu-zk`` is skipped.
+
+* ``tribridge``: body ``{"name": "world"}``, the field ``name`` as the argument, a static
+  address for the provider.
+* ``pixiu-zk``: the same body, Pixiu's ``dgp.filter.http.apiconfig`` + ``dgp.filter.http.dubboproxy``
+  (an API config mapping ``requestBody.name`` to argument 0, a cached generic reference found
+  through the ZooKeeper registry).
+* ``pixiu``: Pixiu's ``dgp.filter.http.directdubboproxy`` (path ``/{app}/{interface}/{method}``,
+  version / group / types in ``x-dubbo-service-*`` headers, the body ``"world"`` as the argument
+  list), a static cluster endpoint.  Both Pixiu paths make a generic ``$invoke``.  nginx
 (one worker) proxies to an nginx ``return 200`` backend: the cost of a bare HTTP proxy hop.
 Access logs are off in all three.  Gateways run one worker each (Pixiu with ``-m 1``, i.e.
 GOMAXPROCS=1) so the comparison is per worker.
 
 Variants: ``tribridge`` (compiled codecs where built) and ``tribridge-pure``
-(``TRIBRIDGE_PURE_PYTHON=1``), ``pixiu``, ``nginx``.  Needs ``scripts/setup.sh`` (Java peer, wrk,
+(``TRIBRIDGE_PURE_PYTHON=1``), ``pixiu-zk``, ``pixiu``, ``nginx``.  Needs ``scripts/setup.sh`` (Java peer, wrk,
 nginx) and ``scripts/bench-setup.sh`` (Pixiu).
 
     .venv/bin/python bench/gateway_peers.py [--seconds 5] [--rounds 3] [--connections 50]
@@ -38,6 +47,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from gateway_vs_nginx import NGINX_CONF, free_port, stop, wait_port
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -46,7 +56,8 @@ PIXIU = ROOT / "bench" / "pixiu" / "bin" / "pixiu"
 JAVA33 = ROOT / "interop" / "java" / "dubbo33" / "target"
 SERVICE = "com.tribridge.compat.GreetService"
 PATH = f"/bench/{SERVICE}/greet"
-BODY = '"world"'
+BODY = '{"name":"world"}'
+DIRECT_BODY = '"world"'  # Pixiu's directdubboproxy takes the argument list as the body
 ANSWER = b'"hello world from g1/1.0.0"'
 TICK = os.sysconf("SC_CLK_TCK")
 JVM_FLAGS = [
@@ -67,9 +78,9 @@ JVM_FLAGS = [
 
 # wrk sends the same request to every peer (nginx ignores the headers and body); the headers
 # are what Pixiu's directdubboproxy filter reads, tribridge's route names them in its config.
-WRK_LUA = f"""
+WRK_LUA = """
 wrk.method = "POST"
-wrk.body = '{BODY}'
+wrk.body = '{body}'
 wrk.headers["Content-Type"] = "application/json"
 wrk.headers["x-dubbo-service-version"] = "1.0.0"
 wrk.headers["x-dubbo-service-group"] = "g1"
@@ -77,12 +88,12 @@ wrk.headers["x-dubbo-service-method-overloading"] = "java.lang.String"
 """
 
 
-def tribridge_config(provider_port: int, http_port: int) -> str:
+def tribridge_config(provider: str, http_port: int) -> str:
     return f"""
 listen: {{host: 127.0.0.1, port: {http_port}}}
 access_log: false
 registries:
-  static: {{type: static, services: {{{SERVICE}: ["127.0.0.1:{provider_port}?version=1.0.0&group=g1"]}}}}
+  static: {{type: static, services: {{{SERVICE}: ["{provider}?version=1.0.0&group=g1"]}}}}
 services:
   - interface: {SERVICE}
     version: 1.0.0
@@ -90,11 +101,11 @@ services:
     methods: {{greet: {{types: [java.lang.String]}}}}
 routes:
   - {{method: POST, path: "{PATH}", service: {SERVICE}, call: greet,
-     params: [{{from: body, type: java.lang.String}}]}}
+     params: [{{from: body, name: name, type: java.lang.String}}]}}
 """
 
 
-def pixiu_config(provider_port: int, http_port: int) -> str:
+def pixiu_config(host: str, provider_port: int, http_port: int) -> str:
     """Pixiu v1.1.0's HTTP -> Dubbo2 direct generic call, static endpoint, no registry."""
     return f"""
 static_resources:
@@ -119,7 +130,64 @@ static_resources:
       lb_policy: "lb"
       endpoints:
         - id: 1
-          socket_address: {{address: 127.0.0.1, port: {provider_port}}}
+          socket_address: {{address: {host}, port: {provider_port}}}
+"""
+
+
+def pixiu_zk_config(zk: str, api_path: Path, http_port: int) -> str:
+    """Pixiu's API-config path: a generic reference per API, cached, found in ZooKeeper.
+
+    dubbo-go (inside Pixiu) also listens on *:50051 and a random port for its own triple
+    services; that is not configurable from Pixiu's file in v1.1.0.
+    """
+    return f"""
+static_resources:
+  listeners:
+    - name: "net/http"
+      protocol_type: "HTTP"
+      address: {{socket_address: {{address: "127.0.0.1", port: {http_port}}}}}
+      filter_chains:
+        filters:
+          - name: dgp.filter.httpconnectionmanager
+            config:
+              route_config:
+                routes:
+                  - match: {{prefix: "/"}}
+              http_filters:
+                - name: dgp.filter.http.apiconfig
+                  config: {{path: "{api_path}"}}
+                - name: dgp.filter.http.dubboproxy
+                  config:
+                    dubboProxyConfig:
+                      registries:
+                        zookeeper: {{protocol: zookeeper, timeout: "3s", address: "{zk}"}}
+                      timeout_config: {{connect_timeout: "5s", request_timeout: "5s"}}
+      config: {{idle_timeout: "5000ms", read_timeout: "5000ms", write_timeout: "5000ms"}}
+"""
+
+
+PIXIU_API = f"""
+name: bench
+description: tribridge bench
+resources:
+  - path: '{PATH}'
+    type: restful
+    description: greet
+    methods:
+      - httpVerb: POST
+        enable: true
+        timeout: 5s
+        inboundRequest: {{requestType: http}}
+        integrationRequest:
+          requestType: dubbo
+          mappingParams:
+            - {{name: requestBody.name, mapTo: 0, mapType: "java.lang.String"}}
+          applicationName: bench
+          interface: {SERVICE}
+          method: greet
+          group: g1
+          version: 1.0.0
+          clusterName: bench
 """
 
 
@@ -174,12 +242,12 @@ def wrk(url: str, seconds: int, conns: int, script: str) -> tuple[float, int, in
     return float(rps.group(1)), int(n.group(1)), errors
 
 
-def check_answer(port: int) -> None:
+def check_answer(port: int, body_text: str) -> None:
     """One request by hand: the gateway must answer the provider's greeting, not an error."""
     import http.client
 
     c = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
-    c.request("POST", PATH, BODY, {
+    c.request("POST", PATH, body_text, {
         "Content-Type": "application/json", "x-dubbo-service-version": "1.0.0",
         "x-dubbo-service-group": "g1", "x-dubbo-service-method-overloading": "java.lang.String",
     })  # fmt: skip
@@ -203,7 +271,7 @@ def main() -> int:
     ap.add_argument("--seconds", type=int, default=5)
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--connections", type=int, default=50)
-    ap.add_argument("--only", default="tribridge,tribridge-pure,pixiu,nginx",
+    ap.add_argument("--only", default="tribridge,tribridge-pure,pixiu-zk,pixiu,nginx",
                     help="comma-separated variants to run")  # fmt: skip
     args = ap.parse_args()
     nginx = shutil.which("nginx") or "/usr/sbin/nginx"
@@ -214,16 +282,34 @@ def main() -> int:
     if not (JAVA33 / "lib").is_dir():
         raise SystemExit("the Java Dubbo 3.3 provider is not built: run scripts/setup.sh")
     wanted = args.only.split(",")
+    if "pixiu-zk" in wanted and os.geteuid() != 0:
+        print("not root: no network namespace, so no ZooKeeper registration; pixiu-zk skipped")
+        wanted.remove("pixiu-zk")
     procs: list[subprocess.Popen] = []
     tmp = Path(tempfile.mkdtemp(prefix="tribridge-peers-"))
+    nets = zk = None
     try:
         pport = free_port()
+        host, registry, prefix = "127.0.0.1", "N/A", []
+        if "pixiu-zk" in wanted:
+            from interop.netns import Namespaces
+            from interop.zk_server import ZookeeperServer
+
+            n = os.getpid() % 16384  # a /30 of 10.233.0.0/16 chosen by our PID
+            net, low = f"10.233.{n // 64}", (n % 64) * 4
+            host_ip, host = f"{net}.{low + 1}", f"{net}.{low + 2}"
+            nets = Namespaces("tbpx")
+            nets.add("java")
+            nets.veth("v", None, f"{host_ip}/30", "java", f"{host}/30")
+            zk = ZookeeperServer(host=host_ip)
+            zk.start(timeout=30)
+            registry, prefix = f"zookeeper://{zk.address}", nets.exec_prefix("java")
         jlog = tmp / "provider.log"
         with open(jlog, "wb") as out:
             prov = subprocess.Popen(
-                ["java", *JVM_FLAGS, "-cp", f"{JAVA33}/classes:{JAVA33}/lib/*",
-                 "com.tribridge.compat.Provider", "app=bench", "host=127.0.0.1",
-                 f"protocols=dubbo:{pport}", "registry=N/A"],
+                [*prefix, "java", *JVM_FLAGS, "-cp", f"{JAVA33}/classes:{JAVA33}/lib/*",
+                 "com.tribridge.compat.Provider", "app=bench", f"host={host}",
+                 f"protocols=dubbo:{pport}", f"registry={registry}"],
                 stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
             )  # fmt: skip
         procs.append(prov)
@@ -233,89 +319,97 @@ def main() -> int:
         )
         urls: dict[str, str] = {}
         pids: dict[str, int] = {}
+        bodies: dict[str, str] = {}
 
-        def tribridge(name: str, env: dict[str, str]) -> None:
-            port = free_port()
-            cfg = tmp / f"{name}.yaml"
-            cfg.write_text(tribridge_config(pport, port))
+        def started(name: str, cmd: list[str], port: int, env: dict[str, str] | None = None,
+                    body: str = BODY) -> None:  # fmt: skip
             p = subprocess.Popen(
-                [PY, "-m", "tribridge.cli", "run", "-c", str(cfg)],
-                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                cwd=ROOT, env={**os.environ, **env},
+                cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                stdin=subprocess.DEVNULL, cwd=ROOT, env=env,
             )  # fmt: skip
             procs.append(p)
             wait_port(port, 30)
-            urls[name], pids[name] = f"http://127.0.0.1:{port}{PATH}", p.pid
+            urls[name], pids[name], bodies[name] = f"http://127.0.0.1:{port}{PATH}", p.pid, body
 
         clean = {k: v for k, v in os.environ.items() if k != "TRIBRIDGE_PURE_PYTHON"}
-        os.environ.clear()
-        os.environ.update(clean)
-        if "tribridge" in wanted:
-            tribridge("tribridge", {})
-        if "tribridge-pure" in wanted:
-            tribridge("tribridge-pure", {"TRIBRIDGE_PURE_PYTHON": "1"})
+        for name, extra in (("tribridge", {}), ("tribridge-pure", {"TRIBRIDGE_PURE_PYTHON": "1"})):
+            if name in wanted:
+                port = free_port()
+                cfg = tmp / f"{name}.yaml"
+                cfg.write_text(tribridge_config(f"{host}:{pport}", port))
+                started(name, [PY, "-m", "tribridge.cli", "run", "-c", str(cfg)], port,
+                        {**clean, **extra})  # fmt: skip
+        # dubbo-go / getty log INFO lines (per connection) that -g (level error) does not
+        # silence in v1.1.0; stderr goes to /dev/null.  -m 1: GOMAXPROCS=1, one worker.
+        (tmp / "pixiu-log.yaml").write_text(PIXIU_LOG)
+        pixiu_cmd = [str(PIXIU), "gateway", "start", "-g", str(tmp / "pixiu-log.yaml"), "-m", "1"]
+        if "pixiu-zk" in wanted:
+            assert zk is not None
+            port = free_port()
+            (tmp / "api.yaml").write_text(PIXIU_API)
+            (tmp / "pixiu-zk.yaml").write_text(pixiu_zk_config(zk.address, tmp / "api.yaml", port))
+            started("pixiu-zk", [*pixiu_cmd, "-c", str(tmp / "pixiu-zk.yaml")], port)
         if "pixiu" in wanted:
             port = free_port()
-            (tmp / "pixiu.yaml").write_text(pixiu_config(pport, port))
-            (tmp / "pixiu-log.yaml").write_text(PIXIU_LOG)
-            # dubbo-go / getty log per-connection INFO lines that -g does not silence in v1.1.0
-            p = subprocess.Popen(
-                [str(PIXIU), "gateway", "start", "-c", str(tmp / "pixiu.yaml"),
-                 "-g", str(tmp / "pixiu-log.yaml"), "-m", "1"],
-                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL,
-            )  # fmt: skip
-            procs.append(p)
-            wait_port(port, 30)
-            urls["pixiu"], pids["pixiu"] = f"http://127.0.0.1:{port}{PATH}", p.pid
+            (tmp / "pixiu.yaml").write_text(pixiu_config(host, pport, port))
+            started("pixiu", [*pixiu_cmd, "-c", str(tmp / "pixiu.yaml")], port, body=DIRECT_BODY)
         if "nginx" in wanted:
             backend, proxy = free_port(), free_port()
             (tmp / "nginx.conf").write_text(
                 NGINX_CONF.format(tmp=tmp, backend=backend, proxy=proxy)
             )
-            p = subprocess.Popen(
-                [nginx, "-p", str(tmp), "-c", f"{tmp}/nginx.conf", "-g", "daemon off;"],
-                stderr=subprocess.DEVNULL,
-            )  # fmt: skip
-            procs.append(p)
-            wait_port(proxy)
-            urls["nginx"], pids["nginx"] = f"http://127.0.0.1:{proxy}{PATH}", p.pid
+            started("nginx", [nginx, "-p", str(tmp), "-c", f"{tmp}/nginx.conf",
+                              "-g", "daemon off;"], proxy)  # fmt: skip
+        scripts: dict[str, str] = {}
         for name, url in urls.items():
             if name != "nginx":
-                check_answer(int(url.split(":")[2].split("/")[0]))
-        script = tmp / "post.lua"
-        script.write_text(WRK_LUA)
-        for url in urls.values():  # warm up (the JVM's JIT most of all); errors here don't count
-            wrk(url, 2, args.connections, str(script))
+                deadline = time.monotonic() + 20  # Pixiu's first call resolves its reference
+                while True:
+                    try:
+                        check_answer(int(url.split(":")[2].split("/")[0]), bodies[name])
+                        break
+                    except (RuntimeError, OSError):
+                        if time.monotonic() > deadline:
+                            raise
+                        time.sleep(0.5)
+            scripts[name] = str(tmp / f"{name}.lua")
+            Path(scripts[name]).write_text(WRK_LUA.replace("{body}", bodies[name]))
+        for name, url in urls.items():  # warm up (the JVM's JIT most of all); errors don't count
+            wrk(url, 2, args.connections, scripts[name])
         rps: dict[str, list[float]] = {n: [] for n in urls}
         cpu_us: dict[str, list[float]] = {n: [] for n in urls}
         print(f"load average before: {os.getloadavg()}; cpus {os.cpu_count()}; "
-              f"provider Apache Dubbo {dubbo_version}", flush=True)  # fmt: skip
+              f"provider Apache Dubbo {dubbo_version} at {host}:{pport}", flush=True)  # fmt: skip
         for r in range(args.rounds):
             for name, url in urls.items():
                 c0 = cpu_seconds(pids[name])
-                x, n, errs = wrk(url, args.seconds, args.connections, str(script))
-                if errs:
-                    print(f"  {name}: {errs} errors of {n} requests", flush=True)
+                x, n, errs = wrk(url, args.seconds, args.connections, scripts[name])
                 cpu = cpu_seconds(pids[name]) - c0
                 rps[name].append(x)
                 cpu_us[name].append(cpu / n * 1e6)
+                if errs:
+                    print(f"  {name}: {errs} errors of {n} requests", flush=True)
             print(f"round {r + 1}: " + "   ".join(
                 f"{n} {rps[n][-1]:,.0f} req/s {cpu_us[n][-1]:.0f} µs" for n in urls
             ), flush=True)  # fmt: skip
         print(f"load average after: {os.getloadavg()}")
         ng = statistics.median(rps["nginx"]) if "nginx" in rps else None
-        px = statistics.median(rps["pixiu"]) if "pixiu" in rps else None
-        print(f"{'median':16} {'req/s':>9} {'/nginx':>7} {'/pixiu':>7} {'CPU µs/req':>11}")
+        px = statistics.median(rps["pixiu-zk"]) if "pixiu-zk" in rps else None
+        print(f"{'median':16} {'req/s':>9} {'/nginx':>7} {'/pixiu-zk':>9} {'CPU µs/req':>11}")
         for name in urls:
             m = statistics.median(rps[name])
             print(
                 f"{name:16} {m:9,.0f} "
-                f"{(f'{m / ng:.2f}' if ng else '-'):>7} {(f'{m / px:.2f}' if px else '-'):>7} "
+                f"{(f'{m / ng:.2f}' if ng else '-'):>7} {(f'{m / px:.2f}' if px else '-'):>9} "
                 f"{statistics.median(cpu_us[name]):11.0f}"
             )
     finally:
         for p in reversed(procs):
             stop(p)
+        if zk is not None:
+            zk.close()
+        if nets is not None:
+            nets.delete()
         shutil.rmtree(tmp, ignore_errors=True)
     return 0
 
