@@ -19,18 +19,20 @@ measured too; otherwise it binds 127.0.0.1 with no registry and ``pixiu-zk`` is 
   through the ZooKeeper registry).
 * ``pixiu``: Pixiu's ``dgp.filter.http.directdubboproxy`` (path ``/{app}/{interface}/{method}``,
   version / group / types in ``x-dubbo-service-*`` headers, the body ``"world"`` as the argument
-  list), a static cluster endpoint.  Both Pixiu paths make a generic ``$invoke``.  nginx
-(one worker) proxies to an nginx ``return 200`` backend: the cost of a bare HTTP proxy hop.
-Access logs are off in all three.  Gateways run one worker each (Pixiu with ``-m 1``, i.e.
-GOMAXPROCS=1) so the comparison is per worker.
+  list), a static cluster endpoint.  Both Pixiu paths make a generic ``$invoke``.
+* ``nginx`` (one worker) proxies to an nginx ``return 200`` backend: the cost of a bare HTTP
+  proxy hop.
 
-Variants: ``tribridge`` (compiled codecs where built) and ``tribridge-pure``
-(``TRIBRIDGE_PURE_PYTHON=1``), ``pixiu-zk``, ``pixiu``, ``nginx``.  Needs ``scripts/setup.sh`` (Java peer, wrk,
-nginx) and ``scripts/bench-setup.sh`` (Pixiu).
+Access logs are off in all.  Gateways run one worker each (Pixiu with ``-m 1``, i.e.
+GOMAXPROCS=1) so the comparison is per worker.  ``tribridge`` runs as installed (compiled
+codecs where built), ``tribridge-pure`` with ``TRIBRIDGE_PURE_PYTHON=1``.  Needs
+``scripts/setup.sh`` (Java peer, wrk, nginx, ZooKeeper) and ``scripts/bench-setup.sh`` (Pixiu).
 
     .venv/bin/python bench/gateway_peers.py [--seconds 5] [--rounds 3] [--connections 50]
 
-Everything binds to 127.0.0.1 on free ports; every process started is stopped by its PID.
+Gateways listen on 127.0.0.1 on free ports (the provider and ZooKeeper on the private /30 of
+the namespace's veth pair); every process started is stopped by its PID, the namespace and
+link are deleted at the end.
 """
 
 from __future__ import annotations
