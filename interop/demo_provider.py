@@ -2,7 +2,7 @@
 
 Built on a bare ``asyncio.Protocol`` and our sans-IO codecs, it mirrors what a Java Dubbo
 3.x provider (hessian2, ``serialization.security.check`` on, ``dubbo-compatible`` on the
-classpath) puts on the wire (see /work/shared/reference/protocols.md §1, §2, §3.9-3.11):
+classpath) puts on the wire:
 
 * direct calls: the descriptor must match; each argument is read as
   ``readObject(declaredClass)`` would (a POJO from an object *or* an untyped map, an enum from
@@ -1246,7 +1246,7 @@ class DemoProvider:
 
     def _metadata_call(self, rid: int, conn: _Connection, inv: Any) -> bytes:
         """``MetadataService.getMetadataInfo(String revision)``, exported by Dubbo3 under
-        group = application name and version 1.0.0 (protocols.md §5b)."""
+        group = application name and version 1.0.0."""
         attach = supports_response_attachments(inv.dubbo_version)
         key = f"{inv.group}/{METADATA_SERVICE}:{inv.version}"
         if inv.version != METADATA_SERVICE_VERSION or inv.group != self.application:

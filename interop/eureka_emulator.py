@@ -1,6 +1,6 @@
 """A Eureka server (REST v2) in one process, for tests: no Eureka server runs on these machines.
 
-It follows what Netflix's ``eureka-core`` resources do (protocols.md §5d), closely enough that
+It follows what Netflix's ``eureka-core`` resources do, closely enough that
 the official clients work against it unmodified (``tests/interop/test_eureka_emulator.py`` drives
 py-eureka-client and eureka-js-client against it):
 

@@ -1,7 +1,7 @@
 """A kube-apiserver emulator for Services, Endpoints and EndpointSlices: list and watch only.
 
-No kube-apiserver runs on these machines; this follows the API conventions (protocols.md
-§5e, kubernetes.io "API concepts") closely enough that kubernetes_asyncio and lightkube work
+No kube-apiserver runs on these machines; this follows the API conventions (kubernetes.io
+"API concepts") closely enough that kubernetes_asyncio and lightkube work
 against it unmodified (``tests/interop/test_k8s_emulator.py``):
 
 * ``GET /api/v1/[namespaces/{ns}/]{services,endpoints}[/{name}]`` and

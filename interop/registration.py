@@ -2,7 +2,7 @@
 
 Used by tests and demos to register our own providers (the demo provider) the way Dubbo's
 ``ZookeeperRegistry``, ``ZookeeperMetadataReport`` and ``ZookeeperServiceDiscovery`` lay
-them out (protocols.md §5a/§5b)::
+them out (Dubbo's interface- and application-level layouts)::
 
     pub = ZkPublisher("127.0.0.1:2181").start()
     url = provider_url("127.0.0.1", 20880, SERVICE, methods, version="1.0.0", application="demo")

@@ -10,7 +10,7 @@ echoed headers and trailers come from the grpcio server.
 
 With ``--zookeeper host:port`` the apache-dubbo server registers itself through
 apache-dubbo's own ZooKeeper registry (a ``tri://`` URL under ``/dubbo``, without
-``interface``/``methods``/``side``, peers.md); it then serves ``SERVICE`` only, because
+``interface``/``methods``/``side``); it then serves ``SERVICE`` only, because
 apache-dubbo's registry export takes a single service handler.
 
     python -m tribridge.interop.triple_peers dubbo PORT [--zookeeper HOST:PORT]

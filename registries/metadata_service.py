@@ -9,7 +9,7 @@ hessian2 argument, ``TripleResponseWrapper`` holding the hessian2 answer).  Whic
 instance's ``dubbo.metadata-service.url-params`` says: Dubbo 3.3 exports the MetadataService
 over ``tri`` whenever the tri protocol is enabled (observed on Apache Dubbo 3.3.6: the
 dubbo port answers "Not found exported service" for it).  The answer is an
-``org.apache.dubbo.metadata.MetadataInfo`` (protocols.md §5b)::
+``org.apache.dubbo.metadata.MetadataInfo``::
 
     MetadataInfo{app, revision, services: {matchKey: MetadataInfo$ServiceInfo{
         name, group, version, protocol, port, path, params}}}

@@ -235,7 +235,7 @@ class NacosRegistry(Registry):
         if self.username:
             b = b.username(self.username).password(self.password or "")
         cfg = b.build()
-        # Without this the SDK ignores a service dropping to zero instances (peers.md).
+        # Without this the SDK ignores a service dropping to zero instances.
         cfg.update_cache_when_empty = True
         return cfg
 

@@ -1,4 +1,4 @@
-"""ZooKeeper discovery, as Dubbo lays it out (protocols.md §5a, §5b).
+"""ZooKeeper discovery, as Dubbo lays it out (interface level and application level).
 
 What is read, per subscribed interface ``I`` (root ``dubbo`` unless ``root=`` says otherwise):
 

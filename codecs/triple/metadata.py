@@ -1,4 +1,4 @@
-"""Dubbo attachments <-> Triple headers (protocols.md §4.7, Java ``StreamUtils``).
+"""Dubbo attachments <-> Triple headers (Java ``StreamUtils``).
 
 Header names are lower case on HTTP/2, so a key with upper case is sent lower-cased and
 ``tri-header-convert`` carries a percent-encoded JSON map back to the original spelling.

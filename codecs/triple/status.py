@@ -2,7 +2,7 @@
 
 A Java Triple provider reports a business exception of a wrapper-mode unary method with
 ``grpc-status: 0`` plus a ``tri-exception-code`` response header, the Throwable being the
-message (protocols.md §4.6); every other failure is a non-zero ``grpc-status`` with a
+message; every other failure is a non-zero ``grpc-status`` with a
 percent-encoded ``grpc-message``.  ``HTTP_STATUS`` is the table the gateway answers with
 (docs/triple.md reproduces it).
 """

@@ -43,7 +43,7 @@ class ServiceConfig:
     #: as ``x-dubbo-attachment-<name>`` headers; lower-case names, ``"*"`` for all
     response_attachments: list[str] = field(default_factory=list)
     #: Triple transport: "" = gRPC over HTTP/2; "http1" = Triple's HTTP/1.1 unary mode
-    #: (JSON bodies, protocols.md §4.8)
+    #: (JSON bodies)
     transport: str = ""
 
     @property

@@ -29,7 +29,7 @@ import orjson
 from google.protobuf import descriptor_pb2, descriptor_pool, json_format, message_factory
 from google.protobuf.message import DecodeError, Message
 
-#: reflection services, newest first (Dubbo Java 3.3 only has v1alpha, protocols.md 4.9)
+#: reflection services, newest first (Dubbo Java 3.3 only has v1alpha)
 REFLECTION_PATHS = {
     "v1": "/grpc.reflection.v1.ServerReflection/ServerReflectionInfo",
     "v1alpha": "/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo",

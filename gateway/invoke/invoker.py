@@ -862,7 +862,7 @@ def http1_status(reply: Any) -> Status:
     return Status(code, message)
 
 
-#: ``$invoke(String, String[], Object[])`` as ``Class.getName()`` names (protocols.md §4.5)
+#: ``$invoke(String, String[], Object[])`` as ``Class.getName()`` names
 GENERIC_ARG_TYPES = ("java.lang.String", "[Ljava.lang.String;", "[Ljava.lang.Object;")
 #: statuses that count against an instance's health (outlier ejection)
 TRIPLE_FAILURES = frozenset(

@@ -3,8 +3,7 @@
 The gateway is one hop of the trace: it keeps the caller's trace id, makes a new span id
 for its call to the provider and sends ``traceparent: 00-<trace id>-<new span id>-<flags>``
 (plus ``tracestate`` unchanged) as Dubbo2 attachments — the keys OpenTelemetry's Dubbo
-instrumentation reads.  Triple carries attachments as lower-cased headers (protocols.md
-§4.7), so the same two keys work there; ``triple_headers`` adds ``tri-trace-traceid`` from the
+instrumentation reads.  Triple carries attachments as lower-cased headers, so the same two keys work there; ``triple_headers`` adds ``tri-trace-traceid`` from the
 Triple spec for peers that read that instead.  A request without a valid ``traceparent``
 starts a new trace when ``generate`` is on.
 

@@ -54,7 +54,7 @@ class TripleSettings:
 class TripleReply:
     """A completed call: the (single) response message, response headers and trailers.
     ``exception_code`` != 0 means Java's wrapper-mode business exception: ``data`` then
-    holds a ``TripleResponseWrapper`` with the serialized Throwable (protocols.md §4.6)."""
+    holds a ``TripleResponseWrapper`` with the serialized Throwable."""
 
     data: bytes
     headers: list[tuple[str, str | bytes]] = field(default_factory=list)

@@ -1,4 +1,4 @@
-"""Triple's HTTP/1.1 unary mode (protocols.md §4.8; Dubbo 3.3 "Triple Rest" basic dialect,
+"""Triple's HTTP/1.1 unary mode (Dubbo 3.3 "Triple Rest" basic dialect,
 dubbo-node's Connect-style unary): ``POST /{service}/{method}`` with a JSON body, answered
 by a JSON body, on keep-alive HTTP/1.1 connections.
 

@@ -143,7 +143,7 @@ def test_opentelemetry_spans(bg, provider) -> None:  # type: ignore[no-untyped-d
 
 
 def test_triple_provider_sees_trace_headers(bg) -> None:  # type: ignore[no-untyped-def]
-    """Triple carries attachments as lower-case headers (protocols.md §4.7): the grpcio
+    """Triple carries attachments as lower-case headers: the grpcio
     Triple server sees traceparent/tracestate as request headers."""
     from tribridge.interop.triple_peers import SERVICE, start_peer
 

@@ -124,7 +124,7 @@ async def test_register_subscribe_push_and_deregister(
 
 
 async def test_default_client_ignores_empty_lists(nacos: Any) -> None:
-    """The SDK quirk a consumer must work around (peers.md): with default settings the last
+    """The SDK quirk a consumer must work around: with default settings the last
     instance's removal never reaches the callback or the cache."""
     svc = _name()
     seen: list[int] = []

@@ -1,4 +1,4 @@
-"""Triple's HTTP/1.1 unary mode (``transport: http1``, protocols.md §4.8) against
+"""Triple's HTTP/1.1 unary mode (``transport: http1``) against
 @apachedubbo/dubbo-node serving Triple on HTTP/1.1 (interop/node/triple_server.js http1):
 JSON bodies, version/group headers, error replies, trailers, keep-alive, deadlines."""
 

@@ -1,7 +1,7 @@
 """Exact-byte unit tests for the hessian2 codec and the Java type model.
 
 Expected bytes come from the Hessian 2.0 grammar and from what Caucho / dubbo-hessian-lite's
-``Hessian2Output`` writes (reference/protocols.md sections 1 and 3), never from our encoder.
+``Hessian2Output`` writes, never from our encoder.
 """
 
 from __future__ import annotations
