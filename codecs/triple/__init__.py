@@ -4,14 +4,12 @@ from .errors import TripleProtocolError
 from .framing import DEFAULT_MAX_MESSAGE, MessageDecoder, encode_message
 from .metadata import attachments_to_headers, headers_to_attachments
 from .status import (
-    HTTP_STATUS,
     Code,
     Status,
     code_name,
     decode_grpc_message,
     encode_grpc_message,
     exception_code,
-    http_status,
     parse_status,
 )
 from .wrapper import (
@@ -32,7 +30,6 @@ from .wrapper import (
 __all__ = [
     "DEFAULT_MAX_MESSAGE",
     "HESSIAN_WRAPPER",
-    "HTTP_STATUS",
     "Code",
     "ExceptionWrapper",
     "MessageDecoder",
@@ -54,7 +51,6 @@ __all__ = [
     "encode_response_wrapper",
     "exception_code",
     "headers_to_attachments",
-    "http_status",
     "is_hessian",
     "parse_status",
 ]

@@ -1,10 +1,10 @@
-"""gRPC status, Triple's ``tri-exception-code``, and what each means to an HTTP client.
+"""gRPC status and Triple's ``tri-exception-code``, as a provider reports them.
 
 A Java Triple provider reports a business exception of a wrapper-mode unary method with
 ``grpc-status: 0`` plus a ``tri-exception-code`` response header, the Throwable being the
 message; every other failure is a non-zero ``grpc-status`` with a
-percent-encoded ``grpc-message``.  ``HTTP_STATUS`` is the table the gateway answers with
-(docs/triple.md reproduces it).
+percent-encoded ``grpc-message``.  What a code means to an HTTP client or a Dubbo2 consumer
+is the gateway's policy, in ``tribridge.statuses``.
 """
 
 from __future__ import annotations
@@ -37,41 +37,9 @@ class Code(IntEnum):
     UNAUTHENTICATED = 16
 
 
-#: gRPC code -> (HTTP status, ``error.code`` of the JSON body), the one table for every
-#: Triple/gRPC call (wrapper mode and IDL mode).  HTTP statuses follow Google's mapping
-#: (google/rpc/code.proto, as grpc-gateway does), except UNIMPLEMENTED -> 404: it is how a
-#: gRPC/Triple server says "no such service or method", like Dubbo2's SERVICE_NOT_FOUND.
-#: Error codes are the gateway's own vocabulary, shared with the Dubbo2 path (``not_found``,
-#: ``upstream_timeout``, ``provider_error`` ...); the gRPC name travels as ``grpc_status``.
-HTTP_STATUS: dict[int, tuple[int, str]] = {
-    Code.CANCELLED: (499, "cancelled"),
-    Code.UNKNOWN: (500, "provider_error"),
-    Code.INVALID_ARGUMENT: (400, "provider_rejected_request"),
-    Code.DEADLINE_EXCEEDED: (504, "upstream_timeout"),
-    Code.NOT_FOUND: (404, "not_found"),
-    Code.ALREADY_EXISTS: (409, "conflict"),
-    Code.PERMISSION_DENIED: (403, "permission_denied"),
-    Code.UNAUTHENTICATED: (401, "unauthenticated"),
-    Code.RESOURCE_EXHAUSTED: (429, "provider_overloaded"),
-    Code.FAILED_PRECONDITION: (400, "failed_precondition"),
-    Code.ABORTED: (409, "aborted"),
-    Code.OUT_OF_RANGE: (400, "out_of_range"),
-    Code.UNIMPLEMENTED: (404, "not_found"),
-    Code.INTERNAL: (500, "provider_error"),
-    Code.UNAVAILABLE: (503, "provider_unavailable"),
-    Code.DATA_LOSS: (500, "provider_error"),
-}
-#: a code outside the gRPC spec is the provider breaking the protocol
-UNKNOWN_CODE_HTTP = (502, "provider_error")
-
 TRI_EXCEPTION_CODE = "tri-exception-code"
 GRPC_STATUS = "grpc-status"
 GRPC_MESSAGE = "grpc-message"
-
-
-def http_status(code: int) -> tuple[int, str]:
-    """HTTP status and error code for a non-OK gRPC code (codes outside the spec: 502)."""
-    return HTTP_STATUS.get(code, UNKNOWN_CODE_HTTP)
 
 
 def code_name(code: int) -> str:

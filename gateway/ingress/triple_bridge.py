@@ -19,12 +19,8 @@ from dataclasses import dataclass
 
 from tribridge.codecs.dubbo import DubboProtocolError, decode_request_body, encode_error_response
 from tribridge.codecs.dubbo.frame import (
-    BAD_REQUEST,
     OK,
-    SERVER_THREADPOOL_EXHAUSTED_ERROR,
-    SERVER_TIMEOUT,
     SERVICE_ERROR,
-    SERVICE_NOT_FOUND,
     pack_frame,
 )
 from tribridge.codecs.dubbo.messages import (
@@ -38,7 +34,6 @@ from tribridge.codecs.dubbo.messages import (
 from tribridge.codecs.hessian2 import MAX_DEPTH, Encoder, HessianError, encode
 from tribridge.codecs.hessian2.javatypes import JavaTypeError, parse_descriptor
 from tribridge.codecs.triple import (
-    Code,
     RequestWrapperTemplate,
     TripleProtocolError,
     attachments_to_headers,
@@ -47,16 +42,8 @@ from tribridge.codecs.triple import (
     is_hessian,
 )
 from tribridge.invoke.invoker import GENERIC_ARG_TYPES
+from tribridge.statuses import grpc_to_dubbo
 from tribridge.upstream.triple import APP_NAME, TripleCallError, TripleReply
-
-#: gRPC code -> Dubbo2 response status; anything else is SERVICE_ERROR (70)
-_DUBBO_STATUS: dict[int, int] = {
-    Code.DEADLINE_EXCEEDED: SERVER_TIMEOUT,
-    Code.UNIMPLEMENTED: SERVICE_NOT_FOUND,
-    Code.NOT_FOUND: SERVICE_NOT_FOUND,
-    Code.INVALID_ARGUMENT: BAD_REQUEST,
-    Code.RESOURCE_EXHAUSTED: SERVER_THREADPOOL_EXHAUSTED_ERROR,
-}
 
 
 class BridgeError(Exception):
@@ -129,4 +116,5 @@ def dubbo_response(request_id: int, reply: TripleReply, dubbo_version: str) -> b
 
 
 def dubbo_status(e: TripleCallError) -> int:
-    return _DUBBO_STATUS.get(e.code, SERVICE_ERROR)
+    """The Dubbo2 status a consumer gets for a failed Triple call (``statuses.GRPC_TO_DUBBO``)."""
+    return grpc_to_dubbo(e.code)

@@ -26,10 +26,8 @@ from tribridge.codecs.dubbo import (
 )
 from tribridge.codecs.dubbo.frame import (
     BAD_REQUEST,
-    CLIENT_TIMEOUT,
     OK,
     SERVER_THREADPOOL_EXHAUSTED_ERROR,
-    SERVER_TIMEOUT,
     SERVICE_ERROR,
     SERVICE_NOT_FOUND,
 )
@@ -61,6 +59,7 @@ from tribridge.invoke.jsonmap import JSONDecodeError, dumps, loads
 from tribridge.registries.base import Endpoint, Listener, Registry, ServiceKey, Snapshot
 from tribridge.security.policy import ClassPolicy
 from tribridge.security.tls import client_tls_for
+from tribridge.statuses import dubbo_to_http, http1_to_grpc
 from tribridge.upstream.pool import (
     CallTimeout,
     ConnectFailed,
@@ -113,13 +112,6 @@ MAX_FOLLOWED_KEYS = 32
 
 def _endpoint_tls(interface: str, ep: Endpoint) -> Any:
     return client_tls_for([], interface, None, ep)
-
-
-_STATUS_HTTP = {
-    CLIENT_TIMEOUT: (504, "provider_timeout"),
-    SERVER_TIMEOUT: (504, "provider_timeout"),
-    SERVER_THREADPOOL_EXHAUSTED_ERROR: (503, "provider_overloaded"),
-}
 
 
 #: How a Java provider says an argument's wire type did not fit the type it declares
@@ -617,10 +609,10 @@ class Service:
                 group=call.group if call.group is not None else self.cfg.group,
                 **extra,
             )
-        if res.status == BAD_REQUEST:
+        status, code = dubbo_to_http(res.status)
+        if res.status == BAD_REQUEST:  # the provider could not read an argument
             msg = with_type_hint(msg)
-            return GatewayError(400, "provider_rejected_request", msg, dubbo_status=40, **extra)
-        status, code = _STATUS_HTTP.get(res.status, (502, "provider_error"))
+            return GatewayError(status, code, msg, dubbo_status=res.status, **extra)
         if any(s in lowered for s in ("not found", "cannot find", "can not find", "not exist")):
             status, code = 404, "not_found"
         return GatewayError(status, code, msg, dubbo_status=res.status, **extra)
@@ -821,31 +813,11 @@ class Service:
         return err
 
 
-#: HTTP status of a Triple HTTP/1.1 error reply without a usable code -> gRPC code (the
-#: Triple spec's table, as dubbo-node's ``codeFromHttpStatus``)
-_HTTP1_CODES = {
-    400: Code.INVALID_ARGUMENT,
-    401: Code.UNAUTHENTICATED,
-    403: Code.PERMISSION_DENIED,
-    404: Code.UNIMPLEMENTED,
-    408: Code.DEADLINE_EXCEEDED,
-    409: Code.ABORTED,
-    412: Code.FAILED_PRECONDITION,
-    413: Code.RESOURCE_EXHAUSTED,
-    415: Code.INTERNAL,
-    429: Code.UNAVAILABLE,
-    431: Code.RESOURCE_EXHAUSTED,
-    502: Code.UNAVAILABLE,
-    503: Code.UNAVAILABLE,
-    504: Code.UNAVAILABLE,
-}
-
-
 def http1_status(reply: Any) -> Status:
     """The status of a non-200 HTTP/1.1 Triple reply: JSON ``{"status", "message"}`` where
     ``status`` is a gRPC code (dubbo-node; a number or its decimal string), else the HTTP
-    status mapped by the Triple spec's table."""
-    code = _HTTP1_CODES.get(reply.status, Code.UNKNOWN)
+    status mapped by the Triple spec's table (``statuses.HTTP1_TO_GRPC``)."""
+    code = http1_to_grpc(reply.status)
     message = f"HTTP {reply.status} from provider"
     try:
         doc = orjson.loads(reply.body) if reply.body else None

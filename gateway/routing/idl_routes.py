@@ -4,7 +4,7 @@
 (the Java routes then run as before), else a ``Response`` or a coroutine producing one.
 
 A non-OK gRPC status is answered as on the wrapper-mode path: ``triple.status_error`` with
-the one table, ``tribridge.codecs.triple.HTTP_STATUS``.
+the one table, ``tribridge.statuses.GRPC_TO_HTTP``.
 """
 
 from __future__ import annotations

@@ -23,10 +23,10 @@ from tribridge.codecs.triple import (
     TripleProtocolError,
     code_name,
     exception_code,
-    http_status,
 )
 from tribridge.errors import GatewayError
 from tribridge.security.tls import address_key
+from tribridge.statuses import grpc_to_http
 
 log = logging.getLogger("tribridge.triple")
 
@@ -85,15 +85,15 @@ class TripleCallError(Exception):
 
     @property
     def http(self) -> tuple[int, str]:
-        """(HTTP status, JSON error code) per the table in docs/triple.md."""
-        return http_status(self.status.code)
+        """(HTTP status, JSON error code) per ``statuses.GRPC_TO_HTTP`` (docs/triple.md)."""
+        return grpc_to_http(self.status.code)
 
 
 def status_error(status: Status, **extra: Any) -> GatewayError:
     """The HTTP answer for a non-OK gRPC status, the same for wrapper-mode and IDL calls:
-    status and ``error.code`` from ``HTTP_STATUS``, plus ``grpc_status`` (name),
+    status and ``error.code`` from ``statuses.GRPC_TO_HTTP``, plus ``grpc_status`` (name),
     ``grpc_code`` and ``grpc_message``."""
-    http, code = http_status(status.code)
+    http, code = grpc_to_http(status.code)
     return GatewayError(
         http,
         code,

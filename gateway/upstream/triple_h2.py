@@ -47,6 +47,7 @@ from tribridge.codecs.triple import (
     decode_grpc_message,
 )
 from tribridge.security.tls import address_key
+from tribridge.statuses import http2_to_grpc, reset_to_grpc
 from tribridge.upstream.h2_engines import (
     ENGINES,
     REFUSED_STREAM,
@@ -62,24 +63,6 @@ from tribridge.upstream.triple import (
     TripleSettings,
 )
 
-#: gRPC's mapping of an HTTP status without grpc-status to a code
-_HTTP_TO_GRPC = {
-    400: Code.INTERNAL,
-    401: Code.UNAUTHENTICATED,
-    403: Code.PERMISSION_DENIED,
-    404: Code.UNIMPLEMENTED,
-    429: Code.UNAVAILABLE,
-    502: Code.UNAVAILABLE,
-    503: Code.UNAVAILABLE,
-    504: Code.UNAVAILABLE,
-}
-#: RST_STREAM error code -> gRPC status (PROTOCOL-HTTP2 "Errors")
-_RESET_TO_GRPC = {
-    0x7: Code.UNAVAILABLE,
-    0x8: Code.CANCELLED,
-    0xB: Code.RESOURCE_EXHAUSTED,
-    0xC: Code.PERMISSION_DENIED,
-}
 #: REFUSED_STREAM answers after which a call fails (UNAVAILABLE, not sent)
 _MAX_REFUSED = 8
 #: what grpc.aio does not hand out as metadata either
@@ -269,9 +252,7 @@ class _Connection(asyncio.Protocol):
         self._finish(
             sid,
             exc=TripleCallError(
-                Status(
-                    _RESET_TO_GRPC.get(code, Code.INTERNAL), f"stream reset by provider ({code})"
-                ),
+                Status(reset_to_grpc(code), f"stream reset by provider ({code})"),
                 sent=code != REFUSED_STREAM,
             ),
         )
@@ -334,7 +315,7 @@ class _Connection(asyncio.Protocol):
             grpc_status is None and not ctype.startswith(b"application/grpc")
         ):
             http = int(status_line) if status_line and status_line.isdigit() else 0
-            code = _HTTP_TO_GRPC.get(http, Code.UNKNOWN)
+            code = http2_to_grpc(http)
             raise TripleCallError(
                 Status(code, f"HTTP {http} from provider, content-type {_text(ctype)!r}"),
                 trailers=md_trailers,

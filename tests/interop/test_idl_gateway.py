@@ -201,7 +201,7 @@ def test_template_wrong_http_method_is_405(backend) -> None:  # type: ignore[no-
 
 # ---- errors ---------------------------------------------------------------------------------
 
-#: (gRPC code, HTTP, error.code): the one table, tribridge.codecs.triple.HTTP_STATUS
+#: (gRPC code, HTTP, error.code): the one table, tribridge.statuses.GRPC_TO_HTTP
 STATUS_CASES = [
     (1, 499, "cancelled"),
     (2, 500, "provider_error"),

@@ -13,7 +13,7 @@ from collections.abc import Iterator
 
 import pytest
 from tribridge.codecs.hessian2 import decode, encode
-from tribridge.codecs.triple import decode_response_wrapper, encode_request_wrapper, http_status
+from tribridge.codecs.triple import decode_response_wrapper, encode_request_wrapper
 from tribridge.interop.testing import BackgroundLoop, http_request
 from tribridge.interop.triple_peers import (
     DEMO_SERVICE,
@@ -23,6 +23,7 @@ from tribridge.interop.triple_peers import (
     start_node_server,
     start_peer,
 )
+from tribridge.statuses import grpc_to_http
 from tribridge.upstream.triple import TripleCallError, make_triple_client
 
 from tests.conftest import free_port, tb
@@ -303,7 +304,7 @@ def test_status_table(gw_grpc: int, code: int, http: int, name: str) -> None:
     assert status == http, body
     assert body["error"]["grpc_status"] == name and body["error"]["grpc_code"] == code
     assert body["error"]["message"] == f"says {name} 100% ✓"
-    assert body["error"]["code"] == http_status(code)[1]  # same table as the IDL path
+    assert body["error"]["code"] == grpc_to_http(code)[1]  # same table as the IDL path
 
 
 def test_json_not_fitting_signature_400(gw_grpc: int) -> None:

@@ -7,7 +7,6 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from tribridge.codecs.triple import (
-    HTTP_STATUS,
     Code,
     ExceptionWrapper,
     MessageDecoder,
@@ -23,7 +22,6 @@ from tribridge.codecs.triple import (
     encode_message,
     encode_response_wrapper,
     headers_to_attachments,
-    http_status,
     parse_status,
 )
 from tribridge.codecs.triple import wrapper_pb as pb
@@ -133,18 +131,6 @@ def test_parse_status() -> None:
         parse_status({})
     with pytest.raises(TripleProtocolError):
         parse_status({"grpc-status": "x"})
-
-
-def test_http_table_covers_every_error_code() -> None:
-    assert set(HTTP_STATUS) == {c for c in Code if c != Code.OK}
-    assert http_status(Code.UNIMPLEMENTED) == (404, "not_found")
-    assert http_status(Code.DEADLINE_EXCEEDED) == (504, "upstream_timeout")
-    assert http_status(Code.UNAVAILABLE)[0] == 503
-    assert http_status(99) == (502, "provider_error")
-    # google.rpc's HTTP mapping, UNIMPLEMENTED aside (404: unknown method)
-    google = {1: 499, 2: 500, 3: 400, 4: 504, 5: 404, 6: 409, 7: 403, 8: 429, 9: 400, 10: 409}
-    google |= {11: 400, 12: 404, 13: 500, 14: 503, 15: 500, 16: 401}
-    assert {int(c): h for c, (h, _) in HTTP_STATUS.items()} == google
 
 
 def test_attachments_to_headers() -> None:
