@@ -82,6 +82,9 @@ class DubboConnection(asyncio.Protocol):
         self.timers: dict[int, asyncio.TimerHandle] = {}
         self.closed = False
         self.readonly = False
+        #: the pool that counts this connection among its writable ones (see
+        #: ``InstancePool.readonly``); None once the pool has let go of it
+        self.pool: InstancePool | None = None
         self.last_read = time.monotonic()
         self._hb_handle: asyncio.TimerHandle | None = None
         self._out: list[bytes] = []
@@ -139,6 +142,8 @@ class DubboConnection(asyncio.Protocol):
             fut.set_result(fr)
 
     def connection_lost(self, exc: Exception | None) -> None:
+        if not self.closed and not self.readonly and self.pool is not None:
+            self.pool.writable -= 1
         self.closed = True
         if self._hb_handle is not None:
             self._hb_handle.cancel()
@@ -218,6 +223,8 @@ class DubboConnection(asyncio.Protocol):
 
     def _set_readonly(self, readonly: bool) -> None:
         """READONLY (True) / WRITEABLE (False) from the provider: no new calls while set."""
+        if readonly != self.readonly and not self.closed and self.pool is not None:
+            self.pool.writable += -1 if readonly else 1
         self.readonly = readonly
 
     def _schedule_heartbeat(self) -> None:
@@ -256,6 +263,9 @@ class InstancePool:
         self.settings = settings
         self.tls = tls  # a tls.ClientTls, or None for plain TCP
         self.conns: list[DubboConnection] = []
+        #: how many of ``conns`` are open and not READONLY, kept by the connections as their
+        #: state changes, so that ``readonly`` (asked per request) need not scan them
+        self.writable = 0
         self.active = 0
         self.failures = 0
         self.ejected_until = 0.0
@@ -271,7 +281,9 @@ class InstancePool:
 
     @property
     def readonly(self) -> bool:
-        return bool(self.conns) and all(c.readonly for c in self.conns if not c.closed)
+        """Connections exist and none of them is open and writable (asked per request:
+        O(1) through ``writable``; closed ones still listed count as not writable)."""
+        return self.writable == 0 and bool(self.conns)
 
     def available(self, now: float) -> bool:
         return now >= self.ejected_until and not self.readonly
@@ -341,8 +353,15 @@ class InstancePool:
             raise ConnectFailed(f"cannot connect to {self.address}: {self._last_error}") from None
         self._backoff = self.settings.backoff_initial
         self._next_attempt = 0.0
-        self.conns.append(proto)
+        self.adopt(proto)
         return proto
+
+    def adopt(self, conn: DubboConnection) -> None:
+        """Take a connected ``conn`` into the pool; from now on it keeps ``writable``."""
+        self.conns.append(conn)
+        conn.pool = self
+        if not conn.closed and not conn.readonly:
+            self.writable += 1
 
     def _tls_args(self) -> dict[str, Any]:
         if self.tls is None:
@@ -370,8 +389,10 @@ class InstancePool:
 
     def close(self) -> None:
         for c in self.conns:
+            c.pool = None  # its connection_lost comes later, after the count is reset
             c.close()
         self.conns = []
+        self.writable = 0
 
     def status(self) -> dict[str, object]:
         return {

@@ -91,3 +91,43 @@ async def test_readonly_event_and_heartbeat_from_provider() -> None:
     conn.data_received(encode_event(11, "W"))
     assert not conn.readonly
     conn.connection_lost(None)
+
+
+async def test_pool_readonly_follows_its_connections_without_scanning() -> None:
+    """``InstancePool.readonly`` is asked per request, so it reads a count the connections
+    keep; it must say what a scan would: conns exist and none is open and writable."""
+    loop = asyncio.get_running_loop()
+    pool = InstancePool("10.0.0.1", 1, S)
+
+    class T:
+        def write(self, b: bytes) -> None: ...
+
+        def close(self) -> None: ...
+
+        def set_write_buffer_limits(self, high: int) -> None: ...
+
+    def scan() -> bool:
+        return bool(pool.conns) and all(c.readonly for c in pool.conns if not c.closed)
+
+    a, b = DubboConnection(loop, S), DubboConnection(loop, S)
+    for c in (a, b):
+        c.connection_made(T())  # type: ignore[arg-type]
+        pool.adopt(c)
+    assert not pool.readonly and not scan()
+    a.data_received(encode_event(1, "R"))
+    a.data_received(encode_event(2, "R"))  # repeated: counted once
+    assert not pool.readonly and not scan()
+    b.data_received(encode_event(3, "R"))
+    assert pool.readonly and scan()
+    a.data_received(encode_event(4, "W"))
+    assert not pool.readonly and not scan()
+    a.connection_lost(None)
+    assert pool.readonly == scan() is True  # only b is open, and it is READONLY
+    a.data_received(encode_event(5, "W"))  # a closed connection stays out of the count
+    assert pool.readonly and scan()
+    b.data_received(encode_event(6, "W"))
+    assert not pool.readonly and not scan()
+    pool.close()
+    assert pool.writable == 0 and not pool.readonly
+    b.connection_lost(None)  # after the pool let go: no count to change
+    assert pool.writable == 0
