@@ -8,6 +8,9 @@ alternate, and the gateway's utime+stime (from /proc) is divided by wrk's reques
     .venv/bin/python bench/cpu_per_request.py --variant main=/work/main \\
         --variant ops=. --variant ops-notrace=.:'tracing: {enabled: false}'
 
+    # access log on (written to the gateway's stdout, here /dev/null)
+    .venv/bin/python bench/cpu_per_request.py --variant main=/work/main --variant new=. --access-log
+
     # the compiled codecs against the pure-Python ones, same tree
     .venv/bin/python bench/cpu_per_request.py --variant compiled=. --variant pure=. --pure pure
 
@@ -56,6 +59,8 @@ def main() -> int:
                     help="NAME=TREE[:EXTRA_YAML] (TREE has .venv; EXTRA_YAML is appended)")
     ap.add_argument("--pure", action="append", default=[], metavar="NAME",
                     help="run variant NAME with TRIBRIDGE_PURE_PYTHON=1 (pure-Python codecs)")
+    ap.add_argument("--access-log", action="store_true",
+                    help="access log on in every variant (lines go to the gateway's stdout, /dev/null)")
     ap.add_argument("--seconds", type=int, default=4)
     ap.add_argument("--rounds", type=int, default=4)
     ap.add_argument("--connections", type=int, default=50)
@@ -76,7 +81,10 @@ def main() -> int:
             tree_path = Path(tree).resolve()
             port = free_port()
             cfg = Path(tmp) / f"{name}.yaml"
-            cfg.write_text(gateway_config(pport, port) + (extra + "\n" if extra else ""))
+            text = gateway_config(pport, port)
+            if args.access_log:
+                text = text.replace("access_log: false", "access_log: true")
+            cfg.write_text(text + (extra + "\n" if extra else ""))
             env = {k: v for k, v in os.environ.items() if k != "TRIBRIDGE_PURE_PYTHON"}
             if name in args.pure:
                 env["TRIBRIDGE_PURE_PYTHON"] = "1"

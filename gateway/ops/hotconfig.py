@@ -239,7 +239,7 @@ def _update_settings(gw: Gateway, cfg: GatewayConfig) -> None:
         fresh = HttpLimits(**cfg.limits)
         for f in dataclasses.fields(fresh):  # new connections read these
             setattr(gw.http.limits, f.name, getattr(fresh, f.name))
-        gw.http.access_log = gw._access if cfg.access_log else None
+        gw.http.access_log = gw.access if cfg.access_log else None
 
 
 class ConfigWatcher:

@@ -32,6 +32,7 @@ from tribridge.http.messages import HttpLimits, Request, Response
 from tribridge.http.server import HttpServer
 from tribridge.invoke.invoker import Call, Service
 from tribridge.invoke.jsonmap import JSONDecodeError, dumps, loads
+from tribridge.ops.accesslog import AccessLog
 from tribridge.ops.metrics import RequestStats
 from tribridge.ops.tracing import Tracer
 from tribridge.registries import open_registry
@@ -232,6 +233,8 @@ class Gateway:
         self.watcher: Any = None  # gateway/ops/hotconfig.py ConfigWatcher when watching a file
         self.started = time.time()
         self.stats = RequestStats()
+        #: the HTTP server's access_log hook while ``cfg.access_log`` (lines in batches)
+        self.access = AccessLog(access_log)
         self.reload_counts: dict[str, int] = {"ok": 0, "rejected": 0, "unchanged": 0}
         self._reload_lock = asyncio.Lock()
         self._metrics: Any = None
@@ -369,7 +372,7 @@ class Gateway:
         self.http = HttpServer(
             self.handle,
             limits,
-            access_log=self._access if self.cfg.access_log else None,
+            access_log=self.access if self.cfg.access_log else None,
         )
         tls = self.cfg.security.listen_tls
         if tls is not None and "ssl" not in kw:
@@ -407,6 +410,7 @@ class Gateway:
             await self.relay.stop(grace)
         if self.http is not None:
             await self.http.shutdown(grace)
+        self.access.flush()  # the last lines, not a timer's wait later
         from tribridge.ops.hotconfig import retire_now
 
         await retire_now(self)  # components replaced by reloads and not closed yet
@@ -518,21 +522,6 @@ class Gateway:
         return self._done(st, resp, label, svc.cfg.interface, call.method, t0, trace)
 
     # ---- request handling ----------------------------------------------------------------
-
-    def _access(self, req: Request, resp: Response, elapsed: float) -> None:
-        access_log.info(
-            orjson.dumps(
-                {
-                    "ts": round(time.time(), 3),
-                    "method": req.method,
-                    "path": req.path,
-                    "status": resp.status,
-                    "ms": round(elapsed * 1000, 3),
-                    "client": req.client[0] if req.client else None,
-                    "bytes": len(resp.body),
-                }
-            ).decode()
-        )
 
     def handle(self, req: Request) -> Response | asyncio.Future[Response] | Any:
         """Answer directly, with a future completed by the provider's reply (the common

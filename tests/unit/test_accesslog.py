@@ -1,0 +1,69 @@
+"""The access log hook: the per-line JSON format, batches by size, by timer and on flush."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from types import SimpleNamespace
+
+import orjson
+from tribridge.ops.accesslog import AccessLog
+
+
+class Grab(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__()
+        self.records: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record.getMessage())
+
+
+def _logger(name: str) -> tuple[logging.Logger, Grab]:
+    log = logging.getLogger(name)
+    log.handlers.clear()
+    log.propagate = False
+    log.setLevel(logging.INFO)
+    grab = Grab()
+    log.addHandler(grab)
+    return log, grab
+
+
+REQ = SimpleNamespace(method="GET", path='/a"b/\u00e9', client=("127.0.0.1", 5))
+RESP = SimpleNamespace(status=200, body=b"hello")
+
+
+async def test_lines_keep_their_format_and_go_out_in_batches() -> None:
+    log, grab = _logger("tribridge.test.access.batch")
+    hook = AccessLog(log, batch=3, interval=60)
+    hook(REQ, RESP, 0.0012345)
+    hook(REQ, RESP, 0.002)
+    assert grab.records == []  # waiting for the batch
+    hook(REQ, RESP, 0.003)
+    assert len(grab.records) == 1 and hook.lines == [] and hook._timer is None
+    lines = grab.records[0].split("\n")
+    assert len(lines) == 3
+    doc = orjson.loads(lines[0])
+    assert list(doc) == ["ts", "method", "path", "status", "ms", "client", "bytes"]
+    assert doc["path"] == REQ.path and doc["ms"] == 1.234 and doc["client"] == "127.0.0.1"
+    assert doc["bytes"] == 5 and doc["status"] == 200
+    hook(REQ, RESP, 0.004)
+    hook.flush()  # shutdown
+    assert len(grab.records) == 2 and hook._timer is None
+
+
+async def test_a_lone_line_is_written_by_the_timer() -> None:
+    log, grab = _logger("tribridge.test.access.timer")
+    hook = AccessLog(log, batch=100, interval=0.01)
+    hook(REQ, RESP, 0.001)
+    assert grab.records == []
+    await asyncio.sleep(0.05)
+    assert len(grab.records) == 1 and orjson.loads(grab.records[0])["method"] == "GET"
+
+
+async def test_nothing_is_formatted_while_the_logger_is_off() -> None:
+    log, _ = _logger("tribridge.test.access.off")
+    log.setLevel(logging.WARNING)
+    hook = AccessLog(log)
+    hook(REQ, RESP, 0.001)
+    assert hook.lines == [] and hook._timer is None
