@@ -9,7 +9,8 @@ alternate, and the gateway's utime+stime (from /proc) is divided by wrk's reques
         --variant ops=. --variant ops-notrace=.:'tracing: {enabled: false}'
 
     # access log on (written to the gateway's stdout, here /dev/null)
-    .venv/bin/python bench/cpu_per_request.py --variant main=/work/main --variant new=. --access-log
+    .venv/bin/python bench/cpu_per_request.py --variant main=/work/main --variant new=. \\
+        --access-log main --access-log new
 
     # the compiled codecs against the pure-Python ones, same tree
     .venv/bin/python bench/cpu_per_request.py --variant compiled=. --variant pure=. --pure pure
@@ -59,8 +60,8 @@ def main() -> int:
                     help="NAME=TREE[:EXTRA_YAML] (TREE has .venv; EXTRA_YAML is appended)")
     ap.add_argument("--pure", action="append", default=[], metavar="NAME",
                     help="run variant NAME with TRIBRIDGE_PURE_PYTHON=1 (pure-Python codecs)")
-    ap.add_argument("--access-log", action="store_true",
-                    help="access log on in every variant (lines go to the gateway's stdout, /dev/null)")
+    ap.add_argument("--access-log", action="append", default=[], metavar="NAME",
+                    help="access log on in variant NAME (lines go to the gateway's stdout, /dev/null)")
     ap.add_argument("--seconds", type=int, default=4)
     ap.add_argument("--rounds", type=int, default=4)
     ap.add_argument("--connections", type=int, default=50)
@@ -82,7 +83,7 @@ def main() -> int:
             port = free_port()
             cfg = Path(tmp) / f"{name}.yaml"
             text = gateway_config(pport, port)
-            if args.access_log:
+            if name in args.access_log:
                 text = text.replace("access_log: false", "access_log: true")
             cfg.write_text(text + (extra + "\n" if extra else ""))
             env = {k: v for k, v in os.environ.items() if k != "TRIBRIDGE_PURE_PYTHON"}

@@ -4,26 +4,31 @@ A ``logging`` call per request cost several microseconds of CPU (a ``LogRecord``
 and handler locks, a ``Formatter``) plus a ``write`` and a ``flush`` syscall per line.  Here a
 request costs one ``orjson.dumps`` of a small dict (the line format is unchanged) and a list
 append; the lines go to the ``tribridge.access`` logger as ONE record, joined by newlines,
-when ``batch`` lines are waiting, ``interval`` seconds after the first line of a batch (a
-timer on the event loop, so an idle gateway still writes within that delay) and on shutdown.
+when the next line would take the batch past ``max_bytes``, ``interval`` seconds after the
+first line of a batch (a timer on the event loop, so an idle gateway still writes within that
+delay) and on shutdown.
 The logger's handlers still decide where lines go: with the CLI's ``%(message)s`` handler the
 bytes written are exactly those of per-line logging, only fewer writes.
 
-The buffer is bounded by construction: flushing is synchronous on the event loop when
-``batch`` lines are waiting, so at most ``batch`` lines are ever held, and nothing is dropped.
+``max_bytes`` is ``PIPE_BUF`` (4096 on Linux): ``--workers N`` processes share one stdout,
+often a pipe (a container's log), and only writes up to ``PIPE_BUF`` are atomic there, so a
+bigger batch could interleave mid-line with another worker's (a line alone never did).  The
+buffer is bounded by construction: flushing is synchronous on the event loop, so at most
+``max_bytes`` are ever held, and nothing is dropped.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import select
 import time
 from typing import Any
 
 import orjson
 
-#: lines per write; ~25 KB at the usual 100-byte line
-BATCH = 256
+#: bytes per write (lines and their newlines): at most one atomic pipe write
+MAX_BYTES = getattr(select, "PIPE_BUF", 512)
 #: seconds a line may wait for its batch to fill
 INTERVAL = 0.2
 
@@ -34,12 +39,13 @@ class AccessLog:
     """The ``access_log(request, response, elapsed)`` hook of ``http.server.HttpServer``."""
 
     def __init__(
-        self, logger: logging.Logger, batch: int = BATCH, interval: float = INTERVAL
+        self, logger: logging.Logger, max_bytes: int = MAX_BYTES, interval: float = INTERVAL
     ) -> None:
         self.logger = logger
-        self.batch = batch
+        self.max_bytes = max_bytes
         self.interval = interval
         self.lines: list[str] = []
+        self.size = 0  # bytes in ``lines``, a newline each
         self._timer: asyncio.TimerHandle | None = None
 
     def __call__(self, req: Any, resp: Any, elapsed: float) -> None:
@@ -47,23 +53,23 @@ class AccessLog:
         # embedding without setup_logging) formats nothing, as logging.info did
         if not self.logger.isEnabledFor(_INFO):
             return
-        lines = self.lines
-        lines.append(
-            orjson.dumps(
-                {
-                    "ts": round(time.time(), 3),
-                    "method": req.method,
-                    "path": req.path,
-                    "status": resp.status,
-                    "ms": round(elapsed * 1000, 3),
-                    "client": req.client[0] if req.client else None,
-                    "bytes": len(resp.body),
-                }
-            ).decode()
+        raw = orjson.dumps(
+            {
+                "ts": round(time.time(), 3),
+                "method": req.method,
+                "path": req.path,
+                "status": resp.status,
+                "ms": round(elapsed * 1000, 3),
+                "client": req.client[0] if req.client else None,
+                "bytes": len(resp.body),
+            }
         )
-        if len(lines) >= self.batch:
+        n = len(raw) + 1  # UTF-8 bytes, as written, and the newline
+        if self.size + n > self.max_bytes:
             self.flush()
-        elif self._timer is None:
+        self.lines.append(raw.decode())
+        self.size += n
+        if self._timer is None:
             self._timer = asyncio.get_running_loop().call_later(self.interval, self.flush)
 
     def flush(self) -> None:
@@ -74,4 +80,5 @@ class AccessLog:
         if self.lines:
             text = "\n".join(self.lines)
             self.lines = []
+            self.size = 0
             self.logger.info(text)

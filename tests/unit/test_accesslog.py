@@ -33,28 +33,33 @@ REQ = SimpleNamespace(method="GET", path='/a"b/\u00e9', client=("127.0.0.1", 5))
 RESP = SimpleNamespace(status=200, body=b"hello")
 
 
-async def test_lines_keep_their_format_and_go_out_in_batches() -> None:
+async def test_lines_keep_their_format_and_go_out_in_batches_of_max_bytes() -> None:
     log, grab = _logger("tribridge.test.access.batch")
-    hook = AccessLog(log, batch=3, interval=60)
-    hook(REQ, RESP, 0.0012345)
-    hook(REQ, RESP, 0.002)
-    assert grab.records == []  # waiting for the batch
-    hook(REQ, RESP, 0.003)
-    assert len(grab.records) == 1 and hook.lines == [] and hook._timer is None
+    probe = AccessLog(log)
+    probe(REQ, RESP, 0.0012345)
+    size = len(probe.lines[0].encode()) + 1  # the path is not ASCII: bytes, not characters
+    assert probe.size == size
+    probe.flush()
+    grab.records.clear()
+    hook = AccessLog(log, max_bytes=3 * size, interval=60)
+    for _ in range(3):
+        hook(REQ, RESP, 0.0012345)
+    assert grab.records == []  # three lines fit
+    hook(REQ, RESP, 0.0012345)  # a fourth would not: the three go out first
+    assert len(grab.records) == 1 and len(hook.lines) == 1 and hook.size == size
     lines = grab.records[0].split("\n")
-    assert len(lines) == 3
+    assert len(lines) == 3 and len(grab.records[0].encode()) + 1 <= hook.max_bytes
     doc = orjson.loads(lines[0])
     assert list(doc) == ["ts", "method", "path", "status", "ms", "client", "bytes"]
     assert doc["path"] == REQ.path and doc["ms"] == 1.234 and doc["client"] == "127.0.0.1"
     assert doc["bytes"] == 5 and doc["status"] == 200
-    hook(REQ, RESP, 0.004)
     hook.flush()  # shutdown
-    assert len(grab.records) == 2 and hook._timer is None
+    assert len(grab.records) == 2 and hook._timer is None and hook.size == 0
 
 
 async def test_a_lone_line_is_written_by_the_timer() -> None:
     log, grab = _logger("tribridge.test.access.timer")
-    hook = AccessLog(log, batch=100, interval=0.01)
+    hook = AccessLog(log, interval=0.01)
     hook(REQ, RESP, 0.001)
     assert grab.records == []
     await asyncio.sleep(0.05)
