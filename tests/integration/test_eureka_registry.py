@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 import yaml
 from py_eureka_client.eureka_client import EurekaClient
-from tribridge.interop.demo_provider import DEMO_SIGNATURES, SERVICE
+from tribridge.interop.demo_provider import SERVICE
 from tribridge.interop.eureka_emulator import EurekaEmulator
 from tribridge.interop.testing import BackgroundLoop, http_request
 from tribridge.registries import open_registry
@@ -19,6 +19,7 @@ from tribridge.registries.base import RegistryError, ServiceKey, Snapshot
 from tribridge.registries.eureka import EurekaRegistry, parse_map
 
 from tests.conftest import registry_ls_row, tb
+from tests.helpers.gateways import demo_via_registry
 
 VERSION_HDR = {"x-dubbo-version": "1.0.0"}
 
@@ -61,19 +62,7 @@ def meta(port: int, **extra: str) -> dict[str, str]:
 
 
 def gateway_yaml(emu: EurekaEmulator, query: str = "interval=0.1") -> str:
-    doc = {
-        "listen": {"host": "127.0.0.1", "port": 0},
-        "registries": {"eu": f"eureka://127.0.0.1:{emu.port}/eureka?{query}"},
-        "services": [
-            {
-                "interface": SERVICE,
-                "version": "1.0.0",
-                "registry": "eu",
-                "methods": {m: {"types": d} for m, d in DEMO_SIGNATURES.items()},
-            }
-        ],
-        "auto_routes": {"prefix": "/", "expose": ["com.tribridge.*"]},
-    }
+    doc = demo_via_registry(f"eureka://127.0.0.1:{emu.port}/eureka?{query}", "eu")
     return yaml.safe_dump(doc)
 
 

@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 import yaml
-from tribridge.interop.demo_provider import DEMO_SIGNATURES, SERVICE
+from tribridge.interop.demo_provider import SERVICE
 from tribridge.interop.k8s_emulator import (
     KubeEmulator,
     endpoint_slice,
@@ -28,6 +28,7 @@ from tribridge.registries.base import RegistryError, ServiceKey, Snapshot
 from tribridge.registries.kubernetes import KubernetesRegistry, port_protocol
 
 from tests.conftest import registry_ls_row, tb
+from tests.helpers.gateways import demo_via_registry
 from tests.integration.test_eureka_registry import Load, wait_for
 
 IFACE = "com.x.Greeter"
@@ -375,19 +376,7 @@ def test_gateway_through_endpoint_slices_under_load(bg: BackgroundLoop) -> None:
         service("demo", {"tribridge.io/interfaces": SERVICE, "tribridge.io/version": "1.0.0"}),
     )
     on_loop(bg, emu.apply, slice_for(0))
-    cfg = {
-        "listen": {"host": "127.0.0.1", "port": 0},
-        "registries": {"kube": f"k8s://127.0.0.1:{emu.port}?namespace=default"},
-        "services": [
-            {
-                "interface": SERVICE,
-                "version": "1.0.0",
-                "registry": "kube",
-                "methods": {m: {"types": d} for m, d in DEMO_SIGNATURES.items()},
-            }
-        ],
-        "auto_routes": {"prefix": "/", "expose": ["com.tribridge.*"]},
-    }
+    cfg = demo_via_registry(f"k8s://127.0.0.1:{emu.port}?namespace=default", "kube")
     try:
         gw = bg.start_gateway(yaml.safe_dump(cfg))
         svc = gw.services[SERVICE]

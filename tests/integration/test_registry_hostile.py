@@ -24,7 +24,7 @@ import pytest
 import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from tribridge.interop.demo_provider import DEMO_SIGNATURES, SERVICE
+from tribridge.interop.demo_provider import SERVICE
 from tribridge.interop.eureka_emulator import EurekaEmulator
 from tribridge.interop.k8s_emulator import KubeEmulator, endpoint_slice, service, slice_endpoint
 from tribridge.interop.nacos_registration import (
@@ -47,6 +47,7 @@ from tribridge.registries.nacos import NacosRegistry
 from tribridge.registries.records import RecordRejected
 
 from tests.conftest import tb
+from tests.helpers.gateways import demo_via_registry
 
 HDR = {"x-dubbo-version": "1.0.0"}
 FUZZ = settings(
@@ -99,19 +100,7 @@ def on_loop(bg: BackgroundLoop, fn: Callable[..., Any], *args: Any, **kw: Any) -
 
 def gateway_config(registry_url: str) -> str:
     return yaml.safe_dump(
-        {
-            "listen": {"host": "127.0.0.1", "port": 0},
-            "registries": {"src": registry_url},
-            "services": [
-                {
-                    "interface": SERVICE,
-                    "version": "1.0.0",
-                    "registry": "src",
-                    "methods": {m: {"types": d} for m, d in DEMO_SIGNATURES.items()},
-                }
-            ],
-            "auto_routes": {"prefix": "/", "expose": ["com.tribridge.*"]},
-        }
+        demo_via_registry(registry_url, "src")
     )
 
 

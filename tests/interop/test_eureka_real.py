@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 import yaml
-from tribridge.interop.demo_provider import DEMO_SIGNATURES, SERVICE
+from tribridge.interop.demo_provider import SERVICE
 from tribridge.interop.eureka_emulator import EurekaEmulator
 from tribridge.interop.registry_peers import (
     EurekaServer,
@@ -32,6 +32,7 @@ from tribridge.registries.base import ServiceKey
 from tribridge.registries.eureka import EurekaRegistry
 
 from tests.conftest import registry_ls_row, tb
+from tests.helpers.gateways import demo_via_registry
 
 pytestmark = pytest.mark.interop
 
@@ -249,19 +250,7 @@ def test_emulator_status_rules_match_the_real_server(
 
 
 def gateway_yaml(server: EurekaServer) -> str:
-    doc = {
-        "listen": {"host": "127.0.0.1", "port": 0},
-        "registries": {"eu": f"eureka://127.0.0.1:{server.port}/eureka?interval=0.2"},
-        "services": [
-            {
-                "interface": SERVICE,
-                "version": "1.0.0",
-                "registry": "eu",
-                "methods": {m: {"types": d} for m, d in DEMO_SIGNATURES.items()},
-            }
-        ],
-        "auto_routes": {"prefix": "/", "expose": ["com.tribridge.*"]},
-    }
+    doc = demo_via_registry(f"eureka://127.0.0.1:{server.port}/eureka?interval=0.2", "eu")
     return yaml.safe_dump(doc)
 
 

@@ -24,6 +24,7 @@ from tribridge.interop.registry_peers import LineClient, start_nacos_go, start_n
 from tribridge.interop.testing import BackgroundLoop, http_request
 
 from tests.conftest import registry_ls_row
+from tests.helpers.gateways import demo_via_registry
 
 pytestmark = pytest.mark.interop
 
@@ -227,19 +228,7 @@ def test_gateway_routes_to_a_provider_the_java_client_registered(
         )
         try:
             url = f"nacos://{emulator.address}?timeout=1000&refresh=1"
-            doc = {
-                "listen": {"host": "127.0.0.1", "port": 0},
-                "registries": {"nc": url},
-                "services": [
-                    {
-                        "interface": SERVICE,
-                        "version": "1.0.0",
-                        "registry": "nc",
-                        "methods": {m: {"types": d} for m, d in DEMO_SIGNATURES.items()},
-                    }
-                ],
-                "auto_routes": {"prefix": "/", "expose": ["com.tribridge.*"]},
-            }
+            doc = demo_via_registry(url, "nc")
             gw = bg.start_gateway(yaml.safe_dump(doc))
             gsvc = gw.services[SERVICE]
             wait_for(lambda: gsvc.snapshot.endpoints, 20, "the gateway to discover the provider")
