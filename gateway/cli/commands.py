@@ -131,7 +131,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 def demo_config(provider_port: int, http_port: int) -> str:
     """The demo's config, as YAML a user could copy."""
-    from tribridge.interop.demo_provider import DEMO_SIGNATURES, DEMO_TYPES
+    from tribridge.interop.demo_provider import DEMO_RETURN_TYPES, DEMO_SIGNATURES, DEMO_TYPES
 
     methods = {m: {"types": d} for m, d in DEMO_SIGNATURES.items()}
     doc = {
@@ -184,6 +184,11 @@ def demo_config(provider_port: int, http_port: int) -> str:
             },
         ],
         "auto_routes": {"prefix": "/", "expose": [DEMO_SERVICE]},
+        # /openapi.json, /docs and /mcp (docs/contract.md); return types for the schemas
+        "contract": {
+            "mcp": {"allow": [f"{DEMO_SERVICE}#*"]},
+            "methods": {f"{DEMO_SERVICE}#{m}": {"returns": r} for m, r in DEMO_RETURN_TYPES.items()},
+        },
     }
     import yaml
 
@@ -201,6 +206,16 @@ def demo_curl_lines(base: str) -> list[str]:
         f"curl -X POST {base}/{s}/listUsers -d '[2]'",
         f"curl -X POST {base}/{s}/fail -d '[\"boom\"]'",
         f"curl -X POST {base}/{s}/nextColor -d '[\"RED\"]'",
+    ]
+
+
+def demo_contract_lines(base: str) -> list[str]:
+    """Where the demo's contract is: OpenAPI, the docs page, the MCP endpoint."""
+    return [
+        f"OpenAPI 3.1:       curl {base}/openapi.json",
+        f"API docs:          open {base}/docs in a browser (Swagger UI, served by the gateway)",
+        f"MCP (Streamable HTTP): {base}/mcp — e.g. npx @modelcontextprotocol/inspector, "
+        "or the Python SDK's Client(URL)",
     ]
 
 
@@ -222,6 +237,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
         print(f"tribridge gateway on {base} — try:", flush=True)
         for line in demo_curl_lines(base):
             print("  " + line, flush=True)
+        for line in demo_contract_lines(base):
+            print(line, flush=True)
         try:
             await serve_forever(gw)
         finally:

@@ -35,6 +35,7 @@ from urllib.parse import urlsplit
 import yaml
 from tribridge.codecs.hessian2 import HessianError, JavaType, PojoDef, TypeRegistry
 from tribridge.codecs.hessian2.javatypes import parse_types
+from tribridge.config.contract import ContractConfig, parse_contract
 from tribridge.config.idl import (
     IdlRouteConfig,
     IdlServiceConfig,
@@ -176,6 +177,8 @@ class GatewayConfig:
     #: config/relay.py IngressConfig / RelayConfig (docs/relay.md)
     dubbo_ingress: Any = None
     relay: Any = None
+    #: config/contract.py ContractConfig: /openapi.json, /docs, /mcp (docs/contract.md)
+    contract: ContractConfig = field(default_factory=ContractConfig)
 
 
 #: ``limits:`` keys: (kind, minimum); each a field of tribridge.http.messages.HttpLimits except
@@ -253,6 +256,7 @@ def parse_config(text: str, source: str = "<memory>") -> GatewayConfig:
             "security",
             "dubbo_ingress",
             "relay",
+            "contract",
         },
     )
     cfg = GatewayConfig(source=source, digest=hashlib.sha256(text.encode()).hexdigest()[:16])
@@ -301,6 +305,7 @@ def parse_config(text: str, source: str = "<memory>") -> GatewayConfig:
     from tribridge.config.relay import parse_sections
 
     parse_sections(v, root, cfg)
+    cfg.contract = parse_contract(v, root.get("contract"), {r.path for r in cfg.routes})
     auto = root.get("auto_routes")
     if auto is not None:
         a = v.mapping(auto, "auto_routes", {"prefix", "expose", "header_overrides"})

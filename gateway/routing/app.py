@@ -26,6 +26,7 @@ from tribridge.codecs.hessian2 import HessianError, PairMap, parse_types
 from tribridge.config.limits import json_elements_exceed
 from tribridge.config.model import AutoRoutes, GatewayConfig, ParamSource, RouteConfig
 from tribridge.config.services import ServiceConfig
+from tribridge.contract.endpoint import Contract
 from tribridge.errors import GatewayError, bad_request, not_found
 from tribridge.http.headers import passthrough_names, timeout_header, under_prefix
 from tribridge.http.messages import HttpLimits, Request, Response
@@ -244,6 +245,8 @@ class Gateway:
         )
 
         self.relay = attach_relay(self)
+        #: /openapi.json, /docs, /mcp (gateway/contract/, docs/contract.md)
+        self.contract = Contract(self)
 
     def _new_service(self, st: RoutingState, sc: ServiceConfig) -> Service:
         svc = Service(sc, self.pools)
@@ -402,6 +405,7 @@ class Gateway:
         return self.http.port
 
     async def stop(self, grace: float = 10.0) -> None:
+        self.contract.close()
         if self.watcher is not None:
             self.watcher.stop()
         if self.admin is not None:
@@ -527,6 +531,8 @@ class Gateway:
         """Answer directly, with a future completed by the provider's reply (the common
         case: no task per request), or with a coroutine when a connection must be opened."""
         st = self.state  # read once: a reload during this request does not mix configs
+        if req.path in st.cfg.contract.paths:
+            return self.contract.handle(req)
         if st.idl is not None:
             idl = st.idl.handle(req)
             if idl is not None:
