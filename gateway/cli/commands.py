@@ -25,6 +25,13 @@ def add_subcommands(sub: argparse._SubParsersAction) -> None:  # type: ignore[ty
     )
     run.set_defaults(func=cmd_run)
 
+    from tribridge.contract.cli import cmd_openapi
+
+    oa = sub.add_parser("openapi", help="print the OpenAPI 3.1 document of a config")
+    oa.add_argument("-c", "--config", required=True)
+    oa.add_argument("--offline", action="store_true", help="do not ask the registries")
+    oa.set_defaults(func=cmd_openapi)
+
     demo = sub.add_parser("demo", help="an embedded demo provider behind the gateway")
     demo.add_argument("--port", type=int, default=8080, help="HTTP port (0 = any free port)")
     demo.set_defaults(func=cmd_demo)
