@@ -10,7 +10,7 @@ want_system=1
 [ "${1:-}" = "--python" ] && want_system=0
 
 if [ "$want_system" = 1 ]; then
-  APT_PKGS="openjdk-17-jdk-headless maven libhessian-java zookeeper wrk nginx-light iproute2 redis-server nghttp2-client"
+  APT_PKGS="openjdk-17-jdk-headless maven libhessian-java zookeeper wrk nginx-light iproute2 redis-server nghttp2-client chromium"
   missing=""
   for p in $APT_PKGS; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"

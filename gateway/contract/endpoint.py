@@ -37,7 +37,7 @@ _TYPES = {
 }
 _PAGE = """<!doctype html>
 <html lang="en" data-spec="{spec}">
-<head><meta charset="utf-8"><title>{title} API</title>
+<head><meta charset="utf-8"><title>{title} API</title><link rel="icon" href="data:,">
 <link rel="stylesheet" href="{base}/swagger-ui.css"></head>
 <body><div id="swagger-ui"></div>
 <script src="{base}/swagger-ui-bundle.js"></script>

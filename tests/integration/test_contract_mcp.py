@@ -172,3 +172,49 @@ async def test_list_changed_when_providers_come_and_go(gw: Any) -> None:
         await asyncio.wait_for(changed.wait(), 20)
         assert {t.name for t in (await c.list_tools()).tools} == before
     assert len(seen) >= 2
+
+
+def test_typescript_sdk_client(gw: Any) -> None:
+    """The official TypeScript SDK: handshake, tools, calls (validated by the SDK against our
+    output schemas), and list_changed pushed over its GET stream while providers come and go."""
+    import subprocess
+
+    from tribridge.config.model import parse_config
+    from tribridge.interop.peers import NODE_DIR, _require_node_modules
+
+    bg, gateway, provider = gw
+    node = _require_node_modules("@modelcontextprotocol/sdk")
+    calls = [
+        [f"{S}.add", {"arg0": 2, "arg1": 40}],
+        [f"{S}.listUsers", {"arg0": 2}],
+        [f"{S}.nextColor", {"arg0": "RED"}],
+        [f"{S}.fail", {"arg0": "ts"}],
+    ]
+    proc = subprocess.Popen(
+        [node, "mcp_ts_client.js", f"http://127.0.0.1:{gateway.port}/mcp", KEY, orjson.dumps(calls).decode(), "2"],
+        cwd=NODE_DIR, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    try:
+        assert proc.stdout is not None
+        ready = orjson.loads(proc.stdout.readline() or b"{}")
+        assert ready.get("step") == "ready", (ready, proc.stderr.read() if proc.poll() is not None else "")
+        assert ready["protocol"] == "2025-11-25" and ready["session"]
+        names = {t["name"] for t in ready["tools"]}
+        assert f"{S}.echoUser" in names and f"{S}.slow" not in names
+        out = [(c["isError"], c["structured"]) for c in ready["calls"]]
+        assert out[0] == (False, {"result": 42})
+        assert out[1][0] is False and [u["id"] for u in out[1][1]["result"]] == [1, 2], out[1]
+        assert {u["class"] for u in out[1][1]["result"]} == {"com.tribridge.demo.User"}
+        assert out[2] == (False, {"result": "GREEN"})
+        assert out[3][0] is True and "provider_exception" in ready["calls"][3]["text"]
+        bg.run(gateway.reload(parse_config(_config(provider.port, providers=False))))
+        gone = orjson.loads(proc.stdout.readline() or b"{}")
+        assert gone == {"step": "changed", "tools": []}
+        bg.run(gateway.reload(parse_config(_config(provider.port))))
+        back = orjson.loads(proc.stdout.readline() or b"{}")
+        assert back.get("step") == "changed" and set(back["tools"]) == names
+        assert proc.wait(30) == 0, proc.stderr.read()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(5)
