@@ -31,12 +31,16 @@ _FLOAT_MAX = 3.4028234663852886e38
 DECIMAL_PATTERN = r"^[-+]?([0-9]+(\.[0-9]*)?|\.[0-9]+)([eE][-+]?[0-9]{1,8})?$"
 BASE64_PATTERN = r"^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$"
 _CLASS_NAME = r"^[A-Za-z_$][A-Za-z0-9_$]*(\.[A-Za-z_$][A-Za-z0-9_$]*)*(\[\])*$"
-#: the ISO-8601 texts Python's ``fromisoformat`` (the gateway's parser) reads for java.time
-_DATE = r"[0-9]{4}-[0-9]{2}-[0-9]{2}"
-_TIME = r"[0-9]{2}:[0-9]{2}(:[0-9]{2}(\.[0-9]{1,6})?)?"
-_OFFSET = r"(Z|[+-][0-9]{2}:[0-9]{2})"
+#: the ISO-8601 texts the gateway's parser (Python's ``fromisoformat``) reads for dates and
+#: times, as patterns. Narrower than the parser where a pattern cannot say it: February has 28
+#: days here, and years are 1000..9899, so no offset moves a time outside Python's years 1..9999.
+_YEAR = "(1[0-9]{3}|[2-8][0-9]{3}|9[0-8][0-9]{2})"
+_MONTH_DAY = "((0[13578]|1[02])-(0[1-9]|[12][0-9]|3[01])|(0[469]|11)-(0[1-9]|[12][0-9]|30)|02-(0[1-9]|1[0-9]|2[0-8]))"
+_DATE = f"{_YEAR}-{_MONTH_DAY}"
+_TIME = r"([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9](\.[0-9]{1,6})?)?"
+_OFFSET = "(Z|[+-]([01][0-9]|2[0-3]):[0-5][0-9])"
 _TEXT_KINDS: dict[str, Schema] = {
-    "localdate": {"type": "string", "format": "date"},
+    "localdate": {"type": "string", "format": "date", "pattern": f"^{_DATE}$"},
     "localtime": {"type": "string", "pattern": f"^{_TIME}$", "examples": ["12:30:00"]},
     "localdatetime": {
         "type": "string",
