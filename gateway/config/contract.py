@@ -119,7 +119,7 @@ _MCP = {
 
 
 def _path(v: _V, node: _Loc, where: str, default: str) -> str:
-    p = v.get(node, "path", where, str, default)
+    p = str(v.get(node, "path", where, str, default))
     why = config_path_error(p) if p.startswith("/") and p != "/" else "expected an absolute path"
     if why is not None:
         raise v.fail(node, f"{where}.path", why, "path")
@@ -171,6 +171,8 @@ def parse_contract(v: _V, node: Any, route_paths: set[str]) -> ContractConfig:
         except HessianError as e:
             raise v.fail(n, f"{where}.returns", str(e), "returns") from None
         cfg.methods[key] = MethodNote(v.get(n, "description", where, str, ""), returns)
+    if cfg.docs_enabled and not cfg.openapi_enabled:
+        raise v.fail(c, "contract.docs", "the docs page shows the OpenAPI document: enable it too")
     cfg.refresh_paths()
     paths = [cfg.openapi_path, cfg.docs_path, cfg.mcp.path]
     if len(set(paths)) != len(paths):

@@ -10,6 +10,7 @@ judged again, as the HTTP call it becomes.
 from __future__ import annotations
 
 import hashlib
+import time
 import importlib.resources
 from collections.abc import Awaitable
 from typing import Any
@@ -23,6 +24,8 @@ from tribridge.errors import GatewayError
 from tribridge.http.messages import Request, Response
 from tribridge.invoke.jsonmap import dumps
 
+#: seconds the tool list is trusted before its sources are looked at again
+TOOLS_RECHECK = 0.25
 #: MCP tool names: letters, digits, ``_ - .``, at most 128 (MCP 2025-11-25)
 MAX_TOOL_NAME = 128
 _CSP = (
@@ -90,6 +93,7 @@ class Contract:
         self._doc: tuple[Any, bytes] | None = None
         self._tools: tuple[Any, dict[str, Tool]] | None = None
         self._tools_digest = ""
+        self._tools_at = 0.0
         self._generation = 0
         self._assets: dict[str, bytes] = {}
         self.mcp = McpEndpoint(self.tools, self.call, _version())
@@ -128,7 +132,13 @@ class Contract:
     # ---- MCP tools ------------------------------------------------------------------------
 
     def tools(self) -> tuple[int, dict[str, Tool]]:
-        """(generation, tools by name); the generation grows whenever the list changes."""
+        """(generation, tools by name); the generation grows whenever the list changes.
+        Looked at no more often than every ``TOOLS_RECHECK`` seconds: held MCP streams ask
+        often, and the fingerprint walks every followed service."""
+        now = time.monotonic()
+        if self._tools is not None and now - self._tools_at < TOOLS_RECHECK:
+            return self._generation, self._tools[1]
+        self._tools_at = now
         fp = self.fingerprint()
         if self._tools is not None and self._tools[0] == fp:
             return self._generation, self._tools[1]

@@ -65,6 +65,8 @@ _LOOPBACK = frozenset({"localhost", "127.0.0.1", "::1"})
 TOOLS_PAGE = 200
 #: seconds between looks at the tool list while a GET stream is held
 POLL_INTERVAL = 0.5
+#: GET streams one session may hold open at once (more are answered at once, no hold)
+MAX_STREAMS_PER_SESSION = 2
 PARSE_ERROR, INVALID_REQUEST, METHOD_NOT_FOUND, INVALID_PARAMS = -32700, -32600, -32601, -32602
 
 
@@ -322,7 +324,8 @@ class McpEndpoint:
         s = self._session(req)
         loop = asyncio.get_running_loop()
         deadline = loop.time() + cfg.stream_hold
-        while s.sid in self.sessions and s.seen == self.tools()[0]:
+        held = len(s.waiters) < MAX_STREAMS_PER_SESSION  # more: answered at once
+        while held and s.sid in self.sessions and s.seen == self.tools()[0]:
             left = deadline - loop.time()
             if left <= 0:
                 break

@@ -144,6 +144,7 @@ def test_contract_config_defaults_and_errors() -> None:
         ("contract: {methods: {'a.B#m': {returns: 'List<'}}}", "returns"),
         ("contract: {docs: {path: /openapi.json}}", "distinct paths"),
         ("contract: {bogus: 1}", "unknown key"),
+        ("contract: {openapi: {enabled: false}}", "enable it too"),
     ]:
         with pytest.raises(ConfigError, match=msg):
             _contract(bad + "\n")
