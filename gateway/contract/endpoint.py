@@ -10,8 +10,8 @@ judged again, as the HTTP call it becomes.
 from __future__ import annotations
 
 import hashlib
-import time
 import importlib.resources
+import time
 from collections.abc import Awaitable
 from typing import Any
 
