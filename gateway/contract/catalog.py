@@ -262,7 +262,7 @@ class Cataloguer:
 
     def _idl_route(self, ps: ProtoSchemas, cc: ContractConfig, rc: Any, svc: Any, mi: Any) -> Operation:
         opts = svc.cfg.json
-        op = Operation("idl", rc.http_method, rc.template.text, rc.service, rc.method)
+        op = Operation("route", rc.http_method, rc.template.text, rc.service, rc.method)
         fields = ps.fields(mi.input.DESCRIPTOR, opts)
         for var in _SIMPLE_VAR.findall(rc.template.text):
             sch = dict(fields.get(var, {"type": "string"}))

@@ -84,9 +84,17 @@ def _operation(op: Operation, guarded: bool) -> dict[str, Any]:
 
 def document(cat: Catalog, title: str, version: str) -> dict[str, Any]:
     paths: dict[str, dict[str, Any]] = {}
+    ids: dict[str, int] = {}
     for op in cat.operations:
         item = paths.setdefault(op.path, {})
-        item.setdefault(op.http_method.lower(), _operation(op, cat.guarded))
+        verb = op.http_method.lower()
+        if verb in item:
+            continue  # a later route on the same path and verb is never reached
+        body = _operation(op, cat.guarded)
+        n = ids[op.op_id] = ids.get(op.op_id, 0) + 1
+        if n > 1:  # two routes to one method: operationIds are unique
+            body["operationId"] = f"{op.op_id}_{n}"
+        item[verb] = body
     responses = {
         f"E{status}": {"description": text, "content": _content({"$ref": "#/components/schemas/Error"})}
         for status, text in ERRORS.items()

@@ -106,16 +106,16 @@ class ProtoSchemas:
     def _field(self, f: FieldDescriptor, request: bool, opts: Any) -> Schema:
         if f.message_type is not None and f.message_type.GetOptions().map_entry:
             value = f.message_type.fields_by_name["value"]
-            return {"type": "object", "additionalProperties": self._single(value, request, opts)}
-        one = self._single(f, request, opts)
-        if f.label == FieldDescriptor.LABEL_REPEATED:
-            return {"type": "array", "items": one}
-        return one
+            value_schema = self._single(value, request, opts, nullable=False)
+            return {"type": "object", "additionalProperties": value_schema}
+        if _repeated(f):  # null is no element of a repeated field
+            return {"type": "array", "items": self._single(f, request, opts, nullable=False)}
+        return self._single(f, request, opts)
 
-    def _single(self, f: FieldDescriptor, request: bool, opts: Any) -> Schema:
+    def _single(self, f: FieldDescriptor, request: bool, opts: Any, nullable: bool = True) -> Schema:
         if f.type == _FT.TYPE_MESSAGE or f.type == _FT.TYPE_GROUP:
             s = self.message(f.message_type, request, opts)
-            if f.message_type.full_name == "google.protobuf.Value":
+            if f.message_type.full_name == "google.protobuf.Value" or not nullable:
                 return s
             return {"anyOf": [s, {"type": "null"}]}  # null: the field is unset
         if f.type == _FT.TYPE_ENUM:
@@ -135,3 +135,11 @@ class ProtoSchemas:
             pair = _SCALARS[_WRAPPERS[name]]
             return dict(pair[0] if request else pair[1])
         return None
+
+
+def _repeated(f: FieldDescriptor) -> bool:
+    """``is_repeated`` (protobuf 6+; ``label`` is gone there) or the older ``label``."""
+    rep = getattr(f, "is_repeated", None)
+    if rep is not None:
+        return bool(rep)
+    return bool(f.label == FieldDescriptor.LABEL_REPEATED)
