@@ -172,3 +172,43 @@ def test_cli_prints_the_document(tmp_path: Any, bg: Any) -> None:
     cfg.write_text("contract: {mcp: {max_sessions: 0}}\n")
     r = tb("openapi", "-c", str(cfg))
     assert r.returncode == 2 and "max_sessions" in r.stderr
+
+
+def test_demo_command_serves_and_prints_the_contract() -> None:
+    """``tribridge demo`` as a user runs it: the printed contract lines work as printed."""
+    import re
+    import subprocess
+    import sys
+
+    import httpx2
+
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "tribridge.cli", "demo", "--port", "0"],
+        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+    )
+    try:
+        assert proc.stdout is not None
+        lines: list[str] = []
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and not any("MCP" in x for x in lines):
+            line = proc.stdout.readline()
+            if not line:
+                break
+            lines.append(line.rstrip())
+        text = "\n".join(lines)
+        openapi = re.search(r"curl (http://127\.0\.0\.1:\d+/openapi\.json)", text)
+        docs = re.search(r"open (http://127\.0\.0\.1:\d+/docs)", text)
+        mcp = re.search(r"(http://127\.0\.0\.1:\d+/mcp)", text)
+        assert openapi and docs and mcp, text
+        with httpx2.Client(timeout=10) as h:
+            doc = h.get(openapi.group(1)).json()
+            assert f"/{S}/addLong" in doc["paths"]
+            assert h.get(docs.group(1)).status_code == 200
+            init = {"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+                "protocolVersion": "2025-06-18", "capabilities": {},
+                "clientInfo": {"name": "t", "version": "1"}}}
+            r = h.post(mcp.group(1), json=init, headers={"accept": "application/json, text/event-stream"})
+            assert r.status_code == 200 and r.json()["result"]["protocolVersion"] == "2025-06-18"
+    finally:
+        proc.terminate()
+        proc.wait(10)
