@@ -21,6 +21,9 @@ header is checked on every request (DNS rebinding) and bodies are bounded.
 from __future__ import annotations
 
 import asyncio
+import base64
+import hashlib
+import hmac
 import secrets
 import time
 from collections.abc import Awaitable, Callable
@@ -65,6 +68,8 @@ _LOOPBACK = frozenset({"localhost", "127.0.0.1", "::1"})
 TOOLS_PAGE = 200
 #: seconds between looks at the tool list while a GET stream is held
 POLL_INTERVAL = 0.5
+#: ended session ids remembered (so a DELETE is final)
+MAX_ENDED = 4096
 #: GET streams one session may hold open at once (more are answered at once, no hold)
 MAX_STREAMS_PER_SESSION = 2
 PARSE_ERROR, INVALID_REQUEST, METHOD_NOT_FOUND, INVALID_PARAMS = -32700, -32600, -32601, -32602
@@ -135,6 +140,8 @@ class McpEndpoint:
         self.call = call
         self.server_version = server_version
         self.sessions: dict[str, Session] = {}
+        #: ids ended by DELETE (most recent ``MAX_ENDED``): never taken up again
+        self.ended: dict[str, None] = {}
 
     # ---- HTTP ---------------------------------------------------------------------------
 
@@ -150,8 +157,7 @@ class McpEndpoint:
             if req.method == "GET":
                 return await self._get(req, cfg)
             if req.method == "DELETE":
-                s = self._session(req)
-                self._close(s)
+                self._close(self._session(req, cfg), ended=True)
                 return Response(204)
         except McpError as e:
             return Response(e.status, _rpc_error(None, e.code, e.message))
@@ -160,17 +166,33 @@ class McpEndpoint:
             [("allow", "GET, POST, DELETE")],
         )
 
-    def _session(self, req: Request) -> Session:
+    def _session(self, req: Request, cfg: McpSettings) -> Session:
         sid = req.headers.get(SESSION_HEADER)
         if sid is None:
             raise McpError(400, INVALID_REQUEST, "missing Mcp-Session-Id (initialize first)")
-        s = self.sessions.get(sid)
-        if s is None:
-            raise McpError(404, INVALID_REQUEST, "unknown or expired session")
         v = req.headers.get(VERSION_HEADER)
         if v is not None and v not in PROTOCOL_VERSIONS:
             raise McpError(400, INVALID_REQUEST, f"unsupported MCP-Protocol-Version {v!r}")
+        s = self.sessions.get(sid)
+        if s is None:
+            # Another worker's session (--workers: they share the signing key), or one this
+            # process forgot when idle: its state is only what the client was told, so it is
+            # taken up afresh. Ended (DELETE) and forged ids are refused.
+            if sid in self.ended or not valid_session_id(sid):
+                raise McpError(404, INVALID_REQUEST, "unknown or ended session")
+            s = self._admit(cfg, Session(sid, v or PROTOCOL_VERSIONS[0]))
+            s.seen = self.tools()[0]
         s.last = time.monotonic()
+        return s
+
+    def _admit(self, cfg: McpSettings, s: Session) -> Session:
+        """Room for one more session: the least recently used idle one goes (else 503)."""
+        if len(self.sessions) >= cfg.max_sessions:
+            idle = [x for x in self.sessions.values() if not x.waiters]
+            if not idle:
+                raise McpError(503, INVALID_REQUEST, "too many MCP sessions")
+            self.sessions.pop(min(idle, key=lambda x: x.last).sid, None)
+        self.sessions[s.sid] = s
         return s
 
     def _expire(self, cfg: McpSettings) -> None:
@@ -179,8 +201,12 @@ class McpEndpoint:
             if not s.waiters:
                 self._close(s)
 
-    def _close(self, s: Session) -> None:
+    def _close(self, s: Session, ended: bool = False) -> None:
         self.sessions.pop(s.sid, None)
+        if ended:
+            self.ended[s.sid] = None
+            while len(self.ended) > MAX_ENDED:
+                self.ended.pop(next(iter(self.ended)))
         for w in s.waiters:
             if not w.done():
                 w.set_result(None)
@@ -214,7 +240,7 @@ class McpEndpoint:
             except ValidationError:
                 return Response(400, _rpc_error(None, INVALID_REQUEST, "bad notification"))
             if msg["method"] != "notifications/initialized":
-                self._session(req)
+                self._session(req, cfg)
             return Response(202)
         try:
             rpc = mt.JSONRPCRequest.model_validate(msg)
@@ -222,7 +248,7 @@ class McpEndpoint:
             return Response(400, _rpc_error(msg.get("id"), INVALID_REQUEST, "bad request"))
         if rpc.method == "initialize":
             return self._initialize(rpc, cfg)
-        s = self._session(req)
+        s = self._session(req, cfg)
         try:
             result = await self._dispatch(req, rpc)
         except McpError as e:
@@ -242,16 +268,13 @@ class McpEndpoint:
             params = mt.InitializeRequestParams.model_validate(rpc.params or {})
         except ValidationError as e:
             return Response(200, _rpc_error(rpc.id, INVALID_PARAMS, _first(e)))
-        if len(self.sessions) >= cfg.max_sessions:
-            idle = [s for s in self.sessions.values() if not s.waiters]
-            if not idle:
-                return Response(503, _rpc_error(rpc.id, INVALID_REQUEST, "too many MCP sessions"))
-            self._close(min(idle, key=lambda s: s.last))
         asked = params.protocol_version
         version = asked if asked in PROTOCOL_VERSIONS else PROTOCOL_VERSIONS[0]
-        s = Session(secrets.token_urlsafe(24), version)
+        try:
+            s = self._admit(cfg, Session(new_session_id(), version))
+        except McpError as e:
+            return Response(e.status, _rpc_error(rpc.id, e.code, e.message))
         s.seen = self.tools()[0]
-        self.sessions[s.sid] = s
         result = mt.InitializeResult(
             protocol_version=version,
             capabilities=mt.ServerCapabilities(tools=mt.ToolsCapability(list_changed=True)),
@@ -321,7 +344,7 @@ class McpEndpoint:
     async def _get(self, req: Request, cfg: McpSettings) -> Response:
         if "text/event-stream" not in req.headers.get("accept", ""):
             raise McpError(406, INVALID_REQUEST, "GET needs Accept: text/event-stream")
-        s = self._session(req)
+        s = self._session(req, cfg)
         loop = asyncio.get_running_loop()
         deadline = loop.time() + cfg.stream_hold
         held = len(s.waiters) < MAX_STREAMS_PER_SESSION  # more: answered at once
@@ -344,6 +367,30 @@ class McpEndpoint:
             events += _sse(_LIST_CHANGED)
         s.last = time.monotonic()
         return Response(200, events, [("cache-control", "no-store")], "text/event-stream")
+
+
+#: signs session ids; made at import, before ``--workers`` forks, so every worker of one
+#: gateway accepts the others' ids (a client's requests may reach any of them)
+_SESSION_KEY = secrets.token_bytes(32)
+_SID_RANDOM, _SID_MAC = 18, 12
+
+
+def new_session_id() -> str:
+    raw = secrets.token_bytes(_SID_RANDOM)
+    mac = hmac.new(_SESSION_KEY, raw, hashlib.sha256).digest()[:_SID_MAC]
+    return base64.urlsafe_b64encode(raw + mac).decode()
+
+
+def valid_session_id(sid: str) -> bool:
+    if len(sid) != 40:
+        return False
+    try:
+        data = base64.urlsafe_b64decode(sid.encode())
+    except (ValueError, UnicodeEncodeError):
+        return False
+    raw, mac = data[:_SID_RANDOM], data[_SID_RANDOM:]
+    want = hmac.new(_SESSION_KEY, raw, hashlib.sha256).digest()[:_SID_MAC]
+    return hmac.compare_digest(mac, want)
 
 
 _LIST_CHANGED = orjson.dumps({"jsonrpc": "2.0", "method": "notifications/tools/list_changed"})

@@ -109,7 +109,7 @@ async def test_same_call_path_policy_and_limits(gw: Any) -> None:
 
 
 def test_auth_origin_and_sessions(gw: Any) -> None:
-    _, gateway, _ = gw
+    bg, gateway, _ = gw
     url = f"http://127.0.0.1:{gateway.port}/mcp"
     init = {
         "jsonrpc": "2.0",
@@ -131,6 +131,15 @@ def test_auth_origin_and_sessions(gw: Any) -> None:
         assert h.post(url, json=ping, headers=auth).status_code == 400  # no session
         r = h.post(url, json=ping, headers={**auth, "mcp-session-id": "nope"})
         assert r.status_code == 404
+        forged = ("A" if sid[0] != "A" else "B") + sid[1:]  # same shape, wrong signature
+        assert h.post(url, json=ping, headers={**auth, "mcp-session-id": forged}).status_code == 404
+
+        async def forget() -> None:  # as if another worker had created it, or it idled out
+            gateway.contract.mcp.sessions.pop(sid)
+
+        bg.run(forget())
+        r = h.post(url, json=ping, headers={**auth, "mcp-session-id": sid})
+        assert r.status_code == 200 and sid in gateway.contract.mcp.sessions
         r = h.post(url, json=ping, headers={**auth, "mcp-session-id": sid})
         assert r.status_code == 200 and r.json()["result"] == {}
         r = h.post(url, content=b"x" * 300_000, headers={**auth, "mcp-session-id": sid})
