@@ -138,6 +138,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 def demo_config(provider_port: int, http_port: int) -> str:
     """The demo's config, as YAML a user could copy."""
+    from tribridge.config.contract import mcp_available
     from tribridge.interop.demo_provider import DEMO_RETURN_TYPES, DEMO_SIGNATURES, DEMO_TYPES
 
     methods = {m: {"types": d} for m, d in DEMO_SIGNATURES.items()}
@@ -193,7 +194,7 @@ def demo_config(provider_port: int, http_port: int) -> str:
         "auto_routes": {"prefix": "/", "expose": [DEMO_SERVICE]},
         # /openapi.json, /docs and /mcp (docs/contract.md); return types for the schemas
         "contract": {
-            "mcp": {"allow": [f"{DEMO_SERVICE}#*"]},
+            "mcp": {"allow": [f"{DEMO_SERVICE}#*"], "enabled": mcp_available()},
             "methods": {f"{DEMO_SERVICE}#{m}": {"returns": r} for m, r in DEMO_RETURN_TYPES.items()},
         },
     }
@@ -218,11 +219,15 @@ def demo_curl_lines(base: str) -> list[str]:
 
 def demo_contract_lines(base: str) -> list[str]:
     """Where the demo's contract is: OpenAPI, the docs page, the MCP endpoint."""
+    from tribridge.config.contract import mcp_available
+
     return [
         f"OpenAPI 3.1:       curl {base}/openapi.json",
         f"API docs:          open {base}/docs in a browser (Swagger UI, served by the gateway)",
         f"MCP (Streamable HTTP): {base}/mcp — e.g. npx @modelcontextprotocol/inspector, "
-        "or the Python SDK's Client(URL)",
+        "or the Python SDK's Client(URL)"
+        if mcp_available()
+        else "MCP: off (pip install 'tribridge[contract]' to serve /mcp)",
     ]
 
 

@@ -24,6 +24,7 @@ any request, with service ``tribridge.contract`` and method ``openapi``, ``docs`
 from __future__ import annotations
 
 import fnmatch
+import importlib.util
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -118,6 +119,11 @@ _MCP = {
 }
 
 
+def mcp_available() -> bool:
+    """The MCP endpoint uses the official SDK's wire types (the ``contract`` extra)."""
+    return importlib.util.find_spec("mcp_types") is not None
+
+
 def _path(v: _V, node: _Loc, where: str, default: str) -> str:
     p = str(v.get(node, "path", where, str, default))
     why = config_path_error(p) if p.startswith("/") and p != "/" else "expected an absolute path"
@@ -171,6 +177,8 @@ def parse_contract(v: _V, node: Any, route_paths: set[str]) -> ContractConfig:
         except HessianError as e:
             raise v.fail(n, f"{where}.returns", str(e), "returns") from None
         cfg.methods[key] = MethodNote(v.get(n, "description", where, str, ""), returns)
+    if cfg.mcp.enabled and not mcp_available():
+        raise v.fail(c, "contract.mcp", "the MCP endpoint needs `pip install tribridge[contract]`")
     if cfg.docs_enabled and not cfg.openapi_enabled:
         raise v.fail(c, "contract.docs", "the docs page shows the OpenAPI document: enable it too")
     cfg.refresh_paths()

@@ -168,3 +168,12 @@ def test_vendored_swagger_ui_is_the_npm_package() -> None:
     assert "5.35.0" in (static / "VERSION.md").read_text()
     for name in ("swagger-ui-bundle.js", "swagger-ui.css", "LICENSE"):
         assert (static / name).read_bytes() == (dist / name).read_bytes(), name
+
+
+def test_mcp_without_the_extra_is_a_config_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    import tribridge.config.contract as cc
+
+    monkeypatch.setattr(cc, "mcp_available", lambda: False)
+    with pytest.raises(ConfigError, match=r"pip install tribridge\[contract\]"):
+        _contract("contract: {mcp: {allow: ['com.x.*']}}\n")
+    assert not _contract("listen: {port: 0}\n").mcp.enabled  # off by default: no extra needed
