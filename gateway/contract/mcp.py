@@ -328,6 +328,9 @@ class McpEndpoint:
         extra = sorted(set(args) - set(tool.input_schema.get("properties", {})))
         if extra and tool.input_schema.get("additionalProperties") is False:
             raise McpError(200, INVALID_PARAMS, f"unknown argument(s): {', '.join(extra)}")
+        missing = [a for a in tool.input_schema.get("required", ()) if a not in args]
+        if missing:
+            raise McpError(200, INVALID_PARAMS, f"missing argument(s): {', '.join(missing)}")
         resp = await self.call(req, tool, args)
         text = resp.body.decode("utf-8", "replace")
         if resp.status != 200:

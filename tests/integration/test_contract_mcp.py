@@ -152,6 +152,13 @@ def test_auth_origin_and_sessions(gw: Any) -> None:
             headers={**auth, "mcp-session-id": sid},
         )
         assert r.json()["error"]["code"] == -32602  # not on the allowlist: no such tool
+        for args, what in [({"arg0": 1}, "missing argument(s): arg1"), ({"arg0": 1, "arg1": 2, "x": 3}, "unknown")]:
+            r = h.post(
+                url,
+                json={"jsonrpc": "2.0", "id": 4, "method": "tools/call", "params": {"name": f"{S}.add", "arguments": args}},
+                headers={**auth, "mcp-session-id": sid},
+            )
+            assert r.json()["error"]["code"] == -32602 and what in r.json()["error"]["message"]
         assert h.delete(url, headers={**auth, "mcp-session-id": sid}).status_code == 204
         r = h.post(url, json=ping, headers={**auth, "mcp-session-id": sid})
         assert r.status_code == 404
