@@ -216,13 +216,6 @@ class McpEndpoint:
         for s in list(self.sessions.values()):
             self._close(s)
 
-    def changed(self) -> None:
-        """The tool list may have changed: wake held GET streams to look."""
-        for s in self.sessions.values():
-            for w in s.waiters:
-                if not w.done():
-                    w.set_result(None)
-
     async def _post(self, req: Request, cfg: McpSettings) -> Response:
         if len(req.body) > cfg.max_body_bytes:
             raise McpError(413, INVALID_REQUEST, f"body over {cfg.max_body_bytes} bytes")
