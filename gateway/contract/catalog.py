@@ -80,6 +80,9 @@ class Catalog:
     operations: list[Operation]
     components: dict[str, Schema]
     guarded: bool
+    #: security.auth schemes as OpenAPI securitySchemes, and each operation's alternatives
+    schemes: dict[str, Schema] = field(default_factory=dict)
+    security: dict[int, list[str]] = field(default_factory=dict)  # id(op) -> scheme names
 
 
 def _parse(name: str) -> JavaType | None:
@@ -134,7 +137,10 @@ class Cataloguer:
         ps = ProtoSchemas(js.components, self.prefix)
         if st.idl is not None:
             ops.extend(self._idl(ps, cc, st))
-        return Catalog(ops, js.components, st.guard is not None)
+        cat = Catalog(ops, js.components, st.guard is not None)
+        if st.guard is not None:
+            _security(cat, st.guard)
+        return cat
 
     # ---- Java ---------------------------------------------------------------------------
 
@@ -292,3 +298,23 @@ def _nested(fields: dict[str, tuple[Schema, bool]]) -> Schema:
         if need:
             node.setdefault("required", []).append(parts[-1])
     return root
+
+
+def _scheme(scheme: Any) -> Schema:
+    """A security.auth scheme as an OpenAPI security scheme (what Swagger UI asks for)."""
+    header = getattr(scheme, "header", None)
+    query = getattr(scheme, "query", None)
+    if header or query:  # ApiKeyScheme
+        return {"type": "apiKey", "in": "header" if header else "query", "name": header or query}
+    return {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}
+
+
+def _security(cat: Catalog, guard: Any) -> None:
+    """Each operation's credentials: the first access rule matching it (as the guard
+    decides), its schemes as alternatives; no rule or ``auth: none``: public."""
+    for name, scheme in guard.schemes.items():
+        cat.schemes[name] = _scheme(scheme)
+    for op in cat.operations:
+        rule = next((a for a in guard.access if a.match.hit(op.path, op.service, op.method)), None)
+        if rule is not None and rule.schemes:
+            cat.security[id(op)] = list(rule.schemes)

@@ -54,7 +54,7 @@ def _content(schema: Schema) -> dict[str, Any]:
     return {"application/json": {"schema": schema}}
 
 
-def _operation(op: Operation, guarded: bool) -> dict[str, Any]:
+def _operation(op: Operation, guarded: bool, security: list[str] | None) -> dict[str, Any]:
     out: dict[str, Any] = {
         "operationId": op.op_id,
         "summary": f"{op.service}#{op.method}",
@@ -79,6 +79,8 @@ def _operation(op: Operation, guarded: bool) -> dict[str, Any]:
         if guarded or status not in _GUARD_ONLY:
             responses[status] = {"$ref": f"#/components/responses/E{status}"}
     out["responses"] = responses
+    if security is not None:  # alternatives: any one of the rule's schemes
+        out["security"] = [{name: []} for name in security]
     return out
 
 
@@ -90,7 +92,7 @@ def document(cat: Catalog, title: str, version: str) -> dict[str, Any]:
         verb = op.http_method.lower()
         if verb in item:
             continue  # a later route on the same path and verb is never reached
-        body = _operation(op, cat.guarded)
+        body = _operation(op, cat.guarded, cat.security.get(id(op)))
         n = ids[op.op_id] = ids.get(op.op_id, 0) + 1
         if n > 1:  # two routes to one method: operationIds are unique
             body["operationId"] = f"{op.op_id}_{n}"
@@ -112,5 +114,6 @@ def document(cat: Catalog, title: str, version: str) -> dict[str, Any]:
         "components": {
             "schemas": {**dict(sorted(cat.components.items())), "Error": ERROR_SCHEMA},
             "responses": responses,
+            **({"securitySchemes": cat.schemes} if cat.schemes else {}),
         },
     }

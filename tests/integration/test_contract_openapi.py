@@ -149,7 +149,10 @@ def test_contract_paths_obey_access_rules(bg: Any) -> None:
     d = _doc(provider.port)
     d["security"] = {
         "auth": {"k": {"type": "api_key", "header": "x-api-key", "keys": [{"id": "a", "key": "k" * 20}]}},
-        "access": [{"service": "tribridge.contract", "method": "openapi", "auth": ["k"]}],
+        "access": [
+            {"service": "tribridge.contract", "method": "openapi", "auth": ["k"]},
+            {"path": "/add", "auth": ["k"]},
+        ],
     }
     gw = loop.start_gateway(yaml.safe_dump(d))
     status, body = http_request(gw.port, "GET", "/openapi.json")
@@ -157,6 +160,11 @@ def test_contract_paths_obey_access_rules(bg: Any) -> None:
     status, doc = http_request(gw.port, "GET", "/openapi.json", headers={"x-api-key": "k" * 20})
     assert status == 200
     assert doc["paths"]["/add"]["get"]["responses"]["401"] == {"$ref": "#/components/responses/E401"}
+    # what Swagger UI's "Authorize" asks for, per operation as the first matching rule says
+    assert doc["components"]["securitySchemes"] == {"k": {"type": "apiKey", "in": "header", "name": "x-api-key"}}
+    assert doc["paths"]["/add"]["get"]["security"] == [{"k": []}]
+    assert "security" not in doc["paths"]["/hello/{name}"]["get"]
+    assert http_request(gw.port, "GET", "/add?a=1&b=2")[0] == 401
     assert http_request(gw.port, "GET", "/docs")[0] == 200  # the rule names only the document
 
 
