@@ -14,6 +14,7 @@ import schemathesis
 import yaml
 from hypothesis import HealthCheck, Phase, given, settings
 from mcp.client import Client
+from openapi_spec_validator import validate
 from schemathesis.checks import CHECKS
 from tribridge.interop.idl_peers import start_grpc_server
 from tribridge.interop.testing import BackgroundLoop, http_request
@@ -49,6 +50,7 @@ def gw() -> Iterator[Any]:
 def test_proto3_json_schemas(gw: Any) -> None:
     status, doc = http_request(gw.port, "GET", "/openapi.json")
     assert status == 200
+    validate(doc)
     paths = doc["paths"]
     echo = paths[f"/{SVC}/Echo"]["post"]
     assert echo["requestBody"]["content"]["application/json"]["schema"] == {"$ref": REF + "idl.demo.v1.Person.input"}

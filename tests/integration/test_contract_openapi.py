@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 import yaml
+from openapi_spec_validator import validate
 from tribridge.cli.commands import DEMO_SERVICE, demo_config
 from tribridge.config.model import parse_config
 from tribridge.interop.testing import BackgroundLoop, http_request
@@ -38,6 +39,7 @@ def test_document_of_the_demo(bg: Any) -> None:
     gw = loop.start_gateway(yaml.safe_dump(_doc(provider.port)))
     status, doc = http_request(gw.port, "GET", "/openapi.json")
     assert status == 200 and doc["openapi"] == "3.1.0"
+    validate(doc)  # the OpenAPI 3.1 specification's own schema
     paths = doc["paths"]
     # explicit routes with typed parameters
     users = paths["/users/{id}"]["get"]
@@ -164,6 +166,7 @@ def test_contract_paths_obey_access_rules(bg: Any) -> None:
     assert doc["components"]["securitySchemes"] == {"k": {"type": "apiKey", "in": "header", "name": "x-api-key"}}
     assert doc["paths"]["/add"]["get"]["security"] == [{"k": []}]
     assert "security" not in doc["paths"]["/hello/{name}"]["get"]
+    validate(doc)
     assert http_request(gw.port, "GET", "/add?a=1&b=2")[0] == 401
     assert http_request(gw.port, "GET", "/docs")[0] == 200  # the rule names only the document
 
