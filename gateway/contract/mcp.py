@@ -241,6 +241,9 @@ class McpEndpoint:
             return Response(400, _rpc_error(msg.get("id"), INVALID_REQUEST, "bad request"))
         if rpc.method == "initialize":
             return self._initialize(rpc, cfg)
+        if rpc.method == "server/discover":  # the 2026 stateless revision: not spoken here,
+            # so clients that probe for it fall back to the initialize handshake
+            return Response(200, _rpc_error(rpc.id, METHOD_NOT_FOUND, "use initialize"))
         s = self._session(req, cfg)
         try:
             result = await self._dispatch(req, rpc)

@@ -70,3 +70,10 @@ def test_origins() -> None:
     assert not origin_allowed("http://127.0.0.1.evil.example", [])
     assert origin_allowed("https://agents.example", ["https://agents.example"])
     assert not origin_allowed("null", [])
+
+
+async def test_discover_probe_is_method_not_found() -> None:
+    ep = _endpoint([1])
+    probe = orjson.dumps({"jsonrpc": "2.0", "id": 7, "method": "server/discover", "params": {}})
+    r = await ep.handle(_req("POST", probe), McpSettings(enabled=True))
+    assert r.status == 200 and orjson.loads(r.body)["error"]["code"] == -32601
