@@ -68,6 +68,8 @@ class Operation:
     overloads: list[Overload] = field(default_factory=list)
     #: IDL auto routes: the request message's schema (an MCP tool's input)
     message: Schema | None = None
+    #: the method is marked ``idempotent`` in the config (retried; an MCP tool hint)
+    idempotent: bool = False
 
     @property
     def op_id(self) -> str:
@@ -208,6 +210,8 @@ class Cataloguer:
                 o.returns = note.returns or o.returns
             op = Operation("auto", "POST", _auto_path(st.auto.prefix, iface, name), iface, name)
             op.overloads = overloads
+            mc = svc.cfg.methods.get(name)
+            op.idempotent = bool(mc is not None and mc.idempotent)
             bodies = [_args_schema(js, o.types, types) for o in overloads]
             op.body = bodies[0] if len(bodies) == 1 else {"oneOf": bodies}
             op.body_required = any(o.types for o in overloads)

@@ -303,6 +303,12 @@ class McpEndpoint:
                         description=tools[n].description,
                         input_schema=tools[n].input_schema,
                         output_schema=tools[n].output_schema,
+                        annotations=mt.ToolAnnotations(
+                            title=f"{tools[n].op.service}#{tools[n].op.method}",
+                            # a call reaches a remote service; retried only when idempotent
+                            open_world_hint=True,
+                            idempotent_hint=tools[n].op.idempotent or None,
+                        ),
                     )
                 )
                 for n in names

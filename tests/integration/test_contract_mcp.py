@@ -71,6 +71,7 @@ async def test_tools_from_signatures_and_calls(gw: Any) -> None:
         pojo = user["$defs"]["com.tribridge.demo.User.input"]
         assert pojo["properties"]["id"]["format"] == "int64"
         assert user["$defs"]["com.tribridge.demo.Color"]["enum"] == ["RED", "GREEN", "BLUE"]
+        assert tools[f"{S}.greet"].annotations.title == f"{S}#greet"
         out = tools[f"{S}.echoDecimal"].output_schema["properties"]["result"]
         assert out["type"] == ["string", "null"]  # BigDecimal is a string, never a float
 
