@@ -13,17 +13,13 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from urllib.parse import parse_qsl, quote, unquote, urlencode, urlsplit
 
-if TYPE_CHECKING:
-    from .records import SkipReport
+from .errors import RegistryError as RegistryError  # re-exported: registries raise it from here
+from .records import SkipReport
 
 DEFAULT_WEIGHT = 100
-
-
-class RegistryError(Exception):
-    """A registry URL or entry that cannot be used (the message says why)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -225,8 +221,6 @@ class Registry(abc.ABC):
         has one without an ``__init__`` contract)."""
         report = self.__dict__.get("_skip_report")
         if report is None:
-            from .records import SkipReport
-
             report = self.__dict__["_skip_report"] = SkipReport(self.name)
         return report
 
