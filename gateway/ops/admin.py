@@ -37,7 +37,8 @@ import time
 from typing import TYPE_CHECKING, Any
 
 import orjson
-from tribridge.config.model import ADMIN_TOKEN_ENV, AdminConfig, ConfigError
+from tribridge.config.admin import ADMIN_TOKEN_ENV, AdminConfig
+from tribridge.config.model import ConfigError
 from tribridge.http.messages import HttpLimits, Request, Response, error_response
 from tribridge.http.server import HttpServer
 from tribridge.ops.hotconfig import ConfigBusy, parse_off_loop

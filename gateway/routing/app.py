@@ -24,7 +24,8 @@ from urllib.parse import parse_qs, quote
 import orjson
 from tribridge.codecs.hessian2 import HessianError, PairMap, parse_types
 from tribridge.config.limits import json_elements_exceed
-from tribridge.config.model import AutoRoutes, GatewayConfig, ParamSource, RouteConfig
+from tribridge.config.model import AutoRoutes, GatewayConfig
+from tribridge.config.routes import ParamSource, RouteConfig
 from tribridge.config.services import ServiceConfig
 from tribridge.errors import GatewayError, bad_request, not_found
 from tribridge.http.headers import passthrough_names, timeout_header, under_prefix
