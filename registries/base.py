@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import abc
 import asyncio
+import functools
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -215,14 +216,11 @@ class Registry(abc.ABC):
         finally:
             self.unsubscribe(service, on)
 
-    @property
+    @functools.cached_property
     def skips(self) -> SkipReport:
         """Records this registry rejected (created on first use, so every implementation
         has one without an ``__init__`` contract)."""
-        report = self.__dict__.get("_skip_report")
-        if report is None:
-            report = self.__dict__["_skip_report"] = SkipReport(self.name)
-        return report
+        return SkipReport(self.name)
 
     def status(self) -> dict[str, Any]:
         return {"name": self.name, "type": type(self).__name__}
