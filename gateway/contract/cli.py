@@ -26,7 +26,7 @@ async def build(config: str, offline: bool) -> bytes:
             for r in st.registries.values():
                 await r.start()
             for svc in st.services.values():
-                gw._subscribe(st, svc)
+                gw.directory.follow(st, svc)
             waits = [svc.settled(cfg.registry_wait) for svc in st.services.values()]
             if waits:
                 await asyncio.gather(*waits)
