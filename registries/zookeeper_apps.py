@@ -40,6 +40,11 @@ class AppDiscovery:
     metadata_timeout: float
     _entries: dict[str, Entry]
     _app_watchers: dict[str, Callable[[Any], None]]
+    # provided by the registry class
+    _threadsafe: Callable[..., None]
+    _kick: Callable[[str], None]
+    _children: Callable[[str, Callable[[Any], None] | None], list[str]]
+    _data: Callable[[str, Callable[[Any], None] | None], bytes | None]
 
     def _app_watcher(self, app: str) -> Callable[[Any], None]:
         w = self._app_watchers.get(app)

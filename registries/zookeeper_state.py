@@ -12,7 +12,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -68,8 +68,8 @@ def dedupe(endpoints: list[Endpoint]) -> list[Endpoint]:
 class Subscriptions:
     """The subscription half of ``ZookeeperRegistry`` (mixed into it): listeners and
     snapshots per interface, the refresh loop a watch kicks, and what a lost session does
-    (same endpoints, ``healthy=False``).  The reads themselves (``_read_interface``,
-    ``_app_urls``, ``_read_definitions``) and the client live in the registry class."""
+    (same endpoints, ``healthy=False``).  The reads themselves live in the registry class
+    (``_read_interface``, ``_read_definitions``) and in ``AppDiscovery`` (``_app_urls``)."""
 
     hosts: str
     connected: bool
@@ -82,6 +82,18 @@ class Subscriptions:
     _client: KazooClient | None
     _loop: asyncio.AbstractEventLoop | None
     _closed: bool
+    # provided by the registry class
+    _down: Callable[[], str]
+    _threadsafe: Callable[..., None]
+    _read_interface: Callable[[Entry], Read]
+    _app_urls: Callable[
+        [Entry, list[str], list[tuple[str, RecordRejected]]],
+        Coroutine[Any, Any, list[DubboURL]],
+    ]
+    _read_definitions: Callable[
+        [str, set[tuple[str, str, str]], list[tuple[str, RecordRejected]]],
+        dict[tuple[str, str], ServiceDefinition],
+    ]
 
     def subscribe(self, service: ServiceKey, listener: Listener) -> Snapshot | None:
         entry = self._entries.get(service.interface)
