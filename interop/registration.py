@@ -32,7 +32,7 @@ from tribridge.interop.app_metadata import (
     serve_metadata,
 )
 from tribridge.registries.base import DubboURL
-from tribridge.registries.zookeeper import definition_path, url_encode
+from tribridge.registries.zookeeper_nodes import definition_path, url_encode
 
 __all__ = [
     "ZkPublisher",

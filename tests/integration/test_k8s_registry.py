@@ -25,7 +25,8 @@ from tribridge.interop.k8s_emulator import (
 from tribridge.interop.testing import BackgroundLoop, http_request
 from tribridge.registries import open_registry
 from tribridge.registries.base import RegistryError, ServiceKey, Snapshot
-from tribridge.registries.kubernetes import KubernetesRegistry, port_protocol
+from tribridge.registries.kubernetes import KubernetesRegistry
+from tribridge.registries.kubernetes_endpoints import port_protocol
 
 from tests.conftest import registry_ls_row, tb
 from tests.helpers.gateways import demo_via_registry

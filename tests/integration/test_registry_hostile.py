@@ -36,7 +36,8 @@ from tribridge.interop.testing import BackgroundLoop, http_request
 from tribridge.registries.base import ServiceKey
 from tribridge.registries.checks import check_metadata
 from tribridge.registries.eureka import EurekaRegistry, parse_applications
-from tribridge.registries.kubernetes import KubernetesRegistry, clean_object
+from tribridge.registries.kubernetes import KubernetesRegistry
+from tribridge.registries.kubernetes_endpoints import clean_object
 from tribridge.registries.metadata_service import (
     MetadataInfo,
     MetadataServiceError,

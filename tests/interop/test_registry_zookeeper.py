@@ -654,7 +654,7 @@ def test_hostile_records_beside_good_ones(bg, pub, zookeeper, root) -> None:
     import http.client
 
     import orjson
-    from tribridge.registries.zookeeper import definition_path, url_encode
+    from tribridge.registries.zookeeper_nodes import definition_path, url_encode
 
     good = bg.start_provider(version="1.0.0")
     register_demo_provider(pub, good)

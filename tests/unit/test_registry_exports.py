@@ -12,7 +12,8 @@ from tribridge.registries.base import DubboURL, Endpoint, ServiceKey, Snapshot
 from tribridge.registries.hub import SnapshotHub
 from tribridge.registries.kubernetes import KubernetesRegistry
 from tribridge.registries.static import StaticRegistry
-from tribridge.registries.zookeeper import _dedupe, parse_provider_url
+from tribridge.registries.zookeeper_nodes import parse_provider_url
+from tribridge.registries.zookeeper_state import dedupe
 from tribridge.upstream.pool import PoolSet, RoundRobin
 
 S = "com.x.Svc"
@@ -36,11 +37,11 @@ def test_zookeeper_keeps_every_export_whatever_the_order() -> None:
         for g in ("g1", "g2")
     ]
     for order in (urls, urls[::-1]):
-        eps = _dedupe([Endpoint.from_url(u) for u in order])
+        eps = dedupe([Endpoint.from_url(u) for u in order])
         assert sorted(e.group for e in eps) == ["g1", "g2"]
     # the same export seen twice (interface and application level) is one endpoint
     same = [Endpoint.from_url(urls[0]), Endpoint.from_url(urls[0])]
-    assert len(_dedupe(same)) == 1
+    assert len(dedupe(same)) == 1
 
 
 def test_static_entries_in_two_groups_on_one_address() -> None:

@@ -29,7 +29,7 @@ from tribridge.registries.records import (
     TOO_LARGE,
     RecordRejected,
 )
-from tribridge.registries.zookeeper import (
+from tribridge.registries.zookeeper_nodes import (
     OverrideURL,
     parse_child,
     parse_definition,
@@ -454,6 +454,7 @@ def test_big_records_cost_bounded_time() -> None:
 def test_a_flood_of_children_is_read_up_to_the_bound(monkeypatch: pytest.MonkeyPatch) -> None:
     """Anyone can create children: past MAX_CHILDREN they are reported, not read."""
     from tribridge.registries import zookeeper as zkmod
+    from tribridge.registries.zookeeper_state import Entry
 
     monkeypatch.setattr(zkmod, "MAX_CHILDREN", 100)
     reg = zkmod.ZookeeperRegistry("127.0.0.1:1", interface_discovery=True, app_discovery=False)
@@ -464,6 +465,6 @@ def test_a_flood_of_children_is_read_up_to_the_bound(monkeypatch: pytest.MonkeyP
         return flood if path.endswith("/providers") else []
 
     monkeypatch.setattr(reg, "_children", children)
-    read = reg._read_interface(zkmod._Entry(S))
+    read = reg._read_interface(Entry(S))
     assert len(read.skipped) == 101  # 100 bad ones read, and one report of the rest
     assert read.skipped[0][0] == "providers" and read.skipped[0][1].reason == TOO_LARGE

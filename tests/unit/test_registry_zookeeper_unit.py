@@ -18,9 +18,9 @@ from tribridge.registries.metadata_service import (
     fetch_metadata_info,
     match_key,
 )
-from tribridge.registries.zookeeper import (
+from tribridge.registries.zookeeper import ZookeeperRegistry
+from tribridge.registries.zookeeper_nodes import (
     OverrideURL,
-    ZookeeperRegistry,
     apply_configurators,
     definition_path,
     parse_child,
