@@ -40,7 +40,6 @@ from tribridge.codecs.dubbo.frame import (
     HESSIAN2,
     SERIALIZATION_ERROR,
     SERVER_THREADPOOL_EXHAUSTED_ERROR,
-    SERVER_TIMEOUT,
     SERVICE_ERROR,
     SERVICE_NOT_FOUND,
 )
@@ -54,16 +53,12 @@ from tribridge.ingress.triple_bridge import (
     dubbo_status,
     triple_request,
 )
-from tribridge.invoke.invoker import TRIPLE_FAILURES, Service
+from tribridge.invoke.invoker import Service
+from tribridge.invoke.replies import TRIPLE_FAILURES
 from tribridge.registries.base import Endpoint, ServiceKey
 from tribridge.security.policy import PolicyRefused, known_classes
-from tribridge.upstream.pool import (
-    CallTimeout,
-    ConnectFailed,
-    NoEndpoint,
-    UpstreamBusy,
-    UpstreamError,
-)
+from tribridge.statuses import upstream_to_dubbo
+from tribridge.upstream.errors import ConnectFailed, NoEndpoint, UpstreamError
 from tribridge.upstream.triple import TripleCallError
 
 if TYPE_CHECKING:
@@ -632,13 +627,10 @@ class DubboIngress:
         link, _svc, path, version, group = ctx
         label = service_label(path, version, group)
         where = f"relay link {link.name!r}" if link is not None else "provider"
-        if isinstance(exc, CallTimeout):
-            return encode_error_response(rid, SERVER_TIMEOUT, f"tribridge: {label}: {where}: {exc}")
-        if isinstance(exc, UpstreamBusy):
-            return encode_error_response(
-                rid, SERVER_THREADPOOL_EXHAUSTED_ERROR, f"tribridge: {label}: {where}: {exc}"
-            )
-        return encode_error_response(rid, SERVICE_ERROR, f"tribridge: {label}: {exc}")
+        status = upstream_to_dubbo(exc.code)
+        if status == SERVICE_ERROR:  # no answer from anyone: the failure says where itself
+            return encode_error_response(rid, status, f"tribridge: {label}: {exc}")
+        return encode_error_response(rid, status, f"tribridge: {label}: {where}: {exc}")
 
     async def _triple(
         self, conn: _Consumer, fr: Frame, svc: Service, ep: Endpoint, pool: Any, timeout: float

@@ -30,8 +30,11 @@ from tribridge.errors import GatewayError, bad_request, not_found
 from tribridge.http.headers import passthrough_names, timeout_header, under_prefix
 from tribridge.http.messages import HttpLimits, Request, Response
 from tribridge.http.server import HttpServer
-from tribridge.invoke.invoker import Call, Service
+from tribridge.invoke.call import Call, Outcome, RequestContext
+from tribridge.invoke.events import Events
+from tribridge.invoke.invoker import Service
 from tribridge.invoke.jsonmap import JSONDecodeError, dumps, loads
+from tribridge.ops import metrics, tracing
 from tribridge.ops.accesslog import AccessLog
 from tribridge.ops.metrics import RequestStats
 from tribridge.ops.tracing import Tracer
@@ -217,8 +220,12 @@ def _field(body: Any, dotted: str) -> Any:
 
 
 class Gateway:
-    def __init__(self, cfg: GatewayConfig) -> None:
-        self.pools = PoolSet(cfg.upstream)
+    def __init__(self, cfg: GatewayConfig, pools: PoolSet | None = None) -> None:
+        """``pools``: where calls go (default: real connections per ``cfg.upstream``;
+        ``tribridge.interop.harness`` passes in-memory ones)."""
+        self.pools = pools if pools is not None else PoolSet(cfg.upstream)
+        #: the call path's event listeners (invoke.events): metrics, tracing, tests
+        self.events = Events()
         registries = open_registries(cfg)
         probe = build_state(cfg, {}, registries)
         services = {sc.interface: self._new_service(probe, sc) for sc in cfg.services}
@@ -233,6 +240,8 @@ class Gateway:
         self.watcher: Any = None  # gateway/ops/hotconfig.py ConfigWatcher when watching a file
         self.started = time.time()
         self.stats = RequestStats()
+        metrics.subscribe(self.events, self.stats)
+        tracing.subscribe(self.events)
         #: the HTTP server's access_log hook while ``cfg.access_log`` (lines in batches)
         self.access = AccessLog(access_log)
         self.reload_counts: dict[str, int] = {"ok": 0, "rejected": 0, "unchanged": 0}
@@ -247,6 +256,7 @@ class Gateway:
 
     def _new_service(self, st: RoutingState, sc: ServiceConfig) -> Service:
         svc = Service(sc, self.pools)
+        svc.events = self.events
         self.secure_service(st, svc)
         return svc
 
@@ -469,27 +479,20 @@ class Gateway:
             del self._auto[key]
 
     async def _after_guard(
-        self,
-        st: RoutingState,
-        pending: Any,
-        svc: Service,
-        call: Call,
-        label: str,
-        t0: float,
-        trace: Any,
+        self, st: RoutingState, pending: Any, svc: Service, call: Call, ctx: RequestContext
     ) -> Response:
         """Authentication had to fetch keys first; then the call goes the slow way."""
         try:
             await pending
         except GatewayError as e:
-            return self._done(st, _error(e), label, svc.cfg.interface, call.method, t0, trace)
+            return self._done(ctx, _error(e))
         if svc.snapshot.pending:
-            return await self._after_settle(st, svc, call, label, t0, trace)
+            return await self._after_settle(st, svc, call, ctx)
         try:
             prep = svc.prepare(call)
         except GatewayError as e:
-            return self._done(st, _error(e), label, svc.cfg.interface, call.method, t0, trace)
-        return await self._invoke_slow(st, svc, prep, label, t0, trace)
+            return self._done(ctx, _error(e))
+        return await self._invoke_slow(svc, prep, ctx)
 
     def _never_provided(self, svc: Service) -> bool:
         """An auto service the registry has answered about but never had a provider for:
@@ -503,7 +506,7 @@ class Gateway:
         )
 
     async def _after_settle(
-        self, st: RoutingState, svc: Service, call: Call, label: str, t0: float, trace: Any
+        self, st: RoutingState, svc: Service, call: Call, ctx: RequestContext
     ) -> Response:
         """First call of a service whose registry has not answered yet: wait briefly."""
         try:
@@ -516,10 +519,10 @@ class Gateway:
                     method=call.method,
                 )
             prep = svc.prepare(call)
-            resp = self._result_response(svc, call, await svc.invoke_prepared(prep))
+            resp = self._result_response(svc, call, await svc.invoke_prepared(prep, ctx))
         except GatewayError as e:
             resp = _error(e)
-        return self._done(st, resp, label, svc.cfg.interface, call.method, t0, trace)
+        return self._done(ctx, resp)
 
     # ---- request handling ----------------------------------------------------------------
 
@@ -532,71 +535,65 @@ class Gateway:
             if idl is not None:
                 return idl
         t0 = _perf()
-        trace = None
+        ctx: RequestContext | None = None
         try:
             target = self._route(st, req)
             if type(target) is Response:
                 return target
             label, svc, call = target  # type: ignore[misc]
-            tracer = st.tracer
-            if tracer.active:
-                trace = tracer.inject(req.headers, call.attachments, svc.cfg.interface, call.method)
+            ctx = RequestContext(
+                label,
+                svc.cfg.interface,
+                call.method,
+                t0,
+                self.events,
+                st.tracer,
+                req.headers,
+                call.attachments,
+            )
+            ctx.start()  # tracing puts its context into the attachments
             guard = st.guard
             if guard is not None:
                 pending = guard.check(req, svc.cfg.interface, call.method, call.attachments)
                 if pending is not None:
-                    return self._after_guard(st, pending, svc, call, label, t0, trace)
+                    return self._after_guard(st, pending, svc, call, ctx)
             if svc.snapshot.pending:
-                return self._after_settle(st, svc, call, label, t0, trace)
+                return self._after_settle(st, svc, call, ctx)
             prep = svc.prepare(call)
             sent = svc.send_fast(prep)
         except GatewayError as e:
+            # counted under what the error names (route label "" when no route matched)
             x = e.extra
-            return self._done(
-                st,
-                _error(e),
-                getattr(e, "route", ""),
-                x.get("service", ""),
-                x.get("method", ""),
-                t0,
-                trace,
+            route = getattr(e, "route", "")
+            err = RequestContext(
+                route, x.get("service", ""), x.get("method", ""), t0, self.events, st.tracer
             )
+            if ctx is not None:
+                err.trace = ctx.trace
+            return self._done(err, _error(e))
         if sent is None:
-            return self._invoke_slow(st, svc, prep, label, t0, trace)
+            return self._invoke_slow(svc, prep, ctx)
         pool, fut = sent
         out: asyncio.Future[Response] = fut.get_loop().create_future()
-        fut.add_done_callback(partial(self._finish, st, svc, prep, pool, out, label, t0, trace))
+        fut.add_done_callback(partial(self._finish, svc, prep, pool, out, ctx))
         return out
 
-    def _done(
-        self,
-        st: RoutingState,
-        resp: Response,
-        label: str,
-        service: str,
-        method: str,
-        t0: float,
-        trace: Any,
-    ) -> Response:
-        """Count the response (and end its span); every routed request passes here once."""
-        status = resp.status
-        self.stats.observe(label, service, method, status, _perf() - t0)
-        if trace is not None:
-            tr = st.tracer.finish(trace, status)
-            if tr is not None:
-                resp.headers.append(("traceresponse", tr))
+    @staticmethod
+    def _done(ctx: RequestContext, resp: Response) -> Response:
+        """Every routed request passes here once: the end hooks count it (metrics), end
+        its span and add their headers (tracing's ``traceresponse``)."""
+        extra = ctx.end(resp.status)
+        if extra:
+            resp.headers.extend(extra)
         return resp
 
     def _finish(
         self,
-        st: RoutingState,
         svc: Service,
         prep: Any,
         pool: Any,
         out: asyncio.Future[Response],
-        label: str,
-        t0: float,
-        trace: Any,
+        ctx: RequestContext,
         fut: asyncio.Future[Any],
     ) -> None:
         try:
@@ -607,18 +604,16 @@ class Gateway:
             if not out.done():
                 out.set_exception(e)
             return
-        self._done(st, resp, label, svc.cfg.interface, prep.call.method, t0, trace)
+        self._done(ctx, resp)
         if not out.done():
             out.set_result(resp)
 
-    async def _invoke_slow(
-        self, st: RoutingState, svc: Service, prep: Any, label: str, t0: float, trace: Any
-    ) -> Response:
+    async def _invoke_slow(self, svc: Service, prep: Any, ctx: RequestContext) -> Response:
         try:
-            resp = self._result_response(svc, prep.call, await svc.invoke_prepared(prep))
+            resp = self._result_response(svc, prep.call, await svc.invoke_prepared(prep, ctx))
         except GatewayError as e:
             resp = _error(e)
-        return self._done(st, resp, label, svc.cfg.interface, prep.call.method, t0, trace)
+        return self._done(ctx, resp)
 
     def _route(self, st: RoutingState, req: Request) -> Response | tuple[str, Service, Call]:
         path = req.path
@@ -798,10 +793,8 @@ class Gateway:
         }[p.source]
         return f"missing {where}" + (f" {p.name!r}" if p.name and p.source != "body" else "")
 
-    def _result_response(self, svc: Service, call: Call, res: Any) -> Response:
-        if not res.ok:
-            raise svc.result_error(res, call)
-        value = res.value
+    def _result_response(self, svc: Service, call: Call, res: Outcome) -> Response:
+        value = res.unwrap()
         enums = svc.enum_classes
         if enums:
             value = _enum_names(value, enums)

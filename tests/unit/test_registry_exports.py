@@ -13,7 +13,8 @@ from tribridge.registries.hub import SnapshotHub
 from tribridge.registries.kubernetes import KubernetesRegistry
 from tribridge.registries.static import StaticRegistry
 from tribridge.registries.zookeeper import _dedupe, parse_provider_url
-from tribridge.upstream.pool import PoolSet, RoundRobin
+from tribridge.upstream.balancers import RoundRobin
+from tribridge.upstream.pool import PoolSet
 
 S = "com.x.Svc"
 
