@@ -170,7 +170,9 @@ def build_idl(cfg: GatewayConfig, guard: Any, pools: PoolSet) -> IdlRouter | Non
         cfg.auto.prefix if cfg.auto is not None else "/",
         passthrough_names(cfg),
         pools.triple_client(),
+        pools,
     )
+    idl.tls_profiles = cfg.security.upstream_tls
     idl.guard = guard
     idl.max_json_elements = cfg.max_json_elements
     return idl
@@ -531,7 +533,7 @@ class Gateway:
         case: no task per request), or with a coroutine when a connection must be opened."""
         st = self.state  # read once: a reload during this request does not mix configs
         if st.idl is not None:
-            idl = st.idl.handle(req)
+            idl = st.idl.handle(req, st.tracer, self.events)
             if idl is not None:
                 return idl
         t0 = _perf()
