@@ -114,12 +114,14 @@ async def run(plan: Plan[T], attempt: Attempt[T]) -> T:
                 break
         tried.add((ep.host, ep.port))
         pool = plan.pool_for(ep)
+        was = pool.available(time.monotonic())
         try:
             value, healthy = await attempt(ep, pool, left)
         except UpstreamError as e:
             last = e
             if e.ejects:
-                _failed(plan, pool)
+                pool.record_failure()
+            _ejected(plan, pool, was)
             retrying = (not e.sent or plan.idempotent) and n + 1 < plan.tries
             if plan.events.wants(AttemptFailed):
                 plan.events.dispatch(
@@ -131,14 +133,26 @@ async def run(plan: Plan[T], attempt: Attempt[T]) -> T:
         if healthy:
             pool.record_success()
         elif healthy is False:
-            _failed(plan, pool)
+            pool.record_failure()
+            _ejected(plan, pool, was)
         return value
     return plan.give_up(last)
 
 
-def _failed(plan: Plan[Any], pool: UpstreamPool) -> None:
-    now = time.monotonic()
-    was = pool.available(now)
-    pool.record_failure()
-    if was and not pool.available(now) and plan.events.wants(InstanceEjected):
+def _ejected(plan: Plan[Any], pool: UpstreamPool, was: bool) -> None:
+    """``InstanceEjected`` when this attempt's failure — recorded here, or by the pool for
+    a refused connect — took the instance out of the balancer's choice."""
+    if was and plan.events.wants(InstanceEjected) and not pool.available(time.monotonic()):
         plan.events.dispatch(InstanceEjected(plan.service, pool.address))
+
+
+def record(pool: UpstreamPool, healthy: bool, service: str, events: Events) -> None:
+    """The loop's health rule for an attempt made outside it (the fast path's first
+    attempt, completed by a callback): success resets, failure counts towards ejection."""
+    if healthy:
+        pool.record_success()
+        return
+    was = pool.available(time.monotonic())
+    pool.record_failure()
+    if was and events.wants(InstanceEjected) and not pool.available(time.monotonic()):
+        events.dispatch(InstanceEjected(service, pool.address))

@@ -452,14 +452,11 @@ class Service:
         exc = fut.exception()
         if exc is not None:
             if isinstance(exc, UpstreamError):
-                pool.record_failure()
+                attempts.record(pool, False, self.cfg.interface, self.events)
                 return Outcome.failed(upstream_error(exc, self.cfg, prep.call))
             raise exc
         out, healthy = self._decode(prep, fut.result())
-        if healthy:
-            pool.record_success()
-        else:
-            pool.record_failure()
+        attempts.record(pool, healthy, self.cfg.interface, self.events)
         return out
 
     def _decode(self, prep: Prepared, fr: Frame) -> tuple[Outcome, bool]:

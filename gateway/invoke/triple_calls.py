@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 from tribridge.codecs.hessian2 import HessianError, encode
 from tribridge.codecs.triple import RequestWrapperTemplate, attachments_to_headers
 from tribridge.errors import GatewayError
+from tribridge.invoke import attempts
 from tribridge.invoke.call import Call, Outcome
 from tribridge.invoke.jsonmap import JSONDecodeError, dumps, loads
 from tribridge.invoke.replies import (
@@ -132,15 +133,16 @@ class TripleCalls:
 
     def finish(self, prep: Prepared, pool: UpstreamPool, fut: asyncio.Future[Any]) -> Outcome:
         pool.active -= 1
+        svc = self.svc
         exc = fut.exception()
         if exc is not None:
             if isinstance(exc, TripleCallError):
                 if exc.code in TRIPLE_FAILURES:
-                    pool.record_failure()
-                return Outcome.failed(triple_error(exc, self.svc.cfg, prep.call))
+                    attempts.record(pool, False, svc.cfg.interface, svc.events)
+                return Outcome.failed(triple_error(exc, svc.cfg, prep.call))
             raise exc
         pool.record_success()
-        return triple_outcome(fut.result(), self.svc.cfg, prep.call)
+        return triple_outcome(fut.result(), svc.cfg, prep.call)
 
     async def attempt(
         self, prep: Prepared, ep: Endpoint, pool: UpstreamPool, timeout: float
