@@ -27,7 +27,9 @@ class WeightedRandom(LoadBalancer):
 
     name = "random"
 
-    def select(self, eps, pools, hash_key):  # type: ignore[no-untyped-def]
+    def select(
+        self, eps: Sequence[Endpoint], pools: Sequence[Any], hash_key: str | None
+    ) -> int:
         n = len(eps)
         if n == 1:
             return 0
@@ -54,7 +56,9 @@ class RoundRobin(LoadBalancer):
     def __init__(self) -> None:
         self.current: dict[str, int] = {}
 
-    def select(self, eps, pools, hash_key):  # type: ignore[no-untyped-def]
+    def select(
+        self, eps: Sequence[Endpoint], pools: Sequence[Any], hash_key: str | None
+    ) -> int:
         total = 0
         best, best_cur = 0, None
         for i, e in enumerate(eps):
@@ -73,7 +77,9 @@ class LeastActive(LoadBalancer):
 
     name = "leastactive"
 
-    def select(self, eps, pools, hash_key):  # type: ignore[no-untyped-def]
+    def select(
+        self, eps: Sequence[Endpoint], pools: Sequence[Any], hash_key: str | None
+    ) -> int:
         least = min(p.active for p in pools)
         idx = [i for i, p in enumerate(pools) if p.active == least]
         if len(idx) == 1:
@@ -106,7 +112,9 @@ class ConsistentHash(LoadBalancer):
         self._hashes = [h for h, _ in ring]
         self._ring_for = keys
 
-    def select(self, eps, pools, hash_key):  # type: ignore[no-untyped-def]
+    def select(
+        self, eps: Sequence[Endpoint], pools: Sequence[Any], hash_key: str | None
+    ) -> int:
         keys = tuple(e.key for e in eps)
         if keys != self._ring_for:
             self._build(keys)
