@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
 # Layering and typing checks (docs/architecture.md): import contracts (import-linter) and
 # mypy --strict on tribridge.codecs, tribridge.config and the call path's core modules (call
-# and outcome types, events, the attempt loop, reply mapping, upstream Protocols).  Both tools find a package by its
-# folder, and ours map folders onto one import package (pyproject package-dir), which the
-# editable install serves through a finder they cannot read; so both run on a throw-away
-# regular install of this tree.
+# and outcome types, events, the attempt loop, reply mapping, upstream Protocols).  Both
+# tools find a package by its folder, and ours map folders onto one import package
+# (pyproject package-dir), which the editable install serves through a finder they cannot
+# read; so both run on a throw-away regular install of this tree.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
