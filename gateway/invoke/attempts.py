@@ -146,12 +146,21 @@ def _ejected(plan: Plan[Any], pool: UpstreamPool, was: bool) -> None:
         plan.events.dispatch(InstanceEjected(plan.service, pool.address))
 
 
-def record(pool: UpstreamPool, healthy: bool, service: str, events: Events) -> None:
-    """The loop's health rule for an attempt made outside it (the fast path's first
-    attempt, completed by a callback): success resets, failure counts towards ejection."""
+def record(
+    pool: UpstreamPool,
+    healthy: bool,
+    service: str,
+    events: Events,
+    error: UpstreamError | None = None,
+) -> None:
+    """The loop's rules for an attempt made outside it (the fast path's first attempt,
+    completed by a callback, never retried): success resets the instance's failure count,
+    a failure counts towards ejection, and ``error`` (no answer) is an ``AttemptFailed``."""
     if healthy:
         pool.record_success()
         return
+    if error is not None and events.wants(AttemptFailed):
+        events.dispatch(AttemptFailed(None, service, pool.address, error.code, str(error), False))
     was = pool.available(time.monotonic())
     pool.record_failure()
     if was and events.wants(InstanceEjected) and not pool.available(time.monotonic()):

@@ -452,7 +452,7 @@ class Service:
         exc = fut.exception()
         if exc is not None:
             if isinstance(exc, UpstreamError):
-                attempts.record(pool, False, self.cfg.interface, self.events)
+                attempts.record(pool, False, self.cfg.interface, self.events, exc)
                 return Outcome.failed(upstream_error(exc, self.cfg, prep.call))
             raise exc
         out, healthy = self._decode(prep, fut.result())

@@ -131,7 +131,9 @@ def test_a_failing_instance_is_ejected_and_skipped() -> None:
     async def go() -> None:
         gw, pools = open_gateway(config(retries=0), {A: add, B: add})
         ejected: list[InstanceEjected] = []
+        failed: list[AttemptFailed] = []
         gw.events.subscribe(InstanceEjected, ejected.append)
+        gw.events.subscribe(AttemptFailed, failed.append)
         pools[A].faults = [Fault.BUSY] * 10  # fails fast, never sent
         pools[B].faults = []
         statuses = [(await request(gw, "GET", "/add/1/2")).status for _ in range(8)]
@@ -139,6 +141,9 @@ def test_a_failing_instance_is_ejected_and_skipped() -> None:
         assert pools[A].calls == 2, statuses
         assert statuses.count(200) == 6 and statuses.count(503) == 2
         assert [(e.service, e.address) for e in ejected] == [(S, A)]
+        # both failures are attempt failures, whether the loop or the fast path made them
+        assert [(f.address, f.code) for f in failed] == [(A, "upstream_backlogged")] * 2
+        assert gw.stats.attempt_failures == {(S, "upstream_backlogged"): 2}
 
     run(go())
 
