@@ -23,6 +23,7 @@ pool (``upstream.protocols.UpstreamPool``) and the time left, which answers
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
@@ -100,7 +101,9 @@ async def run(plan: Plan[T], attempt: Attempt[T]) -> T:
     last: UpstreamError | None = None
     first, plan.first = plan.first, None
     for n in range(max(plan.tries, 1)):
-        left = plan.deadline - time.monotonic()
+        # what is left of the deadline, in whole milliseconds up (the unit every protocol
+        # carries it in: a first attempt gets the call's whole timeout)
+        left = math.ceil((plan.deadline - time.monotonic()) * 1000) / 1000
         if left <= 0:
             if last is None or not isinstance(last, CallTimeout):
                 last = CallTimeout(f"deadline passed after {n} attempt(s)")
