@@ -14,6 +14,7 @@ from __future__ import annotations
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from types import MappingProxyType
 from typing import Any
 
 from tribridge.codecs.hessian2 import JavaType
@@ -36,13 +37,30 @@ class Call:
     attachments: dict[str, str] = field(default_factory=dict)
 
 
-@dataclass(slots=True)
-class Outcome:
-    """A provider's answer: ``value`` with its ``attachments``, or ``error``."""
+_NO_ATTACHMENTS: Mapping[str, Any] = MappingProxyType({})
 
-    value: Any = None
-    attachments: Mapping[str, Any] = field(default_factory=dict)
-    error: GatewayError | None = None
+
+class Outcome:
+    """A provider's answer: ``value`` with its ``attachments``, or ``error``.
+
+    A plain slotted class, not a dataclass: one is built per call, on the hot path."""
+
+    __slots__ = ("attachments", "error", "value")
+
+    def __init__(
+        self,
+        value: Any = None,
+        attachments: Mapping[str, Any] = _NO_ATTACHMENTS,
+        error: GatewayError | None = None,
+    ) -> None:
+        self.value = value
+        self.attachments = attachments
+        self.error = error
+
+    def __repr__(self) -> str:
+        if self.error is not None:
+            return f"Outcome(error={self.error!r})"
+        return f"Outcome({self.value!r}, attachments={dict(self.attachments)!r})"
 
     @property
     def ok(self) -> bool:
@@ -59,38 +77,71 @@ class Outcome:
         return cls(error=error)
 
 
-@dataclass(slots=True)
 class RequestContext:
     """One routed request's state between its door and its answer.
 
-    ``route`` is the metrics label (``GET /users/{id}``, ``auto``, ``idl …``); ``tracer``
-    the config's ``ops.tracing.Tracer`` (None: no tracing); ``headers`` the incoming
-    request's headers and ``attachments`` the outgoing call's (the tracing hook reads the
-    one and writes the other); ``trace`` the handle the tracing hook keeps between start
-    and end; ``reply_headers`` headers the end hooks add to the answer."""
+    ``route`` is the metrics label (``GET /users/{id}``, ``auto``, ``IDL …``); ``started``
+    its ``time.perf_counter()``; ``tracer`` the config's ``ops.tracing.Tracer`` (None: no
+    tracing); ``headers`` the incoming request's headers and ``attachments`` the outgoing
+    call's (the tracing hook reads the one and writes the other); ``trace`` the handle the
+    tracing hook keeps between start and end; ``reply_headers`` headers the end hooks add
+    to the answer (``add_reply_header``).  A plain slotted class: one per request."""
 
-    route: str
-    service: str
-    method: str
-    started: float = field(default_factory=time.perf_counter)
-    events: Events = NO_EVENTS
-    tracer: Any = None
-    headers: Mapping[str, str] = field(default_factory=dict)
-    attachments: dict[str, str] = field(default_factory=dict)
-    trace: Any = None
-    reply_headers: list[tuple[str, str]] = field(default_factory=list)
+    __slots__ = (
+        "attachments",
+        "events",
+        "headers",
+        "method",
+        "reply_headers",
+        "route",
+        "service",
+        "started",
+        "trace",
+        "tracer",
+    )
+
+    def __init__(
+        self,
+        route: str,
+        service: str,
+        method: str,
+        started: float | None = None,
+        events: Events = NO_EVENTS,
+        tracer: Any = None,
+        headers: Mapping[str, str] = _NO_ATTACHMENTS,
+        attachments: dict[str, str] | None = None,
+    ) -> None:
+        self.route = route
+        self.service = service
+        self.method = method
+        self.started = time.perf_counter() if started is None else started
+        self.events = events
+        self.tracer = tracer
+        self.headers = headers
+        self.attachments: dict[str, str] = {} if attachments is None else attachments
+        self.trace: Any = None
+        self.reply_headers: list[tuple[str, str]] | None = None
+
+    def add_reply_header(self, name: str, value: str) -> None:
+        if self.reply_headers is None:
+            self.reply_headers = []
+        self.reply_headers.append((name, value))
 
     def start(self) -> None:
         """The call is about to leave: ``CallStarted`` to the hooks (tracing injects)."""
-        ev = self.events
-        if ev.wants(CallStarted):
-            ev.dispatch(CallStarted(self))
+        fns = self.events.by_kind.get(CallStarted)
+        if fns:
+            ev = CallStarted(self)
+            for fn in fns:
+                fn(ev)
 
-    def end(self, status: int) -> list[tuple[str, str]]:
+    def end(self, status: int) -> list[tuple[str, str]] | None:
         """The request is answered with ``status`` (HTTP): ``CallEnded`` to the hooks
         (metrics count it, tracing ends its span); -> headers to add to the answer.
         Every routed request ends exactly once."""
-        ev = self.events
-        if ev.wants(CallEnded):
-            ev.dispatch(CallEnded(self, status))
+        fns = self.events.by_kind.get(CallEnded)
+        if fns:
+            ev = CallEnded(self, status)
+            for fn in fns:
+                fn(ev)
         return self.reply_headers

@@ -60,25 +60,27 @@ E = TypeVar("E")
 class Events:
     """Listeners by event type."""
 
-    __slots__ = ("_listeners",)
+    __slots__ = ("by_kind",)
 
     def __init__(self) -> None:
-        self._listeners: dict[type[Any], list[Callable[[Any], None]]] = {}
+        #: event type -> its listeners (read by hot paths that dispatch themselves;
+        #: change it only through ``subscribe`` / ``unsubscribe``)
+        self.by_kind: dict[type[Any], list[Callable[[Any], None]]] = {}
 
     def subscribe(self, kind: type[E], listener: Callable[[E], None]) -> None:
-        self._listeners.setdefault(kind, []).append(listener)
+        self.by_kind.setdefault(kind, []).append(listener)
 
     def unsubscribe(self, kind: type[E], listener: Callable[[E], None]) -> None:
-        fns = self._listeners.get(kind)
+        fns = self.by_kind.get(kind)
         if fns is not None and listener in fns:
             fns.remove(listener)
 
     def wants(self, kind: type[Any]) -> bool:
         """Whether anyone listens for ``kind`` (build the event only then)."""
-        return bool(self._listeners.get(kind))
+        return bool(self.by_kind.get(kind))
 
     def dispatch(self, event: object) -> None:
-        for fn in self._listeners.get(type(event), ()):
+        for fn in self.by_kind.get(type(event), ()):
             fn(event)
 
 

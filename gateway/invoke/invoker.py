@@ -74,7 +74,8 @@ class Prepared:
     hash_key: str | None
     types: list[JavaType] | None = None
     generic: bool = False
-    #: ``time.monotonic()`` when the call's timeout runs out (attempt loop)
+    #: ``time.monotonic()`` when the call's timeout runs out (set by the attempt loop's
+    #: first run: the fast path's single attempt has its own timer)
     deadline: float = 0.0
     #: the instance ``send_fast`` chose when it handed over to the async path
     first: Endpoint | None = None
@@ -395,10 +396,7 @@ class Service:
         if self.balancer.name == "consistenthash":
             hash_key = str(call.args[cfg.hash_arg]) if len(call.args) > cfg.hash_arg else ""
         idempotent = bool(mcfg and mcfg.idempotent)
-        deadline = time.monotonic() + timeout
-        return Prepared(
-            call, tmpl, wire, eps, timeout, idempotent, hash_key, types, generic, deadline
-        )
+        return Prepared(call, tmpl, wire, eps, timeout, idempotent, hash_key, types, generic)
 
     def _check_classes(self, call: Call, types: list[JavaType] | None) -> None:
         pol = self.class_policy
@@ -456,7 +454,10 @@ class Service:
                 return Outcome.failed(upstream_error(exc, self.cfg, prep.call))
             raise exc
         out, healthy = self._decode(prep, fut.result())
-        attempts.record(pool, healthy, self.cfg.interface, self.events)
+        if healthy:
+            pool.record_success()
+        else:
+            attempts.record(pool, False, self.cfg.interface, self.events)
         return out
 
     def _decode(self, prep: Prepared, fr: Frame) -> tuple[Outcome, bool]:
@@ -470,6 +471,8 @@ class Service:
                 service=self.cfg.interface,
                 method=prep.call.method,
             ) from None
+        if res.ok:  # inline: once per call
+            return Outcome(res.value, res.attachments), True
         return (
             result_outcome(res, self.cfg, prep.call),
             res.status != SERVER_THREADPOOL_EXHAUSTED_ERROR,
@@ -485,6 +488,8 @@ class Service:
     async def invoke_prepared(self, prep: Prepared, ctx: RequestContext | None = None) -> Outcome:
         """Run a prepared call through the attempt loop (``invoke.attempts``)."""
         call = prep.call
+        if not prep.deadline:  # the fast path needs none: set when the loop first runs
+            prep.deadline = time.monotonic() + prep.timeout
         plan: Plan[Outcome] = Plan(
             service=self.cfg.interface,
             tries=1 + max(self.cfg.retries, 0),

@@ -212,4 +212,4 @@ def _ended(ev: CallEnded) -> None:
     if c.trace is not None:
         tr = c.tracer.finish(c.trace, ev.status)
         if tr is not None:
-            c.reply_headers.append((TRACERESPONSE, tr))
+            c.add_reply_header(TRACERESPONSE, tr)

@@ -796,7 +796,9 @@ class Gateway:
         return f"missing {where}" + (f" {p.name!r}" if p.name and p.source != "body" else "")
 
     def _result_response(self, svc: Service, call: Call, res: Outcome) -> Response:
-        value = res.unwrap()
+        if res.error is not None:
+            raise res.error
+        value = res.value
         enums = svc.enum_classes
         if enums:
             value = _enum_names(value, enums)
