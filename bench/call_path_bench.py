@@ -21,9 +21,12 @@ Only APIs both sides of a change have are used (``Gateway(cfg)``, the state's re
 from __future__ import annotations
 
 import os
-import statistics
 import subprocess
 import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from cpu_per_request import print_medians
 
 CHILD = r"""
 import asyncio, sys, time
@@ -110,10 +113,7 @@ def main() -> int:
             results[name].append(us)
             line.append(f"{name} {us:.2f} µs")
         print(f"round {r + 1}: " + "   ".join(line), flush=True)
-    base = statistics.median(results[variants[0][0]])
-    for name, xs in results.items():
-        m = statistics.median(xs)
-        print(f"median {name}: {m:.2f} µs CPU/request ({m / base:.3f}x {variants[0][0]})")
+    print_medians(results)
     return 0
 
 
