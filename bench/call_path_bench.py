@@ -7,8 +7,9 @@ HTTP parser or the provider, which the socket benchmarks (cpu_per_request.py) in
 which make their figures move by more than this path costs.
 
 Each variant is a site directory holding a regular install of one tree (codecs compiled or
-not, as installed); rounds alternate between variants, each in a fresh child process, and
-the median CPU time per request per variant is printed::
+not, as installed); rounds alternate between variants, each in a fresh child process, the
+order reversed every other round (the second slot of a round measured slower by about 1 µs on
+a busy machine), and the median CPU time per request per variant is printed::
 
     pip install --no-deps --no-build-isolation --target /tmp/site-base <tree at the base>
     pip install --no-deps --no-build-isolation --target /tmp/site-new .
@@ -104,11 +105,12 @@ def run(site: str, n: int) -> float:
 
 def main() -> int:
     variants = [a.split("=", 1) for a in sys.argv[1:] if "=" in a]
-    rounds, n = 7, 30000
+    rounds, n = 8, 30000
     results: dict[str, list[float]] = {name: [] for name, _ in variants}
     for r in range(rounds):
         line = []
-        for name, site in variants:
+        # the order flips every round: a variant's slot in a round biases it (ABBA)
+        for name, site in variants if r % 2 == 0 else variants[::-1]:
             us = run(site, n)
             results[name].append(us)
             line.append(f"{name} {us:.2f} µs")
