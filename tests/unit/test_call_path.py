@@ -270,3 +270,60 @@ def test_invoker_runs_the_attempt_loop_with_its_events() -> None:
         assert pools[B].calls == 2
 
     run(go())
+
+
+# ---- the Dubbo2 ingress on the same loop --------------------------------------------------
+
+
+class _Consumer:
+    """What the ingress needs from a consumer connection: replies land in ``sent``."""
+
+    def __init__(self) -> None:
+        self.in_flight = 0
+        self.peer = "test"
+        self.sent: list[bytes] = []
+
+    def send(self, data: bytes) -> None:
+        self.sent.append(data)
+
+
+async def _ingress_call(retries: int, providers: dict[str, Any], faults: dict[str, Any]) -> Any:
+    from tribridge.codecs.dubbo import FrameDecoder, decode_response, encode_request
+
+    more = "dubbo_ingress:\n  listen: {host: 127.0.0.1, port: 0}\n"
+    more += '  routes: [{interface: "com.x.*", to: local}]\n'
+    gw, pools = open_gateway(config(retries=retries, more=more), providers)
+    for addr, fault in faults.items():
+        pools[addr].faults = [fault]
+    ingress = gw.relay.ingress
+    ingress._server = object()  # accepting, as after start() (no socket in memory)
+    consumer = _Consumer()
+    (frame,) = FrameDecoder().feed(encode_request(7, S, "add", "II", [40, 2]))
+    ingress._on_request(consumer, frame)
+    for _ in range(100):  # the reply comes on the loop (a task, then a callback)
+        if consumer.sent:
+            break
+        await asyncio.sleep(0.01)
+    (reply,) = FrameDecoder().feed(consumer.sent[0])
+    assert reply.request_id == 7  # the consumer's own id, whatever went upstream
+    return decode_response(reply), pools
+
+
+def test_ingress_retries_a_refused_instance_through_the_loop() -> None:
+    res, pools = run(_ingress_call(1, {B: add}, {}))  # A refuses: the loop goes on to B
+    assert res.ok and res.value == 42, res
+    assert pools[B].received[0].args == [40, 2]  # the body forwarded byte for byte
+
+
+@pytest.mark.parametrize(
+    ("providers", "faults", "status"),
+    [
+        ({}, {}, SERVICE_ERROR),  # nobody listens: no provider answered (70)
+        ({A: add, B: add}, {A: Fault.BUSY, B: Fault.BUSY}, SERVER_THREADPOOL_EXHAUSTED_ERROR),
+    ],
+)
+def test_ingress_failures_answer_the_table_status(
+    providers: dict[str, Any], faults: dict[str, Any], status: int
+) -> None:
+    res, _ = run(_ingress_call(0, providers, faults))
+    assert res.status == status and "tribridge" in (res.error or ""), res
