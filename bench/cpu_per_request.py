@@ -54,6 +54,15 @@ def wrk(url: str, seconds: int, conns: int) -> int:
     return int(m.group(1))
 
 
+def print_medians(results: dict[str, list[float]]) -> None:
+    """Each variant's median CPU time per request, against the first variant's."""
+    first = next(iter(results))
+    base = statistics.median(results[first])
+    for name, xs in results.items():
+        m = statistics.median(xs)
+        print(f"median {name}: {m:.2f} µs CPU/request ({m / base:.3f}x {first})")
+
+
 def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--variant", action="append", required=True,
@@ -108,10 +117,7 @@ def main() -> int:
                 results[name].append(us)
                 line.append(f"{name} {us:.1f} µs ({n / args.seconds:,.0f} req/s)")
             print(f"round {r + 1}: " + "   ".join(line), flush=True)
-        base = statistics.median(results[variants[0][0]])
-        for name, xs in results.items():
-            m = statistics.median(xs)
-            print(f"median {name}: {m:.1f} µs CPU/request ({m / base:.3f}x {variants[0][0]})")
+        print_medians(results)
     finally:
         for p in reversed(procs):
             stop(p)

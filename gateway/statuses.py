@@ -128,6 +128,32 @@ def grpc_to_dubbo(code: int) -> int:
     return GRPC_TO_DUBBO.get(code, GRPC_TO_DUBBO_UNKNOWN)
 
 
+# ---- gateway failure -> Dubbo2 ------------------------------------------------------------
+
+#: A call the Dubbo2 ingress (or the relay listener) could not complete, by the failure's
+#: code (``upstream.pool.UpstreamError.code``: the upstream half of the ``error.code``
+#: vocabulary) -> the Dubbo2 status its consumer gets.  A Java consumer acts on timeouts
+#: (SERVER_TIMEOUT) and a full provider (SERVER_THREADPOOL_EXHAUSTED_ERROR, so it tries
+#: another); a provider it cannot reach, a relay link down and every other failure that
+#: never produced an answer are SERVICE_ERROR, as Java's "No provider available" is.
+UPSTREAM_TO_DUBBO: dict[str, int] = {
+    "timeout": SERVER_TIMEOUT,
+    "upstream_backlogged": SERVER_THREADPOOL_EXHAUSTED_ERROR,
+    "connect_failed": SERVICE_ERROR,
+    "connection_lost": SERVICE_ERROR,
+    "no_endpoint": SERVICE_ERROR,
+    "relay_link_down": SERVICE_ERROR,
+    "upstream_error": SERVICE_ERROR,
+}
+#: a failure code not in the table
+UPSTREAM_TO_DUBBO_UNKNOWN = SERVICE_ERROR
+
+
+def upstream_to_dubbo(code: str) -> int:
+    """Dubbo2 response status for a call that failed upstream with ``code``."""
+    return UPSTREAM_TO_DUBBO.get(code, UPSTREAM_TO_DUBBO_UNKNOWN)
+
+
 # ---- HTTP -> gRPC -------------------------------------------------------------------------
 # Two tables, because two specs answer differently: a gRPC-over-HTTP/2 reply without
 # ``grpc-status`` is a proxy or a non-gRPC server in the way (gRPC's table: 400 is INTERNAL),

@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # Layering and typing checks (docs/architecture.md): import contracts (import-linter), no
 # import cycle among production modules (scripts/check_cycles.py, grimp) and mypy --strict on
-# tribridge.codecs, tribridge.config and the routing / ops modules listed below.  These tools
-# find a package by its folder, and ours map folders onto one import package (pyproject
-# package-dir), which the editable install serves through a finder they cannot read; so all
-# run on a throw-away regular install of this tree.
+# tribridge.codecs, tribridge.config, the routing / ops modules and the call path's core
+# modules (call and outcome types, events, the attempt loop, reply mapping, upstream
+# Protocols) listed below.  These tools find a package by its folder, and ours map folders
+# onto one import package (pyproject package-dir), which the editable install serves through a
+# finder they cannot read; so all run on a throw-away regular install of this tree.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
@@ -20,4 +21,8 @@ cd "$tmp/site"
     -p tribridge.codecs -p tribridge.config \
     -m tribridge.routing.directory -m tribridge.routing.state -m tribridge.routing.routes \
     -m tribridge.routing.params -m tribridge.routing.render -m tribridge.routing.readiness \
-    -m tribridge.routing.serve -m tribridge.ops.hotconfig -m tribridge.ops.admin
+    -m tribridge.routing.serve -m tribridge.ops.hotconfig -m tribridge.ops.admin \
+    -m tribridge.invoke.call -m tribridge.invoke.events -m tribridge.invoke.attempts \
+    -m tribridge.invoke.replies -m tribridge.invoke.triple_calls -m tribridge.invoke.invoker \
+    -m tribridge.ingress.routes -m tribridge.upstream.protocols -m tribridge.upstream.errors \
+    -m tribridge.upstream.balancers -m tribridge.statuses -m tribridge.errors

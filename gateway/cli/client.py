@@ -235,12 +235,10 @@ class _Direct:
             self._services[key] = svc
         call = Call(method, list(args), timeout=timeout, attachments=dict(attachments or {}))
         try:
-            res = await svc.invoke(call)
-            if not res.ok:
-                raise svc.result_error(res, call)
+            value = (await svc.invoke(call)).unwrap()
         except GatewayError as e:
             raise CallError(e.status, {"code": e.code, "message": e.message, **e.extra}) from None
-        return loads(dumps(res.value))  # the same JSON view a gateway client gets
+        return loads(dumps(value))  # the same JSON view a gateway client gets
 
     def close(self) -> None:
         if self._pools is not None:

@@ -334,13 +334,11 @@ def cmd_call(args: argparse.Namespace) -> int:
                         method=method,
                     )
                 svc.update(snap)
-            res = await svc.invoke(call)
-            if not res.ok:
-                raise svc.result_error(res, call)
+            value = (await svc.invoke(call)).unwrap()
             from tribridge.routing.render import enum_names
 
             # enums as their constant names, as the HTTP doors answer
-            value = enum_names(res.value, svc.enum_classes) if svc.enum_classes else res.value
+            value = enum_names(value, svc.enum_classes) if svc.enum_classes else value
             sys.stdout.write(dumps(value).decode() + "\n")
             return 0
         except GatewayError as e:

@@ -60,6 +60,8 @@ SERVICE_KEYS = {
     "registry",
     "timeout",
     "auto_route",
+    "retries",
+    "idempotent",
 }
 ROUTE_KEYS = {"method", "path", "service", "call", "body", "timeout", "version", "group"}
 
@@ -77,6 +79,10 @@ class IdlServiceConfig:
     registry: str = "static"
     timeout: float = 5.0
     auto_route: bool = True
+    #: other instances tried after one the request never reached (as ``ServiceConfig``)
+    retries: int = 2
+    #: methods that may also be sent again after a failure that may have reached a provider
+    idempotent: list[str] = field(default_factory=list)
 
     @property
     def key(self) -> ServiceKey:
@@ -108,6 +114,10 @@ def parse_idl_service(v: _V, body: Any, path: str, base_dir: Path | None) -> Idl
     sc.registry = v.get(s, "registry", path, str, "static")
     sc.timeout = v.duration(s, "timeout", path, 5.0) or 5.0
     sc.auto_route = v.get(s, "auto_route", path, bool, True)
+    sc.retries = v.get(s, "retries", path, int, 2)
+    if sc.retries < 0:
+        raise v.fail(s, f"{path}.retries", "must be 0 or more", "retries")
+    sc.idempotent = [str(m) for m in v.get(s, "idempotent", path, list, [])]
     eps = v.get(s, "endpoints", path, list, [])
     for i, e in enumerate(eps):
         if not isinstance(e, str) or ":" not in e or not e.rpartition(":")[2].isdigit():

@@ -23,7 +23,6 @@ import asyncio
 import logging
 import ssl
 import time
-from collections import OrderedDict
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
@@ -34,36 +33,32 @@ from tribridge.codecs.dubbo import (
     encode_error_response,
     pack_frame,
 )
-from tribridge.codecs.dubbo.connection import Connection, Heartbeat, ProtocolError, Request, Role
 from tribridge.codecs.dubbo.frame import (
     BAD_REQUEST,
     HESSIAN2,
     SERIALIZATION_ERROR,
     SERVER_THREADPOOL_EXHAUSTED_ERROR,
-    SERVER_TIMEOUT,
     SERVICE_ERROR,
-    SERVICE_NOT_FOUND,
 )
-from tribridge.codecs.hessian2 import TypeRegistry
 from tribridge.config.limits import DEFAULT_FD_RESERVE, connection_cap
-from tribridge.config.relay import IngressConfig, IngressRoute, norm_version
-from tribridge.config.services import ServiceConfig
+from tribridge.config.relay import IngressConfig, norm_version
+from tribridge.ingress.consumer import Consumer
+from tribridge.ingress.routes import IngressReply, IngressRoutes, Target
 from tribridge.ingress.triple_bridge import (
     BridgeError,
     dubbo_response,
     dubbo_status,
     triple_request,
 )
-from tribridge.invoke.invoker import TRIPLE_FAILURES, Service
-from tribridge.registries.base import Endpoint, ServiceKey
-from tribridge.security.policy import PolicyRefused, known_classes
-from tribridge.upstream.pool import (
-    CallTimeout,
-    ConnectFailed,
-    NoEndpoint,
-    UpstreamBusy,
-    UpstreamError,
-)
+from tribridge.invoke import attempts
+from tribridge.invoke.attempts import Plan
+from tribridge.invoke.invoker import Service
+from tribridge.invoke.replies import TRIPLE_FAILURES, TripleFailed
+from tribridge.registries.base import Endpoint
+from tribridge.security.policy import PolicyRefused
+from tribridge.statuses import upstream_to_dubbo
+from tribridge.upstream.errors import NoEndpoint, UpstreamError
+from tribridge.upstream.protocols import TripleTransport, UpstreamConnection, UpstreamPool
 from tribridge.upstream.triple import TripleCallError
 
 if TYPE_CHECKING:
@@ -71,164 +66,12 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("tribridge.dubbo_ingress")
 
-_ROUTE_CACHE = 8192
 #: decode failures that are class-policy rules: (message fragment, rule)
 _DECODE_RULES = (
     ("nesting deeper than", "too_deep"),
     ("after the attachments", "trailing_bytes"),
     ("max_elements", "too_many_elements"),
 )
-
-
-class IngressReply(Exception):
-    """A failure answered with a non-20 status and a message."""
-
-    def __init__(self, status: int, message: str) -> None:
-        super().__init__(message)
-        self.status = status
-        self.message = message
-
-
-def service_label(path: str, version: str, group: str) -> str:
-    """``group/path:version`` as Java prints a service key."""
-    key = f"{group}/{path}" if group else path
-    return f"{key}:{version}" if version else key
-
-
-class _Consumer(asyncio.Protocol):
-    """One consumer connection: frames in, replies out (coalesced per loop iteration).
-
-    Bounded both ways: a consumer that stops reading its replies (a heartbeat or request
-    flood) is no longer read once the transport passes ``write_buffer_bytes``, and dropped
-    past ``max_unread_reply_bytes``; a partial frame counts against the listener's
-    ``max_buffered_frame_bytes`` and must complete within ``frame_timeout``."""
-
-    def __init__(self, ingress: DubboIngress) -> None:
-        self.ingress = ingress
-        #: framing, heartbeats, READONLY (sans-IO, codecs/dubbo/connection.py)
-        self.wire = Connection(Role.SERVER, max_payload=ingress.cfg.max_payload)
-        self.transport: Any = None
-        self.in_flight = 0
-        self.last_read = time.monotonic()
-        self.peer = "?"
-        self._out: list[bytes] = []
-        self.held = 0  # partial-frame bytes counted in the listener's budget
-        self.frame_since = 0.0  # monotonic time a partial frame began (0: none)
-        self.write_paused = False
-
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self.transport = transport
-        peer = transport.get_extra_info("peername") or ("?", 0)
-        self.peer = f"{peer[0]}:{peer[1]}"
-        ing = self.ingress
-        if len(ing._conns) >= ing._cap:
-            ing.refused += 1
-            transport.abort()  # nothing to say in Dubbo before a request; existing ones live on
-            return
-        if not ing._admit(self, transport):
-            transport.abort()
-            return
-        transport.set_write_buffer_limits(ing.cfg.write_buffer_bytes)  # type: ignore[attr-defined]
-        ing._conns.add(self)
-
-    def connection_lost(self, exc: Exception | None) -> None:
-        self.ingress._conns.discard(self)
-        self._out = []
-        if self.held:
-            self.ingress._held -= self.held
-            self.held = 0
-
-    def pause_writing(self) -> None:
-        # the consumer lags reading its replies: stop reading its requests until it catches up
-        self.write_paused = True
-        t = self.transport
-        if t is not None and not t.is_closing():
-            t.pause_reading()
-
-    def resume_writing(self) -> None:
-        self.write_paused = False
-        t = self.transport
-        if t is not None and not t.is_closing():
-            t.resume_reading()
-
-    def data_received(self, data: bytes) -> None:
-        self.last_read = now = time.monotonic()
-        wire = self.wire
-        events = wire.receive_data(data)
-        if events and type(last := events[-1]) is ProtocolError:
-            # Java hands non-dubbo bytes to telnet; a gateway hangs up on them.
-            ing = self.ingress
-            log.info("%s: closing consumer connection %s: %s", ing.label, self.peer, last.message)
-            self.close()
-            return
-        buffered = wire.buffered
-        if buffered != self.held and self._hold(buffered, now):
-            return
-        on_request = self.ingress._on_request
-        for ev in events:
-            if type(ev) is Request:
-                on_request(self, ev.frame)
-            elif type(ev) is Heartbeat and ev.reply is not None:
-                self.send(ev.reply)
-            # else: heartbeat answers and other events from a consumer need nothing
-
-    def _hold(self, buffered: int, now: float) -> bool:
-        """Account a partial frame in the listener's budget; True: over it, closed."""
-        ing = self.ingress
-        ing._held += buffered - self.held
-        if not self.held or not buffered:
-            self.frame_since = now if buffered else 0.0
-        self.held = buffered
-        if ing._held <= ing.cfg.max_buffered_frame_bytes:
-            return False
-        log.warning(
-            "%s: closing %s: partial frames of all consumers exceed %d bytes",
-            ing.label,
-            self.peer,
-            ing.cfg.max_buffered_frame_bytes,
-        )
-        self.abort()
-        return True
-
-    def send(self, data: bytes) -> None:
-        if not self._out:
-            asyncio.get_running_loop().call_soon(self._flush)
-        self._out.append(data)
-
-    def _flush(self) -> None:
-        out, self._out = self._out, []
-        t = self.transport
-        if out and t is not None and not t.is_closing():
-            if self._overflowing(t):
-                return
-            t.write(out[0] if len(out) == 1 else b"".join(out))
-            self._overflowing(t)  # this write may have crossed both marks at once
-
-    def _overflowing(self, t: Any) -> bool:
-        """Past the high-water mark with ``max_unread_reply_bytes`` queued: abort -> True."""
-        if (
-            not self.write_paused
-            or t.get_write_buffer_size() <= self.ingress.cfg.max_unread_reply_bytes
-        ):
-            return False
-        log.warning(
-            "%s: consumer %s stopped reading its replies; aborting", self.ingress.label, self.peer
-        )
-        self.abort()
-        return True
-
-    def close(self) -> None:
-        if self.transport is not None:
-            self.transport.close()
-
-    def abort(self) -> None:
-        """Drop at once: unread input and output go (``close`` would flush them first)."""
-        if self.held:
-            self.ingress._held -= self.held
-            self.held = 0
-        self.wire = Connection(Role.SERVER, max_payload=self.ingress.cfg.max_payload)
-        if self.transport is not None:
-            self.transport.abort()
 
 
 class DubboIngress:
@@ -254,20 +97,14 @@ class DubboIngress:
         self.ssl_context = ssl_context
         self.label = label
         self.allow = set(allow) if allow is not None else None
-        self.not_found_hint = not_found_hint
         self._server: Any = None
-        self._conns: set[_Consumer] = set()
+        self._conns: set[Consumer] = set()
         self._cap = cfg.max_connections  # lowered to RLIMIT_NOFILE - fd_reserve at start()
         self._held = 0  # partial-frame bytes of all consumers (max_buffered_frame_bytes)
         #: connections refused past the cap
         self.refused = 0
-        #: LRU: least recently called first (max_services)
-        self._services: OrderedDict[ServiceKey, Service] = OrderedDict()
-        self._routes: dict[tuple[str, str, str, str], IngressRoute | None] = {}
-        #: (path, version, group, method) -> (what it was computed from, allowlist)
-        self._known: dict[
-            tuple[str, str, str, str], tuple[tuple[Any, ...], frozenset[str] | None]
-        ] = {}
+        #: routes, services (LRU) and signature allowlists (ingress/routes.py)
+        self.routes = IngressRoutes(gw, cfg, label, not_found_hint)
         self._tasks: set[asyncio.Future[Any]] = set()
         self._idle_handle: asyncio.TimerHandle | None = None
         self.in_flight = 0
@@ -281,7 +118,7 @@ class DubboIngress:
         reserve = self.gw.cfg.limits.get("fd_reserve", DEFAULT_FD_RESERVE)
         self._cap = connection_cap(self.cfg.max_connections, reserve, self.label)
         self._server = await loop.create_server(
-            lambda: _Consumer(self),
+            lambda: Consumer(self),
             self.cfg.host,
             self.cfg.port,
             ssl=self.ssl_context,
@@ -323,12 +160,10 @@ class DubboIngress:
         for c in list(self._conns):
             c._flush()
             c.close()
-        for svc in self._services.values():
-            self._forget(svc)
-        self._services.clear()
+        self.routes.close()
         await server.wait_closed()
 
-    def _admit(self, conn: _Consumer, transport: asyncio.BaseTransport) -> bool:
+    def _admit(self, conn: Consumer, transport: asyncio.BaseTransport) -> bool:
         if self._server is None:
             return False
         if self.allow is None:
@@ -361,7 +196,7 @@ class DubboIngress:
 
     # ---- requests ------------------------------------------------------------------------
 
-    def _on_request(self, conn: _Consumer, fr: Frame) -> None:
+    def _on_request(self, conn: Consumer, fr: Frame) -> None:
         self.requests += 1
         rid = fr.request_id
         try:
@@ -370,16 +205,16 @@ class DubboIngress:
             if fr.is_twoway:
                 conn.send(encode_error_response(rid, e.status, e.message))
             return
-        pool, up, timeout, ctx = target
+        pool, up, where = target
         if up is not None:
-            self._send(conn, fr, pool, up, timeout, ctx)
+            self._send(conn, fr, pool, up, where)
             return
-        task = asyncio.ensure_future(self._slow(conn, fr, timeout, ctx))
+        task = asyncio.ensure_future(self._slow(conn, fr, where))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    def _target(self, conn: _Consumer, fr: Frame) -> tuple[Any, Any, float, tuple[Any, ...]]:
-        """-> (pool, ready connection or None, timeout, routing context)."""
+    def _target(self, conn: Consumer, fr: Frame) -> tuple[Any, Any, Target]:
+        """-> (pool, ready connection or None, where the call goes)."""
         if self._server is None:
             raise IngressReply(SERVICE_ERROR, f"{self.label} is shutting down (READONLY)")
         if fr.serialization != HESSIAN2:
@@ -410,12 +245,12 @@ class DubboIngress:
                     f"(rule {rule}); the call was not forwarded",
                 ) from None
             raise IngressReply(BAD_REQUEST, f"Fail to decode request due to: {e}") from None
-        att = inv.attachments
         path = inv.path
-        version = norm_version(att.get("version", inv.version))
+        version = norm_version(inv.attachments.get("version", inv.version))
         group = inv.group
+        routes = self.routes
         try:
-            policy.judge_invocation(inv, self._known_classes(path, version, group, inv))
+            policy.judge_invocation(inv, routes.known_classes(path, version, group, inv))
         except PolicyRefused as e:
             log.warning("%s: refused %s.%s from %s: %s (rule %s)",
                         self.label, path, inv.method, conn.peer, e.message, e.rule)  # fmt: skip
@@ -424,170 +259,47 @@ class DubboIngress:
                 f"Fail to decode request due to: tribridge ({self.label}): {e.message} "
                 f"(rule {e.rule}); the call was not forwarded",
             ) from None
-        route = self._route(path, version, group, inv.method)
-        if route is None:
-            raise IngressReply(
-                SERVICE_NOT_FOUND,
-                f"Service {service_label(path, version, group)} not found, invocation "
-                f"rejected. ({self.not_found_hint}; method {inv.method})",
-            )
-        link_name = route.relay_link
-        if link_name is not None:
-            link = self.links[link_name]
-            timeout = self._timeout(att.get("timeout"), route.timeout)
-            return link, link.ready_connection(), timeout, (link, None, path, version, group)
-        svc = self._service(path, version, group)
-        timeout = self._timeout(att.get("timeout"), route.timeout or svc.cfg.timeout)
+        target = routes.target(inv, path, version, group, self.links)
+        svc = target.svc
+        if svc is None:  # a relay link
+            return target.link, target.link.ready_connection(), target
         if svc.snapshot.pending:
-            return None, None, timeout, (None, svc, path, version, group)
+            return None, None, target
         eps = svc.snapshot.endpoints
         if not eps:
-            raise self._no_provider(svc, path, version, group)
+            raise routes.no_provider(target)
         try:
             ep = svc.pick(eps, set(), None)
         except NoEndpoint:
-            raise self._no_provider(svc, path, version, group) from None
+            raise routes.no_provider(target) from None
         if svc.is_triple(ep):
-            return None, None, timeout, (None, svc, path, version, group)
+            return None, None, target
         pool = svc.pool(ep)
-        return pool, pool.ready_connection(), timeout, (None, svc, path, version, group)
-
-    def _known_classes(
-        self, path: str, version: str, group: str, inv: Any
-    ) -> frozenset[str] | None:
-        """The allowlist of the called method's signature — configured ``methods`` types and
-        provider metadata overloads of the service, transitively through their POJOs — or
-        None when this gateway knows no signature for it (then the deny list judges alone).
-        For ``$invoke`` the method is the one named in the first argument."""
-        method = inv.method
-        if method in ("$invoke", "$invokeAsync") and inv.args and isinstance(inv.args[0], str):
-            method = inv.args[0]
-        # the configured service (methods, types) and the ingress's own subscription to
-        # the same key (provider metadata), whichever exist
-        svcs = [
-            x
-            for x in (
-                self.gw.state.services.get(path),
-                self._services.get(ServiceKey(path, version, group)),
-            )
-            if x is not None
-        ]
-        if not svcs:
-            return None
-        key = (path, version, group, method)
-        stamp = tuple(
-            y
-            for x in svcs
-            for y in (x, x.cfg.methods.get(method), x.snapshot.definition, x.cfg.types)
-        )
-        hit = self._known.get(key)
-        if (
-            hit is not None
-            and len(hit[0]) == len(stamp)
-            and all(a is b for a, b in zip(hit[0], stamp, strict=True))
-        ):
-            return hit[1]
-        overloads: list[Any] = []
-        reg = TypeRegistry()
-        for x in svcs:
-            mcfg = x.cfg.methods.get(method)
-            if mcfg is not None and mcfg.types is not None:
-                overloads.append(mcfg.types)
-            d = x.snapshot.definition
-            if d is not None:
-                overloads += [o.parameter_types for o in d.overloads(method)]
-            for pd in x.type_registry().defs.values():
-                reg.add(pd)
-        known = known_classes(overloads, reg) if overloads else None
-        if len(self._known) >= _ROUTE_CACHE:
-            self._known.clear()
-        self._known[key] = (stamp, known)
-        return known
-
-    def _route(self, path: str, version: str, group: str, method: str) -> IngressRoute | None:
-        key = (path, version, group, method)
-        try:
-            return self._routes[key]
-        except KeyError:
-            pass
-        hit = next((r for r in self.cfg.routes if r.matches(path, version, group, method)), None)
-        if len(self._routes) >= _ROUTE_CACHE:
-            self._routes.clear()
-        self._routes[key] = hit
-        return hit
-
-    def _timeout(self, att: Any, default: float | None) -> float:
-        """The consumer's ``timeout`` attachment (ms), else the route's or service's."""
-        ms: float | None = None
-        if isinstance(att, (int, str)) and not isinstance(att, bool):
-            try:
-                ms = float(att)
-            except ValueError:
-                ms = None
-        if ms is not None and ms > 0:
-            return min(ms / 1000, self.cfg.max_timeout)
-        return default or 5.0
-
-    def _service(self, path: str, version: str, group: str) -> Service:
-        key = ServiceKey(path, version, group)
-        services = self._services
-        svc = services.get(key)
-        if svc is not None:
-            services.move_to_end(key)
-            return svc
-        while len(services) >= self.cfg.max_services:
-            # the least recently called goes (calls in flight keep their Service object);
-            # refusing every new service until a restart would let a scan take the door
-            _, old = services.popitem(last=False)
-            self._forget(old)
-        base = self.gw.services.get(path)
-        cfg = ServiceConfig(path, version, group)
-        if base is not None:
-            cfg.registry = base.cfg.registry
-            cfg.loadbalance = base.cfg.loadbalance
-            cfg.retries = base.cfg.retries
-            cfg.timeout = base.cfg.timeout
-        st = self.gw.state
-        svc = self.gw.directory.create(st, cfg)
-        self._services[key] = svc
-        return svc
-
-    def _forget(self, svc: Service) -> None:
-        """Stop following ``svc`` in its registry (unless the gateway itself follows it)."""
-        reg = self.gw.state.registry_for(svc.cfg)
-        if reg is not None and svc.cfg.interface not in self.gw.services:
-            reg.unsubscribe(svc.cfg.key, svc.update)
-            svc.release()
-
-    def _no_provider(self, svc: Service, path: str, version: str, group: str) -> IngressReply:
-        err = svc.snapshot.error
-        return IngressReply(
-            SERVICE_ERROR,
-            f"No provider available for the service {service_label(path, version, group)} "
-            f"from tribridge ({self.label})" + (f": registry: {err}" if err else ""),
-        )
+        return pool, pool.ready_connection(), target
 
     def _send(
         self,
-        conn: _Consumer,
+        conn: Consumer,
         fr: Frame,
-        pool: Any,
-        up: Any,
-        timeout: float,
-        ctx: tuple[Any, ...],
+        pool: UpstreamPool,
+        up: UpstreamConnection,
+        to: Target,
+        timeout: float | None = None,
     ) -> asyncio.Future[Frame] | None:
+        """Forward the frame under a fresh id; its reply answers the consumer (``_reply``).
+        ``timeout``: what is left of the consumer's (default: all of it)."""
         uid = up.next_id()
         frame = pack_frame(fr.flag, 0, uid, fr.body)
         if not fr.is_twoway:
             up.send_oneway(frame)
             return None
-        fut = up.call(uid, frame, timeout)
+        fut = up.call(uid, frame, to.timeout if timeout is None else timeout)
         self._begin(conn, pool)
-        fut.add_done_callback(partial(self._reply, conn, fr.request_id, pool, ctx))
+        fut.add_done_callback(partial(self._reply, conn, fr.request_id, pool, to))
         return fut
 
     def _reply(
-        self, conn: _Consumer, rid: int, pool: Any, ctx: tuple[Any, ...], fut: asyncio.Future[Frame]
+        self, conn: Consumer, rid: int, pool: UpstreamPool, to: Target, fut: asyncio.Future[Frame]
     ) -> None:
         self._done(conn, pool)
         if fut.cancelled():
@@ -596,7 +308,7 @@ class DubboIngress:
         if exc is not None:
             if isinstance(exc, UpstreamError):
                 pool.record_failure()
-                conn.send(self._error_frame(rid, exc, ctx))
+                conn.send(self._error_frame(rid, exc, to))
             return
         res = fut.result()
         if res.oversize:
@@ -615,109 +327,118 @@ class DubboIngress:
             pool.record_success()
         conn.send(pack_frame(res.flag, res.status, rid, res.body))
 
-    def _begin(self, conn: _Consumer, pool: Any) -> None:
+    def _begin(self, conn: Consumer, pool: UpstreamPool) -> None:
         pool.active += 1
         conn.in_flight += 1
         self.in_flight += 1
 
-    def _done(self, conn: _Consumer, pool: Any) -> None:
+    def _done(self, conn: Consumer, pool: UpstreamPool) -> None:
         pool.active -= 1
         conn.in_flight -= 1
         self.in_flight -= 1
         if self.in_flight == 0 and self._drained is not None and not self._drained.done():
             self._drained.set_result(None)
 
-    def _error_frame(self, rid: int, exc: UpstreamError, ctx: tuple[Any, ...]) -> bytes:
-        link, _svc, path, version, group = ctx
-        label = service_label(path, version, group)
-        where = f"relay link {link.name!r}" if link is not None else "provider"
-        if isinstance(exc, CallTimeout):
-            return encode_error_response(rid, SERVER_TIMEOUT, f"tribridge: {label}: {where}: {exc}")
-        if isinstance(exc, UpstreamBusy):
-            return encode_error_response(
-                rid, SERVER_THREADPOOL_EXHAUSTED_ERROR, f"tribridge: {label}: {where}: {exc}"
+    @staticmethod
+    def _error_frame(rid: int, exc: UpstreamError, to: Target) -> bytes:
+        """The consumer's answer for a call no provider answered (``statuses.UPSTREAM_TO_DUBBO``)."""
+        status = upstream_to_dubbo(exc.code)
+        if status == SERVICE_ERROR:  # no answer from anyone: the failure says where itself
+            return encode_error_response(rid, status, f"tribridge: {to.label}: {exc}")
+        where = f"relay link {to.link.name!r}" if to.link is not None else "provider"
+        return encode_error_response(rid, status, f"tribridge: {to.label}: {where}: {exc}")
+
+    async def _slow(self, conn: Consumer, fr: Frame, to: Target) -> None:
+        """Connect first (or wait for the registry) through the attempt loop: other
+        instances are tried only when the request never left (a forwarded body's method
+        is not known to be idempotent), within the consumer's timeout."""
+        try:
+            svc = to.svc
+            if svc is not None and svc.snapshot.pending:
+                await self._settled(svc, to)
+            await attempts.run(self._plan(to), partial(self._attempt, conn, fr, to))
+        except IngressReply as e:
+            if fr.is_twoway:
+                conn.send(encode_error_response(fr.request_id, e.status, e.message))
+        except UpstreamError as e:
+            if fr.is_twoway:
+                conn.send(self._error_frame(fr.request_id, e, to))
+
+    async def _settled(self, svc: Service, to: Target) -> None:
+        if not await svc.settled(self.gw.cfg.registry_wait):
+            raise IngressReply(
+                SERVICE_ERROR, f"tribridge: the registry has not answered about {to.label} yet"
             )
-        return encode_error_response(rid, SERVICE_ERROR, f"tribridge: {label}: {exc}")
+
+    def _plan(self, to: Target) -> Plan[None]:
+        svc = to.svc
+        if svc is None:  # a relay link: one attempt, on the link
+            link = to.link
+
+            def on_link(tried: set[tuple[str, int]]) -> Endpoint:
+                if tried:
+                    raise NoEndpoint("relay link tried")
+                return Endpoint(link.name, 0, "relay")
+
+            return Plan(to.label, 1, False, to.deadline, on_link, lambda ep: link, _give_up)
+
+        def pick(tried: set[tuple[str, int]]) -> Endpoint:
+            eps = svc.snapshot.endpoints
+            if not eps:
+                raise self.routes.no_provider(to)
+            return svc.pick(eps, tried, None)
+
+        tries = 1 + max(svc.cfg.retries, 0)
+        return Plan(to.label, tries, False, to.deadline, pick, svc.pool, _give_up, svc.events)
+
+    async def _attempt(
+        self,
+        conn: Consumer,
+        fr: Frame,
+        to: Target,
+        ep: Endpoint,
+        pool: UpstreamPool,
+        left: float,
+    ) -> tuple[None, bool | None]:
+        """One attempt: forward the frame once connected (its reply completes the call
+        later, ``_reply``), or bridge it onto a Triple provider."""
+        if to.svc is not None and to.svc.is_triple(ep):
+            return None, await self._triple(conn, fr, to, ep, pool, left)
+        up = await pool.connection()
+        self._send(conn, fr, pool, up, to, left)
+        return None, None
 
     async def _triple(
-        self, conn: _Consumer, fr: Frame, svc: Service, ep: Endpoint, pool: Any, timeout: float
-    ) -> None:
+        self, conn: Consumer, fr: Frame, to: Target, ep: Endpoint, pool: UpstreamPool, left: float
+    ) -> bool | None:
         """Bridge one call onto a Triple provider (gateway/ingress/triple_bridge.py); raises
-        ``ConnectFailed`` when the request surely never left, so another instance is tried."""
+        ``TripleFailed`` (not sent) when the request surely never left, so another instance
+        is tried; -> the instance's health for the attempt loop."""
+        svc = to.svc
+        assert svc is not None
         try:
             req = triple_request(fr.body, svc.cfg.interface)
         except BridgeError as e:
             raise IngressReply(BAD_REQUEST, str(e)) from None
         rid = fr.request_id
+        client: TripleTransport = self.gw.pools.triple_client()
         self._begin(conn, pool)
         try:
-            reply = await self.gw.pools.triple_client().unary(
-                ep, req.path, req.payload, req.headers, timeout, pool.tls
-            )
+            reply = await client.unary(ep, req.path, req.payload, req.headers, left, pool.tls)
         except TripleCallError as e:
-            if e.code in TRIPLE_FAILURES:
-                pool.record_failure()
             if not e.sent:
-                raise ConnectFailed(f"{ep.host}:{ep.port}: {e}") from None
+                raise TripleFailed(e, f"{ep.host}:{ep.port}") from None
             if fr.is_twoway:
-                conn.send(
-                    encode_error_response(
-                        rid, dubbo_status(e), f"tribridge: {svc.cfg.interface} over Triple: {e}"
-                    )
-                )
-            return
+                msg = f"tribridge: {svc.cfg.interface} over Triple: {e}"
+                conn.send(encode_error_response(rid, dubbo_status(e), msg))
+            return False if e.code in TRIPLE_FAILURES else None
         finally:
             self._done(conn, pool)
-        pool.record_success()
         if fr.is_twoway:
             conn.send(dubbo_response(rid, reply, req.dubbo_version))
+        return True
 
-    async def _slow(self, conn: _Consumer, fr: Frame, timeout: float, ctx: tuple[Any, ...]) -> None:
-        """Connect first (or wait for the registry), trying other instances on connect
-        failures — a request that never left cannot have run twice."""
-        link, svc, path, version, group = ctx
-        rid = fr.request_id
-        try:
-            if link is not None:
-                up = await link.connection()
-                self._send(conn, fr, link, up, timeout, ctx)
-                return
-            if svc.snapshot.pending and not await svc.settled(self.gw.cfg.registry_wait):
-                raise IngressReply(
-                    SERVICE_ERROR,
-                    f"tribridge: the registry has not answered about "
-                    f"{service_label(path, version, group)} yet",
-                )
-            tried: set[tuple[str, int]] = set()
-            last: UpstreamError | None = None
-            for _ in range(1 + max(svc.cfg.retries, 0)):
-                eps = svc.snapshot.endpoints
-                if not eps:
-                    raise self._no_provider(svc, path, version, group)
-                try:
-                    ep = svc.pick(eps, tried, None)
-                except NoEndpoint:
-                    break
-                tried.add((ep.host, ep.port))
-                pool = svc.pool(ep)
-                try:
-                    if svc.is_triple(ep):
-                        await self._triple(conn, fr, svc, ep, pool, timeout)
-                        return
-                    up = await pool.connection()
-                except ConnectFailed as e:
-                    last = e
-                    continue
-                self._send(conn, fr, pool, up, timeout, ctx)
-                return
-            raise IngressReply(
-                SERVICE_ERROR,
-                f"tribridge: {service_label(path, version, group)}: "
-                + (str(last) if last else "no provider instance left to try"),
-            )
-        except IngressReply as e:
-            if fr.is_twoway:
-                conn.send(encode_error_response(rid, e.status, e.message))
-        except UpstreamError as e:
-            if fr.is_twoway:
-                conn.send(self._error_frame(rid, e, ctx))
+
+def _give_up(last: UpstreamError | None) -> None:
+    """No instance took the call: the last failure answers the consumer (``_slow``)."""
+    raise last if last is not None else NoEndpoint("no provider instance left to try")

@@ -41,7 +41,7 @@ from tribridge.codecs.triple import (
     headers_to_attachments,
     is_hessian,
 )
-from tribridge.invoke.invoker import GENERIC_ARG_TYPES
+from tribridge.invoke.replies import GENERIC_ARG_TYPES
 from tribridge.statuses import grpc_to_dubbo
 from tribridge.upstream.triple import APP_NAME, TripleCallError, TripleReply
 

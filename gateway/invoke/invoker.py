@@ -11,10 +11,10 @@ import asyncio
 import fnmatch
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
-import orjson
 from tribridge.codecs.dubbo import (
     DubboProtocolError,
     Frame,
@@ -24,57 +24,47 @@ from tribridge.codecs.dubbo import (
     generic_args,
     generic_template,
 )
-from tribridge.codecs.dubbo.frame import (
-    BAD_REQUEST,
-    OK,
-    SERVER_THREADPOOL_EXHAUSTED_ERROR,
-    SERVICE_ERROR,
-    SERVICE_NOT_FOUND,
-)
-from tribridge.codecs.dubbo.messages import exception_from_value
+from tribridge.codecs.dubbo.frame import SERVER_THREADPOOL_EXHAUSTED_ERROR
 from tribridge.codecs.hessian2 import (
-    Decoder,
     HessianError,
     JavaType,
     JavaTypeError,
     TypeRegistry,
     coerce,
     descriptor_of,
-    encode,
 )
 from tribridge.codecs.hessian2.javatypes import infer
-from tribridge.codecs.triple import (
-    Code,
-    RequestWrapperTemplate,
-    Status,
-    TripleProtocolError,
-    attachments_to_headers,
-    decode_response_wrapper,
-    headers_to_attachments,
-    is_hessian,
-)
 from tribridge.config.services import ServiceConfig
 from tribridge.errors import GatewayError
-from tribridge.invoke.jsonmap import JSONDecodeError, dumps, loads
+from tribridge.invoke import attempts
+from tribridge.invoke.attempts import Plan
+from tribridge.invoke.call import Call, Outcome, RequestContext
+from tribridge.invoke.events import NO_EVENTS, Events
+from tribridge.invoke.replies import (
+    TYPE_HINT,
+    result_error,
+    result_outcome,
+    upstream_error,
+    with_type_hint,
+)
+from tribridge.invoke.triple_calls import TripleCalls
 from tribridge.registries.base import Endpoint, Listener, Registry, ServiceKey, Snapshot
 from tribridge.security.policy import ClassPolicy
 from tribridge.security.tls import client_tls_for
-from tribridge.statuses import dubbo_to_http, http1_to_grpc
-from tribridge.upstream.pool import (
-    CallTimeout,
-    ConnectFailed,
-    InstancePool,
-    LoadBalancer,
-    NoEndpoint,
-    PoolSet,
-    UpstreamError,
-    make_balancer,
-)
-from tribridge.upstream.triple import APP_NAME, TripleCallError, status_error
+from tribridge.upstream.balancers import LoadBalancer, make_balancer
+from tribridge.upstream.errors import UpstreamError
+from tribridge.upstream.pool import PoolSet
+from tribridge.upstream.protocols import UpstreamPool
+
+#: names other modules import from here (the call types live in ``invoke.call``, the
+#: reply mappings in ``invoke.replies``)
+__all__ = ["TYPE_HINT", "Call", "Outcome", "Prepared", "Service", "with_type_hint"]
 
 
 @dataclass(slots=True)
-class _Prepared:
+class Prepared:
+    """Everything about a call that does not depend on the instance chosen."""
+
     call: Call
     tmpl: RequestTemplate
     wire: list[Any]
@@ -84,23 +74,13 @@ class _Prepared:
     hash_key: str | None
     types: list[JavaType] | None = None
     generic: bool = False
+    #: ``time.monotonic()`` when the call's timeout runs out (set by the attempt loop's
+    #: first run: the fast path's single attempt has its own timer)
+    deadline: float = 0.0
     #: the instance ``send_fast`` chose when it handed over to the async path
     first: Endpoint | None = None
     #: ``send_fast`` started a Triple call: its future yields a ``TripleReply``
     triple: bool = False
-
-
-@dataclass(slots=True)
-class Call:
-    """One invocation request, already parsed from HTTP."""
-
-    method: str
-    args: list[Any]
-    types: list[JavaType] | None = None  # request hint
-    version: str | None = None
-    group: str | None = None
-    timeout: float | None = None
-    attachments: dict[str, str] = field(default_factory=dict)
 
 
 DEFAULT_POLICY = ClassPolicy()
@@ -112,33 +92,6 @@ MAX_FOLLOWED_KEYS = 32
 
 def _endpoint_tls(interface: str, ep: Endpoint) -> Any:
     return client_tls_for([], interface, None, ep)
-
-
-#: How a Java provider says an argument's wire type did not fit the type it declares
-#: (hessian-lite deserializers, Caucho's field readers, reflection).
-_TYPE_MISMATCH = (
-    "unexpected object",
-    "argument type mismatch",
-    "cannot be cast",
-    "classcastexception",
-    "can't convert",
-    "cannot convert",
-    "expected ",
-)
-TYPE_HINT = (
-    "the provider could not read an argument as the Java type it declares; say the type: "
-    'a class tag where nothing declares it ({"class": "java.math.BigDecimal", "value": '
-    '"12.50"}, also inside POJOs, lists and maps), or x-tribridge-types / configured '
-    "method types / provider metadata for the parameters"
-)
-
-
-def with_type_hint(message: str) -> str:
-    """A provider's refusal to read an argument, with what to do about it appended."""
-    lowered = message.lower()
-    if any(s in lowered for s in _TYPE_MISMATCH):
-        return f"{message} [hint: {TYPE_HINT}]"
-    return message
 
 
 class Service:
@@ -160,7 +113,10 @@ class Service:
         #: snapshot, not once per call (profile globs and the URL's ssl params)
         self._tls_cache: dict[int, tuple[Endpoint, Any]] = {}
         self.ever_provided = False
-        self._tri_templates: dict[tuple[Any, ...], _TripleTemplate] = {}
+        #: the Triple half (wrapper mode, HTTP/1.1 unary): templates, attempts
+        self.triple = TripleCalls(self)
+        #: the gateway's event listeners (``invoke.events``); set by the gateway
+        self.events: Events = NO_EVENTS
         self._enums: tuple[Any, frozenset[str]] | None = None
         #: the registry ``cfg.key`` is followed in (set by the gateway when it subscribes)
         self.registry: Registry | None = None
@@ -226,7 +182,7 @@ class Service:
             return False
         return True
 
-    def pool(self, ep: Endpoint) -> InstancePool:
+    def pool(self, ep: Endpoint) -> Any:
         hit = self._tls_cache.get(id(ep))
         if hit is not None and hit[0] is ep:
             return self.pools.get(ep, hit[1])
@@ -394,21 +350,11 @@ class Service:
     def pick(
         self, eps: Sequence[Endpoint], exclude: set[tuple[str, int]], hash_key: str | None
     ) -> Endpoint:
-        now = time.monotonic()
-        usable = [e for e in eps if (e.host, e.port) not in exclude]
-        if not usable:
-            raise NoEndpoint("no provider instance left to try")
-        pools = [self.pool(e) for e in usable]
-        healthy = [i for i, p in enumerate(pools) if p.available(now)]
-        if healthy and len(healthy) != len(usable):
-            usable = [usable[i] for i in healthy]
-            pools = [pools[i] for i in healthy]
-        # else: every instance is ejected or readonly — try them anyway (panic mode)
-        return usable[self.balancer.select(usable, pools, hash_key)]
+        return attempts.pick(eps, exclude, self.pool, self.balancer, hash_key)
 
     # ---- the call ------------------------------------------------------------------------
 
-    def prepare(self, call: Call) -> _Prepared:
+    def prepare(self, call: Call) -> Prepared:
         """Everything about a call that does not depend on the instance chosen."""
         cfg = self.cfg
         types, source = self.signature(call)
@@ -449,9 +395,8 @@ class Service:
         hash_key = None
         if self.balancer.name == "consistenthash":
             hash_key = str(call.args[cfg.hash_arg]) if len(call.args) > cfg.hash_arg else ""
-        return _Prepared(
-            call, tmpl, wire, eps, timeout, bool(mcfg and mcfg.idempotent), hash_key, types, generic
-        )
+        idempotent = bool(mcfg and mcfg.idempotent)
+        return Prepared(call, tmpl, wire, eps, timeout, idempotent, hash_key, types, generic)
 
     def _check_classes(self, call: Call, types: list[JavaType] | None) -> None:
         pol = self.class_policy
@@ -478,14 +423,15 @@ class Service:
                 pol.check_args(call.args, types, reg)
                 break
 
-    def send_fast(self, prep: _Prepared) -> tuple[InstancePool, asyncio.Future[Frame]] | None:
-        """Send on an already-open connection without awaiting anything; ``None`` when the
-        call needs the full path (connecting, or retries for an idempotent method)."""
+    def send_fast(self, prep: Prepared) -> tuple[UpstreamPool, asyncio.Future[Any]] | None:
+        """The call's first attempt on an already-open connection, without awaiting
+        anything; ``None`` when the call needs the attempt loop (connecting, or retries for
+        an idempotent method)."""
         if prep.idempotent and self.cfg.retries > 0:
             return None
         ep = self.pick(prep.eps, set(), prep.hash_key)
         if (ep.protocol == "tri" or self.cfg.protocol) and self.is_triple(ep):
-            return self._send_fast_triple(prep, ep)
+            return self.triple.send_fast(prep, ep)
         pool = self.pool(ep)
         conn = pool.ready_connection()
         if conn is None:
@@ -496,20 +442,25 @@ class Service:
         pool.active += 1
         return pool, fut
 
-    def finish(self, prep: _Prepared, pool: InstancePool, fut: asyncio.Future[Frame]) -> Result:
-        """Turn a completed frame future into a Result, or raise the GatewayError."""
+    def finish(self, prep: Prepared, pool: UpstreamPool, fut: asyncio.Future[Any]) -> Outcome:
+        """The outcome of a call ``send_fast`` started, once its future is done."""
         if prep.triple:
-            return self._finish_triple(prep, pool, fut)  # type: ignore[arg-type]
+            return self.triple.finish(prep, pool, fut)
         pool.active -= 1
         exc = fut.exception()
         if exc is not None:
             if isinstance(exc, UpstreamError):
-                pool.record_failure()
-                raise self._upstream_error(exc, prep.call)
+                attempts.record(pool, False, self.cfg.interface, self.events, exc)
+                return Outcome.failed(upstream_error(exc, self.cfg, prep.call))
             raise exc
-        return self._decode(prep, pool, fut.result())
+        out, healthy = self._decode(prep, fut.result())
+        if healthy:
+            pool.record_success()
+        else:
+            attempts.record(pool, False, self.cfg.interface, self.events)
+        return out
 
-    def _decode(self, prep: _Prepared, pool: InstancePool, fr: Frame) -> Result:
+    def _decode(self, prep: Prepared, fr: Frame) -> tuple[Outcome, bool]:
         try:
             res = decode_response(fr)
         except DubboProtocolError as e:
@@ -520,333 +471,68 @@ class Service:
                 service=self.cfg.interface,
                 method=prep.call.method,
             ) from None
-        if res.status == SERVER_THREADPOOL_EXHAUSTED_ERROR:
-            pool.record_failure()
-        else:
-            pool.record_success()
-        return res
+        if res.ok:  # inline: once per call
+            return Outcome(res.value, res.attachments), True
+        return (
+            result_outcome(res, self.cfg, prep.call),
+            res.status != SERVER_THREADPOOL_EXHAUSTED_ERROR,
+        )
 
-    async def invoke(self, call: Call) -> Result:
-        return await self.invoke_prepared(self.prepare(call))
+    async def invoke(self, call: Call, ctx: RequestContext | None = None) -> Outcome:
+        """Prepare and run a call: its outcome, errors before sending included."""
+        try:
+            return await self.invoke_prepared(self.prepare(call), ctx)
+        except GatewayError as e:
+            return Outcome.failed(e)
 
-    async def invoke_prepared(self, prep: _Prepared) -> Result:
+    async def invoke_prepared(self, prep: Prepared, ctx: RequestContext | None = None) -> Outcome:
+        """Run a prepared call through the attempt loop (``invoke.attempts``)."""
         call = prep.call
-        tried: set[tuple[str, int]] = set()
-        attempts = 1 + max(self.cfg.retries, 0)
-        last: UpstreamError | None = None
-        for _ in range(attempts):
-            try:
-                if prep.first is not None:  # keep the balancer's choice from send_fast
-                    ep, prep.first = prep.first, None
-                else:
-                    ep = self.pick(prep.eps, tried, prep.hash_key)
-            except NoEndpoint:
-                break
-            tried.add((ep.host, ep.port))
-            pool = self.pool(ep)
-            if self.is_triple(ep):
-                pool.active += 1
-                try:
-                    if self.cfg.transport == "http1":
-                        return await self._invoke_http1(prep, ep, pool)
-                    return await self._invoke_triple(prep, ep, pool)
-                except ConnectFailed as e:
-                    last = e
-                    continue
-                finally:
-                    pool.active -= 1
-            try:
-                conn = await pool.connection()
-            except ConnectFailed as e:
-                last = e
-                continue  # never sent: always safe to try another instance
-            rid = conn.next_id()
-            frame = prep.tmpl.frame(rid, prep.wire, call.attachments)
-            pool.active += 1
-            try:
-                fr = await conn.call(rid, frame, prep.timeout)
-            except UpstreamError as e:
-                pool.record_failure()
-                last = e
-                if e.sent and not prep.idempotent:
-                    break
-                continue
-            finally:
-                pool.active -= 1
-            return self._decode(prep, pool, fr)
-        raise self._upstream_error(last, call)
+        if not prep.deadline:  # the fast path needs none: set when the loop first runs
+            prep.deadline = time.monotonic() + prep.timeout
+        plan: Plan[Outcome] = Plan(
+            service=self.cfg.interface,
+            tries=1 + max(self.cfg.retries, 0),
+            idempotent=prep.idempotent,
+            deadline=prep.deadline,
+            pick=lambda tried: self.pick(prep.eps, tried, prep.hash_key),
+            pool_for=self.pool,
+            give_up=lambda last: Outcome.failed(upstream_error(last, self.cfg, call)),
+            events=self.events,
+            ctx=ctx,
+            first=prep.first,
+        )
+        prep.first = None
+        try:
+            return await attempts.run(plan, partial(self._attempt, prep))
+        except GatewayError as e:
+            return Outcome.failed(e)
 
-    def _upstream_error(self, e: UpstreamError | None, call: Call) -> GatewayError:
-        extra = {"service": self.cfg.interface, "method": call.method}
-        if isinstance(e, CallTimeout):
-            return GatewayError(504, "upstream_timeout", str(e), **extra)
-        if e is None:
-            return GatewayError(503, "no_provider", "no provider instance available", **extra)
-        return GatewayError(503 if not e.sent else 502, e.code, str(e), **extra)
+    async def _attempt(
+        self, prep: Prepared, ep: Endpoint, pool: UpstreamPool, timeout: float
+    ) -> tuple[Outcome, bool | None]:
+        """One attempt on one instance, in whatever protocol it speaks."""
+        if self.is_triple(ep):
+            if self.cfg.transport == "http1":
+                return await self.triple.attempt_http1(prep, ep, pool, timeout)
+            return await self.triple.attempt(prep, ep, pool, timeout)
+        conn = await pool.connection()
+        rid = conn.next_id()
+        frame = prep.tmpl.frame(rid, prep.wire, prep.call.attachments)
+        pool.active += 1
+        try:
+            fr = await conn.call(rid, frame, timeout)
+        finally:
+            pool.active -= 1
+        return self._decode(prep, fr)
 
     def result_error(self, res: Result, call: Call) -> GatewayError:
         """Map a non-OK Dubbo result to the HTTP error the client sees."""
-        extra: dict[str, Any] = {"service": self.cfg.interface, "method": call.method}
-        if res.exception is not None:
-            exc = res.exception
-            return GatewayError(
-                500,
-                "provider_exception",
-                exc.message or exc.cls,
-                exception=exc.cls,
-                cause=exc.cause.to_json() if exc.cause else None,
-                **extra,
-            )
-        msg = res.error or res.status_name
-        lowered = msg.lower()
-        if res.status in (BAD_REQUEST, SERVICE_ERROR, SERVICE_NOT_FOUND) and "not found" in lowered:
-            return GatewayError(
-                404,
-                "not_found",
-                msg,
-                dubbo_status=res.status,
-                version=call.version if call.version is not None else self.cfg.version,
-                group=call.group if call.group is not None else self.cfg.group,
-                **extra,
-            )
-        status, code = dubbo_to_http(res.status)
-        if res.status == BAD_REQUEST:  # the provider could not read an argument
-            msg = with_type_hint(msg)
-            return GatewayError(status, code, msg, dubbo_status=res.status, **extra)
-        if any(s in lowered for s in ("not found", "cannot find", "can not find", "not exist")):
-            status, code = 404, "not_found"
-        return GatewayError(status, code, msg, dubbo_status=res.status, **extra)
-
-    # ---- Triple (wrapper mode) -----------------------------------------------------------
+        return result_error(res, self.cfg, call)
 
     def is_triple(self, ep: Endpoint) -> bool:
         p = self.cfg.protocol
         return p == "tri" if p else ep.protocol == "tri"
-
-    def _triple_template(self, prep: _Prepared) -> _TripleTemplate:
-        call = prep.call
-        version = call.version if call.version is not None else self.cfg.version
-        group = call.group if call.group is not None else self.cfg.group
-        types = prep.types
-        key = (call.method, tuple(map(str, types or ())), version, group, prep.generic)
-        t = self._tri_templates.get(key)
-        if t is None:
-            if prep.generic:
-                method = "$invoke"
-                arg_types = list(GENERIC_ARG_TYPES)
-            else:
-                method = call.method
-                arg_types = [jt.class_name() for jt in types or ()]
-            headers: list[tuple[str, str | bytes]] = [("tri-consumer-appname", APP_NAME)]
-            if version:
-                headers.append(("tri-service-version", version))
-            if group:
-                headers.append(("tri-service-group", group))
-            if prep.generic:
-                headers.append(("generic", "true"))
-            if self.cfg.token:
-                headers.append(("token", self.cfg.token))
-            t = _TripleTemplate(
-                f"/{self.cfg.interface}/{method}", RequestWrapperTemplate(arg_types), headers
-            )
-            if len(self._tri_templates) > 4096:
-                self._tri_templates.clear()
-            self._tri_templates[key] = t
-        return t
-
-    def _triple_request(
-        self, prep: _Prepared, with_attachments: bool = True
-    ) -> tuple[_TripleTemplate, bytes, list[tuple[str, str | bytes]]]:
-        call = prep.call
-        t = self._triple_template(prep)
-        try:
-            payload = t.wrapper.encode([encode(a) for a in prep.wire])
-        except HessianError as e:
-            raise GatewayError(
-                400, "bad_arguments", str(e), service=self.cfg.interface, method=call.method
-            ) from None
-        headers = t.headers
-        if call.attachments and with_attachments:
-            headers = headers + attachments_to_headers(call.attachments)
-        return t, payload, headers
-
-    def _send_fast_triple(
-        self, prep: _Prepared, ep: Endpoint
-    ) -> tuple[InstancePool, asyncio.Future[Any]] | None:
-        """Start a Triple call without a coroutine when the client can (the h2/lean
-        clients with an open connection); else hand over to the async path."""
-        prep.first = ep
-        if self.cfg.transport == "http1":
-            return None
-        start = getattr(self.pools.triple_client(), "start", None)
-        if start is None:
-            return None
-        t, payload, _ = self._triple_request(prep, with_attachments=False)
-        extra = attachments_to_headers(prep.call.attachments) if prep.call.attachments else ()
-        pool = self.pool(ep)
-        try:
-            # the template's headers are a cache key in the client; attachments vary per call
-            fut = start(ep, t.path, payload, t.headers, prep.timeout, extra, pool.tls)
-        except TripleCallError:
-            return None  # the async path reports it (and may try another instance)
-        if fut is None:
-            return None
-        prep.first = None
-        prep.triple = True
-        pool.active += 1
-        return pool, fut
-
-    def _finish_triple(
-        self, prep: _Prepared, pool: InstancePool, fut: asyncio.Future[Any]
-    ) -> Result:
-        pool.active -= 1
-        exc = fut.exception()
-        if exc is not None:
-            if isinstance(exc, TripleCallError):
-                if exc.code in TRIPLE_FAILURES:
-                    pool.record_failure()
-                raise self._triple_error(exc, prep.call)
-            raise exc
-        pool.record_success()
-        return self._triple_result(fut.result(), prep.call)
-
-    async def _invoke_triple(self, prep: _Prepared, ep: Endpoint, pool: InstancePool) -> Result:
-        """One Triple attempt; raises ``ConnectFailed`` when the request surely never left
-        (the caller then tries another instance), ``GatewayError`` otherwise."""
-        call = prep.call
-        t, payload, headers = self._triple_request(prep)
-        try:
-            reply = await self.pools.triple_client().unary(
-                ep, t.path, payload, headers, prep.timeout, pool.tls
-            )
-        except TripleCallError as e:
-            if e.code in TRIPLE_FAILURES:
-                pool.record_failure()
-            if not e.sent:
-                raise ConnectFailed(f"{ep.host}:{ep.port}: {e}") from None
-            raise self._triple_error(e, call) from None
-        pool.record_success()
-        return self._triple_result(reply, call)
-
-    async def _invoke_http1(self, prep: _Prepared, ep: Endpoint, pool: InstancePool) -> Result:
-        """Triple's HTTP/1.1 unary mode: the call's JSON arguments as the body (one argument:
-        itself, as Java binds a single parameter to the whole body; several: a JSON array,
-        bound by position), the JSON reply as the value."""
-        call = prep.call
-        extra = {"service": self.cfg.interface, "method": call.method}
-        args = call.args
-        try:
-            body = (
-                dumps(args[0] if len(args) == 1 else args, decimals_as_numbers=True)
-                if args
-                else b"{}"
-            )
-        except (TypeError, ValueError) as e:
-            raise GatewayError(400, "bad_arguments", str(e), **extra) from None
-        version = call.version if call.version is not None else self.cfg.version
-        group = call.group if call.group is not None else self.cfg.group
-        headers: list[tuple[str, str | bytes]] = [("tri-consumer-appname", APP_NAME)]
-        if version:
-            headers.append(("tri-service-version", version))
-        if group:
-            headers.append(("tri-service-group", group))
-        if self.cfg.token:
-            headers.append(("token", self.cfg.token))
-        if call.attachments:
-            headers += attachments_to_headers(call.attachments)
-        try:
-            reply = await self.pools.http1_client().unary(
-                ep, f"/{self.cfg.interface}/{call.method}", body, headers, prep.timeout
-            )
-        except TripleCallError as e:
-            if e.code in TRIPLE_FAILURES:
-                pool.record_failure()
-            if not e.sent:
-                raise ConnectFailed(f"{ep.host}:{ep.port}: {e}") from None
-            raise self._triple_error(e, call) from None
-        if reply.status != 200:
-            if reply.status >= 500:
-                pool.record_failure()
-            raise self._triple_error(TripleCallError(http1_status(reply)), call)
-        pool.record_success()
-        try:
-            value = loads(reply.body) if reply.body else None
-        except JSONDecodeError as e:
-            raise GatewayError(
-                502, "bad_provider_response", f"reply is not JSON: {e}", **extra
-            ) from None
-        return Result(0, OK, value=value, attachments=reply.attachments())
-
-    def _triple_result(self, reply: Any, call: Call) -> Result:
-        try:
-            w = decode_response_wrapper(reply.data)
-            if not is_hessian(w.serialize_type):
-                raise TripleProtocolError(
-                    f"response serialized as {w.serialize_type!r}, expected hessian2"
-                )
-            value = Decoder(w.data).read() if w.data else None
-        except (TripleProtocolError, HessianError) as e:
-            raise GatewayError(
-                502,
-                "bad_provider_response",
-                str(e),
-                service=self.cfg.interface,
-                method=call.method,
-            ) from None
-        res = Result(
-            0, OK, attachments=headers_to_attachments(reply.trailers) if reply.trailers else {}
-        )
-        if reply.exception_code:
-            res.exception = exception_from_value(value)
-        else:
-            res.value = value
-        return res
-
-    def _triple_error(self, e: TripleCallError, call: Call) -> GatewayError:
-        extra: dict[str, Any] = {"service": self.cfg.interface, "method": call.method}
-        if e.http[0] == 404:
-            extra["version"] = call.version if call.version is not None else self.cfg.version
-            extra["group"] = call.group if call.group is not None else self.cfg.group
-        err = status_error(e.status, **extra)
-        if e.status.code in (Code.INVALID_ARGUMENT, Code.INTERNAL, Code.UNKNOWN):
-            err.message = with_type_hint(err.message)  # Java could not read an argument
-        return err
-
-
-def http1_status(reply: Any) -> Status:
-    """The status of a non-200 HTTP/1.1 Triple reply: JSON ``{"status", "message"}`` where
-    ``status`` is a gRPC code (dubbo-node; a number or its decimal string), else the HTTP
-    status mapped by the Triple spec's table (``statuses.HTTP1_TO_GRPC``)."""
-    code = http1_to_grpc(reply.status)
-    message = f"HTTP {reply.status} from provider"
-    try:
-        doc = orjson.loads(reply.body) if reply.body else None
-    except orjson.JSONDecodeError:
-        doc = None
-    if isinstance(doc, dict):
-        st = doc.get("status")
-        if isinstance(st, str) and st.isdigit():
-            st = int(st)
-        if isinstance(st, int) and 0 < st <= 16:
-            code = st
-        if isinstance(doc.get("message"), str) and doc["message"]:
-            message = doc["message"]
-    return Status(code, message)
-
-
-#: ``$invoke(String, String[], Object[])`` as ``Class.getName()`` names
-GENERIC_ARG_TYPES = ("java.lang.String", "[Ljava.lang.String;", "[Ljava.lang.Object;")
-#: statuses that count against an instance's health (outlier ejection)
-TRIPLE_FAILURES = frozenset(
-    {Code.UNAVAILABLE, Code.DEADLINE_EXCEEDED, Code.RESOURCE_EXHAUSTED, Code.INTERNAL}
-)
-
-
-@dataclass(slots=True)
-class _TripleTemplate:
-    path: str
-    wrapper: RequestWrapperTemplate
-    headers: list[tuple[str, str | bytes]]
 
 
 def _implied_version(call: Call, cfg: ServiceConfig, eps: Sequence[Endpoint]) -> str:
@@ -887,4 +573,3 @@ def _untyped_tag(v: Any, reg: TypeRegistry, depth: int) -> bool:
     if isinstance(v, list):
         return any(_untyped_tag(x, reg, depth + 1) for x in v)
     return False
-

@@ -21,6 +21,7 @@ from prometheus_client.core import (
     GaugeMetricFamily,
     HistogramMetricFamily,
 )
+from tribridge.invoke.events import AttemptFailed, CallEnded, Events
 
 #: latency bucket upper bounds in seconds (a gateway hop is sub-millisecond to seconds)
 BOUNDS: tuple[float, ...] = (
@@ -52,6 +53,16 @@ class RequestStats:
         self.series: dict[tuple[str, str, str, int], list[float]] = {}
         self.max_series = max_series
         self.started = time.time()
+        #: (service, failure code) -> attempts that got no provider answer
+        self.attempt_failures: dict[tuple[str, str], int] = {}
+
+    def attempt_failed(self, service: str, code: str) -> None:
+        key = (service, code)
+        n = self.attempt_failures.get(key)
+        if n is None and len(self.attempt_failures) >= self.max_series:
+            key = (OTHER, code)  # services come from clients (auto routes): bounded
+            n = self.attempt_failures.get(key)
+        self.attempt_failures[key] = (n or 0) + 1
 
     def observe(self, route: str, service: str, method: str, status: int, seconds: float) -> None:
         key = (route, service, method, status)
@@ -124,6 +135,14 @@ class GatewayCollector:
                 buckets.append(("+Inf" if bound == float("inf") else repr(bound), acc))
             lat.add_metric(list(key), buckets, h[1])
         yield lat
+        failed = CounterMetricFamily(
+            "tribridge_upstream_attempt_failures",
+            "Call attempts that got no provider answer (each retry counts), by failure",
+            labels=["service", "reason"],
+        )
+        for (service, code), n in list(stats.attempt_failures.items()):
+            failed.add_metric([service, code], n)
+        yield failed
 
         conns = GaugeMetricFamily(
             "tribridge_upstream_connections",
@@ -245,3 +264,18 @@ def make_registry(gw: Any) -> tuple[CollectorRegistry, Callable[[], bytes]]:
     reg = CollectorRegistry(auto_describe=False)
     reg.register(GatewayCollector(gw))  # type: ignore[arg-type]
     return reg, lambda: generate_latest(reg)
+
+
+def subscribe(events: Events, stats: RequestStats) -> None:
+    """Count every routed request as it ends (``invoke.events.CallEnded``) and every
+    failed attempt (``AttemptFailed``: retries, ejection causes) in ``stats``."""
+
+    def ended(ev: CallEnded) -> None:
+        c = ev.ctx
+        stats.observe(c.route, c.service, c.method, ev.status, time.perf_counter() - c.started)
+
+    def attempt_failed(ev: AttemptFailed) -> None:
+        stats.attempt_failed(ev.service, ev.code)
+
+    events.subscribe(CallEnded, ended)
+    events.subscribe(AttemptFailed, attempt_failed)

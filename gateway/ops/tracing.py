@@ -18,9 +18,11 @@ from __future__ import annotations
 import logging
 import random
 import re
+from collections.abc import Mapping
 from typing import Any
 
 from tribridge.config.model import TracingConfig
+from tribridge.invoke.events import CallEnded, CallStarted, Events
 
 log = logging.getLogger("tribridge.tracing")
 
@@ -102,7 +104,7 @@ class Tracer:
             self._otel = _OtelBridge.create(cfg.service_name)
 
     def inject(
-        self, headers: dict[str, str], attachments: dict[str, str], service: str, method: str
+        self, headers: Mapping[str, str], attachments: dict[str, str], service: str, method: str
     ) -> Any:
         """Put the outgoing trace context into ``attachments``; returns a handle for
         ``finish`` (the traceparent string, or an OpenTelemetry span), or None."""
@@ -156,7 +158,7 @@ class _OtelBridge:
 
     def start(
         self,
-        headers: dict[str, str],
+        headers: Mapping[str, str],
         attachments: dict[str, str],
         service: str,
         method: str,
@@ -188,3 +190,26 @@ class _OtelBridge:
             return None
         sc = span.get_span_context()
         return f"00-{sc.trace_id:032x}-{sc.span_id:016x}-{int(sc.trace_flags):02x}"
+
+
+def subscribe(events: Events) -> None:
+    """Trace every routed call through the call path's hooks (``invoke.events``): at
+    ``CallStarted`` the request context's tracer injects the outgoing context into its
+    attachments, at ``CallEnded`` it ends the span and adds ``traceresponse``."""
+    events.subscribe(CallStarted, _started)
+    events.subscribe(CallEnded, _ended)
+
+
+def _started(ev: CallStarted) -> None:
+    c = ev.ctx
+    tracer = c.tracer
+    if tracer is not None and tracer.active:
+        c.trace = tracer.inject(c.headers, c.attachments, c.service, c.method)
+
+
+def _ended(ev: CallEnded) -> None:
+    c = ev.ctx
+    if c.trace is not None:
+        tr = c.tracer.finish(c.trace, ev.status)
+        if tr is not None:
+            c.add_reply_header(TRACERESPONSE, tr)

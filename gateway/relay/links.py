@@ -35,16 +35,13 @@ from tribridge.config.relay import (
 )
 from tribridge.config.upstream import UpstreamSettings
 from tribridge.ingress.dubbo import DubboIngress
-from tribridge.upstream.pool import ConnectFailed, DubboConnection
+from tribridge.upstream.errors import RelayDown
+from tribridge.upstream.pool import DubboConnection
 
 if TYPE_CHECKING:
     from tribridge.routing.app import Gateway
 
 log = logging.getLogger("tribridge.relay")
-
-
-class RelayDown(ConnectFailed):
-    code = "relay_link_down"
 
 
 def server_context(tls: TlsConfig) -> ssl.SSLContext:
@@ -104,6 +101,8 @@ class RelayLink:
             max_queued_bytes=settings.max_queued_bytes,
         )
         self.ssl = client_context(cfg.tls)
+        #: ``UpstreamPool.tls``: a link carries Dubbo2 only, never a Triple call
+        self.tls = None
         self.conn: _LinkConnection | None = None
         self.active = 0
         self.connects = 0
@@ -255,35 +254,6 @@ def _describe(e: BaseException) -> str:
     if isinstance(e, ssl.SSLError):
         return f"TLS handshake failed: {e.reason or e}"
     return str(e) or type(e).__name__
-
-
-class MissingLink:
-    """An endpoint naming a link that is not configured (config validation prevents it)."""
-
-    def __init__(self, name: str) -> None:
-        self.name = name
-        self.active = 0
-        self.address = "?"
-        self.up = False
-        self.readonly = False
-
-    def available(self, now: float) -> bool:
-        return False
-
-    def ready_connection(self) -> None:
-        return None
-
-    async def connection(self) -> DubboConnection:
-        raise RelayDown(f"no relay link named {self.name!r} is configured")
-
-    def record_failure(self) -> None:
-        return None
-
-    def record_success(self) -> None:
-        return None
-
-    def status(self) -> dict[str, object]:
-        return {"link": self.name, "up": False, "last_error": "not configured"}
 
 
 class RelayRuntime:

@@ -26,7 +26,10 @@ from tribridge.errors import GatewayError, not_found
 from tribridge.http.headers import under_prefix
 from tribridge.http.messages import HttpLimits, Request, Response
 from tribridge.http.server import HttpServer
-from tribridge.invoke.invoker import Call, Service
+from tribridge.invoke.call import Call, RequestContext
+from tribridge.invoke.events import Events
+from tribridge.invoke.invoker import Service
+from tribridge.ops import metrics, tracing
 from tribridge.ops.accesslog import AccessLog
 from tribridge.ops.admin import PROM_CONTENT_TYPE, AdminServer
 from tribridge.ops.hotconfig import ConfigWatcher, Reloads
@@ -54,10 +57,14 @@ AUTO_ROUTE = "auto"
 
 
 class Gateway:
-    def __init__(self, cfg: GatewayConfig) -> None:
-        self.pools = PoolSet(cfg.upstream)
+    def __init__(self, cfg: GatewayConfig, pools: PoolSet | None = None) -> None:
+        """``pools``: where calls go (default: real connections per ``cfg.upstream``;
+        ``tribridge.interop.harness`` passes in-memory ones)."""
+        self.pools = pools if pools is not None else PoolSet(cfg.upstream)
+        #: the call path's event listeners (invoke.events): metrics, tracing, tests
+        self.events = Events()
         #: every Service the gateway calls: configured, auto-routed, ingress-created
-        self.directory = ServiceDirectory(self.pools)
+        self.directory = ServiceDirectory(self.pools, self.events)
         registries = open_registries(cfg)
         probe = build_state(cfg, {}, registries)
         services, _ = self.directory.configure(probe, None, follow=False)  # followed at start
@@ -70,6 +77,8 @@ class Gateway:
         self.watcher: ConfigWatcher | None = None  # when watching a config file
         self.started = time.time()
         self.stats = RequestStats()
+        metrics.subscribe(self.events, self.stats)
+        tracing.subscribe(self.events)
         #: the HTTP server's access_log hook while ``cfg.access_log`` (lines in batches)
         self.access = AccessLog(access_log)
         #: reloads: lock, outcome counters, the parse in progress, replaced parts retiring
@@ -212,30 +221,23 @@ class Gateway:
             await st.guard.close()
 
     async def _after_guard(
-        self,
-        st: RoutingState,
-        pending: Any,
-        svc: Service,
-        call: Call,
-        label: str,
-        t0: float,
-        trace: Any,
+        self, st: RoutingState, pending: Any, svc: Service, call: Call, ctx: RequestContext
     ) -> Response:
         """Authentication had to fetch keys first; then the call goes the slow way."""
         try:
             await pending
         except GatewayError as e:
-            return self._done(st, error_response(e), label, svc.cfg.interface, call.method, t0, trace)
+            return self._done(ctx, error_response(e))
         if svc.snapshot.pending:
-            return await self._after_settle(st, svc, call, label, t0, trace)
+            return await self._after_settle(st, svc, call, ctx)
         try:
             prep = svc.prepare(call)
         except GatewayError as e:
-            return self._done(st, error_response(e), label, svc.cfg.interface, call.method, t0, trace)
-        return await self._invoke_slow(st, svc, prep, label, t0, trace)
+            return self._done(ctx, error_response(e))
+        return await self._invoke_slow(svc, prep, ctx)
 
     async def _after_settle(
-        self, st: RoutingState, svc: Service, call: Call, label: str, t0: float, trace: Any
+        self, st: RoutingState, svc: Service, call: Call, ctx: RequestContext
     ) -> Response:
         """First call of a service whose registry has not answered yet: wait briefly."""
         try:
@@ -248,10 +250,10 @@ class Gateway:
                     method=call.method,
                 )
             prep = svc.prepare(call)
-            resp = result_response(svc, call, await svc.invoke_prepared(prep))
+            resp = result_response(svc, call, await svc.invoke_prepared(prep, ctx))
         except GatewayError as e:
             resp = error_response(e)
-        return self._done(st, resp, label, svc.cfg.interface, call.method, t0, trace)
+        return self._done(ctx, resp)
 
     # ---- request handling ----------------------------------------------------------------
 
@@ -262,75 +264,69 @@ class Gateway:
         if req.path in st.cfg.contract.paths:
             return self.contract.handle(req)
         if st.idl is not None:
-            idl = st.idl.handle(req)
+            idl = st.idl.handle(req, st.tracer, self.events)
             if idl is not None:
                 return idl
         t0 = _perf()
-        trace = None
+        ctx: RequestContext | None = None
         try:
             target = self._route(st, req)
             if type(target) is Response:
                 return target
             label, svc, call = target  # type: ignore[misc]
-            tracer = st.tracer
-            if tracer.active:
-                trace = tracer.inject(req.headers, call.attachments, svc.cfg.interface, call.method)
+            ctx = RequestContext(
+                label,
+                svc.cfg.interface,
+                call.method,
+                t0,
+                self.events,
+                st.tracer,
+                req.headers,
+                call.attachments,
+            )
+            ctx.start()  # tracing puts its context into the attachments
             guard = st.guard
             if guard is not None:
                 pending = guard.check(req, svc.cfg.interface, call.method, call.attachments)
                 if pending is not None:
-                    return self._after_guard(st, pending, svc, call, label, t0, trace)
+                    return self._after_guard(st, pending, svc, call, ctx)
             if svc.snapshot.pending:
-                return self._after_settle(st, svc, call, label, t0, trace)
+                return self._after_settle(st, svc, call, ctx)
             prep = svc.prepare(call)
             sent = svc.send_fast(prep)
         except GatewayError as e:
+            # counted under what the error names (route label "" when no route matched)
             x = e.extra
-            return self._done(
-                st,
-                error_response(e),
-                getattr(e, "route", ""),
-                x.get("service", ""),
-                x.get("method", ""),
-                t0,
-                trace,
+            route = getattr(e, "route", "")
+            err = RequestContext(
+                route, x.get("service", ""), x.get("method", ""), t0, self.events, st.tracer
             )
+            if ctx is not None:
+                err.trace = ctx.trace
+            return self._done(err, error_response(e))
         if sent is None:
-            return self._invoke_slow(st, svc, prep, label, t0, trace)
+            return self._invoke_slow(svc, prep, ctx)
         pool, fut = sent
         out: asyncio.Future[Response] = fut.get_loop().create_future()
-        fut.add_done_callback(partial(self._finish, st, svc, prep, pool, out, label, t0, trace))
+        fut.add_done_callback(partial(self._finish, svc, prep, pool, out, ctx))
         return out
 
-    def _done(
-        self,
-        st: RoutingState,
-        resp: Response,
-        label: str,
-        service: str,
-        method: str,
-        t0: float,
-        trace: Any,
-    ) -> Response:
-        """Count the response (and end its span); every routed request passes here once."""
-        status = resp.status
-        self.stats.observe(label, service, method, status, _perf() - t0)
-        if trace is not None:
-            tr = st.tracer.finish(trace, status)
-            if tr is not None:
-                resp.headers.append(("traceresponse", tr))
+    @staticmethod
+    def _done(ctx: RequestContext, resp: Response) -> Response:
+        """Every routed request passes here once: the end hooks count it (metrics), end
+        its span and add their headers (tracing's ``traceresponse``)."""
+        extra = ctx.end(resp.status)
+        if extra:
+            resp.headers.extend(extra)
         return resp
 
     def _finish(
         self,
-        st: RoutingState,
         svc: Service,
         prep: Any,
         pool: Any,
         out: asyncio.Future[Response],
-        label: str,
-        t0: float,
-        trace: Any,
+        ctx: RequestContext,
         fut: asyncio.Future[Any],
     ) -> None:
         try:
@@ -341,18 +337,16 @@ class Gateway:
             if not out.done():
                 out.set_exception(e)
             return
-        self._done(st, resp, label, svc.cfg.interface, prep.call.method, t0, trace)
+        self._done(ctx, resp)
         if not out.done():
             out.set_result(resp)
 
-    async def _invoke_slow(
-        self, st: RoutingState, svc: Service, prep: Any, label: str, t0: float, trace: Any
-    ) -> Response:
+    async def _invoke_slow(self, svc: Service, prep: Any, ctx: RequestContext) -> Response:
         try:
-            resp = result_response(svc, prep.call, await svc.invoke_prepared(prep))
+            resp = result_response(svc, prep.call, await svc.invoke_prepared(prep, ctx))
         except GatewayError as e:
             resp = error_response(e)
-        return self._done(st, resp, label, svc.cfg.interface, prep.call.method, t0, trace)
+        return self._done(ctx, resp)
 
     def _route(self, st: RoutingState, req: Request) -> Response | tuple[str, Service, Call]:
         path = req.path

@@ -27,6 +27,7 @@ from typing import Any
 
 from tribridge.config.services import ServiceConfig
 from tribridge.errors import GatewayError
+from tribridge.invoke.events import Events
 from tribridge.invoke.invoker import Service
 from tribridge.registries.base import Registry, ServiceKey
 from tribridge.routing.state import RoutingState
@@ -59,8 +60,12 @@ def unfollow(reg: Registry | None, svc: Any) -> None:
 class ServiceDirectory:
     """Creates, finds, keeps and retires the gateway's services (module docstring)."""
 
-    def __init__(self, pools: PoolSet, max_auto: int = MAX_AUTO_SERVICES) -> None:
+    def __init__(
+        self, pools: PoolSet, events: Events | None = None, max_auto: int = MAX_AUTO_SERVICES
+    ) -> None:
         self.pools = pools
+        #: the call path's event listeners every service reports to (invoke.events)
+        self.events = events if events is not None else Events()
         self.max_auto = max_auto
         #: auto-routed services by "interface" or "group/interface" (outside the state:
         #: discovered at run time, carried over reloads that still expose them)
@@ -73,6 +78,7 @@ class ServiceDirectory:
         its registry unless ``follow`` is false (the gateway's first state: its registries
         start later, and ``follow`` is called then)."""
         svc = Service(sc, self.pools)
+        svc.events = self.events
         self.secure(st, svc)
         if follow:
             self.follow(st, svc)

@@ -3,6 +3,13 @@
 ``IdlRouter.handle(req)`` answers ``None`` for requests that are not for an IDL service
 (the Java routes then run as before), else a ``Response`` or a coroutine producing one.
 
+The call goes the way every other door's does: through the attempt loop
+(``invoke.attempts``: deadline, retries of requests that never left — and of ``idempotent``
+methods —, outlier ejection over the instances' pools), on the gateway's shared Triple
+client with the upstream TLS profiles (``security.upstream_tls``), counted and traced by
+the call path's event hooks (``invoke.events``: metrics route label ``IDL <method> <path>``,
+or ``auto``).
+
 A non-OK gRPC status is answered as on the wrapper-mode path: ``triple.status_error`` with
 the one table, ``tribridge.statuses.GRPC_TO_HTTP``.
 """
@@ -12,12 +19,13 @@ from __future__ import annotations
 import itertools
 import logging
 import time
-from collections.abc import Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine
+from functools import partial
 from typing import Any
 from urllib.parse import parse_qs
 
 import orjson
-from tribridge.codecs.triple import Code
+from tribridge.codecs.triple import Code, Status
 from tribridge.config.idl import IdlRouteConfig, IdlServiceConfig
 from tribridge.config.limits import DEFAULT_MAX_JSON_ELEMENTS, json_elements_exceed
 from tribridge.errors import GatewayError, bad_request, not_found
@@ -38,7 +46,17 @@ from tribridge.idl.schema import (
     message_to_json,
 )
 from tribridge.idl.templates import BindError, set_field
-from tribridge.registries.base import Registry, Snapshot
+from tribridge.invoke import attempts
+from tribridge.invoke.attempts import Plan
+from tribridge.invoke.call import RequestContext
+from tribridge.invoke.events import NO_EVENTS, Events
+from tribridge.invoke.replies import TRIPLE_FAILURES, TripleFailed
+from tribridge.registries.base import Endpoint, Registry, Snapshot
+from tribridge.security.tls import ClientTls, client_tls_for
+from tribridge.upstream.balancers import RoundRobin
+from tribridge.upstream.errors import CallTimeout, UpstreamError
+from tribridge.upstream.pool import PoolSet
+from tribridge.upstream.protocols import TripleAnswer, UpstreamPool
 from tribridge.upstream.triple import TripleCallError, TripleClient, status_error
 
 log = logging.getLogger("tribridge.idl")
@@ -58,10 +76,12 @@ class IdlService:
             self.source = StaticSchemaSource(cfg.schema)
         else:
             self.source = ReflectionSchemaSource(client.open_stream, cfg.reflection or "auto")
+        self.endpoints: list[Endpoint] = [_endpoint(a, cfg.protocol) for a in cfg.endpoints]
         self.targets: list[str] = list(cfg.endpoints)
         #: registry-discovered: True until its registry has answered once (``/readyz``)
         self.pending = not cfg.endpoints
         self._rr = itertools.count()
+        self.balancer = RoundRobin()
         self._last_mismatch_refresh = 0.0
 
     def update(self, snap: Snapshot) -> None:
@@ -71,6 +91,7 @@ class IdlService:
         eps = [e for e in snap.endpoints if e.enabled]
         preferred = [e for e in eps if e.protocol == self.cfg.protocol]
         usable = preferred or [e for e in eps if e.protocol in ("tri", "grpc")] or eps
+        self.endpoints = usable
         self.targets = [f"{e.host}:{e.port}" for e in usable]
 
     def pick(self) -> str | None:
@@ -99,11 +120,16 @@ class IdlRouter:
         auto_prefix: str = "/",
         passthrough: tuple[str, ...] = (),
         client: TripleClient | None = None,
+        pools: PoolSet | None = None,
     ) -> None:
-        """``client``: the gateway's shared ``TripleClient`` (``PoolSet.triple_client()``),
-        so IDL and wrapper-mode calls to one provider share its channel."""
+        """``client``: the gateway's shared Triple client (``PoolSet.triple_client()``),
+        so IDL and wrapper-mode calls to one provider share its channel; ``pools``: the
+        gateway's, whose per-instance pools keep health (ejection) and calls in flight."""
         self._own_client = client is None
         self.client = client if client is not None else TripleClient()
+        self.pools = pools if pools is not None else PoolSet()
+        #: ``security.upstream_tls`` profiles (set by app.build_idl)
+        self.tls_profiles: list[ClientTls] = []
         self.services = {s.interface: IdlService(s, self.client) for s in services}
         self.routes = routes
         self.prefix = auto_prefix if auto_prefix.endswith("/") else auto_prefix + "/"
@@ -132,7 +158,10 @@ class IdlRouter:
 
     # ---- routing --------------------------------------------------------------------------
 
-    def handle(self, req: Request) -> Response | Coroutine[Any, Any, Response] | None:
+    def handle(
+        self, req: Request, tracer: Any = None, events: Events = NO_EVENTS
+    ) -> Response | Coroutine[Any, Any, Response] | None:
+        """``tracer``: the config's ``ops.tracing.Tracer``; ``events``: the gateway's hooks."""
         path = req.path
         allowed: list[str] = []
         for rc in self.routes:
@@ -142,7 +171,12 @@ class IdlRouter:
             if rc.http_method != req.method:
                 allowed.append(rc.http_method)
                 continue
-            return self._run(self.services[rc.service], rc.method, req, rc, vars_)
+            ctx = RequestContext(
+                f"IDL {rc.http_method} {rc.template.text}", rc.service, rc.method,
+                events=events, tracer=tracer, headers=req.headers,
+            )  # fmt: skip
+            svc = self.services[rc.service]
+            return self._ended(ctx, self._run(svc, rc.method, req, rc, vars_, ctx))
         rest = under_prefix(self.prefix, path)
         if rest is not None:
             svc_name, _, method = rest.rpartition("/")
@@ -152,7 +186,10 @@ class IdlRouter:
                     return _error(
                         GatewayError(405, "method_not_allowed", f"{path}: auto routes take POST")
                     )
-                return self._run(svc, method, req, None, {})
+                ctx = RequestContext(
+                    AUTO_ROUTE, svc_name, method, events=events, tracer=tracer, headers=req.headers
+                )
+                return self._ended(ctx, self._run(svc, method, req, None, {}, ctx))
         if allowed:
             return _error(
                 GatewayError(
@@ -163,6 +200,15 @@ class IdlRouter:
             )
         return None
 
+    @staticmethod
+    async def _ended(ctx: RequestContext, answer: Awaitable[Response]) -> Response:
+        """The answer, once the end hooks have seen it (metrics, tracing's header)."""
+        resp = await answer
+        extra = ctx.end(resp.status)
+        if extra:
+            resp.headers.extend(extra)
+        return resp
+
     async def _run(
         self,
         svc: IdlService,
@@ -170,6 +216,7 @@ class IdlRouter:
         req: Request,
         rc: IdlRouteConfig | None,
         path_vars: dict[str, str],
+        ctx: RequestContext,
     ) -> Response:
         name = svc.cfg.interface
         try:
@@ -183,22 +230,18 @@ class IdlRouter:
                     raise bad_request(str(e), service=name, method=method) from None
                 mi = fresh
                 msg = json_to_message(mi, self._json(mi, req, rc, path_vars), svc.cfg.json)
-            target = svc.pick()
-            if target is None:
+            if not svc.endpoints:
                 raise GatewayError(503, "no_provider", f"no provider of {name}", service=name)
-            timeout = self._timeout(req, rc, svc)
+            ctx.start()  # tracing puts its context into ctx.attachments
+            md = _override(svc.metadata(req, self.passthrough), {**ctx.attachments, **forwarded})
+            answer = await attempts.run(
+                self._plan(svc, method, self._timeout(req, rc, svc), ctx),
+                partial(self._attempt, svc, mi.path, msg.SerializeToString(), md),
+            )
+            if isinstance(answer, TripleCallError):
+                raise self._status_error(svc, method, answer)
             try:
-                reply = await self.client.unary(
-                    target,
-                    mi.path,
-                    msg.SerializeToString(),
-                    _override(svc.metadata(req, self.passthrough), forwarded),
-                    timeout,
-                )
-            except TripleCallError as e:
-                raise self._status_error(svc, method, e) from None
-            try:
-                body = message_to_json(mi, reply.data, svc.cfg.json)
+                body = message_to_json(mi, answer.data, svc.cfg.json)
             except ReplyDecodeError as e:
                 raise GatewayError(502, "bad_reply", str(e), service=name, method=method) from None
             return Response(200, body)
@@ -208,6 +251,53 @@ class IdlRouter:
             return _error(bad_request(str(e), service=name, method=method))
         except BindError as e:
             return _error(bad_request(str(e), service=name, method=method))
+
+    def _plan(
+        self, svc: IdlService, method: str, timeout: float, ctx: RequestContext
+    ) -> Plan[TripleAnswer | TripleCallError]:
+        cfg = svc.cfg
+
+        def pool_for(ep: Endpoint) -> UpstreamPool:
+            tls = client_tls_for(self.tls_profiles, cfg.interface, cfg.registry, ep)
+            return self.pools.get(ep, tls)
+
+        def pick(tried: set[tuple[str, int]]) -> Endpoint:
+            return attempts.pick(svc.endpoints, tried, pool_for, svc.balancer)
+
+        return Plan(
+            service=cfg.interface,
+            tries=1 + cfg.retries,
+            idempotent=method in cfg.idempotent,
+            deadline=time.monotonic() + timeout,
+            pick=pick,
+            pool_for=pool_for,
+            give_up=partial(_give_up, cfg.interface),
+            events=ctx.events,
+            ctx=ctx,
+        )
+
+    async def _attempt(
+        self,
+        svc: IdlService,
+        path: str,
+        payload: bytes,
+        md: list[tuple[str, str]],
+        ep: Endpoint,
+        pool: UpstreamPool,
+        left: float,
+    ) -> tuple[TripleAnswer | TripleCallError, bool | None]:
+        """One call to one instance: the reply, or a status that is the provider's answer
+        (raises ``TripleFailed`` for the instance's failures: retried per the plan)."""
+        pool.active += 1
+        try:
+            reply = await self.client.unary(ep, path, payload, md, left, pool.tls)
+        except TripleCallError as e:
+            if not e.sent or e.code in TRIPLE_FAILURES:
+                raise TripleFailed(e, f"{ep.host}:{ep.port}") from None
+            return e, None
+        finally:
+            pool.active -= 1
+        return reply, True
 
     async def _guard(self, req: Request, service: str, method: str) -> dict[str, str | None]:
         """Auth and rate limits as for Dubbo routes; -> metadata the guard set or removed."""
@@ -219,9 +309,7 @@ class IdlRouter:
         pending = self.guard.check(req, service, method, att)
         if pending is not None:
             await pending
-        return {
-            k: att.get(k) for k in set(before) | set(att) if before.get(k) != att.get(k)
-        }
+        return {k: att.get(k) for k in set(before) | set(att) if before.get(k) != att.get(k)}
 
     async def _method(self, svc: IdlService, method: str) -> MethodInfo:
         name = svc.cfg.interface
@@ -320,14 +408,35 @@ class IdlRouter:
         return status_error(e.status, service=svc.cfg.interface, method=method)
 
 
+#: metrics route label of IDL auto routes (``POST /{package.Service}/{method}``), as for Java
+AUTO_ROUTE = "auto"
+
+
+def _endpoint(address: str, protocol: str) -> Endpoint:
+    """A configured ``host:port`` (``[v6]:port``) as an endpoint."""
+    host, _, port = address.rpartition(":")
+    return Endpoint(host.strip("[]"), int(port), protocol)
+
+
+def _give_up(service: str, last: UpstreamError | None) -> TripleCallError:
+    """No instance answered: the last failure's status (a deadline that passed between
+    attempts is DEADLINE_EXCEEDED)."""
+    if isinstance(last, TripleFailed):
+        return last.cause
+    if isinstance(last, CallTimeout):
+        return TripleCallError(Status(Code.DEADLINE_EXCEEDED, str(last)))
+    raise GatewayError(
+        503, "no_provider", f"no provider of {service}: {last or 'none left to try'}",
+        service=service,
+    )  # fmt: skip
+
+
 def _error(e: GatewayError) -> Response:
     headers = getattr(e, "headers", None)
     return Response(e.status, e.body(), list(headers) if headers else [])
 
 
-def _override(
-    md: list[tuple[str, str]], forwarded: dict[str, str | None]
-) -> list[tuple[str, str]]:
+def _override(md: list[tuple[str, str]], forwarded: dict[str, str | None]) -> list[tuple[str, str]]:
     """Claims the guard forwarded replace (or, when absent, remove) client headers."""
     if not forwarded:
         return md

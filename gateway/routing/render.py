@@ -10,19 +10,21 @@ from __future__ import annotations
 
 import base64
 import re
+from collections.abc import Mapping
 from typing import Any
 from urllib.parse import quote
 
 from tribridge.codecs.hessian2 import PairMap
 from tribridge.errors import GatewayError
 from tribridge.http.messages import Response
-from tribridge.invoke.invoker import Call, Service
+from tribridge.invoke.call import Call, Outcome
+from tribridge.invoke.invoker import Service
 from tribridge.invoke.jsonmap import dumps
 
 
-def result_response(svc: Service, call: Call, res: Any) -> Response:
-    if not res.ok:
-        raise svc.result_error(res, call)
+def result_response(svc: Service, call: Call, res: Outcome) -> Response:
+    if res.error is not None:
+        raise res.error
     value = res.value
     enums = svc.enum_classes
     if enums:
@@ -48,7 +50,7 @@ def result_response(svc: Service, call: Call, res: Any) -> Response:
 ATTACHMENT_HEADER = "x-dubbo-attachment-"
 
 
-def attachment_headers(attachments: dict[str, Any], wanted: list[str]) -> list[tuple[str, str]]:
+def attachment_headers(attachments: Mapping[str, Any], wanted: list[str]) -> list[tuple[str, str]]:
     """``x-dubbo-attachment-<name>`` headers for the configured response attachments.
     Names are matched case-insensitively and sent lower-cased; strings that are not
     printable ASCII are percent-encoded (UTF-8), bytes base64-encoded, other values JSON."""

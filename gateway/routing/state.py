@@ -87,7 +87,9 @@ def build_idl(cfg: GatewayConfig, guard: Any, pools: PoolSet) -> IdlRouter | Non
         cfg.auto.prefix if cfg.auto is not None else "/",
         passthrough_names(cfg),
         pools.triple_client(),
+        pools,
     )
+    idl.tls_profiles = cfg.security.upstream_tls
     idl.guard = guard
     idl.max_json_elements = cfg.max_json_elements
     return idl

@@ -10,12 +10,8 @@ three silent intervals it is closed.  READONLY from a provider stops new calls t
 from __future__ import annotations
 
 import asyncio
-import bisect
-import hashlib
 import logging
-import random
 import time
-from collections.abc import Sequence
 from typing import Any
 
 from tribridge.codecs.dubbo import Frame
@@ -31,41 +27,16 @@ from tribridge.codecs.dubbo.connection import (
 from tribridge.config.upstream import UpstreamSettings
 from tribridge.registries.base import Endpoint
 from tribridge.security.tls import address_key
+from tribridge.upstream.errors import (
+    CallTimeout,
+    ConnectFailed,
+    ConnectionLost,
+    RelayDown,
+    UpstreamBusy,
+    UpstreamError,
+)
 
 log = logging.getLogger("tribridge.upstream")
-
-
-class UpstreamError(Exception):
-    """Base of call failures that never produced a provider answer."""
-
-    code = "upstream_error"
-    sent = True  # whether the request may have reached the provider
-
-
-class ConnectFailed(UpstreamError):
-    code = "connect_failed"
-    sent = False
-
-
-class NoEndpoint(UpstreamError):
-    code = "no_endpoint"
-    sent = False
-
-
-class CallTimeout(UpstreamError):
-    code = "timeout"
-
-
-class ConnectionLost(UpstreamError):
-    code = "connection_lost"
-
-
-class UpstreamBusy(UpstreamError):
-    """The provider stopped reading and ``max_queued_bytes`` wait for it: fail fast
-    (HTTP 503, Dubbo status 100) instead of queueing without bound."""
-
-    code = "upstream_backlogged"
-    sent = False
 
 
 class DubboConnection(asyncio.Protocol):
@@ -405,6 +376,40 @@ class InstancePool:
         }
 
 
+class MissingLink:
+    """An endpoint ``relay:NAME`` naming no configured link (config validation prevents
+    it): never available, every call fails at once as a link that is down."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.active = 0
+        self.address = "?"
+        self.up = False
+        self.readonly = False
+        self.tls = None
+
+    def available(self, now: float) -> bool:
+        return False
+
+    def ready_connection(self) -> None:
+        return None
+
+    async def connection(self) -> DubboConnection:
+        raise RelayDown(f"no relay link named {self.name!r} is configured")
+
+    def record_failure(self) -> None:
+        return None
+
+    def record_success(self) -> None:
+        return None
+
+    def close(self) -> None:
+        return None
+
+    def status(self) -> dict[str, object]:
+        return {"link": self.name, "up": False, "last_error": "not configured"}
+
+
 class PoolSet:
     """All instance pools of the gateway, shared by every service on the same address."""
 
@@ -413,7 +418,8 @@ class PoolSet:
         self.pools: dict[tuple[str, int, str], InstancePool] = {}
         self._triple: Any = None
         self._http1: Any = None
-        #: relay links by name (gateway/relay/links.py); endpoints ``relay:NAME`` resolve to them
+        #: relay links by name, registered by gateway/relay/links.py; endpoints ``relay:NAME``
+        #: resolve to them (``UpstreamPool``s: upstream never imports the relay)
         self.relay_links: dict[str, Any] = {}
 
     def triple_client(self) -> Any:
@@ -468,11 +474,7 @@ class PoolSet:
 
     def _relay(self, name: str) -> Any:
         link = self.relay_links.get(name)
-        if link is None:
-            from tribridge.relay.links import MissingLink
-
-            link = MissingLink(name)
-        return link
+        return link if link is not None else MissingLink(name)
 
     def close(self) -> None:
         for p in self.pools.values():
@@ -480,127 +482,3 @@ class PoolSet:
         self.pools.clear()
         for link in self.relay_links.values():
             link.close()
-
-
-# ---- load balancing ----------------------------------------------------------------------
-
-
-class LoadBalancer:
-    name = "random"
-
-    def select(
-        self, eps: Sequence[Endpoint], pools: Sequence[InstancePool], hash_key: str | None
-    ) -> int:
-        raise NotImplementedError
-
-
-class WeightedRandom(LoadBalancer):
-    """Dubbo's default: uniform when weights are equal, else proportional to weight."""
-
-    name = "random"
-
-    def select(self, eps, pools, hash_key):  # type: ignore[no-untyped-def]
-        n = len(eps)
-        if n == 1:
-            return 0
-        w0 = eps[0].weight
-        if all(e.weight == w0 for e in eps):
-            return random.randrange(n)
-        total = sum(e.weight for e in eps)
-        if total <= 0:
-            return random.randrange(n)
-        r = random.random() * total
-        acc = 0
-        for i, e in enumerate(eps):
-            acc += e.weight
-            if r < acc:
-                return i
-        return n - 1
-
-
-class RoundRobin(LoadBalancer):
-    """Smooth weighted round robin (as Dubbo's RoundRobinLoadBalance / nginx)."""
-
-    name = "roundrobin"
-
-    def __init__(self) -> None:
-        self.current: dict[str, int] = {}
-
-    def select(self, eps, pools, hash_key):  # type: ignore[no-untyped-def]
-        total = 0
-        best, best_cur = 0, None
-        for i, e in enumerate(eps):
-            w = max(e.weight, 1)
-            cur = self.current.get(e.key, 0) + w
-            self.current[e.key] = cur
-            total += w
-            if best_cur is None or cur > best_cur:
-                best, best_cur = i, cur
-        self.current[eps[best].key] -= total
-        return best
-
-
-class LeastActive(LoadBalancer):
-    """Fewest calls in flight; ties broken by weighted random."""
-
-    name = "leastactive"
-
-    def select(self, eps, pools, hash_key):  # type: ignore[no-untyped-def]
-        least = min(p.active for p in pools)
-        idx = [i for i, p in enumerate(pools) if p.active == least]
-        if len(idx) == 1:
-            return idx[0]
-        sub = [eps[i] for i in idx]
-        return idx[WeightedRandom().select(sub, [pools[i] for i in idx], hash_key)]
-
-
-class ConsistentHash(LoadBalancer):
-    """Ketama ring (160 virtual nodes per instance) over one argument, as Dubbo does."""
-
-    name = "consistenthash"
-    replicas = 160
-
-    def __init__(self) -> None:
-        self._ring_for: tuple[str, ...] = ()
-        self._ring: list[tuple[int, str]] = []
-        self._hashes: list[int] = []
-
-    def _build(self, keys: tuple[str, ...]) -> None:
-        ring = []
-        for k in keys:
-            for i in range(self.replicas // 4):
-                digest = hashlib.md5(f"{k}{i}".encode()).digest()
-                for h in range(4):
-                    v = int.from_bytes(digest[h * 4 : h * 4 + 4], "little")
-                    ring.append((v, k))
-        ring.sort()
-        self._ring = ring
-        self._hashes = [h for h, _ in ring]
-        self._ring_for = keys
-
-    def select(self, eps, pools, hash_key):  # type: ignore[no-untyped-def]
-        keys = tuple(e.key for e in eps)
-        if keys != self._ring_for:
-            self._build(keys)
-        digest = hashlib.md5((hash_key or "").encode()).digest()
-        h = int.from_bytes(digest[:4], "little")
-        i = bisect.bisect_left(self._hashes, h)
-        key = self._ring[i % len(self._ring)][1]
-        return keys.index(key)
-
-
-BALANCERS = {
-    "random": WeightedRandom,
-    "roundrobin": RoundRobin,
-    "leastactive": LeastActive,
-    "consistenthash": ConsistentHash,
-}
-
-
-def make_balancer(name: str) -> LoadBalancer:
-    try:
-        return BALANCERS[name]()
-    except KeyError:
-        raise ValueError(
-            f"unknown load balancer {name!r}; expected one of {', '.join(BALANCERS)}"
-        ) from None

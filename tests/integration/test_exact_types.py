@@ -383,17 +383,16 @@ def test_provider_type_rejection_points_at_the_fix() -> None:
 def test_triple_type_rejection_points_at_the_fix() -> None:
     from tribridge.codecs.triple.status import Code, Status
     from tribridge.config.services import ServiceConfig
-    from tribridge.config.upstream import UpstreamSettings
-    from tribridge.invoke.invoker import TYPE_HINT, Call, Service
-    from tribridge.upstream.pool import PoolSet
+    from tribridge.invoke.call import Call
+    from tribridge.invoke.replies import TYPE_HINT, triple_error
     from tribridge.upstream.triple import TripleCallError
 
-    svc = Service(ServiceConfig("com.x.Svc", protocol="tri"), PoolSet(UpstreamSettings()))
+    cfg = ServiceConfig("com.x.Svc", protocol="tri")
     java = "BigDecimalDeserializer: unexpected object java.lang.String (12.50)"
-    err = svc._triple_error(TripleCallError(Status(Code.INTERNAL, java)), Call("m", []))
+    err = triple_error(TripleCallError(Status(Code.INTERNAL, java)), cfg, Call("m", []))
     assert java in err.message and TYPE_HINT in err.message
-    late = svc._triple_error(
-        TripleCallError(Status(Code.UNAVAILABLE, "expected ...")), Call("m", [])
+    late = triple_error(
+        TripleCallError(Status(Code.UNAVAILABLE, "expected ...")), cfg, Call("m", [])
     )
     assert TYPE_HINT not in late.message
 

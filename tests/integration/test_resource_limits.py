@@ -28,7 +28,7 @@ from tribridge.config.model import ConfigError, parse_config
 from tribridge.config.relay import IngressConfig
 from tribridge.http.messages import HttpLimits, Response
 from tribridge.http.server import HttpServer
-from tribridge.ingress.dubbo import _Consumer
+from tribridge.ingress.consumer import Consumer
 from tribridge.interop.testing import BackgroundLoop, http_request
 from tribridge.ops.metrics import make_registry
 from tribridge.upstream.triple import TripleCallError, TripleSettings
@@ -443,7 +443,7 @@ def test_dubbo_consumer_with_too_many_unread_replies_is_aborted() -> None:
         def resume_reading(self) -> None:
             self.reading = True
 
-    consumer = _Consumer(Ingress())  # type: ignore[arg-type]
+    consumer = Consumer(Ingress())  # type: ignore[arg-type]
     t = consumer.transport = Transport()
     for _ in range(10):
         consumer._out = [b"r" * 300]
@@ -580,10 +580,10 @@ def test_ingress_service_cache_evicts_least_recently_used(env: Env) -> None:
             raw.send(encode_request(100 + i, S, "add", "II", [1, 2], version=f"9.{i}"))
             fr = raw.recv(5)
             assert fr.request_id == 100 + i and "more than" not in str(fr.body)
-        assert len(env.ing._services) <= 3
-        assert [k.version for k in env.ing._services][-1] == "9.5"
+        assert len(env.ing.routes.services) <= 3
+        assert [k.version for k in env.ing.routes.services][-1] == "9.5"
         env.dubbo_served(raw)  # a new service still gets in (the old code refused it)
-        assert len(env.ing._services) <= 3
+        assert len(env.ing.routes.services) <= 3
     finally:
         raw.close()
 

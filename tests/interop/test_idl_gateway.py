@@ -392,6 +392,29 @@ def test_no_provider_listening_is_503(bg: BackgroundLoop, descriptor_set: Path) 
     assert status == 503 and body["error"]["grpc_status"] == "UNAVAILABLE", body
 
 
+def test_an_instance_not_listening_is_skipped_and_calls_are_counted(
+    bg: BackgroundLoop, grpcio_demo, descriptor_set: Path
+) -> None:  # type: ignore[no-untyped-def]
+    """The shared attempt loop: a request that never left goes to the next instance, and
+    the event hooks count IDL requests (by route) and the failed attempts."""
+    idl = f'{{descriptor_set: "{descriptor_set}"}}'
+    cfg = idl_config(grpcio_demo.port, idl).replace(
+        f'endpoints: ["127.0.0.1:{grpcio_demo.port}"]',
+        f'endpoints: ["127.0.0.1:{free_port()}", "127.0.0.1:{grpcio_demo.port}"]\n    retries: 1',
+    )
+    gw = bg.start_gateway(cfg)
+    for i in range(4):
+        status, body = http_request(gw.port, "POST", f"/{SVC}/Describe", {"name": "n", "age": i})
+        assert status == 200 and body["text"] == f"n ({i})", body
+    status, body = http_request(gw.port, "GET", "/v1/shelves/1/books/2")
+    assert status == 200, body
+    series = gw.stats.series
+    assert series[("auto", SVC, "Describe", 200)][0] == 4
+    assert series[("IDL GET /v1/{name=shelves/*}/books/{id}", SVC, "GetBook", 200)][0] == 1
+    # the dead instance was tried at least once, then ejected or passed over
+    assert gw.stats.attempt_failures.get((SVC, "connect_failed"), 0) >= 1
+
+
 def test_reflection_target_down_is_503(bg: BackgroundLoop) -> None:
 
     gw = bg.start_gateway(idl_config(free_port(), "{reflection: true}"))

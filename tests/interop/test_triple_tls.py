@@ -113,3 +113,59 @@ def test_dubbo_consumer_through_the_ingress_to_a_tls_triple_provider(bg, mtls_pe
     gw = bg.start_gateway(cfg)
     c = DubboClient(SERVICE, group=None, version="1.0.0", host=f"127.0.0.1:{gw.relay.ingress.port}")
     assert c.call("greet", ["dubbo"], timeout=5) == "Hello, dubbo (via grpcio)"
+
+
+# ---- IDL services over TLS (the shared attempt loop's pools carry the profile) -------------
+
+WRAPPER_PROTO = """syntax = "proto3";
+package com.tribridge.triple;
+message TripleRequestWrapper { string serializeType = 1; repeated bytes args = 2;
+                               repeated string argTypes = 3; }
+message TripleResponseWrapper { string serializeType = 1; bytes data = 2; string type = 3; }
+service GreeterService { rpc greet (TripleRequestWrapper) returns (TripleResponseWrapper); }
+"""
+
+
+def idl_gateway(port: int, client: str, profile: str, proto: Path) -> str:
+    return f"""
+listen: {{host: 127.0.0.1, port: 0}}
+upstream: {{triple_client: {client}, connect_timeout: 2s}}
+services:
+  - interface: {SERVICE}
+    protocol: grpc
+    retries: 0
+    idl: {{protos: ["{proto}"], include: ["{proto.parent}"]}}
+    endpoints: ["127.0.0.1:{port}"]
+""" + (f"security:\n  upstream_tls:\n    - {profile}\n" if profile else "")
+
+
+def _idl_greet(gw: int, name: str) -> tuple[int, object]:
+    import base64
+
+    from tribridge.codecs.hessian2 import Decoder, encode
+
+    arg = base64.b64encode(encode(name)).decode()
+    req = {"serializeType": "hessian4", "args": [arg], "argTypes": ["java.lang.String"]}
+    status, body = http_request(gw, "POST", f"/{SERVICE}/greet", req)
+    if status != 200:
+        return status, body
+    return status, Decoder(base64.b64decode(body["data"])).read()
+
+
+@pytest.mark.parametrize("client", CLIENTS)
+def test_idl_service_over_tls(bg, tls_peer, mtls_peer, certs, tmp_path, client: str) -> None:  # type: ignore[no-untyped-def]
+    proto = tmp_path / "wrapper.proto"
+    proto.write_text(WRAPPER_PROTO)
+    prof = f"{{service: 'com.tribridge.*', ca: {certs}/ca.pem, server_name: localhost}}"
+    gw = bg.start_gateway(idl_gateway(tls_peer.port, client, prof, proto)).port
+    assert _idl_greet(gw, "idl") == (200, "Hello, idl (via grpcio)")
+    mutual = (
+        f"{{ca: {certs}/ca.pem, cert: {certs}/client.pem, key: {certs}/client.key, "
+        "server_name: localhost}"
+    )
+    gw = bg.start_gateway(idl_gateway(mtls_peer.port, client, mutual, proto)).port
+    assert _idl_greet(gw, "mutual") == (200, "Hello, mutual (via grpcio)")
+    # cleartext to a TLS port: a clear 503, not a hang
+    gw = bg.start_gateway(idl_gateway(tls_peer.port, client, "", proto)).port
+    status, body = _idl_greet(gw, "x")
+    assert status == 503 and body["error"]["code"] == "provider_unavailable", body  # type: ignore[index]

@@ -14,7 +14,8 @@ from tribridge.registries.kubernetes import KubernetesRegistry
 from tribridge.registries.static import StaticRegistry
 from tribridge.registries.zookeeper_nodes import parse_provider_url
 from tribridge.registries.zookeeper_state import dedupe
-from tribridge.upstream.pool import PoolSet, RoundRobin
+from tribridge.upstream.balancers import RoundRobin
+from tribridge.upstream.pool import PoolSet
 
 S = "com.x.Svc"
 

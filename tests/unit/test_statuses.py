@@ -111,3 +111,31 @@ def test_reset_to_grpc_rows() -> None:
     assert {e: int(c) for e, c in statuses.RESET_TO_GRPC.items()} == {7: 14, 8: 1, 11: 8, 12: 7}
     for error_code in (0x0, 0x1, 0x2, 0x9, 0xD):  # NO_ERROR, PROTOCOL, INTERNAL, COMPRESSION ...
         assert statuses.reset_to_grpc(error_code) == Code.INTERNAL
+
+
+def _subclasses(cls: type) -> set[type]:
+    out = set(cls.__subclasses__())
+    for c in list(out):
+        out |= _subclasses(c)
+    return out
+
+
+def test_upstream_to_dubbo_rows() -> None:
+    from tribridge.codecs.dubbo.frame import (
+        SERVER_THREADPOOL_EXHAUSTED_ERROR,
+        SERVER_TIMEOUT,
+        SERVICE_ERROR,
+    )
+    from tribridge.upstream import errors
+
+    # total over every upstream failure the gateway raises (relay links included)
+    failures = _subclasses(errors.UpstreamError) | {errors.UpstreamError}
+    assert {c.code for c in failures} == set(statuses.UPSTREAM_TO_DUBBO)
+    # a consumer acts on these two; every other failure is "no provider answered" (70)
+    acted_on = {
+        errors.CallTimeout: SERVER_TIMEOUT,
+        errors.UpstreamBusy: SERVER_THREADPOOL_EXHAUSTED_ERROR,
+    }
+    for c in failures:
+        assert statuses.upstream_to_dubbo(c.code) == acted_on.get(c, SERVICE_ERROR), c
+    assert statuses.upstream_to_dubbo("something_new") == SERVICE_ERROR

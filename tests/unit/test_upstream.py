@@ -7,16 +7,10 @@ import collections
 import random
 
 from tribridge.codecs.dubbo import encode_event, encode_heartbeat
+from tribridge.config.upstream import UpstreamSettings
 from tribridge.registries.base import Endpoint
-from tribridge.upstream.pool import (
-    ConsistentHash,
-    DubboConnection,
-    InstancePool,
-    LeastActive,
-    RoundRobin,
-    UpstreamSettings,
-    WeightedRandom,
-)
+from tribridge.upstream.balancers import ConsistentHash, LeastActive, RoundRobin, WeightedRandom
+from tribridge.upstream.pool import DubboConnection, InstancePool
 
 EPS = [Endpoint("10.0.0.1", 1, weight=100), Endpoint("10.0.0.2", 1, weight=300)]
 S = UpstreamSettings()

@@ -1,0 +1,123 @@
+"""The gateway's own cost per routed request, without sockets: A/B across installed trees.
+
+``Gateway.handle`` runs in process over a provider connection that answers at once with real
+reply bytes, so what is timed is routing, argument coercion and encoding, the call path
+(request context, fast path, outcome, event hooks) and the JSON answer — not the kernel, the
+HTTP parser or the provider, which the socket benchmarks (cpu_per_request.py) include and
+which make their figures move by more than this path costs.
+
+Each variant is a site directory holding a regular install of one tree (codecs compiled or
+not, as installed); rounds alternate between variants, each in a fresh child process, the
+order reversed every other round (the second slot of a round measured slower by about 1 µs on
+a busy machine), and the median CPU time per request per variant is printed::
+
+    pip install --no-deps --no-build-isolation --target /tmp/site-base <tree at the base>
+    pip install --no-deps --no-build-isolation --target /tmp/site-new .
+    .venv/bin/python bench/call_path_bench.py base=/tmp/site-base new=/tmp/site-new
+
+Only APIs both sides of a change have are used (``Gateway(cfg)``, the state's registries,
+``InstancePool.ready_connection``), so a tree from before the call-path redesign runs too.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from cpu_per_request import print_medians
+
+CHILD = r"""
+import asyncio, sys, time
+from tribridge.codecs.dubbo import FrameDecoder, encode_response
+from tribridge.config.model import parse_config
+from tribridge.http.messages import Request
+from tribridge.routing.app import Gateway
+from tribridge.upstream import pool as pool_mod
+
+CFG = '''
+listen: {host: 127.0.0.1, port: 0}
+access_log: false
+registries:
+  static: {type: static, services: {com.x.Greeter: ["127.0.0.1:1"]}}
+services:
+  - interface: com.x.Greeter
+    retries: 0
+    methods: {greet: {types: [java.lang.String]}}
+routes:
+  - {method: GET, path: "/hello/{name}", service: com.x.Greeter, call: greet,
+     params: [{from: path, name: name, type: java.lang.String}]}
+'''
+(REPLY,) = FrameDecoder().feed(encode_response(1, "Hello, world"))
+
+
+class Conn:
+    usable = True
+    closed = False
+
+    def __init__(self):
+        self.n = 0
+
+    def next_id(self):
+        self.n += 1
+        return self.n
+
+    def call(self, rid, frame, timeout):
+        fut = asyncio.get_running_loop().create_future()
+        fut.set_result(REPLY)
+        return fut
+
+
+CONN = Conn()
+pool_mod.InstancePool.ready_connection = lambda self: CONN
+
+
+async def main(n):
+    gw = Gateway(parse_config(CFG))
+    st = gw.state
+    for svc in st.services.values():
+        reg = st.registry_for(svc.cfg)
+        svc.update(reg.subscribe(svc.cfg.key, svc.update))
+    req = Request("GET", "/hello/world", "", {"host": "x"}, b"", ("127.0.0.1", 1), True)
+    for _ in range(2000):  # warm up
+        await gw.handle(req)
+    c0 = time.process_time()
+    for _ in range(n):
+        resp = await gw.handle(req)
+    cpu = time.process_time() - c0
+    assert resp.status == 200 and resp.body == b'"Hello, world"', resp
+    print(cpu / n * 1e6)
+
+
+asyncio.run(main(int(sys.argv[1])))
+"""
+
+
+def run(site: str, n: int) -> float:
+    env = dict(os.environ, PYTHONPATH=site)
+    out = subprocess.run(
+        [sys.executable, "-c", CHILD, str(n)], env=env, capture_output=True, text=True, check=True
+    )
+    return float(out.stdout.strip())
+
+
+def main() -> int:
+    variants = [a.split("=", 1) for a in sys.argv[1:] if "=" in a]
+    rounds, n = 8, 30000
+    results: dict[str, list[float]] = {name: [] for name, _ in variants}
+    for r in range(rounds):
+        line = []
+        # the order flips every round: a variant's slot in a round biases it (ABBA)
+        for name, site in variants if r % 2 == 0 else variants[::-1]:
+            us = run(site, n)
+            results[name].append(us)
+            line.append(f"{name} {us:.2f} µs")
+        print(f"round {r + 1}: " + "   ".join(line), flush=True)
+    print_medians(results)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

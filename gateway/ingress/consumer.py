@@ -1,0 +1,157 @@
+"""One Dubbo2 consumer connection to the ingress: frames in, replies out.
+
+The connection's own concerns — framing, heartbeats and READONLY through the sans-IO
+``codecs.dubbo.connection.Connection``, replies coalesced per loop iteration, back-pressure
+both ways, the partial-frame budget — apart from what the listener does with a request
+(``ingress.dubbo.DubboIngress._on_request``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from typing import TYPE_CHECKING, Any
+
+from tribridge.codecs.dubbo.connection import Connection, Heartbeat, ProtocolError, Request, Role
+
+if TYPE_CHECKING:
+    from tribridge.ingress.dubbo import DubboIngress
+
+log = logging.getLogger("tribridge.dubbo_ingress")
+
+
+class Consumer(asyncio.Protocol):
+    """One consumer connection: frames in, replies out (coalesced per loop iteration).
+
+    Bounded both ways: a consumer that stops reading its replies (a heartbeat or request
+    flood) is no longer read once the transport passes ``write_buffer_bytes``, and dropped
+    past ``max_unread_reply_bytes``; a partial frame counts against the listener's
+    ``max_buffered_frame_bytes`` and must complete within ``frame_timeout``."""
+
+    def __init__(self, ingress: DubboIngress) -> None:
+        self.ingress = ingress
+        #: framing, heartbeats, READONLY (sans-IO, codecs/dubbo/connection.py)
+        self.wire = Connection(Role.SERVER, max_payload=ingress.cfg.max_payload)
+        self.transport: Any = None
+        self.in_flight = 0
+        self.last_read = time.monotonic()
+        self.peer = "?"
+        self._out: list[bytes] = []
+        self.held = 0  # partial-frame bytes counted in the listener's budget
+        self.frame_since = 0.0  # monotonic time a partial frame began (0: none)
+        self.write_paused = False
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport
+        peer = transport.get_extra_info("peername") or ("?", 0)
+        self.peer = f"{peer[0]}:{peer[1]}"
+        ing = self.ingress
+        if len(ing._conns) >= ing._cap:
+            ing.refused += 1
+            transport.abort()  # nothing to say in Dubbo before a request; existing ones live on
+            return
+        if not ing._admit(self, transport):
+            transport.abort()
+            return
+        transport.set_write_buffer_limits(ing.cfg.write_buffer_bytes)  # type: ignore[attr-defined]
+        ing._conns.add(self)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.ingress._conns.discard(self)
+        self._out = []
+        if self.held:
+            self.ingress._held -= self.held
+            self.held = 0
+
+    def pause_writing(self) -> None:
+        # the consumer lags reading its replies: stop reading its requests until it catches up
+        self.write_paused = True
+        t = self.transport
+        if t is not None and not t.is_closing():
+            t.pause_reading()
+
+    def resume_writing(self) -> None:
+        self.write_paused = False
+        t = self.transport
+        if t is not None and not t.is_closing():
+            t.resume_reading()
+
+    def data_received(self, data: bytes) -> None:
+        self.last_read = now = time.monotonic()
+        wire = self.wire
+        events = wire.receive_data(data)
+        if events and type(last := events[-1]) is ProtocolError:
+            # Java hands non-dubbo bytes to telnet; a gateway hangs up on them.
+            ing = self.ingress
+            log.info("%s: closing consumer connection %s: %s", ing.label, self.peer, last.message)
+            self.close()
+            return
+        buffered = wire.buffered
+        if buffered != self.held and self._hold(buffered, now):
+            return
+        on_request = self.ingress._on_request
+        for ev in events:
+            if type(ev) is Request:
+                on_request(self, ev.frame)
+            elif type(ev) is Heartbeat and ev.reply is not None:
+                self.send(ev.reply)
+            # else: heartbeat answers and other events from a consumer need nothing
+
+    def _hold(self, buffered: int, now: float) -> bool:
+        """Account a partial frame in the listener's budget; True: over it, closed."""
+        ing = self.ingress
+        ing._held += buffered - self.held
+        if not self.held or not buffered:
+            self.frame_since = now if buffered else 0.0
+        self.held = buffered
+        if ing._held <= ing.cfg.max_buffered_frame_bytes:
+            return False
+        log.warning(
+            "%s: closing %s: partial frames of all consumers exceed %d bytes",
+            ing.label,
+            self.peer,
+            ing.cfg.max_buffered_frame_bytes,
+        )
+        self.abort()
+        return True
+
+    def send(self, data: bytes) -> None:
+        if not self._out:
+            asyncio.get_running_loop().call_soon(self._flush)
+        self._out.append(data)
+
+    def _flush(self) -> None:
+        out, self._out = self._out, []
+        t = self.transport
+        if out and t is not None and not t.is_closing():
+            if self._overflowing(t):
+                return
+            t.write(out[0] if len(out) == 1 else b"".join(out))
+            self._overflowing(t)  # this write may have crossed both marks at once
+
+    def _overflowing(self, t: Any) -> bool:
+        """Past the high-water mark with ``max_unread_reply_bytes`` queued: abort -> True."""
+        if (
+            not self.write_paused
+            or t.get_write_buffer_size() <= self.ingress.cfg.max_unread_reply_bytes
+        ):
+            return False
+        log.warning(
+            "%s: consumer %s stopped reading its replies; aborting", self.ingress.label, self.peer
+        )
+        self.abort()
+        return True
+
+    def close(self) -> None:
+        if self.transport is not None:
+            self.transport.close()
+
+    def abort(self) -> None:
+        """Drop at once: unread input and output go (``close`` would flush them first)."""
+        if self.held:
+            self.ingress._held -= self.held
+            self.held = 0
+        self.wire = Connection(Role.SERVER, max_payload=self.ingress.cfg.max_payload)
+        if self.transport is not None:
+            self.transport.abort()
