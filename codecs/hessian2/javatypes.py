@@ -23,6 +23,7 @@ import datetime as _dt
 import re
 import struct
 import uuid as _uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from typing import Any
@@ -425,7 +426,7 @@ def java_float(v: float) -> float:
     """Round to float32, then take the shortest decimal that names it, as
     hessian-lite writes ``Double.parseDouble(String.valueOf(f))``."""
     try:
-        f32 = struct.unpack(">f", struct.pack(">f", v))[0]
+        f32: float = struct.unpack(">f", struct.pack(">f", v))[0]
     except OverflowError:
         raise HessianError(f"{v} does not fit a Java float") from None
     if f32 != f32 or f32 in (float("inf"), float("-inf")):
@@ -518,7 +519,7 @@ def infer(value: Any, path: str, generic: bool, reg: TypeRegistry) -> Any:
     return value
 
 
-def _untag(value: dict, t: JavaType, path: str) -> Any:
+def _untag(value: dict[str, Any], t: JavaType, path: str) -> Any:
     """``{"class": "java.math.BigDecimal", "value": "12.50"}`` in a slot of type ``t``: the
     inner value, after checking that the tag names ``t`` (or its boxed/primitive twin)."""
     cls = value.get("class")
@@ -659,7 +660,7 @@ def coerce(
             if tagged is not None:
                 value = {key: v for key, v in value.items() if key != "class"}
                 name = tagged if tagged in _TYPED_MAPS or name not in _TYPED_MAPS else name
-        out: dict = {}
+        out: dict[Any, Any] = {}
         for key, v in value.items():
             ck = _coerce_key(key, kt, f"{path}.{key}", generic, registry)
             out[ck] = coerce(v, vt, f"{path}.{key}", generic=generic, registry=registry)
@@ -715,7 +716,7 @@ def _java_time(value: Any, t: JavaType, path: str, generic: bool) -> Any:
     try:
         if t.kind == "localdate":
             d = _dt.date.fromisoformat(value)
-            fields = {"year": Int(d.year), "month": Int(d.month), "day": Int(d.day)}
+            fields: dict[str, Any] = {"year": Int(d.year), "month": Int(d.month), "day": Int(d.day)}
             handle = "LocalDateHandle"
         elif t.kind == "localtime":
             tm = _dt.time.fromisoformat(value)
@@ -886,7 +887,7 @@ def _zone_id(text: str) -> HessianObject:
     return HessianObject(_HL + "ZoneIdHandle", {"zoneId": text})
 
 
-_JTIME_HANDLES: dict[str, Any] = {  # same keys as _JTIME_CLASSES
+_JTIME_HANDLES: dict[str, Callable[[str], HessianObject]] = {  # same keys as _JTIME_CLASSES
     "java.time.ZonedDateTime": _zoned,
     "java.time.OffsetDateTime": _offset_dt,
     "java.time.OffsetTime": _offset_time,

@@ -43,7 +43,7 @@ class Double(float):
     __slots__ = ()
 
 
-class TypedList(list):
+class TypedList(list[Any]):
     """A list written with a hessian type string (``[int``, ``java.util.HashSet``, ...)."""
 
     __slots__ = ("type",)
@@ -56,7 +56,7 @@ class TypedList(list):
         return f"TypedList({self.type!r}, {list.__repr__(self)})"
 
 
-class TypedMap(dict):
+class TypedMap(dict[Any, Any]):
     """A map written as ``M type ... Z`` (``java.util.LinkedHashMap``, ...)."""
 
     __slots__ = ("type",)
