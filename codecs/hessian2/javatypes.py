@@ -26,9 +26,19 @@ import uuid as _uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
+from functools import cached_property
 from typing import Any
 
-from .values import HessianError, HessianObject, Int, Long, TypedList, TypedMap, big_integer
+from .values import (
+    HessianError,
+    HessianObject,
+    Int,
+    JavaTypeError,
+    Long,
+    TypedList,
+    TypedMap,
+    big_integer,
+)
 
 PRIMITIVES = {
     "boolean": "Z",
@@ -132,21 +142,6 @@ _INT_RANGES = {"byte": (-128, 127), "short": (-32768, 32767), "int": (-(2**31), 
 _LONG_RANGE = (-(2**63), 2**63 - 1)
 
 
-class JavaTypeError(HessianError):
-    """A value that does not fit its Java type; ``path`` says where (``args[1].name``)."""
-
-    def __init__(self, path: str, expected: str, value: Any, detail: str = "") -> None:
-        shown = repr(value)
-        if len(shown) > 60:
-            shown = shown[:57] + "..."
-        msg = f"{path}: expected {expected}, got {shown}"
-        if detail:
-            msg += f" ({detail})"
-        super().__init__(msg)
-        self.path = path
-        self.expected = expected
-
-
 @dataclass(frozen=True, slots=True)
 class JavaType:
     """A parsed Java type.
@@ -220,8 +215,15 @@ def _simple(name: str) -> JavaType:
     return JavaType(name, "class")
 
 
+#: the ASCII class names (nearly all): the same rule as below in one regex match
+_ASCII_CLASS_NAME = re.compile(r"[A-Za-z_$][A-Za-z0-9_$]*(?:\.[A-Za-z_$][A-Za-z0-9_$]*)*")
+
+
 def _valid_class_name(name: str) -> bool:
-    return bool(name) and all(
+    """Dot-separated Java identifiers (letters, digits, ``_``, ``$``; Unicode letters too)."""
+    if _ASCII_CLASS_NAME.fullmatch(name) is not None:
+        return True
+    return bool(name) and not name.isascii() and all(
         part
         and (part[0].isalpha() or part[0] in "_$")
         and all(c.isalnum() or c in "_$" for c in part)
@@ -364,6 +366,12 @@ class PojoDef:
     @property
     def is_enum(self) -> bool:
         return self.enum_constants is not None
+
+    @cached_property
+    def field_names(self) -> frozenset[str]:
+        """The declared field names, computed once: ``fields`` is complete when the
+        definition is made (config, metadata) and never changes after."""
+        return frozenset(name for name, _ in self.fields)
 
 
 class TypeRegistry:
@@ -938,15 +946,15 @@ def _coerce_class(value: Any, t: JavaType, path: str, generic: bool, reg: TypeRe
     if not isinstance(value, dict):
         raise JavaTypeError(path, t.name, value, "a JSON object")
     cls = value.get("class", t.name)
-    if not isinstance(cls, str) or not _valid_class_name(cls):
-        raise JavaTypeError(f"{path}.class", "a Java class name", cls)
-    if cls != t.name:
+    if cls != t.name:  # t.name was checked when the type was parsed
+        if not isinstance(cls, str) or not _valid_class_name(cls):
+            raise JavaTypeError(f"{path}.class", "a Java class name", cls)
         sub = reg.get(cls)
         if sub is not None:
             d = sub
     fields: dict[str, Any] = {}
     if d is not None:
-        declared = dict(d.fields)
+        declared = d.field_names
         for key in value:
             if key != "class" and key not in declared:
                 raise JavaTypeError(
