@@ -40,15 +40,14 @@ Variants:
 Every Dubbo gateway calls ``GreetService.greet(String)`` (group g1, version 1.0.0) on ONE
 Apache Dubbo 3.3 Java provider (``interop/java/peer``'s ``Provider``).
 
-**Network.** As root the script re-runs itself inside a network namespace it creates (and
+**Network.** The script (root only) re-runs itself inside a network namespace it creates (and
 deletes at the end) with only loopback plus one private address on ``lo`` (10.233.x.y/32,
-chosen by PID): Dubbo will not register a loopback address, so the provider and ZooKeeper use
-that one, and dubbo-go inside Pixiu, which listens on ``*:50051`` and a random port for its own
-Triple services (not configurable from Pixiu's file in v1.1.0), binds them inside that namespace
-only.  Every other listener is 127.0.0.1 on a free port; the listening sockets are printed.
-Without root (or with ``--no-netns``) the provider binds 127.0.0.1 with no registry, and the
-Pixiu variants are refused (they would listen on all interfaces).  Every process started is
-stopped by its PID.
+chosen by PID).  Apache Dubbo neither registers nor binds a loopback address (told 127.0.0.1
+it binds all interfaces), and dubbo-go inside Pixiu listens on ``*:50051`` and a random port
+for its own Triple services (not configurable from Pixiu's file in v1.1.0): inside the
+namespace those reach nothing outside it.  The provider and ZooKeeper use the private
+address, the gateways 127.0.0.1 on free ports; the namespace's listening sockets are printed.
+Every process started is stopped by its PID.
 
 Needs ``scripts/setup.sh`` (Java peer, wrk, nginx, ZooKeeper) and ``scripts/bench-setup.sh``
 (Pixiu).  ``--json FILE`` writes every sample (``bench/compare_revisions.py`` reads it).
@@ -618,15 +617,10 @@ def listeners() -> list[tuple[str, str, int]]:
     return rows
 
 
-def check_listeners(host: str, in_netns: bool, pids: set[int]) -> None:
-    """Print every listener; outside a private namespace, refuse one of ours that is not on
-    127.0.0.1 (or ``host``)."""
-    rows = listeners()
-    where = "inside the bench's private network namespace" if in_netns else "here"
-    print(f"listening sockets {where}: " + "; ".join(f"{a} {n}" for a, n, _ in rows), flush=True)
-    bad = [a for a, _, pid in rows if pid in pids and not a.startswith(("127.0.0.1:", f"{host}:"))]
-    if bad and not in_netns:
-        raise SystemExit(f"listening outside 127.0.0.1: {bad}")
+def show_listeners() -> None:
+    """Print every listening socket of the bench's network namespace (all of them are ours)."""
+    rows = "; ".join(f"{a} {n}" for a, n, _ in listeners())
+    print(f"listening sockets inside the bench's private network namespace: {rows}", flush=True)
 
 
 # ---- phases -------------------------------------------------------------------------------
@@ -761,7 +755,6 @@ def parse_args() -> argparse.Namespace:
     ap.add_argument("--tribridge", action="append", default=[], metavar="NAME=SITE",
                     help="another tribridge variant: PYTHONPATH=SITE (an installed tree)")
     ap.add_argument("--access-log", choices=("on", "off"), default="on")
-    ap.add_argument("--no-netns", action="store_true", help="even as root: no namespace, no Pixiu")
     ap.add_argument("--json", type=Path, help="write every sample here")
     args = ap.parse_args()
     for what, lo, hi in (("seconds", 1, 60), ("rounds", 1, 20), ("connections", 1, 1000),
@@ -774,7 +767,11 @@ def parse_args() -> argparse.Namespace:
 def main() -> int:
     args = parse_args()
     inside = os.environ.get(NETNS_ENV)
-    if inside is None and os.geteuid() == 0 and not args.no_netns:
+    if inside is None:
+        if os.geteuid() != 0:
+            # Dubbo binds 0.0.0.0 when told 127.0.0.1 (it refuses loopback), dubbo-go inside
+            # Pixiu binds *:50051: neither may run outside a namespace of its own
+            raise SystemExit("run as root: the bench runs in a private network namespace")
         return run_in_private_netns(sys.argv[1:])
     names = [*(n.split("=", 1)[0] for n in args.tribridge)]
     wanted = args.only.split(",") if args.only else [*DEFAULT_VARIANTS.split(","), *names]
@@ -785,13 +782,9 @@ def main() -> int:
         raise SystemExit("wrk and nginx are needed: run scripts/setup.sh")
     if not (JAVA33 / "lib").is_dir():
         raise SystemExit("the Java Dubbo 3.3 provider is not built: run scripts/setup.sh")
-    if any(n.startswith("pixiu") for n in wanted):
-        if inside is None:
-            raise SystemExit("Pixiu (dubbo-go) listens on *:50051: run as root (the bench then "
-                             "runs in a private network namespace) or leave it out with --only")  # fmt: skip
-        if not PIXIU.exists():
-            raise SystemExit(f"{PIXIU} missing: run scripts/bench-setup.sh")
-    host = inside.split()[1] if inside else "127.0.0.1"
+    if any(n.startswith("pixiu") for n in wanted) and not PIXIU.exists():
+        raise SystemExit(f"{PIXIU} missing: run scripts/bench-setup.sh")
+    host = inside.split()[1]
     b = Bench(args, Path(tempfile.mkdtemp(prefix="tribridge-peers-")), host)
     results: dict[str, Any] = {"variants": wanted, "args": {k: str(v) for k, v in vars(args).items()}}
     try:
@@ -811,7 +804,7 @@ def main() -> int:
             print(f"  {name}: {what}")
         if "throughput" in phases or "latency" in phases:
             peers = start_peers(b, wanted, 1)
-            check_listeners(host, inside is not None, {q for p in peers for q in tree_pids(p.pid)})
+            show_listeners()
             if "throughput" in phases:
                 print(f"throughput, one worker each, wrk -t1 -c{args.connections} "
                       f"-d{args.seconds}s:", flush=True)  # fmt: skip
