@@ -10,10 +10,11 @@ interpreter and dependencies, ``PYTHONPATH`` pointing at the revision's install)
 the one Java Dubbo provider, rounds alternating, and this script prints throughput and gateway
 CPU µs per request of each and the ratios (B / A).
 
-    .venv/bin/python bench/compare_revisions.py main~1 main            # ~3 min plus builds
+    .venv/bin/python bench/compare_revisions.py main~1 main            # ~2 min plus builds
     .venv/bin/python bench/compare_revisions.py A B --phases throughput,latency --rounds 5
 
-Arguments after the two revisions go to ``gateway_peers.py`` (``--seconds``, ``--rounds``,
+As root (``gateway_peers.py`` runs in a network namespace of its own).  Arguments after the two
+revisions go to ``gateway_peers.py`` (``--seconds``, ``--rounds``,
 ``--phases``, ``--access-log``, ...); the default phase here is ``throughput``.
 """
 
