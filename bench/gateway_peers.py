@@ -89,7 +89,7 @@ TICK = os.sysconf("SC_CLK_TCK")
 #: set by the outer run for the inner one: "<namespace> <private address>"
 NETNS_ENV = "TRIBRIDGE_BENCH_NETNS"
 DEFAULT_VARIANTS = "tribridge,tribridge-pure,pixiu-zk,pixiu,nginx"
-PHASES = ("throughput", "latency", "workers2")
+PHASES = ("throughput", "latency", "workers2")  # the default; "profile" on request
 JVM_FLAGS = [
     "-XX:+UseSerialGC",
     "-Xmx256m",
@@ -495,24 +495,34 @@ def start_provider(b: Bench, prefix_registry: str) -> str:
     return next(ln.split()[2] for ln in jlog.read_text().splitlines() if ln.startswith("READY"))
 
 
-def start_peers(b: Bench, wanted: list[str], workers: int) -> list[Peer]:
-    """Every wanted gateway with ``workers`` workers, each checked to answer the greeting."""
+def tribridge_env(name: str, sites: dict[str, str]) -> dict[str, str] | None:
+    """The environment of a tribridge variant, or None when ``name`` is not one."""
+    if not (name.startswith("tribridge") or name in sites):
+        return None
+    env = {k: v for k, v in os.environ.items() if k not in ("TRIBRIDGE_PURE_PYTHON", NETNS_ENV)}
+    if name == "tribridge-pure":
+        env["TRIBRIDGE_PURE_PYTHON"] = "1"
+    if name in sites:
+        env["PYTHONPATH"] = str(Path(sites[name]).resolve())
+    return env
+
+
+def start_peers(b: Bench, wanted: list[str], workers: int,
+                profile: Path | None = None) -> list[Peer]:  # fmt: skip
+    """Every wanted gateway with ``workers`` workers, each checked to answer the greeting;
+    ``profile``: the tribridge variants run under cProfile, writing there on exit."""
     args, tmp = b.args, b.tmp
     peers: list[Peer] = []
-    clean = {k: v for k, v in os.environ.items() if k not in ("TRIBRIDGE_PURE_PYTHON", NETNS_ENV)}
     sites = dict(s.split("=", 1) for s in args.tribridge)
     for name in wanted:
         port = free_port()
-        if name.startswith("tribridge") or name in sites:
-            env = dict(clean)
-            if name == "tribridge-pure":
-                env["TRIBRIDGE_PURE_PYTHON"] = "1"
-            if name in sites:
-                env["PYTHONPATH"] = str(Path(sites[name]).resolve())
+        env = tribridge_env(name, sites)
+        if env is not None:
             cfg = tmp / f"{name}.yaml"
             cfg.write_text(tribridge_config(f"{b.host}:{b.provider_port}", port,
                                             args.access_log == "on"))  # fmt: skip
-            cmd = [PY, "-m", "tribridge.cli", "run", "-c", str(cfg), "--workers", str(workers)]
+            prof = ["-m", "cProfile", "-o", str(profile)] if profile else []
+            cmd = [PY, *prof, "-m", "tribridge.cli", "run", "-c", str(cfg), "--workers", str(workers)]
             p = b.spawn(cmd, env, stdout=b.access_log(name))
             peers.append(Peer(name, port, p.pid, direct=b.direct_dubbo))
         elif name.startswith("pixiu"):
@@ -592,13 +602,9 @@ def builds(b: Bench, wanted: list[str]) -> dict[str, str]:
              "print(tribridge.__file__, hessian2.IMPLEMENTATION, dubbo.IMPLEMENTATION)")  # fmt: skip
     out = {}
     for name in wanted:
-        if not (name.startswith("tribridge") or name in sites):
+        env = tribridge_env(name, sites)
+        if env is None:
             continue
-        env = {k: v for k, v in os.environ.items() if k != "TRIBRIDGE_PURE_PYTHON"}
-        if name == "tribridge-pure":
-            env["TRIBRIDGE_PURE_PYTHON"] = "1"
-        if name in sites:
-            env["PYTHONPATH"] = str(Path(sites[name]).resolve())
         r = subprocess.run([PY, "-c", probe], env=env, cwd=b.tmp, capture_output=True,
                            text=True, timeout=60, check=True)  # fmt: skip
         out[name] = r.stdout.strip()
@@ -721,6 +727,23 @@ def print_latency(res: dict[str, dict[str, list[float]]], args: argparse.Namespa
               f"{added50:9.3f} {added99:9.3f} {sum(row['errors']):.0f}")  # fmt: skip
 
 
+def profile(b: Bench, wanted: list[str]) -> None:
+    """One tribridge variant under cProfile for one wrk run; the functions that took the most
+    time of their own (cProfile slows Python code, not C or syscalls: shares, not µs)."""
+    import pstats
+
+    if not wanted:
+        raise SystemExit("--phases profile: no tribridge variant among --only")
+    out = b.tmp / "gateway.prof"
+    peers = start_peers(b, wanted, 1, profile=out)
+    print(f"profile of {wanted[0]} under cProfile, wrk -t1 -c{b.args.connections} "
+          f"-d{b.args.seconds}s:", flush=True)  # fmt: skip
+    throughput(peers, argparse.Namespace(**{**vars(b.args), "rounds": 1}), 1, b.tmp)
+    b.stop_all([p for p in b.procs if p.pid == peers[0].pid])  # SIGTERM: cProfile writes out
+    stats = pstats.Stats(str(out))
+    stats.sort_stats("tottime").print_stats(25)
+
+
 # ---- the run ------------------------------------------------------------------------------
 
 
@@ -750,7 +773,8 @@ def parse_args() -> argparse.Namespace:
     ap.add_argument("--connections", type=int, default=50)
     ap.add_argument("--rate", type=float, default=500.0, help="fixed rate of the latency phase")
     ap.add_argument("--requests", type=int, default=1500, help="per latency sample")
-    ap.add_argument("--phases", default=",".join(PHASES), help=f"some of {','.join(PHASES)}")
+    ap.add_argument("--phases", default=",".join(PHASES),
+                    help=f"some of {','.join(PHASES)},profile (cProfile of the first tribridge)")  # fmt: skip
     ap.add_argument("--only", default=None, help=f"variants (default {DEFAULT_VARIANTS})")
     ap.add_argument("--tribridge", action="append", default=[], metavar="NAME=SITE",
                     help="another tribridge variant: PYTHONPATH=SITE (an installed tree)")
@@ -776,8 +800,8 @@ def main() -> int:
     names = [*(n.split("=", 1)[0] for n in args.tribridge)]
     wanted = args.only.split(",") if args.only else [*DEFAULT_VARIANTS.split(","), *names]
     phases = args.phases.split(",")
-    if set(phases) - set(PHASES):
-        raise SystemExit(f"--phases: {set(phases) - set(PHASES)} unknown")
+    if set(phases) - {*PHASES, "profile"}:
+        raise SystemExit(f"--phases: {set(phases) - {*PHASES, 'profile'}} unknown")
     if not shutil.which("wrk") or not (shutil.which("nginx") or Path("/usr/sbin/nginx").exists()):
         raise SystemExit("wrk and nginx are needed: run scripts/setup.sh")
     if not (JAVA33 / "lib").is_dir():
@@ -818,6 +842,9 @@ def main() -> int:
             print(f"throughput, two workers each, wrk -t2 -c{args.connections} "
                   f"-d{args.seconds}s:", flush=True)  # fmt: skip
             results["workers2"] = throughput(peers, args, 2, b.tmp)
+        if "profile" in phases:
+            sites = dict(s.split("=", 1) for s in args.tribridge)
+            profile(b, [n for n in wanted if tribridge_env(n, sites) is not None][:1])
         print(f"load average after: {os.getloadavg()}")
         if "throughput" in results:
             print_throughput("throughput, one worker each", results["throughput"])
