@@ -223,11 +223,15 @@ def _valid_class_name(name: str) -> bool:
     """Dot-separated Java identifiers (letters, digits, ``_``, ``$``; Unicode letters too)."""
     if _ASCII_CLASS_NAME.fullmatch(name) is not None:
         return True
-    return bool(name) and not name.isascii() and all(
-        part
-        and (part[0].isalpha() or part[0] in "_$")
-        and all(c.isalnum() or c in "_$" for c in part)
-        for part in name.split(".")
+    return (
+        bool(name)
+        and not name.isascii()
+        and all(
+            part
+            and (part[0].isalpha() or part[0] in "_$")
+            and all(c.isalnum() or c in "_$" for c in part)
+            for part in name.split(".")
+        )
     )
 
 
@@ -648,10 +652,14 @@ def coerce(
         if isinstance(value, (str, dict)) or not isinstance(value, (list, tuple, set)):
             raise JavaTypeError(path, str(t), value, "a JSON array")
         et = t.element
-        items = [
-            coerce(v, et, f"{path}[{i}]", generic=generic, registry=registry)
-            for i, v in enumerate(value)
-        ]
+        items = []
+        for i, v in enumerate(value):
+            x = _as_is(v, et)
+            items.append(
+                x
+                if x is not _NO
+                else coerce(v, et, f"{path}[{i}]", generic=generic, registry=registry)
+            )
         if k == "array":
             return TypedList(_array_type_name(et), items)
         if k == "set" or t.name in _TYPED_COLLECTIONS:
@@ -669,15 +677,54 @@ def coerce(
                 value = {key: v for key, v in value.items() if key != "class"}
                 name = tagged if tagged in _TYPED_MAPS or name not in _TYPED_MAPS else name
         out: dict[Any, Any] = {}
+        plain_keys = kt.kind == "object" or kt.kind == "string"
         for key, v in value.items():
-            ck = _coerce_key(key, kt, f"{path}.{key}", generic, registry)
-            out[ck] = coerce(v, vt, f"{path}.{key}", generic=generic, registry=registry)
+            ck = key if plain_keys else _coerce_key(key, kt, f"{path}.{key}", generic, registry)
+            x = _as_is(v, vt)
+            out[ck] = (
+                x
+                if x is not _NO
+                else coerce(v, vt, f"{path}.{key}", generic=generic, registry=registry)
+            )
         if name in _TYPED_MAPS and not generic:
             return TypedMap(name, out)
         return out
     if k == "class":
         return _coerce_class(value, t, path, generic, registry)
     raise JavaTypeError(path, str(t), value, f"unsupported Java type kind {k}")
+
+
+#: ``_as_is``'s "no": the value needs ``coerce`` (a conversion, a check with a path, a container)
+_NO: Any = object()
+_INT_MIN, _INT_MAX = _INT_RANGES["int"]
+_LONG_MIN, _LONG_MAX = _LONG_RANGE
+
+
+def _as_is(value: Any, t: JavaType) -> Any:
+    """What ``coerce`` returns for the commonest element or field: a JSON value that already
+    has its Java type's own JSON type (a string for a ``String``, an in-range integer for an
+    ``int`` / ``long``, a bool for a ``boolean``, a float for a ``double``, boxed or not; any
+    of those four for an ``Object``);
+    ``_NO`` for anything else.  It exists for speed: the caller then builds no path string
+    and makes no call through ``coerce``'s dispatch (POJO fields and list elements ~1.7x
+    faster); the property tests check it never disagrees with ``coerce``."""
+    vt = type(value)
+    k = t.kind if t.kind != "boxed" else t.prim
+    if k == "object":  # ``infer`` keeps these four as they are
+        return value if vt is str or vt is int or vt is bool or vt is float else _NO
+    if vt is str:
+        return value if k == "string" else _NO
+    if vt is int:
+        if k == "int":
+            return Int(value) if _INT_MIN <= value <= _INT_MAX else _NO
+        if k == "long":
+            return Long(value) if _LONG_MIN <= value <= _LONG_MAX else _NO
+        return _NO
+    if vt is bool:
+        return value if k == "boolean" else _NO
+    if vt is float:
+        return value if k == "double" else _NO
+    return _NO
 
 
 def _tagged_map(cls: Any) -> str | None:
@@ -962,8 +1009,12 @@ def _coerce_class(value: Any, t: JavaType, path: str, generic: bool, reg: TypeRe
                 )
         for fname, ftype in d.fields:
             if fname in value:
-                fields[fname] = coerce(
-                    value[fname], ftype, f"{path}.{fname}", generic=generic, registry=reg
+                v = value[fname]
+                x = _as_is(v, ftype)
+                fields[fname] = (
+                    x
+                    if x is not _NO
+                    else coerce(v, ftype, f"{path}.{fname}", generic=generic, registry=reg)
                 )
             elif not generic:
                 fields[fname] = _default_for(ftype)

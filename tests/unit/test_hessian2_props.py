@@ -514,3 +514,26 @@ def test_compiled_coercion_matches_pure(value: Any, type_name: str, generic: boo
     inferred = [_outcome(lambda m=m: m[JT].infer(value, "args[0]", generic, _registry(m[JT])))
                 for m in (compiled, pure)]  # fmt: skip
     assert inferred[0] == inferred[1]
+
+
+@PROPS
+@given(json_values, st.sampled_from(COERCE_TYPES))
+@example(5, "int")
+@example(2**31, "int")
+@example(2**40, "java.lang.Long")
+@example("x", "java.lang.String")
+@example(1.5, "double")
+@example(True, "java.lang.Boolean")
+@example(True, "int")
+@example(7, "java.lang.Object")
+def test_coercion_fast_path_agrees_with_coerce(value: Any, type_name: str) -> None:
+    """``_as_is`` (the no-path shortcut for fields and elements) either declines or returns
+    exactly what ``coerce`` does: same value, same Python type (``Int`` vs ``Long`` vs ``int``)."""
+    for jt in _both():
+        jt = jt[JT]
+        t = jt.parse_type(type_name)
+        fast = jt._as_is(value, t)
+        if fast is jt._NO:
+            continue
+        slow = jt.coerce(value, t, "args[0]", registry=_registry(jt))
+        assert (type(fast), fast) == (type(slow), slow)
