@@ -127,3 +127,4 @@ def test_dockerfile_builds_compiled_codecs_and_ships_no_compiler() -> None:
     ignored = (ROOT / ".dockerignore").read_text().split()
     # compiled files of the build machine must never reach the image (other ABI, stale)
     assert "**/*.so" in ignored and "build" in ignored
+    assert "interop/java/*/target" in ignored  # test peers' jars: not in the build context
