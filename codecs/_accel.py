@@ -29,6 +29,7 @@ ACCELERATED = (
     "tribridge.codecs.hessian2.encoder",
     "tribridge.codecs.dubbo.frame",
     "tribridge.codecs.dubbo.messages",
+    "tribridge.codecs.hessian2.javatypes",
 )
 ENV = "TRIBRIDGE_PURE_PYTHON"
 _HERE = Path(__file__).resolve().parent

@@ -20,6 +20,7 @@ CODEC_TEST_MODULES = frozenset(
         "test_codec_hostile",
         "test_dubbo_ingress",
         "test_dubbo_sofa_frames",
+        "test_exact_types",
         "test_hessian2_interop",
         "test_hessian2_props",
         "test_hessian2_unit",

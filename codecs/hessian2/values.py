@@ -15,6 +15,21 @@ class HessianError(ValueError):
     """Every malformed, truncated, hostile or unencodable input raises this, and only this."""
 
 
+class JavaTypeError(HessianError):
+    """A value that does not fit its Java type; ``path`` says where (``args[1].name``)."""
+
+    def __init__(self, path: str, expected: str, value: Any, detail: str = "") -> None:
+        shown = repr(value)
+        if len(shown) > 60:
+            shown = shown[:57] + "..."
+        msg = f"{path}: expected {expected}, got {shown}"
+        if detail:
+            msg += f" ({detail})"
+        super().__init__(msg)
+        self.path = path
+        self.expected = expected
+
+
 class Long(int):
     """A Java ``long``: always written with the long tags, even when small."""
 
@@ -43,7 +58,7 @@ class Double(float):
     __slots__ = ()
 
 
-class TypedList(list):
+class TypedList(list[Any]):
     """A list written with a hessian type string (``[int``, ``java.util.HashSet``, ...)."""
 
     __slots__ = ("type",)
@@ -56,7 +71,7 @@ class TypedList(list):
         return f"TypedList({self.type!r}, {list.__repr__(self)})"
 
 
-class TypedMap(dict):
+class TypedMap(dict[Any, Any]):
     """A map written as ``M type ... Z`` (``java.util.LinkedHashMap``, ...)."""
 
     __slots__ = ("type",)

@@ -108,3 +108,23 @@ def test_configmap_config_serves_probes(tribridge_gateway_factory) -> None:  # t
     assert status == 503 and body["without_providers"]  # no provider: not ready
     status, raw = http_request(gw.port, "GET", "/metrics")
     assert status == 200 and b"tribridge_config_info" in raw
+
+
+def test_dockerfile_builds_compiled_codecs_and_ships_no_compiler() -> None:
+    """A builder stage compiles the codecs (a failed compile fails the build), the runtime
+    stage installs the wheels offline, checks they are compiled, and has no compiler."""
+    text = (ROOT / "Dockerfile").read_text()
+    stages = re.split(r"^FROM\s+", text, flags=re.M)[1:]
+    assert len(stages) == 2
+    build, runtime = stages
+    assert build.startswith("python:3.11-slim AS build")
+    assert runtime.startswith("python:3.11-slim\n")  # the same Python ABI as the wheels
+    assert "gcc" in build and "TRIBRIDGE_REQUIRE_COMPILED=1 pip wheel --wheel-dir /wheels ." in build
+    assert "COPY pyproject.toml setup.py" in build  # setup.py is the compiling build hook
+    assert "gcc" not in runtime and "apt-get" not in runtime and "COPY" not in runtime
+    assert "--no-index --find-links /wheels tribridge" in runtime
+    assert "('compiled', 'compiled')" in runtime
+    ignored = (ROOT / ".dockerignore").read_text().split()
+    # compiled files of the build machine must never reach the image (other ABI, stale)
+    assert "**/*.so" in ignored and "build" in ignored
+    assert "interop/java/*/target" in ignored  # test peers' jars: not in the build context

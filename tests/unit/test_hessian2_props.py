@@ -468,3 +468,72 @@ def test_compiled_frame_decoder_matches_pure(
             out.append(("error", str(e)))
         results.append(out)
     assert results[0] == results[1]
+
+
+JT = "tribridge.codecs.hessian2.javatypes"
+#: declared types the gateway coerces JSON into (a POJO, generics, arrays, value classes)
+COERCE_TYPES = [
+    "int", "long", "short", "byte", "double", "float", "boolean", "char", "java.lang.Integer",
+    "java.lang.Long", "java.lang.String", "java.lang.Object", "java.math.BigDecimal",
+    "java.math.BigInteger", "java.util.Date", "java.util.List<java.lang.Long>",
+    "java.util.Map<String, java.lang.Integer>", "java.util.Set<String>", "int[]", "byte[]",
+    "java.util.UUID", "java.time.LocalDate", "java.time.Duration", "java.util.LinkedHashMap",
+    "com.x.User", "com.x.User[]", "com.x.Color",
+]  # fmt: skip
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=8)
+    | st.sampled_from(["12", "2024-01-02", "PT1H", "RED", "com.x.User", "AAE="]),
+    lambda inner: st.lists(inner, max_size=4)
+    | st.dictionaries(st.sampled_from(["id", "name", "class", "age", "x"]), inner, max_size=4),
+    max_leaves=12,
+)  # fmt: skip
+
+
+def _registry(jt: Any) -> Any:
+    user = [("id", "long"), ("name", "java.lang.String"), ("age", "int"), ("tags", "java.util.List<String>")]
+    return jt.TypeRegistry([
+        jt.PojoDef("com.x.User", [(n, jt.parse_type(t)) for n, t in user]),
+        jt.PojoDef("com.x.Color", [], ["RED", "GREEN"]),
+    ])  # fmt: skip
+
+
+@PROPS
+@given(json_values, st.sampled_from(COERCE_TYPES), st.booleans())
+def test_compiled_coercion_matches_pure(value: Any, type_name: str, generic: bool) -> None:
+    compiled, pure = _both()
+    got = [
+        _outcome(
+            lambda m=m: m[JT].coerce(
+                value, m[JT].parse_type(type_name), "args[0]",
+                generic=generic, registry=_registry(m[JT]),
+            )
+        )
+        for m in (compiled, pure)
+    ]  # fmt: skip
+    assert got[0] == got[1]
+    inferred = [_outcome(lambda m=m: m[JT].infer(value, "args[0]", generic, _registry(m[JT])))
+                for m in (compiled, pure)]  # fmt: skip
+    assert inferred[0] == inferred[1]
+
+
+@PROPS
+@given(json_values, st.sampled_from(COERCE_TYPES))
+@example(5, "int")
+@example(2**31, "int")
+@example(2**40, "java.lang.Long")
+@example("x", "java.lang.String")
+@example(1.5, "double")
+@example(True, "java.lang.Boolean")
+@example(True, "int")
+@example(7, "java.lang.Object")
+def test_coercion_fast_path_agrees_with_coerce(value: Any, type_name: str) -> None:
+    """``_as_is`` (the no-path shortcut for fields and elements) either declines or returns
+    exactly what ``coerce`` does: same value, same Python type (``Int`` vs ``Long`` vs ``int``)."""
+    for jt in _both():
+        jt = jt[JT]
+        t = jt.parse_type(type_name)
+        fast = jt._as_is(value, t)
+        if fast is jt._NO:
+            continue
+        slow = jt.coerce(value, t, "args[0]", registry=_registry(jt))
+        assert (type(fast), fast) == (type(slow), slow)
