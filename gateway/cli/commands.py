@@ -339,8 +339,16 @@ def cmd_registry_ls(args: argparse.Namespace) -> int:
     from tribridge.registries import RegistryError, open_registry
     from tribridge.registries.base import ServiceKey
 
+    def fail(e: RegistryError) -> int:
+        msg = {"error": {"code": "registry_error", "message": str(e)}}
+        sys.stderr.write(orjson.dumps(msg).decode() + "\n")
+        return 1
+
     async def main() -> int:
-        reg = open_registry(args.url, "cli")
+        try:
+            reg = open_registry(args.url, "cli")
+        except RegistryError as e:
+            return fail(e)
         await reg.start()
         try:
             if args.service is None:
@@ -412,11 +420,7 @@ def cmd_registry_ls(args: argparse.Namespace) -> int:
             sys.stdout.write("".join(notes))
             return 0
         except RegistryError as e:
-            sys.stderr.write(
-                orjson.dumps({"error": {"code": "registry_error", "message": str(e)}}).decode()
-                + "\n"
-            )
-            return 1
+            return fail(e)
         finally:
             await reg.close()
 

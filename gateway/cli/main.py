@@ -8,6 +8,26 @@ from collections.abc import Sequence
 
 from tribridge import __version__
 
+DESCRIPTION = """\
+tribridge: a gateway from HTTP/JSON to Dubbo2 (hessian2) and Triple/gRPC services, with
+service discovery (ZooKeeper, Nacos, Eureka, Kubernetes), protobuf IDL routes, a Dubbo2
+ingress and gateway-to-gateway relay."""
+
+EXAMPLES = """\
+examples:
+  tribridge demo --port 8080
+      an embedded Dubbo2 demo provider behind the gateway; prints curl lines to try
+  tribridge run -c gateway.yaml
+      run the gateway from a YAML config (README.md, "Configuration")
+  tribridge call dubbo://127.0.0.1:20880 com.x.Greeter.sayHello '["world"]' --types java.lang.String
+      call one method from the shell; the result is printed as JSON
+  tribridge registry ls zookeeper://127.0.0.1:2181
+      the services a registry knows (add a SERVICE for its instances)
+  tribridge codec encode --type 'long[]' '[1,2]'
+      JSON -> hessian2 hex for a Java type (codec decode HEX does the reverse)
+
+Run 'tribridge COMMAND --help' for the options of one command."""
+
 
 def _codec_decode(args: argparse.Namespace) -> int:
     from tribridge.codecs.dubbo import DubboProtocolError
@@ -39,7 +59,12 @@ def _codec_encode(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="tribridge", description=__doc__)
+    p = argparse.ArgumentParser(
+        prog="tribridge",
+        description=DESCRIPTION,
+        epilog=EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     p.add_argument("--version", action="version", version=f"tribridge {__version__}")
     sub = p.add_subparsers(dest="command", required=True)
 

@@ -285,7 +285,7 @@ def parse_config(text: str, source: str = "<memory>") -> GatewayConfig:
         enabled=v.get(tr, "enabled", "tracing", bool, True),
         generate=v.get(tr, "generate", "tracing", bool, True),
         response_header=v.get(tr, "response_header", "tracing", bool, False),
-        otel=v.get(tr, "otel", "tracing", bool, False),
+        otel=_otel(v, tr),
         service_name=v.get(tr, "service_name", "tracing", str, "tribridge"),
     )
     cfg.access_log = v.get(root, "access_log", "config", bool, True)
@@ -357,6 +357,13 @@ def _upstream(v: _V, root: _Loc, cfg: GatewayConfig) -> None:
             f"expected one of {', '.join(TRIPLE_CLIENTS)}",
             "triple_client",
         )
+
+
+def _otel(v: _V, tr: _Loc) -> bool:
+    on = bool(v.get(tr, "otel", "tracing", bool, False))
+    if on:
+        v.extra(tr, "otel", "tracing.otel", "otel", "OpenTelemetry spans")
+    return on
 
 
 def _registries(v: _V, root: _Loc, cfg: GatewayConfig) -> None:
