@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import errno
+import logging
 import os
+import re
 import sys
 from typing import Any
 
@@ -67,10 +70,31 @@ def add_subcommands(sub: argparse._SubParsersAction) -> None:  # type: ignore[ty
     make.set_defaults(func=cmd_certs_make)
 
 
+#: errors binding a listening socket: one line for the user, not a traceback
+_BIND_ERRORS = (errno.EADDRINUSE, errno.EADDRNOTAVAIL, errno.EACCES)
+
+
+def quiet_client_logs() -> None:
+    """A one-shot command answers with one line: client libraries' retry warnings (kazoo
+    logs "Connection dropped" at every backoff) would bury it, so log records are dropped."""
+    logging.getLogger().addHandler(logging.NullHandler())
+
+
 def _run(coro: Any) -> Any:
     from tribridge.http.server import run
 
-    return run(coro)
+    try:
+        return run(coro)
+    except OSError as e:
+        if e.errno not in _BIND_ERRORS:
+            raise
+        why = re.sub(r"^\[Errno \d+\] ", "", str(e))
+        hint = "; another process has it: stop it or choose another --port"
+        print(
+            f"error: cannot listen: {why}{hint if e.errno == errno.EADDRINUSE else ''}",
+            file=sys.stderr,
+        )
+        return 1
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -119,8 +143,7 @@ def cmd_run(args: argparse.Namespace) -> int:
                 print(f"tribridge {who}{auth_summary(cfg.admin)}", file=sys.stderr, flush=True)
             await serve_forever(gw)
 
-        _run(main())
-        return 0
+        return int(_run(main()) or 0)
 
     if workers == 1:
         return worker(0)
@@ -227,8 +250,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
         finally:
             await provider.close(0.5)
 
-    _run(main())
-    return 0
+    return int(_run(main()) or 0)
 
 
 def cmd_certs_make(args: argparse.Namespace) -> int:
@@ -252,6 +274,7 @@ def cmd_call(args: argparse.Namespace) -> int:
     from tribridge.registries.base import Endpoint, ServiceKey, Snapshot
     from tribridge.upstream.pool import PoolSet
 
+    quiet_client_logs()
     def fail(code: str, message: str, status: int = 1) -> int:
         sys.stderr.write(
             orjson.dumps({"error": {"code": code, "message": message}}).decode() + "\n"
@@ -339,6 +362,8 @@ def cmd_registry_ls(args: argparse.Namespace) -> int:
     from tribridge.registries import RegistryError, open_registry
     from tribridge.registries.base import ServiceKey
 
+    quiet_client_logs()
+
     def fail(e: RegistryError) -> int:
         msg = {"error": {"code": "registry_error", "message": str(e)}}
         sys.stderr.write(orjson.dumps(msg).decode() + "\n")
@@ -355,6 +380,8 @@ def cmd_registry_ls(args: argparse.Namespace) -> int:
                 names = await _retrying(reg.list_services, args.timeout)
                 if args.json:
                     sys.stdout.write(orjson.dumps(names).decode() + "\n")
+                elif not names:
+                    sys.stderr.write(f"{args.url}: the registry is empty (no services)\n")
                 else:
                     for n in names:
                         sys.stdout.write(n + "\n")
