@@ -47,6 +47,7 @@ from tribridge.config.paths import config_path_error
 from tribridge.config.reader import _V, ConfigError, _Loader, _Loc
 from tribridge.config.security import SecurityConfig, parse_listen_tls, parse_security
 from tribridge.config.services import MethodConfig, ServiceConfig
+from tribridge.config.typecheck import unknown_type
 from tribridge.config.upstream import BALANCER_NAMES, TRIPLE_CLIENTS, UpstreamSettings
 from tribridge.registries import RegistryError, registry_class
 from tribridge.security.exposure import reserved_method
@@ -486,6 +487,8 @@ def _services(v: _V, root: _Loc, cfg: GatewayConfig) -> None:
             )
         sc.response_attachments = [n.lower() for n in names]
         methods = v.mapping(s.get("methods"), f"{path}.methods", set(s.get("methods") or {}))
+        #: (node, path, key, types, as written): checked against ``types:`` once it is read
+        written: list[tuple[Any, str, Any, list[JavaType], str]] = []
         for mname, mbody in methods.items():
             mpath = f"{path}.methods.{mname}"
             mbody_types: Any
@@ -503,6 +506,12 @@ def _services(v: _V, root: _Loc, cfg: GatewayConfig) -> None:
                     str(e),
                     "types" if m is not None else mname,
                 ) from None
+            if types is not None:
+                key = "types" if m is not None else mname
+                text = mbody_types if isinstance(mbody_types, str) else ""
+                written.append(
+                    (m if m is not None else methods, f"{mpath}.types", key, types, text)
+                )
             mc = MethodConfig(str(mname), types)
             if m is not None:
                 mc.idempotent = v.get(m, "idempotent", mpath, bool, False)
@@ -518,17 +527,23 @@ def _services(v: _V, root: _Loc, cfg: GatewayConfig) -> None:
                 reg.add(PojoDef(str(cname), [], [str(c) for c in consts]))
                 continue
             fields = v.mapping(t.get("fields"), f"{tpath}.fields", set(t.get("fields") or {}))
-            reg.add(
-                PojoDef(
-                    str(cname),
-                    [
-                        (str(f), v.jtype(fields, f, f"{tpath}.fields.{f}", ft))
-                        for f, ft in fields.items()
-                    ],
-                )
-            )
+            pojo = [
+                (str(f), v.jtype(fields, f, f"{tpath}.fields.{f}", ft)) for f, ft in fields.items()
+            ]
+            written += [(fields, f"{tpath}.fields.{f}", f, [ft], "") for f, ft in pojo]
+            reg.add(PojoDef(str(cname), pojo))
+        for node, tpath, key, types, text in written:
+            _check_types(v, node, tpath, key, types, set(types_node), text)
         sc.types = reg
         cfg.services.append(sc)
+
+
+def _check_types(
+    v: _V, node: Any, path: str, key: Any, types: list[JavaType], defined: set[Any], text: str
+) -> None:
+    why = unknown_type(types, (str(d) for d in defined), text)
+    if why is not None:
+        raise v.fail(node, path, why, key)
 
 
 _TEMPLATE_VAR = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
@@ -551,7 +566,8 @@ def _idl_service(v: _V, body: Any, path: str, cfg: GatewayConfig) -> None:
 
 def _routes(v: _V, root: _Loc, cfg: GatewayConfig) -> None:
     idl = {s.interface: s for s in cfg.idl_services}
-    known = {s.interface for s in cfg.services} | set(idl)
+    services = {s.interface: s for s in cfg.services}
+    known = set(services) | set(idl)
     items = v.get(root, "routes", "config", list, [])
     for i, body in enumerate(items):
         path = f"routes[{i}]"
@@ -582,6 +598,14 @@ def _routes(v: _V, root: _Loc, cfg: GatewayConfig) -> None:
         reason = reserved_method(method)
         if reason is not None:
             raise v.fail(r, f"{path}.call", f"{method!r} cannot be routed: {reason}", "call")
+        listed = services[service].methods if service in services else {}
+        if listed and method not in listed:
+            raise v.fail(
+                r,
+                f"{path}.call",
+                f"{service} lists no method {method!r}; its methods: {', '.join(listed)}",
+                "call",
+            )
         vars_ = set(_TEMPLATE_VAR.findall(tpath))
         params: list[ParamSource] = []
         plist = v.get(r, "params", path, list, [])
@@ -601,6 +625,9 @@ def _routes(v: _V, root: _Loc, cfg: GatewayConfig) -> None:
                     p, f"{ppath}.name", f"{{{name}}} does not appear in the path {tpath!r}", "name"
                 )
             jt = v.jtype(p, "type", f"{ppath}.type", p["type"]) if "type" in p else None
+            if jt is not None and service in services:
+                defined = set(services[service].types.defs)
+                _check_types(v, p, f"{ppath}.type", "type", [jt], defined, str(p["type"]))
             ps = ParamSource(
                 "body_field" if src == "body" and name else src,
                 name,
