@@ -336,6 +336,8 @@ def cmd_call(args: argparse.Namespace) -> int:
             sys.stdout.write(dumps(value).decode() + "\n")
             return 0
         except GatewayError as e:
+            if e.code == "not_found" and not args.version:  # the usual cause: see the hint
+                e.extra["hint"] = "providers often export a service under a version: add --version"
             sys.stderr.write(e.body().decode() + "\n")
             return 1
         except RegistryError as e:

@@ -254,6 +254,7 @@ def parse_config(text: str, source: str = "<memory>") -> GatewayConfig:
             "security",
             "dubbo_ingress",
             "relay",
+            "errors",
         },
     )
     cfg = GatewayConfig(source=source, digest=hashlib.sha256(text.encode()).hexdigest()[:16])
@@ -298,6 +299,10 @@ def parse_config(text: str, source: str = "<memory>") -> GatewayConfig:
     cfg.registry_wait = v.duration(root, "registry_wait", "config", 3.0) or 3.0
     _registries(v, root, cfg)
     _services(v, root, cfg)
+    errs = v.mapping(root.get("errors"), "errors", {"java_stack_traces"})
+    if v.get(errs, "java_stack_traces", "errors", bool, False):
+        for sc in cfg.services:
+            sc.java_stack_traces = True  # the invoker reads it per service
     _routes(v, root, cfg)
     from tribridge.config.relay import parse_sections
 

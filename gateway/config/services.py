@@ -45,6 +45,9 @@ class ServiceConfig:
     #: Triple transport: "" = gRPC over HTTP/2; "http1" = Triple's HTTP/1.1 unary mode
     #: (JSON bodies)
     transport: str = ""
+    #: provider stack traces in HTTP error bodies (``errors.java_stack_traces``; default off:
+    #: they are logged, never sent)
+    java_stack_traces: bool = False
 
     @property
     def key(self) -> ServiceKey:

@@ -28,8 +28,6 @@ from tribridge.codecs.dubbo.frame import (
     BAD_REQUEST,
     OK,
     SERVER_THREADPOOL_EXHAUSTED_ERROR,
-    SERVICE_ERROR,
-    SERVICE_NOT_FOUND,
 )
 from tribridge.codecs.dubbo.messages import exception_from_value
 from tribridge.codecs.hessian2 import (
@@ -54,12 +52,12 @@ from tribridge.codecs.triple import (
     is_hessian,
 )
 from tribridge.config.services import ServiceConfig
-from tribridge.errors import GatewayError
+from tribridge.errors import GatewayError, provider_text
 from tribridge.invoke.jsonmap import JSONDecodeError, dumps, loads
 from tribridge.registries.base import Endpoint, Listener, Registry, ServiceKey, Snapshot
 from tribridge.security.policy import ClassPolicy
 from tribridge.security.tls import client_tls_for
-from tribridge.statuses import dubbo_to_http, http1_to_grpc
+from tribridge.statuses import dubbo_failure_to_http, http1_to_grpc
 from tribridge.upstream.pool import (
     CallTimeout,
     ConnectFailed,
@@ -592,14 +590,14 @@ class Service:
             return GatewayError(
                 500,
                 "provider_exception",
-                exc.message or exc.cls,
+                provider_text(exc.message or exc.cls, self.cfg.java_stack_traces, extra),
                 exception=exc.cls,
                 cause=exc.cause.to_json() if exc.cause else None,
                 **extra,
             )
-        msg = res.error or res.status_name
-        lowered = msg.lower()
-        if res.status in (BAD_REQUEST, SERVICE_ERROR, SERVICE_NOT_FOUND) and "not found" in lowered:
+        msg = provider_text(res.error or res.status_name, self.cfg.java_stack_traces, extra)
+        status, code = dubbo_failure_to_http(res.status, msg)
+        if code == "not_found":
             return GatewayError(
                 404,
                 "not_found",
@@ -609,12 +607,8 @@ class Service:
                 group=call.group if call.group is not None else self.cfg.group,
                 **extra,
             )
-        status, code = dubbo_to_http(res.status)
         if res.status == BAD_REQUEST:  # the provider could not read an argument
             msg = with_type_hint(msg)
-            return GatewayError(status, code, msg, dubbo_status=res.status, **extra)
-        if any(s in lowered for s in ("not found", "cannot find", "can not find", "not exist")):
-            status, code = 404, "not_found"
         return GatewayError(status, code, msg, dubbo_status=res.status, **extra)
 
     # ---- Triple (wrapper mode) -----------------------------------------------------------
