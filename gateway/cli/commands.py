@@ -30,6 +30,9 @@ def add_subcommands(sub: argparse._SubParsersAction) -> None:  # type: ignore[ty
 
     demo = sub.add_parser("demo", help="an embedded demo provider behind the gateway")
     demo.add_argument("--port", type=int, default=8080, help="HTTP port (0 = any free port)")
+    demo.add_argument(
+        "--provider-port", type=int, default=20880, help="the demo provider's Dubbo2 port (0 = any)"
+    )
     demo.set_defaults(func=cmd_demo)
 
     call = sub.add_parser("call", help="call a Dubbo service from the shell, grpcurl-style")
@@ -235,7 +238,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     setup_logging()
 
     async def main() -> None:
-        provider = DemoProvider(version="1.0.0")
+        provider = DemoProvider(version="1.0.0", port=args.provider_port)
         await provider.start()
         cfg = parse_config(demo_config(provider.port, args.port), "<demo>")
         gw = Gateway(cfg)

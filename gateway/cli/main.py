@@ -15,16 +15,18 @@ ingress and gateway-to-gateway relay."""
 
 EXAMPLES = """\
 examples:
-  tribridge demo --port 8080
-      an embedded Dubbo2 demo provider behind the gateway; prints curl lines to try
+  tribridge demo --port 8080 --provider-port 20880
+      a Dubbo2 demo provider on port 20880 behind the gateway; prints curl lines to try
+  tribridge call dubbo://127.0.0.1:20880 com.tribridge.demo.DemoService.greet '["world"]' --version 1.0.0
+      call one method from the shell (here: the demo's); the result is printed as JSON
   tribridge run -c gateway.yaml
       run the gateway from a YAML config (README.md, "Configuration")
-  tribridge call dubbo://127.0.0.1:20880 com.x.Greeter.sayHello '["world"]' --types java.lang.String
-      call one method from the shell; the result is printed as JSON
   tribridge registry ls zookeeper://127.0.0.1:2181
       the services a registry knows (add a SERVICE for its instances)
   tribridge codec encode --type 'long[]' '[1,2]'
-      JSON -> hessian2 hex for a Java type (codec decode HEX does the reverse)
+      JSON -> hessian2 hex for a Java type
+  tribridge codec decode 72055b6c6f6e67e1e2
+      hessian2 hex -> JSON (--typed shows the Java types, --frame decodes a Dubbo2 frame)
 
 Run 'tribridge COMMAND --help' for the options of one command."""
 

@@ -129,7 +129,7 @@ def test_core_help_and_demo_call(core_venv: Path, tmp_path: Path) -> None:
     assert r.returncode == 0 and "tribridge demo" in r.stdout, r.stdout + r.stderr
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
     demo = subprocess.Popen(
-        [str(core_venv / "bin" / "tribridge"), "demo", "--port", "0"],
+        [str(core_venv / "bin" / "tribridge"), "demo", "--port", "0", "--provider-port", "0"],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,

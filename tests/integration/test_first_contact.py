@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import queue
 import socket
+import subprocess
+import sys
+import threading
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -27,7 +31,7 @@ def busy_port() -> Iterator[int]:
 
 
 def test_demo_port_in_use(busy_port: int) -> None:
-    r = tb("demo", "--port", str(busy_port))
+    r = tb("demo", "--port", str(busy_port), "--provider-port", "0")
     assert r.returncode == 1
     line = one_line(r.stderr)
     assert "cannot listen" in line and str(busy_port) in line and "already in use" in line
@@ -85,3 +89,27 @@ def test_empty_registry_says_so(zookeeper: str) -> None:
     assert "the registry is empty" in one_line(r.stderr)
     r = tb("registry", "ls", url, "--json")
     assert r.returncode == 0 and r.stdout.strip() == "[]"
+
+
+def test_successful_reload_logs_at_info(tmp_path: Path) -> None:
+    cfg = tmp_path / "gateway.yaml"
+    cfg.write_text("listen: {host: 127.0.0.1, port: 0}\nreload: {interval: 0.1s}\n")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "tribridge.cli", "run", "-c", str(cfg)],
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    lines: queue.Queue[str] = queue.Queue()  # read by a thread: every wait is bounded
+    threading.Thread(
+        target=lambda: [lines.put(ln) for ln in proc.stderr or ()], daemon=True
+    ).start()
+    try:
+        assert "listening on" in lines.get(timeout=30)
+        cfg.write_text("listen: {host: 127.0.0.1, port: 0}\nreload: {interval: 0.2s}\n")
+        line = ""
+        while "applied" not in line:
+            line = lines.get(timeout=20)
+        assert " INFO tribridge.config: config " in line, line
+    finally:
+        proc.terminate()
+        proc.wait(10)
