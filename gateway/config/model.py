@@ -27,6 +27,7 @@ from __future__ import annotations
 import hashlib
 import os
 import re
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -538,15 +539,15 @@ def _services(v: _V, root: _Loc, cfg: GatewayConfig) -> None:
             written += [(fields, f"{tpath}.fields.{f}", f, [ft], "") for f, ft in pojo]
             reg.add(PojoDef(str(cname), pojo))
         for node, tpath, key, types, text in written:
-            _check_types(v, node, tpath, key, types, set(types_node), text)
+            _check_types(v, node, tpath, key, types, reg.defs, text)
         sc.types = reg
         cfg.services.append(sc)
 
 
 def _check_types(
-    v: _V, node: Any, path: str, key: Any, types: list[JavaType], defined: set[Any], text: str
+    v: _V, node: Any, path: str, key: Any, types: list[JavaType], known: Collection[str], text: str
 ) -> None:
-    why = unknown_type(types, (str(d) for d in defined), text)
+    why = unknown_type(types, known, text)
     if why is not None:
         raise v.fail(node, path, why, key)
 
@@ -631,7 +632,7 @@ def _routes(v: _V, root: _Loc, cfg: GatewayConfig) -> None:
                 )
             jt = v.jtype(p, "type", f"{ppath}.type", p["type"]) if "type" in p else None
             if jt is not None and service in services:
-                defined = set(services[service].types.defs)
+                defined = services[service].types.defs
                 _check_types(v, p, f"{ppath}.type", "type", [jt], defined, str(p["type"]))
             ps = ParamSource(
                 "body_field" if src == "body" and name else src,

@@ -10,7 +10,7 @@ while the config is read, so the message carries file:line.
 from __future__ import annotations
 
 import difflib
-from collections.abc import Iterable, Iterator
+from collections.abc import Collection, Iterable, Iterator
 
 from tribridge.codecs.hessian2 import JavaType, parse_type
 from tribridge.codecs.hessian2.javatypes import PRIMITIVES
@@ -51,16 +51,15 @@ def _names(t: JavaType) -> Iterator[str]:
         yield from _names(a)
 
 
-def unknown_type(types: Iterable[JavaType], defined: Iterable[str], text: str) -> str | None:
+def unknown_type(types: Iterable[JavaType], defined: Collection[str], text: str) -> str | None:
     """A message for the first class name in ``types`` without a package that ``defined``
     (the service's ``types:``) does not name, else ``None``. ``text`` is what the user wrote."""
-    known = set(defined)
     for t in types:
         for name in _names(t):
-            if "." in name or name in known:
+            if "." in name or name in defined:
                 continue
             shorts = [n for n in _COMMON if "." in parse_type(n).name]
-            near = difflib.get_close_matches(name, [*PRIMITIVES, *shorts, *known], n=1)
+            near = difflib.get_close_matches(name, [*PRIMITIVES, *shorts, *defined], n=1)
             hint = f"; did you mean {near[0]!r}?" if near else ""
             if name.isupper() and len(name) > 1 and name == text.strip():
                 bad = next((c for c in name if c not in _JVM_CODES), "L")
