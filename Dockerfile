@@ -12,15 +12,19 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
 RUN useradd --system --uid 10001 --no-create-home --shell /usr/sbin/nologin tribridge
 
 WORKDIR /src
-COPY pyproject.toml README.md ./
+COPY pyproject.toml README.md LICENSE ./
 COPY gateway/ gateway/
 COPY codecs/ codecs/
 COPY registries/ registries/
 COPY interop/ interop/
-RUN pip install . && rm -rf /src
+# every registry client and feature by default; --build-arg TRIBRIDGE_EXTRAS=zookeeper for a
+# smaller image (docs/operations.md, "Install")
+ARG TRIBRIDGE_EXTRAS=all
+RUN pip install ".[${TRIBRIDGE_EXTRAS}]" && rm -rf /src
 
 WORKDIR /
 USER 10001:10001
 EXPOSE 8080 9901
 ENTRYPOINT ["tribridge"]
-CMD ["run", "-c", "/etc/tribridge/gateway.yaml"]
+# a container's own network namespace: listen on all of its interfaces, whatever the config says
+CMD ["run", "-c", "/etc/tribridge/gateway.yaml", "--host", "0.0.0.0"]

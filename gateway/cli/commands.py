@@ -20,6 +20,7 @@ def add_subcommands(sub: argparse._SubParsersAction) -> None:  # type: ignore[ty
     run = sub.add_parser("run", help="run the gateway from a YAML config")
     run.add_argument("-c", "--config", required=True)
     run.add_argument("--port", type=int, help="override listen.port")
+    run.add_argument("--host", help="override listen.host (0.0.0.0 in a container)")
     run.add_argument(
         "--workers",
         type=int,
@@ -111,6 +112,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         return 2
     if args.port is not None:
         cfg.port = args.port
+    if args.host is not None:
+        cfg.host = args.host
     workers = args.workers
     if workers < 1 or workers > 256:
         print("--workers: expected 1..256", file=sys.stderr)

@@ -44,7 +44,65 @@ def with_static_registry(text: str) -> dict[str, Any]:
 
 
 def test_manifest_kinds() -> None:
-    assert set(manifests()) == {"ConfigMap", "Deployment", "Service", "HorizontalPodAutoscaler"}
+    assert set(manifests()) == {
+        "ConfigMap",
+        "Deployment",
+        "Service",
+        "HorizontalPodAutoscaler",
+        "PodDisruptionBudget",
+    }
+
+
+def test_disruption_budget_keeps_a_gateway_serving() -> None:
+    m = manifests()
+    pdb = m["PodDisruptionBudget"]["spec"]
+    assert pdb["selector"] == m["Deployment"]["spec"]["selector"]
+    least = min(
+        m["Deployment"]["spec"]["replicas"], m["HorizontalPodAutoscaler"]["spec"]["minReplicas"]
+    )
+    # evictions leave at least one pod: maxUnavailable below the replicas, or minAvailable >= 1
+    if "maxUnavailable" in pdb:
+        assert 1 <= pdb["maxUnavailable"] < least
+    else:
+        assert 1 <= pdb["minAvailable"] < least
+
+
+def test_read_only_root_has_a_writable_tmp() -> None:
+    """IDL services compile .proto files in a temporary directory and the Nacos client keeps
+    its cache there: with a read-only root filesystem, /tmp must be a volume."""
+    pod = manifests()["Deployment"]["spec"]["template"]["spec"]
+    (c,) = pod["containers"]
+    assert c["securityContext"]["readOnlyRootFilesystem"] is True
+    mounts = {v["mountPath"]: v for v in c["volumeMounts"]}
+    tmp = mounts["/tmp"]
+    assert not tmp.get("readOnly", False)
+    (vol,) = [v for v in pod["volumes"] if v["name"] == tmp["name"]]
+    assert vol["emptyDir"]["sizeLimit"]  # bounded: a full /tmp cannot take the node's memory
+
+
+def test_container_listens_on_all_interfaces() -> None:
+    """Both the image's default command and the Deployment's config listen on 0.0.0.0: a
+    container's 127.0.0.1 is unreachable from outside it."""
+    argv = dockerfile_json("CMD")
+    args = build_parser().parse_args(argv)
+    assert args.host == "0.0.0.0"
+    cfg = parse_config(yaml.safe_dump(with_static_registry(gateway_yaml())), "configmap")
+    assert cfg.host == "0.0.0.0"
+
+
+def test_image_installs_the_extras_its_config_needs() -> None:
+    from tribridge.registries import EXTRAS
+
+    text = (ROOT / "Dockerfile").read_text()
+    (default,) = re.findall(r"^ARG TRIBRIDGE_EXTRAS=(\S+)$", text, re.M)
+    assert 'pip install ".[${TRIBRIDGE_EXTRAS}]"' in text
+    extras = set(default.split(","))
+    for url in yaml.safe_load(gateway_yaml())["registries"].values():
+        module = SCHEMES[url.split("://")[0]].split(":")[0]
+        assert "all" in extras or EXTRAS[module] in extras, (url, extras)
+    # the files pyproject.toml names are in the build context the image copies
+    copied = " ".join(re.findall(r"^COPY (.*) \S+$", text, re.M)).split()
+    assert {"pyproject.toml", "README.md", "LICENSE"} <= set(copied)
 
 
 def test_configmap_config_is_valid() -> None:
@@ -64,7 +122,7 @@ def test_deployment_matches_config_cli_and_probes() -> None:
     assert c["livenessProbe"]["httpGet"] == {"path": "/healthz", "port": "http"}
     args = build_parser().parse_args(c["args"])
     assert args.command == "run" and args.workers >= 1
-    (mount,) = c["volumeMounts"]
+    (mount,) = [v for v in c["volumeMounts"] if v["name"] == "config"]
     assert "subPath" not in mount  # a subPath mount never sees ConfigMap updates
     assert posixpath.dirname(args.config) == mount["mountPath"]
     assert posixpath.basename(args.config) in m["ConfigMap"]["data"]
