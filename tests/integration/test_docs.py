@@ -10,6 +10,7 @@ the text) are replaced by free ports picked at run time, nothing else is.
 
 from __future__ import annotations
 
+import ast
 import json
 import os
 import re
@@ -191,3 +192,36 @@ def test_help_examples_run(demo: Demo, zookeeper: str) -> None:
         out = shell(cmd)
         assert out.returncode == 0, f"{example}\n{out.stderr}"
         assert "Traceback" not in out.stderr
+
+
+# ---- Python snippets -------------------------------------------------------------------------
+
+
+def python_blocks() -> list[Block]:
+    return [b for b in blocks() if b.info.split()[:1] == ["python"]]
+
+
+def test_every_python_snippet_compiles() -> None:
+    assert python_blocks()
+    for b in python_blocks():
+        compile(b.body, b.where, "exec", flags=ast.PyCF_ALLOW_TOP_LEVEL_AWAIT)
+
+
+def test_fixture_snippets_pass_as_tests(tmp_path: Path) -> None:
+    """Snippets that are pytest tests (docs/operations.md's plugin fixtures) run as a user's
+    own test file, with nothing but the installed plugin."""
+    snippets = [b for b in python_blocks() if re.search(r"^def test_", b.body, re.M)]
+    assert snippets
+    for i, b in enumerate(snippets):
+        (tmp_path / f"test_snippet_{i}.py").write_text(b.body)
+    argv = ["-m", "pytest", "-q", "-p", "no:cacheprovider", "--basetemp", str(tmp_path / "bt")]
+    r = subprocess.run(
+        [str(BIN / "python"), *argv, str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=tmp_path,
+    )
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-2000:]
+    tests = sum(len(re.findall(r"^def test_", b.body, re.M)) for b in snippets)
+    assert f"{tests} passed" in r.stdout, r.stdout[-3000:]
