@@ -84,7 +84,8 @@ def quiet_client_logs() -> None:
     logging.getLogger().addHandler(logging.NullHandler())
 
 
-def _run(coro: Any) -> Any:
+def _run(coro: Any, flags: str = "--port") -> Any:
+    """Run the server coroutine; a port it cannot bind is one line naming ``flags``."""
     from tribridge.http.server import run
 
     try:
@@ -93,7 +94,7 @@ def _run(coro: Any) -> Any:
         if e.errno not in _BIND_ERRORS:
             raise
         why = re.sub(r"^\[Errno \d+\] ", "", str(e))
-        hint = "; another process has it: stop it or choose another --port"
+        hint = f"; another process has it: stop it or choose another port ({flags})"
         print(
             f"error: cannot listen: {why}{hint if e.errno == errno.EADDRINUSE else ''}",
             file=sys.stderr,
@@ -256,7 +257,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
         finally:
             await provider.close(0.5)
 
-    return int(_run(main()) or 0)
+    return int(_run(main(), "--port, --provider-port") or 0)
 
 
 def cmd_certs_make(args: argparse.Namespace) -> int:
@@ -281,6 +282,7 @@ def cmd_call(args: argparse.Namespace) -> int:
     from tribridge.upstream.pool import PoolSet
 
     quiet_client_logs()
+
     def fail(code: str, message: str, status: int = 1) -> int:
         sys.stderr.write(
             orjson.dumps({"error": {"code": code, "message": message}}).decode() + "\n"
