@@ -225,3 +225,25 @@ def test_fixture_snippets_pass_as_tests(tmp_path: Path) -> None:
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-2000:]
     tests = sum(len(re.findall(r"^def test_", b.body, re.M)) for b in snippets)
     assert f"{tests} passed" in r.stdout, r.stdout[-3000:]
+
+
+# ---- references --------------------------------------------------------------------------------
+
+#: a file name or path in prose that names one of the project's own sources or documents
+SOURCE_REF = re.compile(r"(?<![\w/.-])((?:[\w.-]+/)*[\w-]+\.(?:md|py|sh|toml|java|go|proto))\b")
+#: upstream files the docs cite by their own paths (google.api / google.rpc protos)
+UPSTREAM = ("google/",)
+
+
+def test_docs_reference_only_files_in_the_repo() -> None:
+    tracked = subprocess.run(
+        ["git", "ls-files"], cwd=ROOT, capture_output=True, text=True, check=True
+    ).stdout.split()
+    missing = []
+    for doc in DOCS:
+        for ref in sorted(set(SOURCE_REF.findall(doc.read_text()))):
+            if ref.startswith(UPSTREAM):
+                continue
+            if not any(f == ref or f.endswith("/" + ref) for f in tracked):
+                missing.append(f"{doc.relative_to(ROOT)}: {ref}")
+    assert not missing, missing
