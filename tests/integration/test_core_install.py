@@ -191,3 +191,30 @@ def test_config_needing_an_extra_fails_at_load_with_one_line(
     assert r.returncode == 2
     assert r.stderr.count("\n") == 1 and "Traceback" not in r.stderr, r.stderr
     assert f"{cfg}:3:" in r.stderr and f"pip install 'tribridge[{extra}]'" in r.stderr, r.stderr
+
+
+@pytest.mark.parametrize(
+    ("section", "extra"),
+    [
+        (
+            "services:\n  - {interface: idl.demo.v1.Demo, endpoints: ['127.0.0.1:50051'],\n"
+            "     idl: {reflection: true}}\n",
+            "idl",
+        ),
+        (
+            "security:\n  rate_limits:\n    - {name: g, per: route, rate: 10/s, burst: 10,\n"
+            "       redis: 'redis://127.0.0.1:6379/0'}\n",
+            "redis",
+        ),
+        ("tracing:\n  otel: true\n", "otel"),
+    ],
+)
+def test_feature_needing_an_extra_fails_at_load_with_one_line(
+    core_venv: Path, tmp_path: Path, section: str, extra: str
+) -> None:
+    cfg = tmp_path / "gateway.yaml"
+    cfg.write_text("listen: {host: 127.0.0.1, port: 0}\n" + section)
+    r = _run(core_venv, "run", "-c", str(cfg), cwd=tmp_path)
+    assert r.returncode == 2
+    assert r.stderr.count("\n") == 1 and "Traceback" not in r.stderr, r.stderr
+    assert f"{cfg}:" in r.stderr and f"pip install 'tribridge[{extra}]'" in r.stderr, r.stderr
