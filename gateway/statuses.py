@@ -103,8 +103,18 @@ def dubbo_to_http(status: int) -> tuple[int, str]:
 #: what Java providers write when the service or method does not exist, whatever status they
 #: send it with (Dubbo answers an unknown service with SERVICE_ERROR (70) "Not found exported
 #: service", an unknown generic method with 70 "No such method", a bad descriptor with
-#: BAD_REQUEST (40) "Service not found"); matched lower-case in the message's first lines
-NOT_FOUND_TEXTS = ("not found", "no such method", "no such service", "cannot find", "can not find", "not exist")
+#: BAD_REQUEST (40) "Service not found", and Dubbo 3.3 a ``$invoke`` of a service key (version,
+#: group) it does not export with 40 "... RpcInvocation [methodName=$invoke,
+#: parameterTypes=null]": it found no method to read the arguments for); matched lower-case
+NOT_FOUND_TEXTS = (
+    "not found",
+    "no such method",
+    "no such service",
+    "cannot find",
+    "can not find",
+    "not exist",
+    "parametertypes=null]",
+)
 #: statuses that are about time or load: their text never makes them a 404
 _NEVER_NOT_FOUND = frozenset({CLIENT_TIMEOUT, SERVER_TIMEOUT, SERVER_THREADPOOL_EXHAUSTED_ERROR})
 

@@ -127,6 +127,7 @@ NOT_FOUND_REPLIES = [
         "invocation rejected.",
     ),
     (40, "Service not found:com.x.S, nope"),
+    (40, "Fail to decode request due to: RpcInvocation [methodName=$invoke, parameterTypes=null]"),
     (60, "SERVICE_NOT_FOUND"),
 ]
 
