@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Idempotent set-up of everything the tests and the demo need.
-#   scripts/setup.sh          -> Debian packages, npm packages, .venv with test extras
+#   scripts/setup.sh          -> Debian packages, npm packages, .venv with every extra + test tools
 #   scripts/setup.sh --python -> only the virtualenv with the runtime (the demo; no test extras)
 set -euo pipefail
 cd "$(dirname "$0")/.."
