@@ -11,6 +11,7 @@ the text) are replaced by free ports picked at run time, nothing else is.
 from __future__ import annotations
 
 import ast
+import hashlib
 import json
 import os
 import re
@@ -119,6 +120,12 @@ def demo() -> Iterator[Demo]:
     """``bash scripts/demo.sh``, as the README's quick start says, on free ports."""
     readme = (ROOT / "README.md").read_text()
     assert "bash scripts/demo.sh " in readme
+    # demo.sh would reinstall into the venv the tests run from if its install were stale
+    digest = hashlib.sha256((ROOT / "pyproject.toml").read_bytes()).hexdigest()[:16]
+    stamp = ROOT / ".venv" / ".tribridge-stamp"
+    assert stamp.exists() and stamp.read_text().split()[:1] == [digest], (
+        "the .venv predates pyproject.toml: run scripts/setup.sh"
+    )
     d = Demo(free_port(), free_port())
     proc = subprocess.Popen(
         ["bash", "scripts/demo.sh", "--port", str(d.http), "--provider-port", str(d.dubbo)],
