@@ -20,8 +20,10 @@ COPY gateway/ gateway/
 COPY codecs/ codecs/
 COPY registries/ registries/
 COPY interop/ interop/
-# -g0 / -s: no debug info, stripped (the five codec extensions: ~1.9 MB instead of ~10 MB)
-RUN CFLAGS=-g0 LDFLAGS=-s TRIBRIDGE_REQUIRE_COMPILED=1 pip wheel --wheel-dir /wheels .
+# the extras the runtime stage installs (their wheels are built here too)
+ARG TRIBRIDGE_EXTRAS=all
+# -g0 / -s: no debug info, stripped (the codec extensions: ~1.9 MB instead of ~10 MB)
+RUN CFLAGS=-g0 LDFLAGS=-s TRIBRIDGE_REQUIRE_COMPILED=1 pip wheel --wheel-dir /wheels ".[${TRIBRIDGE_EXTRAS}]"
 
 FROM python:3.11-slim
 
@@ -32,8 +34,11 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
 
 RUN useradd --system --uid 10001 --no-create-home --shell /usr/sbin/nologin tribridge
 
+# every registry client and feature by default; --build-arg TRIBRIDGE_EXTRAS=zookeeper for a
+# smaller image (docs/operations.md, "Install")
+ARG TRIBRIDGE_EXTRAS=all
 RUN --mount=type=bind,from=build,source=/wheels,target=/wheels \
-    pip install --no-index --find-links /wheels tribridge \
+    pip install --no-index --find-links /wheels "tribridge[${TRIBRIDGE_EXTRAS}]" \
     && python -c "from tribridge.codecs import dubbo, hessian2; \
 assert (hessian2.IMPLEMENTATION, dubbo.IMPLEMENTATION) == ('compiled', 'compiled')"
 
@@ -41,4 +46,5 @@ WORKDIR /
 USER 10001:10001
 EXPOSE 8080 9901
 ENTRYPOINT ["tribridge"]
-CMD ["run", "-c", "/etc/tribridge/gateway.yaml"]
+# a container's own network namespace: listen on all of its interfaces, whatever the config says
+CMD ["run", "-c", "/etc/tribridge/gateway.yaml", "--host", "0.0.0.0"]

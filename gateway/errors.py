@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 import orjson
+from tribridge.statuses import split_java_trace
+
+log = logging.getLogger("tribridge.errors")
 
 
 class GatewayError(Exception):
@@ -29,3 +33,16 @@ def not_found(message: str, **extra: Any) -> GatewayError:
 
 def bad_request(message: str, **extra: Any) -> GatewayError:
     return GatewayError(400, "bad_request", message, **extra)
+
+
+def provider_text(text: str, include_trace: bool, extra: dict[str, Any]) -> str:
+    """A provider's error text for the client: without the Java stack trace Dubbo appends
+    to it, which is logged (with the service and method in ``extra``) and added to ``extra``
+    as ``java_stack_trace`` only when ``errors.java_stack_traces`` is on."""
+    msg, trace = split_java_trace(text)
+    if trace:
+        where = f"{extra.get('service', '?')}.{extra.get('method', '?')}"
+        log.warning("%s: provider failure with a Java stack trace:\n%s", where, trace)
+        if include_trace:
+            extra["java_stack_trace"] = trace
+    return msg

@@ -11,11 +11,15 @@ others import it sideways; like ``errors``, this module imports only the codecs'
 Each table is total over the statuses it maps from: every non-OK Dubbo2 status and every
 non-OK gRPC code has a row (tests/unit/test_statuses.py checks it); the ``*_UNKNOWN``
 fallbacks are for values outside the protocol's spec (a provider breaking it), and for HTTP
-statuses, whose space is open.  Heuristics that read the message as well as the status (a
-Dubbo2 "not found" text -> 404) stay with the code that has the message (``invoke.invoker``).
+statuses, whose space is open.  The one rule that reads a provider's message as well as its
+status (a Java "not found" text -> 404, ``dubbo_failure_to_http``) lives here too, beside the
+table it refines, as does the rule that cuts a Java stack trace off a message
+(``split_java_trace``): the invoker, the CLI and the ingress all answer with them.
 """
 
 from __future__ import annotations
+
+import re
 
 from tribridge.codecs.dubbo.frame import (
     BAD_REQUEST,
@@ -81,7 +85,7 @@ DUBBO_TO_HTTP: dict[int, tuple[int, str]] = {
     CHANNEL_INACTIVE: (502, "provider_error"),
     BAD_REQUEST: (400, "provider_rejected_request"),
     BAD_RESPONSE: (502, "provider_error"),
-    SERVICE_NOT_FOUND: (502, "provider_error"),
+    SERVICE_NOT_FOUND: (404, "not_found"),
     SERVICE_ERROR: (502, "provider_error"),
     SERVER_ERROR: (502, "provider_error"),
     CLIENT_ERROR: (502, "provider_error"),
@@ -94,6 +98,54 @@ DUBBO_TO_HTTP_UNKNOWN = (502, "provider_error")
 def dubbo_to_http(status: int) -> tuple[int, str]:
     """HTTP status and error code for a non-OK Dubbo2 response status."""
     return DUBBO_TO_HTTP.get(status, DUBBO_TO_HTTP_UNKNOWN)
+
+
+#: what Java providers write when the service or method does not exist, whatever status they
+#: send it with (Dubbo answers an unknown service with SERVICE_ERROR (70) "Not found exported
+#: service", an unknown generic method with 70 "No such method", a bad descriptor with
+#: BAD_REQUEST (40) "Service not found", and Dubbo 3.3 a ``$invoke`` of a service key (version,
+#: group) it does not export with 40 "... RpcInvocation [methodName=$invoke,
+#: parameterTypes=null]": it found no method to read the arguments for); matched lower-case
+NOT_FOUND_TEXTS = (
+    "not found",
+    "no such method",
+    "no such service",
+    "cannot find",
+    "can not find",
+    "not exist",
+    "parametertypes=null]",
+)
+#: statuses that are about time or load: their text never makes them a 404
+_NEVER_NOT_FOUND = frozenset({CLIENT_TIMEOUT, SERVER_TIMEOUT, SERVER_THREADPOOL_EXHAUSTED_ERROR})
+
+
+def dubbo_failure_to_http(status: int, message: str) -> tuple[int, str]:
+    """``dubbo_to_http`` refined by the message: an unknown service or method is the
+    client's 404 ``not_found``, not a provider failure (502), whichever status carried it."""
+    if status not in _NEVER_NOT_FOUND:
+        lowered = message.lower()
+        if any(t in lowered for t in NOT_FOUND_TEXTS):
+            return 404, "not_found"
+    return dubbo_to_http(status)
+
+
+#: a stack frame (``\tat pkg.Class.method(File.java:12)``) or ``... 12 more``
+_FRAME = re.compile(r"^\s+(?:at \S+\(.*\)|\.\.\. \d+ more)\s*$", re.MULTILINE)
+
+
+def split_java_trace(text: str) -> tuple[str, str]:
+    """``(message, trace)``: a provider's error text without the Java stack trace Dubbo
+    appends (``StringUtils.toString(throwable)``: the exception, then its frames), so stack
+    frames, class layouts and file paths never reach an HTTP client; ``trace`` is the whole
+    text when there was one (for the log), else ``""``."""
+    m = _FRAME.search(text)
+    if m is None:
+        return text, ""
+    lines: list[str] = []
+    for line in text[: m.start()].rstrip().splitlines():
+        if not lines or line != lines[-1]:  # printStackTrace repeats the toString() line
+            lines.append(line)
+    return "\n".join(lines), text
 
 
 # ---- gRPC -> Dubbo2 -----------------------------------------------------------------------

@@ -21,8 +21,10 @@ its own naming client, as it would in real life.
 
 from __future__ import annotations
 
+import atexit
 import hashlib
 import os
+import shutil
 import tempfile
 from collections.abc import Mapping
 from typing import Any
@@ -43,7 +45,15 @@ __all__ = [
     "demo_service_definition",
 ]
 
-_TMP = os.path.join(tempfile.gettempdir(), "tribridge-nacos")
+#: this process's scratch directory for the SDK's logs and caches, removed when it exits
+_WORK: list[str] = []
+
+
+def _work_dir() -> str:
+    if not _WORK:
+        _WORK.append(tempfile.mkdtemp(prefix="tribridge-nacos-clients-"))
+        atexit.register(shutil.rmtree, _WORK[0], True)
+    return _WORK[0]
 
 
 def client_config(
@@ -60,7 +70,7 @@ def client_config(
     """A ClientConfig that writes its logs and cache under a temp dir, never ~/nacos."""
     from v2.nacos import ClientConfigBuilder, GRPCConfig
 
-    work = work_dir or _TMP
+    work = work_dir or _work_dir()
     b = (
         ClientConfigBuilder()
         .server_address(address)

@@ -281,8 +281,11 @@ class EurekaServer:
             return str(r.read().decode())
 
     def close(self) -> None:
-        """SIGTERM by PID (Spring's graceful shutdown), SIGKILL after 10 s."""
+        """SIGTERM by PID (Spring's graceful shutdown), SIGKILL after 10 s; then its
+        scratch directory (the embedded Tomcat's work files) goes."""
         _stop(self.proc.proc, 10.0)
+        for d in self.proc.scratch:
+            shutil.rmtree(d, ignore_errors=True)
 
     def restart(self, timeout: float = 90.0) -> None:
         """Stop, then start a new server on the same port: it comes back empty, as a lone
@@ -295,9 +298,11 @@ def start_eureka_server(timeout: float = 90.0, port: int = 0) -> EurekaServer:
     """Start the server (on a free port unless ``port``) and wait until ``GET /eureka/apps/``
     answers 200."""
     port = port or free_port()
+    tmp = tempfile.mkdtemp(prefix="tribridge-eureka-server-")
     argv = [
         _java(),
         *JVM_FLAGS,
+        f"-Djava.io.tmpdir={tmp}",  # Spring Boot's Tomcat work dirs, removed by close()
         "-cp",
         _classpath(EUREKA_DIR),
         "com.tribridge.interop.eureka.server.EurekaServerApp",
@@ -306,6 +311,7 @@ def start_eureka_server(timeout: float = 90.0, port: int = 0) -> EurekaServer:
         *EUREKA_SERVER_PROPS,
     ]
     proc = LineClient(argv, "eureka-server")
+    proc.scratch.append(tmp)
     server = EurekaServer(proc, port)
     deadline = time.monotonic() + timeout
     while True:
@@ -335,9 +341,11 @@ def start_eureka_client(
     127.0.0.1:``port`` with ``metadata``; 1 s renewals, 3 s leases, 1 s registry fetches.
     Commands: ``STATUS UP|DOWN|OUT_OF_SERVICE``, ``APPS NAME``, ``CANCEL``, ``EXIT``."""
     meta = [f"--eureka.instance.metadata-map[{k}]={v}" for k, v in metadata.items()]
+    tmp = tempfile.mkdtemp(prefix="tribridge-eureka-client-")
     argv = [
         _java(),
         *JVM_FLAGS,
+        f"-Djava.io.tmpdir={tmp}",  # Spring Boot's Tomcat work dirs, removed by close()
         "-cp",
         _classpath(EUREKA_DIR),
         "com.tribridge.interop.eureka.client.EurekaClientApp",
@@ -360,6 +368,7 @@ def start_eureka_client(
         *meta,
     ]
     client = LineClient(argv, f"eureka-client {instance_id}")
+    client.scratch.append(tmp)
     client.wait_ready(timeout)
     return client
 

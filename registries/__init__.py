@@ -9,6 +9,8 @@ from __future__ import annotations
 import importlib
 from urllib.parse import urlsplit
 
+from tribridge.extras import missing
+
 from .base import Registry, RegistryError
 
 #: scheme -> "module:Class" (relative to this package)
@@ -21,6 +23,14 @@ SCHEMES: dict[str, str] = {
     "k8s": "kubernetes:KubernetesRegistry",
 }
 
+#: module -> the pyproject extra that installs its client library (tribridge.extras)
+EXTRAS: dict[str, str] = {
+    "zookeeper": "zookeeper",
+    "nacos": "nacos",
+    "eureka": "eureka",
+    "kubernetes": "kubernetes",
+}
+
 
 def registry_class(scheme: str) -> type[Registry]:
     target = SCHEMES.get(scheme.lower())
@@ -29,6 +39,9 @@ def registry_class(scheme: str) -> type[Registry]:
             f"unsupported registry scheme {scheme!r}; expected one of {', '.join(sorted(SCHEMES))}"
         )
     mod, _, cls = target.partition(":")
+    need = missing(EXTRAS[mod], f"{scheme}:// registries")
+    if need is not None:
+        raise RegistryError(need)
     try:
         module = importlib.import_module(f"{__name__}.{mod}")
     except ModuleNotFoundError as e:

@@ -200,7 +200,11 @@ class Registry(abc.ABC):
         loop = asyncio.get_running_loop()
         fut: asyncio.Future[Snapshot] = loop.create_future()
 
+        why: list[str] = []  # the source's last complaint: why it has not answered
+
         def on(snap: Snapshot) -> None:
+            if snap.error:
+                why[:] = [snap.error]
             if not snap.pending and not fut.done():
                 fut.set_result(snap)
 
@@ -212,6 +216,7 @@ class Registry(abc.ABC):
         except TimeoutError:
             raise RegistryError(
                 f"{self.name}: no answer about {service} within {timeout:g}s"
+                + "".join(f" ({w})" for w in why)
             ) from None
         finally:
             self.unsubscribe(service, on)

@@ -27,6 +27,7 @@ import asyncio
 import contextlib
 import logging
 import os
+import shutil
 import tempfile
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -126,7 +127,8 @@ class NacosRegistry(NacosRecords, Registry):
         self._definitions: dict[str, ServiceDefinition | None] = {}
         self._last_error: str | None = None
         self._names_cache: tuple[float, list[str]] | None = None
-        self._work_dir = tempfile.mkdtemp(prefix="tribridge-nacos-")
+        #: the SDK's log and cache directory: made when the clients are, removed on close
+        self._work_dir: str | None = None
 
     # ---- construction ---------------------------------------------------------------------------
 
@@ -201,10 +203,15 @@ class NacosRegistry(NacosRecords, Registry):
                 proxy.stop_event.set()
                 proxy.execute_config_listen_channel.put_nowait(None)  # else it waits up to 5 s
                 await asyncio.wait_for(config.shutdown(), 5)
+        work, self._work_dir = self._work_dir, None
+        if work is not None:
+            shutil.rmtree(work, ignore_errors=True)
 
     def _client_config(self) -> Any:
         from v2.nacos import ClientConfigBuilder, GRPCConfig
 
+        if self._work_dir is None:
+            self._work_dir = tempfile.mkdtemp(prefix="tribridge-nacos-")
         b = (
             ClientConfigBuilder()
             .server_address(self.address)

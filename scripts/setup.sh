@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Idempotent set-up of everything the tests and the demo need.
-#   scripts/setup.sh          -> Debian packages, npm packages, .venv with test extras
-#   scripts/setup.sh --python -> only the virtualenv (enough for the demo)
+#   scripts/setup.sh          -> Debian packages, npm packages, .venv with every extra + test tools
+#   scripts/setup.sh --python -> only the virtualenv with the runtime (the demo; no test extras)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -36,13 +36,25 @@ if [ ! -x .venv/bin/python ]; then
   echo "[setup] creating .venv"
   python3 -m venv .venv
 fi
+# the tests get every extra plus the test tools; the demo (--python) the runtime only: the core
+# install, HTTP -> Dubbo2 / Triple with the static registry (docs/operations.md, "Install")
+extras="all,test"; [ "$want_system" = 1 ] || extras=""
 stamp=.venv/.tribridge-stamp
 sum=$(sha256sum pyproject.toml | cut -c1-16)
-if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$sum" ]; then
-  echo "[setup] installing tribridge into .venv"
+have=$(cat "$stamp" 2>/dev/null || true)
+# a test venv serves the demo too: only a missing or older install is (re)installed
+if [ "$have" != "$sum all,test" ] && [ "$have" != "$sum $extras" ]; then
+  echo "[setup] installing tribridge${extras:+[$extras]} into .venv"
   .venv/bin/pip install -q --upgrade pip >/dev/null
-  TRIBRIDGE_REQUIRE_COMPILED=1 .venv/bin/pip install -q -e ".[test]"
-  echo "$sum" > "$stamp"
+  if [ -n "$extras" ]; then
+    TRIBRIDGE_REQUIRE_COMPILED=1 .venv/bin/pip install -q -e ".[$extras]"
+  else
+    .venv/bin/pip install -q -e .
+  fi
+  echo "$sum $extras" > "$stamp"
+fi
+if [ "$want_system" = 0 ]; then
+  exit 0  # the demo runs on whatever codecs the install built (compiled, or pure Python)
 fi
 
 # ---- compiled codecs -------------------------------------------------------------------------

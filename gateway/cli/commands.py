@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import errno
+import logging
 import os
+import re
 import sys
 from typing import Any
 
@@ -17,6 +20,7 @@ def add_subcommands(sub: argparse._SubParsersAction) -> None:  # type: ignore[ty
     run = sub.add_parser("run", help="run the gateway from a YAML config")
     run.add_argument("-c", "--config", required=True)
     run.add_argument("--port", type=int, help="override listen.port")
+    run.add_argument("--host", help="override listen.host (0.0.0.0 in a container)")
     run.add_argument(
         "--workers",
         type=int,
@@ -34,6 +38,9 @@ def add_subcommands(sub: argparse._SubParsersAction) -> None:  # type: ignore[ty
 
     demo = sub.add_parser("demo", help="an embedded demo provider behind the gateway")
     demo.add_argument("--port", type=int, default=8080, help="HTTP port (0 = any free port)")
+    demo.add_argument(
+        "--provider-port", type=int, default=20880, help="the demo provider's Dubbo2 port (0 = any)"
+    )
     demo.set_defaults(func=cmd_demo)
 
     call = sub.add_parser("call", help="call a Dubbo service from the shell, grpcurl-style")
@@ -74,10 +81,32 @@ def add_subcommands(sub: argparse._SubParsersAction) -> None:  # type: ignore[ty
     make.set_defaults(func=cmd_certs_make)
 
 
-def _run(coro: Any) -> Any:
+#: errors binding a listening socket: one line for the user, not a traceback
+_BIND_ERRORS = (errno.EADDRINUSE, errno.EADDRNOTAVAIL, errno.EACCES)
+
+
+def quiet_client_logs() -> None:
+    """A one-shot command answers with one line: client libraries' retry warnings (kazoo
+    logs "Connection dropped" at every backoff) would bury it, so log records are dropped."""
+    logging.getLogger().addHandler(logging.NullHandler())
+
+
+def _run(coro: Any, flags: str = "--port") -> Any:
+    """Run the server coroutine; a port it cannot bind is one line naming ``flags``."""
     from tribridge.http.server import run
 
-    return run(coro)
+    try:
+        return run(coro)
+    except OSError as e:
+        if e.errno not in _BIND_ERRORS:
+            raise
+        why = re.sub(r"^\[Errno \d+\] ", "", str(e))
+        hint = f"; another process has it: stop it or choose another port ({flags})"
+        print(
+            f"error: cannot listen: {why}{hint if e.errno == errno.EADDRINUSE else ''}",
+            file=sys.stderr,
+        )
+        return 1
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -92,6 +121,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         return 2
     if args.port is not None:
         cfg.port = args.port
+    if args.host is not None:
+        cfg.host = args.host
     workers = args.workers
     if workers < 1 or workers > 256:
         print("--workers: expected 1..256", file=sys.stderr)
@@ -127,8 +158,7 @@ def cmd_run(args: argparse.Namespace) -> int:
                 print(f"tribridge {who}{auth_summary(cfg.admin)}", file=sys.stderr, flush=True)
             await serve_forever(gw)
 
-        _run(main())
-        return 0
+        return int(_run(main()) or 0)
 
     if workers == 1:
         return worker(0)
@@ -241,7 +271,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     setup_logging()
 
     async def main() -> None:
-        provider = DemoProvider(version="1.0.0")
+        provider = DemoProvider(version="1.0.0", port=args.provider_port)
         await provider.start()
         cfg = parse_config(demo_config(provider.port, args.port), "<demo>")
         gw = Gateway(cfg)
@@ -258,8 +288,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
         finally:
             await provider.close(0.5)
 
-    _run(main())
-    return 0
+    return int(_run(main(), "--port, --provider-port") or 0)
 
 
 def cmd_certs_make(args: argparse.Namespace) -> int:
@@ -282,6 +311,8 @@ def cmd_call(args: argparse.Namespace) -> int:
     from tribridge.registries import RegistryError
     from tribridge.registries.base import Endpoint, ServiceKey, Snapshot
     from tribridge.upstream.pool import PoolSet
+
+    quiet_client_logs()
 
     def fail(code: str, message: str, status: int = 1) -> int:
         sys.stderr.write(
@@ -342,6 +373,8 @@ def cmd_call(args: argparse.Namespace) -> int:
             sys.stdout.write(dumps(value).decode() + "\n")
             return 0
         except GatewayError as e:
+            if e.code == "not_found" and not args.version:  # the usual cause: see the hint
+                e.extra["hint"] = "providers often export a service under a version: add --version"
             sys.stderr.write(e.body().decode() + "\n")
             return 1
         except RegistryError as e:
@@ -368,14 +401,26 @@ def cmd_registry_ls(args: argparse.Namespace) -> int:
     from tribridge.registries import RegistryError, open_registry
     from tribridge.registries.base import ServiceKey
 
+    quiet_client_logs()
+
+    def fail(e: RegistryError) -> int:
+        msg = {"error": {"code": "registry_error", "message": str(e)}}
+        sys.stderr.write(orjson.dumps(msg).decode() + "\n")
+        return 1
+
     async def main() -> int:
-        reg = open_registry(args.url, "cli")
+        try:
+            reg = open_registry(args.url, "cli")
+        except RegistryError as e:
+            return fail(e)
         await reg.start()
         try:
             if args.service is None:
                 names = await _retrying(reg.list_services, args.timeout)
                 if args.json:
                     sys.stdout.write(orjson.dumps(names).decode() + "\n")
+                elif not names:
+                    sys.stderr.write(f"{args.url}: the registry is empty (no services)\n")
                 else:
                     for n in names:
                         sys.stdout.write(n + "\n")
@@ -441,11 +486,7 @@ def cmd_registry_ls(args: argparse.Namespace) -> int:
             sys.stdout.write("".join(notes))
             return 0
         except RegistryError as e:
-            sys.stderr.write(
-                orjson.dumps({"error": {"code": "registry_error", "message": str(e)}}).decode()
-                + "\n"
-            )
-            return 1
+            return fail(e)
         finally:
             await reg.close()
 

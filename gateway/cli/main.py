@@ -8,6 +8,28 @@ from collections.abc import Sequence
 
 from tribridge import __version__
 
+DESCRIPTION = """\
+tribridge: a gateway from HTTP/JSON to Dubbo2 (hessian2) and Triple/gRPC services, with
+service discovery (ZooKeeper, Nacos, Eureka, Kubernetes), protobuf IDL routes, a Dubbo2
+ingress and gateway-to-gateway relay."""
+
+EXAMPLES = """\
+examples:
+  tribridge demo --port 8080 --provider-port 20880
+      a Dubbo2 demo provider on port 20880 behind the gateway; prints curl lines to try
+  tribridge call dubbo://127.0.0.1:20880 com.tribridge.demo.DemoService.greet '["world"]' --version 1.0.0
+      call one method from the shell (here: the demo's); the result is printed as JSON
+  tribridge run -c gateway.yaml
+      run the gateway from a YAML config (README.md, "Configuration")
+  tribridge registry ls zookeeper://127.0.0.1:2181
+      the services a registry knows (add a SERVICE for its instances)
+  tribridge codec encode --type 'long[]' '[1,2]'
+      JSON -> hessian2 hex for a Java type
+  tribridge codec decode 72055b6c6f6e67e1e2
+      hessian2 hex -> JSON (--typed shows the Java types, --frame decodes a Dubbo2 frame)
+
+Run 'tribridge COMMAND --help' for the options of one command."""
+
 
 def _codec_decode(args: argparse.Namespace) -> int:
     from tribridge.codecs.dubbo import DubboProtocolError
@@ -39,7 +61,12 @@ def _codec_encode(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="tribridge", description=__doc__)
+    p = argparse.ArgumentParser(
+        prog="tribridge",
+        description=DESCRIPTION,
+        epilog=EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     p.add_argument("--version", action="version", version=f"tribridge {__version__}")
     sub = p.add_subparsers(dest="command", required=True)
 

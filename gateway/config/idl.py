@@ -139,6 +139,8 @@ def _idl_source(v: _V, s: Any, path: str, sc: IdlServiceConfig, base_dir: Path |
         q = Path(p)
         return str(q if q.is_absolute() or base_dir is None else base_dir / q)
 
+    if "descriptor_set" not in idl:  # protoc and the reflection messages come with grpcio-tools
+        v.extra(idl, given[0], f"{ipath}.{given[0]}", "idl", f"idl.{given[0]}")
     try:
         if "reflection" in idl:
             r = idl["reflection"]

@@ -189,6 +189,7 @@ def parse_config(text: str, source: str = "<memory>") -> GatewayConfig:
             "dubbo_ingress",
             "relay",
             "contract",
+            "errors",
         },
     )
     cfg = GatewayConfig(source=source, digest=hashlib.sha256(text.encode()).hexdigest()[:16])
@@ -221,7 +222,7 @@ def parse_config(text: str, source: str = "<memory>") -> GatewayConfig:
         enabled=v.get(tr, "enabled", "tracing", bool, True),
         generate=v.get(tr, "generate", "tracing", bool, True),
         response_header=v.get(tr, "response_header", "tracing", bool, False),
-        otel=v.get(tr, "otel", "tracing", bool, False),
+        otel=_otel(v, tr),
         service_name=v.get(tr, "service_name", "tracing", str, "tribridge"),
     )
     cfg.access_log = v.get(root, "access_log", "config", bool, True)
@@ -233,11 +234,22 @@ def parse_config(text: str, source: str = "<memory>") -> GatewayConfig:
     cfg.registry_wait = v.duration(root, "registry_wait", "config", 3.0) or 3.0
     _registries(v, root, cfg)
     cfg.services, cfg.idl_services = parse_services(v, root, cfg.registries)
+    errs = v.mapping(root.get("errors"), "errors", {"java_stack_traces"})
+    if v.get(errs, "java_stack_traces", "errors", bool, False):
+        for sc in cfg.services:
+            sc.java_stack_traces = True  # the invoker reads it per service
     cfg.routes, cfg.idl_routes = parse_routes(v, root, cfg.services, cfg.idl_services)
     cfg.relay, cfg.dubbo_ingress = parse_sections(v, root, cfg.source, cfg.registries)
     cfg.auto = parse_auto_routes(v, root)
     cfg.contract = parse_contract(v, root.get("contract"), {r.path for r in cfg.routes})
     return cfg
+
+
+def _otel(v: _V, tr: _Loc) -> bool:
+    on = bool(v.get(tr, "otel", "tracing", bool, False))
+    if on:
+        v.extra(tr, "otel", "tracing.otel", "otel", "OpenTelemetry spans")
+    return on
 
 
 def _upstream(v: _V, root: _Loc, cfg: GatewayConfig) -> None:

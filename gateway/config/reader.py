@@ -11,6 +11,7 @@ from typing import Any
 
 import yaml
 from tribridge.codecs.hessian2 import HessianError, JavaType, parse_type
+from tribridge.extras import missing
 
 
 class ConfigError(Exception):
@@ -152,6 +153,12 @@ class _V:
             )
         n = float(m.group(1))
         return n / 1000 if m.group(2) == "ms" else n * 60 if m.group(2) == "m" else n
+
+    def extra(self, node: Any, key: Any, path: str, extra: str, what: str) -> None:
+        """Refuse a setting whose optional extra is not installed, naming the pip line."""
+        msg = missing(extra, what)
+        if msg is not None:
+            raise self.fail(node, path, msg, key)
 
     def jtype(self, node: Any, key: Any, path: str, text: Any) -> JavaType:
         if not isinstance(text, str):

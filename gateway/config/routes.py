@@ -11,7 +11,7 @@ from tribridge.codecs.hessian2 import JavaType
 from tribridge.config.idl import IdlRouteConfig, IdlServiceConfig, parse_idl_route
 from tribridge.config.paths import config_path_error
 from tribridge.config.reader import _V, _Loc
-from tribridge.config.services import ServiceConfig
+from tribridge.config.services import ServiceConfig, check_types
 from tribridge.security.exposure import reserved_method
 
 
@@ -54,7 +54,8 @@ def parse_routes(
     routes: list[RouteConfig] = []
     idl_routes: list[IdlRouteConfig] = []
     idl = {s.interface: s for s in idl_services}
-    known = {s.interface for s in services} | set(idl)
+    by_name = {s.interface: s for s in services}
+    known = set(by_name) | set(idl)
     items = v.get(root, "routes", "config", list, [])
     for i, body in enumerate(items):
         path = f"routes[{i}]"
@@ -85,6 +86,14 @@ def parse_routes(
         reason = reserved_method(method)
         if reason is not None:
             raise v.fail(r, f"{path}.call", f"{method!r} cannot be routed: {reason}", "call")
+        listed = by_name[service].methods if service in by_name else {}
+        if listed and method not in listed:
+            raise v.fail(
+                r,
+                f"{path}.call",
+                f"{service} lists no method {method!r}; its methods: {', '.join(listed)}",
+                "call",
+            )
         vars_ = set(_TEMPLATE_VAR.findall(tpath))
         params: list[ParamSource] = []
         plist = v.get(r, "params", path, list, [])
@@ -104,6 +113,9 @@ def parse_routes(
                     p, f"{ppath}.name", f"{{{name}}} does not appear in the path {tpath!r}", "name"
                 )
             jt = v.jtype(p, "type", f"{ppath}.type", p["type"]) if "type" in p else None
+            if jt is not None and service in by_name:
+                defined = by_name[service].types.defs
+                check_types(v, p, f"{ppath}.type", "type", [jt], defined, str(p["type"]))
             ps = ParamSource(
                 "body_field" if src == "body" and name else src,
                 name,

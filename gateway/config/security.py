@@ -179,6 +179,7 @@ def parse_security(v: Any, node: Any) -> SecurityConfig:
         redis_url = v.get(r, "redis", path, str, None)
         buckets: TokenBuckets | RedisBuckets
         if redis_url is not None:
+            v.extra(r, "redis", f"{path}.redis", "redis", "a Redis rate-limit store")
             if not redis_url.startswith(("redis://", "rediss://", "unix://")):
                 raise v.fail(r, f"{path}.redis", "expected a redis:// URL", "redis")
             buckets = RedisBuckets(

@@ -9,7 +9,7 @@ imports the runtime that it configures.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -18,6 +18,7 @@ from tribridge.codecs.hessian2 import HessianError, JavaType, PojoDef, TypeRegis
 from tribridge.codecs.hessian2.javatypes import parse_types
 from tribridge.config.idl import IdlServiceConfig, is_idl_service, parse_idl_service
 from tribridge.config.reader import _V, _Loc
+from tribridge.config.typecheck import unknown_type
 from tribridge.config.upstream import BALANCER_NAMES
 from tribridge.registries.base import ServiceKey
 
@@ -54,6 +55,9 @@ class ServiceConfig:
     #: Triple transport: "" = gRPC over HTTP/2; "http1" = Triple's HTTP/1.1 unary mode
     #: (JSON bodies)
     transport: str = ""
+    #: provider stack traces in HTTP error bodies (``errors.java_stack_traces``; default off:
+    #: they are logged, never sent)
+    java_stack_traces: bool = False
 
     @property
     def key(self) -> ServiceKey:
@@ -146,6 +150,8 @@ def parse_services(
             )
         sc.response_attachments = [n.lower() for n in names]
         methods = v.mapping(s.get("methods"), f"{path}.methods", set(s.get("methods") or {}))
+        #: (node, path, key, types, as written): checked against ``types:`` once it is read
+        written: list[tuple[Any, str, Any, list[JavaType], str]] = []
         for mname, mbody in methods.items():
             mpath = f"{path}.methods.{mname}"
             mbody_types: Any
@@ -163,6 +169,12 @@ def parse_services(
                     str(e),
                     "types" if m is not None else mname,
                 ) from None
+            if types is not None:
+                key = "types" if m is not None else mname
+                text = mbody_types if isinstance(mbody_types, str) else ""
+                written.append(
+                    (m if m is not None else methods, f"{mpath}.types", key, types, text)
+                )
             mc = MethodConfig(str(mname), types)
             if m is not None:
                 mc.idempotent = v.get(m, "idempotent", mpath, bool, False)
@@ -178,18 +190,25 @@ def parse_services(
                 reg.add(PojoDef(str(cname), [], [str(c) for c in consts]))
                 continue
             fields = v.mapping(t.get("fields"), f"{tpath}.fields", set(t.get("fields") or {}))
-            reg.add(
-                PojoDef(
-                    str(cname),
-                    [
-                        (str(f), v.jtype(fields, f, f"{tpath}.fields.{f}", ft))
-                        for f, ft in fields.items()
-                    ],
-                )
-            )
+            pojo = [
+                (str(f), v.jtype(fields, f, f"{tpath}.fields.{f}", ft)) for f, ft in fields.items()
+            ]
+            written += [(fields, f"{tpath}.fields.{f}", f, [ft], "") for f, ft in pojo]
+            reg.add(PojoDef(str(cname), pojo))
+        for node, tpath, key, types, text in written:
+            check_types(v, node, tpath, key, types, reg.defs, text)
         sc.types = reg
         services.append(sc)
     return services, idl_services
+
+
+def check_types(
+    v: _V, node: Any, path: str, key: Any, types: list[JavaType], known: Collection[str], text: str
+) -> None:
+    """Refuse Java type names that name no type (``Strng``, ``IX``), at ``node``'s line."""
+    why = unknown_type(types, known, text)
+    if why is not None:
+        raise v.fail(node, path, why, key)
 
 
 def _idl_service(v: _V, body: Any, path: str, registries: Mapping[str, Any]) -> IdlServiceConfig:

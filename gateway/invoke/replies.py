@@ -12,7 +12,7 @@ from typing import Any
 
 import orjson
 from tribridge.codecs.dubbo import Result
-from tribridge.codecs.dubbo.frame import BAD_REQUEST, SERVICE_ERROR, SERVICE_NOT_FOUND
+from tribridge.codecs.dubbo.frame import BAD_REQUEST
 from tribridge.codecs.dubbo.messages import JavaException, exception_from_value
 from tribridge.codecs.hessian2 import Decoder, HessianError
 from tribridge.codecs.triple import (
@@ -24,9 +24,9 @@ from tribridge.codecs.triple import (
     is_hessian,
 )
 from tribridge.config.services import ServiceConfig
-from tribridge.errors import GatewayError
+from tribridge.errors import GatewayError, provider_text
 from tribridge.invoke.call import Call, Outcome
-from tribridge.statuses import dubbo_to_http, http1_to_grpc
+from tribridge.statuses import dubbo_failure_to_http, http1_to_grpc
 from tribridge.upstream.errors import CallTimeout, UpstreamError
 from tribridge.upstream.triple import TripleCallError, status_error
 
@@ -91,14 +91,14 @@ def upstream_error(e: UpstreamError | None, cfg: ServiceConfig, call: Call) -> G
 
 def exception_error(exc: JavaException, cfg: ServiceConfig, call: Call) -> GatewayError:
     """The provider threw: 500 ``provider_exception`` with the Java class and cause."""
+    extra: dict[str, Any] = {"service": cfg.interface, "method": call.method}
     return GatewayError(
         500,
         "provider_exception",
-        exc.message or exc.cls,
+        provider_text(exc.message or exc.cls, cfg.java_stack_traces, extra),
         exception=exc.cls,
         cause=exc.cause.to_json() if exc.cause else None,
-        service=cfg.interface,
-        method=call.method,
+        **extra,
     )
 
 
@@ -107,9 +107,9 @@ def result_error(res: Result, cfg: ServiceConfig, call: Call) -> GatewayError:
     if res.exception is not None:
         return exception_error(res.exception, cfg, call)
     extra: dict[str, Any] = {"service": cfg.interface, "method": call.method}
-    msg = res.error or res.status_name
-    lowered = msg.lower()
-    if res.status in (BAD_REQUEST, SERVICE_ERROR, SERVICE_NOT_FOUND) and "not found" in lowered:
+    msg = provider_text(res.error or res.status_name, cfg.java_stack_traces, extra)
+    status, code = dubbo_failure_to_http(res.status, msg)
+    if code == "not_found":
         return GatewayError(
             404,
             "not_found",
@@ -119,12 +119,8 @@ def result_error(res: Result, cfg: ServiceConfig, call: Call) -> GatewayError:
             group=call.group if call.group is not None else cfg.group,
             **extra,
         )
-    status, code = dubbo_to_http(res.status)
     if res.status == BAD_REQUEST:  # the provider could not read an argument
         msg = with_type_hint(msg)
-        return GatewayError(status, code, msg, dubbo_status=res.status, **extra)
-    if any(s in lowered for s in ("not found", "cannot find", "can not find", "not exist")):
-        status, code = 404, "not_found"
     return GatewayError(status, code, msg, dubbo_status=res.status, **extra)
 
 

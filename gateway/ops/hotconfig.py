@@ -249,7 +249,7 @@ async def apply_config(reloads: Reloads, cfg: GatewayConfig) -> list[str]:
     for r in old.registries.values():
         if id(r) not in live:
             await _close(r)
-    log.warning(
+    log.info(
         "config %s applied (was %s): %d services (%d rebuilt), %d routes%s",
         new.version,
         old.version,

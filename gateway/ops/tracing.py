@@ -7,7 +7,7 @@ instrumentation reads.  Triple carries attachments as lower-cased headers, so th
 Triple spec for peers that read that instead.  A request without a valid ``traceparent``
 starts a new trace when ``generate`` is on.
 
-OpenTelemetry spans are optional (``pip install tribridge[otel]``): with ``otel: true`` and
+OpenTelemetry spans are optional (``pip install 'tribridge[otel]'``): with ``otel: true`` and
 the SDK importable, each call becomes a CLIENT span whose context is what gets injected.
 Without it nothing here imports OpenTelemetry, and the per-request cost is one header
 lookup, one regex-free parse and one random number.
@@ -151,7 +151,7 @@ class _OtelBridge:
         except ImportError:
             log.warning(
                 "tracing.otel is on but opentelemetry is not installed "
-                "(pip install tribridge[otel]); propagating W3C headers only"
+                "(pip install 'tribridge[otel]'); propagating W3C headers only"
             )
             return None
         return cls(trace, TraceContextTextMapPropagator(), trace.get_tracer("tribridge"))

@@ -23,6 +23,7 @@ def setup_logging(level: int = logging.INFO) -> None:
     logging.basicConfig(
         level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
+    logging.getLogger("tribridge.config").setLevel(logging.INFO)  # "config … applied" is news
 
 
 async def serve_forever(gw: Gateway) -> None:

@@ -73,7 +73,9 @@ def config(
                 "services": {S: [f"127.0.0.1:{p1}?version=1.0.0", f"127.0.0.1:{p2}?version=2.0.0"]},
             }
         },
-        "services": [{"interface": S, "version": version, "methods": {"greet": ["String"]}}],
+        "services": [
+            {"interface": S, "version": version, "methods": {"greet": ["String"], "add": "II", "getUser": "J"}}
+        ],
         "routes": routes,
     }
     return yaml.safe_dump(doc, sort_keys=False)

@@ -96,8 +96,8 @@ DIFFERENCES: dict[str, str] = {
 }
 DIFFERENCES["types:Object_long_by_header"] = (
     "`x-tribridge-types: long` names the method's parameter types, so `typeOf(Object)` called "
-    "with it becomes `typeOf(J)`, which a real provider does not have (dubbo: 400 "
-    "provider_rejected_request, tri: 404): by design; the README now sends a long into an "
+    "with it becomes `typeOf(J)`, which a real provider does not have (404 not_found "
+    "over dubbo and tri): by design; the README now sends a long into an "
     "Object slot with the class tag `{\"class\": \"java.lang.Long\", \"value\": 7}` (a passing row)"
 )
 CELLS = [c for c in _cells() if c.id not in DIFFERENCES]

@@ -7,9 +7,10 @@ its own service names / data ids, so tests do not see each other's data.
 from __future__ import annotations
 
 import asyncio
+import shutil
 import tempfile
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
 
 import grpc
@@ -32,6 +33,12 @@ from v2.nacos import (
 )
 
 _TMP = tempfile.mkdtemp(prefix="tribridge-nacos-sdk-")
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _remove_scratch() -> Iterator[None]:
+    yield
+    shutil.rmtree(_TMP, ignore_errors=True)
 
 
 def _cfg(address: str, *, namespace: str = "", empty: bool = True, **auth: str) -> Any:

@@ -73,3 +73,57 @@ def test_wrong_value_type() -> None:
 def test_bad_duration() -> None:
     msg = err(BASE.replace("    methods:", "    timeout: soon\n    methods:"))
     assert "services[0].timeout" in msg and "duration" in msg
+
+
+@pytest.mark.parametrize(
+    ("types", "line", "hint"),
+    [
+        ("[int, Strng]", 6, "did you mean 'String'?"),
+        ("IX", 6, "'X' is no type code"),
+        ("['java.util.List<Lng>']", 6, "did you mean 'Long'?"),
+        ("[com.x.Usr]", None, None),  # a packaged class: the provider may define it
+    ],
+)
+def test_unknown_java_type_names_at_load(types: str, line: int | None, hint: str | None) -> None:
+    text = BASE.replace("[int, long]", types)
+    if line is None:
+        parse_config(text, "gw.yaml")
+        return
+    msg = err(text)
+    assert msg.startswith(f"gw.yaml:{line}:") and "services[0].methods.m.types" in msg, msg
+    assert "unknown Java type" in msg and hint in msg, msg
+
+
+def test_short_class_names_defined_in_types_are_known() -> None:
+    cfg = parse_config(
+        BASE.replace("[int, long]", "[User, 'List<User>']")
+        + "    types: {User: {fields: {id: long, friend: User}}}\n",
+        "gw.yaml",
+    )
+    assert [t.name for t in cfg.services[0].methods["m"].types or []] == ["User", "java.util.List"]
+
+
+def test_unknown_pojo_field_type_at_load() -> None:
+    msg = err(BASE + "    types: {com.x.User: {fields: {id: lnog}}}\n")
+    assert msg.startswith("gw.yaml:7:") and "types.com.x.User.fields.id" in msg
+    assert "did you mean 'long'?" in msg
+
+
+def test_unknown_route_param_type_at_load() -> None:
+    msg = err(
+        BASE + "routes:\n  - {path: '/a/{x}', service: com.x.S, call: m,"
+        " params: [{from: path, name: x, type: Integr}]}\n"
+    )
+    assert msg.startswith("gw.yaml:8:") and "routes[0].params[0].type" in msg
+    assert "did you mean 'Integer'?" in msg
+
+
+def test_route_call_names_a_listed_method() -> None:
+    msg = err(BASE + "routes:\n  - {path: /x, service: com.x.S, call: mm}\n")
+    assert msg.startswith("gw.yaml:8:") and "routes[0].call" in msg
+    assert "lists no method 'mm'" in msg and "its methods: m" in msg
+    # without methods: listed, any name goes (the provider's metadata or $invoke decides)
+    parse_config(
+        BASE.replace("    methods: {m: {types: [int, long]}}\n", "")
+        + "routes:\n  - {path: /x, service: com.x.S, call: mm}\n"
+    )

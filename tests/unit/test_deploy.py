@@ -44,7 +44,69 @@ def with_static_registry(text: str) -> dict[str, Any]:
 
 
 def test_manifest_kinds() -> None:
-    assert set(manifests()) == {"ConfigMap", "Deployment", "Service", "HorizontalPodAutoscaler"}
+    assert set(manifests()) == {
+        "ConfigMap",
+        "Deployment",
+        "Service",
+        "HorizontalPodAutoscaler",
+        "PodDisruptionBudget",
+    }
+
+
+def test_disruption_budget_keeps_a_gateway_serving() -> None:
+    m = manifests()
+    pdb = m["PodDisruptionBudget"]["spec"]
+    assert pdb["selector"] == m["Deployment"]["spec"]["selector"]
+    least = min(
+        m["Deployment"]["spec"]["replicas"], m["HorizontalPodAutoscaler"]["spec"]["minReplicas"]
+    )
+    # evictions leave at least one pod: maxUnavailable below the replicas, or minAvailable >= 1
+    if "maxUnavailable" in pdb:
+        assert 1 <= pdb["maxUnavailable"] < least
+    else:
+        assert 1 <= pdb["minAvailable"] < least
+
+
+def test_read_only_root_has_a_writable_tmp() -> None:
+    """IDL services compile .proto files in a temporary directory and the Nacos client keeps
+    its cache there: with a read-only root filesystem, /tmp must be a volume."""
+    pod = manifests()["Deployment"]["spec"]["template"]["spec"]
+    (c,) = pod["containers"]
+    assert c["securityContext"]["readOnlyRootFilesystem"] is True
+    mounts = {v["mountPath"]: v for v in c["volumeMounts"]}
+    tmp = mounts["/tmp"]
+    assert not tmp.get("readOnly", False)
+    (vol,) = [v for v in pod["volumes"] if v["name"] == tmp["name"]]
+    assert vol["emptyDir"]["sizeLimit"]  # bounded: a full /tmp cannot take the node's memory
+
+
+def test_container_listens_on_all_interfaces() -> None:
+    """Both the image's default command and the Deployment's config listen on 0.0.0.0: a
+    container's 127.0.0.1 is unreachable from outside it."""
+    argv = dockerfile_json("CMD")
+    args = build_parser().parse_args(argv)
+    assert args.host == "0.0.0.0"
+    cfg = parse_config(yaml.safe_dump(with_static_registry(gateway_yaml())), "configmap")
+    assert cfg.host == "0.0.0.0"
+
+
+def test_image_installs_the_extras_its_config_needs() -> None:
+    from tribridge.registries import EXTRAS
+
+    text = (ROOT / "Dockerfile").read_text()
+    # declared in both stages (the builder builds the extras' wheels, the runtime installs them)
+    defaults = set(re.findall(r"^ARG TRIBRIDGE_EXTRAS=(\S+)$", text, re.M))
+    assert len(defaults) == 1
+    (default,) = defaults
+    assert 'pip wheel --wheel-dir /wheels ".[${TRIBRIDGE_EXTRAS}]"' in text
+    assert '--find-links /wheels "tribridge[${TRIBRIDGE_EXTRAS}]"' in text
+    extras = set(default.split(","))
+    for url in yaml.safe_load(gateway_yaml())["registries"].values():
+        module = SCHEMES[url.split("://")[0]].split(":")[0]
+        assert "all" in extras or EXTRAS[module] in extras, (url, extras)
+    # the files pyproject.toml names are in the build context the image copies
+    copied = " ".join(re.findall(r"^COPY (.*) \S+$", text, re.M)).split()
+    assert {"pyproject.toml", "README.md", "LICENSE"} <= set(copied)
 
 
 def test_configmap_config_is_valid() -> None:
@@ -64,7 +126,7 @@ def test_deployment_matches_config_cli_and_probes() -> None:
     assert c["livenessProbe"]["httpGet"] == {"path": "/healthz", "port": "http"}
     args = build_parser().parse_args(c["args"])
     assert args.command == "run" and args.workers >= 1
-    (mount,) = c["volumeMounts"]
+    (mount,) = [v for v in c["volumeMounts"] if v["name"] == "config"]
     assert "subPath" not in mount  # a subPath mount never sees ConfigMap updates
     assert posixpath.dirname(args.config) == mount["mountPath"]
     assert posixpath.basename(args.config) in m["ConfigMap"]["data"]
@@ -119,10 +181,10 @@ def test_dockerfile_builds_compiled_codecs_and_ships_no_compiler() -> None:
     build, runtime = stages
     assert build.startswith("python:3.11-slim AS build")
     assert runtime.startswith("python:3.11-slim\n")  # the same Python ABI as the wheels
-    assert "gcc" in build and "TRIBRIDGE_REQUIRE_COMPILED=1 pip wheel --wheel-dir /wheels ." in build
+    assert "gcc" in build and "TRIBRIDGE_REQUIRE_COMPILED=1 pip wheel --wheel-dir /wheels" in build
     assert "COPY pyproject.toml setup.py" in build  # setup.py is the compiling build hook
     assert "gcc" not in runtime and "apt-get" not in runtime and "COPY" not in runtime
-    assert "--no-index --find-links /wheels tribridge" in runtime
+    assert '--no-index --find-links /wheels "tribridge[' in runtime
     assert "('compiled', 'compiled')" in runtime
     ignored = (ROOT / ".dockerignore").read_text().split()
     # compiled files of the build machine must never reach the image (other ABI, stale)

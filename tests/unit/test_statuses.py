@@ -51,8 +51,8 @@ def test_dubbo_to_http_rows() -> None:
         35: (502, "provider_error"),
         40: (400, "provider_rejected_request"),
         50: (502, "provider_error"),
-        60: (502, "provider_error"),  # the invoker answers 404 when the message says so
-        70: (502, "provider_error"),
+        60: (404, "not_found"),
+        70: (502, "provider_error"),  # 404 when the message says so (dubbo_failure_to_http)
         80: (502, "provider_error"),
         90: (502, "provider_error"),
         100: (503, "provider_overloaded"),
@@ -139,3 +139,56 @@ def test_upstream_to_dubbo_rows() -> None:
     for c in failures:
         assert statuses.upstream_to_dubbo(c.code) == acted_on.get(c, SERVICE_ERROR), c
     assert statuses.upstream_to_dubbo("something_new") == SERVICE_ERROR
+
+
+# Java texts as Dubbo providers send them (demo provider and Apache Dubbo 2.7 / 3.3)
+NOT_FOUND_REPLIES = [
+    (
+        70,
+        "org.apache.dubbo.remoting.RemotingException: Not found exported service: "
+        "g/com.x.S:1.0.0:20880 in [com.x.S:20880], may be version or group mismatch",
+    ),
+    (70, "org.apache.dubbo.rpc.RpcException: No such method nope in class interface com.x.S"),
+    (
+        40,
+        "Fail to decode request due to: java.io.IOException: Service com.x.S:9.9.9 not found, "
+        "invocation rejected.",
+    ),
+    (40, "Service not found:com.x.S, nope"),
+    (40, "Fail to decode request due to: RpcInvocation [methodName=$invoke, parameterTypes=null]"),
+    (60, "SERVICE_NOT_FOUND"),
+]
+
+
+def test_unknown_service_or_method_is_404_not_found() -> None:
+    for status, text in NOT_FOUND_REPLIES:
+        assert statuses.dubbo_failure_to_http(status, text) == (404, "not_found"), text
+
+
+def test_other_failures_keep_their_table_row() -> None:
+    assert statuses.dubbo_failure_to_http(70, "java.lang.IllegalStateException: boom") == (
+        502,
+        "provider_error",
+    )
+    assert statuses.dubbo_failure_to_http(40, "java.lang.ClassNotFoundException: a.B") == (
+        400,
+        "provider_rejected_request",
+    )
+    # a timeout or a full pool stays one, whatever its text says
+    assert statuses.dubbo_failure_to_http(31, "waiting: method not found yet") == (
+        504,
+        "provider_timeout",
+    )
+    assert statuses.dubbo_failure_to_http(100, "thread not found") == (503, "provider_overloaded")
+
+
+def test_java_stack_trace_is_cut_off() -> None:
+    head = "org.apache.dubbo.rpc.RpcException: No such method nope in class interface com.x.S"
+    text = (
+        f"{head}\n{head}\n\tat org.apache.dubbo.rpc.filter.GenericFilter.invoke(GenericFilter.java:96)"
+        "\n\tat org.apache.dubbo.rpc.cluster.filter.FilterChainBuilder$CopyOfFilterChainNode"
+        ".invoke(FilterChainBuilder.java:349)\nCaused by: java.lang.NoSuchMethodException: nope"
+        "\n\t... 27 more\n"
+    )
+    assert statuses.split_java_trace(text) == (head, text)
+    assert statuses.split_java_trace("two\nlines, no frames") == ("two\nlines, no frames", "")
