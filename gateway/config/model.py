@@ -47,6 +47,7 @@ from tribridge.config.paths import config_path_error
 from tribridge.config.reader import _V, ConfigError, _Loader, _Loc
 from tribridge.config.security import SecurityConfig, parse_listen_tls, parse_security
 from tribridge.config.services import MethodConfig, ServiceConfig
+from tribridge.config.streaming import STREAM_KINDS, parse_streaming
 from tribridge.config.upstream import BALANCER_NAMES, TRIPLE_CLIENTS, UpstreamSettings
 from tribridge.registries import RegistryError, registry_class
 from tribridge.security.exposure import reserved_method
@@ -176,6 +177,8 @@ class GatewayConfig:
     #: config/relay.py IngressConfig / RelayConfig (docs/relay.md)
     dubbo_ingress: Any = None
     relay: Any = None
+    #: config/streaming.py StreamingSettings (docs/streaming.md)
+    streaming: Any = None
 
 
 #: ``limits:`` keys: (kind, minimum); each a field of tribridge.http.messages.HttpLimits except
@@ -253,6 +256,7 @@ def parse_config(text: str, source: str = "<memory>") -> GatewayConfig:
             "security",
             "dubbo_ingress",
             "relay",
+            "streaming",
         },
     )
     cfg = GatewayConfig(source=source, digest=hashlib.sha256(text.encode()).hexdigest()[:16])
@@ -301,6 +305,7 @@ def parse_config(text: str, source: str = "<memory>") -> GatewayConfig:
     from tribridge.config.relay import parse_sections
 
     parse_sections(v, root, cfg)
+    parse_streaming(v, root, cfg)
     auto = root.get("auto_routes")
     if auto is not None:
         a = v.mapping(auto, "auto_routes", {"prefix", "expose", "header_overrides"})
@@ -485,7 +490,7 @@ def _services(v: _V, root: _Loc, cfg: GatewayConfig) -> None:
             if isinstance(mbody, (str, list)):
                 mbody_types, m = mbody, None
             else:
-                m = v.mapping(mbody, mpath, {"types", "idempotent", "timeout"})
+                m = v.mapping(mbody, mpath, {"types", "idempotent", "timeout", "stream"})
                 mbody_types = m.get("types")
             try:
                 types = parse_types(mbody_types) if mbody_types is not None else None
@@ -500,6 +505,11 @@ def _services(v: _V, root: _Loc, cfg: GatewayConfig) -> None:
             if m is not None:
                 mc.idempotent = v.get(m, "idempotent", mpath, bool, False)
                 mc.timeout = v.duration(m, "timeout", mpath, None)
+                mc.stream = v.get(m, "stream", mpath, str, "")
+                if mc.stream and mc.stream not in STREAM_KINDS:
+                    raise v.fail(
+                        m, f"{mpath}.stream", f"expected one of {', '.join(STREAM_KINDS)}", "stream"
+                    )
             sc.methods[str(mname)] = mc
         types_node = v.mapping(s.get("types"), f"{path}.types", set(s.get("types") or {}))
         reg = TypeRegistry()

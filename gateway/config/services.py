@@ -19,6 +19,8 @@ class MethodConfig:
     types: list[JavaType] | None = None
     idempotent: bool = False
     timeout: float | None = None
+    #: "" unary; "server", "client" or "bidi": a Java StreamObserver method (docs/streaming.md)
+    stream: str = ""
 
 
 @dataclass

@@ -29,6 +29,7 @@ from tribridge.http.states import (
     P_WRITE,
     STOP,
 )
+from tribridge.http.streaming import StreamSink, abandon
 
 log = logging.getLogger("tribridge.http")
 
@@ -67,8 +68,10 @@ class HttpConnection(RequestReader, Responder, asyncio.Protocol):
         "queue",
         "send_continue",
         "server",
+        "stream",
         "t0",
         "transport",
+        "upgrade_tail",
         "url",
         "want_continue",
     )
@@ -113,6 +116,8 @@ class HttpConnection(RequestReader, Responder, asyncio.Protocol):
         self.lingering = False
         self.eof = False
         self._abort: HttpError | None = None
+        self.stream: StreamSink | None = None  # the streamed response being written
+        self.upgrade_tail = b""  # bytes after an Upgrade request, for the 101 stream
 
     # ---------------------------------------------------------------- transport callbacks
 
@@ -139,6 +144,10 @@ class HttpConnection(RequestReader, Responder, asyncio.Protocol):
         self.deadline_kind = DL_IDLE
 
     def connection_lost(self, exc: BaseException | None) -> None:
+        if self.stream is not None:
+            self.stream.lost()
+        for p in self.queue:
+            abandon(p.resp)  # streams answered but never started
         self.transport = None
         self.parser = None  # break the parser <-> protocol cycle
         self.deadline = 0.0
@@ -155,6 +164,8 @@ class HttpConnection(RequestReader, Responder, asyncio.Protocol):
 
     def resume_writing(self) -> None:
         self._resume(P_WRITE)
+        if self.stream is not None:
+            self.stream.resume()
         if self.backlog and self.transport is not None:
             self._flush()
 
@@ -162,6 +173,11 @@ class HttpConnection(RequestReader, Responder, asyncio.Protocol):
         if self.lingering:
             return False
         self.eof = True
+        if self.stream is not None:
+            # the client closed its side mid-stream: it is gone (nobody half-closes an SSE
+            # request and keeps reading), so stop the producer and its upstream call
+            self.stream.lost()
+            return False
         if self.queue or self.backlog:
             # half-closed client still waits for responses: answer them, then close
             self.closing = True
@@ -169,14 +185,26 @@ class HttpConnection(RequestReader, Responder, asyncio.Protocol):
         return False
 
     def data_received(self, data: bytes) -> None:
+        stream = self.stream
+        if stream is not None and stream.upgraded:
+            stream.receive(data)
+            return
         if self.closing:
             return  # lingering or waiting to close: discard
         nbegun = self.nbegun
         try:
             self.parser.feed_data(data)
-        except httptools.HttpParserUpgrade:
-            # the upgrade/CONNECT request was dispatched with keep_alive=False; ignore the rest
+        except httptools.HttpParserUpgrade as exc:
+            # the upgrade/CONNECT request was dispatched with keep_alive=False; what follows
+            # it belongs to the protocol switched to (a 101 stream) or is ignored
             self.closing = True
+            off = exc.args[0] if exc.args and isinstance(exc.args[0], int) else len(data)
+            tail = data[off:]
+            stream = self.stream
+            if stream is not None and stream.upgraded:
+                stream.receive(tail)
+            elif len(tail) <= self.max_hdr:
+                self.upgrade_tail = tail
             return
         except httptools.HttpParserError as exc:
             reason = self._abort
@@ -272,6 +300,8 @@ class HttpConnection(RequestReader, Responder, asyncio.Protocol):
         t = self.transport
         if t is None or self.lingering:
             return
+        if reason == P_CLOSING and self.stream is not None and self.stream.upgraded:
+            return  # no more HTTP requests, but the switched-to protocol reads on
         if not self.paused:
             try:
                 t.pause_reading()
@@ -299,7 +329,7 @@ class HttpConnection(RequestReader, Responder, asyncio.Protocol):
         elif self.phase == BODY:
             self.deadline = self.loop.time() + lim.body_timeout
             self.deadline_kind = DL_BODY
-        elif self.phase == IDLE and not self.queue and not self.backlog:
+        elif self.phase == IDLE and not self.queue and not self.backlog and self.stream is None:
             self.deadline = self.loop.time() + lim.idle_timeout
             self.deadline_kind = DL_IDLE
 
@@ -341,7 +371,7 @@ class HttpConnection(RequestReader, Responder, asyncio.Protocol):
         if t is None:
             return
         if kind == DL_IDLE:
-            if not self.queue and not self.backlog and self.phase == IDLE:
+            if not self.queue and not self.backlog and self.phase == IDLE and self.stream is None:
                 t.close()
         elif kind == DL_LINGER:
             # still flushing the last response to a slow reader: wait while it progresses
@@ -365,6 +395,10 @@ class HttpConnection(RequestReader, Responder, asyncio.Protocol):
         self.draining = True
         # requests parsed but not started yet are dropped (never seen by the handler)
         self.backlog.clear()
+        if self.stream is not None:
+            self.closing = True
+            self.stream.shutdown()  # the producer ends it; the connection closes after
+            return
         if self.phase == BODY:
             return  # its headers were accepted: let the body arrive, answer it with close
         self.closing = True
@@ -377,6 +411,8 @@ class HttpConnection(RequestReader, Responder, asyncio.Protocol):
             self._pause(P_CLOSING)
 
     def _kill(self) -> None:
+        if self.stream is not None and self.stream.task is not None:
+            self.stream.task.cancel()
         for p in self.queue:
             if p.own and p.fut is not None:
                 p.fut.cancel()

@@ -24,7 +24,8 @@ from tribridge.http.render import (
     internal,
     render,
 )
-from tribridge.http.states import BODY, DL_IDLE, IDLE, P_PIPE, P_WRITE, STOP
+from tribridge.http.states import BODY, DL_IDLE, IDLE, P_CLOSING, P_PIPE, P_WRITE, STOP
+from tribridge.http.streaming import StreamResponse, StreamSink, abandon
 
 log = logging.getLogger("tribridge.http")
 
@@ -57,6 +58,8 @@ class Pending:
         self.fut = None
         if conn.transport is not None:
             conn._flush()
+        else:
+            abandon(self.resp)
 
 
 class Responder:
@@ -121,6 +124,8 @@ class Responder:
         p.fut = None
         if self.transport is not None:
             self._flush()
+        else:
+            abandon(resp)
 
     def _outcome(self, req: Request | None, fut: asyncio.Future) -> Response:
         """The Response a finished handler future stands for (errors rendered)."""
@@ -168,6 +173,9 @@ class Responder:
             close = not req.keep_alive or (self.closing and not self.queue and not self.backlog)
             head = req.method == "HEAD"
         date = self.server._date
+        if type(resp) is StreamResponse:
+            self._start_stream(req, resp, t0, close, date)  # type: ignore[arg-type]
+            return
         try:
             if resp.headers or head:
                 data = render(resp, head, close, date)
@@ -213,11 +221,13 @@ class Responder:
             self._linger(req is None or self._abort is STOP or self.phase != IDLE or self.draining)
 
     def _flush(self) -> None:
+        if self.stream is not None:
+            return  # everything waits behind a streamed response
         q = self.queue
         while q and q[0].resp is not None:
             p = q.popleft()
             self._send(p.req, p.resp, p.t0)  # type: ignore[arg-type]
-            if self.transport is None or self.lingering:
+            if self.transport is None or self.lingering or self.stream is not None:
                 return
         backlog = self.backlog
         while backlog and len(q) < self.max_pipeline and not self.paused & P_WRITE:
@@ -228,7 +238,7 @@ class Responder:
                 q.append(item)
             else:
                 self._send(item.req, item.resp, item.t0)
-            if self.transport is None or self.lingering:
+            if self.transport is None or self.lingering or self.stream is not None:
                 return
         if self.paused & P_PIPE and len(q) + len(backlog) < self.max_pipeline:
             self._resume(P_PIPE)
@@ -246,3 +256,42 @@ class Responder:
         if self.phase == IDLE and not self.paused:
             self.deadline = self.loop.time() + self.idle_timeout
             self.deadline_kind = DL_IDLE
+
+    # ---------------------------------------------------------------- streamed responses
+
+    def _start_stream(
+        self, req: Request, resp: StreamResponse, t0: float, close: bool, date: bytes
+    ) -> None:
+        """Write a ``StreamResponse``'s head and start its producer (http/streaming.py);
+        the pipeline waits until ``_stream_ended``."""
+        sink = StreamSink(self, req, resp, t0)
+        self.stream = sink
+        self.deadline = 0.0  # in flight: no client timeout applies
+        try:
+            sink.start(close, date)
+        except Exception as exc:
+            self.stream = None
+            sink.ended = True
+            self._send(req, self._handler_failed(req, exc), t0)
+            return
+        if sink.upgraded:
+            self._resume(P_CLOSING)  # paused after the Upgrade request: read for the new protocol
+            tail, self.upgrade_tail = self.upgrade_tail, b""
+            if tail and not sink.ended:
+                sink.receive(tail)
+
+    def _stream_ended(self, sink: StreamSink) -> None:
+        if self.stream is sink:
+            self.stream = None
+        if self.access_log is not None:
+            try:
+                self.access_log(sink.req, sink.resp, self.loop.time() - sink.t0)
+            except Exception:
+                log.exception("access_log hook failed")
+        if self.transport is None:
+            return
+        if sink.close or sink.gone or self.closing:
+            self.closing = True
+            self._linger(self.draining and not sink.upgraded)
+            return
+        self._flush()

@@ -122,7 +122,7 @@ async def apply_config(gw: Gateway, cfg: GatewayConfig) -> list[str]:
         (old.cfg.idl_services, old.cfg.idl_routes, old.cfg.auto, old.cfg.passthrough_headers)
     )
     if idl_spec != old_idl_spec or not same_regs:
-        idl = build_idl(cfg, guard, gw.pools)
+        idl = build_idl(cfg, guard, gw.pools, gw.streams)
         if idl is not None:
             idl.subscribe(probe.registry_for)
     elif idl is not None:

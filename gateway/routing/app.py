@@ -41,6 +41,8 @@ from tribridge.registries.static import StaticRegistry
 from tribridge.routing.idl_routes import IdlRouter
 from tribridge.security.exposure import Exposure, reserved_method
 from tribridge.security.tls import client_tls_for
+from tribridge.streaming.calls import Element, Streams
+from tribridge.streaming.websocket import is_upgrade
 from tribridge.upstream.pool import PoolSet
 
 log = logging.getLogger("tribridge")
@@ -158,7 +160,9 @@ def build_state(
     )
 
 
-def build_idl(cfg: GatewayConfig, guard: Any, pools: PoolSet) -> IdlRouter | None:
+def build_idl(
+    cfg: GatewayConfig, guard: Any, pools: PoolSet, streams: Any = None
+) -> IdlRouter | None:
     if not cfg.idl_services:
         return None
     idl = IdlRouter(
@@ -170,6 +174,7 @@ def build_idl(cfg: GatewayConfig, guard: Any, pools: PoolSet) -> IdlRouter | Non
     )
     idl.guard = guard
     idl.max_json_elements = cfg.max_json_elements
+    idl.streams = streams
     return idl
 
 
@@ -219,12 +224,14 @@ def _field(body: Any, dotted: str) -> Any:
 class Gateway:
     def __init__(self, cfg: GatewayConfig) -> None:
         self.pools = PoolSet(cfg.upstream)
+        #: streams over SSE, NDJSON and WebSocket (docs/streaming.md)
+        self.streams = Streams(cfg.streaming)
         registries = open_registries(cfg)
         probe = build_state(cfg, {}, registries)
         services = {sc.interface: self._new_service(probe, sc) for sc in cfg.services}
         guard = cfg.security.guard()
         self.state: RoutingState = build_state(
-            cfg, services, registries, guard, build_idl(cfg, guard, self.pools)
+            cfg, services, registries, guard, build_idl(cfg, guard, self.pools, self.streams)
         )
         #: auto-routed services discovered at run time (outside the immutable state)
         self._auto: dict[str, Service] = {}
@@ -541,6 +548,9 @@ class Gateway:
             tracer = st.tracer
             if tracer.active:
                 trace = tracer.inject(req.headers, call.attachments, svc.cfg.interface, call.method)
+            kind = self.streams.kind(req, svc.cfg, call.method)
+            if kind is not None:
+                return self._stream(st, req, svc, call, kind, label, t0, trace)
             guard = st.guard
             if guard is not None:
                 pending = guard.check(req, svc.cfg.interface, call.method, call.attachments)
@@ -567,6 +577,32 @@ class Gateway:
         out: asyncio.Future[Response] = fut.get_loop().create_future()
         fut.add_done_callback(partial(self._finish, st, svc, prep, pool, out, label, t0, trace))
         return out
+
+    def _stream(
+        self,
+        st: RoutingState,
+        req: Request,
+        svc: Service,
+        call: Call,
+        kind: str,
+        label: str,
+        t0: float,
+        trace: Any,
+    ) -> Any:
+        """A streaming call (tribridge.streaming): elements rendered as unary results are,
+        the stream counted and traced once, when it ends."""
+        return self.streams.wrapper(
+            req,
+            svc,
+            call,
+            kind,
+            st.guard,
+            st.cfg.registry_wait,
+            lambda v: self._result_response(svc, call, Element(v)).body,
+            lambda status: self._done(
+                st, Response(status), label, svc.cfg.interface, call.method, t0, trace
+            ),
+        )
 
     def _done(
         self,
@@ -642,7 +678,7 @@ class Gateway:
         if rest is not None:
             iface, _, method = rest.rpartition("/")
             if iface and method and "/" not in iface:
-                if req.method != "POST":
+                if req.method != "POST" and not is_upgrade(req):
                     raise GatewayError(405, "method_not_allowed", f"{path}: auto routes take POST")
                 reason = reserved_method(method)
                 if reason is not None:

@@ -39,6 +39,7 @@ from tribridge.idl.schema import (
 )
 from tribridge.idl.templates import BindError, set_field
 from tribridge.registries.base import Registry, Snapshot
+from tribridge.streaming.websocket import is_upgrade
 from tribridge.upstream.triple import TripleCallError, TripleClient, status_error
 
 log = logging.getLogger("tribridge.idl")
@@ -112,6 +113,8 @@ class IdlRouter:
         self.guard: Any = None
         #: ``limits.max_json_elements`` (set by app.build_idl)
         self.max_json_elements = DEFAULT_MAX_JSON_ELEMENTS
+        #: the gateway's streaming.calls.Streams: streaming methods are served when set
+        self.streams: Any = None
 
     # ---- lifecycle ------------------------------------------------------------------------
 
@@ -148,7 +151,7 @@ class IdlRouter:
             svc_name, _, method = rest.rpartition("/")
             svc = self.services.get(svc_name)
             if svc is not None and svc.cfg.auto_route and method:
-                if req.method != "POST":
+                if req.method != "POST" and not is_upgrade(req):
                     return _error(
                         GatewayError(405, "method_not_allowed", f"{path}: auto routes take POST")
                     )
@@ -186,6 +189,17 @@ class IdlRouter:
             target = svc.pick()
             if target is None:
                 raise GatewayError(503, "no_provider", f"no provider of {name}", service=name)
+            if not mi.unary:
+                return await self.streams.idl(  # type: ignore[no-any-return]
+                    req,
+                    self.client,
+                    target,
+                    mi,
+                    svc.cfg.json,
+                    _override(svc.metadata(req, self.passthrough), forwarded),
+                    self._json(mi, req, rc, path_vars),
+                    {"service": name, "method": method},
+                )
             timeout = self._timeout(req, rc, svc)
             try:
                 reply = await self.client.unary(
@@ -237,7 +251,7 @@ class IdlRouter:
                 raise GatewayError(
                     503, "descriptors_unavailable", str(e), service=name, method=method
                 ) from None
-        if not hit.unary:
+        if not hit.unary and self.streams is None:
             raise GatewayError(
                 501,
                 "streaming_not_supported",

@@ -32,6 +32,9 @@ class TripleSettings:
     #: bytes queued for a provider that stopped reading; past it calls fail fast
     #: (UNAVAILABLE, not sent: another instance may be tried) (upstream.max_queued_bytes)
     max_queued_bytes: int = 16 * 1024 * 1024
+    #: receive window of one streaming call, bytes: what a provider may send ahead of a
+    #: slow HTTP client (upstream.stream_window; docs/streaming.md)
+    stream_window: int = 64 * 1024
 
 
 @dataclass(slots=True)

@@ -28,21 +28,9 @@ from tribridge.upstream.triple_call import (
     TripleSettings,
 )
 from tribridge.upstream.triple_call import address as _address
+from tribridge.upstream.triple_stream import GrpcStream, message_text, open_grpc_stream, pairs
 
 log = logging.getLogger("tribridge.triple")
-
-
-def _message(details: str | None) -> str:
-    """grpc core has percent-decoded ``grpc-message``; Java's encoder also turns spaces
-    into ``+`` (see ``decode_grpc_message``)."""
-    text = details or ""
-    if "+" in text and " " not in text:
-        text = text.replace("+", " ")
-    return text
-
-
-def _pairs(md: Any) -> list[tuple[str, str | bytes]]:
-    return [(k, v) for k, v in md] if md else []
 
 
 class TripleClient:
@@ -67,15 +55,28 @@ class TripleClient:
             ("grpc.client_idle_timeout_ms", 24 * 3600 * 1000),
         ]
 
-    def channel(self, host: str, port: int, tls: Any = None) -> grpc.aio.Channel:
+    def _stream_options(self) -> list[tuple[str, Any]]:
+        """Streams: bounded buffering per stream (docs/streaming.md, "Flow control")."""
+        return [
+            *self._options(),
+            ("grpc.http2.bdp_probe", 0),
+            ("grpc.http2.lookahead_bytes", self.settings.stream_window),
+        ]
+
+    def channel(
+        self, host: str, port: int, tls: Any = None, streams: bool = False
+    ) -> grpc.aio.Channel:
         """The channel to an address; ``tls`` a ``tls.ClientTls`` (one channel per profile)
-        or None for cleartext HTTP/2."""
+        or None for cleartext HTTP/2; ``streams``: the address's channel for streaming calls."""
         key = address_key(host, port, tls)
+        if streams:
+            key = (key[0], key[1], key[2] + "\0streams")
         ch = self._channels.get(key)
         if ch is None:
             target = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+            options = self._stream_options() if streams else self._options()
             if tls is None:
-                ch = grpc.aio.insecure_channel(target, options=self._options())
+                ch = grpc.aio.insecure_channel(target, options=options)
             else:
                 if not tls.verify:
                     raise TripleCallError(
@@ -88,7 +89,7 @@ class TripleClient:
                     )
                 ca, key_pem, chain = tls.read_pem()
                 creds = grpc.ssl_channel_credentials(ca, key_pem, chain)
-                opts = self._options()
+                opts = options
                 if tls.server_name:
                     opts.append(("grpc.ssl_target_name_override", tls.server_name))
                 ch = grpc.aio.secure_channel(target, creds, options=opts)
@@ -111,6 +112,27 @@ class TripleClient:
         """A raw-bytes bidi stream on the address's channel (server reflection uses it)."""
         host, port = self.address(address)
         return self.channel(host, port).stream_stream(path)(timeout=timeout)
+
+    def stream(
+        self,
+        address: tuple[str, int] | str | Any,
+        path: str,
+        request: bytes | None,
+        headers: Iterable[tuple[str, str | bytes]] = (),
+        timeout: float | None = None,
+        tls: Any = None,
+    ) -> GrpcStream:
+        """A streaming call (``triple_stream``): a server stream when ``request`` is the one
+        request message, else a client/bidi stream the caller writes to."""
+        if request is not None and len(request) > self.settings.max_message:
+            raise TripleCallError(
+                Status(Code.RESOURCE_EXHAUSTED, f"request larger than {self.settings.max_message}"),
+                sent=False,
+            )
+        host, port = self.address(address)
+        return open_grpc_stream(
+            self.channel(host, port, tls, streams=True), path, request, tuple(headers), timeout
+        )
 
     def ready(self, host: str, port: int, tls: Any = None) -> bool:
         ch = self._channels.get(address_key(host, port, tls))
@@ -135,14 +157,14 @@ class TripleClient:
         call = self._method(host, port, path, tls)(payload, metadata=md, timeout=timeout)
         try:
             data = await call
-            initial = _pairs(await call.initial_metadata())
-            trailers = _pairs(await call.trailing_metadata())
+            initial = pairs(await call.initial_metadata())
+            trailers = pairs(await call.trailing_metadata())
         except grpc.aio.AioRpcError as e:
             code = e.code().value[0]
-            status = Status(code, _message(e.details()))
+            status = Status(code, message_text(e.details()))
             sent = not (code == Code.UNAVAILABLE and not was_ready)
             raise TripleCallError(
-                status, sent=sent, trailers=_pairs(e.trailing_metadata())
+                status, sent=sent, trailers=pairs(e.trailing_metadata())
             ) from None
         try:
             exc = exception_code(initial) or exception_code(trailers)

@@ -75,6 +75,12 @@ class H2TripleClient:
             self._grpc = TripleClient(self.settings)
         return self._grpc.open_stream(address, path, timeout)
 
+    def stream(self, address: Any, path: str, request: bytes | None, *args: Any, **kw: Any) -> Any:
+        """Streaming calls go through the grpc.aio client too (``triple_stream``)."""
+        if self._grpc is None:
+            self._grpc = TripleClient(self.settings)
+        return self._grpc.stream(address, path, request, *args, **kw)
+
     def _forget(self, conn: H2Connection) -> None:
         for k, c in list(self._conns.items()):
             if c is conn:
