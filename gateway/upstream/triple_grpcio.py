@@ -57,8 +57,12 @@ class TripleClient:
 
     def _stream_options(self) -> list[tuple[str, Any]]:
         """Streams: bounded buffering per stream (docs/streaming.md, "Flow control")."""
+        # grpc core reads min_reconnect_backoff as the deadline of one connection attempt
+        # (TCP + HTTP/2 SETTINGS): give a cold provider connect_timeout, not the backoff
+        base = [o for o in self._options() if o[0] != "grpc.min_reconnect_backoff_ms"]
         return [
-            *self._options(),
+            *base,
+            ("grpc.min_reconnect_backoff_ms", int(self.settings.connect_timeout * 1000)),
             ("grpc.http2.bdp_probe", 0),
             ("grpc.http2.lookahead_bytes", self.settings.stream_window),
         ]

@@ -1,0 +1,114 @@
+"""Triple streaming in Java-interface mode against Apache Dubbo 3.3 (provider ``33t``):
+``com.tribridge.compat.StreamService`` (interop/java/dubbo33) with StreamObserver methods.
+Server streams as SSE / NDJSON (String and POJO elements), an onError mid-stream, a client
+disconnect the provider observes as a cancel, bidi and client streams over WebSocket."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Iterator
+
+import pytest
+import yaml
+from tribridge.interop.java_peers import JavaPeers
+from tribridge.interop.testing import BackgroundLoop, http_request
+
+from tests.helpers.streams import StreamClient, ws_exchange
+
+pytestmark = pytest.mark.interop
+
+SVC = "com.tribridge.compat.StreamService"
+
+
+@pytest.fixture(scope="module")
+def port(java_peers: JavaPeers) -> Iterator[int]:
+    tri = java_peers.providers["33t"].ports["tri"]
+    doc = {
+        "listen": {"host": "127.0.0.1", "port": 0},
+        "access_log": False,
+        "registries": {
+            "static": {
+                "type": "static",
+                "services": {SVC: [f"tri://{java_peers.ns_ip}:{tri}/{SVC}?version=1.0.0"]},
+            }
+        },
+        "services": [
+            {
+                "interface": SVC,
+                "registry": "static",
+                "version": "1.0.0",
+                "protocol": "tri",
+                "methods": {
+                    "count": {"stream": "server", "types": ["java.lang.String"]},
+                    "boxes": {"stream": "server", "types": ["java.lang.String"]},
+                    "echo": {"stream": "bidi", "types": ["java.lang.String"]},
+                    "sum": {"stream": "client", "types": ["java.lang.Integer"]},
+                    "inspect": {"types": ["java.lang.String"]},
+                },
+            }
+        ],
+        "auto_routes": {"prefix": "/", "expose": ["com.tribridge.compat.*"]},
+    }
+    with BackgroundLoop() as bg:
+        yield bg.start_gateway(yaml.safe_dump(doc)).port
+
+
+def inspect(port: int, sid: str) -> dict[str, str]:
+    status, body = http_request(port, "POST", f"/{SVC}/inspect", [sid])
+    assert status == 200, body
+    return dict(kv.split("=") for kv in body.split())
+
+
+def test_server_stream_as_sse(port: int) -> None:
+    c = StreamClient(port, f"/{SVC}/count", ["s1 6 0 -1"])
+    assert c.status == 200, c.resp.read()
+    assert c.content_type == "text/event-stream"
+    events = [e for e in c.events() if e[0] != ":"]
+    c.close()
+    assert events == [("message", f"s1:{n}") for n in range(6)] + [("end", {})]
+    assert inspect(port, "s1") == {"sent": "6", "cancelled": "false", "finished": "true"}
+
+
+def test_server_stream_of_pojos_as_ndjson(port: int) -> None:
+    c = StreamClient(port, f"/{SVC}/boxes", ["b 3"], accept="application/x-ndjson")
+    rows = list(c.ndjson())
+    c.close()
+    assert [(r["label"], r["value"]) for r in rows] == [("b:0", 0), ("b:1", 1), ("b:2", 2)]
+    assert all(r.get("class") == "com.tribridge.compat.Box" for r in rows)
+
+
+def test_on_error_mid_stream_is_an_error_event(port: int) -> None:
+    c = StreamClient(port, f"/{SVC}/count", ["e1 10 0 3"])
+    events = [e for e in c.events() if e[0] != ":"]
+    c.close()
+    assert [e[1] for e in events[:3]] == ["e1:0", "e1:1", "e1:2"]
+    assert events[3][0] == "error" and len(events) == 4
+    err = events[3][1]["error"]
+    assert err["grpc_status"] == "UNKNOWN" and "failed at 3" in err["grpc_message"]
+
+
+def test_client_disconnect_reaches_the_java_provider(port: int) -> None:
+    c = StreamClient(port, f"/{SVC}/count", ["c1 100000 20 -1"])
+    it = c.events()
+    assert [next(it)[1] for _ in range(3)] == ["c1:0", "c1:1", "c1:2"]
+    c.close()
+    deadline = time.monotonic() + 15
+    seen = inspect(port, "c1")
+    while seen["cancelled"] != "true" and time.monotonic() < deadline:
+        time.sleep(0.1)
+        seen = inspect(port, "c1")
+    assert seen["cancelled"] == "true", seen
+    assert seen["finished"] == "false" and int(seen["sent"]) < 100000
+
+
+def test_bidi_stream_over_websocket(port: int) -> None:
+    got, code, _ = asyncio.run(ws_exchange(port, f"/{SVC}/echo", ["a", "b", "c"]))
+    assert got == ["echo:a", "echo:b", "echo:c"]
+    assert code == 1000
+
+
+def test_client_stream_over_websocket(port: int) -> None:
+    got, code, _ = asyncio.run(ws_exchange(port, f"/{SVC}/sum", list(range(1, 11))))
+    assert got == [55]
+    assert code == 1000
