@@ -197,7 +197,13 @@ def _reflection_v1(servicer: Any) -> grpc.GenericRpcHandler:
     )
 
 
-async def serve(schema_name: str, port: int, reflections: list[str], tag: str) -> None:
+async def start(
+    schema_name: str,
+    port: int = 0,
+    reflections: tuple[str, ...] = ("v1", "v1alpha"),
+    tag: str = "grpcio",
+) -> tuple[grpc.aio.Server, int]:
+    """A started server on 127.0.0.1 (``port`` 0: any free one) -> (server, port)."""
     schema = load_schema(schema_name)
     server = grpc.aio.server()
     if schema_name == "demo":
@@ -222,6 +228,11 @@ async def serve(schema_name: str, port: int, reflections: list[str], tag: str) -
         server.add_generic_rpc_handlers((_reflection_v1(servicer),))
     bound = server.add_insecure_port(f"127.0.0.1:{port}")
     await server.start()
+    return server, bound
+
+
+async def serve(schema_name: str, port: int, reflections: list[str], tag: str) -> None:
+    server, bound = await start(schema_name, port, tuple(reflections), tag)
     await serve_until_signalled(str(bound), lambda: server.stop(0.2))
 
 

@@ -11,6 +11,8 @@ from typing import Any
 import orjson
 
 DEMO_SERVICE = "com.tribridge.demo.DemoService"
+#: the demo's gRPC streaming service (interop/protos/stream.proto)
+STREAM_SERVICE = "idl.stream.v1.Ticker"
 
 
 def add_subcommands(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -45,6 +47,12 @@ def add_subcommands(sub: argparse._SubParsersAction) -> None:  # type: ignore[ty
     call.add_argument("--group", default="", help="service group, for every scheme")
     call.add_argument("--timeout", type=float, default=5.0, help="seconds")
     call.add_argument("--generic", action="store_true", help="use $invoke even with --types")
+    call.add_argument(
+        "--stream",
+        choices=("server", "client", "bidi"),
+        help="a Triple streaming method (tri://): messages printed as NDJSON; client and bidi "
+        "streams read their messages as NDJSON from stdin",
+    )
     call.set_defaults(func=cmd_call)
 
     reg = sub.add_parser("registry", help="look into a registry (zookeeper://, nacos:// …)")
@@ -129,8 +137,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     return supervise(workers, worker)
 
 
-def demo_config(provider_port: int, http_port: int) -> str:
-    """The demo's config, as YAML a user could copy."""
+def demo_config(provider_port: int, http_port: int, stream_port: int | None = None) -> str:
+    """The demo's config, as YAML a user could copy; ``stream_port``: the demo's gRPC
+    streaming service (idl.stream.v1.Ticker, read by server reflection)."""
     from tribridge.interop.demo_provider import DEMO_SIGNATURES, DEMO_TYPES
 
     methods = {m: {"types": d} for m, d in DEMO_SIGNATURES.items()}
@@ -148,7 +157,19 @@ def demo_config(provider_port: int, http_port: int) -> str:
                 "version": "1.0.0",
                 "methods": methods,
                 "types": DEMO_TYPES,
-            }
+            },
+            *(
+                [
+                    {
+                        "interface": STREAM_SERVICE,
+                        "protocol": "grpc",
+                        "endpoints": [f"127.0.0.1:{stream_port}"],
+                        "idl": {"reflection": True},
+                    }
+                ]
+                if stream_port
+                else []
+            ),
         ],
         "routes": [
             {
@@ -201,6 +222,9 @@ def demo_curl_lines(base: str) -> list[str]:
         f"curl -X POST {base}/{s}/listUsers -d '[2]'",
         f"curl -X POST {base}/{s}/fail -d '[\"boom\"]'",
         f"curl -X POST {base}/{s}/nextColor -d '[\"RED\"]'",
+        # a server stream as Server-Sent Events (application/x-ndjson for NDJSON)
+        f"curl -N -H 'accept: text/event-stream' -X POST {base}/{STREAM_SERVICE}/Count "
+        f'-d \'{{"id": "demo", "count": 5, "delayMs": 500}}\'',
     ]
 
 
@@ -212,13 +236,17 @@ def cmd_demo(args: argparse.Namespace) -> int:
     setup_logging()
 
     async def main() -> None:
+        from tribridge.interop.grpc_server import start as start_stream_server
+
         provider = DemoProvider(version="1.0.0")
         await provider.start()
-        cfg = parse_config(demo_config(provider.port, args.port), "<demo>")
+        streams, stream_port = await start_stream_server("stream")
+        cfg = parse_config(demo_config(provider.port, args.port, stream_port), "<demo>")
         gw = Gateway(cfg)
         await gw.start()
         base = f"http://127.0.0.1:{gw.port}"
         print(f"demo provider (Dubbo2) on 127.0.0.1:{provider.port}", flush=True)
+        print(f"demo streaming provider (gRPC) on 127.0.0.1:{stream_port}", flush=True)
         print(f"tribridge gateway on {base} — try:", flush=True)
         for line in demo_curl_lines(base):
             print("  " + line, flush=True)
@@ -226,6 +254,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
             await serve_forever(gw)
         finally:
             await provider.close(0.5)
+            await streams.stop(0.5)
 
     _run(main())
     return 0
@@ -278,6 +307,10 @@ def cmd_call(args: argparse.Namespace) -> int:
         cfg.call = "generic"
     if types is not None:
         cfg.methods[method] = MethodConfig(method, types)
+    if args.stream:
+        from tribridge.cli.stream_call import call_stream
+
+        return call_stream(cfg, target, method, values, args.stream, args.timeout)
 
     async def main() -> int:
         pools = PoolSet(UpstreamSettings(connect_timeout=min(args.timeout, 5.0)))

@@ -7,11 +7,14 @@ keep-alives, deadlines, the stream limit and graceful shutdown."""
 from __future__ import annotations
 
 import asyncio
+import shlex
+import subprocess
 import threading
 import time
 from collections.abc import Iterator
 
 import pytest
+from tribridge.cli.commands import demo_config, demo_curl_lines
 from tribridge.interop.idl_peers import ReadyProcess, start_grpc_server
 from tribridge.interop.testing import BackgroundLoop, http_request
 
@@ -281,3 +284,17 @@ def test_graceful_shutdown_ends_streams_cleanly(bg: BackgroundLoop, ticker: Read
     assert rest and rest[-1][0] == "error"
     assert rest[-1][1]["error"]["grpc_status"] == "UNAVAILABLE"
     assert "shutting down" in rest[-1][1]["error"]["message"]
+
+
+def test_demo_prints_a_working_streaming_curl_line(bg: BackgroundLoop, ticker: ReadyProcess) -> None:
+    """``tribridge demo``'s streaming line, run by curl against the demo's config."""
+    provider = bg.start_provider(version="1.0.0")
+    g = bg.start_gateway(demo_config(provider.port, 0, ticker.port))
+    lines = [ln for ln in demo_curl_lines(f"http://127.0.0.1:{g.port}") if "event-stream" in ln]
+    assert len(lines) == 1
+    argv = shlex.split(lines[0].replace('"delayMs": 500', '"delayMs": 10'))
+    out = subprocess.run(argv, capture_output=True, text=True, timeout=30)
+    assert out.returncode == 0, out.stderr
+    data = [ln for ln in out.stdout.splitlines() if ln.startswith("data: ")]
+    assert len(data) == 6 and data[-1] == "data: {}"  # five ticks, then the end event
+    assert '"n":4' in data[4] and '"id":"demo"' in data[0]

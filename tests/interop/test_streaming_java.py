@@ -9,11 +9,13 @@ import asyncio
 import time
 from collections.abc import Iterator
 
+import orjson
 import pytest
 import yaml
 from tribridge.interop.java_peers import JavaPeers
 from tribridge.interop.testing import BackgroundLoop, http_request
 
+from tests.conftest import tb
 from tests.helpers.streams import StreamClient, ws_exchange
 
 pytestmark = pytest.mark.interop
@@ -112,3 +114,38 @@ def test_client_stream_over_websocket(port: int) -> None:
     got, code, _ = asyncio.run(ws_exchange(port, f"/{SVC}/sum", list(range(1, 11))))
     assert got == [55]
     assert code == 1000
+
+
+# ---- tribridge call --stream: straight to the provider, NDJSON out -----------------------------
+
+
+def _target(peers: JavaPeers) -> str:
+    return f"tri://{peers.ns_ip}:{peers.providers['33t'].ports['tri']}"
+
+
+def test_cli_prints_a_server_stream_as_ndjson(java_peers: JavaPeers) -> None:
+    r = tb(
+        "call", _target(java_peers), f"{SVC}.count", '["cli 4 0 -1"]',
+        "--types", "java.lang.String", "--version", "1.0.0", "--stream", "server",
+    )  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    assert [orjson.loads(x) for x in r.stdout.splitlines()] == [f"cli:{n}" for n in range(4)]
+
+
+def test_cli_bidi_stream_reads_ndjson_from_stdin(java_peers: JavaPeers) -> None:
+    r = tb(
+        "call", _target(java_peers), f"{SVC}.echo", "--types", "java.lang.String",
+        "--version", "1.0.0", "--stream", "bidi", stdin='"x"\n"y"\n',
+    )  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.splitlines() == ['"echo:x"', '"echo:y"']
+
+
+def test_cli_stream_error_is_a_json_error(java_peers: JavaPeers) -> None:
+    r = tb(
+        "call", _target(java_peers), f"{SVC}.count", '["clie 5 0 2"]',
+        "--types", "java.lang.String", "--version", "1.0.0", "--stream", "server",
+    )  # fmt: skip
+    assert r.returncode == 1
+    assert [orjson.loads(x) for x in r.stdout.splitlines()] == ["clie:0", "clie:1"]
+    assert orjson.loads(r.stderr)["error"]["grpc_status"] == "UNKNOWN"
