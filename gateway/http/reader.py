@@ -152,7 +152,7 @@ class RequestReader:
         if not ka or self.draining:
             self.closing = True  # this is the last request read on this connection
         q = self.queue
-        if not q and not self.backlog and not self.paused:
+        if not q and not self.backlog and not self.paused and self.stream is None:
             # the common case, nothing in flight: call the handler right here
             try:
                 res = self.handler(req)

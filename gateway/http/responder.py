@@ -76,7 +76,7 @@ class Responder:
 
     def _dispatch_result(self, req: Request, res: Any, t0: float) -> None:
         if isinstance(res, Response):
-            if self.queue:
+            if self.queue or self.stream is not None:
                 self.queue.append(Pending(self, req, res, t0))
             else:
                 self._send(req, res, t0)

@@ -173,6 +173,7 @@ class StreamSink:
         lines.append(b"\r\n")
         t.write(b"".join(lines))
         if req.method == "HEAD" or resp.produce is None:
+            self.chunked = self.chunked and req.method != "HEAD"  # HEAD: no body at all
             self.finish()
             return
         self.task = self.conn.loop.create_task(self._run())
