@@ -151,6 +151,8 @@ async def apply_config(gw: Gateway, cfg: GatewayConfig) -> list[str]:
 
     # 5. the swap
     gw.state = new
+    if cfg.streaming is not None:  # new streams use the new limits; open ones keep theirs
+        gw.streams.settings = cfg.streaming
     _update_settings(gw, cfg)
 
     # 6. release what the old state alone held
