@@ -53,7 +53,7 @@ def bg() -> Iterator[BackgroundLoop]:
 
 @pytest.fixture(scope="module")
 def gw(bg: BackgroundLoop, ticker: ReadyProcess):  # type: ignore[no-untyped-def]
-    return bg.start_gateway(config(ticker.port, "streaming: {keepalive: 200ms, max_streams: 200}"))
+    return bg.start_gateway(config(ticker.port, "streaming: {keepalive: 200ms, max_streams: 200, websocket_max_message: 4096}"))
 
 
 def inspect(port: int, sid: str) -> dict:
@@ -232,6 +232,13 @@ def test_websocket_error_close_code_carries_grpc_status(gw) -> None:  # type: ig
     )
     assert code == 4003, (code, reason)  # INVALID_ARGUMENT: the value is not an int32
     assert got == []  # refused in the gateway: nothing reached the provider
+
+
+def test_websocket_message_over_the_limit_closes_with_1009(gw) -> None:  # type: ignore[no-untyped-def]
+    big = {"value": 1, "id": "x" * 8000}
+    got, code, reason = asyncio.run(ws_exchange(gw.port, f"/{SVC}/Echo", [big], end=False))
+    assert code == 1009, (code, reason)
+    assert got == [] and "4096" in reason
 
 
 def test_client_stream_without_websocket_is_426(gw) -> None:  # type: ignore[no-untyped-def]
