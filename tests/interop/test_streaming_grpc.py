@@ -1,5 +1,6 @@
-"""Streams end to end against a real grpcio server (interop/grpc_server.py, schema
-``stream``: idl.stream.v1.Ticker): server streams as SSE and NDJSON, client and bidi
+"""Streams end to end against two real servers of idl.stream.v1.Ticker (interop/protos/
+stream.proto): grpcio (interop/grpc_server.py, gRPC) and @apachedubbo/dubbo-node
+(interop/node/dubbo_node_server.js, Triple): server streams as SSE and NDJSON, client and bidi
 streams over WebSocket, errors both ways, cancellation reaching the provider, a slow client
 slowing the provider through HTTP/2 flow control, many streams on one upstream connection,
 keep-alives, deadlines, the stream limit and graceful shutdown."""
@@ -12,10 +13,17 @@ import subprocess
 import threading
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
 from tribridge.cli.commands import demo_config, demo_curl_lines
-from tribridge.interop.idl_peers import ReadyProcess, start_grpc_server
+from tribridge.interop.idl_peers import (
+    ReadyProcess,
+    demo_descriptor_set,
+    start_dubbo_node_server,
+    start_grpc_server,
+)
 from tribridge.interop.testing import BackgroundLoop, http_request
 
 from tests.helpers.streams import StreamClient, ws_exchange
@@ -24,25 +32,51 @@ SVC = "idl.stream.v1.Ticker"
 COUNT = f"/{SVC}/Count"
 
 
-def config(port: int, extra: str = "") -> str:
+@dataclass(frozen=True)
+class Peer:
+    name: str
+    port: int
+    idl: str  # the service's idl: source
+    protocol: str  # grpc | tri
+
+
+def config(peer: Peer, extra: str = "") -> str:
     return f"""
 listen: {{host: 127.0.0.1, port: 0}}
 access_log: false
 limits: {{write_buffer_bytes: 65536}}
 services:
   - interface: {SVC}
-    protocol: grpc
-    endpoints: ["127.0.0.1:{port}"]
-    idl: {{reflection: true}}
+    protocol: {peer.protocol}
+    endpoints: ["127.0.0.1:{peer.port}"]
+    idl: {peer.idl}
     timeout: 5s
 {extra}
 """
 
 
 @pytest.fixture(scope="module")
-def ticker() -> Iterator[ReadyProcess]:
+def grpcio_ticker() -> Iterator[ReadyProcess]:
     with start_grpc_server("stream", reflection="v1") as srv:
         yield srv
+
+
+@pytest.fixture(scope="module")
+def node_ticker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[ReadyProcess, Path]]:
+    dset = demo_descriptor_set(tmp_path_factory.mktemp("stream") / "stream.pb", "stream")
+    with start_dubbo_node_server(dset) as srv:
+        yield srv, dset
+
+
+@pytest.fixture(scope="module", params=["grpcio", "dubbo-node"])
+def ticker(request: pytest.FixtureRequest) -> Peer:
+    """The streaming server: grpcio (gRPC, reflection) or dubbo-node (Triple, a descriptor
+    set: it serves no reflection)."""
+    if request.param == "grpcio":
+        srv = request.getfixturevalue("grpcio_ticker")
+        return Peer("grpcio", srv.port, "{reflection: true}", "grpc")
+    srv, dset = request.getfixturevalue("node_ticker")
+    return Peer("dubbo-node", srv.port, f'{{descriptor_set: "{dset}"}}', "tri")
 
 
 @pytest.fixture(scope="module")
@@ -53,7 +87,8 @@ def bg() -> Iterator[BackgroundLoop]:
 
 @pytest.fixture(scope="module")
 def gw(bg: BackgroundLoop, ticker: ReadyProcess):  # type: ignore[no-untyped-def]
-    return bg.start_gateway(config(ticker.port, "streaming: {keepalive: 200ms, max_streams: 200, websocket_max_message: 4096}"))
+    extra = "streaming: {keepalive: 200ms, max_streams: 200, websocket_max_message: 4096}"
+    return bg.start_gateway(config(ticker, extra))
 
 
 def inspect(port: int, sid: str) -> dict:
@@ -134,17 +169,20 @@ def test_client_disconnect_cancels_the_provider_stream(gw) -> None:  # type: ign
     assert not probe.get("finished", False) and probe["sent"] < 10000
 
 
-def test_slow_client_slows_the_provider_with_bounded_buffers(gw) -> None:  # type: ignore[no-untyped-def]
-    """16 KiB messages, 2000 of them (32 MiB): while the client reads nothing, the provider
-    gets only as far as the windows and socket buffers allow; the gateway holds at most
-    its write high-water mark plus one message for the client."""
+def test_slow_client_slows_the_provider_with_bounded_buffers(gw, ticker: Peer) -> None:  # type: ignore[no-untyped-def]
+    """16 KiB messages, 2000 of them (32 MiB): while the client reads nothing, the gateway
+    holds at most its write high-water mark plus one message for the client and reads no
+    further from the provider; grpcio's handler then waits (HTTP/2 flow control), while
+    dubbo-node's keeps generating into its own process's buffers (its handler does not wait
+    for the HTTP/2 stream to drain: a provider's choice, on its side of the wire)."""
     n, size = 2000, 16 * 1024
     c = StreamClient(
         gw.port, COUNT, {"id": "slow-1", "count": n, "size": size}, rcvbuf=64 * 1024
     )
     time.sleep(1.5)
     stalled = inspect(gw.port, "slow-1")["sent"]
-    assert stalled < n // 2, stalled
+    if ticker.name == "grpcio":
+        assert stalled < n // 2, stalled
     held = [
         conn.transport.get_write_buffer_size()
         for conn in list(gw.http._conns)
@@ -258,8 +296,8 @@ def test_server_stream_over_websocket(gw) -> None:  # type: ignore[no-untyped-de
 # ---- limits and shutdown -------------------------------------------------------------------
 
 
-def test_stream_limit_answers_503(bg: BackgroundLoop, ticker: ReadyProcess) -> None:
-    g = bg.start_gateway(config(ticker.port, "streaming: {max_streams: 1}"))
+def test_stream_limit_answers_503(bg: BackgroundLoop, ticker: Peer) -> None:
+    g = bg.start_gateway(config(ticker, "streaming: {max_streams: 1}"))
     first = StreamClient(g.port, COUNT, {"id": "lim-1", "count": 1000, "delayMs": 50})
     next(first.events())
     second = StreamClient(g.port, COUNT, {"id": "lim-2", "count": 1})
@@ -278,8 +316,8 @@ def test_metrics_count_streams(gw) -> None:  # type: ignore[no-untyped-def]
     assert 'tribridge_stream_messages_total{direction="out"}' in text
 
 
-def test_graceful_shutdown_ends_streams_cleanly(bg: BackgroundLoop, ticker: ReadyProcess) -> None:
-    g = bg.start_gateway(config(ticker.port))
+def test_graceful_shutdown_ends_streams_cleanly(bg: BackgroundLoop, ticker: Peer) -> None:
+    g = bg.start_gateway(config(ticker))
     c = StreamClient(g.port, COUNT, {"id": "shut-1", "count": 10000, "delayMs": 20})
     it = c.events()
     assert next(it)[0] == "message"
@@ -293,10 +331,12 @@ def test_graceful_shutdown_ends_streams_cleanly(bg: BackgroundLoop, ticker: Read
     assert "shutting down" in rest[-1][1]["error"]["message"]
 
 
-def test_demo_prints_a_working_streaming_curl_line(bg: BackgroundLoop, ticker: ReadyProcess) -> None:
+def test_demo_prints_a_working_streaming_curl_line(
+    bg: BackgroundLoop, grpcio_ticker: ReadyProcess
+) -> None:
     """``tribridge demo``'s streaming line, run by curl against the demo's config."""
     provider = bg.start_provider(version="1.0.0")
-    g = bg.start_gateway(demo_config(provider.port, 0, ticker.port))
+    g = bg.start_gateway(demo_config(provider.port, 0, grpcio_ticker.port))
     lines = [ln for ln in demo_curl_lines(f"http://127.0.0.1:{g.port}") if "event-stream" in ln]
     assert len(lines) == 1
     argv = shlex.split(lines[0].replace('"delayMs": 500', '"delayMs": 10'))
