@@ -117,16 +117,17 @@ class StreamImpl:
 
     def __init__(self, schema: Schema) -> None:
         self.m = {n: schema.method("idl.stream.v1.Ticker", n) for n in ("Count", "Sum", "Inspect")}
-        #: id -> [sent, cancelled, finished]; bounded: tests use a few ids each
+        #: id -> [sent, cancelled, finished, traceparent]; bounded: tests use a few ids each
         self.seen: dict[str, list[Any]] = {}
 
     def _track(self, key: str) -> list[Any]:
         if len(self.seen) > 10000:
             self.seen.clear()
-        return self.seen.setdefault(key, [0, False, False])
+        return self.seen.setdefault(key, [0, False, False, ""])
 
     async def Count(self, req: Any, ctx: Any) -> Any:
         seen = self._track(req.id)
+        seen[3] = dict(ctx.invocation_metadata() or ()).get("traceparent", "")
         tick = self.m["Count"].output
         pad = "x" * req.size
         try:
@@ -154,8 +155,10 @@ class StreamImpl:
             yield type(r)(value=r.value * 2, id=r.id)
 
     async def Inspect(self, q: Any, ctx: Any) -> Any:
-        sent, cancelled, finished = self.seen.get(q.id, [0, False, False])
-        return self.m["Inspect"].output(sent=sent, cancelled=cancelled, finished=finished)
+        sent, cancelled, finished, tp = self.seen.get(q.id, [0, False, False, ""])
+        return self.m["Inspect"].output(
+            sent=sent, cancelled=cancelled, finished=finished, traceparent=tp
+        )
 
 
 def _code(n: int) -> tuple[int, str]:

@@ -86,7 +86,7 @@ function tickerImpl() {
   const seen = new Map(); // id -> {sent, cancelled, finished}; bounded below
   const track = (id) => {
     if (seen.size > 10000) seen.clear();
-    if (!seen.has(id)) seen.set(id, { sent: 0, cancelled: false, finished: false });
+    if (!seen.has(id)) seen.set(id, { sent: 0, cancelled: false, finished: false, traceparent: "" });
     return seen.get(id);
   };
   const sleep = (ms, signal) =>
@@ -97,6 +97,7 @@ function tickerImpl() {
   return {
     async *count(req, ctx) {
       const s = track(req.id);
+      s.traceparent = ctx.requestHeader.get("traceparent") || "";
       try {
         for (let n = 0; n < req.count; n++) {
           if (ctx.signal.aborted) return;

@@ -118,7 +118,7 @@ def test_sse_messages_in_order_then_end(gw) -> None:  # type: ignore[no-untyped-
     assert [e[0] for e in events] == ["message"] * 25 + ["end"]
     assert [e[1].get("n", 0) for e in events[:25]] == list(range(25))
     assert all(e[1]["id"] == "sse-1" for e in events[:25])
-    assert inspect(gw.port, "sse-1") == {"sent": 25, "finished": True}
+    assert inspect(gw.port, "sse-1") == {"sent": 25, "finished": True}  # no cancel, no trace
 
 
 def test_ndjson_by_accept(gw) -> None:  # type: ignore[no-untyped-def]
@@ -217,6 +217,15 @@ def test_deadline_ends_the_stream(gw) -> None:  # type: ignore[no-untyped-def]
     assert 3 <= len(events) < 100
     assert events[-1][0] == "error"
     assert events[-1][1]["error"]["grpc_status"] == "DEADLINE_EXCEEDED"
+
+
+def test_trace_context_reaches_the_provider(gw) -> None:  # type: ignore[no-untyped-def]
+    tp = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
+    c = StreamClient(gw.port, COUNT, {"id": "tr-1", "count": 2}, headers={"traceparent": tp})
+    assert [e[0] for e in c.events()] == ["message", "message", "end"]
+    c.close()
+    seen = inspect(gw.port, "tr-1")["traceparent"]
+    assert seen.split("-")[1] == "0af7651916cd43dd8448eb211c80319c"
 
 
 def test_many_concurrent_streams_share_one_upstream_connection(gw) -> None:  # type: ignore[no-untyped-def]

@@ -24,7 +24,13 @@ SVC = "com.tribridge.compat.StreamService"
 
 
 @pytest.fixture(scope="module")
-def port(java_peers: JavaPeers) -> Iterator[int]:
+def bg() -> Iterator[BackgroundLoop]:
+    with BackgroundLoop() as loop:
+        yield loop
+
+
+@pytest.fixture(scope="module")
+def gw(java_peers: JavaPeers, bg: BackgroundLoop):  # type: ignore[no-untyped-def]
     tri = java_peers.providers["33t"].ports["tri"]
     doc = {
         "listen": {"host": "127.0.0.1", "port": 0},
@@ -52,8 +58,12 @@ def port(java_peers: JavaPeers) -> Iterator[int]:
         ],
         "auto_routes": {"prefix": "/", "expose": ["com.tribridge.compat.*"]},
     }
-    with BackgroundLoop() as bg:
-        yield bg.start_gateway(yaml.safe_dump(doc)).port
+    return bg.start_gateway(yaml.safe_dump(doc))
+
+
+@pytest.fixture(scope="module")
+def port(gw) -> int:  # type: ignore[no-untyped-def]
+    return int(gw.port)
 
 
 def inspect(port: int, sid: str) -> dict[str, str]:
@@ -102,6 +112,33 @@ def test_client_disconnect_reaches_the_java_provider(port: int) -> None:
         seen = inspect(port, "c1")
     assert seen["cancelled"] == "true", seen
     assert seen["finished"] == "false" and int(seen["sent"]) < 100000
+
+
+def test_undeclared_method_streams_when_the_client_asks(port: int) -> None:
+    """No ``stream:`` for the method: ``Accept: application/x-ndjson`` makes the auto route a
+    server stream, the argument type from ``x-tribridge-types``."""
+    hdr = {"x-tribridge-types": "java.lang.String"}
+    c = StreamClient(
+        port, f"/{SVC}/count", ["auto 3 0 -1"], accept="application/x-ndjson", headers=hdr
+    )
+    assert c.status == 200
+    rows = list(c.ndjson())
+    c.close()
+    assert rows == ["auto:0", "auto:1", "auto:2"]
+
+
+def test_streams_are_counted_per_route(gw, port: int) -> None:  # type: ignore[no-untyped-def]
+    c = StreamClient(port, f"/{SVC}/count", ["m1 2 0 -1"])
+    list(c.events())
+    c.close()
+    c = StreamClient(port, f"/{SVC}/count", ["m2 5 0 2"])
+    list(c.events())
+    c.close()
+    text = gw.metrics_text().decode()
+    row = 'tribridge_requests_total{method="count",route="auto",service="%s",status="%s"}'
+    assert row % (SVC, 200) in text
+    assert row % (SVC, 500) in text  # onError: UNKNOWN -> 500
+    assert 'tribridge_streams_total{format="sse",kind="server",outcome="error"}' in text
 
 
 def test_bidi_stream_over_websocket(port: int) -> None:
