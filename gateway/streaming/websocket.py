@@ -10,6 +10,7 @@ Protocol (docs/streaming.md, "WebSocket"):
 * each provider message is one text message; the end of the provider's stream is a Close
   1000; an error a Close with code ``4000 + gRPC code`` and the gRPC message as reason
   (UTF-8, cut to the 123 bytes a close reason may hold); a message that is not JSON 1007,
+  the gateway shutting down 1001,
   one over ``streaming.websocket_max_message`` 1009, a gateway failure 1011;
 * a client Close or a lost connection cancels the upstream call (RST_STREAM).
 
@@ -40,7 +41,13 @@ from wsproto.utilities import LocalProtocolError, RemoteProtocolError, generate_
 
 #: client messages waiting for the provider before reading from the client pauses
 MAX_QUEUED = 8
-CLOSE_OK, CLOSE_INVALID, CLOSE_TOO_BIG, CLOSE_INTERNAL = 1000, 1007, 1009, 1011
+CLOSE_OK, CLOSE_GOING_AWAY, CLOSE_INVALID, CLOSE_TOO_BIG, CLOSE_INTERNAL = (
+    1000,
+    1001,
+    1007,
+    1009,
+    1011,
+)
 #: close code of a stream that ended with gRPC status ``code`` (4000-4016)
 GRPC_CLOSE_BASE = 4000
 _END = object()  # the client ended its side
@@ -175,10 +182,15 @@ def bridge(
             while True:
                 if read is None:
                     read = asyncio.ensure_future(up.read())
-                waits: set[asyncio.Future[Any]] = {read}
+                waits: set[asyncio.Future[Any]] = {read, sink.closing}
                 if writer is not None and not writer.done():
                     waits.add(writer)
                 done, _ = await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+                if read not in done and sink.closing.done():  # the server shuts down
+                    read.cancel()
+                    st.grpc_code = Code.UNAVAILABLE
+                    s.close(CLOSE_GOING_AWAY, "gateway shutting down")
+                    return
                 if read not in done:
                     exc = writer.exception() if writer is not None else None
                     if exc is not None:  # a client message the gateway could not send

@@ -16,6 +16,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import aiohttp
 import pytest
 from tribridge.cli.commands import demo_config, demo_curl_lines
 from tribridge.interop.idl_peers import (
@@ -354,3 +355,23 @@ def test_demo_prints_a_working_streaming_curl_line(
     data = [ln for ln in out.stdout.splitlines() if ln.startswith("data: ")]
     assert len(data) == 6 and data[-1] == "data: {}"  # five ticks, then the end event
     assert '"n":4' in data[4] and '"id":"demo"' in data[0]
+
+
+def test_graceful_shutdown_closes_websockets_with_1001(bg: BackgroundLoop, ticker: Peer) -> None:
+    g = bg.start_gateway(config(ticker))
+
+    async def run() -> tuple[list, int | None]:
+        url = f"http://127.0.0.1:{g.port}/{SVC}/Echo"
+        async with aiohttp.ClientSession() as session, session.ws_connect(url) as ws:
+            await ws.send_str('{"value": 1}')
+            first = await asyncio.wait_for(ws.receive(), 5)
+            stopper = asyncio.get_running_loop().run_in_executor(
+                None, lambda: bg.run(g.stop(5.0))
+            )
+            closing = await asyncio.wait_for(ws.receive(), 5)
+            await stopper
+            return [first.data, closing.type], ws.close_code
+
+    (data, kind), code = asyncio.run(run())
+    assert data == '{"value":2}'
+    assert kind == aiohttp.WSMsgType.CLOSE and code == 1001
