@@ -25,12 +25,15 @@ def asked_format(accept: str | None) -> str | None:
     wins; ``q=0`` refuses), else None."""
     if not accept:
         return None
-    for part in accept.split(","):
+    low = accept.lower()
+    if "event-stream" not in low and "ndjson" not in low:
+        return None  # the common case, on every unary request: one scan
+    for part in low.split(","):
         media, _, params = part.partition(";")
-        media = media.strip().lower()
+        media = media.strip()
         if media not in (SSE, NDJSON):
             continue
-        if params.replace(" ", "").lower() in ("q=0", "q=0.0", "q=0.00", "q=0.000"):
+        if params.replace(" ", "") in ("q=0", "q=0.0", "q=0.00", "q=0.000"):
             continue
         return "sse" if media == SSE else "ndjson"
     return None
