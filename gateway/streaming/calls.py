@@ -122,6 +122,13 @@ class Streams:
                     503, "no_provider", f"no provider instance of {cfg.interface} is known", **where
                 )
             ep = svc.pick(eps, set(), None)
+            if not svc.is_triple(ep):
+                raise GatewayError(
+                    501,
+                    "streaming_not_supported",
+                    f"{ep.host}:{ep.port} speaks Dubbo2, which has no streams (Triple has)",
+                    **where,
+                )
             tls = svc.pool(ep).tls
             headers = self._wrapper_headers(svc, call)
             timeout = self._timeout(req, call.timeout)
@@ -142,9 +149,13 @@ class Streams:
         m = svc.cfg.methods.get(call.method)
         if m is not None and m.types is not None:
             return list(m.types)
-        if call.types is not None:
-            return list(call.types)
         d = svc.snapshot.definition
+        if call.types is not None:
+            pol = svc.class_policy
+            if pol is not None:  # a hint names classes: only declared or allowed ones
+                declared = [t for o in d.overloads(call.method) for t in o.parameter_types] if d else []
+                pol.check_hint(call.types, declared, svc.type_registry())
+            return list(call.types)
         if d is not None and kind == "server":
             for o in d.overloads(call.method):
                 params = [t for t in o.parameter_types if str(t) != OBSERVER]

@@ -9,9 +9,11 @@ import socket
 import struct
 
 import pytest
+from tribridge.cli.commands import DEMO_SERVICE, demo_config
 from tribridge.http.messages import Request, Response
 from tribridge.http.server import HttpServer
 from tribridge.http.streaming import StreamResponse, StreamSink
+from tribridge.interop.testing import http_request
 
 pytestmark = pytest.mark.timeout(20)
 
@@ -209,3 +211,14 @@ async def test_switching_protocols_hands_over_the_bytes(serve) -> None:  # type:
     w.write(b"world")
     assert await asyncio.wait_for(r.readexactly(5), T) == b"WORLD"
     w.close()
+
+
+def test_a_dubbo2_provider_cannot_stream(tribridge_loop, dubbo_demo_provider) -> None:  # type: ignore[no-untyped-def]
+    """Dubbo2 has no streams: asking for one is a clear 501, not a broken call."""
+    gw = tribridge_loop.start_gateway(demo_config(dubbo_demo_provider.port, 0))
+    status, body = http_request(
+        gw.port, "POST", f"/{DEMO_SERVICE}/greet", ["x"], {"accept": "text/event-stream"}
+    )
+    assert status == 501 and body["error"]["code"] == "streaming_not_supported"
+    status, body = http_request(gw.port, "POST", f"/{DEMO_SERVICE}/greet", ["x"])
+    assert status == 200  # the same call without Accept: unary, as before

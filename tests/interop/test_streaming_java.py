@@ -127,6 +127,14 @@ def test_undeclared_method_streams_when_the_client_asks(port: int) -> None:
     assert rows == ["auto:0", "auto:1", "auto:2"]
 
 
+def test_a_type_hint_may_not_name_an_undeclared_class(port: int) -> None:
+    hdr = {"x-tribridge-types": "com.evil.Gadget"}
+    c = StreamClient(port, f"/{SVC}/count", [{}], accept="application/x-ndjson", headers=hdr)
+    body = c.resp.read()
+    c.close()
+    assert c.status == 400 and b"class_not_allowed" in body and b"com.evil.Gadget" in body
+
+
 def test_streams_are_counted_per_route(gw, port: int) -> None:  # type: ignore[no-untyped-def]
     c = StreamClient(port, f"/{SVC}/count", ["m1 2 0 -1"])
     list(c.events())
