@@ -8,6 +8,7 @@ keep-alives, deadlines, the stream limit and graceful shutdown."""
 from __future__ import annotations
 
 import asyncio
+import http.client
 import shlex
 import subprocess
 import threading
@@ -17,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import aiohttp
+import orjson
 import pytest
 from tribridge.cli.commands import demo_config, demo_curl_lines
 from tribridge.interop.idl_peers import (
@@ -52,6 +54,8 @@ services:
     endpoints: ["127.0.0.1:{peer.port}"]
     idl: {peer.idl}
     timeout: 5s
+routes:
+  - {{method: GET, path: "/v1/ticks/{{id}}", service: {SVC}, call: Count}}
 {extra}
 """
 
@@ -120,6 +124,18 @@ def test_sse_messages_in_order_then_end(gw) -> None:  # type: ignore[no-untyped-
     assert [e[1].get("n", 0) for e in events[:25]] == list(range(25))
     assert all(e[1]["id"] == "sse-1" for e in events[:25])
     assert inspect(gw.port, "sse-1") == {"sent": 25, "finished": True}  # no cancel, no trace
+
+
+def test_explicit_route_streams(gw) -> None:  # type: ignore[no-untyped-def]
+    """A google.api.http route to a streaming method: path variable and query bind the
+    request message, as for unary methods."""
+    c = http.client.HTTPConnection("127.0.0.1", gw.port, timeout=10)
+    c.request("GET", "/v1/ticks/route-1?count=3", headers={"accept": "application/x-ndjson"})
+    r = c.getresponse()
+    assert r.status == 200 and r.getheader("content-type") == "application/x-ndjson"
+    rows = [orjson.loads(x) for x in r.read().splitlines()]
+    c.close()
+    assert rows == [{"id": "route-1"}, {"n": 1, "id": "route-1"}, {"n": 2, "id": "route-1"}]
 
 
 def test_ndjson_by_accept(gw) -> None:  # type: ignore[no-untyped-def]

@@ -6,6 +6,7 @@ disconnect the provider observes as a cancel, bidi and client streams over WebSo
 from __future__ import annotations
 
 import asyncio
+import http.client
 import time
 from collections.abc import Iterator
 
@@ -56,6 +57,15 @@ def gw(java_peers: JavaPeers, bg: BackgroundLoop):  # type: ignore[no-untyped-de
                 },
             }
         ],
+        "routes": [
+            {
+                "method": "GET",
+                "path": "/ticks/{id}",
+                "service": SVC,
+                "call": "count",
+                "params": [{"from": "path", "name": "id", "type": "java.lang.String"}],
+            }
+        ],
         "auto_routes": {"prefix": "/", "expose": ["com.tribridge.compat.*"]},
     }
     return bg.start_gateway(yaml.safe_dump(doc))
@@ -80,6 +90,15 @@ def test_server_stream_as_sse(port: int) -> None:
     c.close()
     assert events == [("message", f"s1:{n}") for n in range(6)] + [("end", {})]
     assert inspect(port, "s1") == {"sent": "6", "cancelled": "false", "finished": "true"}
+
+
+def test_explicit_route_streams(port: int) -> None:
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=15)
+    conn.request("GET", "/ticks/r1%202%200%20-1", headers={"accept": "text/event-stream"})
+    r = conn.getresponse()
+    assert r.status == 200 and r.getheader("content-type") == "text/event-stream"
+    assert r.read() == b'data: "r1:0"\n\ndata: "r1:1"\n\nevent: end\ndata: {}\n\n'
+    conn.close()
 
 
 def test_server_stream_of_pojos_as_ndjson(port: int) -> None:
