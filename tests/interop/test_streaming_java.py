@@ -147,8 +147,10 @@ def test_undeclared_method_streams_when_the_client_asks(port: int) -> None:
 
 
 def test_a_type_hint_may_not_name_an_undeclared_class(port: int) -> None:
+    """A method without configured types takes its types from the hint, which the class
+    policy judges before anything is sent (configured types would win over the hint)."""
     hdr = {"x-tribridge-types": "com.evil.Gadget"}
-    c = StreamClient(port, f"/{SVC}/count", [{}], accept="application/x-ndjson", headers=hdr)
+    c = StreamClient(port, f"/{SVC}/watch", [{}], accept="application/x-ndjson", headers=hdr)
     body = c.resp.read()
     c.close()
     assert c.status == 400 and b"class_not_allowed" in body and b"com.evil.Gadget" in body
