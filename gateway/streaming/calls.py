@@ -312,7 +312,8 @@ class Streams:
         st = StreamState(plan.kind, "websocket", plan.where)
         t0 = time.monotonic()
         self.stats.opened(st)
-        produce = ws.bridge(plan.open_up, plan.codec, st, self.settings.websocket_max_message)
+        s = self.settings
+        produce = ws.bridge(plan.open_up, plan.codec, st, s.websocket_max_message, s.keepalive)
 
         def ended(sink: StreamSink | None) -> None:
             if sink is None or sink.gone:

@@ -12,7 +12,8 @@ Protocol (docs/streaming.md, "WebSocket"):
   (UTF-8, cut to the 123 bytes a close reason may hold); a message that is not JSON 1007,
   the gateway shutting down 1001,
   one over ``streaming.websocket_max_message`` 1009, a gateway failure 1011;
-* a client Close or a lost connection cancels the upstream call (RST_STREAM).
+* a client Close or a lost connection cancels the upstream call (RST_STREAM);
+* a Ping every ``streaming.keepalive`` while the provider is silent (idle proxies).
 
 Buffers: at most ``MAX_QUEUED`` client messages wait for the provider (reading from the
 client pauses past it), and upstream messages are read only when the client has taken the
@@ -139,6 +140,10 @@ class _Session:
             self.sink.resume_reading()
         return item
 
+    def ping(self) -> None:
+        if not self.closed:
+            self._send(Ping(b"tribridge"))
+
     def send_text(self, data: bytes) -> None:
         if not self.closed:
             self._send(TextMessage(data=data.decode()))
@@ -158,8 +163,10 @@ def bridge(
     codec: MessageCodec,
     st: StreamState,
     max_message: int,
+    keepalive: float = 0.0,
 ) -> Callable[[StreamSink], Any]:
-    """The 101 stream's producer: client messages to the provider, replies back."""
+    """The 101 stream's producer: client messages to the provider, replies back; a Ping
+    every ``keepalive`` seconds while nothing comes from the provider."""
 
     async def produce(sink: StreamSink) -> None:
         s = _Session(sink, max_message)
@@ -185,7 +192,13 @@ def bridge(
                 waits: set[asyncio.Future[Any]] = {read, sink.closing}
                 if writer is not None and not writer.done():
                     waits.add(writer)
-                done, _ = await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+                done, _ = await asyncio.wait(
+                    waits, timeout=keepalive or None, return_when=asyncio.FIRST_COMPLETED
+                )
+                if not done:  # idle: keep proxies from timing the connection out
+                    s.ping()
+                    await sink.drain()
+                    continue
                 if read not in done and sink.closing.done():  # the server shuts down
                     read.cancel()
                     st.grpc_code = Code.UNAVAILABLE

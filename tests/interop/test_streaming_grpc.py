@@ -391,3 +391,21 @@ def test_graceful_shutdown_closes_websockets_with_1001(bg: BackgroundLoop, ticke
     (data, kind), code = asyncio.run(run())
     assert data == '{"value":2}'
     assert kind == aiohttp.WSMsgType.CLOSE and code == 1001
+
+
+def test_idle_websocket_gets_pings(gw) -> None:  # type: ignore[no-untyped-def]
+    """keepalive 200ms: a WebSocket whose provider is silent gets Pings."""
+
+    async def run() -> list[aiohttp.WSMsgType]:
+        url = f"http://127.0.0.1:{gw.port}/{SVC}/Echo"
+        async with aiohttp.ClientSession() as session, session.ws_connect(
+            url, autoping=False
+        ) as ws:
+            kinds = [(await asyncio.wait_for(ws.receive(), 3)).type for _ in range(2)]
+            await ws.send_str('{"value": 21}')
+            while (msg := await asyncio.wait_for(ws.receive(), 3)).type != aiohttp.WSMsgType.TEXT:
+                pass
+            assert msg.data == '{"value":42}'
+            return kinds
+
+    assert asyncio.run(run()) == [aiohttp.WSMsgType.PING] * 2
