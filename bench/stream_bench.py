@@ -61,7 +61,9 @@ def request(port: int, body: dict, accept: str) -> bytes:
     ).encode() + data
 
 
-async def open_stream(port: int, body: dict, accept: str) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+async def open_stream(
+    port: int, body: dict, accept: str
+) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
     r, w = await asyncio.open_connection("127.0.0.1", port, limit=1 << 20)
     w.write(request(port, body, accept))
     head = await r.readuntil(b"\r\n\r\n")
@@ -72,7 +74,9 @@ async def open_stream(port: int, body: dict, accept: str) -> tuple[asyncio.Strea
 
 async def count_messages(port: int, n: int, size: int, i: int) -> int:
     """One NDJSON stream read to its end: the number of message lines."""
-    r, w = await open_stream(port, {"id": f"t{i}", "count": n, "size": size}, "application/x-ndjson")
+    r, w = await open_stream(
+        port, {"id": f"t{i}", "count": n, "size": size}, "application/x-ndjson"
+    )
     got = 0
     while True:
         line = await r.readline()  # chunk size line, data line(s), chunk trailer
@@ -167,11 +171,15 @@ services:
     idl: {{reflection: true}}
 """
         )
-        gw = subprocess.Popen([PY, "-m", "tribridge.cli", "run", "-c", str(cfg)], stderr=subprocess.DEVNULL)
+        gw = subprocess.Popen(
+            [PY, "-m", "tribridge.cli", "run", "-c", str(cfg)], stderr=subprocess.DEVNULL
+        )
         try:
             wait_port(port, 20)
             out = {
-                "throughput": asyncio.run(throughput(port, a.clients, a.messages, a.size, a.timeout)),
+                "throughput": asyncio.run(
+                    throughput(port, a.clients, a.messages, a.size, a.timeout)
+                ),
                 "concurrent": asyncio.run(
                     hold_streams(port, gw.pid, a.streams, a.idle_seconds, a.timeout)
                 ),

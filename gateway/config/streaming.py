@@ -68,6 +68,9 @@ def parse_streaming(v: _V, root: _Loc, cfg: GatewayConfig) -> None:
     s.default_format = v.get(node, "default_format", "streaming", str, s.default_format)
     if s.default_format not in FORMATS:
         raise v.fail(
-            node, "streaming.default_format", f"expected one of {', '.join(FORMATS)}", "default_format"
+            node,
+            "streaming.default_format",
+            f"expected one of {', '.join(FORMATS)}",
+            "default_format",
         )
     cfg.streaming = s

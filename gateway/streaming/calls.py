@@ -153,7 +153,9 @@ class Streams:
         if call.types is not None:
             pol = svc.class_policy
             if pol is not None:  # a hint names classes: only declared or allowed ones
-                declared = [t for o in d.overloads(call.method) for t in o.parameter_types] if d else []
+                declared = (
+                    [t for o in d.overloads(call.method) for t in o.parameter_types] if d else []
+                )
                 pol.check_hint(call.types, declared, svc.type_registry())
             return list(call.types)
         if d is not None and kind == "server":

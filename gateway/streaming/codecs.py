@@ -73,8 +73,10 @@ class WrapperCodec:
 
     def _wire(self, value: Any, t: JavaType | None, path: str) -> bytes:
         try:
-            v = infer(value, path, False, self.reg) if t is None else coerce(
-                value, t, path, generic=False, registry=self.reg
+            v = (
+                infer(value, path, False, self.reg)
+                if t is None
+                else coerce(value, t, path, generic=False, registry=self.reg)
             )
             return encode(v)
         except HessianError as e:
@@ -95,7 +97,9 @@ class WrapperCodec:
             )
         types = self.types or [None] * len(args)
         self._judge(args, types)
-        wire = [self._wire(a, t, f"args[{i}]") for i, (a, t) in enumerate(zip(args, types, strict=True))]
+        wire = [
+            self._wire(a, t, f"args[{i}]") for i, (a, t) in enumerate(zip(args, types, strict=True))
+        ]
         tmpl = self.template if self.types else RequestWrapperTemplate([UNDECLARED] * len(args))
         return tmpl.encode(wire)
 

@@ -101,9 +101,7 @@ def server_stream(
                             up.cancel()
                             sink.write(
                                 framer.error(
-                                    st.error_body(
-                                        Status(Code.UNAVAILABLE, "gateway shutting down")
-                                    )
+                                    st.error_body(Status(Code.UNAVAILABLE, "gateway shutting down"))
                                 )
                             )
                             return

@@ -73,7 +73,10 @@ def accept_headers(req: Request) -> list[tuple[str, str]]:
         raise GatewayError(400, "bad_websocket", "Sec-WebSocket-Key must be 16 bytes, base64")
     if "upgrade" not in h.get("connection", "").lower():
         raise GatewayError(400, "bad_websocket", "Connection must include Upgrade")
-    return [("upgrade", "websocket"), ("sec-websocket-accept", generate_accept_token(key.encode()).decode())]
+    return [
+        ("upgrade", "websocket"),
+        ("sec-websocket-accept", generate_accept_token(key.encode()).decode()),
+    ]
 
 
 def close_reason(text: str) -> str:

@@ -193,9 +193,7 @@ def test_slow_client_slows_the_provider_with_bounded_buffers(gw, ticker: Peer) -
     dubbo-node's keeps generating into its own process's buffers (its handler does not wait
     for the HTTP/2 stream to drain: a provider's choice, on its side of the wire)."""
     n, size = 2000, 16 * 1024
-    c = StreamClient(
-        gw.port, COUNT, {"id": "slow-1", "count": n, "size": size}, rcvbuf=64 * 1024
-    )
+    c = StreamClient(gw.port, COUNT, {"id": "slow-1", "count": n, "size": size}, rcvbuf=64 * 1024)
     time.sleep(1.5)
     stalled = inspect(gw.port, "slow-1")["sent"]
     if ticker.name == "grpcio":
@@ -381,9 +379,7 @@ def test_graceful_shutdown_closes_websockets_with_1001(bg: BackgroundLoop, ticke
         async with aiohttp.ClientSession() as session, session.ws_connect(url) as ws:
             await ws.send_str('{"value": 1}')
             first = await asyncio.wait_for(ws.receive(), 5)
-            stopper = asyncio.get_running_loop().run_in_executor(
-                None, lambda: bg.run(g.stop(5.0))
-            )
+            stopper = asyncio.get_running_loop().run_in_executor(None, lambda: bg.run(g.stop(5.0)))
             closing = await asyncio.wait_for(ws.receive(), 5)
             await stopper
             return [first.data, closing.type], ws.close_code
@@ -398,9 +394,10 @@ def test_idle_websocket_gets_pings(gw) -> None:  # type: ignore[no-untyped-def]
 
     async def run() -> list[aiohttp.WSMsgType]:
         url = f"http://127.0.0.1:{gw.port}/{SVC}/Echo"
-        async with aiohttp.ClientSession() as session, session.ws_connect(
-            url, autoping=False
-        ) as ws:
+        async with (
+            aiohttp.ClientSession() as session,
+            session.ws_connect(url, autoping=False) as ws,
+        ):
             kinds = [(await asyncio.wait_for(ws.receive(), 3)).type for _ in range(2)]
             await ws.send_str('{"value": 21}')
             while (msg := await asyncio.wait_for(ws.receive(), 3)).type != aiohttp.WSMsgType.TEXT:
