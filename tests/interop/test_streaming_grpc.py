@@ -196,8 +196,8 @@ def test_slow_client_slows_the_provider_with_bounded_buffers(gw, ticker: Peer) -
     c = StreamClient(gw.port, COUNT, {"id": "slow-1", "count": n, "size": size}, rcvbuf=64 * 1024)
     time.sleep(1.5)
     stalled = inspect(gw.port, "slow-1")["sent"]
-    if ticker.name == "grpcio":
-        assert stalled < n // 2, stalled
+    if ticker.name == "grpcio":  # about 250 here: kernel socket buffers, mostly
+        assert stalled < n // 4, stalled
     held = [
         conn.transport.get_write_buffer_size()
         for conn in list(gw.http._conns)
