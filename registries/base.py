@@ -9,21 +9,18 @@ from __future__ import annotations
 
 import abc
 import asyncio
+import functools
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from urllib.parse import parse_qsl, quote, unquote, urlencode, urlsplit
 
-if TYPE_CHECKING:
-    from .records import SkipReport
+from .errors import RegistryError as RegistryError  # re-exported: registries raise it from here
+from .records import SkipReport
 
 DEFAULT_WEIGHT = 100
-
-
-class RegistryError(Exception):
-    """A registry URL or entry that cannot be used (the message says why)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -219,16 +216,11 @@ class Registry(abc.ABC):
         finally:
             self.unsubscribe(service, on)
 
-    @property
+    @functools.cached_property
     def skips(self) -> SkipReport:
         """Records this registry rejected (created on first use, so every implementation
         has one without an ``__init__`` contract)."""
-        report = self.__dict__.get("_skip_report")
-        if report is None:
-            from .records import SkipReport
-
-            report = self.__dict__["_skip_report"] = SkipReport(self.name)
-        return report
+        return SkipReport(self.name)
 
     def status(self) -> dict[str, Any]:
         return {"name": self.name, "type": type(self).__name__}

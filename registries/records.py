@@ -25,7 +25,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from .base import RegistryError
+from .errors import RegistryError
 
 log = logging.getLogger("tribridge.registry.records")
 

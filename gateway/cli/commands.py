@@ -83,7 +83,8 @@ def _run(coro: Any) -> Any:
 
 def cmd_run(args: argparse.Namespace) -> int:
     from tribridge.config.model import ConfigError, load_config
-    from tribridge.routing.app import Gateway, serve_forever, setup_logging
+    from tribridge.routing.app import Gateway
+    from tribridge.routing.serve import serve_forever, setup_logging
 
     try:
         cfg = load_config(args.config)
@@ -231,7 +232,8 @@ def demo_curl_lines(base: str) -> list[str]:
 def cmd_demo(args: argparse.Namespace) -> int:
     from tribridge.config.model import parse_config
     from tribridge.interop.demo_provider import DemoProvider
-    from tribridge.routing.app import Gateway, serve_forever, setup_logging
+    from tribridge.routing.app import Gateway
+    from tribridge.routing.serve import serve_forever, setup_logging
 
     setup_logging()
 
@@ -339,10 +341,10 @@ def cmd_call(args: argparse.Namespace) -> int:
             res = await svc.invoke(call)
             if not res.ok:
                 raise svc.result_error(res, call)
-            from tribridge.routing.app import _enum_names
+            from tribridge.routing.render import enum_names
 
             # enums as their constant names, as the HTTP doors answer
-            value = _enum_names(res.value, svc.enum_classes) if svc.enum_classes else res.value
+            value = enum_names(res.value, svc.enum_classes) if svc.enum_classes else res.value
             sys.stdout.write(dumps(value).decode() + "\n")
             return 0
         except GatewayError as e:

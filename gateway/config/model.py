@@ -25,63 +25,36 @@ Shape (README "Configuration" documents every key)::
 from __future__ import annotations
 
 import hashlib
-import os
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
 import yaml
-from tribridge.codecs.hessian2 import HessianError, JavaType, PojoDef, TypeRegistry
-from tribridge.codecs.hessian2.javatypes import parse_types
-from tribridge.config.idl import (
-    IdlRouteConfig,
-    IdlServiceConfig,
-    is_idl_service,
-    parse_idl_route,
-    parse_idl_service,
-)
+from tribridge.config.admin import ADMIN_KEYS, ADMIN_TOKEN_ENV, AdminConfig, parse_admin
+from tribridge.config.idl import IdlRouteConfig, IdlServiceConfig
 from tribridge.config.limits import DEFAULT_MAX_JSON_ELEMENTS
-from tribridge.config.paths import config_path_error
 from tribridge.config.reader import _V, ConfigError, _Loader, _Loc
+from tribridge.config.relay import IngressConfig, RelayConfig, parse_sections
+from tribridge.config.routes import AutoRoutes, RouteConfig, parse_auto_routes, parse_routes
 from tribridge.config.security import SecurityConfig, parse_listen_tls, parse_security
-from tribridge.config.services import MethodConfig, ServiceConfig
-from tribridge.config.streaming import STREAM_KINDS, parse_streaming
-from tribridge.config.upstream import BALANCER_NAMES, TRIPLE_CLIENTS, UpstreamSettings
+from tribridge.config.services import ServiceConfig, parse_services
+from tribridge.config.streaming import StreamingSettings, parse_streaming
+from tribridge.config.upstream import TRIPLE_CLIENTS, UpstreamSettings
 from tribridge.registries import RegistryError, registry_class
-from tribridge.security.exposure import reserved_method
-from tribridge.security.tls import ServerTls
 
-_ATTACHMENT_NAME = re.compile(r"^(\*|[A-Za-z0-9][A-Za-z0-9._-]*)$")
-
-
-@dataclass
-class ParamSource:
-    source: str  # path | query | header | body | body_field | const
-    name: str | None
-    type: JavaType | None
-    default: Any = None
-    required: bool = True
-
-
-@dataclass
-class RouteConfig:
-    http_method: str
-    path: str
-    service: str
-    method: str
-    params: list[ParamSource]
-    version: str | None = None
-    group: str | None = None
-    timeout: float | None = None
-
-
-@dataclass
-class AutoRoutes:
-    prefix: str = "/"
-    expose: list[str] = field(default_factory=list)
-    header_overrides: bool = True
+#: names other modules import from here: the model's entry points and its section types
+__all__ = [
+    "ADMIN_TOKEN_ENV",
+    "AdminConfig",
+    "AutoRoutes",
+    "ConfigError",
+    "GatewayConfig",
+    "RouteConfig",
+    "TracingConfig",
+    "load_config",
+    "parse_config",
+]
 
 
 @dataclass
@@ -96,47 +69,6 @@ class TracingConfig:
     #: OpenTelemetry spans (needs ``pip install tribridge[otel]`` and a configured SDK)
     otel: bool = False
     service_name: str = "tribridge"
-
-
-#: environment variable holding the admin API's bearer token (when the config names none)
-ADMIN_TOKEN_ENV = "TRIBRIDGE_ADMIN_TOKEN"
-#: shortest admin token accepted: a guessable token is no protection
-MIN_ADMIN_TOKEN = 16
-ADMIN_KEYS = {
-    "host",
-    "port",
-    "token",
-    "token_file",
-    "allowed_hosts",
-    "max_body_bytes",
-    "parse_timeout",
-    "tls",
-}
-
-
-@dataclass
-class AdminConfig:
-    """Who may change the gateway through the admin API, and how much it accepts.
-
-    Mutations (PUT/POST/DELETE) need a bearer ``token`` or a client certificate verified by
-    ``tls.client_ca``; with neither, they are refused (fail closed). Every request's Host
-    must be in ``allowed_hosts`` (plus the loopback names and the listener's own address),
-    so a DNS-rebinding page cannot reach the API through a browser.
-    """
-
-    token: str | None = field(default=None, repr=False)
-    #: where the token came from, for the startup line (never the token itself)
-    token_source: str | None = None
-    allowed_hosts: list[str] = field(default_factory=list)
-    max_body_bytes: int = 1024 * 1024
-    #: seconds a config body may take to parse and validate (off the event loop)
-    parse_timeout: float = 10.0
-    #: TLS on the admin listener; with client_ca, a client certificate is required
-    tls: ServerTls | None = None
-
-    @property
-    def mtls(self) -> bool:
-        return self.tls is not None and self.tls.client_ca is not None
 
 
 @dataclass
@@ -174,11 +106,11 @@ class GatewayConfig:
     #: protobuf IDL services (gRPC / Triple) and their google.api.http-style routes
     idl_services: list[IdlServiceConfig] = field(default_factory=list)
     idl_routes: list[IdlRouteConfig] = field(default_factory=list)
-    #: config/relay.py IngressConfig / RelayConfig (docs/relay.md)
-    dubbo_ingress: Any = None
-    relay: Any = None
-    #: config/streaming.py StreamingSettings (docs/streaming.md)
-    streaming: Any = None
+    #: the Dubbo2 listener and gateway-to-gateway links (config/relay.py, docs/relay.md)
+    dubbo_ingress: IngressConfig | None = None
+    relay: RelayConfig | None = None
+    #: server, client and bidi streams over HTTP (config/streaming.py, docs/streaming.md)
+    streaming: StreamingSettings = field(default_factory=StreamingSettings)
 
 
 #: ``limits:`` keys: (kind, minimum); each a field of tribridge.http.messages.HttpLimits except
@@ -273,7 +205,7 @@ def parse_config(text: str, source: str = "<memory>") -> GatewayConfig:
     cfg.admin_port = v.get(admin, "port", "admin", int, None)
     if cfg.admin_port is not None and not 0 <= cfg.admin_port <= 65535:
         raise v.fail(admin, "admin.port", "expected 0..65535", "port")
-    cfg.admin = _admin(v, admin)
+    cfg.admin = parse_admin(v, admin)
     rl = v.mapping(root.get("reload"), "reload", {"watch", "interval"})
     cfg.watch_interval = v.duration(rl, "interval", "reload", 2.0) or 2.0
     if not v.get(rl, "watch", "reload", bool, True):
@@ -300,25 +232,11 @@ def parse_config(text: str, source: str = "<memory>") -> GatewayConfig:
         cfg.passthrough_headers = [str(h).lower() for h in pth]
     cfg.registry_wait = v.duration(root, "registry_wait", "config", 3.0) or 3.0
     _registries(v, root, cfg)
-    _services(v, root, cfg)
-    _routes(v, root, cfg)
-    from tribridge.config.relay import parse_sections
-
-    parse_sections(v, root, cfg)
-    parse_streaming(v, root, cfg)
-    auto = root.get("auto_routes")
-    if auto is not None:
-        a = v.mapping(auto, "auto_routes", {"prefix", "expose", "header_overrides"})
-        prefix = v.get(a, "prefix", "auto_routes", str, "/")
-        prefix = "/" + prefix.strip("/") if prefix.strip("/") else "/"
-        why = config_path_error(prefix)
-        if why is not None:
-            raise v.fail(a, "auto_routes.prefix", why, "prefix")
-        cfg.auto = AutoRoutes(
-            prefix=prefix,
-            expose=[str(x) for x in v.get(a, "expose", "auto_routes", list, [])],
-            header_overrides=v.get(a, "header_overrides", "auto_routes", bool, True),
-        )
+    cfg.services, cfg.idl_services = parse_services(v, root, cfg.registries)
+    cfg.routes, cfg.idl_routes = parse_routes(v, root, cfg.services, cfg.idl_services)
+    cfg.relay, cfg.dubbo_ingress = parse_sections(v, root, cfg.source, cfg.registries)
+    cfg.streaming = parse_streaming(v, root)
+    cfg.auto = parse_auto_routes(v, root)
     return cfg
 
 
@@ -408,274 +326,3 @@ def _registries(v: _V, root: _Loc, cfg: GatewayConfig) -> None:
         cfg.registries[str(name)] = {"type": rtype, "services": out}
         if expose is not None:
             cfg.registries[str(name)]["expose"] = [str(x) for x in expose]
-
-
-def _services(v: _V, root: _Loc, cfg: GatewayConfig) -> None:
-    items = v.get(root, "services", "config", list, [])
-    for i, body in enumerate(items):
-        path = f"services[{i}]"
-        if is_idl_service(body):
-            _idl_service(v, body, path, cfg)
-            continue
-        s = v.mapping(
-            body,
-            path,
-            {
-                "interface",
-                "version",
-                "group",
-                "registry",
-                "loadbalance",
-                "hash_arg",
-                "timeout",
-                "retries",
-                "call",
-                "methods",
-                "types",
-                "expose_methods",
-                "include_class",
-                "token",
-                "protocol",
-                "response_attachments",
-                "transport",
-            },
-        )
-        sc = ServiceConfig(interface=v.get(s, "interface", path, str, required=True))
-        sc.version = str(v.get(s, "version", path, (str, int, float), ""))
-        sc.group = v.get(s, "group", path, str, "")
-        sc.registry = v.get(s, "registry", path, str, "static")
-        if cfg.registries and sc.registry not in cfg.registries:
-            raise v.fail(
-                s,
-                f"{path}.registry",
-                f"unknown registry {sc.registry!r}; defined: {', '.join(cfg.registries)}",
-                "registry",
-            )
-        sc.loadbalance = v.get(s, "loadbalance", path, str, "random")
-        if sc.loadbalance not in BALANCER_NAMES:
-            raise v.fail(
-                s, f"{path}.loadbalance", f"expected one of {', '.join(BALANCER_NAMES)}", "loadbalance"
-            )
-        sc.hash_arg = v.get(s, "hash_arg", path, int, 0)
-        sc.timeout = v.duration(s, "timeout", path, 5.0) or 5.0
-        sc.retries = v.get(s, "retries", path, int, 2)
-        sc.call = v.get(s, "call", path, str, "auto")
-        if sc.call not in ("auto", "direct", "generic"):
-            raise v.fail(s, f"{path}.call", "expected auto, direct or generic", "call")
-        sc.include_class = v.get(s, "include_class", path, bool, True)
-        sc.token = v.get(s, "token", path, str, None)
-        sc.protocol = v.get(s, "protocol", path, str, "")
-        if sc.protocol not in ("", "dubbo", "tri"):
-            raise v.fail(s, f"{path}.protocol", "expected dubbo or tri", "protocol")
-        sc.expose_methods = [str(x) for x in v.get(s, "expose_methods", path, list, ["*"])]
-        sc.transport = v.get(s, "transport", path, str, "")
-        if sc.transport not in ("", "h2", "http1"):
-            raise v.fail(s, f"{path}.transport", "expected h2 or http1", "transport")
-        if sc.transport == "h2":
-            sc.transport = ""
-        names = v.get(s, "response_attachments", path, list, [])
-        bad = [n for n in names if not isinstance(n, str) or not _ATTACHMENT_NAME.match(n)]
-        if bad:
-            raise v.fail(
-                s,
-                f"{path}.response_attachments",
-                f"expected attachment names (letters, digits, '-', '_', '.') or '*', got {bad[0]!r}",
-                "response_attachments",
-            )
-        sc.response_attachments = [n.lower() for n in names]
-        methods = v.mapping(s.get("methods"), f"{path}.methods", set(s.get("methods") or {}))
-        for mname, mbody in methods.items():
-            mpath = f"{path}.methods.{mname}"
-            mbody_types: Any
-            if isinstance(mbody, (str, list)):
-                mbody_types, m = mbody, None
-            else:
-                m = v.mapping(mbody, mpath, {"types", "idempotent", "timeout", "stream"})
-                mbody_types = m.get("types")
-            try:
-                types = parse_types(mbody_types) if mbody_types is not None else None
-            except HessianError as e:
-                raise v.fail(
-                    m if m is not None else methods,
-                    f"{mpath}.types",
-                    str(e),
-                    "types" if m is not None else mname,
-                ) from None
-            mc = MethodConfig(str(mname), types)
-            if m is not None:
-                mc.idempotent = v.get(m, "idempotent", mpath, bool, False)
-                mc.timeout = v.duration(m, "timeout", mpath, None)
-                mc.stream = v.get(m, "stream", mpath, str, "")
-                if mc.stream and mc.stream not in STREAM_KINDS:
-                    raise v.fail(
-                        m, f"{mpath}.stream", f"expected one of {', '.join(STREAM_KINDS)}", "stream"
-                    )
-            sc.methods[str(mname)] = mc
-        types_node = v.mapping(s.get("types"), f"{path}.types", set(s.get("types") or {}))
-        reg = TypeRegistry()
-        for cname, tbody in types_node.items():
-            tpath = f"{path}.types.{cname}"
-            t = v.mapping(tbody, tpath, {"fields", "enum"})
-            if "enum" in t:
-                consts = v.get(t, "enum", tpath, list)
-                reg.add(PojoDef(str(cname), [], [str(c) for c in consts]))
-                continue
-            fields = v.mapping(t.get("fields"), f"{tpath}.fields", set(t.get("fields") or {}))
-            reg.add(
-                PojoDef(
-                    str(cname),
-                    [
-                        (str(f), v.jtype(fields, f, f"{tpath}.fields.{f}", ft))
-                        for f, ft in fields.items()
-                    ],
-                )
-            )
-        sc.types = reg
-        cfg.services.append(sc)
-
-
-_TEMPLATE_VAR = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
-
-
-def _idl_service(v: _V, body: Any, path: str, cfg: GatewayConfig) -> None:
-    src = Path(v.source)
-    sc = parse_idl_service(v, body, path, src.parent if src.is_file() else None)
-    if not sc.endpoints and not cfg.registries:
-        raise v.fail(body, path, "an IDL service needs endpoints or a registry")
-    if not sc.endpoints and sc.registry not in cfg.registries:
-        raise v.fail(
-            body,
-            f"{path}.registry",
-            f"unknown registry {sc.registry!r}; defined: {', '.join(cfg.registries)}",
-            "registry",
-        )
-    cfg.idl_services.append(sc)
-
-
-def _routes(v: _V, root: _Loc, cfg: GatewayConfig) -> None:
-    idl = {s.interface: s for s in cfg.idl_services}
-    known = {s.interface for s in cfg.services} | set(idl)
-    items = v.get(root, "routes", "config", list, [])
-    for i, body in enumerate(items):
-        path = f"routes[{i}]"
-        if isinstance(body, dict) and body.get("service") in idl:
-            cfg.idl_routes.append(parse_idl_route(v, body, path, idl))
-            continue
-        r = v.mapping(
-            body,
-            path,
-            {"method", "path", "service", "call", "params", "version", "group", "timeout"},
-        )
-        http_method = v.get(r, "method", path, str, "POST").upper()
-        if http_method not in ("GET", "POST", "PUT", "DELETE", "PATCH", "HEAD", "OPTIONS"):
-            raise v.fail(r, f"{path}.method", f"unsupported HTTP method {http_method}", "method")
-        tpath = v.get(r, "path", path, str, required=True)
-        why = config_path_error(tpath)
-        if why is not None:
-            raise v.fail(r, f"{path}.path", why, "path")
-        service = v.get(r, "service", path, str, required=True)
-        if service not in known:
-            raise v.fail(
-                r,
-                f"{path}.service",
-                f"service {service!r} is not in services: ({', '.join(sorted(known)) or 'none'})",
-                "service",
-            )
-        method = v.get(r, "call", path, str, required=True)
-        reason = reserved_method(method)
-        if reason is not None:
-            raise v.fail(r, f"{path}.call", f"{method!r} cannot be routed: {reason}", "call")
-        vars_ = set(_TEMPLATE_VAR.findall(tpath))
-        params: list[ParamSource] = []
-        plist = v.get(r, "params", path, list, [])
-        for j, pbody in enumerate(plist):
-            ppath = f"{path}.params[{j}]"
-            p = v.mapping(pbody, ppath, {"from", "name", "type", "default", "required", "value"})
-            src = v.get(p, "from", ppath, str, required=True)
-            if src not in ("path", "query", "header", "body", "const"):
-                raise v.fail(
-                    p, f"{ppath}.from", "expected path, query, header, body or const", "from"
-                )
-            name = v.get(p, "name", ppath, str, None)
-            if src in ("path", "query", "header") and not name:
-                raise v.fail(p, ppath, f"a {src} parameter needs a name")
-            if src == "path" and name not in vars_:
-                raise v.fail(
-                    p, f"{ppath}.name", f"{{{name}}} does not appear in the path {tpath!r}", "name"
-                )
-            jt = v.jtype(p, "type", f"{ppath}.type", p["type"]) if "type" in p else None
-            ps = ParamSource(
-                "body_field" if src == "body" and name else src,
-                name,
-                jt,
-                p.get("default", p.get("value")),
-                v.get(p, "required", ppath, bool, "default" not in p and src != "const"),
-            )
-            params.append(ps)
-        cfg.routes.append(
-            RouteConfig(
-                http_method,
-                tpath,
-                service,
-                method,
-                params,
-                version=v.get(r, "version", path, str, None),
-                group=v.get(r, "group", path, str, None),
-                timeout=v.duration(r, "timeout", path, None),
-            )
-        )
-
-
-def _admin(v: _V, a: _Loc) -> AdminConfig:
-    """The ``admin:`` protections. The token comes from ``token_file``, ``token`` or the
-    ``TRIBRIDGE_ADMIN_TOKEN`` environment variable, in that order."""
-    out = AdminConfig(
-        allowed_hosts=[h.lower() for h in _strlist(v, a, "allowed_hosts", "admin")],
-        max_body_bytes=v.get(a, "max_body_bytes", "admin", int, 1024 * 1024),
-        parse_timeout=v.duration(a, "parse_timeout", "admin", 10.0) or 10.0,
-    )
-    if out.max_body_bytes < 1:
-        raise v.fail(a, "admin.max_body_bytes", "expected a positive number", "max_body_bytes")
-    key: str | None = None  # the config key the token came from (None: the environment)
-    if "token_file" in a:
-        key = "token_file"
-        path = v.get(a, key, "admin", str)
-        try:
-            out.token = Path(path).read_text().strip()
-        except OSError as e:
-            raise v.fail(a, "admin.token_file", f"cannot read: {e.strerror}", key) from None
-        out.token_source = f"admin.token_file ({path})"
-    elif "token" in a:
-        key = "token"
-        out.token = v.get(a, key, "admin", str)
-        out.token_source = "admin.token"
-    elif os.environ.get(ADMIN_TOKEN_ENV):
-        out.token = os.environ[ADMIN_TOKEN_ENV].strip()
-        out.token_source = f"${ADMIN_TOKEN_ENV}"
-    if out.token is not None and len(out.token) < MIN_ADMIN_TOKEN:
-        raise v.fail(
-            a,
-            f"admin.{key}" if key else f"${ADMIN_TOKEN_ENV}",
-            f"an admin token needs at least {MIN_ADMIN_TOKEN} characters",
-            key,
-        )
-    if "tls" in a:
-        t = v.mapping(a["tls"], "admin.tls", {"cert", "key", "client_ca"})
-        out.tls = ServerTls(
-            cert=v.get(t, "cert", "admin.tls", str, required=True),
-            key=v.get(t, "key", "admin.tls", str, required=True),
-            client_ca=v.get(t, "client_ca", "admin.tls", str, None),
-        )
-        out.tls.require_client_cert = out.tls.client_ca is not None
-        try:
-            out.tls.context()
-        except (OSError, ValueError) as e:
-            raise v.fail(t, "admin.tls", f"cannot load certificate/key: {e}") from None
-    return out
-
-
-def _strlist(v: _V, node: _Loc, key: str, path: str) -> list[str]:
-    items = v.get(node, key, path, list, [])
-    if not all(isinstance(x, str) for x in items):
-        raise v.fail(node, f"{path}.{key}", "expected a list of strings", key)
-    return [str(x) for x in items]

@@ -19,13 +19,12 @@
 from __future__ import annotations
 
 import fnmatch
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-if TYPE_CHECKING:
-    from tribridge.config.model import GatewayConfig
-    from tribridge.config.reader import _V, _Loc
+from tribridge.config.reader import _V, _Loc
 
 DEFAULT_TIMEOUT = 5.0
 
@@ -142,17 +141,19 @@ def _address(v: _V, node: _Loc, key: str, path: str) -> tuple[str, int]:
     return host.strip("[]"), int(port)
 
 
-def parse_sections(v: _V, root: _Loc, cfg: GatewayConfig) -> None:
-    """Fill ``cfg.dubbo_ingress`` / ``cfg.relay`` from the document (absent: None)."""
-    src = Path(cfg.source)
-    base = src.parent if src.name and not cfg.source.startswith("<") else Path.cwd()
+def parse_sections(
+    v: _V, root: _Loc, source: str, registries: Mapping[str, dict[str, Any]]
+) -> tuple[RelayConfig | None, IngressConfig | None]:
+    """The document's ``relay`` and ``dubbo_ingress`` sections (absent: None); paths in them
+    are relative to the config file ``source``."""
+    src = Path(source)
+    base = src.parent if src.name and not source.startswith("<") else Path.cwd()
     relay_node = root.get("relay")
-    if relay_node is not None:
-        cfg.relay = _relay(v, relay_node, base)
+    relay = _relay(v, relay_node, base) if relay_node is not None else None
     ing = root.get("dubbo_ingress")
-    if ing is not None:
-        cfg.dubbo_ingress = _ingress(v, ing, cfg.relay, base)
-    _check_relay_endpoints(v, root, cfg)
+    ingress = _ingress(v, ing, relay, base) if ing is not None else None
+    _check_relay_endpoints(v, root, relay, registries)
+    return relay, ingress
 
 
 def _relay(v: _V, node: Any, base: Path) -> RelayConfig:
@@ -290,10 +291,12 @@ def _ingress(v: _V, node: Any, relay: RelayConfig | None, base: Path) -> Ingress
     return ic
 
 
-def _check_relay_endpoints(v: _V, root: _Loc, cfg: GatewayConfig) -> None:
+def _check_relay_endpoints(
+    v: _V, root: _Loc, relay: RelayConfig | None, registries: Mapping[str, dict[str, Any]]
+) -> None:
     """Static registry entries ``relay:NAME`` must name a configured link."""
-    links = cfg.relay.links if cfg.relay is not None else {}
-    for rname, r in cfg.registries.items():
+    links = relay.links if relay is not None else {}
+    for rname, r in registries.items():
         for iface, urls in r.get("services", {}).items():
             for u in urls:
                 if u.startswith("relay:"):

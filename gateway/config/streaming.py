@@ -13,7 +13,6 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from tribridge.config.model import GatewayConfig
     from tribridge.config.reader import _V, _Loc
 
 #: ``methods.<name>.stream`` values: how a Java-interface method streams
@@ -55,7 +54,7 @@ def _seconds(v: _V, node: _Loc, key: str, default: float) -> float:
     return v.duration(node, key, "streaming", default) or 0.0
 
 
-def parse_streaming(v: _V, root: _Loc, cfg: GatewayConfig) -> None:
+def parse_streaming(v: _V, root: _Loc) -> StreamingSettings:
     node = v.mapping(root.get("streaming"), "streaming", _KEYS)
     s = StreamingSettings()
     s.keepalive = _seconds(v, node, "keepalive", s.keepalive)
@@ -73,4 +72,4 @@ def parse_streaming(v: _V, root: _Loc, cfg: GatewayConfig) -> None:
             f"expected one of {', '.join(FORMATS)}",
             "default_format",
         )
-    cfg.streaming = s
+    return s

@@ -548,8 +548,7 @@ class DubboIngress:
             cfg.retries = base.cfg.retries
             cfg.timeout = base.cfg.timeout
         st = self.gw.state
-        svc = self.gw._new_service(st, cfg)
-        self.gw._subscribe(st, svc)
+        svc = self.gw.directory.create(st, cfg)
         self._services[key] = svc
         return svc
 

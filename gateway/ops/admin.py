@@ -34,16 +34,18 @@ import hmac
 import logging
 import os
 import time
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import orjson
-from tribridge.config.model import ADMIN_TOKEN_ENV, AdminConfig, ConfigError
+from tribridge.config.admin import ADMIN_TOKEN_ENV, AdminConfig
+from tribridge.config.model import ConfigError, GatewayConfig
 from tribridge.http.messages import HttpLimits, Request, Response, error_response
 from tribridge.http.server import HttpServer
-from tribridge.ops.hotconfig import ConfigBusy, parse_off_loop
-
-if TYPE_CHECKING:
-    from tribridge.routing.app import Gateway
+from tribridge.invoke.invoker import Service
+from tribridge.ops.hotconfig import ConfigBusy, ConfigWatcher, Reloads
+from tribridge.ops.metrics import RequestStats
+from tribridge.routing.state import RoutingState
+from tribridge.upstream.pool import PoolSet
 
 log = logging.getLogger("tribridge.admin")
 PROM_CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
@@ -99,11 +101,29 @@ def _split_host(value: str) -> tuple[str, str | None]:
     return (host, port) if sep else (v, None)
 
 
+class Administered(Protocol):
+    """What the admin API reads and changes of a gateway (``tribridge.routing.app.Gateway``)."""
+
+    state: RoutingState
+    pools: PoolSet
+    http: HttpServer | None
+    stats: RequestStats
+    started: float
+    reloads: Reloads
+    watcher: ConfigWatcher | None
+
+    def all_services(self) -> dict[str, Service]: ...
+    def registry_status(self) -> dict[str, dict[str, Any]]: ...
+    def metrics_text(self) -> bytes: ...
+    def ready(self) -> Response: ...
+    async def reload(self, cfg: GatewayConfig) -> list[str]: ...
+
+
 class AdminServer:
-    def __init__(self, gw: Gateway) -> None:
+    def __init__(self, gw: Administered) -> None:
         self.gw = gw
         #: fixed at start: changing who may administer needs a restart, never a PUT
-        self.settings: AdminConfig = gw.cfg.admin
+        self.settings: AdminConfig = gw.state.cfg.admin
         self._token_digest = (
             hashlib.sha256(self.settings.token.encode()).digest()
             if self.settings.token is not None
@@ -285,7 +305,7 @@ class AdminServer:
                 if w is None
                 else {"path": w.path, "interval": w.interval, "last_check": w.last_check},
                 "last_error": w.last_error if w is not None else None,
-                "reloads": gw.reload_counts,
+                "reloads": gw.reloads.counts,
                 "restart_needed_for": ["listen", "admin"],
                 "admin_mutations": self._mutations_by(),
             }
@@ -314,7 +334,7 @@ class AdminServer:
         return Response(200, b'{"status":"ok"}')
 
     def _readyz(self) -> Response:
-        return self.gw._ready(self.gw.state)
+        return self.gw.ready()
 
     _pages = {
         "/routes": _routes,
@@ -340,11 +360,11 @@ class AdminServer:
         except UnicodeDecodeError:
             return error_response(400, "invalid_config", "config body is not UTF-8")
         try:
-            cfg = await parse_off_loop(self.gw, text, "<PUT /config>", self.settings.parse_timeout)
+            cfg = await self.gw.reloads.parse(text, "<PUT /config>", self.settings.parse_timeout)
         except ConfigBusy as e:
             return error_response(503, "config_busy", str(e))
         except ConfigError as e:
-            self.gw.reload_counts["rejected"] += 1
+            self.gw.reloads.counts["rejected"] += 1
             log.error("PUT /config rejected, old config kept: %s", e)
             return error_response(400, "invalid_config", str(e))
         try:

@@ -9,7 +9,8 @@ built next to the running ones, and one reference (``Gateway.state``) is swapped
   connections survive any config change; changed ``upstream`` settings are copied into the
   shared settings object (``max_payload`` applies to new connections).
 * A service whose config and registry are unchanged keeps its ``Service`` object (balancer
-  state, cached request templates, registry subscription).  A changed one gets a new
+  state, cached request templates, registry subscription); the service directory
+  (``routing.directory``) decides which are kept, built, carried over and retired.  A changed one gets a new
   ``Service`` subscribed *before* the swap; the old one is unsubscribed after it.  Requests
   already routed finish on the state they started with.
 * A registry whose definition is unchanged is reused; a new or changed one is opened and
@@ -25,29 +26,145 @@ import hashlib
 import logging
 import os
 import time
-from typing import TYPE_CHECKING, Any
+from collections.abc import Awaitable
+from typing import Any, Protocol
 
 from tribridge.config.model import ConfigError, GatewayConfig, parse_config
-from tribridge.config.services import ServiceConfig
 from tribridge.http.messages import HttpLimits
-from tribridge.invoke.invoker import Service
+from tribridge.http.server import HttpServer
+from tribridge.ops.accesslog import AccessLog
 from tribridge.registries.base import Registry, RegistryError
-
-if TYPE_CHECKING:
-    from tribridge.routing.app import Gateway
+from tribridge.routing.directory import ServiceDirectory, unfollow
+from tribridge.routing.state import RoutingState, build_idl, build_state, open_one_registry
+from tribridge.streaming.calls import Streams
+from tribridge.upstream.pool import PoolSet
 
 log = logging.getLogger("tribridge.config")
 
-
-def service_fingerprint(sc: ServiceConfig) -> str:
-    """Equal for configs that would behave identically (TypeRegistry has no ``__eq__``)."""
-    types = sorted((n, repr(d)) for n, d in sc.types.defs.items())
-    return repr(dataclasses.replace(sc, types=None)) + repr(types)  # type: ignore[arg-type]
+#: how long a replaced IDL router / guard stays open for the requests still using it
+RETIRE_AFTER = 30.0
 
 
-async def apply_config(gw: Gateway, cfg: GatewayConfig) -> list[str]:
-    from tribridge.routing.app import build_idl, build_state, open_one_registry
+class Reloadable(Protocol):
+    """What a reload needs of the gateway it reloads (``tribridge.routing.app.Gateway``)."""
 
+    #: the routing state requests read; a reload replaces it whole
+    state: RoutingState
+    directory: ServiceDirectory
+    pools: PoolSet
+    #: the main listener (None before ``start``): its limits and access log follow the config
+    http: HttpServer | None
+    access: AccessLog
+    watcher: ConfigWatcher | None
+    #: streams over HTTP: a reload hands new streams the new ``streaming:`` settings
+    streams: Streams
+
+
+class Reloads:
+    """One gateway's reloads: at most one applied at a time, at most one config parsed at a
+    time, counted by outcome, and the components they replaced closed later.
+
+    Why an object: the lock, the counters, the parse in progress and the components still
+    retiring are state that outlives any one reload; they belong to the gateway's reloads,
+    not to the ``Gateway`` class that owns one of these.
+    """
+
+    def __init__(self, gw: Reloadable) -> None:
+        self.gw = gw
+        #: outcomes since start: "ok", "rejected", "unchanged" (admin API, metrics)
+        self.counts: dict[str, int] = {"ok": 0, "rejected": 0, "unchanged": 0}
+        self._lock = asyncio.Lock()
+        #: the config being parsed in a worker thread (perhaps past its time budget)
+        self.parsing: asyncio.Future[GatewayConfig] | None = None
+        #: replaced IDL routers and guards: the task closing each later -> its close
+        self.retiring: dict[asyncio.Task[None], Awaitable[Any]] = {}
+
+    async def reload(self, cfg: GatewayConfig) -> list[str]:
+        """Swap in ``cfg`` without dropping anything; returns warnings (settings that need a
+        restart).  Raises ``ConfigError`` (old config kept) when it cannot apply."""
+        async with self._lock:
+            try:
+                warnings = await apply_config(self, cfg)
+            except ConfigError:
+                self.counts["rejected"] += 1
+                raise
+            self.counts["ok"] += 1
+            return warnings
+
+    async def parse(self, text: str, source: str, budget: float) -> GatewayConfig:
+        """``parse_config`` in a worker thread, at most one at a time, within ``budget`` s.
+
+        Why: parsing and validating YAML is pure Python; on the event loop a big body stops
+        every request for as long as it takes. In a thread the loop keeps serving. A thread
+        cannot be killed, so a parse past its budget is answered at once (ConfigError) and
+        keeps the slot until it ends: parses never pile up. Aliases are refused (config
+        reader) and bodies bounded (admin.max_body_bytes), so every parse ends in time
+        linear in its text.
+        """
+        busy = self.parsing
+        if busy is not None and not busy.done():
+            raise ConfigBusy(f"{source}: another config is still being parsed; try again later")
+        fut = asyncio.ensure_future(asyncio.to_thread(parse_config, text, source))
+        self.parsing = fut
+        try:
+            return await asyncio.wait_for(asyncio.shield(fut), budget)
+        except TimeoutError:
+            fut.add_done_callback(_drop_result)
+            raise ConfigError(
+                f"{source}: parsing took longer than {budget:g}s (admin.parse_timeout); refused"
+            ) from None
+
+    async def apply_text(self, text: str, source: str) -> str:
+        """Parse (off the event loop), validate and apply; errors are logged and counted,
+        never raised."""
+        try:
+            cfg = await self.parse(text, source, self.gw.state.cfg.admin.parse_timeout)
+        except ConfigError as e:
+            self.counts["rejected"] += 1
+            return self._rejected(e)
+        try:
+            await self.reload(cfg)  # counts itself
+        except ConfigError as e:
+            return self._rejected(e)
+        if self.gw.watcher is not None:
+            self.gw.watcher.last_error = None
+        return "ok"
+
+    def _rejected(self, e: ConfigError) -> str:
+        if self.gw.watcher is not None:
+            self.gw.watcher.last_error = str(e)
+        log.error("config reload rejected, old config kept: %s", e)
+        return "rejected"
+
+    def later(self, close: Awaitable[Any]) -> None:
+        """Await ``close`` after ``RETIRE_AFTER`` s, or at once in ``retire_now``."""
+        retiring = self.retiring
+
+        async def run() -> None:
+            await asyncio.sleep(RETIRE_AFTER)
+            retiring.pop(task, None)
+            try:
+                await close
+            except Exception:
+                log.exception("closing a replaced component failed")
+
+        task = asyncio.get_running_loop().create_task(run())
+        retiring[task] = close
+
+    async def retire_now(self) -> None:
+        """Close every replaced component still retiring (the gateway stops)."""
+        for task, close in list(self.retiring.items()):
+            task.cancel()
+            try:
+                await close
+            except Exception:
+                log.exception("closing a replaced component failed")
+        self.retiring.clear()
+
+
+async def apply_config(reloads: Reloads, cfg: GatewayConfig) -> list[str]:
+    """Build what ``cfg`` changes next to what runs, swap ``state``, release the rest."""
+    gw = reloads.gw
     old = gw.state
     warnings: list[str] = []
     if (cfg.host, cfg.port) != (old.cfg.host, old.cfg.port):
@@ -89,23 +206,8 @@ async def apply_config(gw: Gateway, cfg: GatewayConfig) -> list[str]:
         raise ConfigError(f"{cfg.source}: registries: {e}") from None
 
     # 2. services: reuse the unchanged, build and subscribe the rest
-    services: dict[str, Service] = {}
-    fresh: list[Service] = []
     probe = build_state(cfg, {}, regs)
-    for sc in cfg.services:
-        prev_svc = old.services.get(sc.interface)
-        reg = probe.registry_for(sc)
-        if (
-            prev_svc is not None
-            and service_fingerprint(prev_svc.cfg) == service_fingerprint(sc)
-            and old.registry_for(prev_svc.cfg) is reg
-        ):
-            services[sc.interface] = prev_svc
-            continue
-        svc = gw._new_service(probe, sc)
-        gw._subscribe(probe, svc)
-        fresh.append(svc)
-        services[sc.interface] = svc
+    services, fresh = gw.directory.configure(probe, old)
 
     # 3. guard (auth, rate limits) and IDL router: kept when their config is unchanged
     #    (rate-limit buckets and cached keys survive), else built anew
@@ -128,46 +230,25 @@ async def apply_config(gw: Gateway, cfg: GatewayConfig) -> list[str]:
     elif idl is not None:
         idl.guard = guard
     new = build_state(cfg, services, regs, guard, idl)
-    for svc in services.values():
-        if svc not in fresh:
-            gw.secure_service(new, svc)  # class policy / upstream TLS of the new config
 
-    # 4. auto-routed services that no longer fit are forgotten (re-created on demand);
-    #    this and the swap run without an await in between, so no request sees a mix
-    dropped_auto = []
-    for key, svc in list(gw._auto.items()):
-        iface = svc.cfg.interface  # keys are "interface" or "group/interface"
-        keep = (
-            new.auto is not None
-            and iface not in services
-            and new.exposure.service(iface, new.registry_name(svc.cfg))
-            and old.registry_for(svc.cfg) is new.registry_for(svc.cfg)
-        )
-        if not keep:
-            dropped_auto.append(svc)
-            del gw._auto[key]
-        else:
-            gw.secure_service(new, svc)
+    # 4. kept services take the new class policy / upstream TLS; auto-routed services that
+    #    no longer fit are forgotten (re-created on demand); this and the swap run without
+    #    an await in between, so no request sees a mix
+    dropped_auto = gw.directory.carry_over(old, new, fresh)
 
     # 5. the swap
     gw.state = new
-    if cfg.streaming is not None:  # new streams use the new limits; open ones keep theirs
-        gw.streams.settings = cfg.streaming
+    gw.streams.settings = cfg.streaming  # new streams use the new limits; open ones keep theirs
     _update_settings(gw, cfg)
 
     # 6. release what the old state alone held
-    kept = {id(s) for s in services.values()}
-    for svc in old.services.values():
-        if id(svc) not in kept:
-            _unsubscribe(old.registry_for(svc.cfg), svc)
-    for svc in dropped_auto:
-        _unsubscribe(old.registry_for(svc.cfg), svc)
+    gw.directory.retire(old, new, dropped_auto)
     if old.idl is not None and old.idl is not idl:
         for isvc in old.idl.services.values():
-            _unsubscribe(old.registry_for(isvc.cfg), isvc)
-        _later(gw, old.idl.close())  # requests in flight on it finish first
+            unfollow(old.registry_for(isvc.cfg), isvc)
+        reloads.later(old.idl.close())  # requests in flight on it finish first
     if old.guard is not None and old.guard is not guard:
-        _later(gw, old.guard.close())
+        reloads.later(old.guard.close())
     live = {id(r) for r in regs.values()}
     for r in old.registries.values():
         if id(r) not in live:
@@ -184,46 +265,6 @@ async def apply_config(gw: Gateway, cfg: GatewayConfig) -> list[str]:
     return warnings
 
 
-#: how long a replaced IDL router / guard stays open for the requests still using it
-RETIRE_AFTER = 30.0
-
-
-def _later(gw: Gateway, close: Any) -> None:
-    """Await ``close`` after ``RETIRE_AFTER`` s, or at once in ``retire_now`` (gateway stop)."""
-    retiring: dict[asyncio.Task[None], Any] = gw.__dict__.setdefault("_retiring", {})
-
-    async def run() -> None:
-        await asyncio.sleep(RETIRE_AFTER)
-        retiring.pop(task, None)
-        try:
-            await close
-        except Exception:
-            log.exception("closing a replaced component failed")
-
-    task = asyncio.get_running_loop().create_task(run())
-    retiring[task] = close
-
-
-async def retire_now(gw: Gateway) -> None:
-    retiring: dict[asyncio.Task[None], Any] = gw.__dict__.get("_retiring", {})
-    for task, close in list(retiring.items()):
-        task.cancel()
-        try:
-            await close
-        except Exception:
-            log.exception("closing a replaced component failed")
-    retiring.clear()
-
-
-def _unsubscribe(reg: Registry | None, svc: Any) -> None:
-    if reg is not None:
-        try:
-            reg.unsubscribe(svc.cfg.key, svc.update)
-            svc.release()
-        except Exception:
-            log.exception("unsubscribing %s failed", svc.cfg.key)
-
-
 async def _close(reg: Registry) -> None:
     try:
         await reg.close()
@@ -231,7 +272,7 @@ async def _close(reg: Registry) -> None:
         log.exception("closing registry %s failed", reg.name)
 
 
-def _update_settings(gw: Gateway, cfg: GatewayConfig) -> None:
+def _update_settings(gw: Reloadable, cfg: GatewayConfig) -> None:
     """Settings objects shared with live pools and the listener change in place."""
     target = gw.pools.settings
     for f in dataclasses.fields(cfg.upstream):
@@ -248,12 +289,13 @@ class ConfigWatcher:
     """Polls one file (stat every ``interval`` s, read and hash only when the stat changed)
     and applies it; ``check_now()`` forces a read (SIGHUP)."""
 
-    def __init__(self, gw: Gateway, path: str, interval: float | None = None) -> None:
-        self.gw = gw
+    def __init__(self, reloads: Reloads, path: str, interval: float | None = None) -> None:
+        self.reloads = reloads
         self.path = path
-        self.interval = gw.cfg.watch_interval if interval is None else interval
+        state = reloads.gw.state
+        self.interval = state.cfg.watch_interval if interval is None else interval
         self._stat = self._stat_now()
-        self._digest = gw.state.version
+        self._digest = state.version
         self._task: asyncio.Task[None] | None = None
         self._kick = asyncio.Event()
         self.last_error: str | None = None
@@ -318,7 +360,7 @@ class ConfigWatcher:
             self._stat = st
             self.last_error = f"{self.path}: cannot read: {e.strerror}"
             log.error("config reload rejected, old config kept: %s", self.last_error)
-            self.gw.reload_counts["rejected"] += 1
+            self.reloads.counts["rejected"] += 1
             return "rejected"
         self._stat = st
         if not text.strip():
@@ -330,10 +372,10 @@ class ConfigWatcher:
         if digest == self._digest:
             if forced:
                 log.warning("config reload: %s unchanged (version %s)", self.path, digest)
-                self.gw.reload_counts["unchanged"] += 1
+                self.reloads.counts["unchanged"] += 1
             return "unchanged"
         self._digest = digest
-        return await apply_text(self.gw, text, self.path)
+        return await self.reloads.apply_text(text, self.path)
 
 
 #: reads of a file that changed while being read, before the watcher waits for the next poll
@@ -351,53 +393,6 @@ class ConfigBusy(ConfigError):
     """Another config is still being parsed (perhaps past its time budget): try later."""
 
 
-async def parse_off_loop(gw: Gateway, text: str, source: str, budget: float) -> GatewayConfig:
-    """``parse_config`` in a worker thread, at most one at a time, within ``budget`` seconds.
-
-    Why: parsing and validating YAML is pure Python; on the event loop a big body stops every
-    request for as long as it takes. In a thread the loop keeps serving. A thread cannot be
-    killed, so a parse past its budget is answered at once (ConfigError) and keeps the slot
-    until it ends: parses never pile up. Aliases are refused (config.py) and bodies bounded
-    (admin.max_body_bytes), so every parse ends in time linear in its text.
-    """
-    busy: asyncio.Future[Any] | None = gw.__dict__.get("_parsing")
-    if busy is not None and not busy.done():
-        raise ConfigBusy(f"{source}: another config is still being parsed; try again later")
-    fut = asyncio.ensure_future(asyncio.to_thread(parse_config, text, source))
-    gw.__dict__["_parsing"] = fut
-    try:
-        return await asyncio.wait_for(asyncio.shield(fut), budget)
-    except TimeoutError:
-        fut.add_done_callback(_drop_result)
-        raise ConfigError(
-            f"{source}: parsing took longer than {budget:g}s (admin.parse_timeout); refused"
-        ) from None
-
-
 def _drop_result(fut: asyncio.Future[Any]) -> None:
     if not fut.cancelled():
         fut.exception()  # retrieved: no "exception was never retrieved" noise
-
-
-async def apply_text(gw: Gateway, text: str, source: str) -> str:
-    """Parse (off the event loop), validate and apply; errors are logged and counted, never
-    raised."""
-    try:
-        cfg = await parse_off_loop(gw, text, source, gw.cfg.admin.parse_timeout)
-    except ConfigError as e:
-        gw.reload_counts["rejected"] += 1
-        return _rejected(gw, e)
-    try:
-        await gw.reload(cfg)  # counts itself
-    except ConfigError as e:
-        return _rejected(gw, e)
-    if gw.watcher is not None:
-        gw.watcher.last_error = None
-    return "ok"
-
-
-def _rejected(gw: Gateway, e: ConfigError) -> str:
-    if gw.watcher is not None:
-        gw.watcher.last_error = str(e)
-    log.error("config reload rejected, old config kept: %s", e)
-    return "rejected"

@@ -16,32 +16,25 @@ from tribridge.interop.testing import BackgroundLoop, http_request
 from tribridge.registries.base import (
     Endpoint,
     Listener,
-    Registry,
     ServiceKey,
     Snapshot,
 )
 from tribridge.registries.metadata import ServiceDefinition
 from tribridge.routing.app import Gateway
 
+from tests.helpers.registries import ScriptedRegistry
+
 S = "com.tribridge.demo.DemoService"
 
 
-class DrivenRegistry(Registry):
+class DrivenRegistry(ScriptedRegistry):
     """Answers only when the test says so, like a registry that is slow or down."""
 
     def __init__(self) -> None:
-        self.name = "driven"
-        self.listeners: dict[ServiceKey, list[Listener]] = {}
+        super().__init__("driven")
         self.unsubscribed: list[ServiceKey] = []
 
-    async def start(self) -> None:
-        return None
-
-    async def close(self) -> None:
-        return None
-
-    def subscribe(self, service: ServiceKey, listener: Listener) -> Snapshot | None:
-        self.listeners.setdefault(service, []).append(listener)
+    def first_answer(self, service: ServiceKey) -> Snapshot | None:
         return Snapshot(service, (), healthy=False, pending=True)
 
     def unsubscribe(self, service: ServiceKey, listener: Listener) -> None:

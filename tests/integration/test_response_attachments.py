@@ -111,7 +111,7 @@ def test_bad_names_refused() -> None:
 
 
 def test_value_rendering() -> None:
-    from tribridge.routing.app import attachment_headers as render
+    from tribridge.routing.render import attachment_headers as render
 
     got = render(
         {"A": "x", "u": "ü é", "b": b"\x01\x02", "n": 5, "skip": "no", "bad name": "v"},
