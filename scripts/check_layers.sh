@@ -20,4 +20,6 @@ cd "$tmp/site"
     -p tribridge.codecs -p tribridge.config \
     -m tribridge.routing.directory -m tribridge.routing.state -m tribridge.routing.routes \
     -m tribridge.routing.params -m tribridge.routing.render -m tribridge.routing.readiness \
-    -m tribridge.routing.serve -m tribridge.ops.hotconfig -m tribridge.ops.admin
+    -m tribridge.routing.serve -m tribridge.ops.hotconfig -m tribridge.ops.admin \
+    -p tribridge.streaming -m tribridge.http.streaming -m tribridge.upstream.triple_stream \
+    -m tribridge.cli.stream_call

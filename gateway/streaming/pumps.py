@@ -91,8 +91,9 @@ def server_stream(
                 if pending is PENDING:
                     task = st.read_task or asyncio.ensure_future(up.read())
                     st.read_task = task
+                    waits: set[asyncio.Future[Any]] = {task, sink.closing}
                     done, _ = await asyncio.wait(
-                        {task, sink.closing},
+                        waits,
                         timeout=keepalive if framer.keeps_alive and keepalive else None,
                         return_when=asyncio.FIRST_COMPLETED,
                     )

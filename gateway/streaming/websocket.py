@@ -103,7 +103,7 @@ class _Session:
             for ev in self.conn.events():
                 self._event(ev)
         except RemoteProtocolError as e:
-            self.close(e.event_hint.code if e.event_hint else 1002, str(e))
+            self.close(getattr(e.event_hint, "code", 1002), str(e))
             self.queue.put_nowait(_GONE)
         if self.queue.qsize() >= MAX_QUEUED:
             self.sink.pause_reading()
