@@ -273,6 +273,17 @@ def test_client_stream_over_websocket(gw, bg) -> None:  # type: ignore[no-untype
     assert code == 1000
 
 
+def test_websocket_flood_is_relayed_whole_and_in_order(gw) -> None:  # type: ignore[no-untyped-def]
+    """3,000 messages sent at once: the gateway reads on only as the provider takes them
+    (reading from the client pauses past 8 queued), and none is lost or reordered."""
+    nums = [{"value": i} for i in range(3000)]
+    got, code, _ = asyncio.run(ws_exchange(gw.port, f"/{SVC}/Echo", nums, timeout=30))
+    assert [g.get("value", 0) for g in got] == [2 * i for i in range(3000)]
+    assert code == 1000
+    got, code, _ = asyncio.run(ws_exchange(gw.port, f"/{SVC}/Sum", nums, timeout=30))
+    assert got == [{"sum": str(sum(range(3000))), "count": 3000}]
+
+
 def test_bidi_stream_over_websocket(gw) -> None:  # type: ignore[no-untyped-def]
     nums = [{"value": i, "id": "b"} for i in range(1, 21)]
     got, code, _ = asyncio.run(ws_exchange(gw.port, f"/{SVC}/Echo", nums))
