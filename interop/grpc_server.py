@@ -26,6 +26,7 @@ SCHEMAS = {
     "demo": (["demo.proto"], [PROTO_DIR]),
     "evolve_v1": (["evolve.proto"], [PROTO_DIR / "evolve_v1"]),
     "evolve_v2": (["evolve.proto"], [PROTO_DIR / "evolve_v2"]),
+    "stream": (["stream.proto"], [PROTO_DIR]),
 }
 
 
@@ -110,12 +111,75 @@ class EvolveImpl:
         return self.ping(text=f"bye:{req.text}")
 
 
+class StreamImpl:
+    """idl.stream.v1.Ticker: streams whose progress ``Inspect`` reports, so a test can see
+    what the server saw (messages sent, a cancel from the client)."""
+
+    def __init__(self, schema: Schema) -> None:
+        self.m = {n: schema.method("idl.stream.v1.Ticker", n) for n in ("Count", "Sum", "Inspect")}
+        #: id -> [sent, cancelled, finished, traceparent]; bounded: tests use a few ids each
+        self.seen: dict[str, list[Any]] = {}
+
+    def _track(self, key: str) -> list[Any]:
+        if len(self.seen) > 10000:
+            self.seen.clear()
+        return self.seen.setdefault(key, [0, False, False, ""])
+
+    async def Count(self, req: Any, ctx: Any) -> Any:
+        seen = self._track(req.id)
+        seen[3] = dict(ctx.invocation_metadata() or ()).get("traceparent", "")
+        tick = self.m["Count"].output
+        pad = "x" * req.size
+        try:
+            for n in range(req.count):
+                if req.fail_at and n == req.fail_at:
+                    await ctx.abort(grpc.StatusCode(_code(req.fail_code)), f"failed at {n}")
+                yield tick(n=n, id=req.id, pad=pad)
+                seen[0] += 1
+                if req.delay_ms:
+                    await asyncio.sleep(req.delay_ms / 1000)
+            seen[2] = True
+        except asyncio.CancelledError:
+            seen[1] = True
+            raise
+
+    async def Sum(self, reqs: Any, ctx: Any) -> Any:
+        total, count = 0, 0
+        async for r in reqs:
+            total += r.value
+            count += 1
+        return self.m["Sum"].output(sum=total, count=count)
+
+    async def Echo(self, reqs: Any, ctx: Any) -> Any:
+        async for r in reqs:
+            yield type(r)(value=r.value * 2, id=r.id)
+
+    async def Inspect(self, q: Any, ctx: Any) -> Any:
+        sent, cancelled, finished, tp = self.seen.get(q.id, [0, False, False, ""])
+        return self.m["Inspect"].output(
+            sent=sent, cancelled=cancelled, finished=finished, traceparent=tp
+        )
+
+
+def _code(n: int) -> tuple[int, str]:
+    return next(c for c in grpc.StatusCode if c.value[0] == n).value
+
+
+_KINDS = {
+    (False, False): grpc.unary_unary_rpc_method_handler,
+    (False, True): grpc.unary_stream_rpc_method_handler,
+    (True, False): grpc.stream_unary_rpc_method_handler,
+    (True, True): grpc.stream_stream_rpc_method_handler,
+}
+
+
 def _handlers(schema: Schema, service: str, impl: Any) -> grpc.GenericRpcHandler:
     sd = schema.pool.FindServiceByName(service)
     table = {}
     for md in sd.methods:
         mi = schema.method(service, md.name)
-        table[md.name] = grpc.unary_unary_rpc_method_handler(
+        make = _KINDS[(md.client_streaming, md.server_streaming)]
+        table[md.name] = make(
             getattr(impl, md.name),
             request_deserializer=mi.input.FromString,
             response_serializer=mi.output.SerializeToString,
@@ -136,12 +200,21 @@ def _reflection_v1(servicer: Any) -> grpc.GenericRpcHandler:
     )
 
 
-async def serve(schema_name: str, port: int, reflections: list[str], tag: str) -> None:
+async def start(
+    schema_name: str,
+    port: int = 0,
+    reflections: tuple[str, ...] = ("v1", "v1alpha"),
+    tag: str = "grpcio",
+) -> tuple[grpc.aio.Server, int]:
+    """A started server on 127.0.0.1 (``port`` 0: any free one) -> (server, port)."""
     schema = load_schema(schema_name)
     server = grpc.aio.server()
     if schema_name == "demo":
         service = "idl.demo.v1.Demo"
         server.add_generic_rpc_handlers((_handlers(schema, service, DemoImpl(schema, tag)),))
+    elif schema_name == "stream":
+        service = "idl.stream.v1.Ticker"
+        server.add_generic_rpc_handlers((_handlers(schema, service, StreamImpl(schema)),))
     else:
         service = "idl.evolve.Evolving"
         impl = EvolveImpl(schema, schema_name.removeprefix("evolve_"))
@@ -158,6 +231,11 @@ async def serve(schema_name: str, port: int, reflections: list[str], tag: str) -
         server.add_generic_rpc_handlers((_reflection_v1(servicer),))
     bound = server.add_insecure_port(f"127.0.0.1:{port}")
     await server.start()
+    return server, bound
+
+
+async def serve(schema_name: str, port: int, reflections: list[str], tag: str) -> None:
+    server, bound = await start(schema_name, port, tuple(reflections), tag)
     await serve_until_signalled(str(bound), lambda: server.stop(0.2))
 
 

@@ -12,8 +12,11 @@ import sys
 from typing import Any
 
 import orjson
+from tribridge.extras import missing
 
 DEMO_SERVICE = "com.tribridge.demo.DemoService"
+#: the demo's gRPC streaming service (interop/protos/stream.proto)
+STREAM_SERVICE = "idl.stream.v1.Ticker"
 
 
 def add_subcommands(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -59,6 +62,12 @@ def add_subcommands(sub: argparse._SubParsersAction) -> None:  # type: ignore[ty
     call.add_argument("--group", default="", help="service group, for every scheme")
     call.add_argument("--timeout", type=float, default=5.0, help="seconds")
     call.add_argument("--generic", action="store_true", help="use $invoke even with --types")
+    call.add_argument(
+        "--stream",
+        choices=("server", "client", "bidi"),
+        help="a Triple streaming method (tri://): messages printed as NDJSON; client and bidi "
+        "streams read their messages as NDJSON from stdin",
+    )
     call.set_defaults(func=cmd_call)
 
     reg = sub.add_parser("registry", help="look into a registry (zookeeper://, nacos:// …)")
@@ -167,8 +176,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     return supervise(workers, worker)
 
 
-def demo_config(provider_port: int, http_port: int) -> str:
-    """The demo's config, as YAML a user could copy."""
+def demo_config(provider_port: int, http_port: int, stream_port: int | None = None) -> str:
+    """The demo's config, as YAML a user could copy; ``stream_port``: the demo's gRPC
+    streaming service (idl.stream.v1.Ticker, read by server reflection)."""
     from tribridge.config.contract import mcp_available
     from tribridge.interop.demo_provider import DEMO_RETURN_TYPES, DEMO_SIGNATURES, DEMO_TYPES
 
@@ -187,7 +197,19 @@ def demo_config(provider_port: int, http_port: int) -> str:
                 "version": "1.0.0",
                 "methods": methods,
                 "types": DEMO_TYPES,
-            }
+            },
+            *(
+                [
+                    {
+                        "interface": STREAM_SERVICE,
+                        "protocol": "grpc",
+                        "endpoints": [f"127.0.0.1:{stream_port}"],
+                        "idl": {"reflection": True},
+                    }
+                ]
+                if stream_port
+                else []
+            ),
         ],
         "routes": [
             {
@@ -234,9 +256,9 @@ def demo_config(provider_port: int, http_port: int) -> str:
     return yaml.safe_dump(doc, sort_keys=False)
 
 
-def demo_curl_lines(base: str) -> list[str]:
+def demo_curl_lines(base: str, streaming: bool = True) -> list[str]:
     s = DEMO_SERVICE
-    return [
+    lines = [
         f"curl {base}/hello/world",
         f"curl '{base}/add?a=2&b=40'",
         f"curl {base}/users/7",
@@ -246,6 +268,13 @@ def demo_curl_lines(base: str) -> list[str]:
         f"curl -X POST {base}/{s}/fail -d '[\"boom\"]'",
         f"curl -X POST {base}/{s}/nextColor -d '[\"RED\"]'",
     ]
+    if streaming:
+        # a server stream as Server-Sent Events (application/x-ndjson for NDJSON)
+        lines.append(
+            f"curl -N -H 'accept: text/event-stream' -X POST {base}/{STREAM_SERVICE}/Count "
+            f'-d \'{{"id": "demo", "count": 5, "delayMs": 500}}\''
+        )
+    return lines
 
 
 def demo_contract_lines(base: str) -> list[str]:
@@ -270,23 +299,38 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
     setup_logging()
 
+    # the streaming demo reads its gRPC service by reflection: the idl extra
+    no_streams = missing("idl", "the streaming demo (a gRPC service read by reflection)")
+
     async def main() -> None:
         provider = DemoProvider(version="1.0.0", port=args.provider_port)
         await provider.start()
-        cfg = parse_config(demo_config(provider.port, args.port), "<demo>")
+        streams: Any = None
+        stream_port = None
+        if no_streams is None:
+            from tribridge.interop.grpc_server import start as start_stream_server
+
+            streams, stream_port = await start_stream_server("stream")
+        cfg = parse_config(demo_config(provider.port, args.port, stream_port), "<demo>")
         gw = Gateway(cfg)
         await gw.start()
         base = f"http://127.0.0.1:{gw.port}"
         print(f"demo provider (Dubbo2) on 127.0.0.1:{provider.port}", flush=True)
+        if stream_port is not None:
+            print(f"demo streaming provider (gRPC) on 127.0.0.1:{stream_port}", flush=True)
         print(f"tribridge gateway on {base} — try:", flush=True)
-        for line in demo_curl_lines(base):
+        for line in demo_curl_lines(base, streaming=stream_port is not None):
             print("  " + line, flush=True)
+        if no_streams is not None:
+            print(no_streams, flush=True)
         for line in demo_contract_lines(base):
             print(line, flush=True)
         try:
             await serve_forever(gw)
         finally:
             await provider.close(0.5)
+            if streams is not None:
+                await streams.stop(0.5)
 
     return int(_run(main(), "--port, --provider-port") or 0)
 
@@ -340,6 +384,10 @@ def cmd_call(args: argparse.Namespace) -> int:
         cfg.call = "generic"
     if types is not None:
         cfg.methods[method] = MethodConfig(method, types)
+    if args.stream:
+        from tribridge.cli.stream_call import call_stream
+
+        return call_stream(cfg, target, method, values, args.stream, args.timeout)
 
     async def main() -> int:
         pools = PoolSet(UpstreamSettings(connect_timeout=min(args.timeout, 5.0)))

@@ -40,6 +40,7 @@ from tribridge.config.relay import IngressConfig, RelayConfig, parse_sections
 from tribridge.config.routes import AutoRoutes, RouteConfig, parse_auto_routes, parse_routes
 from tribridge.config.security import SecurityConfig, parse_listen_tls, parse_security
 from tribridge.config.services import ServiceConfig, parse_services
+from tribridge.config.streaming import StreamingSettings, parse_streaming
 from tribridge.config.upstream import TRIPLE_CLIENTS, UpstreamSettings
 from tribridge.registries import RegistryError, registry_class
 
@@ -111,6 +112,8 @@ class GatewayConfig:
     relay: RelayConfig | None = None
     #: config/contract.py ContractConfig: /openapi.json, /docs, /mcp (docs/contract.md)
     contract: ContractConfig = field(default_factory=ContractConfig)
+    #: server, client and bidi streams over HTTP (config/streaming.py, docs/streaming.md)
+    streaming: StreamingSettings = field(default_factory=StreamingSettings)
 
 
 #: ``limits:`` keys: (kind, minimum); each a field of tribridge.http.messages.HttpLimits except
@@ -190,6 +193,7 @@ def parse_config(text: str, source: str = "<memory>") -> GatewayConfig:
             "relay",
             "contract",
             "errors",
+            "streaming",
         },
     )
     cfg = GatewayConfig(source=source, digest=hashlib.sha256(text.encode()).hexdigest()[:16])
@@ -240,6 +244,7 @@ def parse_config(text: str, source: str = "<memory>") -> GatewayConfig:
             sc.java_stack_traces = True  # the invoker reads it per service
     cfg.routes, cfg.idl_routes = parse_routes(v, root, cfg.services, cfg.idl_services)
     cfg.relay, cfg.dubbo_ingress = parse_sections(v, root, cfg.source, cfg.registries)
+    cfg.streaming = parse_streaming(v, root)
     cfg.auto = parse_auto_routes(v, root)
     cfg.contract = parse_contract(v, root.get("contract"), {r.path for r in cfg.routes})
     return cfg

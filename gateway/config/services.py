@@ -18,6 +18,7 @@ from tribridge.codecs.hessian2 import HessianError, JavaType, PojoDef, TypeRegis
 from tribridge.codecs.hessian2.javatypes import parse_types
 from tribridge.config.idl import IdlServiceConfig, is_idl_service, parse_idl_service
 from tribridge.config.reader import _V, _Loc
+from tribridge.config.streaming import STREAM_KINDS
 from tribridge.config.typecheck import unknown_type
 from tribridge.config.upstream import BALANCER_NAMES
 from tribridge.registries.base import ServiceKey
@@ -29,6 +30,8 @@ class MethodConfig:
     types: list[JavaType] | None = None
     idempotent: bool = False
     timeout: float | None = None
+    #: "" unary; "server", "client" or "bidi": a Java StreamObserver method (docs/streaming.md)
+    stream: str = ""
 
 
 @dataclass
@@ -158,7 +161,7 @@ def parse_services(
             if isinstance(mbody, (str, list)):
                 mbody_types, m = mbody, None
             else:
-                m = v.mapping(mbody, mpath, {"types", "idempotent", "timeout"})
+                m = v.mapping(mbody, mpath, {"types", "idempotent", "timeout", "stream"})
                 mbody_types = m.get("types")
             try:
                 types = parse_types(mbody_types) if mbody_types is not None else None
@@ -179,6 +182,11 @@ def parse_services(
             if m is not None:
                 mc.idempotent = v.get(m, "idempotent", mpath, bool, False)
                 mc.timeout = v.duration(m, "timeout", mpath, None)
+                mc.stream = v.get(m, "stream", mpath, str, "")
+                if mc.stream and mc.stream not in STREAM_KINDS:
+                    raise v.fail(
+                        m, f"{mpath}.stream", f"expected one of {', '.join(STREAM_KINDS)}", "stream"
+                    )
             sc.methods[str(mname)] = mc
         types_node = v.mapping(s.get("types"), f"{path}.types", set(s.get("types") or {}))
         reg = TypeRegistry()

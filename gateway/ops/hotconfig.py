@@ -36,6 +36,7 @@ from tribridge.ops.accesslog import AccessLog
 from tribridge.registries.base import Registry, RegistryError
 from tribridge.routing.directory import ServiceDirectory, unfollow
 from tribridge.routing.state import RoutingState, build_idl, build_state, open_one_registry
+from tribridge.streaming.calls import Streams
 from tribridge.upstream.pool import PoolSet
 
 log = logging.getLogger("tribridge.config")
@@ -55,6 +56,8 @@ class Reloadable(Protocol):
     http: HttpServer | None
     access: AccessLog
     watcher: ConfigWatcher | None
+    #: streams over HTTP: a reload hands new streams the new ``streaming:`` settings
+    streams: Streams
 
 
 class Reloads:
@@ -221,7 +224,7 @@ async def apply_config(reloads: Reloads, cfg: GatewayConfig) -> list[str]:
         (old.cfg.idl_services, old.cfg.idl_routes, old.cfg.auto, old.cfg.passthrough_headers)
     )
     if idl_spec != old_idl_spec or not same_regs:
-        idl = build_idl(cfg, guard, gw.pools)
+        idl = build_idl(cfg, guard, gw.pools, gw.streams)
         if idl is not None:
             idl.subscribe(probe.registry_for)
     elif idl is not None:
@@ -235,6 +238,7 @@ async def apply_config(reloads: Reloads, cfg: GatewayConfig) -> list[str]:
 
     # 5. the swap
     gw.state = new
+    gw.streams.settings = cfg.streaming  # new streams use the new limits; open ones keep theirs
     _update_settings(gw, cfg)
 
     # 6. release what the old state alone held

@@ -263,6 +263,9 @@ def make_registry(gw: Any) -> tuple[CollectorRegistry, Callable[[], bytes]]:
     """One registry per gateway (tests run several gateways in one process)."""
     reg = CollectorRegistry(auto_describe=False)
     reg.register(GatewayCollector(gw))  # type: ignore[arg-type]
+    streams = getattr(gw, "streams", None)
+    if streams is not None:
+        reg.register(streams.collector())
     return reg, lambda: generate_latest(reg)
 
 

@@ -26,7 +26,7 @@ from tribridge.errors import GatewayError, not_found
 from tribridge.http.headers import under_prefix
 from tribridge.http.messages import HttpLimits, Request, Response
 from tribridge.http.server import HttpServer
-from tribridge.invoke.call import Call, RequestContext
+from tribridge.invoke.call import Call, Outcome, RequestContext
 from tribridge.invoke.events import Events
 from tribridge.invoke.invoker import Service
 from tribridge.ops import metrics, tracing
@@ -44,6 +44,8 @@ from tribridge.routing.render import error_response, result_response
 from tribridge.routing.routes import RouteTable
 from tribridge.routing.state import RoutingState, build_idl, build_state, open_registries
 from tribridge.security.exposure import Exposure, reserved_method
+from tribridge.streaming.calls import Streams
+from tribridge.streaming.websocket import is_upgrade
 from tribridge.upstream.pool import PoolSet
 
 log = logging.getLogger("tribridge")
@@ -63,6 +65,8 @@ class Gateway:
         self.pools = pools if pools is not None else PoolSet(cfg.upstream)
         #: the call path's event listeners (invoke.events): metrics, tracing, tests
         self.events = Events()
+        #: streams over SSE, NDJSON and WebSocket (docs/streaming.md)
+        self.streams = Streams(cfg.streaming)
         #: every Service the gateway calls: configured, auto-routed, ingress-created
         self.directory = ServiceDirectory(self.pools, self.events)
         registries = open_registries(cfg)
@@ -70,7 +74,7 @@ class Gateway:
         services, _ = self.directory.configure(probe, None, follow=False)  # followed at start
         guard = cfg.security.guard()
         self.state: RoutingState = build_state(
-            cfg, services, registries, guard, build_idl(cfg, guard, self.pools)
+            cfg, services, registries, guard, build_idl(cfg, guard, self.pools, self.streams)
         )
         self.http: HttpServer | None = None
         self.admin: AdminServer | None = None  # when ``admin.port`` is set
@@ -285,6 +289,9 @@ class Gateway:
                 call.attachments,
             )
             ctx.start()  # tracing puts its context into the attachments
+            kind = self.streams.kind(req, svc.cfg, call.method)
+            if kind is not None:
+                return self._stream(st, req, svc, call, kind, ctx)
             guard = st.guard
             if guard is not None:
                 pending = guard.check(req, svc.cfg.interface, call.method, call.attachments)
@@ -310,6 +317,28 @@ class Gateway:
         out: asyncio.Future[Response] = fut.get_loop().create_future()
         fut.add_done_callback(partial(self._finish, svc, prep, pool, out, ctx))
         return out
+
+    def _stream(
+        self,
+        st: RoutingState,
+        req: Request,
+        svc: Service,
+        call: Call,
+        kind: str,
+        ctx: RequestContext,
+    ) -> Any:
+        """A streaming call (tribridge.streaming): elements rendered as unary results are,
+        the stream counted and traced once, when it ends."""
+        return self.streams.wrapper(
+            req,
+            svc,
+            call,
+            kind,
+            st.guard,
+            st.cfg.registry_wait,
+            lambda v: result_response(svc, call, Outcome(v)).body,
+            lambda status: self._done(ctx, Response(status)),
+        )
 
     @staticmethod
     def _done(ctx: RequestContext, resp: Response) -> Response:
@@ -370,7 +399,7 @@ class Gateway:
         if rest is not None:
             iface, _, method = rest.rpartition("/")
             if iface and method and "/" not in iface:
-                if req.method != "POST":
+                if req.method != "POST" and not is_upgrade(req):
                     raise GatewayError(405, "method_not_allowed", f"{path}: auto routes take POST")
                 reason = reserved_method(method)
                 if reason is not None:

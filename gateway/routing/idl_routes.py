@@ -53,6 +53,7 @@ from tribridge.invoke.events import NO_EVENTS, Events
 from tribridge.invoke.replies import TRIPLE_FAILURES, TripleFailed
 from tribridge.registries.base import Endpoint, Registry, Snapshot
 from tribridge.security.tls import ClientTls, client_tls_for
+from tribridge.streaming.websocket import is_upgrade
 from tribridge.upstream.balancers import RoundRobin
 from tribridge.upstream.errors import CallTimeout, UpstreamError
 from tribridge.upstream.pool import PoolSet
@@ -138,6 +139,8 @@ class IdlRouter:
         self.guard: Any = None
         #: ``limits.max_json_elements`` (set by app.build_idl)
         self.max_json_elements = DEFAULT_MAX_JSON_ELEMENTS
+        #: the gateway's streaming.calls.Streams: streaming methods are served when set
+        self.streams: Any = None
 
     # ---- lifecycle ------------------------------------------------------------------------
 
@@ -182,7 +185,7 @@ class IdlRouter:
             svc_name, _, method = rest.rpartition("/")
             svc = self.services.get(svc_name)
             if svc is not None and svc.cfg.auto_route and method:
-                if req.method != "POST":
+                if req.method != "POST" and not is_upgrade(req):
                     return _error(
                         GatewayError(405, "method_not_allowed", f"{path}: auto routes take POST")
                     )
@@ -232,6 +235,20 @@ class IdlRouter:
                 msg = json_to_message(mi, self._json(mi, req, rc, path_vars), svc.cfg.json)
             if not svc.endpoints:
                 raise GatewayError(503, "no_provider", f"no provider of {name}", service=name)
+            if not mi.unary:
+                target = svc.pick()
+                if target is None:
+                    raise GatewayError(503, "no_provider", f"no provider of {name}", service=name)
+                return await self.streams.idl(  # type: ignore[no-any-return]
+                    req,
+                    self.client,
+                    target,
+                    mi,
+                    svc.cfg.json,
+                    _override(svc.metadata(req, self.passthrough), forwarded),
+                    self._json(mi, req, rc, path_vars),
+                    {"service": name, "method": method},
+                )
             ctx.start()  # tracing puts its context into ctx.attachments
             md = _override(svc.metadata(req, self.passthrough), {**ctx.attachments, **forwarded})
             answer = await attempts.run(
@@ -325,7 +342,7 @@ class IdlRouter:
                 raise GatewayError(
                     503, "descriptors_unavailable", str(e), service=name, method=method
                 ) from None
-        if not hit.unary:
+        if not hit.unary and self.streams is None:
             raise GatewayError(
                 501,
                 "streaming_not_supported",

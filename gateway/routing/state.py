@@ -78,7 +78,11 @@ def build_state(
     )
 
 
-def build_idl(cfg: GatewayConfig, guard: Any, pools: PoolSet) -> IdlRouter | None:
+def build_idl(
+    cfg: GatewayConfig, guard: Any, pools: PoolSet, streams: Any = None
+) -> IdlRouter | None:
+    """The IDL router of ``cfg``; ``streams`` (``streaming.calls.Streams``) serves its
+    streaming methods."""
     if not cfg.idl_services:
         return None
     idl = IdlRouter(
@@ -92,6 +96,7 @@ def build_idl(cfg: GatewayConfig, guard: Any, pools: PoolSet) -> IdlRouter | Non
     idl.tls_profiles = cfg.security.upstream_tls
     idl.guard = guard
     idl.max_json_elements = cfg.max_json_elements
+    idl.streams = streams
     return idl
 
 

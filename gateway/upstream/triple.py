@@ -1,254 +1,30 @@
-"""Unary Triple/gRPC calls to provider instances: one HTTP/2 channel per address, reused.
-
-``TripleClient.unary`` is the one entry point, shared by the Java-interface (wrapper) mode
-in the invoker and the IDL/protobuf mode: it takes the already-encoded message and returns
-the response message plus headers and trailers, or raises ``TripleCallError`` carrying the
-gRPC status.  grpcio's ``grpc.aio`` does the HTTP/2 work (raw bytes: no serializers), so
-flow control, HPACK, keepalive and reconnect backoff are the gRPC core's, not ours.
+"""The Triple client API: one ``unary`` for the Java-interface (wrapper) mode in the invoker
+and the IDL/protobuf mode, over one of three HTTP/2 clients chosen by
+``upstream.triple_client`` (``make_triple_client``): grpcio's ``grpc.aio``
+(``triple_grpcio``), or the gateway's own on its event loop, python-hyper ``h2`` or the lean
+engine (``triple_h2``).  The call types live in ``triple_call``; this module names them all.
 """
 
 from __future__ import annotations
 
-import logging
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
 from typing import Any
 
-import grpc
-import grpc.aio
-from tribridge.codecs.triple import (
-    DEFAULT_MAX_MESSAGE,
-    Code,
-    Status,
-    TripleProtocolError,
-    code_name,
-    exception_code,
+from tribridge.codecs.triple import code_name
+from tribridge.upstream.triple_call import (
+    APP_NAME,
+    TripleCallError,
+    TripleReply,
+    TripleSettings,
+    status_error,
 )
-from tribridge.errors import GatewayError
-from tribridge.security.tls import address_key
-from tribridge.statuses import grpc_to_http
-
-log = logging.getLogger("tribridge.triple")
-
-#: the consumer application name the gateway announces (``tri-consumer-appname``)
-APP_NAME = "tribridge"
-
-
-@dataclass
-class TripleSettings:
-    max_message: int = DEFAULT_MAX_MESSAGE  # both directions; Dubbo's TripleConfig default
-    connect_timeout: float = 3.0
-    #: reconnect backoff after a provider went away (grpc's default starts at 1 s and
-    #: grows to 120 s; a gateway wants a returning provider back within a second or two)
-    backoff_initial: float = 0.2
-    backoff_max: float = 2.0
-    keepalive: float = 30.0
-    #: transport high-water mark of an HTTP/2 connection (upstream.write_buffer_bytes)
-    write_buffer_bytes: int = 256 * 1024
-    #: bytes queued for a provider that stopped reading; past it calls fail fast
-    #: (UNAVAILABLE, not sent: another instance may be tried) (upstream.max_queued_bytes)
-    max_queued_bytes: int = 16 * 1024 * 1024
-
-
-@dataclass(slots=True)
-class TripleReply:
-    """A completed call: the (single) response message, response headers and trailers.
-    ``exception_code`` != 0 means Java's wrapper-mode business exception: ``data`` then
-    holds a ``TripleResponseWrapper`` with the serialized Throwable."""
-
-    data: bytes
-    headers: list[tuple[str, str | bytes]] = field(default_factory=list)
-    trailers: list[tuple[str, str | bytes]] = field(default_factory=list)
-    exception_code: int = 0
-
-
-class TripleCallError(Exception):
-    """A call that ended without a response message: a non-OK gRPC status (from the
-    provider, or local like UNAVAILABLE / DEADLINE_EXCEEDED).  ``sent`` is False when the
-    request surely never reached a provider (safe to retry elsewhere)."""
-
-    def __init__(
-        self,
-        status: Status,
-        *,
-        sent: bool = True,
-        trailers: list[tuple[str, str | bytes]] | None = None,
-    ) -> None:
-        super().__init__(f"{status.name}: {status.message}" if status.message else status.name)
-        self.status = status
-        self.sent = sent
-        self.trailers = trailers or []
-
-    @property
-    def code(self) -> int:
-        return self.status.code
-
-    @property
-    def http(self) -> tuple[int, str]:
-        """(HTTP status, JSON error code) per ``statuses.GRPC_TO_HTTP`` (docs/triple.md)."""
-        return grpc_to_http(self.status.code)
-
-
-def status_error(status: Status, **extra: Any) -> GatewayError:
-    """The HTTP answer for a non-OK gRPC status, the same for wrapper-mode and IDL calls:
-    status and ``error.code`` from ``statuses.GRPC_TO_HTTP``, plus ``grpc_status`` (name),
-    ``grpc_code`` and ``grpc_message``."""
-    http, code = grpc_to_http(status.code)
-    return GatewayError(
-        http,
-        code,
-        status.message or status.name,
-        grpc_status=status.name,
-        grpc_code=status.code,
-        grpc_message=status.message,
-        **extra,
-    )
-
-
-def _message(details: str | None) -> str:
-    """grpc core has percent-decoded ``grpc-message``; Java's encoder also turns spaces
-    into ``+`` (see ``decode_grpc_message``)."""
-    text = details or ""
-    if "+" in text and " " not in text:
-        text = text.replace("+", " ")
-    return text
-
-
-def _pairs(md: Any) -> list[tuple[str, str | bytes]]:
-    return [(k, v) for k, v in md] if md else []
-
-
-class TripleClient:
-    """Channels to provider addresses, created on first use and kept."""
-
-    def __init__(self, settings: TripleSettings | None = None) -> None:
-        self.settings = settings or TripleSettings()
-        self._channels: dict[tuple[str, int, str], grpc.aio.Channel] = {}
-        self._methods: dict[tuple[tuple[str, int, str], str], Any] = {}
-
-    def _options(self) -> list[tuple[str, Any]]:
-        s = self.settings
-        return [
-            ("grpc.max_send_message_length", s.max_message),
-            ("grpc.max_receive_message_length", s.max_message),
-            ("grpc.enable_retries", 0),
-            ("grpc.initial_reconnect_backoff_ms", int(s.backoff_initial * 1000)),
-            ("grpc.min_reconnect_backoff_ms", int(s.backoff_initial * 1000)),
-            ("grpc.max_reconnect_backoff_ms", int(s.backoff_max * 1000)),
-            ("grpc.keepalive_time_ms", int(s.keepalive * 1000)),
-            ("grpc.primary_user_agent", f"{APP_NAME}/triple"),
-            ("grpc.client_idle_timeout_ms", 24 * 3600 * 1000),
-        ]
-
-    def channel(self, host: str, port: int, tls: Any = None) -> grpc.aio.Channel:
-        """The channel to an address; ``tls`` a ``tls.ClientTls`` (one channel per profile)
-        or None for cleartext HTTP/2."""
-        key = address_key(host, port, tls)
-        ch = self._channels.get(key)
-        if ch is None:
-            target = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
-            if tls is None:
-                ch = grpc.aio.insecure_channel(target, options=self._options())
-            else:
-                if not tls.verify:
-                    raise TripleCallError(
-                        Status(
-                            Code.UNAVAILABLE,
-                            "upstream_tls verify: false is not supported by the grpcio Triple "
-                            "client (use triple_client: lean or h2)",
-                        ),
-                        sent=False,
-                    )
-                ca, key_pem, chain = tls.read_pem()
-                creds = grpc.ssl_channel_credentials(ca, key_pem, chain)
-                opts = self._options()
-                if tls.server_name:
-                    opts.append(("grpc.ssl_target_name_override", tls.server_name))
-                ch = grpc.aio.secure_channel(target, creds, options=opts)
-            self._channels[key] = ch
-        return ch
-
-    def _method(self, host: str, port: int, path: str, tls: Any = None) -> Any:
-        key = (address_key(host, port, tls), path)
-        m = self._methods.get(key)
-        if m is None:
-            if len(self._methods) > 16384:
-                self._methods.clear()
-            m = self._methods[key] = self.channel(host, port, tls).unary_unary(path)
-        return m
-
-    @staticmethod
-    def address(address: tuple[str, int] | str | Any) -> tuple[str, int]:
-        """``(host, port)`` from a tuple, a registry ``Endpoint`` or ``"host:port"``
-        (``"[v6]:port"``)."""
-        if isinstance(address, str):
-            host, sep, port = address.rpartition(":")
-            if not sep or not port.isdigit():
-                raise ValueError(f"expected host:port, got {address!r}")
-            return host.strip("[]"), int(port)
-        if hasattr(address, "host"):
-            return address.host, address.port
-        return address[0], address[1]
-
-    def open_stream(self, address: tuple[str, int] | str | Any, path: str, timeout: float) -> Any:
-        """A raw-bytes bidi stream on the address's channel (server reflection uses it)."""
-        host, port = self.address(address)
-        return self.channel(host, port).stream_stream(path)(timeout=timeout)
-
-    def ready(self, host: str, port: int, tls: Any = None) -> bool:
-        ch = self._channels.get(address_key(host, port, tls))
-        return ch is not None and ch.get_state() == grpc.ChannelConnectivity.READY
-
-    async def unary(
-        self,
-        address: tuple[str, int] | str | Any,
-        path: str,
-        payload: bytes,
-        headers: Iterable[tuple[str, str | bytes]] | Mapping[str, str | bytes] = (),
-        timeout: float | None = None,
-        tls: Any = None,
-    ) -> TripleReply:
-        """One unary call.  ``address`` is ``(host, port)``, ``"host:port"`` or an ``Endpoint``;
-        ``path`` is ``/service/method``; ``payload`` the encoded message (protobuf or a
-        wrapper); ``headers`` lower-case names, ``-bin`` names with bytes values; ``tls`` a
-        ``tls.ClientTls`` for a provider that serves TLS (ALPN h2), None for cleartext."""
-        host, port = self.address(address)
-        md = tuple(headers.items()) if isinstance(headers, Mapping) else tuple(headers)
-        was_ready = self.ready(host, port, tls)
-        call = self._method(host, port, path, tls)(payload, metadata=md, timeout=timeout)
-        try:
-            data = await call
-            initial = _pairs(await call.initial_metadata())
-            trailers = _pairs(await call.trailing_metadata())
-        except grpc.aio.AioRpcError as e:
-            code = e.code().value[0]
-            status = Status(code, _message(e.details()))
-            sent = not (code == Code.UNAVAILABLE and not was_ready)
-            raise TripleCallError(
-                status, sent=sent, trailers=_pairs(e.trailing_metadata())
-            ) from None
-        try:
-            exc = exception_code(initial) or exception_code(trailers)
-        except TripleProtocolError as e:
-            raise TripleCallError(Status(Code.INTERNAL, str(e))) from None
-        return TripleReply(data, initial, trailers, exc)
-
-    async def close(self) -> None:
-        channels, self._channels = self._channels, {}
-        self._methods.clear()
-        for ch in channels.values():
-            try:
-                await ch.close(grace=None)
-            except Exception as e:  # closing must not raise at shutdown
-                log.debug("closing channel: %s", e)
+from tribridge.upstream.triple_grpcio import TripleClient
+from tribridge.upstream.triple_h2 import H2TripleClient
 
 
 def make_triple_client(kind: str, settings: TripleSettings | None = None) -> Any:
     """``"grpcio"`` -> ``TripleClient``; ``"h2"`` / ``"lean"`` -> ``H2TripleClient`` on that
     HTTP/2 engine (gateway/upstream/h2_engines.py).  All have the same ``unary``."""
     if kind in ("h2", "lean"):
-        from tribridge.upstream.triple_h2 import H2TripleClient
-
         return H2TripleClient(settings, kind)
     if kind == "grpcio":
         return TripleClient(settings)

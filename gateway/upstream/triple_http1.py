@@ -21,7 +21,7 @@ from typing import Any
 
 import httptools
 from tribridge.codecs.triple import Code, Status
-from tribridge.upstream.triple import APP_NAME, TripleCallError, TripleSettings
+from tribridge.upstream.triple_call import APP_NAME, TripleCallError, TripleSettings
 
 #: response headers that are HTTP's own, not provider attachments
 _HTTP_HEADERS = frozenset(

@@ -20,8 +20,9 @@ if (!setPath) {
 }
 const registry = createRegistryFromDescriptors(new Uint8Array(fs.readFileSync(setPath)));
 const Demo = registry.findService("idl.demo.v1.Demo");
-if (!Demo) {
-  console.error("descriptor set has no idl.demo.v1.Demo");
+const Ticker = registry.findService("idl.stream.v1.Ticker");
+if (!Demo && !Ticker) {
+  console.error("descriptor set has neither idl.demo.v1.Demo nor idl.stream.v1.Ticker");
   process.exit(2);
 }
 const Summary = registry.findMessage("idl.demo.v1.Summary");
@@ -75,10 +76,67 @@ function impl(tag) {
   };
 }
 
+// idl.stream.v1.Ticker (interop/protos/stream.proto): server, client and bidi streams, and
+// Inspect, which tells what the server saw of a stream (messages sent, a cancel).
+function tickerImpl() {
+  const Tick = registry.findMessage("idl.stream.v1.Tick");
+  const Num = registry.findMessage("idl.stream.v1.Num");
+  const Total = registry.findMessage("idl.stream.v1.Total");
+  const Probe = registry.findMessage("idl.stream.v1.Probe");
+  const seen = new Map(); // id -> {sent, cancelled, finished}; bounded below
+  const track = (id) => {
+    if (seen.size > 10000) seen.clear();
+    if (!seen.has(id)) seen.set(id, { sent: 0, cancelled: false, finished: false, traceparent: "" });
+    return seen.get(id);
+  };
+  const sleep = (ms, signal) =>
+    new Promise((resolve) => {
+      const t = setTimeout(resolve, ms);
+      signal.addEventListener("abort", () => { clearTimeout(t); resolve(); }, { once: true });
+    });
+  return {
+    async *count(req, ctx) {
+      const s = track(req.id);
+      s.traceparent = ctx.requestHeader.get("traceparent") || "";
+      try {
+        for (let n = 0; n < req.count; n++) {
+          if (ctx.signal.aborted) return;
+          if (req.failAt && n === req.failAt) throw new DubboError(`failed at ${n}`, req.failCode);
+          yield new Tick({ n, id: req.id, pad: "x".repeat(req.size) });
+          s.sent++;
+          if (req.delayMs) await sleep(req.delayMs, ctx.signal);
+        }
+        s.finished = true;
+      } finally {
+        if (!s.finished && ctx.signal.aborted) s.cancelled = true;
+      }
+    },
+    async sum(reqs) {
+      let sum = 0n;
+      let count = 0;
+      for await (const r of reqs) {
+        sum += BigInt(r.value);
+        count++;
+      }
+      return new Total({ sum, count });
+    },
+    async *echo(reqs) {
+      for await (const r of reqs) yield new Num({ value: r.value * 2, id: r.id });
+    },
+    async inspect(q) {
+      const s = seen.get(q.id) || { sent: 0, cancelled: false, finished: false };
+      return new Probe(s);
+    },
+  };
+}
+
 const handler = dubboNodeAdapter({
   routes(router) {
-    router.service(Demo, impl("dubbo-node"));
-    router.service(Demo, impl("dubbo-node v2"), { serviceVersion: "2.0.0", serviceGroup: "g2" });
+    if (Demo) {
+      router.service(Demo, impl("dubbo-node"));
+      router.service(Demo, impl("dubbo-node v2"), { serviceVersion: "2.0.0", serviceGroup: "g2" });
+    }
+    if (Ticker) router.service(Ticker, tickerImpl());
   },
 });
 const server = http2.createServer(handler);

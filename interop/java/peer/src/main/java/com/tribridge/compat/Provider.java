@@ -61,6 +61,13 @@ public final class Provider {
             GreetService impl = new GreetServiceImpl(gv[0] + "/" + gv[1]);
             boot.service(service(GreetService.class, impl, gv[0], gv[1], protocols));
         }
+        try { // Dubbo 3.3's streaming service (interop/java/dubbo33 only)
+            Class.forName("com.tribridge.compat.StreamExports")
+                .getMethod("export", DubboBootstrap.class, List.class)
+                .invoke(null, boot, protocols);
+        } catch (ClassNotFoundException e) {
+            // a line without streaming (2.7)
+        }
         boot.start();
         System.out.println("READY " + identity);
         System.out.flush();
@@ -70,7 +77,7 @@ public final class Provider {
         }
     }
 
-    private static <T> ServiceConfig<T> service(Class<T> iface, T impl, String group, String version,
+    static <T> ServiceConfig<T> service(Class<T> iface, T impl, String group, String version,
                                                 List<ProtocolConfig> protocols) {
         ServiceConfig<T> s = new ServiceConfig<>();
         s.setInterface(iface);
