@@ -76,7 +76,9 @@ _DECODE_RULES = (
 class IngressHost(ServiceHost, Protocol):
     """What a Dubbo2 listener reads of the gateway (``routing.app.Gateway``) besides what
     its routes read: the config (limits, registry wait), the class policy requests are
-    decoded under, and the upstream pools (payload limit, the shared Triple client)."""
+    decoded under, and the upstream pools (payload limit, the shared Triple client).  The
+    relay runtime (``relay.links``) builds its listeners from the same gateway and reads no
+    more: the ``relay`` / ``dubbo_ingress`` sections and ``pools.relay_links``."""
 
     pools: PoolSet
 
