@@ -10,10 +10,8 @@ on the side that uses it.  ``tribridge.interop`` (test peers) is left out of the
 A cycle is reported as its strongly connected component (every module that can reach every
 other through imports), with one shortest loop and the import lines that make it.
 
-``scripts/known_cycles.txt`` is a temporary allowlist for cycles other work removes in
-parallel: one component per line, its modules separated by spaces.  The check also fails
-when a listed component no longer exists exactly as listed, so the list only ever shrinks;
-an empty list is the goal.
+There is no allowlist: the redesign (issue 16) removed the last cycle, and a new one fails
+the check.
 """
 
 from __future__ import annotations
@@ -23,12 +21,10 @@ import sys
 from collections import deque
 from collections.abc import Iterable, Mapping
 from itertools import pairwise
-from pathlib import Path
 
 PACKAGE = "tribridge"
 #: test peers: production never imports them (import-linter contract), so they stay out
 EXCLUDED = ("tribridge.interop",)
-KNOWN = Path(__file__).with_name("known_cycles.txt")
 
 Graph = Mapping[str, frozenset[str]]
 
@@ -112,28 +108,6 @@ def shortest_loop(graph: Graph, component: frozenset[str]) -> list[str]:
     return [start]
 
 
-def read_known(path: Path) -> set[frozenset[str]]:
-    """The allowlist: one component per line (modules separated by spaces), ``#`` comments."""
-    out: set[frozenset[str]] = set()
-    if not path.exists():
-        return out
-    for line in path.read_text(encoding="utf-8").splitlines():
-        mods = line.split("#", 1)[0].split()
-        if mods:
-            out.add(frozenset(mods))
-    return out
-
-
-def compare(
-    found: Iterable[frozenset[str]], known: set[frozenset[str]]
-) -> tuple[list[frozenset[str]], list[frozenset[str]]]:
-    """-> (cycles not on the list, listed cycles that no longer exist as listed)."""
-    found = list(found)
-    new = [c for c in found if c not in known]
-    stale = sorted((c for c in known if c not in found), key=lambda c: sorted(c))
-    return new, stale
-
-
 def _describe(graph: object, loop: list[str]) -> str:
     lines = []
     for a, b in pairwise(loop):
@@ -144,26 +118,18 @@ def _describe(graph: object, loop: list[str]) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--known", type=Path, default=KNOWN, help="allowlist file")
-    args = ap.parse_args(argv)
+    argparse.ArgumentParser(description=__doc__.splitlines()[0]).parse_args(argv)
     import grimp  # the checker's one dependency (installed with import-linter)
 
     graph = grimp.build_graph(PACKAGE, cache_dir=None)
     prod = production_graph(graph)
     found = cycles(prod)
-    new, stale = compare(found, read_known(args.known))
-    for comp in new:
+    for comp in found:
         print(f"import cycle among {len(comp)} modules: {' '.join(sorted(comp))}")
         print(_describe(graph, shortest_loop(prod, comp)))
-    for comp in stale:
-        print(
-            f"{args.known.name} lists a cycle that no longer exists as listed (remove or "
-            f"update the line): {' '.join(sorted(comp))}"
-        )
-    if new or stale:
+    if found:
         return 1
-    print(f"import cycles: none beyond the {len(found)} listed in {args.known.name}")
+    print(f"import cycles: none among {len(prod)} production modules")
     return 0
 
 

@@ -24,6 +24,7 @@ cd "$tmp/site"
     -m tribridge.routing.serve -m tribridge.ops.hotconfig -m tribridge.ops.admin \
     -m tribridge.invoke.call -m tribridge.invoke.events -m tribridge.invoke.attempts \
     -m tribridge.invoke.replies -m tribridge.invoke.triple_calls -m tribridge.invoke.invoker \
+    -m tribridge.invoke.prepared \
     -m tribridge.ingress.routes -m tribridge.upstream.protocols -m tribridge.upstream.errors \
     -m tribridge.upstream.balancers -m tribridge.statuses -m tribridge.errors \
     -p tribridge.streaming -m tribridge.http.streaming -m tribridge.upstream.triple_stream \

@@ -3,7 +3,9 @@
 The connection's own concerns — framing, heartbeats and READONLY through the sans-IO
 ``codecs.dubbo.connection.Connection``, replies coalesced per loop iteration, back-pressure
 both ways, the partial-frame budget — apart from what the listener does with a request
-(``ingress.dubbo.DubboIngress._on_request``).
+(``ingress.dubbo.DubboIngress.on_request``).  The connection names its listener through the
+``Listener`` Protocol, what it needs of it, so the listener's module is the only one of the
+two that imports the other.
 """
 
 from __future__ import annotations
@@ -11,14 +13,27 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from tribridge.codecs.dubbo.connection import Connection, Heartbeat, ProtocolError, Request, Role
-
-if TYPE_CHECKING:
-    from tribridge.ingress.dubbo import DubboIngress
+from tribridge.codecs.dubbo.frame import Frame
+from tribridge.config.relay import IngressConfig
 
 log = logging.getLogger("tribridge.dubbo_ingress")
+
+
+class Listener(Protocol):
+    """What a consumer connection needs of its listener (``ingress.dubbo.DubboIngress``):
+    its settings and log label, admission (connection cap, allowed certificate names),
+    release, the partial-frame budget shared by all its consumers, and the request handler."""
+
+    cfg: IngressConfig
+    label: str
+
+    def accept(self, conn: Consumer, transport: asyncio.BaseTransport) -> bool: ...
+    def release(self, conn: Consumer) -> None: ...
+    def hold(self, delta: int) -> bool: ...
+    def on_request(self, conn: Consumer, fr: Frame) -> None: ...
 
 
 class Consumer(asyncio.Protocol):
@@ -29,7 +44,7 @@ class Consumer(asyncio.Protocol):
     past ``max_unread_reply_bytes``; a partial frame counts against the listener's
     ``max_buffered_frame_bytes`` and must complete within ``frame_timeout``."""
 
-    def __init__(self, ingress: DubboIngress) -> None:
+    def __init__(self, ingress: Listener) -> None:
         self.ingress = ingress
         #: framing, heartbeats, READONLY (sans-IO, codecs/dubbo/connection.py)
         self.wire = Connection(Role.SERVER, max_payload=ingress.cfg.max_payload)
@@ -46,22 +61,14 @@ class Consumer(asyncio.Protocol):
         self.transport = transport
         peer = transport.get_extra_info("peername") or ("?", 0)
         self.peer = f"{peer[0]}:{peer[1]}"
-        ing = self.ingress
-        if len(ing._conns) >= ing._cap:
-            ing.refused += 1
+        if not self.ingress.accept(self, transport):
             transport.abort()  # nothing to say in Dubbo before a request; existing ones live on
-            return
-        if not ing._admit(self, transport):
-            transport.abort()
-            return
-        transport.set_write_buffer_limits(ing.cfg.write_buffer_bytes)  # type: ignore[attr-defined]
-        ing._conns.add(self)
 
     def connection_lost(self, exc: Exception | None) -> None:
-        self.ingress._conns.discard(self)
+        self.ingress.release(self)
         self._out = []
         if self.held:
-            self.ingress._held -= self.held
+            self.ingress.hold(-self.held)
             self.held = 0
 
     def pause_writing(self) -> None:
@@ -90,7 +97,7 @@ class Consumer(asyncio.Protocol):
         buffered = wire.buffered
         if buffered != self.held and self._hold(buffered, now):
             return
-        on_request = self.ingress._on_request
+        on_request = self.ingress.on_request
         for ev in events:
             if type(ev) is Request:
                 on_request(self, ev.frame)
@@ -101,11 +108,11 @@ class Consumer(asyncio.Protocol):
     def _hold(self, buffered: int, now: float) -> bool:
         """Account a partial frame in the listener's budget; True: over it, closed."""
         ing = self.ingress
-        ing._held += buffered - self.held
+        over = ing.hold(buffered - self.held)
         if not self.held or not buffered:
             self.frame_since = now if buffered else 0.0
         self.held = buffered
-        if ing._held <= ing.cfg.max_buffered_frame_bytes:
+        if not over:
             return False
         log.warning(
             "%s: closing %s: partial frames of all consumers exceed %d bytes",
@@ -150,7 +157,7 @@ class Consumer(asyncio.Protocol):
     def abort(self) -> None:
         """Drop at once: unread input and output go (``close`` would flush them first)."""
         if self.held:
-            self.ingress._held -= self.held
+            self.ingress.hold(-self.held)
             self.held = 0
         self.wire = Connection(Role.SERVER, max_payload=self.ingress.cfg.max_payload)
         if self.transport is not None:

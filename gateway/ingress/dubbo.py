@@ -24,7 +24,7 @@ import logging
 import ssl
 import time
 from functools import partial
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from tribridge.codecs.dubbo import (
     DubboProtocolError,
@@ -41,9 +41,10 @@ from tribridge.codecs.dubbo.frame import (
     SERVICE_ERROR,
 )
 from tribridge.config.limits import DEFAULT_FD_RESERVE, connection_cap
+from tribridge.config.model import GatewayConfig
 from tribridge.config.relay import IngressConfig, norm_version
 from tribridge.ingress.consumer import Consumer
-from tribridge.ingress.routes import IngressReply, IngressRoutes, Target
+from tribridge.ingress.routes import IngressReply, IngressRoutes, ServiceHost, Target
 from tribridge.ingress.triple_bridge import (
     BridgeError,
     dubbo_response,
@@ -55,14 +56,12 @@ from tribridge.invoke.attempts import Plan
 from tribridge.invoke.invoker import Service
 from tribridge.invoke.replies import TRIPLE_FAILURES, TripleFailed
 from tribridge.registries.base import Endpoint
-from tribridge.security.policy import PolicyRefused
+from tribridge.security.policy import ClassPolicy, PolicyRefused
 from tribridge.statuses import upstream_to_dubbo
 from tribridge.upstream.errors import NoEndpoint, UpstreamError
+from tribridge.upstream.pool import PoolSet
 from tribridge.upstream.protocols import TripleTransport, UpstreamConnection, UpstreamPool
 from tribridge.upstream.triple import TripleCallError
-
-if TYPE_CHECKING:
-    from tribridge.routing.app import Gateway
 
 log = logging.getLogger("tribridge.dubbo_ingress")
 
@@ -74,6 +73,21 @@ _DECODE_RULES = (
 )
 
 
+class IngressHost(ServiceHost, Protocol):
+    """What a Dubbo2 listener reads of the gateway (``routing.app.Gateway``) besides what
+    its routes read: the config (limits, registry wait), the class policy requests are
+    decoded under, and the upstream pools (payload limit, the shared Triple client).  The
+    relay runtime (``relay.links``) builds its listeners from the same gateway and reads no
+    more: the ``relay`` / ``dubbo_ingress`` sections and ``pools.relay_links``."""
+
+    pools: PoolSet
+
+    @property
+    def cfg(self) -> GatewayConfig: ...
+    @property
+    def class_policy(self) -> ClassPolicy: ...
+
+
 class DubboIngress:
     """A Dubbo2 listener in front of the gateway's providers and relay links.
 
@@ -82,7 +96,7 @@ class DubboIngress:
 
     def __init__(
         self,
-        gw: Gateway,
+        gw: IngressHost,
         cfg: IngressConfig,
         links: dict[str, Any] | None = None,
         *,
@@ -163,6 +177,29 @@ class DubboIngress:
         self.routes.close()
         await server.wait_closed()
 
+    def accept(self, conn: Consumer, transport: asyncio.BaseTransport) -> bool:
+        """A new consumer connection: counted and bounded -> True, or refused (past the
+        connection cap, before ``start`` / after ``close``, certificate name not allowed)
+        -> False, and the consumer aborts it."""
+        if len(self._conns) >= self._cap:
+            self.refused += 1
+            return False
+        if not self._admit(conn, transport):
+            return False
+        transport.set_write_buffer_limits(self.cfg.write_buffer_bytes)  # type: ignore[attr-defined]
+        self._conns.add(conn)
+        return True
+
+    def release(self, conn: Consumer) -> None:
+        """A consumer connection is gone."""
+        self._conns.discard(conn)
+
+    def hold(self, delta: int) -> bool:
+        """Partial-frame bytes of a consumer changed by ``delta``; True: all consumers' now
+        exceed ``max_buffered_frame_bytes`` (the consumer that grew drops its connection)."""
+        self._held += delta
+        return self._held > self.cfg.max_buffered_frame_bytes
+
     def _admit(self, conn: Consumer, transport: asyncio.BaseTransport) -> bool:
         if self._server is None:
             return False
@@ -196,7 +233,7 @@ class DubboIngress:
 
     # ---- requests ------------------------------------------------------------------------
 
-    def _on_request(self, conn: Consumer, fr: Frame) -> None:
+    def on_request(self, conn: Consumer, fr: Frame) -> None:
         self.requests += 1
         rid = fr.request_id
         try:

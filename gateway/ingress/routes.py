@@ -13,7 +13,7 @@ import time
 from collections import OrderedDict
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from tribridge.codecs.dubbo.frame import SERVICE_ERROR, SERVICE_NOT_FOUND
 from tribridge.codecs.hessian2 import TypeRegistry
@@ -21,10 +21,9 @@ from tribridge.config.relay import IngressConfig, IngressRoute
 from tribridge.config.services import ServiceConfig
 from tribridge.invoke.invoker import Service
 from tribridge.registries.base import ServiceKey
+from tribridge.routing.directory import ServiceDirectory
+from tribridge.routing.state import RoutingState
 from tribridge.security.policy import known_classes
-
-if TYPE_CHECKING:
-    from tribridge.routing.app import Gateway
 
 _ROUTE_CACHE = 8192
 
@@ -67,10 +66,24 @@ class Target:
         return service_label(self.path, self.version, self.group)
 
 
+class ServiceHost(Protocol):
+    """What the ingress routes read of the gateway (``routing.app.Gateway``): the current
+    state (its services and registries), the services it serves itself, and the directory
+    that creates a service for a key the ingress is called with."""
+
+    state: RoutingState
+    directory: ServiceDirectory
+
+    @property
+    def services(self) -> Mapping[str, Service]: ...
+
+
 class IngressRoutes:
     """Routes, services (LRU) and signature allowlists of one Dubbo2 listener."""
 
-    def __init__(self, gw: Gateway, cfg: IngressConfig, label: str, not_found_hint: str) -> None:
+    def __init__(
+        self, gw: ServiceHost, cfg: IngressConfig, label: str, not_found_hint: str
+    ) -> None:
         self.gw = gw
         self.cfg = cfg
         self.label = label

@@ -5,30 +5,51 @@ builds an event only when someone listens for that type (``Events.wants``), and 
 listeners — metrics (``ops.metrics.subscribe``), tracing (``ops.tracing.subscribe``), tests —
 register themselves.  Listeners run synchronously on the event loop, in registration order;
 an exception in one propagates (a listener bug must show in tests, not vanish).
+
+The events carry the request's context typed as ``EventContext``, what listeners read and
+fill of it: the context (``invoke.call.RequestContext``) dispatches these events, so this
+module names only the Protocol and the call types import it, never the other way round.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
-if TYPE_CHECKING:
-    from tribridge.invoke.call import RequestContext
+
+class EventContext(Protocol):
+    """What listeners read and fill of one routed request's context
+    (``invoke.call.RequestContext``): metrics read its labels and start time, tracing reads
+    its tracer and incoming headers, writes the outgoing attachments and keeps its handle in
+    ``trace``, and adds reply headers at the end."""
+
+    route: str
+    service: str
+    method: str
+    started: float
+    #: the config's ``ops.tracing.Tracer`` or None (typed as ``RequestContext`` types it:
+    #: this module sits below ``ops``)
+    tracer: Any
+    headers: Mapping[str, str]
+    attachments: dict[str, str]
+    trace: Any
+
+    def add_reply_header(self, name: str, value: str) -> None: ...
 
 
 @dataclass(slots=True)
 class CallStarted:
     """A routed call is about to leave the gateway (its attachments may still change)."""
 
-    ctx: RequestContext
+    ctx: EventContext
 
 
 @dataclass(slots=True)
 class CallEnded:
     """A routed request was answered with HTTP ``status``."""
 
-    ctx: RequestContext
+    ctx: EventContext
     status: int
 
 
@@ -38,7 +59,7 @@ class AttemptFailed:
     ``retrying``: another instance is tried next.  ``ctx`` is None for calls without a
     request context (the Dubbo2 ingress forwards bytes)."""
 
-    ctx: RequestContext | None
+    ctx: EventContext | None
     service: str
     address: str
     code: str

@@ -11,7 +11,6 @@ import asyncio
 import fnmatch
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from functools import partial
 from typing import Any
 
@@ -40,6 +39,7 @@ from tribridge.invoke import attempts
 from tribridge.invoke.attempts import Plan
 from tribridge.invoke.call import Call, Outcome, RequestContext
 from tribridge.invoke.events import NO_EVENTS, Events
+from tribridge.invoke.prepared import Prepared
 from tribridge.invoke.replies import (
     TYPE_HINT,
     result_error,
@@ -58,29 +58,7 @@ from tribridge.upstream.protocols import UpstreamPool
 
 #: names other modules import from here (the call types live in ``invoke.call``, the
 #: reply mappings in ``invoke.replies``)
-__all__ = ["TYPE_HINT", "Call", "Outcome", "Prepared", "Service", "with_type_hint"]
-
-
-@dataclass(slots=True)
-class Prepared:
-    """Everything about a call that does not depend on the instance chosen."""
-
-    call: Call
-    tmpl: RequestTemplate
-    wire: list[Any]
-    eps: list[Endpoint]
-    timeout: float
-    idempotent: bool
-    hash_key: str | None
-    types: list[JavaType] | None = None
-    generic: bool = False
-    #: ``time.monotonic()`` when the call's timeout runs out (set by the attempt loop's
-    #: first run: the fast path's single attempt has its own timer)
-    deadline: float = 0.0
-    #: the instance ``send_fast`` chose when it handed over to the async path
-    first: Endpoint | None = None
-    #: ``send_fast`` started a Triple call: its future yields a ``TripleReply``
-    triple: bool = False
+__all__ = ["TYPE_HINT", "Call", "Outcome", "Service", "with_type_hint"]
 
 
 DEFAULT_POLICY = ClassPolicy()

@@ -11,14 +11,17 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from tribridge.codecs.hessian2 import HessianError, encode
 from tribridge.codecs.triple import RequestWrapperTemplate, attachments_to_headers
+from tribridge.config.services import ServiceConfig
 from tribridge.errors import GatewayError
 from tribridge.invoke import attempts
 from tribridge.invoke.call import Call, Outcome
+from tribridge.invoke.events import Events
 from tribridge.invoke.jsonmap import JSONDecodeError, dumps, loads
+from tribridge.invoke.prepared import Prepared
 from tribridge.invoke.replies import (
     GENERIC_ARG_TYPES,
     TRIPLE_FAILURES,
@@ -28,11 +31,21 @@ from tribridge.invoke.replies import (
     triple_outcome,
 )
 from tribridge.registries.base import Endpoint
+from tribridge.upstream.pool import PoolSet
 from tribridge.upstream.protocols import TripleTransport, UpstreamPool
 from tribridge.upstream.triple import APP_NAME, TripleCallError
 
-if TYPE_CHECKING:
-    from tribridge.invoke.invoker import Prepared, Service
+
+class TripleServed(Protocol):
+    """What the Triple half reads of the service it belongs to (``invoke.invoker.Service``,
+    which owns a ``TripleCalls``): its configuration, the shared clients, the pool of an
+    instance and the gateway's event listeners."""
+
+    cfg: ServiceConfig
+    pools: PoolSet
+    events: Events
+
+    def pool(self, ep: Endpoint) -> UpstreamPool: ...
 
 
 def _identity(version: str, group: str) -> list[tuple[str, str | bytes]]:
@@ -55,7 +68,7 @@ class TripleTemplate:
 class TripleCalls:
     """The Triple half of one ``Service``."""
 
-    def __init__(self, svc: Service) -> None:
+    def __init__(self, svc: TripleServed) -> None:
         self.svc = svc
         self._templates: dict[tuple[Any, ...], TripleTemplate] = {}
 

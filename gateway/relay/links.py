@@ -24,7 +24,6 @@ import random
 import ssl
 import sys
 import time
-from typing import TYPE_CHECKING
 
 from tribridge.config.relay import (
     IngressConfig,
@@ -34,12 +33,9 @@ from tribridge.config.relay import (
     TlsConfig,
 )
 from tribridge.config.upstream import UpstreamSettings
-from tribridge.ingress.dubbo import DubboIngress
+from tribridge.ingress.dubbo import DubboIngress, IngressHost
 from tribridge.upstream.errors import RelayDown
 from tribridge.upstream.pool import DubboConnection
-
-if TYPE_CHECKING:
-    from tribridge.routing.app import Gateway
 
 log = logging.getLogger("tribridge.relay")
 
@@ -259,7 +255,7 @@ def _describe(e: BaseException) -> str:
 class RelayRuntime:
     """Dubbo ingress, relay listener and outgoing links of one gateway."""
 
-    def __init__(self, gw: Gateway) -> None:
+    def __init__(self, gw: IngressHost) -> None:
         self.gw = gw
         rc: RelayConfig | None = getattr(gw.cfg, "relay", None)
         self.links: dict[str, RelayLink] = {}
@@ -309,7 +305,7 @@ class RelayRuntime:
                 await srv.close(grace)
 
 
-def attach(gw: Gateway) -> RelayRuntime | None:
+def attach(gw: IngressHost) -> RelayRuntime | None:
     """The gateway's hook: a runtime when the config has ``dubbo_ingress`` or ``relay``."""
     if getattr(gw.cfg, "relay", None) is None and getattr(gw.cfg, "dubbo_ingress", None) is None:
         return None

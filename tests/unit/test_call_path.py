@@ -299,7 +299,7 @@ async def _ingress_call(retries: int, providers: dict[str, Any], faults: dict[st
     ingress._server = object()  # accepting, as after start() (no socket in memory)
     consumer = _Consumer()
     (frame,) = FrameDecoder().feed(encode_request(7, S, "add", "II", [40, 2]))
-    ingress._on_request(consumer, frame)
+    ingress.on_request(consumer, frame)
     for _ in range(100):  # the reply comes on the loop (a task, then a callback)
         if consumer.sent:
             break

@@ -1,0 +1,39 @@
+"""A call made ready for the wire before an instance is chosen.
+
+Its own module because both halves of a service build on it: ``invoke.invoker.Service``
+prepares it (signature, arguments, template, candidates) and sends it over Dubbo2, and
+``invoke.triple_calls`` sends the same prepared call over Triple; neither half imports the
+other's module for the type.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from tribridge.codecs.dubbo import RequestTemplate
+from tribridge.codecs.hessian2 import JavaType
+from tribridge.invoke.call import Call
+from tribridge.registries.base import Endpoint
+
+
+@dataclass(slots=True)
+class Prepared:
+    """Everything about a call that does not depend on the instance chosen."""
+
+    call: Call
+    tmpl: RequestTemplate
+    wire: list[Any]
+    eps: list[Endpoint]
+    timeout: float
+    idempotent: bool
+    hash_key: str | None
+    types: list[JavaType] | None = None
+    generic: bool = False
+    #: ``time.monotonic()`` when the call's timeout runs out (set by the attempt loop's
+    #: first run: the fast path's single attempt has its own timer)
+    deadline: float = 0.0
+    #: the instance ``send_fast`` chose when it handed over to the async path
+    first: Endpoint | None = None
+    #: ``send_fast`` started a Triple call: its future yields a ``TripleReply``
+    triple: bool = False
