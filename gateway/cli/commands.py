@@ -306,28 +306,29 @@ def cmd_demo(args: argparse.Namespace) -> int:
         provider = DemoProvider(version="1.0.0", port=args.provider_port)
         await provider.start()
         streams: Any = None
-        stream_port = None
-        if no_streams is None:
-            from tribridge.interop.grpc_server import start as start_stream_server
-
-            streams, stream_port = await start_stream_server("stream")
-        cfg = parse_config(demo_config(provider.port, args.port, stream_port), "<demo>")
-        gw = Gateway(cfg)
-        await gw.start()
-        base = f"http://127.0.0.1:{gw.port}"
-        print(f"demo provider (Dubbo2) on 127.0.0.1:{provider.port}", flush=True)
-        if stream_port is not None:
-            print(f"demo streaming provider (gRPC) on 127.0.0.1:{stream_port}", flush=True)
-        print(f"tribridge gateway on {base} — try:", flush=True)
-        for line in demo_curl_lines(base, streaming=stream_port is not None):
-            print("  " + line, flush=True)
-        if no_streams is not None:
-            print(no_streams, flush=True)
-        for line in demo_contract_lines(base):
-            print(line, flush=True)
         try:
+            stream_port = None
+            if no_streams is None:
+                from tribridge.interop.grpc_server import start as start_stream_server
+
+                streams, stream_port = await start_stream_server("stream")
+            cfg = parse_config(demo_config(provider.port, args.port, stream_port), "<demo>")
+            gw = Gateway(cfg)
+            await gw.start()
+            base = f"http://127.0.0.1:{gw.port}"
+            print(f"demo provider (Dubbo2) on 127.0.0.1:{provider.port}", flush=True)
+            if stream_port is not None:
+                print(f"demo streaming provider (gRPC) on 127.0.0.1:{stream_port}", flush=True)
+            print(f"tribridge gateway on {base} — try:", flush=True)
+            for line in demo_curl_lines(base, streaming=stream_port is not None):
+                print("  " + line, flush=True)
+            if no_streams is not None:
+                print(no_streams, flush=True)
+            for line in demo_contract_lines(base):
+                print(line, flush=True)
             await serve_forever(gw)
         finally:
+            # also when the gateway cannot start (port in use): nothing left running
             await provider.close(0.5)
             if streams is not None:
                 await streams.stop(0.5)
