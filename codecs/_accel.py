@@ -30,6 +30,8 @@ ACCELERATED = (
     "tribridge.codecs.dubbo.frame",
     "tribridge.codecs.dubbo.messages",
     "tribridge.codecs.hessian2.javatypes",
+    "tribridge.codecs.hessian2.javatime",
+    "tribridge.codecs.hessian2.coercion",
 )
 ENV = "TRIBRIDGE_PURE_PYTHON"
 _HERE = Path(__file__).resolve().parent
