@@ -6,6 +6,7 @@ from . import decoder as _decoder
 from . import encoder as _encoder
 from . import javatime as _javatime
 from . import javatypes as _javatypes
+from . import plainvalues as _plainvalues
 from .coercion import coerce
 from .decoder import JAVA_STREAM_MAGIC, MAX_DEPTH, Decoder, decode
 from .encoder import Encoder, encode
@@ -33,7 +34,7 @@ from .values import (
 #: ``"compiled"`` (the Cython build of decoder.py, encoder.py, javatypes.py, coercion.py ...:
 #: ``_accel.ACCELERATED``) or ``"python"``
 #: (no compiler at install time, or ``TRIBRIDGE_PURE_PYTHON=1``)
-IMPLEMENTATION = implementation((_decoder, _encoder, _javatypes, _coercion, _javatime))
+IMPLEMENTATION = implementation((_decoder, _encoder, _javatypes, _coercion, _javatime, _plainvalues))
 
 __all__ = [
     "IMPLEMENTATION",
