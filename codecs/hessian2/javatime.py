@@ -36,6 +36,8 @@ def parse_datetime(value: Any, t: JavaType, path: str) -> _dt.datetime:
 
 
 def java_time(value: Any, t: JavaType, path: str, generic: bool) -> Any:
+    """A ``LocalDate`` / ``LocalTime`` / ``LocalDateTime`` / ``Instant``: its handle, or in a
+    generic call the ISO text ``PojoUtils.realize`` converts."""
     if not isinstance(value, str):
         raise JavaTypeError(path, t.name, value, "an ISO-8601 string")
     try:
@@ -212,7 +214,7 @@ def _zone_id(text: str) -> HessianObject:
     return HessianObject(_HL + "ZoneIdHandle", {"zoneId": text})
 
 
-_JTIME_HANDLES: dict[str, Callable[[str], HessianObject]] = {  # same keys as _JTIME_CLASSES
+_JTIME_HANDLES: dict[str, Callable[[str], HessianObject]] = {  # keys: javatypes._JTIME_CLASSES
     "java.time.ZonedDateTime": _zoned,
     "java.time.OffsetDateTime": _offset_dt,
     "java.time.OffsetTime": _offset_time,
@@ -227,6 +229,7 @@ _JTIME_HANDLES: dict[str, Callable[[str], HessianObject]] = {  # same keys as _J
 
 
 def other_java_time(value: Any, t: JavaType, path: str) -> HessianObject:
+    """Any other java.time class (the ``jtime`` kind): its handle, generic call or not."""
     if type(value) is int and t.name == "java.time.Year":
         value = str(value)
     if not isinstance(value, str):
