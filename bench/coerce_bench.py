@@ -1,4 +1,4 @@
-"""JSON -> hessian coercion (``javatypes.coerce`` / ``infer``), compiled against pure Python.
+"""JSON -> hessian coercion (``coercion.coerce`` / ``infer``), compiled against pure Python.
 
 The gateway turns every JSON argument into the exact Java value its declared type asks for
 before it encodes anything; for POJO-heavy calls that costs more than the encoding itself.
@@ -21,9 +21,10 @@ from types import ModuleType
 from typing import Any
 
 from tribridge.codecs import _accel
-from tribridge.codecs.hessian2 import javatypes
+from tribridge.codecs.hessian2 import coercion, javatypes
 
 JT = "tribridge.codecs.hessian2.javatypes"
+CO = "tribridge.codecs.hessian2.coercion"
 USER = "com.tribridge.demo.User"
 USER_FIELDS = [
     ("id", "long"),
@@ -40,22 +41,23 @@ def user(i: int) -> dict[str, Any]:
             "active": True, "email": f"u{i}@example.com"}  # fmt: skip
 
 
-def cases(jt: ModuleType) -> dict[str, Callable[[], Any]]:
+def cases(mods: dict[str, ModuleType]) -> dict[str, Callable[[], Any]]:
     """The rows, built from one implementation's own types and registry."""
+    jt, co = mods[JT], mods[CO]
     reg = jt.TypeRegistry([jt.PojoDef(USER, [(n, jt.parse_type(t)) for n, t in USER_FIELDS])])
     one, many = user(1), [user(i) for i in range(100)]
     string, pojo = jt.parse_type("java.lang.String"), jt.parse_type(USER)
     pojos = jt.parse_type(f"java.util.List<{USER}>")
     longs = jt.parse_type("java.util.Map<String, java.util.List<Long>>")
     lmap = {f"k{i}": list(range(10)) for i in range(10)}
-    c = jt.coerce
+    c = co.coerce
     return {
         "String 'world' (the bench route)": lambda: c("world", string, "args[0]", registry=reg),
         "User (6 fields)": lambda: c(one, pojo, "args[0]", registry=reg),
         "User, generic ($invoke map)": lambda: c(one, pojo, "args[0]", generic=True, registry=reg),
         "List<User> x100": lambda: c(many, pojos, "args[0]", registry=reg),
         "Map<String, List<Long>> 10 x 10": lambda: c(lmap, longs, "args[0]", registry=reg),
-        "infer (untyped) User-like object": lambda: jt.infer(one, "args[0]", True, reg),
+        "infer (untyped) User-like object": lambda: co.infer(one, "args[0]", True, reg),
         "parse_type Map<String, List<Long>>": lambda: jt.parse_type(
             "java.util.Map<String, java.util.List<Long>>"
         ),
@@ -75,10 +77,10 @@ def main() -> int:
     ap.add_argument("--repeat", type=int, default=5)
     ap.add_argument("--profile", action="store_true")
     args = ap.parse_args()
-    if _accel.implementation_of(javatypes) != "compiled":
-        raise SystemExit("javatypes is not compiled here: run scripts/setup.sh")
-    pure = _accel.pure_twins()[JT]
-    sides = {"compiled": cases(javatypes), "pure": cases(pure)}
+    if {_accel.implementation_of(m) for m in (javatypes, coercion)} != {"compiled"}:
+        raise SystemExit("javatypes / coercion are not compiled here: run scripts/setup.sh")
+    pure = _accel.pure_twins()
+    sides = {"compiled": cases({JT: javatypes, CO: coercion}), "pure": cases(pure)}
     if args.profile:
         fn = sides["pure"]["List<User> x100"]
         prof = cProfile.Profile()

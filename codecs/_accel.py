@@ -14,6 +14,7 @@ as separate module objects and ``swap`` points every already-imported name at on
 from __future__ import annotations
 
 import hashlib
+import importlib
 import importlib.machinery
 import importlib.util
 import os
@@ -23,13 +24,17 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-#: the modules compiled by the accelerated build (setup.py reads this list)
+#: the modules compiled by the accelerated build (setup.py reads this list); a module comes
+#: after the accelerated modules it imports at load time (``pure_twins`` loads them in order)
 ACCELERATED = (
+    "tribridge.codecs.hessian2.plainvalues",
     "tribridge.codecs.hessian2.decoder",
     "tribridge.codecs.hessian2.encoder",
     "tribridge.codecs.dubbo.frame",
     "tribridge.codecs.dubbo.messages",
     "tribridge.codecs.hessian2.javatypes",
+    "tribridge.codecs.hessian2.javatime",
+    "tribridge.codecs.hessian2.coercion",
 )
 ENV = "TRIBRIDGE_PURE_PYTHON"
 _HERE = Path(__file__).resolve().parent
@@ -107,17 +112,27 @@ _twins: dict[str, ModuleType] = {}
 def pure_twins() -> dict[str, ModuleType]:
     """The ``.py`` version of every accelerated module, loaded beside whatever is imported
     (same ``__name__`` and package, so their relative imports resolve to the shared
-    ``values`` / ``javatypes`` / ``errors`` modules; not registered in ``sys.modules``).
-    The twins are one closed pure-Python implementation: where one imported a class or
-    function of another accelerated module (``messages`` uses ``Decoder``), it is rebound
-    to the twin's, so a pure function stays pure whatever ``swap`` does later."""
+    ``values`` / ``errors`` modules; not registered in ``sys.modules`` once loaded).
+    The twins are one closed pure-Python implementation: while they load, each stands in
+    ``sys.modules`` for its compiled module, so a twin importing from an earlier one gets
+    the twin's objects, tables included (``decoder`` imports ``plainvalues``'
+    ``PLAIN_CONVERTERS``); and where one still holds a class or function of a compiled
+    module (imported through a package, as ``messages`` gets ``Decoder``) it is rebound to
+    the twin's, so a pure function stays pure whatever ``swap`` does later."""
     if not _twins:
-        for name in ACCELERATED:
-            spec = importlib.util.spec_from_file_location(name, source_path(name))
-            assert spec is not None and spec.loader is not None
-            mod = importlib.util.module_from_spec(spec)
-            spec.loader.exec_module(mod)
-            _twins[name] = mod
+        # the regular modules (and their packages) first: a twin importing its package
+        # must find the package complete, not run its __init__ against half-loaded twins
+        saved = {name: importlib.import_module(name) for name in ACCELERATED}
+        try:
+            for name in ACCELERATED:
+                spec = importlib.util.spec_from_file_location(name, source_path(name))
+                assert spec is not None and spec.loader is not None
+                mod = importlib.util.module_from_spec(spec)
+                sys.modules[name] = mod
+                spec.loader.exec_module(mod)
+                _twins[name] = mod
+        finally:
+            sys.modules.update(saved)
         to_pure = _mapping("python")
         for mod in _twins.values():
             ns = vars(mod)

@@ -2,7 +2,7 @@
 # C types; the .py stays the reference (and the pure-Python fallback).
 cimport cython
 
-cdef object _unpack_i, _unpack_q, _unpack_d, _unpack_h, _unpack_H, _EPOCH, _PENDING
+cdef object _unpack_i, _unpack_q, _unpack_d, _unpack_h, _unpack_H, _PENDING
 cdef dict _HANDLERS, _PLAIN_CONVERTERS
 
 cpdef str _join_surrogates(str s)

@@ -32,7 +32,8 @@ from tribridge.codecs.dubbo.messages import (
     supports_response_attachments,
 )
 from tribridge.codecs.hessian2 import MAX_DEPTH, Encoder, HessianError, encode
-from tribridge.codecs.hessian2.javatypes import JavaTypeError, parse_descriptor
+from tribridge.codecs.hessian2.javatypes import parse_descriptor
+from tribridge.codecs.hessian2.values import JavaTypeError
 from tribridge.codecs.triple import (
     RequestWrapperTemplate,
     TripleProtocolError,

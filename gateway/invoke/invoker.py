@@ -32,7 +32,7 @@ from tribridge.codecs.hessian2 import (
     coerce,
     descriptor_of,
 )
-from tribridge.codecs.hessian2.javatypes import infer
+from tribridge.codecs.hessian2.coercion import infer
 from tribridge.config.services import ServiceConfig
 from tribridge.errors import GatewayError
 from tribridge.invoke import attempts

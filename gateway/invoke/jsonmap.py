@@ -14,7 +14,7 @@ arrives as ``12.5``; send a string to keep a ``BigDecimal``'s scale.
 
 Where a ``Decimal`` may appear is only where a double could not hold the literal; a typed
 slot converts it exactly (``BigDecimal``, ``BigInteger``, ``long``) or rounds it
-(``double``), and an untyped slot sends a ``double`` (``javatypes.infer``).
+(``double``), and an untyped slot sends a ``double`` (``coercion.infer``).
 
 **Writing** (``dumps``), following Dubbo's generic conventions: ``BigDecimal`` as a string
 (no float rounding), ``BigInteger`` (and any integer) as a JSON number with every digit,

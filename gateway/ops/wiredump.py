@@ -9,7 +9,7 @@ import orjson
 from tribridge.codecs import dubbo
 from tribridge.codecs.dubbo.frame import HEADER_LEN, STATUS_NAMES
 from tribridge.codecs.hessian2 import decode, encode, parse_type
-from tribridge.codecs.hessian2.javatypes import coerce
+from tribridge.codecs.hessian2.coercion import coerce
 from tribridge.codecs.hessian2.tjson import to_tjson
 from tribridge.invoke.jsonmap import JSONDecodeError, dumps, loads
 

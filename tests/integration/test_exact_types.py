@@ -31,7 +31,8 @@ from tribridge.codecs.hessian2 import (
     encode,
     parse_type,
 )
-from tribridge.codecs.hessian2.javatypes import EMPTY_REGISTRY, infer
+from tribridge.codecs.hessian2.coercion import infer
+from tribridge.codecs.hessian2.javatypes import EMPTY_REGISTRY
 from tribridge.interop.testing import BackgroundLoop
 from tribridge.invoke import jsonmap
 
@@ -490,6 +491,6 @@ def test_value_class_replies_read_as_their_json_form() -> None:
 
 
 def test_every_java_time_class_has_a_parser() -> None:
-    from tribridge.codecs.hessian2 import javatypes
+    from tribridge.codecs.hessian2 import javatime, javatypes
 
-    assert set(javatypes._JTIME_HANDLES) == set(javatypes._JTIME_CLASSES)
+    assert set(javatime._JTIME_HANDLES) == set(javatypes._JTIME_CLASSES)

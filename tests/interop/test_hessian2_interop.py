@@ -88,7 +88,8 @@ def test_caucho_reads_class_tagged_values_in_an_untyped_pojo(
     build a real BigDecimal / BigInteger / Timestamp / UUID / Class in typed fields, in an
     Object field, in a List<Object> and in a Map<String, Object>; a JSON integer beyond 64
     bits is a BigInteger wherever nothing says otherwise."""
-    from tribridge.codecs.hessian2.javatypes import EMPTY_REGISTRY, infer
+    from tribridge.codecs.hessian2.coercion import infer
+    from tribridge.codecs.hessian2.javatypes import EMPTY_REGISTRY
     from tribridge.invoke.jsonmap import loads
 
     body = loads(
@@ -147,7 +148,8 @@ def test_caucho_rejects_an_untagged_decimal_and_the_gateway_points_at_the_fix(
     refuses it in a BigDecimal field with the message users see from Dubbo (status 40), and
     the gateway's answer to that message names the fix."""
     from tribridge.codecs.dubbo.messages import Result
-    from tribridge.codecs.hessian2.javatypes import EMPTY_REGISTRY, infer
+    from tribridge.codecs.hessian2.coercion import infer
+    from tribridge.codecs.hessian2.javatypes import EMPTY_REGISTRY
     from tribridge.config.services import ServiceConfig
     from tribridge.config.upstream import UpstreamSettings
     from tribridge.invoke.invoker import TYPE_HINT, Call, Service
@@ -179,7 +181,8 @@ def test_caucho_biginteger_reads_back_exactly(caucho: peers.LinePeer) -> None:
 def test_caucho_reads_a_class_tagged_enum_in_an_object_field(caucho: peers.LinePeer) -> None:
     """An enum where nothing declares it: ``{"class": E, "name": C}`` (README), read by Java
     as the enum constant (Caucho writes an enum object back; a HashMap would be a map)."""
-    from tribridge.codecs.hessian2.javatypes import EMPTY_REGISTRY, infer
+    from tribridge.codecs.hessian2.coercion import infer
+    from tribridge.codecs.hessian2.javatypes import EMPTY_REGISTRY
 
     color = {"class": "com.tribridge.interop.Color", "name": "BLUE"}
     box = {"class": "com.tribridge.interop.Box", "value": color}

@@ -2,7 +2,7 @@
 and the vendored Swagger UI files.
 
 The schema rules are checked against the coercion itself: values a request schema accepts
-must coerce (``javatypes.coerce``), and typical values it refuses must be refused too.
+must coerce (``coercion.coerce``), and typical values it refuses must be refused too.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from typing import Any
 import jsonschema
 import pytest
 from tribridge.codecs.hessian2 import HessianError, PojoDef, TypeRegistry, parse_type
-from tribridge.codecs.hessian2.javatypes import coerce
+from tribridge.codecs.hessian2.coercion import coerce
 from tribridge.config.model import ConfigError, parse_config
 from tribridge.contract.schemas import JavaSchemas
 

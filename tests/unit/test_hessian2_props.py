@@ -471,6 +471,7 @@ def test_compiled_frame_decoder_matches_pure(
 
 
 JT = "tribridge.codecs.hessian2.javatypes"
+CO = "tribridge.codecs.hessian2.coercion"
 #: declared types the gateway coerces JSON into (a POJO, generics, arrays, value classes)
 COERCE_TYPES = [
     "int", "long", "short", "byte", "double", "float", "boolean", "char", "java.lang.Integer",
@@ -503,7 +504,7 @@ def test_compiled_coercion_matches_pure(value: Any, type_name: str, generic: boo
     compiled, pure = _both()
     got = [
         _outcome(
-            lambda m=m: m[JT].coerce(
+            lambda m=m: m[CO].coerce(
                 value, m[JT].parse_type(type_name), "args[0]",
                 generic=generic, registry=_registry(m[JT]),
             )
@@ -511,7 +512,7 @@ def test_compiled_coercion_matches_pure(value: Any, type_name: str, generic: boo
         for m in (compiled, pure)
     ]  # fmt: skip
     assert got[0] == got[1]
-    inferred = [_outcome(lambda m=m: m[JT].infer(value, "args[0]", generic, _registry(m[JT])))
+    inferred = [_outcome(lambda m=m: m[CO].infer(value, "args[0]", generic, _registry(m[JT])))
                 for m in (compiled, pure)]  # fmt: skip
     assert inferred[0] == inferred[1]
 
@@ -529,11 +530,11 @@ def test_compiled_coercion_matches_pure(value: Any, type_name: str, generic: boo
 def test_coercion_fast_path_agrees_with_coerce(value: Any, type_name: str) -> None:
     """``_as_is`` (the no-path shortcut for fields and elements) either declines or returns
     exactly what ``coerce`` does: same value, same Python type (``Int`` vs ``Long`` vs ``int``)."""
-    for jt in _both():
-        jt = jt[JT]
+    for side in _both():
+        jt, co = side[JT], side[CO]
         t = jt.parse_type(type_name)
-        fast = jt._as_is(value, t)
-        if fast is jt._NO:
+        fast = co._as_is(value, t)
+        if fast is co._NO:
             continue
-        slow = jt.coerce(value, t, "args[0]", registry=_registry(jt))
+        slow = co.coerce(value, t, "args[0]", registry=_registry(jt))
         assert (type(fast), fast) == (type(slow), slow)

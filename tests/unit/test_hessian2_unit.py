@@ -35,7 +35,7 @@ from tribridge.codecs.hessian2 import (
     parse_type,
     parse_types,
 )
-from tribridge.codecs.hessian2.javatypes import java_float
+from tribridge.codecs.hessian2.coercion import java_float
 
 UTC = dt.UTC
 EPOCH = dt.datetime(1970, 1, 1, tzinfo=UTC)
