@@ -15,7 +15,8 @@ from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
 from tribridge.codecs.hessian2 import Decoder, HessianError, encode
-from tribridge.codecs.hessian2.javatypes import JavaType, TypeRegistry, coerce, infer
+from tribridge.codecs.hessian2.coercion import coerce, infer
+from tribridge.codecs.hessian2.javatypes import JavaType, TypeRegistry
 from tribridge.codecs.triple import (
     RequestWrapperTemplate,
     TripleProtocolError,
