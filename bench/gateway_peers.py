@@ -741,7 +741,7 @@ def profile(b: Bench, wanted: list[str]) -> None:
     throughput(peers, argparse.Namespace(**{**vars(b.args), "rounds": 1}), 1, b.tmp)
     b.stop_all([p for p in b.procs if p.pid == peers[0].pid])  # SIGTERM: cProfile writes out
     stats = pstats.Stats(str(out))
-    stats.sort_stats("tottime").print_stats(25)
+    stats.sort_stats("tottime").print_stats(int(os.environ.get("PROFILE_ROWS", "25")))
 
 
 # ---- the run ------------------------------------------------------------------------------
