@@ -740,6 +740,9 @@ def profile(b: Bench, wanted: list[str]) -> None:
           f"-d{b.args.seconds}s:", flush=True)  # fmt: skip
     throughput(peers, argparse.Namespace(**{**vars(b.args), "rounds": 1}), 1, b.tmp)
     b.stop_all([p for p in b.procs if p.pid == peers[0].pid])  # SIGTERM: cProfile writes out
+    keep = os.environ.get("PROFILE_OUT")  # the raw profile kept for pstats / snakeviz
+    if keep:
+        shutil.copyfile(out, keep)
     stats = pstats.Stats(str(out))
     stats.sort_stats("tottime").print_stats(int(os.environ.get("PROFILE_ROWS", "25")))
 

@@ -58,6 +58,10 @@ def pick(
 ) -> Endpoint:
     """One instance of ``eps`` not in ``exclude``: the balancer's choice among the
     available ones (not ejected, not READONLY), or among all when none is."""
+    if len(eps) == 1 and not exclude:
+        # one instance: every balancer answers 0 and panic mode takes it even when it is
+        # ejected or READONLY, so neither its pool nor the clock need be looked at
+        return eps[0]
     now = time.monotonic()
     usable = [e for e in eps if (e.host, e.port) not in exclude]
     if not usable:

@@ -283,11 +283,12 @@ class Service:
         which exports a key takes (a static entry without a group serves any group), so a
         call for group g2 of a service configured for g1 asks the registry for g2 instead of
         filtering g1's snapshot, which never held g2's exports."""
-        version = call.version if call.version is not None else self.cfg.version
-        group = call.group if call.group is not None else self.cfg.group
-        key = self.cfg.key
-        if (version, group) == (key.version, key.group):
-            return self.snapshot
+        cfg = self.cfg
+        version = call.version if call.version is not None else cfg.version
+        group = call.group if call.group is not None else cfg.group
+        if version == cfg.version and group == cfg.group:
+            return self.snapshot  # the common case: no ServiceKey built per call
+        key = cfg.key
         other = ServiceKey(key.interface, version, group)
         hit = self._followed.get(other)
         snap = hit[0] if hit is not None else None
@@ -351,7 +352,7 @@ class Service:
         mcfg = cfg.methods.get(call.method)
         timeout = call.timeout or (mcfg.timeout if mcfg and mcfg.timeout else cfg.timeout)
         snap = self.snapshot_for(call)
-        eps = list(snap.endpoints)
+        eps = snap.endpoints  # an immutable tuple: shared, not copied per call
         tmpl = self.template(call, types, generic, timeout, _implied_version(call, cfg, eps))
         if not eps and snap.pending:
             raise GatewayError(

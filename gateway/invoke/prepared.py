@@ -24,7 +24,7 @@ class Prepared:
     call: Call
     tmpl: RequestTemplate
     wire: list[Any]
-    eps: list[Endpoint]
+    eps: tuple[Endpoint, ...]  # the snapshot's own tuple, shared
     timeout: float
     idempotent: bool
     hash_key: str | None

@@ -71,6 +71,15 @@ def new_trace_id() -> str:
             return f"{v:032x}"
 
 
+def _new_traceparent() -> str:
+    """A new trace's ``traceparent`` (sampled): trace and span id from one random draw."""
+    v = _rand(192)
+    ids = f"{v:048x}"
+    if ids[:32] == _ZERO_TRACE or ids[32:] == _ZERO_SPAN:  # all-zero ids are invalid
+        return f"00-{new_trace_id()}-{new_span_id()}-01"
+    return f"00-{ids[:32]}-{ids[32:]}-01"
+
+
 def triple_headers(attachments: dict[str, str]) -> dict[str, str]:
     """Trace headers for a Triple call made with these attachments."""
     out = {k: attachments[k] for k in (TRACEPARENT, TRACESTATE) if k in attachments}
@@ -115,7 +124,7 @@ class Tracer:
             if not self.cfg.generate:
                 attachments.pop(TRACEPARENT, None)  # an invalid one is not forwarded
                 return None
-            tp = f"00-{new_trace_id()}-{new_span_id()}-01"
+            tp = _new_traceparent()
         else:
             tp = f"00-{parsed[0]}-{new_span_id()}-{parsed[2]}"
             ts = headers.get(TRACESTATE)

@@ -71,11 +71,13 @@ class Streams:
         """The stream kind a Java-interface route's request opens, or None (unary)."""
         m = cfg.methods.get(method)
         configured = m.stream if m is not None else ""
-        if ws.is_upgrade(req):
+        h = req.headers
+        if "upgrade" in h and ws.is_upgrade(req):
             return configured or "bidi"
         if configured:
             return configured
-        return "server" if asked_format(req.headers.get("accept")) else None
+        accept = h.get("accept")  # (every unary request passes here: no call without one)
+        return "server" if accept is not None and asked_format(accept) else None
 
     # ---- Java-interface (wrapper) mode ------------------------------------------------------
 
