@@ -2,8 +2,9 @@
 
 One provider process serves many services over one TCP connection (as Java consumers share
 a connection per address), so pools are keyed by address, not by service.  Calls on a
-connection are multiplexed by request id; a call's timeout is a ``call_later`` handle, not a
-task.  A connection that hears nothing for a heartbeat interval sends a heartbeat, and after
+connection are multiplexed by request id; the calls of one loop iteration go out in one write
+and their timeouts share one ``call_later`` handle per timeout value (no task, no handle per
+call).  A connection that hears nothing for a heartbeat interval sends a heartbeat, and after
 three silent intervals it is closed.  READONLY from a provider stops new calls to it.
 """
 
