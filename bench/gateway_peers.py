@@ -35,6 +35,9 @@ Variants:
 * ``pixiu``: Pixiu's ``dgp.filter.http.directdubboproxy`` (path ``/{app}/{interface}/{method}``,
   version / group / types in ``x-dubbo-service-*`` headers, the body ``"world"`` as the argument
   list), a static cluster endpoint;
+* ``floor`` (on request): ``bench/floor_hop.py``, the least a Python (uvloop) process must do
+  per request for this hop — parse, transcode with the compiled codec, answer, log — and
+  nothing else: what no trimming of tribridge's own work could beat on this machine;
 * ``nginx``: an nginx worker proxying to an nginx ``return 200`` backend, the bare HTTP hop.
 
 Every Dubbo gateway calls ``GreetService.greet(String)`` (group g1, version 1.0.0) on ONE
@@ -540,6 +543,14 @@ def start_peers(b: Bench, wanted: list[str], workers: int,
                          "-m", str(workers), "-c", str(cfg)])  # fmt: skip
             body = DIRECT_BODY if name == "pixiu" else BODY
             peers.append(Peer(name, port, p.pid, body, direct=b.direct_dubbo))
+        elif name == "floor":
+            if workers != 1:
+                continue  # one process by design: the floor of ONE worker
+            log = b.access_log(name)
+            cmd = [PY, str(ROOT / "bench" / "floor_hop.py"), "--port", str(port),
+                   "--provider", f"{b.host}:{b.provider_port}", *(["--log", str(log)] if log else [])]  # fmt: skip
+            p = b.spawn(cmd, tribridge_env("tribridge", sites))
+            peers.append(Peer(name, port, p.pid, direct=b.direct_dubbo))
         elif name == "nginx":
             backend = free_port()
             log = b.access_log(name)
@@ -641,12 +652,13 @@ def throughput(peers: list[Peer], args: argparse.Namespace, threads: int,
         scripts[p.name] = str(tmp / f"{p.name}.lua")
         Path(scripts[p.name]).write_text(WRK_LUA.replace("{body}", p.body))
     for p in peers:  # warm up (the JVM's JIT most of all); errors don't count
-        wrk(p.url, 2, conns, threads, scripts[p.name])
+        wrk(p.url, args.warmup, conns, threads, scripts[p.name])
     res: dict[str, dict[str, list[float]]] = {
         p.name: {"rps": [], "cpu_us": [], "errors": []} for p in peers
     }
     for r in range(args.rounds):
-        for p in peers:
+        # the order flips every round (ABBA): no variant always runs first after a pause
+        for p in peers if r % 2 == 0 else peers[::-1]:
             c0 = cpu_seconds(p.pid)
             x, n, errs = wrk(p.url, args.seconds, conns, threads, scripts[p.name])
             res[p.name]["rps"].append(x)
@@ -773,6 +785,7 @@ def parse_args() -> argparse.Namespace:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--seconds", type=int, default=5, help="per wrk run")
     ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--warmup", type=int, default=4, help="seconds of wrk per variant first")
     ap.add_argument("--connections", type=int, default=50)
     ap.add_argument("--rate", type=float, default=500.0, help="fixed rate of the latency phase")
     ap.add_argument("--requests", type=int, default=1500, help="per latency sample")
