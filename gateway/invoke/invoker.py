@@ -523,6 +523,9 @@ def _implied_version(call: Call, cfg: ServiceConfig, eps: Sequence[Endpoint]) ->
     return v if v and all(e.version == v for e in eps) else ""
 
 
+_SCALARS = frozenset((str, int, float, bool, type(None)))
+
+
 def _fields_unknown(args: Sequence[Any], types: Sequence[JavaType], reg: TypeRegistry) -> bool:
     """Whether an argument carries a POJO whose field types nobody told us.
 
@@ -531,6 +534,8 @@ def _fields_unknown(args: Sequence[Any], types: Sequence[JavaType], reg: TypeReg
     hint, a ``class`` tag), a generic call lets the provider convert each field to its own
     declared type (``PojoUtils.realize``) instead of the gateway guessing one."""
     for a, t in zip(args, types, strict=False):
+        if type(a) in _SCALARS:
+            continue  # no object can hide in it (most arguments: one type check)
         if t.kind == "class" and isinstance(a, dict) and reg.get(t.name) is None:
             return True
         if _untyped_tag(a, reg, 0):
