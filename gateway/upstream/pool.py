@@ -9,8 +9,8 @@ three silent intervals it is closed.  READONLY from a provider stops new calls t
 A provider that starts a frame and does not finish it (a header declaring a body never sent,
 or sent a byte at a time) leaves the stream unusable: every later response would be read as
 part of that frame.  Once no call that frame could answer is waiting any more (a response
-starts after its request was sent) and it has been incomplete for the call timeout of the
-call that timed out last, the connection is closed and the pool opens a fresh one.  Counted
+starts after its request was sent) and it has been incomplete for the call timeout of a call
+that timed out meanwhile, the connection is closed and the pool opens a fresh one.  Counted
 from the frame's first byte, not the last read, which a provider trickling a byte at a time
 keeps fresh; the clock is read once per frame (``Connection.frame_began``), never per read.
 """
