@@ -16,10 +16,10 @@ glue around one ``Connection``, as h11's ``Connection`` is for HTTP/1.1:
   caller re-derives "answer a two-way heartbeat with the request's serialization id".
 
 No sockets, no clocks, no event loop: timers (when to heartbeat, when a stalled partial
-frame or a silent peer is given up) stay with the caller, which reads ``mid_frame`` and
-``buffered`` to decide.  Body decoding stays in ``messages.py`` (class policy, depth and
-element limits are judged there); this module frames and classifies only, so an event
-costs one small object on the request path.
+frame or a silent peer is given up) stay with the caller, which reads ``mid_frame``,
+``frame_began`` and ``buffered`` to decide.  Body decoding stays in ``messages.py`` (class
+policy, depth and element limits are judged there); this module frames and classifies only,
+so an event costs one small object on the request path.
 """
 
 from __future__ import annotations
@@ -176,7 +176,7 @@ class Connection:
     rather fail the stream).  Request ids start at ``first_id`` and wrap as Java's signed
     64-bit counter does."""
 
-    __slots__ = ("_broken", "_decoder", "_next_id", "peer_readonly", "role")
+    __slots__ = ("_broken", "_decoder", "_next_id", "frame_began", "peer_readonly", "role")
 
     def __init__(
         self,
@@ -193,6 +193,9 @@ class Connection:
         self._broken = False
         #: the peer announced READONLY (and no WRITEABLE since)
         self.peer_readonly = False
+        #: the last ``receive_data`` ended inside a frame whose first byte was in that data
+        #: (see ``receive_data``)
+        self.frame_began = False
 
     # ---- state the caller's timers look at ------------------------------------------------
 
@@ -209,8 +212,16 @@ class Connection:
     def mid_frame(self) -> bool:
         """Inside a frame (partial header/body held, or an oversized body being skipped):
         a peer that stops here has left the stream unusable, so a caller gives it a
-        deadline (``frame_timeout``, or a call timeout on a client)."""
+        deadline (``frame_timeout``, or a call timeout on a client), counted from the read
+        that set ``frame_began`` — not from the last read, which a peer trickling one byte
+        at a time would keep fresh."""
         return self._decoder.mid_frame
+
+    @property
+    def upcoming_request_id(self) -> int:
+        """The id ``next_request_id`` returns next: a request under a smaller id was sent
+        before now (ids only grow; they wrap only after 2**63 of them)."""
+        return self._next_id
 
     @property
     def broken(self) -> bool:
@@ -227,11 +238,15 @@ class Connection:
         what was buffered, so a broken peer holds no memory."""
         if self._broken:
             return []
+        dec = self._decoder
+        held = dec.buffered
         try:
-            frames = self._decoder.feed(data)
+            frames = dec.feed(data)
         except DubboProtocolError as e:
             self._broken = True
+            self.frame_began = False
             return [ProtocolError(str(e))]
+        self.frame_began = dec.mid_frame and self._began_here(held, frames)
         events: list[ConnectionEvent] = []
         for fr in frames:
             flag = fr.flag
@@ -260,6 +275,17 @@ class Connection:
                 self.peer_readonly = False
                 return ReadOnly(False)
         return OtherEvent(fr)
+
+    def _began_here(self, held: int, frames: list[Frame]) -> bool:
+        """Still inside a frame after a read: did that frame's first byte come in that read?
+
+        A caller timing stalls stamps its clock only when it did (once per frame, not per
+        read).  ``held`` is what the decoder buffered before the read; an oversized body
+        being skipped holds nothing and was reported (``OversizeFrame``) at its header."""
+        if self._decoder.buffered:  # a partial header/body: new unless the same as before
+            return not held or bool(frames)
+        # skipping: the frame is the last one reported; new unless its header was held
+        return len(frames) > 1 or (bool(frames) and not held)
 
     # ---- bytes out -----------------------------------------------------------------------
 

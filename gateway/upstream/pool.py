@@ -6,6 +6,14 @@ connection are multiplexed by request id; the calls of one loop iteration go out
 and their timeouts share one ``call_later`` handle per timeout value (no task, no handle per
 call).  A connection that hears nothing for a heartbeat interval sends a heartbeat, and after
 three silent intervals it is closed.  READONLY from a provider stops new calls to it.
+
+A provider that starts a frame and does not finish it (a header declaring a body never sent,
+or sent a byte at a time) leaves the stream unusable: every later response would be read as
+part of that frame.  Once no call that frame could answer is waiting any more (a response
+starts after its request was sent) and it has been incomplete for the call timeout of a call
+that timed out meanwhile, the connection is closed and the pool opens a fresh one.  Counted
+from the frame's first byte, not the last read, which a provider trickling a byte at a time
+keeps fresh; the clock is read once per frame (``Connection.frame_began``), never per read.
 """
 
 from __future__ import annotations
@@ -61,7 +69,17 @@ class DubboConnection(asyncio.Protocol):
         #: the pool that counts this connection among its writable ones (see
         #: ``InstancePool.readonly``); None once the pool has let go of it
         self.pool: InstancePool | None = None
-        self.last_read = time.monotonic()
+        #: a read since the last heartbeat tick, and how many ticks in a row had none
+        #: (a flag per read: no clock on the hot path)
+        self.heard = False
+        self.silent_ticks = 0
+        #: monotonic time of the first byte of the incomplete frame, and the first request
+        #: id sent after it (both valid while ``wire.mid_frame``)
+        self.frame_since = 0.0
+        self.frame_first_id = 0
+        #: the pending stall check, and the frame (its ``frame_since``) it is for
+        self._stall_check: asyncio.TimerHandle | None = None
+        self._stall_since = 0.0
         self._hb_handle: asyncio.TimerHandle | None = None
         self._out: list[bytes] = []
         #: the transport's buffer is past ``write_buffer_bytes`` (the provider lags reading)
@@ -81,9 +99,14 @@ class DubboConnection(asyncio.Protocol):
         self.write_paused = False
 
     def data_received(self, data: bytes) -> None:
-        self.last_read = time.monotonic()
+        self.heard = True
         pending = self.pending
-        for ev in self.wire.receive_data(data):
+        wire = self.wire
+        events = wire.receive_data(data)
+        if wire.frame_began:
+            self.frame_since = time.monotonic()
+            self.frame_first_id = wire.upcoming_request_id
+        for ev in events:
             if type(ev) is Response:
                 fr = ev.frame
                 fut = pending.pop(fr.request_id, None)
@@ -116,6 +139,9 @@ class DubboConnection(asyncio.Protocol):
         self.closed = True
         if self._hb_handle is not None:
             self._hb_handle.cancel()
+        if self._stall_check is not None:
+            self._stall_check.cancel()
+            self._stall_check = None
         self._fail_all(
             ConnectionLost("connection to provider closed" + (f": {exc}" if exc else ""))
         )
@@ -194,14 +220,50 @@ class DubboConnection(asyncio.Protocol):
             fut = pending.pop(request_id, None)
             if fut is not None and not fut.done():
                 fut.set_exception(CallTimeout(f"no response from provider within {timeout:g}s"))
-        if self.wire.mid_frame and time.monotonic() - self.last_read >= timeout:
-            # A frame started and nothing came for a whole call timeout (e.g. a header that
-            # declares a body never sent): every later response would be read as part of
-            # it, so the connection is useless. Close it; the pool opens a fresh one.
-            log.warning("provider stream stalled mid-frame; closing the connection")
-            self._fail_all(ConnectionLost("provider stream stalled in the middle of a frame"))
-            if self.transport is not None:
-                self.transport.abort()
+        if self.wire.mid_frame and not self.closed:
+            self._watch_stall(timeout)
+
+    def _watch_stall(self, timeout: float) -> None:
+        """A call timed out inside a frame: once no call that frame could answer waits any
+        more, close the connection if the frame has been incomplete for ``timeout`` (now,
+        or at a check scheduled for then, if the frame is still the one open).
+
+        Counted from the frame's first byte, not the last read: a provider trickling a stuck
+        frame a byte at a time would keep the last read fresh forever.  A frame slowly
+        carrying the answer of a call still waiting is never cut.  ``pending`` keeps call
+        order and ids grow, so its first key is the oldest call waiting: O(1), and only on
+        a timeout."""
+        oldest = next(iter(self.pending), None)
+        if oldest is not None and oldest < self.frame_first_id:
+            return  # sent before the frame began: the frame may be its answer; its own
+            # timeout comes back here
+        since = self.frame_since
+        now = time.monotonic()
+        if now - since >= timeout:
+            self._stalled(now - since)
+        elif self._stall_check is None or self._stall_since != since:
+            if self._stall_check is not None:  # for a frame that has completed since
+                self._stall_check.cancel()
+            self._stall_since = since
+            self._stall_check = self.loop.call_later(
+                since + timeout - now, self._stall_check_due, since
+            )
+
+    def _stall_check_due(self, since: float) -> None:
+        self._stall_check = None
+        if not self.closed and self.wire.mid_frame and self.frame_since == since:
+            self._stalled(time.monotonic() - since)
+
+    def _stalled(self, waited: float) -> None:
+        log.warning(
+            "provider stream stalled: a frame incomplete for %.1fs answers no waiting call; "
+            "closing the connection",
+            waited,
+        )
+        self._fail_all(ConnectionLost("provider stream stalled in the middle of a frame"))
+        if self.transport is not None:
+            # abort: nothing more can be framed, and a TLS close would wait for the peer
+            self.transport.abort()
 
     def _fail_all(self, exc: UpstreamError) -> None:
         pending, self.pending = self.pending, {}
@@ -227,15 +289,20 @@ class DubboConnection(asyncio.Protocol):
     def _heartbeat(self) -> None:
         if self.closed or self.transport is None:
             return
-        idle = time.monotonic() - self.last_read
-        interval = self.settings.heartbeat_interval
-        if idle >= 3 * interval:
-            log.warning("provider silent for %.0fs; closing connection", idle)
-            # abort, not close: a TLS close waits (up to 30 s) for the silent peer's
-            # close_notify, and the calls in flight would wait with it
-            self.transport.abort()
-            return
-        if idle >= interval:
+        if self.heard:
+            self.heard = False
+            self.silent_ticks = 0
+        else:
+            self.silent_ticks += 1
+            if self.silent_ticks >= 3:
+                log.warning(
+                    "provider silent for %.0fs; closing connection",
+                    self.silent_ticks * self.settings.heartbeat_interval,
+                )
+                # abort, not close: a TLS close waits (up to 30 s) for the silent peer's
+                # close_notify, and the calls in flight would wait with it
+                self.transport.abort()
+                return
             self.transport.write(self.wire.heartbeat())
         self._schedule_heartbeat()
 

@@ -14,16 +14,18 @@ import threading
 import time
 import tracemalloc
 from collections.abc import Iterator
+from dataclasses import dataclass
 
 import pytest
 from tribridge.cli.commands import DEMO_SERVICE as S
-from tribridge.codecs.dubbo import FrameDecoder
+from tribridge.codecs.dubbo import FrameDecoder, encode_response
 from tribridge.codecs.dubbo.frame import pack_frame, pack_header
 from tribridge.interop.testing import BackgroundLoop, http_request
 
 pytestmark = pytest.mark.timeout(60)
 
 EVIL = "com.evil.Provider"
+SLOW = "com.evil.Slow"  # served by the same evil provider, with a longer call timeout
 MEMORY_BOUND = 32 * 1024 * 1024  # peak bytes a single hostile case may cost
 RESPONSE_FLAG = 0x02  # hessian2, response
 OK = 20
@@ -33,13 +35,29 @@ def h(text: str) -> bytes:
     return bytes.fromhex(text.replace(" ", ""))
 
 
+@dataclass
+class Drip:
+    """A reply sent slowly: ``head`` bytes at once, then ``chunk`` bytes every ``every`` s."""
+
+    data: bytes
+    head: int
+    chunk: int
+    every: float
+
+
 class EvilProvider:
-    """Answers every request with ``self.reply(request_id)`` bytes (frames or garbage)."""
+    """Answers every request with ``self.reply(request_id)`` bytes (frames or garbage), or
+    a ``Drip`` of them; counts connections opened and closed, and bytes dripped."""
 
     def __init__(self) -> None:
         self.reply = lambda rid: pack_frame(RESPONSE_FLAG, OK, rid, h("91 01 61"))
         self.requests = 0
+        self.connections = 0
+        self.closed = 0
+        self.dripped = 0
+        self.drip_started = 0.0
         self.port = 0
+        self._drips: set[asyncio.Task[None]] = set()
         self._server: asyncio.Server | None = None
         self._writers: set[asyncio.StreamWriter] = set()
 
@@ -50,6 +68,7 @@ class EvilProvider:
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self._writers.add(writer)
+        self.connections += 1
         dec = FrameDecoder()
         try:
             while data := await reader.read(65536):
@@ -58,16 +77,37 @@ class EvilProvider:
                         continue
                     self.requests += 1
                     out = self.reply(fr.request_id)
-                    if out:
+                    if isinstance(out, Drip):
+                        task = asyncio.ensure_future(self._drip(writer, out))
+                        self._drips.add(task)
+                        task.add_done_callback(self._drips.discard)
+                    elif out:
                         writer.write(out)
                         await writer.drain()
         except (ConnectionError, OSError):
             pass
         finally:
+            self.closed += 1
             self._writers.discard(writer)
             writer.close()
 
+    async def _drip(self, writer: asyncio.StreamWriter, d: Drip) -> None:
+        self.drip_started = time.monotonic()
+        writer.write(d.data[: d.head])
+        try:
+            for i in range(d.head, len(d.data), d.chunk):
+                await asyncio.sleep(d.every)
+                if writer.is_closing():
+                    return
+                writer.write(d.data[i : i + d.chunk])
+                await writer.drain()
+                self.dripped += len(d.data[i : i + d.chunk])
+        except (ConnectionError, OSError):
+            pass
+
     async def close(self) -> None:
+        for t in list(self._drips):
+            t.cancel()
         for w in list(self._writers):
             w.close()
         if self._server is not None:
@@ -96,13 +136,16 @@ registries:
     services:
       {S}: ["127.0.0.1:{good.port}?version=1.0.0"]
       {EVIL}: ["127.0.0.1:{evil.port}"]
+      {SLOW}: ["127.0.0.1:{evil.port}"]
 services:
   - {{interface: {S}, version: 1.0.0, methods: {{greet: [java.lang.String], add: [int, int]}}}}
   - {{interface: {EVIL}, timeout: 1s, retries: 0, methods: {{get: []}}}}
+  - {{interface: {SLOW}, timeout: 3s, retries: 0, methods: {{get: []}}}}
 routes:
   - {{method: GET, path: '/hello/{{name}}', service: {S}, call: greet,
      params: [{{from: path, name: name}}]}}
   - {{method: GET, path: /evil, service: {EVIL}, call: get}}
+  - {{method: GET, path: /evil-slow, service: {SLOW}, call: get}}
   - {{method: GET, path: /good, service: {S}, call: add,
      params: [{{from: const, value: 40, type: int}}, {{from: const, value: 2, type: int}}]}}
 auto_routes: {{prefix: /, expose: ["{S}"]}}
@@ -414,13 +457,77 @@ def test_hessian_bombs_from_a_provider(bg, env, bounded, name: str) -> None:  # 
         assert set(doc) == {"error"} and doc["error"]["code"], doc
     # the next request to the same provider gets an answer again (new connection if needed)
     evil.reply = frame(VALUE + h("05 68 65 6c 6c 6f"))
-    # a stalled stream is closed once a call times out with no byte for a whole call timeout
-    # (1 s here); each answer that still lands in the stalled frame restarts that wait, so
-    # allow a few timeouts on a loaded machine
-    deadline = time.monotonic() + 12
+    # a stalled stream is closed a call timeout (1 s here) after the stuck frame's first
+    # byte, whatever lands in it since: by the time the call above failed, or a moment
+    # later (4 timeouts of slack for a loaded machine)
+    deadline = time.monotonic() + 5
     while True:
         st2, doc2 = http_request(port, "GET", "/evil", timeout=8)
         if st2 == 200 or time.monotonic() > deadline:
             break
         time.sleep(0.1)
     assert (st2, doc2) == (200, "hello")
+
+
+class TestProviderTricklesAFrame:
+    """Slow-loris from the provider side: a response header declaring a body, then one byte
+    every 0.2 s. The connection is never silent for a call timeout, yet the frame never ends
+    and every later answer would be swallowed by it. Before the fix the connection was kept
+    (the stall was timed from the last read); now it is closed a call timeout after the
+    frame's first byte. A slow answer that does complete in time is left alone."""
+
+    def test_trickled_frame_is_closed_within_the_call_timeout(self, env, bounded) -> None:  # type: ignore[no-untyped-def]
+        port, _, evil = env
+        body = b"x" * 400  # 80 s at a byte per 0.2 s
+        evil.reply = lambda rid: Drip(
+            pack_header(RESPONSE_FLAG, OK, rid, len(body)) + body, head=16, chunk=1, every=0.2
+        )
+        closed, dripped = evil.closed, evil.dripped
+        t0 = time.monotonic()
+        st, doc = http_request(port, "GET", "/evil", timeout=8)
+        assert st == 504, doc
+        while evil.closed == closed and time.monotonic() - t0 < 6:
+            time.sleep(0.02)
+        took = time.monotonic() - t0
+        assert evil.closed > closed, "the trickled connection was kept open"
+        # the call timeout (1 s) after the frame began, with slack for a loaded machine
+        assert 0.9 <= took < 3.5, took
+        assert evil.dripped - dripped >= 3, "bytes kept arriving: never a silent timeout"
+        evil.reply = frame(VALUE + h("05 68 65 6c 6c 6f"))
+        opened = evil.connections
+        assert http_request(port, "GET", "/evil", timeout=8) == (200, "hello")
+        assert evil.connections == opened + 1, "the answer came on a fresh connection"
+
+    def test_slow_answer_a_call_still_waits_for_is_not_cut(self, env, bounded) -> None:  # type: ignore[no-untyped-def]
+        """A 3 s call's 40 KB answer arrives over ~1.2 s on the connection it shares with a
+        1 s call that times out meanwhile (its answer never comes): the frame is still
+        wanted, so it is not cut and the connection stays."""
+        port, _, evil = env
+        value = "y" * 40_000
+        asked: list[int] = []
+
+        def reply(rid: int) -> Drip | bytes:
+            asked.append(rid)
+            if len(asked) == 1:
+                return b""  # the 1 s call: never answered
+            data = encode_response(rid, value)
+            return Drip(data, head=16, chunk=len(data) // 20 + 1, every=0.06)
+
+        evil.reply = reply
+        closed, opened = evil.closed, evil.connections
+        timed_out: list[tuple[int, float]] = []
+
+        def short() -> None:
+            timed_out.append((http_request(port, "GET", "/evil", timeout=8)[0], time.monotonic()))
+
+        thread = threading.Thread(target=short)
+        thread.start()
+        time.sleep(0.3)
+        st, doc = http_request(port, "GET", "/evil-slow", timeout=8)
+        done = time.monotonic()
+        thread.join(10)
+        assert (st, doc) == (200, value), (st, str(doc)[:200])
+        assert len(asked) == 2 and timed_out and timed_out[0][0] == 504
+        # the 1 s call timed out while the slow answer was on its way
+        assert evil.drip_started < timed_out[0][1] < done
+        assert (evil.closed, evil.connections) == (closed, opened), "the connection was cut"

@@ -8,6 +8,7 @@ import asyncio
 import dataclasses
 import random
 import struct
+import time
 from typing import Any
 
 import pytest
@@ -39,6 +40,7 @@ from tribridge.codecs.dubbo.connection import (
 )
 from tribridge.codecs.dubbo.frame import SKIP_FLOOR
 from tribridge.config.upstream import UpstreamSettings
+from tribridge.upstream.errors import CallTimeout, ConnectionLost
 from tribridge.upstream.pool import DubboConnection
 
 FASTJSON2 = 23
@@ -240,6 +242,57 @@ def test_client_skipping_holds_no_body_bytes() -> None:
     assert not conn.mid_frame
 
 
+ANSWER = encode_response(30, "done")
+
+
+def frame_starts(stream: bytes) -> list[int]:
+    """Offsets where the frames of a well-formed stream begin (read from their headers)."""
+    starts, off = [], 0
+    while off < len(stream):
+        starts.append(off)
+        off += 16 + int.from_bytes(stream[off + 12 : off + 16], "big")
+    return starts
+
+
+@pytest.mark.parametrize(
+    ("role", "stream", "limit"),
+    [
+        (Role.SERVER, STREAM_TO_SERVER, 1 << 20),
+        (Role.CLIENT, STREAM_TO_CLIENT, 1 << 20),
+        (Role.CLIENT, _oversize_stream(64) * 2 + ANSWER, 64),  # skipped bodies too
+    ],
+    ids=["server", "client", "client-skipping"],
+)
+def test_frame_began_marks_the_read_holding_the_first_byte_of_the_open_frame(
+    role: Role, stream: bytes, limit: int
+) -> None:
+    """The stall clock of the upstream pool starts at the read ``frame_began`` marks: the
+    read where the still-incomplete frame began — never a later read inside it (a provider
+    trickling a stuck frame byte by byte must not restart it), always a read that ends a
+    frame and starts the next."""
+    starts = frame_starts(stream)
+    for chunks in splits(stream):
+        conn = Connection(role, max_payload=limit)
+        pos = 0
+        for c in chunks:
+            conn.receive_data(c)
+            end = pos + len(c)
+            mid = end < len(stream) and end not in starts
+            began = mid and max(s for s in starts if s < end) >= pos
+            assert (conn.mid_frame, conn.frame_began) == (mid, began), (
+                [len(c) for c in chunks], pos, end
+            )
+            pos = end
+
+
+def test_frame_began_is_cleared_by_a_broken_stream() -> None:
+    conn = Connection(Role.CLIENT)
+    conn.receive_data(ANSWER + b"\xda")
+    assert conn.frame_began
+    (ev,) = conn.receive_data(b"\x00" * 20)  # magic 0xda00
+    assert isinstance(ev, ProtocolError) and not conn.frame_began
+
+
 def test_oversize_request_from_a_provider_is_reported_as_such() -> None:
     conn = Connection(Role.CLIENT, max_payload=64)
     (ev,) = conn.receive_data(pack_frame(0xA2, 0, 5, b"R" * 200))
@@ -386,6 +439,132 @@ async def test_upstream_closes_on_a_protocol_error_and_fails_calls_in_flight() -
     assert t.aborted and fut.done()
     with pytest.raises(Exception, match="malformed frame: bad magic"):
         fut.result()
+    conn.connection_lost(None)
+
+
+def _upstream(**settings: Any) -> tuple[DubboConnection, _Transport]:
+    conn = DubboConnection(
+        asyncio.get_running_loop(), UpstreamSettings(heartbeat_interval=0, **settings)
+    )
+    t = _Transport()
+    conn.connection_made(t)  # type: ignore[arg-type]
+    return conn, t
+
+
+def _call(conn: DubboConnection, timeout: float) -> tuple[int, asyncio.Future[Frame]]:
+    rid = conn.next_id()
+    return rid, conn.call(rid, encode_heartbeat(rid), timeout)
+
+
+async def test_upstream_closes_a_frame_trickled_past_the_call_timeout() -> None:
+    """A provider answers with a header and then one byte every 50 ms: never silent for a
+    call timeout (0.3 s), yet the frame never ends; closed once 0.3 s have passed since its
+    first byte, and the calls stuck behind it fail at once."""
+    conn, t = _upstream()
+    rid, fut = _call(conn, 0.3)
+    t0 = time.monotonic()
+    conn.data_received(header(0x02, 20, rid, 10_000))
+    behind: asyncio.Future[Frame] | None = None
+    while not t.aborted and time.monotonic() - t0 < 5:
+        await asyncio.sleep(0.05)
+        if behind is None:
+            _, behind = _call(conn, 30)
+        conn.data_received(b"x")
+    took = time.monotonic() - t0
+    assert t.aborted, "the trickled frame kept the connection open"
+    assert 0.25 <= took < 2.0, took
+    with pytest.raises(CallTimeout):
+        fut.result()
+    assert behind is not None and behind.done()
+    with pytest.raises(ConnectionLost, match="stalled in the middle of a frame"):
+        behind.result()
+    conn.connection_lost(None)
+
+
+async def test_upstream_keeps_a_stream_whose_frames_keep_completing() -> None:
+    """Every read ends inside a frame (pipelined responses cut mid-frame) for 1 s, more
+    than the call timeout that expires meanwhile; each completed frame restarts the clock,
+    so the connection stays and answers the next call."""
+    conn, t = _upstream()
+    _, lost = _call(conn, 0.2)  # never answered: its timeout looks at the stream
+    one = encode_response(1000, "v" * 40)
+    stream = b"".join(encode_response(1000 + i, "v" * 40) for i in range(25))
+    half = len(one) // 2
+    conn.data_received(stream[:half])
+    t0 = time.monotonic()
+    for k in range(24):  # chunk k: the second half of frame k, the first half of frame k+1
+        await asyncio.sleep(0.04)
+        conn.data_received(stream[k * len(one) + half : (k + 1) * len(one) + half])
+        assert conn.wire.mid_frame and not t.aborted
+    assert time.monotonic() - t0 > 0.5  # well past the 0.2 s timeout, and its check
+    with pytest.raises(CallTimeout):
+        lost.result()
+    conn.data_received(stream[24 * len(one) + half :])
+    rid, fut = _call(conn, 1)
+    conn.data_received(encode_response(rid, "still here"))
+    assert decode_response(fut.result()).value == "still here" and not t.aborted
+    conn.connection_lost(None)
+
+
+async def test_upstream_keeps_a_slow_frame_a_longer_call_still_waits_for() -> None:
+    """A 2 s call's answer arrives slowly (0.7 s) while a 0.2 s call times out: a call
+    the frame may answer still waits, so the frame is not cut."""
+    conn, t = _upstream()
+    rid, slow = _call(conn, 2.0)
+    _, short = _call(conn, 0.2)
+    answer = encode_response(rid, "y" * 2000)
+    step = len(answer) // 10 + 1
+    for i in range(0, len(answer), step):
+        conn.data_received(answer[i : i + step])
+        await asyncio.sleep(0.07)
+    with pytest.raises(CallTimeout):
+        short.result()
+    assert decode_response(slow.result()).value == "y" * 2000
+    await asyncio.sleep(0.05)
+    assert not t.aborted and conn.usable
+    conn.connection_lost(None)
+
+
+async def test_upstream_stall_check_follows_the_frame_now_open() -> None:
+    """A check scheduled for a frame that then completed does not close the connection,
+    and a frame that stalls after it is caught by the next timeout."""
+    conn, t = _upstream()
+    _, first = _call(conn, 1.0)
+    await asyncio.sleep(0.5)
+    other = encode_response(999, "z")  # an answer nobody waits for, begun after ``first``
+    conn.data_received(other[:5])
+    while not first.done():
+        await asyncio.sleep(0.01)
+    # ``first`` timed out 0.5 s into ``other``: a check is due 0.5 s from now
+    assert conn._stall_check is not None and not t.aborted
+    conn.data_received(other[5:] + header(0x02, 20, 77, 50))  # done; a stuck frame begins
+    while conn._stall_check is not None:
+        await asyncio.sleep(0.02)
+    assert not t.aborted  # the check (for ``other``) came and went
+    _, late = _call(conn, 0.2)
+    t0 = time.monotonic()
+    while not t.aborted and time.monotonic() - t0 < 3:
+        await asyncio.sleep(0.02)
+    assert t.aborted and time.monotonic() - t0 < 1.5
+    with pytest.raises(CallTimeout):
+        late.result()
+    conn.connection_lost(None)
+
+
+async def test_upstream_heartbeat_ticks_count_silent_intervals() -> None:
+    """A tick after a read sends nothing; a silent one sends a heartbeat; the third
+    silent tick in a row closes the connection (three silent heartbeat intervals)."""
+    conn, t = _upstream()
+    conn._heartbeat()
+    assert len(t.written) == 1 and t.written[0][2] & 0x20  # a two-way event: heartbeat
+    conn.data_received(encode_heartbeat_response(int.from_bytes(t.written[0][4:12], "big")))
+    conn._heartbeat()
+    assert len(t.written) == 1 and not t.aborted
+    conn._heartbeat()
+    conn._heartbeat()
+    assert len(t.written) == 3 and not t.aborted
+    conn._heartbeat()
+    assert t.aborted and len(t.written) == 3
     conn.connection_lost(None)
 
 
