@@ -25,7 +25,6 @@ from typing import Any
 import httptools
 import orjson
 import uvloop
-
 from tribridge.codecs.dubbo import FrameDecoder, RequestTemplate, decode_response
 
 SERVICE = "com.tribridge.compat.GreetService"
