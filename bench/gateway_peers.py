@@ -35,7 +35,7 @@ Variants:
 * ``pixiu``: Pixiu's ``dgp.filter.http.directdubboproxy`` (path ``/{app}/{interface}/{method}``,
   version / group / types in ``x-dubbo-service-*`` headers, the body ``"world"`` as the argument
   list), a static cluster endpoint;
-* ``floor`` (on request): ``bench/floor_hop.py``, the least a Python (uvloop) process must do
+* ``floor``: ``bench/floor_hop.py``, the least a Python (uvloop) process must do
   per request for this hop — parse, transcode with the compiled codec, answer, log — and
   nothing else: what no trimming of tribridge's own work could beat on this machine;
 * ``nginx``: an nginx worker proxying to an nginx ``return 200`` backend, the bare HTTP hop.
@@ -91,7 +91,7 @@ ANSWER = f'"{GREETING}"'.encode()
 TICK = os.sysconf("SC_CLK_TCK")
 #: set by the outer run for the inner one: "<namespace> <private address>"
 NETNS_ENV = "TRIBRIDGE_BENCH_NETNS"
-DEFAULT_VARIANTS = "tribridge,tribridge-pure,pixiu-zk,pixiu,nginx"
+DEFAULT_VARIANTS = "tribridge,tribridge-pure,floor,pixiu-zk,pixiu,nginx"
 PHASES = ("throughput", "latency", "workers2")  # the default; "profile" on request
 JVM_FLAGS = [
     "-XX:+UseSerialGC",
