@@ -1,4 +1,5 @@
-"""Session-wide real peers: started once, stopped by PID at the end."""
+"""Session-wide real peers (started once, stopped by PID at the end), and the fixtures many
+modules share."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from typing import Any
 import pytest
 from tribridge.codecs import _accel, dubbo, hessian2
 from tribridge.interop import peers
+from tribridge.interop.testing import BackgroundLoop
 
 #: test modules run once per codec implementation (compiled, then pure Python)
 CODEC_TEST_MODULES = frozenset(
@@ -118,6 +120,43 @@ def registry_ls_row(url: str, service: str, address: str) -> list[str]:
     hit = [c for c in rows if len(c) > 1 and c[1] == address]
     assert hit, r.stdout
     return hit[0]
+
+
+# ---- shared by many modules -------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def bg() -> Iterator[BackgroundLoop]:
+    """An event loop in a thread for the module's providers, gateways and emulators (one per
+    module, so nothing one module starts outlives it). A module that wants another loop (the
+    plugin's session ``tribridge_loop``, a parametrized one) defines its own ``bg``."""
+    with BackgroundLoop() as loop:
+        yield loop
+
+
+@pytest.fixture(scope="module")
+def emu(bg: BackgroundLoop) -> Iterator[Any]:
+    """The Eureka emulator (interop/eureka_emulator.py) on the module's loop, evicting
+    lapsed leases every 0.2 s."""
+    from tribridge.interop.eureka_emulator import EurekaEmulator
+
+    e = bg.run(EurekaEmulator(eviction_interval=0.2).start())
+    try:
+        yield e
+    finally:
+        bg.run(e.stop())
+
+
+@pytest.fixture(scope="session")
+def grpc_peer() -> Iterator[Any]:
+    """A plain gRPC Triple server (interop/triple_peers.py), once per session."""
+    from tribridge.interop.triple_peers import start_peer
+
+    peer = start_peer("grpc", free_port())
+    try:
+        yield peer
+    finally:
+        peer.close()
 
 
 @pytest.fixture(scope="session")

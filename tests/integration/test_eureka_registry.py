@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -22,21 +22,6 @@ from tests.conftest import registry_ls_row, tb
 from tests.helpers.gateways import demo_via_registry
 
 VERSION_HDR = {"x-dubbo-version": "1.0.0"}
-
-
-@pytest.fixture(scope="module")
-def bg() -> Iterator[BackgroundLoop]:
-    with BackgroundLoop() as loop:
-        yield loop
-
-
-@pytest.fixture(scope="module")
-def emu(bg: BackgroundLoop) -> Iterator[EurekaEmulator]:
-    e = bg.run(EurekaEmulator(eviction_interval=0.2).start())
-    try:
-        yield e
-    finally:
-        bg.run(e.stop())
 
 
 def on_loop(bg: BackgroundLoop, fn: Callable[..., Any], *args: Any, **kw: Any) -> Any:

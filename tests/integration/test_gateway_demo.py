@@ -4,23 +4,11 @@ from __future__ import annotations
 
 import socket
 import time
-from collections.abc import Iterator
 
 import pytest
 from tribridge.cli.commands import DEMO_SERVICE as S
 from tribridge.cli.commands import demo_config
 from tribridge.interop.testing import BackgroundLoop, http_request
-
-
-@pytest.fixture(scope="module")
-def bg() -> Iterator[BackgroundLoop]:
-    with BackgroundLoop() as loop:
-        yield loop
-
-
-@pytest.fixture(scope="module")
-def provider(bg: BackgroundLoop):  # type: ignore[no-untyped-def]
-    return bg.start_provider(version="1.0.0")
 
 
 @pytest.fixture(scope="module")

@@ -116,12 +116,6 @@ class EvilProvider:
 
 
 @pytest.fixture(scope="module")
-def bg() -> Iterator[BackgroundLoop]:
-    with BackgroundLoop() as loop:
-        yield loop
-
-
-@pytest.fixture(scope="module")
 def env(bg: BackgroundLoop):  # type: ignore[no-untyped-def]
     good = bg.start_provider(version="1.0.0")
     evil = bg.run(EvilProvider().start())

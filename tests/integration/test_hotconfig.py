@@ -6,7 +6,6 @@ from __future__ import annotations
 import http.client
 import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import orjson
@@ -15,12 +14,6 @@ import yaml
 from tribridge.cli.commands import DEMO_SERVICE as S
 from tribridge.config.model import ConfigError, parse_config
 from tribridge.interop.testing import BackgroundLoop, http_request
-
-
-@pytest.fixture(scope="module")
-def bg() -> Iterator[BackgroundLoop]:
-    with BackgroundLoop() as loop:
-        yield loop
 
 
 @pytest.fixture(scope="module")

@@ -8,7 +8,7 @@ import datetime as dt
 import ipaddress
 import ssl
 import time
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
@@ -346,12 +346,6 @@ async def test_start_never_fails_when_the_api_is_down() -> None:
 
 
 # ---- through the gateway -------------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def bg() -> Iterator[BackgroundLoop]:
-    with BackgroundLoop() as loop:
-        yield loop
 
 
 def on_loop(bg: BackgroundLoop, fn: Callable[..., Any], *args: Any) -> Any:

@@ -86,12 +86,6 @@ def wait_for(pred: Callable[[], Any], timeout: float = 8.0, what: str = "conditi
         time.sleep(0.02)
 
 
-@pytest.fixture(scope="module")
-def bg() -> Iterator[BackgroundLoop]:
-    with BackgroundLoop() as loop:
-        yield loop
-
-
 def on_loop(bg: BackgroundLoop, fn: Callable[..., Any], *args: Any, **kw: Any) -> Any:
     async def go() -> Any:
         return fn(*args, **kw)

@@ -25,12 +25,6 @@ from tribridge.registries.base import RegistryError, ServiceKey
 from tribridge.registries.nacos import NacosRegistry
 
 
-@pytest.fixture(scope="module")
-def bg() -> Iterator[BackgroundLoop]:
-    with BackgroundLoop() as loop:
-        yield loop
-
-
 def gateway_yaml(address: str, query: str = "", **kw: str) -> str:
     q = "timeout=1000&refresh=1" + (f"&{query}" if query else "")
     return f"""

@@ -4,15 +4,12 @@ returned as ``x-dubbo-attachment-<name>`` HTTP response headers, only when confi
 from __future__ import annotations
 
 import http.client
-from collections.abc import Iterator
 
 import orjson
 import pytest
 from tribridge.config.model import ConfigError, parse_config
 from tribridge.interop.testing import BackgroundLoop
-from tribridge.interop.triple_peers import DEMO_SERVICE, SERVICE, TriplePeer, start_peer
-
-from tests.conftest import free_port
+from tribridge.interop.triple_peers import DEMO_SERVICE, SERVICE, TriplePeer
 
 
 def post(port: int, path: str, body: object, headers: dict[str, str] | None = None):  # type: ignore[no-untyped-def]
@@ -49,21 +46,6 @@ auto_routes: {{prefix: /, expose: ["com.tribridge.*"]}}
 
 def attachment_headers(h: dict[str, str]) -> dict[str, str]:
     return {k: v for k, v in h.items() if k.startswith("x-dubbo-attachment-")}
-
-
-@pytest.fixture(scope="module")
-def bg() -> Iterator[BackgroundLoop]:
-    with BackgroundLoop() as loop:
-        yield loop
-
-
-@pytest.fixture(scope="module")
-def grpc_peer() -> Iterator[TriplePeer]:
-    peer = start_peer("grpc", free_port())
-    try:
-        yield peer
-    finally:
-        peer.close()
 
 
 @pytest.mark.parametrize("client", ["grpcio", "lean"])

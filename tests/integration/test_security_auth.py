@@ -19,7 +19,7 @@ from jwt.algorithms import ECAlgorithm, RSAAlgorithm
 from tribridge.cli.commands import DEMO_SERVICE as S
 from tribridge.cli.commands import demo_config
 from tribridge.config.model import ConfigError, parse_config
-from tribridge.interop.testing import BackgroundLoop, http_request
+from tribridge.interop.testing import http_request
 
 ISS = "https://issuer.test"
 AUD = "tribridge"
@@ -84,17 +84,6 @@ class Jwks:
     def close(self) -> None:
         self.server.shutdown()
         self.server.server_close()
-
-
-@pytest.fixture(scope="module")
-def bg() -> Iterator[BackgroundLoop]:
-    with BackgroundLoop() as loop:
-        yield loop
-
-
-@pytest.fixture(scope="module")
-def provider(bg: BackgroundLoop):  # type: ignore[no-untyped-def]
-    return bg.start_provider(version="1.0.0")
 
 
 @pytest.fixture(scope="module")

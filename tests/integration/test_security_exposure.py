@@ -3,25 +3,12 @@ never sees a request (asserted on the provider's own request counter)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 from tribridge.cli.commands import DEMO_SERVICE as S
 from tribridge.cli.commands import demo_config
 from tribridge.config.model import ConfigError, parse_config
-from tribridge.interop.testing import BackgroundLoop, http_request
+from tribridge.interop.testing import http_request
 from tribridge.security.exposure import Exposure, reserved_method
-
-
-@pytest.fixture(scope="module")
-def bg() -> Iterator[BackgroundLoop]:
-    with BackgroundLoop() as loop:
-        yield loop
-
-
-@pytest.fixture(scope="module")
-def provider(bg: BackgroundLoop):  # type: ignore[no-untyped-def]
-    return bg.start_provider(version="1.0.0")
 
 
 def config(port: int, *, auto: str = "", service_extra: str = "", registry_extra: str = "") -> str:

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import logging
 import socket
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import orjson
@@ -156,17 +156,6 @@ def raw_request(
         return status, orjson.loads(payload)
     except orjson.JSONDecodeError:
         return status, payload
-
-
-@pytest.fixture(scope="module")
-def bg() -> Iterator[BackgroundLoop]:
-    with BackgroundLoop() as loop:
-        yield loop
-
-
-@pytest.fixture(scope="module")
-def provider(bg: BackgroundLoop) -> Any:
-    return bg.start_provider(version="1.0.0")
 
 
 def gateway_config(provider_port: int) -> str:

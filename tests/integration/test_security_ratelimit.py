@@ -11,7 +11,6 @@ import pytest
 from tribridge.cli.commands import DEMO_SERVICE as S
 from tribridge.cli.commands import demo_config
 from tribridge.config.model import ConfigError, parse_config
-from tribridge.interop.testing import BackgroundLoop
 from tribridge.security.ratelimit import TokenBuckets, parse_rate, retry_after
 
 
@@ -40,17 +39,6 @@ def test_parse_rate_and_retry_after() -> None:
         with pytest.raises(ValueError):
             parse_rate(bad)
     assert retry_after(0.01) == "1" and retry_after(2.2) == "3"
-
-
-@pytest.fixture(scope="module")
-def bg() -> Iterator[BackgroundLoop]:
-    with BackgroundLoop() as loop:
-        yield loop
-
-
-@pytest.fixture(scope="module")
-def provider(bg: BackgroundLoop):  # type: ignore[no-untyped-def]
-    return bg.start_provider(version="1.0.0")
 
 
 @pytest.fixture(scope="module")

@@ -7,30 +7,18 @@ import http.client
 import json
 import socket
 import ssl
-from collections.abc import Iterator
 
 import pytest
 from tribridge.cli.commands import DEMO_SERVICE as S
 from tribridge.cli.commands import demo_config
 from tribridge.config.model import ConfigError, parse_config
 from tribridge.interop.certs import Pki, make_pki
-from tribridge.interop.testing import BackgroundLoop, http_request
+from tribridge.interop.testing import http_request
 
 
 @pytest.fixture(scope="module")
 def pki(tmp_path_factory) -> Pki:  # type: ignore[no-untyped-def]
     return make_pki(tmp_path_factory.mktemp("pki"))
-
-
-@pytest.fixture(scope="module")
-def bg() -> Iterator[BackgroundLoop]:
-    with BackgroundLoop() as loop:
-        yield loop
-
-
-@pytest.fixture(scope="module")
-def provider(bg: BackgroundLoop):  # type: ignore[no-untyped-def]
-    return bg.start_provider(version="1.0.0")
 
 
 def client_ctx(pki: Pki, cert: object = None) -> ssl.SSLContext:

@@ -11,7 +11,6 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import orjson
@@ -59,12 +58,6 @@ def wait_for(pred, timeout: float, what: str):  # type: ignore[no-untyped-def]
             last = e
         time.sleep(0.1)
     raise AssertionError(f"timed out waiting for {what}; last: {last!r}")
-
-
-@pytest.fixture(scope="module")
-def bg() -> Iterator[BackgroundLoop]:
-    with BackgroundLoop() as loop:
-        yield loop
 
 
 def write_config(path: Path, provider_port: int, port: int, admin: int, *, add: bool) -> str:

@@ -16,21 +16,6 @@ from tribridge.interop.eureka_emulator import EurekaEmulator
 from tribridge.interop.testing import BackgroundLoop, http_request
 
 
-@pytest.fixture(scope="module")
-def bg() -> Iterator[BackgroundLoop]:
-    with BackgroundLoop() as loop:
-        yield loop
-
-
-@pytest.fixture(scope="module")
-def emu(bg: BackgroundLoop) -> Iterator[EurekaEmulator]:
-    e = bg.run(EurekaEmulator(eviction_interval=0.2).start())
-    try:
-        yield e
-    finally:
-        bg.run(e.stop())
-
-
 def start_eureka_js() -> peers.LinePeer:
     node = peers._require_node_modules("eureka-js-client")
     peer = peers.LinePeer([node, "eureka_client.js"], cwd=peers.NODE_DIR, name="eureka-js-client")

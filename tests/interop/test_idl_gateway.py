@@ -69,12 +69,6 @@ def node_demo(descriptor_set: Path) -> Iterator[ReadyProcess]:
         yield srv
 
 
-@pytest.fixture(scope="module")
-def bg() -> Iterator[BackgroundLoop]:
-    with BackgroundLoop() as loop:
-        yield loop
-
-
 BACKENDS = {
     # name: (server fixture, idl source, protocol, expected Summary.server)
     "grpcio-reflection": ("grpcio_demo", "{reflection: true}", "grpc", "grpcio"),

@@ -25,12 +25,6 @@ def servers() -> Iterator[dict[str, ReadyProcess]]:
         yield {"v1": v1, "v1alpha": v1alpha}
 
 
-@pytest.fixture(scope="module")
-def bg() -> Iterator[BackgroundLoop]:
-    with BackgroundLoop() as loop:
-        yield loop
-
-
 def _describe(bg: BackgroundLoop, port: int, reflection: str) -> tuple[int, object]:
     gw = bg.start_gateway(idl_config(port, f"{{reflection: {reflection}}}"))
     return http_request(gw.port, "POST", f"/{SVC}/Describe", PERSON)

@@ -5,7 +5,6 @@ Java stack trace Dubbo appends stays in the gateway's log, and ``tribridge call`
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import orjson
@@ -29,12 +28,6 @@ services:
   - {{interface: {TYPES}, version: "{version}", call: generic}}
 auto_routes: {{prefix: /, expose: ["{TYPES}"]}}
 """
-
-
-@pytest.fixture(scope="module")
-def bg() -> Iterator[BackgroundLoop]:
-    with BackgroundLoop() as loop:
-        yield loop
 
 
 def address(java_peers: Any, key: str) -> str:

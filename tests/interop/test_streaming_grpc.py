@@ -85,12 +85,6 @@ def ticker(request: pytest.FixtureRequest) -> Peer:
 
 
 @pytest.fixture(scope="module")
-def bg() -> Iterator[BackgroundLoop]:
-    with BackgroundLoop() as loop:
-        yield loop
-
-
-@pytest.fixture(scope="module")
 def gw(bg: BackgroundLoop, ticker: ReadyProcess):  # type: ignore[no-untyped-def]
     extra = "streaming: {keepalive: 200ms, max_streams: 200, websocket_max_message: 4096}"
     return bg.start_gateway(config(ticker, extra))

@@ -8,7 +8,6 @@ from __future__ import annotations
 import asyncio
 import http.client
 import time
-from collections.abc import Iterator
 
 import orjson
 import pytest
@@ -22,12 +21,6 @@ from tests.helpers.streams import StreamClient, ws_exchange
 pytestmark = pytest.mark.interop
 
 SVC = "com.tribridge.compat.StreamService"
-
-
-@pytest.fixture(scope="module")
-def bg() -> Iterator[BackgroundLoop]:
-    with BackgroundLoop() as loop:
-        yield loop
 
 
 @pytest.fixture(scope="module")

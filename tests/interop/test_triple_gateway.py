@@ -97,15 +97,6 @@ def dubbo_peer2() -> Iterator[TriplePeer]:
         peer.close()
 
 
-@pytest.fixture(scope="session")
-def grpc_peer() -> Iterator[TriplePeer]:
-    peer = start_peer("grpc", free_port())
-    try:
-        yield peer
-    finally:
-        peer.close()
-
-
 @pytest.fixture(scope="module")
 def bg(triple_client: str) -> Iterator[BackgroundLoop]:
     with BackgroundLoop() as loop:

@@ -60,12 +60,6 @@ def node_http1() -> Iterator[TriplePeer]:
 
 
 @pytest.fixture(scope="module")
-def bg() -> Iterator[BackgroundLoop]:
-    with BackgroundLoop() as loop:
-        yield loop
-
-
-@pytest.fixture(scope="module")
 def gw(bg: BackgroundLoop, node_http1: TriplePeer) -> int:
     extra = "    response_attachments: [x-served-by, x-trace]"
     return bg.start_gateway(config(node_http1.port, extra)).port

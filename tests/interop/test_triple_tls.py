@@ -9,7 +9,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from tribridge.interop.testing import BackgroundLoop, http_request
+from tribridge.interop.testing import http_request
 from tribridge.interop.triple_peers import SERVICE, TriplePeer, start_peer
 from tribridge.security.certs import make_certs
 
@@ -34,12 +34,6 @@ def tls_peer(certs: Path) -> Iterator[TriplePeer]:
 def mtls_peer(certs: Path) -> Iterator[TriplePeer]:
     with start_peer("grpc", free_port(), tls=certs, mtls=True) as peer:
         yield peer
-
-
-@pytest.fixture(scope="module")
-def bg() -> Iterator[BackgroundLoop]:
-    with BackgroundLoop() as loop:
-        yield loop
 
 
 def gateway(port: int, client: str, profile: str) -> str:
