@@ -54,7 +54,7 @@ class Consumer(asyncio.Protocol):
         self.peer = "?"
         self._out: list[bytes] = []
         self.held = 0  # partial-frame bytes counted in the listener's budget
-        self.frame_since = 0.0  # monotonic time a partial frame began (0: none)
+        self.frame_since = 0.0  # monotonic time the open partial frame began (0: none)
         self.write_paused = False
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -94,8 +94,15 @@ class Consumer(asyncio.Protocol):
             log.info("%s: closing consumer connection %s: %s", ing.label, self.peer, last.message)
             self.close()
             return
+        # a partial frame is timed from its own first byte: a consumer whose reads all end
+        # inside a frame while its frames keep completing is not cut, and one trickling a
+        # stuck frame (or an oversized body being skipped) is, frame_timeout after it began
+        if wire.frame_began:
+            self.frame_since = now
+        elif not wire.mid_frame:
+            self.frame_since = 0.0
         buffered = wire.buffered
-        if buffered != self.held and self._hold(buffered, now):
+        if buffered != self.held and self._hold(buffered):
             return
         on_request = self.ingress.on_request
         for ev in events:
@@ -105,12 +112,10 @@ class Consumer(asyncio.Protocol):
                 self.send(ev.reply)
             # else: heartbeat answers and other events from a consumer need nothing
 
-    def _hold(self, buffered: int, now: float) -> bool:
+    def _hold(self, buffered: int) -> bool:
         """Account a partial frame in the listener's budget; True: over it, closed."""
         ing = self.ingress
         over = ing.hold(buffered - self.held)
-        if not self.held or not buffered:
-            self.frame_since = now if buffered else 0.0
         self.held = buffered
         if not over:
             return False

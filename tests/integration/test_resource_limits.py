@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import itertools
 import http.client
 import socket
 import struct
@@ -568,6 +569,57 @@ def test_partial_dubbo_frames_share_a_budget_and_time_out(env: Env) -> None:
         for s in socks:
             s.close()
     assert wait_for(lambda: env.ing._held == 0)
+
+
+def test_partial_frames_are_timed_from_their_own_first_byte(env: Env) -> None:
+    """frame_timeout (1 s) bounds one frame, counted from its first byte: a consumer whose
+    every write ends one byte into its next frame, while each frame completes within the
+    timeout, is served for longer than the timeout; one that trickles a single stuck frame
+    a byte at a time is cut, however fresh its last byte."""
+    frames = [encode_request(100 + i, S, "add", "II", [i, 1], version="1.0.0") for i in range(12)]
+    stream = b"".join(frames)
+    cuts = list(itertools.accumulate(len(f) for f in frames))[:-1]
+    raw = RawDubbo("127.0.0.1", env.ing_port)
+    try:
+        start = 0
+        t0 = time.monotonic()
+        for end in cuts:  # 11 writes, 0.15 s apart: ~1.7 s always inside a frame
+            raw.send(stream[start : end + 1])
+            start = end + 1
+            time.sleep(0.15)
+        raw.send(stream[start:])
+        assert time.monotonic() - t0 > 1.5  # longer than frame_timeout in all
+        got = {}
+        for _ in frames:
+            fr = raw.recv(3)
+            got[fr.request_id] = decode_response(fr).value
+        assert got == {100 + i: i + 1 for i in range(12)}
+    finally:
+        raw.close()
+    stuck = socket.create_connection(("127.0.0.1", env.ing_port))
+    try:
+        frame = encode_request(9, S, "add", "II", [1, 1], version="1.0.0")
+        t0 = time.monotonic()
+        closed_after = None
+        for i in range(len(frame) - 1):  # never the last byte: a byte every 0.1 s
+            try:
+                stuck.sendall(frame[i : i + 1])
+            except OSError:
+                closed_after = time.monotonic() - t0
+                break
+            stuck.settimeout(0.1)
+            try:
+                if stuck.recv(1) == b"":
+                    closed_after = time.monotonic() - t0
+                    break
+            except TimeoutError:
+                pass
+            if time.monotonic() - t0 > 4:
+                break
+        assert closed_after is not None and 0.8 < closed_after < 3.0, closed_after
+    finally:
+        stuck.close()
+    env.dubbo_served()
 
 
 # ---- the ingress's service cache -----------------------------------------------------------
