@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import asyncio
 import gc
-import itertools
 import http.client
+import itertools
 import socket
 import struct
 import time
