@@ -37,7 +37,7 @@ async def test_lines_keep_their_format_and_go_out_in_batches_of_max_bytes() -> N
     log, grab = _logger("tribridge.test.access.batch")
     probe = AccessLog(log)
     probe(REQ, RESP, 0.0012345)
-    size = len(probe.lines[0].encode()) + 1  # the path is not ASCII: bytes, not characters
+    size = len(probe.lines[0]) + 1  # UTF-8 bytes (the path is not ASCII) and the newline
     assert probe.size == size
     probe.flush()
     grab.records.clear()
