@@ -32,6 +32,7 @@ from typing import Any, Protocol
 from tribridge.config.model import ConfigError, GatewayConfig, parse_config
 from tribridge.http.messages import HttpLimits
 from tribridge.http.server import HttpServer
+from tribridge.ops import heap
 from tribridge.ops.accesslog import AccessLog
 from tribridge.registries.base import Registry, RegistryError
 from tribridge.routing.directory import ServiceDirectory, unfollow
@@ -89,6 +90,8 @@ class Reloads:
                 self.counts["rejected"] += 1
                 raise
             self.counts["ok"] += 1
+            if heap.frozen():  # the replaced state may hold cycles: collect, freeze again
+                heap.settle()
             return warnings
 
     async def parse(self, text: str, source: str, budget: float) -> GatewayConfig:

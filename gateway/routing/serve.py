@@ -7,6 +7,7 @@ import logging
 import signal
 import sys
 
+from tribridge.ops import heap
 from tribridge.routing.app import ACCESS_LOGGER, Gateway
 
 log = logging.getLogger("tribridge")
@@ -39,6 +40,7 @@ async def serve_forever(gw: Gateway) -> None:
         loop.add_signal_handler(signal.SIGHUP, _on_sighup, gw)
     except (NotImplementedError, RuntimeError, AttributeError):
         pass
+    heap.settle()  # started: what is alive now lives as long as the process (ops/heap.py)
     await stop.wait()
     await gw.stop()
 

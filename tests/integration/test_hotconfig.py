@@ -14,6 +14,7 @@ import yaml
 from tribridge.cli.commands import DEMO_SERVICE as S
 from tribridge.config.model import ConfigError, parse_config
 from tribridge.interop.testing import BackgroundLoop, http_request
+from tribridge.ops import heap
 
 
 @pytest.fixture(scope="module")
@@ -340,3 +341,26 @@ def test_watcher_never_applies_a_file_caught_mid_write(
     assert bg.run(gw.watcher.check(forced=True)) == "ok"
     assert len(reads) == 2 and reads[-1].endswith("# grown\n")
     assert http_request(gw.port, "GET", "/add?a=2&b=40") == (200, 42)
+
+
+def test_a_reload_settles_the_heap_again_only_in_a_settled_process(  # type: ignore[no-untyped-def]
+    bg: BackgroundLoop, providers, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``tribridge run`` freezes its heap once started (ops/heap.py); a reload must settle
+    it again (frozen state it replaced is otherwise never collected), and a gateway embedded
+    in a process that never froze (this one) must leave its collector alone."""
+    p1, p2 = providers
+    text = config(p1.port, p2.port)
+    gw = bg.start_gateway(text)
+    settled: list[bool] = []
+    monkeypatch.setattr(heap, "settle", lambda: settled.append(True))
+    moved = text.replace(f"127.0.0.1:{p1.port}?version=1.0.0", f"localhost:{p1.port}?version=1.0.0")
+    bg.run(gw.reload(parse_config(moved, "<moved>")))
+    assert settled == []  # not frozen: untouched
+    monkeypatch.setattr(heap, "frozen", lambda: True)
+    bg.run(gw.reload(parse_config(text, "<back>")))
+    assert settled == [True]
+    broken = text.replace("  methods:", "  registry: nope\n  methods:", 1)
+    with pytest.raises(ConfigError):
+        bg.run(gw.reload(parse_config(broken, "<bad>")))
+    assert settled == [True]  # a rejected config replaced nothing
