@@ -37,7 +37,7 @@ cdef class Decoder:
     cpdef object _read(self, Py_ssize_t depth)
     cdef object _long(self, object v)
     cdef bytes _binary(self, bytes b)
-    @cython.locals(data=bytes, pos=Py_ssize_t, end=Py_ssize_t, i=Py_ssize_t, n=Py_ssize_t, b=int, chunk=bytes)
+    @cython.locals(data=bytes, pos=Py_ssize_t, end=Py_ssize_t, i=Py_ssize_t, n=Py_ssize_t, b=int, chunk=bytes, sur=bint, text=str)
     cdef str _string_body(self, Py_ssize_t units)
     @cython.locals(p=Py_ssize_t)
     cdef str _chunked_string(self, int tag, Py_ssize_t depth)

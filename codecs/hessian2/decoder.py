@@ -247,6 +247,7 @@ class Decoder:
         end = self.end
         i = pos
         n = 0
+        sur = False  # a CESU-8 surrogate (ED A0..BF ..) seen: pairs to join after decoding
         while n < units:
             if i >= end:
                 raise HessianError(f"truncated string at offset {pos}")
@@ -260,6 +261,8 @@ class Decoder:
                 i += 2
                 n += 1
             elif b < 0xF0:
+                if b == 0xED and i + 1 < end and data[i + 1] >= 0xA0:
+                    sur = True
                 i += 3
                 n += 1
             elif b < 0xF8:
@@ -271,9 +274,11 @@ class Decoder:
             raise HessianError(f"truncated or split string at offset {pos}")
         self.pos = i
         try:
-            return _join_surrogates(data[pos:i].decode("utf-8", "surrogatepass"))
+            text = data[pos:i].decode("utf-8", "surrogatepass")
         except UnicodeDecodeError as e:
             raise HessianError(f"bad utf-8 in string at offset {pos}: {e.reason}") from None
+        # no surrogate bytes, no surrogates in the text: skip the per-character scan
+        return _join_surrogates(text) if sur else text
 
     def _chunked_string(self, tag: int, depth: int) -> str:
         parts = []

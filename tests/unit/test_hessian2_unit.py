@@ -499,6 +499,16 @@ def test_decode_lone_surrogate_survives() -> None:
     assert decode(h("01 ed a0 bd")) == "\ud83d"
 
 
+def test_decode_ed_lead_bytes_with_and_without_surrogates() -> None:
+    """0xED leads both Hangul (ED 80..9F ..) and CESU-8 surrogates (ED A0..BF ..): only the
+    latter are paired up after decoding, wherever they sit in the string."""
+    assert decode(h("01 ed 95 9c")) == "\ud55c"  # 한: no surrogate
+    assert decode(h("03 ed 95 9c ed a0 bd ed b8 80")) == "\ud55c\U0001f600"  # 한😀
+    assert decode(h("03 ed a0 bd ed b8 80 61")) == "\U0001f600a"
+    with pytest.raises(HessianError):
+        decode(h("01 ed"))  # a lead byte at the end of the buffer: truncated, not read past
+
+
 def test_decode_binary_forms() -> None:
     assert decode(h("20")) == b""
     assert decode(h("23 01 02 03")) == b"\x01\x02\x03"
