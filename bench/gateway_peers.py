@@ -76,7 +76,7 @@ from typing import Any, TextIO
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from gateway_vs_nginx import free_port, stop, wait_port
+from gateway_vs_nginx import NGINX_CONF, free_port, stop, wait_port
 
 ROOT = Path(__file__).resolve().parent.parent
 PY = sys.executable
@@ -120,27 +120,6 @@ HEADERS = {
 WRK_LUA = 'wrk.method = "POST"\nwrk.body = \'{body}\'\n' + "".join(
     f'wrk.headers["{k}"] = "{v}"\n' for k, v in HEADERS.items()
 )
-
-NGINX_CONF = """
-worker_processes {workers};
-pid {tmp}/nginx.pid;
-error_log {tmp}/nginx-error.log;
-events {{ worker_connections 1024; }}
-http {{
-  access_log off;
-  upstream backend {{ server 127.0.0.1:{backend}; keepalive 64; }}
-  server {{
-    listen 127.0.0.1:{backend};
-    location / {{ default_type application/json; return 200 '"Hello, world"'; }}
-  }}
-  server {{
-    listen 127.0.0.1:{proxy};
-    {access_log}
-    location / {{ proxy_pass http://backend; proxy_http_version 1.1;
-                 proxy_set_header Connection ""; }}
-  }}
-}}
-"""
 
 
 def tribridge_config(provider: str, http_port: int, access_log: bool) -> str:

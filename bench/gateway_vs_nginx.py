@@ -75,9 +75,9 @@ def wrk(url: str, seconds: int, conns: int) -> float:
 
 
 NGINX_CONF = """
-worker_processes 1;
+worker_processes {workers};
 pid {tmp}/nginx.pid;
-error_log {tmp}/error.log;
+error_log {tmp}/nginx-error.log;
 events {{ worker_connections 1024; }}
 http {{
   access_log off;
@@ -88,6 +88,7 @@ http {{
   }}
   server {{
     listen 127.0.0.1:{proxy};
+    {access_log}
     location / {{ proxy_pass http://backend; proxy_http_version 1.1;
                  proxy_set_header Connection ""; }}
   }}
@@ -207,7 +208,7 @@ def main() -> int:
         wait_port(gport)
         backend, proxy = free_port(), free_port()
         (Path(tmp) / "nginx.conf").write_text(
-            NGINX_CONF.format(tmp=tmp, backend=backend, proxy=proxy)
+            NGINX_CONF.format(tmp=tmp, backend=backend, proxy=proxy, workers=1, access_log="")
         )
         ng = subprocess.Popen(
             [nginx, "-p", tmp, "-c", f"{tmp}/nginx.conf", "-g", "daemon off;"],

@@ -149,6 +149,19 @@ class Snapshot:
     #: True until the registry has answered once (routes report not-ready, not 404).
     pending: bool = False
 
+    def repeats(self, old: Snapshot | None) -> bool:
+        """Whether listeners that saw ``old`` would learn nothing from this one (same
+        endpoints, health, signatures and error; only ``at`` differs): registries do not
+        re-send such a snapshot.  Nothing repeats an answer still pending."""
+        return (
+            old is not None
+            and not old.pending
+            and old.endpoints == self.endpoints
+            and old.healthy == self.healthy
+            and old.definition is self.definition
+            and old.error == self.error
+        )
+
 
 Listener = Callable[[Snapshot], Any]
 

@@ -539,14 +539,7 @@ class NacosRegistry(NacosRecords, Registry):
         )
 
     def _emit(self, w: _Watch, snap: Snapshot) -> None:
-        old = w.snapshot
-        if (
-            old is not None
-            and not old.pending
-            and old.endpoints == snap.endpoints
-            and old.healthy == snap.healthy
-            and old.definition is snap.definition
-        ):
+        if snap.repeats(w.snapshot):
             return
         w.snapshot = snap
         for listener in list(w.listeners):

@@ -229,15 +229,7 @@ class Subscriptions:
         )
 
     def _publish(self, entry: Entry, key: ServiceKey, snap: Snapshot) -> None:
-        old = entry.snapshots.get(key)
-        if (
-            old is not None
-            and not old.pending
-            and old.endpoints == snap.endpoints
-            and old.healthy == snap.healthy
-            and old.definition is snap.definition
-            and old.error == snap.error
-        ):
+        if snap.repeats(entry.snapshots.get(key)):
             return
         entry.snapshots[key] = snap
         for listener in list(entry.listeners.get(key, ())):

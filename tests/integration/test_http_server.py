@@ -17,20 +17,6 @@ T = 3.0  # upper bound for any single read in these tests
 # ----------------------------------------------------------------------------- helpers
 
 
-@pytest.fixture
-async def serve():
-    servers: list[HttpServer] = []
-
-    async def start(handler, limits: HttpLimits | None = None, **kw) -> HttpServer:
-        srv = HttpServer(handler, limits, **kw)
-        await srv.start("127.0.0.1", 0)
-        servers.append(srv)
-        return srv
-
-    yield start
-    for srv in servers:
-        await srv.shutdown(grace=0.5)
-
 
 async def connect(srv: HttpServer):
     return await asyncio.open_connection("127.0.0.1", srv.port)

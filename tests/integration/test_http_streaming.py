@@ -11,7 +11,6 @@ import struct
 import pytest
 from tribridge.cli.commands import DEMO_SERVICE, demo_config
 from tribridge.http.messages import Request, Response
-from tribridge.http.server import HttpServer
 from tribridge.http.streaming import StreamResponse, StreamSink
 from tribridge.interop.testing import http_request
 
@@ -19,20 +18,6 @@ pytestmark = pytest.mark.timeout(20)
 
 T = 3.0
 
-
-@pytest.fixture
-async def serve():
-    servers: list[HttpServer] = []
-
-    async def start(handler) -> HttpServer:
-        srv = HttpServer(handler)
-        await srv.start("127.0.0.1", 0)
-        servers.append(srv)
-        return srv
-
-    yield start
-    for srv in servers:
-        await srv.shutdown(grace=0.5)
 
 
 async def read_head(reader: asyncio.StreamReader) -> tuple[int, dict[str, str]]:
