@@ -60,8 +60,9 @@ class DubboConnection(asyncio.Protocol):
         self.next_id = self.wire.next_request_id
         self.pending: dict[int, asyncio.Future[Frame]] = {}
         #: one timer per (loop iteration, timeout) batch of calls, not one per call (see
-        #: ``call``): armed at the batch's flush, they cancel themselves only by firing
-        self.timers: set[asyncio.TimerHandle] = set()
+        #: ``call``), by the batch's first request id: armed at the batch's flush, cancelled
+        #: only when the connection fails
+        self.timers: dict[int, asyncio.TimerHandle] = {}
         #: timeout -> ids of the calls sent in this loop iteration with that timeout
         self._due: dict[float, list[int]] = {}
         self.closed = False
@@ -203,18 +204,12 @@ class DubboConnection(asyncio.Protocol):
             self.transport.write(frame)
 
     def _arm(self, timeout: float, ids: list[int]) -> None:
-        timer: asyncio.TimerHandle | None = None
-
-        def fire() -> None:
-            if timer is not None:
-                self.timers.discard(timer)
-            self._expire(ids, timeout)
-
-        timer = self.loop.call_later(timeout, fire)
-        self.timers.add(timer)
+        # keyed by the batch's first request id: ids are unique, so batches are too
+        self.timers[ids[0]] = self.loop.call_later(timeout, self._expire, ids, timeout)
 
     def _expire(self, ids: list[int], timeout: float) -> None:
         """The calls of one batch whose timeout passed: those still unanswered fail."""
+        self.timers.pop(ids[0], None)
         pending = self.pending
         for request_id in ids:
             fut = pending.pop(request_id, None)
@@ -267,9 +262,9 @@ class DubboConnection(asyncio.Protocol):
 
     def _fail_all(self, exc: UpstreamError) -> None:
         pending, self.pending = self.pending, {}
-        timers, self.timers = self.timers, set()
+        timers, self.timers = self.timers, {}
         self._due = {}
-        for t in timers:
+        for t in timers.values():
             t.cancel()
         for fut in pending.values():
             if not fut.done():

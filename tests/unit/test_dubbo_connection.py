@@ -597,3 +597,28 @@ async def test_metadata_client_answers_heartbeats_and_stops_at_a_protocol_error(
     finally:
         server.close()
     assert got == [encode_heartbeat_response(-3)]
+
+
+async def test_calls_of_one_iteration_share_a_timeout_timer_and_still_time_out_alone() -> None:
+    """The calls written in one loop iteration with one timeout share one timer (armed at
+    their one write); an answered call is not failed by it, the unanswered one is, and a
+    connection that fails cancels what is still armed."""
+    loop = asyncio.get_running_loop()
+    conn = DubboConnection(loop, UpstreamSettings(heartbeat_interval=0))
+    t = _Transport()
+    conn.connection_made(t)  # type: ignore[arg-type]
+    a, b, c = conn.next_id(), conn.next_id(), conn.next_id()
+    fa = conn.call(a, encode_heartbeat(a), 0.2)
+    fb = conn.call(b, encode_heartbeat(b), 0.2)
+    fc = conn.call(c, encode_heartbeat(c), 5)
+    await asyncio.sleep(0)  # the flush: one write, one timer per timeout value
+    assert len(t.written) == 1 and len(conn.timers) == 2
+    conn.data_received(encode_response(a, "ok"))
+    assert decode_response(fa.result()).value == "ok"
+    with pytest.raises(CallTimeout):
+        await asyncio.wait_for(fb, 2)
+    assert list(conn.timers) == [c] and not fc.done()  # the 0.2 s batch's timer is gone
+    conn.connection_lost(None)
+    assert not conn.timers
+    with pytest.raises(ConnectionLost):
+        fc.result()
