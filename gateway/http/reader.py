@@ -8,6 +8,8 @@ responder (at once when nothing is in flight, else through the pipeline).
 
 from __future__ import annotations
 
+from time import perf_counter
+
 from tribridge.http.canonical import PathError, split_target
 from tribridge.http.messages import HttpError, Request, Response
 from tribridge.http.responder import Pending
@@ -46,7 +48,8 @@ class RequestReader:
             self.url = url
             self.hdr_bytes = n = len(url)
             if self.access_log is not None:
-                self.t0 = self.loop.time()
+                # the access line's clock: uvloop's loop.time() counts whole milliseconds
+                self.t0 = perf_counter()
         else:
             self.url += url
             self.hdr_bytes = n = self.hdr_bytes + len(url)

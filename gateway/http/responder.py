@@ -11,6 +11,7 @@ import asyncio
 import logging
 import sys
 import types
+from time import perf_counter
 from typing import Any
 
 from tribridge.http.messages import HttpError, Request, Response
@@ -211,7 +212,7 @@ class Responder:
         t.write(data)
         if self.access_log is not None and req is not None:
             try:
-                self.access_log(req, resp, self.loop.time() - t0)
+                self.access_log(req, resp, perf_counter() - t0)
             except Exception:
                 log.exception("access_log hook failed")
         if close:
@@ -285,7 +286,7 @@ class Responder:
             self.stream = None
         if self.access_log is not None:
             try:
-                self.access_log(sink.req, sink.resp, self.loop.time() - sink.t0)
+                self.access_log(sink.req, sink.resp, perf_counter() - sink.t0)
             except Exception:
                 log.exception("access_log hook failed")
         if self.transport is None:

@@ -788,3 +788,31 @@ def test_run_helper_serves_on_uvloop_or_asyncio():
     except ImportError:
         assert loop_module.startswith("asyncio")
     assert first[0] == second[0] == 200 and second[1]["connection"] == "close"
+
+
+def test_access_log_times_below_a_millisecond_under_uvloop() -> None:
+    """The gateway runs on uvloop, whose ``loop.time()`` counts whole milliseconds: the
+    access line's duration must come from a finer clock (a sub-millisecond answer logged as
+    0 or 1 ms says nothing)."""
+    import uvloop
+
+    durations: list[float] = []
+
+    async def main() -> None:
+        srv = HttpServer(lambda req: Response(200), access_log=lambda q, s, dt: durations.append(dt))
+        await srv.start("127.0.0.1", 0)
+        try:
+            r, w = await connect(srv)
+            for _ in range(20):
+                w.write(get("/"))
+                await read_response(r)
+            w.close()
+        finally:
+            await srv.shutdown(grace=0.5)
+
+    uvloop.run(main())
+    assert len(durations) == 20
+    # whole milliseconds every time: the loop's clock; any fraction: a fine one
+    # (to a micro-millisecond: a difference of two millisecond readings is not exact in floats)
+    assert any(abs(dt * 1000 - round(dt * 1000)) > 1e-6 for dt in durations), durations
+    assert all(0 <= dt < 1.0 for dt in durations)
