@@ -55,6 +55,7 @@ from tribridge.upstream.errors import (
     ConnectionLost,
     UpstreamBusy,
 )
+from tribridge.upstream.protocols import Waiter
 
 
 class Fault(enum.Enum):
@@ -96,23 +97,26 @@ class InMemoryConnection:
         self.next_id = self._client.next_request_id
 
     def call(self, request_id: int, frame: bytes, timeout: float) -> asyncio.Future[Frame]:
+        fut: asyncio.Future[Frame] = asyncio.get_running_loop().create_future()
+        self.send(request_id, frame, timeout, fut)
+        return fut
+
+    def send(self, request_id: int, frame: bytes, timeout: float, waiter: Waiter[Frame]) -> None:
         loop = asyncio.get_running_loop()
-        fut: asyncio.Future[Frame] = loop.create_future()
         pool = self.pool
         pool.calls += 1
         fault = pool.faults.pop(0) if pool.faults else None
         if fault is Fault.BUSY:
-            fut.set_exception(UpstreamBusy("in-memory provider is not reading"))
-            return fut
+            waiter.set_exception(UpstreamBusy("in-memory provider is not reading"))
+            return
         reply = self._serve(frame)  # the provider runs (a lost connection: after it ran)
         if fault is Fault.TIMEOUT:
             msg = f"no response from provider within {timeout:g}s"
-            loop.call_later(timeout, _fail, fut, CallTimeout(msg))
+            loop.call_later(timeout, _fail, waiter, CallTimeout(msg))
         elif fault is Fault.LOST:
-            loop.call_soon(_fail, fut, ConnectionLost("connection to provider closed"))
+            loop.call_soon(_fail, waiter, ConnectionLost("connection to provider closed"))
         else:
-            loop.call_soon(self._answer, fut, reply)
-        return fut
+            loop.call_soon(self._answer, waiter, reply)
 
     def send_oneway(self, frame: bytes) -> None:
         self.pool.calls += 1
@@ -133,16 +137,16 @@ class InMemoryConnection:
             return encode_error_response(rid, e.status, e.message)
         return encode_response(rid, value)
 
-    def _answer(self, fut: asyncio.Future[Frame], reply: bytes) -> None:
+    def _answer(self, waiter: Waiter[Frame], reply: bytes) -> None:
         (ev,) = self._client.receive_data(reply)
         assert type(ev) is DubboResponse, ev
-        if not fut.done():
-            fut.set_result(ev.frame)
+        if not waiter.done():
+            waiter.set_result(ev.frame)
 
 
-def _fail(fut: asyncio.Future[Frame], exc: BaseException) -> None:
-    if not fut.done():
-        fut.set_exception(exc)
+def _fail(waiter: Waiter[Frame], exc: BaseException) -> None:
+    if not waiter.done():
+        waiter.set_exception(exc)
 
 
 class InMemoryPool:

@@ -6,7 +6,9 @@ the listener.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable, Generator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -22,6 +24,9 @@ except ImportError:  # pragma: no cover
 
     def _dumps(obj: Any) -> bytes:
         return json.dumps(obj, separators=(",", ":")).encode()
+
+
+log = logging.getLogger("tribridge.http")
 
 
 @dataclass(slots=True)
@@ -45,7 +50,69 @@ class Response:
     content_type: str = "application/json"
 
 
-Handler = Callable[[Request], "Awaitable[Response] | Response"]
+class Later:
+    """A response that a callback will complete: what a handler returns when its answer
+    arrives in another protocol's callback (the gateway's provider replies).
+
+    Cheaper than an ``asyncio.Future``: the listener registers one continuation with
+    ``then`` and ``resolve`` / ``fail`` run it at once, in the caller's callback, where a
+    future would schedule it for the next loop iteration (a ``Handle`` and a loop pass per
+    request). One consumer only: the listener, or ``await`` for callers outside it."""
+
+    __slots__ = ("_exc", "_resp", "_then")
+
+    def __init__(self) -> None:
+        self._resp: Response | None = None
+        self._exc: BaseException | None = None
+        self._then: Callable[[Later], None] | None = None
+
+    def done(self) -> bool:
+        return self._resp is not None or self._exc is not None
+
+    def outcome(self) -> Response:
+        """The response, or the handler's exception raised (only once ``done()``)."""
+        if self._exc is not None:
+            raise self._exc
+        assert self._resp is not None, "Later.outcome() before it is done"
+        return self._resp
+
+    def then(self, fn: Callable[[Later], None]) -> None:
+        """Run ``fn(self)`` once done (now, if already done)."""
+        if self._then is not None:
+            raise RuntimeError("a Later has one consumer")
+        if self.done():
+            fn(self)
+        else:
+            self._then = fn
+
+    def resolve(self, resp: Response) -> None:
+        if not self.done():
+            self._resp = resp
+            self._run()
+
+    def fail(self, exc: BaseException) -> None:
+        if not self.done():
+            self._exc = exc
+            self._run()
+
+    def _run(self) -> None:
+        fn, self._then = self._then, None
+        if fn is not None:
+            try:
+                fn(self)
+            except Exception:  # as the loop does for a future's callback: the resolver's
+                # own work (other replies read in the same callback) goes on
+                log.exception("continuation of a Later failed")
+
+    def __await__(self) -> Generator[Any, None, Response]:
+        if not self.done():
+            fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+            self.then(lambda _: fut.done() or fut.set_result(None))
+            yield from fut
+        return self.outcome()
+
+
+Handler = Callable[[Request], "Awaitable[Response] | Response | Later"]
 
 
 @dataclass

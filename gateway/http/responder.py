@@ -14,7 +14,7 @@ import types
 from time import perf_counter
 from typing import Any
 
-from tribridge.http.messages import HttpError, Request, Response
+from tribridge.http.messages import HttpError, Later, Request, Response
 from tribridge.http.render import (
     CL_LINES,
     CONN_CLOSE,
@@ -54,13 +54,20 @@ class Pending:
         self.own = False  # fut is a task we created (cancelled on abort)
 
     def done(self, fut: asyncio.Future) -> None:
-        conn = self.conn
-        self.resp = conn._outcome(self.req, fut)
         self.fut = None
+        self._answer(self.conn._outcome(self.req, fut))
+
+    def settle(self, later: Later) -> None:
+        """``Later.then`` continuation: run inside the callback that completed it."""
+        self._answer(self.conn._later_outcome(self.req, later))
+
+    def _answer(self, resp: Response) -> None:
+        self.resp = resp
+        conn = self.conn
         if conn.transport is not None:
             conn._flush()
         else:
-            abandon(self.resp)
+            abandon(resp)
 
 
 class Responder:
@@ -76,6 +83,14 @@ class Responder:
         self._dispatch_result(req, res, t0)
 
     def _dispatch_result(self, req: Request, res: Any, t0: float) -> None:
+        if type(res) is not Response and isinstance(res, Later):
+            if res.done():  # answered already: as a Response
+                res = self._later_outcome(req, res)
+            else:
+                p = Pending(self, req, None, t0)
+                self.queue.append(p)
+                res.then(p.settle)
+                return
         if isinstance(res, Response):
             if self.queue or self.stream is not None:
                 self.queue.append(Pending(self, req, res, t0))
@@ -136,6 +151,17 @@ class Responder:
         if exc is not None:
             return self._handler_failed(req, exc)
         resp = fut.result()
+        if not isinstance(resp, Response):
+            return self._handler_failed(
+                req, TypeError(f"handler returned {type(resp).__name__}, not Response")
+            )
+        return resp
+
+    def _later_outcome(self, req: Request | None, later: Later) -> Response:
+        try:
+            resp = later.outcome()
+        except (Exception, asyncio.CancelledError) as exc:
+            return self._handler_failed(req, exc)
         if not isinstance(resp, Response):
             return self._handler_failed(
                 req, TypeError(f"handler returned {type(resp).__name__}, not Response")

@@ -39,7 +39,7 @@ from tribridge.invoke import attempts
 from tribridge.invoke.attempts import Plan
 from tribridge.invoke.call import Call, Outcome, RequestContext
 from tribridge.invoke.events import NO_EVENTS, Events
-from tribridge.invoke.prepared import Prepared
+from tribridge.invoke.prepared import MethodPlan, Prepared
 from tribridge.invoke.replies import (
     TYPE_HINT,
     result_error,
@@ -54,7 +54,7 @@ from tribridge.security.tls import client_tls_for
 from tribridge.upstream.balancers import LoadBalancer, make_balancer
 from tribridge.upstream.errors import UpstreamError
 from tribridge.upstream.pool import PoolSet
-from tribridge.upstream.protocols import UpstreamPool
+from tribridge.upstream.protocols import UpstreamPool, Waiter
 
 #: names other modules import from here (the call types live in ``invoke.call``, the
 #: reply mappings in ``invoke.replies``)
@@ -62,6 +62,8 @@ __all__ = ["TYPE_HINT", "Call", "Outcome", "Service", "with_type_hint"]
 
 
 DEFAULT_POLICY = ClassPolicy()
+#: method plans a service keeps (``Service._plan``); clients choose methods and timeouts
+MAX_PLANS = 1024
 #: (version, group) pairs a service follows besides its own, for calls that choose another
 #: (a route's ``group:`` / ``version:``, the x-dubbo-group / x-dubbo-version headers);
 #: clients choose them, so they are bounded
@@ -82,6 +84,8 @@ class Service:
         self.snapshot: Snapshot = Snapshot(cfg.key, ())
         self._cfg_enums = frozenset(n for n, d in cfg.types.defs.items() if d.is_enum)
         self._templates: dict[tuple[str, str, str, str, bool, float], RequestTemplate] = {}
+        #: method plans (``_plan``): per snapshot, not per call
+        self._plans: dict[tuple[str, int, str | None, str | None, float | None], MethodPlan] = {}
         self._settled: list[asyncio.Future[None]] | None = None
         self._merged: tuple[Any, TypeRegistry] | None = None
         #: the gateway's class policy; the default denies dangerous classes everywhere
@@ -126,6 +130,7 @@ class Service:
     def update(self, snap: Snapshot) -> None:
         self.snapshot = snap
         self._tls_cache = {}
+        self._plans = {}  # made from the old snapshot (its endpoints, definition, types)
         if snap.endpoints:
             self.ever_provided = True
         if not snap.pending and self._settled is not None:
@@ -205,9 +210,13 @@ class Service:
         return None, "inferred from JSON"
 
     def wire_args(
-        self, call: Call, types: list[JavaType] | None, generic: bool, source: str
+        self,
+        call: Call,
+        types: list[JavaType] | None,
+        generic: bool,
+        source: str,
+        reg: TypeRegistry,
     ) -> list[Any]:
-        reg = self.type_registry()
         if types is not None and len(types) != len(call.args):
             raise GatewayError(
                 400,
@@ -219,9 +228,9 @@ class Service:
             )
         try:
             if types is None:
-                return [infer(a, f"args[{i}]", generic, reg) for i, a in enumerate(call.args)]
+                return [infer(a, _arg_path(i), generic, reg) for i, a in enumerate(call.args)]
             return [
-                coerce(a, t, f"args[{i}]", generic=generic, registry=reg)
+                coerce(a, t, _arg_path(i), generic=generic, registry=reg)
                 for i, (a, t) in enumerate(zip(call.args, types, strict=True))
             ]
         except JavaTypeError as e:
@@ -334,48 +343,76 @@ class Service:
     # ---- the call ------------------------------------------------------------------------
 
     def prepare(self, call: Call) -> Prepared:
-        """Everything about a call that does not depend on the instance chosen."""
+        """Everything about a call that does not depend on the instance chosen: its
+        method's plan (once per snapshot) and the arguments (per call)."""
         cfg = self.cfg
-        types, source = self.signature(call)
+        plan = self._plan(call)
+        types = plan.types
         if self.class_policy is not None:
             self._check_classes(call, types)
             if call.attachments:
                 self.class_policy.check_attachments(cfg.interface, call.attachments)
-        generic = cfg.call == "generic" or (
-            cfg.call == "auto"
-            and (types is None or _fields_unknown(call.args, types, self.type_registry()))
-        )
-        wire = self.wire_args(call, types, generic, source)
+        generic = plan.generic
+        if generic is None:  # "auto" with a signature: a POJO of unknown fields goes generic
+            generic = _fields_unknown(call.args, types or (), plan.reg)
+        wire = self.wire_args(call, types, generic, plan.source, plan.reg)
         if generic:
-            names = [t.generic_name() for t in types] if types is not None else None
-            wire = generic_args(call.method, names, wire)
-        mcfg = cfg.methods.get(call.method)
-        timeout = call.timeout or (mcfg.timeout if mcfg and mcfg.timeout else cfg.timeout)
-        snap = self.snapshot_for(call)
-        eps = snap.endpoints  # an immutable tuple: shared, not copied per call
-        tmpl = self.template(call, types, generic, timeout, _implied_version(call, cfg, eps))
-        if not eps and snap.pending:
-            raise GatewayError(
-                503,
-                "registry_not_ready",
-                f"the registry has not answered about {cfg.key} yet",
-                service=cfg.interface,
-                method=call.method,
-            )
+            wire = generic_args(call.method, plan.generic_names, wire)
+        eps = plan.eps
         if not eps:
-            raise GatewayError(
-                503,
-                "no_provider",
-                f"no provider instance of {snap.service} is known"
-                + (f" (registry: {snap.error})" if snap.error else ""),
-                service=cfg.interface,
-                method=call.method,
-            )
+            raise _no_instance(plan.snap, cfg, call.method)
         hash_key = None
         if self.balancer.name == "consistenthash":
             hash_key = str(call.args[cfg.hash_arg]) if len(call.args) > cfg.hash_arg else ""
-        idempotent = bool(mcfg and mcfg.idempotent)
-        return Prepared(call, tmpl, wire, eps, timeout, idempotent, hash_key, types, generic)
+        tmpl = plan.tmpl_generic if generic else plan.tmpl
+        assert tmpl is not None
+        return Prepared(
+            call, tmpl, wire, eps, plan.timeout, plan.idempotent, hash_key, types, generic
+        )
+
+    def _plan(self, call: Call) -> MethodPlan:
+        """The call's method plan: cached per (method, argument count, version, group,
+        timeout) while the snapshot it was made from is current; calls with type hints
+        (which vary per request) get a fresh one."""
+        snap = self.snapshot_for(call)
+        if call.types is not None:
+            return self._make_plan(call, snap)
+        key = (call.method, len(call.args), call.version, call.group, call.timeout)
+        plan = self._plans.get(key)
+        if plan is None or plan.snap is not snap:
+            plan = self._make_plan(call, snap)
+            if len(self._plans) >= MAX_PLANS:
+                self._plans.clear()
+            self._plans[key] = plan
+        return plan
+
+    def _make_plan(self, call: Call, snap: Snapshot) -> MethodPlan:
+        cfg = self.cfg
+        types, source = self.signature(call)
+        generic: bool | None = False  # "direct"
+        if cfg.call == "generic":
+            generic = True
+        elif cfg.call == "auto":
+            generic = True if types is None else None  # None: per call, by the arguments
+        mcfg = cfg.methods.get(call.method)
+        timeout = call.timeout or (mcfg.timeout if mcfg and mcfg.timeout else cfg.timeout)
+        eps = snap.endpoints  # an immutable tuple: shared, not copied per call
+        implied = _implied_version(call, cfg, eps)
+        return MethodPlan(
+            snap=snap,
+            types=types,
+            source=source,
+            reg=self.type_registry(),
+            generic=generic,
+            generic_names=[t.generic_name() for t in types] if types is not None else None,
+            timeout=timeout,
+            idempotent=bool(mcfg and mcfg.idempotent),
+            eps=eps,
+            tmpl=None if generic else self.template(call, types, False, timeout, implied),
+            tmpl_generic=(
+                None if generic is False else self.template(call, types, True, timeout, implied)
+            ),
+        )
 
     def _check_classes(self, call: Call, types: list[JavaType] | None) -> None:
         pol = self.class_policy
@@ -402,37 +439,41 @@ class Service:
                 pol.check_args(call.args, types, reg)
                 break
 
-    def send_fast(self, prep: Prepared) -> tuple[UpstreamPool, asyncio.Future[Any]] | None:
+    def send_fast(self, prep: Prepared, waiter: Waiter[Any]) -> bool:
         """The call's first attempt on an already-open connection, without awaiting
-        anything; ``None`` when the call needs the attempt loop (connecting, or retries for
-        an idempotent method)."""
+        anything: ``waiter`` gets the provider's answer or the error (perhaps at once),
+        ``finish`` makes it the outcome. False when the call needs the attempt loop
+        (connecting, or retries for an idempotent method)."""
         if prep.idempotent and self.cfg.retries > 0:
-            return None
+            return False
         ep = self.pick(prep.eps, set(), prep.hash_key)
         if (ep.protocol == "tri" or self.cfg.protocol) and self.is_triple(ep):
-            return self.triple.send_fast(prep, ep)
+            return self.triple.send_fast(prep, ep, waiter)
         pool = self.pool(ep)
         conn = pool.ready_connection()
         if conn is None:
             prep.first = ep
-            return None
+            return False
         rid = conn.next_id()
-        fut = conn.call(rid, prep.tmpl.frame(rid, prep.wire, prep.call.attachments), prep.timeout)
+        frame = prep.tmpl.frame(rid, prep.wire, prep.call.attachments)
+        prep.pool = pool
         pool.active += 1
-        return pool, fut
+        conn.send(rid, frame, prep.timeout, waiter)
+        return True
 
-    def finish(self, prep: Prepared, pool: UpstreamPool, fut: asyncio.Future[Any]) -> Outcome:
-        """The outcome of a call ``send_fast`` started, once its future is done."""
+    def finish(self, prep: Prepared, answer: Any, exc: BaseException | None) -> Outcome:
+        """The outcome of a call ``send_fast`` started: its waiter's ``answer``, or ``exc``."""
         if prep.triple:
-            return self.triple.finish(prep, pool, fut)
+            return self.triple.finish(prep, answer, exc)
+        pool = prep.pool
+        assert pool is not None
         pool.active -= 1
-        exc = fut.exception()
         if exc is not None:
             if isinstance(exc, UpstreamError):
                 attempts.record(pool, False, self.cfg.interface, self.events, exc)
                 return Outcome.failed(upstream_error(exc, self.cfg, prep.call))
             raise exc
-        out, healthy = self._decode(prep, fut.result())
+        out, healthy = self._decode(prep, answer)
         if healthy:
             pool.record_success()
         else:
@@ -524,6 +565,33 @@ def _implied_version(call: Call, cfg: ServiceConfig, eps: Sequence[Endpoint]) ->
 
 
 _SCALARS = frozenset((str, int, float, bool, type(None)))
+_ARG_PATHS = tuple(f"args[{i}]" for i in range(32))
+
+
+def _arg_path(i: int) -> str:
+    """Where argument ``i`` is, for error messages (no string built per argument)."""
+    return _ARG_PATHS[i] if i < 32 else f"args[{i}]"
+
+
+def _no_instance(snap: Snapshot, cfg: ServiceConfig, method: str) -> GatewayError:
+    """503 for a call with no instance to go to: the registry has not answered yet, or
+    knows none."""
+    if snap.pending:
+        return GatewayError(
+            503,
+            "registry_not_ready",
+            f"the registry has not answered about {cfg.key} yet",
+            service=cfg.interface,
+            method=method,
+        )
+    return GatewayError(
+        503,
+        "no_provider",
+        f"no provider instance of {snap.service} is known"
+        + (f" (registry: {snap.error})" if snap.error else ""),
+        service=cfg.interface,
+        method=method,
+    )
 
 
 def _fields_unknown(args: Sequence[Any], types: Sequence[JavaType], reg: TypeRegistry) -> bool:

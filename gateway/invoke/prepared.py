@@ -12,9 +12,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from tribridge.codecs.dubbo import RequestTemplate
-from tribridge.codecs.hessian2 import JavaType
+from tribridge.codecs.hessian2 import JavaType, TypeRegistry
 from tribridge.invoke.call import Call
-from tribridge.registries.base import Endpoint
+from tribridge.registries.base import Endpoint, Snapshot
+from tribridge.upstream.protocols import UpstreamPool
 
 
 @dataclass(slots=True)
@@ -35,5 +36,29 @@ class Prepared:
     deadline: float = 0.0
     #: the instance ``send_fast`` chose when it handed over to the async path
     first: Endpoint | None = None
-    #: ``send_fast`` started a Triple call: its future yields a ``TripleReply``
+    #: ``send_fast`` started a Triple call: its waiter gets a ``TripleReply``
     triple: bool = False
+    #: the pool of the instance ``send_fast`` sent the call to (for ``finish``)
+    pool: UpstreamPool | None = None
+
+
+@dataclass(slots=True, frozen=True)
+class MethodPlan:
+    """What every call of one method (argument count, version, group, timeout) shares while
+    one snapshot is current: ``Service.prepare`` works it out once, not per call."""
+
+    #: the snapshot it was made from: a new one (endpoints, provider metadata) voids it
+    snap: Snapshot
+    types: list[JavaType] | None
+    #: where the types came from (error messages)
+    source: str
+    reg: TypeRegistry
+    #: True / False; None: "auto" with a signature, decided per call by the arguments
+    generic: bool | None
+    generic_names: list[str] | None
+    timeout: float
+    idempotent: bool
+    eps: tuple[Endpoint, ...]
+    #: the request templates of a direct and of a generic call (None: never used)
+    tmpl: RequestTemplate | None
+    tmpl_generic: RequestTemplate | None

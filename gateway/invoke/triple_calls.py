@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass
+from functools import partial
 from typing import Any, Protocol
 
 from tribridge.codecs.hessian2 import HessianError, encode
@@ -32,7 +33,7 @@ from tribridge.invoke.replies import (
 )
 from tribridge.registries.base import Endpoint
 from tribridge.upstream.pool import PoolSet
-from tribridge.upstream.protocols import TripleTransport, UpstreamPool
+from tribridge.upstream.protocols import TripleTransport, UpstreamPool, Waiter
 from tribridge.upstream.triple import APP_NAME, TripleCallError
 
 
@@ -117,18 +118,17 @@ class TripleCalls:
             headers = headers + attachments_to_headers(call.attachments)
         return t, payload, headers
 
-    def send_fast(
-        self, prep: Prepared, ep: Endpoint
-    ) -> tuple[UpstreamPool, asyncio.Future[Any]] | None:
+    def send_fast(self, prep: Prepared, ep: Endpoint, waiter: Waiter[Any]) -> bool:
         """Start a Triple call without a coroutine when the client can (the h2/lean
-        clients with an open connection); else hand over to the async path."""
+        clients with an open connection): its future's outcome goes on to ``waiter``;
+        else (False) hand over to the async path."""
         svc = self.svc
         prep.first = ep
         if svc.cfg.transport == "http1":
-            return None
+            return False
         start = getattr(svc.pools.triple_client(), "start", None)
         if start is None:
-            return None
+            return False
         t, payload, _ = self._request(prep, with_attachments=False)
         extra = attachments_to_headers(prep.call.attachments) if prep.call.attachments else ()
         pool = svc.pool(ep)
@@ -136,18 +136,21 @@ class TripleCalls:
             # the template's headers are a cache key in the client; attachments vary per call
             fut = start(ep, t.path, payload, t.headers, prep.timeout, extra, pool.tls)
         except TripleCallError:
-            return None  # the async path reports it (and may try another instance)
+            return False  # the async path reports it (and may try another instance)
         if fut is None:
-            return None
+            return False
         prep.first = None
         prep.triple = True
+        prep.pool = pool
         pool.active += 1
-        return pool, fut
+        fut.add_done_callback(partial(_forward, waiter))
+        return True
 
-    def finish(self, prep: Prepared, pool: UpstreamPool, fut: asyncio.Future[Any]) -> Outcome:
+    def finish(self, prep: Prepared, reply: Any, exc: BaseException | None) -> Outcome:
+        pool = prep.pool
+        assert pool is not None
         pool.active -= 1
         svc = self.svc
-        exc = fut.exception()
         if exc is not None:
             if isinstance(exc, TripleCallError):
                 if exc.code in TRIPLE_FAILURES:
@@ -155,7 +158,7 @@ class TripleCalls:
                 return Outcome.failed(triple_error(exc, svc.cfg, prep.call))
             raise exc
         pool.record_success()
-        return triple_outcome(fut.result(), svc.cfg, prep.call)
+        return triple_outcome(reply, svc.cfg, prep.call)
 
     async def attempt(
         self, prep: Prepared, ep: Endpoint, pool: UpstreamPool, timeout: float
@@ -220,3 +223,13 @@ class TripleCalls:
             err = GatewayError(502, "bad_provider_response", f"reply is not JSON: {e}", **extra)
             return Outcome.failed(err), True
         return Outcome(value, reply.attachments()), True
+
+
+def _forward(waiter: Waiter[Any], fut: asyncio.Future[Any]) -> None:
+    """A Triple client's future, done: its outcome to the fast path's waiter."""
+    if fut.cancelled():
+        waiter.set_exception(asyncio.CancelledError())
+    elif (exc := fut.exception()) is not None:
+        waiter.set_exception(exc)
+    else:
+        waiter.set_result(fut.result())

@@ -12,11 +12,9 @@ pools and unchanged services' subscriptions live on.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
 from collections.abc import Mapping
-from functools import partial
 from typing import Any
 
 from tribridge.config.model import GatewayConfig
@@ -24,11 +22,12 @@ from tribridge.config.services import ServiceConfig
 from tribridge.contract.endpoint import Contract
 from tribridge.errors import GatewayError, not_found
 from tribridge.http.headers import under_prefix
-from tribridge.http.messages import HttpLimits, Request, Response
+from tribridge.http.messages import HttpLimits, Later, Request, Response
 from tribridge.http.server import HttpServer
 from tribridge.invoke.call import Call, Outcome, RequestContext
 from tribridge.invoke.events import Events
 from tribridge.invoke.invoker import Service
+from tribridge.invoke.prepared import Prepared
 from tribridge.ops import metrics, tracing
 from tribridge.ops.accesslog import AccessLog
 from tribridge.ops.admin import PROM_CONTENT_TYPE, AdminServer
@@ -261,9 +260,10 @@ class Gateway:
 
     # ---- request handling ----------------------------------------------------------------
 
-    def handle(self, req: Request) -> Response | asyncio.Future[Response] | Any:
-        """Answer directly, with a future completed by the provider's reply (the common
-        case: no task per request), or with a coroutine when a connection must be opened."""
+    def handle(self, req: Request) -> Response | Later | Any:
+        """Answer directly, with a ``Later`` the provider's reply completes (the common
+        case: no task, no future per request), or with a coroutine when a connection must
+        be opened."""
         st = self.state  # read once: a reload during this request does not mix configs
         if req.path in st.cfg.contract.paths:
             return self.contract.handle(req)
@@ -300,7 +300,8 @@ class Gateway:
             if svc.snapshot.pending:
                 return self._after_settle(st, svc, call, ctx)
             prep = svc.prepare(call)
-            sent = svc.send_fast(prep)
+            reply = _Reply(svc, prep, ctx)
+            sent = svc.send_fast(prep, reply)
         except GatewayError as e:
             # counted under what the error names (route label "" when no route matched)
             x = e.extra
@@ -311,12 +312,9 @@ class Gateway:
             if ctx is not None:
                 err.trace = ctx.trace
             return self._done(err, error_response(e))
-        if sent is None:
+        if not sent:
             return self._invoke_slow(svc, prep, ctx)
-        pool, fut = sent
-        out: asyncio.Future[Response] = fut.get_loop().create_future()
-        fut.add_done_callback(partial(self._finish, svc, prep, pool, out, ctx))
-        return out
+        return reply
 
     def _stream(
         self,
@@ -348,27 +346,6 @@ class Gateway:
         if extra:
             resp.headers.extend(extra)
         return resp
-
-    def _finish(
-        self,
-        svc: Service,
-        prep: Any,
-        pool: Any,
-        out: asyncio.Future[Response],
-        ctx: RequestContext,
-        fut: asyncio.Future[Any],
-    ) -> None:
-        try:
-            resp = result_response(svc, prep.call, svc.finish(prep, pool, fut))
-        except GatewayError as e:
-            resp = error_response(e)
-        except Exception as e:
-            if not out.done():
-                out.set_exception(e)
-            return
-        self._done(ctx, resp)
-        if not out.done():
-            out.set_result(resp)
 
     async def _invoke_slow(self, svc: Service, prep: Any, ctx: RequestContext) -> Response:
         try:
@@ -437,3 +414,40 @@ class Gateway:
                 f"{req.method} {path} not routed; allowed: {', '.join(allowed)}",
             )
         raise not_found(f"no route for {req.method} {path}")
+
+
+class _Reply(Later):
+    """The fast path's answer: the waiter ``send_fast`` hands the provider connection. The
+    reply (or the call's error) is rendered and handed to the listener right in the
+    connection's ``data_received``, with no future and no loop hop in between."""
+
+    __slots__ = ("ctx", "prep", "svc")
+
+    def __init__(self, svc: Service, prep: Prepared, ctx: RequestContext) -> None:
+        self._resp = None  # Later's state, set here: one call less per request
+        self._exc = None
+        self._then = None
+        self.svc = svc
+        self.prep = prep
+        self.ctx = ctx
+
+    def set_result(self, answer: Any) -> None:
+        self._complete(answer, None)
+
+    def set_exception(self, exc: BaseException) -> None:
+        self._complete(None, exc)
+
+    def _complete(self, answer: Any, exc: BaseException | None) -> None:
+        if self.done():
+            return
+        svc, prep = self.svc, self.prep
+        try:
+            try:
+                resp = result_response(svc, prep.call, svc.finish(prep, answer, exc))
+            except GatewayError as e:
+                resp = error_response(e)
+            Gateway._done(self.ctx, resp)
+        except Exception as e:  # answered 500 by the listener, as a failed handler is
+            self.fail(e)
+            return
+        self.resolve(resp)

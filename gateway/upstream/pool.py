@@ -44,6 +44,7 @@ from tribridge.upstream.errors import (
     UpstreamBusy,
     UpstreamError,
 )
+from tribridge.upstream.protocols import Waiter
 
 log = logging.getLogger("tribridge.upstream")
 
@@ -58,7 +59,7 @@ class DubboConnection(asyncio.Protocol):
         #: framing, request ids, heartbeats and READONLY (sans-IO, codecs/dubbo/connection.py)
         self.wire = Connection(Role.CLIENT, max_payload=settings.max_payload)
         self.next_id = self.wire.next_request_id
-        self.pending: dict[int, asyncio.Future[Frame]] = {}
+        self.pending: dict[int, Waiter[Frame]] = {}
         #: one timer per (loop iteration, timeout) batch of calls, not one per call (see
         #: ``call``), by the batch's first request id: armed at the batch's flush, cancelled
         #: only when the connection fails
@@ -114,7 +115,9 @@ class DubboConnection(asyncio.Protocol):
                 if fut is not None and not fut.done():
                     fut.set_result(fr)
             elif type(ev) is OversizeFrame:
-                if ev.response:  # fail that call (CLIENT_ERROR via decode_response); the rest live on
+                if (
+                    ev.response
+                ):  # fail that call (CLIENT_ERROR via decode_response); the rest live on
                     self._answer(ev.frame)
             elif type(ev) is Heartbeat:
                 if ev.reply is not None and self.transport is not None:
@@ -156,18 +159,24 @@ class DubboConnection(asyncio.Protocol):
     def call(self, request_id: int, frame: bytes, timeout: float) -> asyncio.Future[Frame]:
         """Send a two-way request frame; the future resolves with the response frame."""
         fut: asyncio.Future[Frame] = self.loop.create_future()
+        self.send(request_id, frame, timeout, fut)
+        return fut
+
+    def send(self, request_id: int, frame: bytes, timeout: float, waiter: Waiter[Frame]) -> None:
+        """Send a two-way request frame; ``waiter`` gets the response frame or the error
+        (at once when the connection cannot take the call)."""
         if self.closed or self.transport is None:
-            fut.set_exception(ConnectionLost("connection to provider is closed"))
-            return fut
+            waiter.set_exception(ConnectionLost("connection to provider is closed"))
+            return
         if self.write_paused and self.backlogged():
-            fut.set_exception(
+            waiter.set_exception(
                 UpstreamBusy(
                     f"provider is not reading: {self.transport.get_write_buffer_size()} bytes "
                     "of requests queued (upstream.max_queued_bytes)"
                 )
             )
-            return fut
-        self.pending[request_id] = fut
+            return
+        self.pending[request_id] = waiter
         # Coalesce the frames of one loop iteration into one write: under load many HTTP
         # requests arrive per iteration, and one syscall beats fifty.
         out = self._out
@@ -181,7 +190,6 @@ class DubboConnection(asyncio.Protocol):
             self._due[timeout] = [request_id]
         else:
             due.append(request_id)
-        return fut
 
     def _flush(self) -> None:
         out, self._out = self._out, []
@@ -309,9 +317,7 @@ class DubboConnection(asyncio.Protocol):
 class InstancePool:
     """Connections to one provider address, with backoff and outlier ejection."""
 
-    def __init__(
-        self, host: str, port: int, settings: UpstreamSettings, tls: Any = None
-    ) -> None:
+    def __init__(self, host: str, port: int, settings: UpstreamSettings, tls: Any = None) -> None:
         self.host = host
         self.port = port
         self.settings = settings

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterable, Mapping
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 from tribridge.codecs.dubbo import Frame
 
@@ -20,8 +20,25 @@ from tribridge.codecs.dubbo import Frame
 Headers = Iterable[tuple[str, str | bytes]] | Mapping[str, str | bytes]
 
 
+_T_contra = TypeVar("_T_contra", contravariant=True)
+
+
+class Waiter(Protocol[_T_contra]):
+    """Who waits for a call's answer: an ``asyncio.Future`` (``call``), or a caller's own
+    object completed right inside the connection's ``data_received``, with no loop hop
+    (``send``: the gateway's fast path). Completed at most once; ``done()`` says whether it
+    has been."""
+
+    def done(self) -> bool: ...
+
+    def set_result(self, result: _T_contra, /) -> None: ...
+
+    def set_exception(self, exception: BaseException, /) -> None: ...
+
+
 class UpstreamConnection(Protocol):
-    """One Dubbo2 connection: request ids, two-way calls as futures, one-way sends."""
+    """One Dubbo2 connection: request ids, two-way calls (a future each, or a waiter of the
+    caller's), one-way sends."""
 
     def next_id(self) -> int:
         """A fresh request id for this connection."""
@@ -30,6 +47,11 @@ class UpstreamConnection(Protocol):
     def call(self, request_id: int, frame: bytes, timeout: float) -> asyncio.Future[Frame]:
         """Send a two-way request frame; the future gets the response frame, or an
         ``upstream.errors.UpstreamError`` (timeout, connection lost, backlogged)."""
+        ...
+
+    def send(self, request_id: int, frame: bytes, timeout: float, waiter: Waiter[Frame]) -> None:
+        """``call`` with the caller's waiter instead of a new future (completed at once
+        when the connection cannot take the call)."""
         ...
 
     def send_oneway(self, frame: bytes) -> None:

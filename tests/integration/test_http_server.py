@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import json
+import socket
 
 import pytest
-from tribridge.http.messages import HttpError, HttpLimits, Request, Response
+from tribridge.http.messages import HttpError, HttpLimits, Later, Request, Response
 from tribridge.http.server import HttpServer
 
 pytestmark = pytest.mark.timeout(20)
@@ -139,6 +140,61 @@ async def test_handler_may_return_a_future(serve):
     assert (await read_response(r))[2] == b'"late"'
     assert (await read_response(r))[2] == b'"late"'
     w.close()
+
+
+async def test_handler_may_return_a_later(serve):
+    """A ``Later`` (the gateway's fast path): answered when another callback resolves it,
+    in request order whatever the order of resolution; one already done is answered as a
+    Response; a failed one is a 500 and the connection's other answers are untouched."""
+    loop = asyncio.get_running_loop()
+    laters: dict[str, Later] = {}
+
+    def handler(req: Request) -> Later:
+        later = laters[req.path] = Later()
+        if req.path == "/now":
+            later.resolve(Response(200, b'"now"'))
+        return later
+
+    srv = await serve(handler)
+    r, w = await connect(srv)
+    w.write(get("/a") + get("/now") + get("/bad") + get("/b"))
+    await _until(lambda: len(laters) == 4)
+    laters["/b"].resolve(Response(200, b'"b"'))  # last first
+    laters["/bad"].fail(RuntimeError("the resolver's own failure"))
+    loop.call_soon(laters["/a"].resolve, Response(201, b'"a"'))
+    got = [(await read_response(r)) for _ in range(4)]
+    assert [(s, b) for s, _, b in got[:2]] == [(201, b'"a"'), (200, b'"now"')]
+    assert got[2][0] == 500 and error_code(got[2][2]) == "internal"
+    assert (got[3][0], got[3][2]) == (200, b'"b"')
+    w.close()
+
+
+async def test_a_later_is_written_inside_the_callback_that_resolves_it(serve):
+    """No loop iteration between the resolving callback and the write: the answer is in
+    the client's socket before ``resolve`` returns (where a future's callback would wait
+    for the next loop pass)."""
+    laters: list[Later] = []
+
+    def handler(req: Request) -> Later:
+        laters.append(Later())
+        return laters[-1]
+
+    srv = await serve(handler)
+    with socket.create_connection(("127.0.0.1", srv.port)) as sock:
+        sock.sendall(get())
+        await _until(lambda: bool(laters))
+        sock.setblocking(False)
+        with pytest.raises(BlockingIOError):
+            sock.recv(1024)
+        laters[0].resolve(Response(200, b'"in time"'))
+        assert sock.recv(4096).endswith(b'"in time"')  # no await since resolve()
+
+
+async def _until(cond, timeout: float = T) -> None:
+    deadline = asyncio.get_running_loop().time() + timeout
+    while not cond():
+        assert asyncio.get_running_loop().time() < deadline, "condition never met"
+        await asyncio.sleep(0.005)
 
 
 async def test_keep_alive_reuses_one_connection(serve):

@@ -35,6 +35,7 @@ from tribridge.invoke.events import (
 )
 from tribridge.invoke.invoker import Service
 from tribridge.registries.base import Endpoint, ServiceKey, Snapshot
+from tribridge.registries.metadata import MethodDefinition, ServiceDefinition
 
 S = "com.x.Calc"
 A, B = "127.0.0.1:20001", "127.0.0.1:20002"
@@ -327,3 +328,82 @@ def test_ingress_failures_answer_the_table_status(
 ) -> None:
     res, _ = run(_ingress_call(0, providers, faults))
     assert res.status == status and "tribridge" in (res.error or ""), res
+
+
+# ---- method plans: per snapshot, never stale ------------------------------------------------
+
+
+def _eps(*addrs: str) -> tuple[Endpoint, ...]:
+    return tuple(Endpoint(a.split(":")[0], int(a.split(":")[1])) for a in addrs)
+
+
+def test_a_new_snapshot_voids_the_method_plans_made_from_the_old_one() -> None:
+    """``prepare`` keeps what every call of a method shares (signature, endpoints,
+    templates) per snapshot: a registry update must reach the very next call — its
+    endpoints (one gone, none at all) and its provider metadata (a signature where there
+    was none turns an inferred, generic call into a direct one with the declared types)."""
+
+    def add_any(inv: Any) -> Any:  # direct, or generic: ($invoke method, types, args)
+        args = inv.args[2] if inv.method == "$invoke" else inv.args
+        return args[0] + args[1]
+
+    async def go() -> None:
+        pools = InMemoryPools({A: add_any, B: add_any})
+        cfg = ServiceConfig(S, retries=0, loadbalance="roundrobin")  # no configured types
+        svc = Service(cfg, pools)  # type: ignore[arg-type]
+        svc.update(Snapshot(ServiceKey(S), _eps(A, B)))
+        for _ in range(4):
+            assert (await svc.invoke(Call("add", [1, 2]))).unwrap() == 3
+        assert (pools[A].calls, pools[B].calls) == (2, 2)
+        assert pools[A].received[-1].method == "$invoke"  # no signature known: generic
+
+        svc.update(Snapshot(ServiceKey(S), _eps(B)))
+        for _ in range(3):
+            await svc.invoke(Call("add", [1, 2]))
+        assert (pools[A].calls, pools[B].calls) == (2, 5)
+
+        svc.update(Snapshot(ServiceKey(S), ()))
+        out = await svc.invoke(Call("add", [1, 2]))
+        assert out.error is not None and out.error.code == "no_provider"
+
+        d = ServiceDefinition(
+            S, {"add": (MethodDefinition("add", tuple(parse_types("long,long"))),)}
+        )
+        svc.update(Snapshot(ServiceKey(S), _eps(A), definition=d))
+        assert (await svc.invoke(Call("add", [40, 2]))).unwrap() == 42
+        inv = pools[A].received[-1]
+        assert (inv.method, inv.desc) == ("add", "JJ")  # direct, the declared types
+
+    run(go())
+
+
+def test_method_plans_are_per_argument_count_and_per_call_overrides() -> None:
+    """Overloads are chosen by argument count, and a call's own version, group and timeout
+    make their own plan; type hints (per request) are never taken from a plan."""
+
+    async def go() -> None:
+        pools = InMemoryPools({A: lambda inv: inv.desc, B: lambda inv: inv.desc})
+        cfg = ServiceConfig(S, retries=0, call="direct")
+        svc = Service(cfg, pools)  # type: ignore[arg-type]
+        d = ServiceDefinition(
+            S,
+            {
+                "f": (
+                    MethodDefinition("f", tuple(parse_types("int"))),
+                    MethodDefinition("f", tuple(parse_types("int,java.lang.String"))),
+                )
+            },
+        )
+        svc.update(Snapshot(ServiceKey(S), _eps(A), definition=d))
+        assert (await svc.invoke(Call("f", [1]))).unwrap() == "I"
+        assert (await svc.invoke(Call("f", [1, "x"]))).unwrap() == "ILjava/lang/String;"
+        hinted = Call("f", [1], types=parse_types("long"))
+        assert (await svc.invoke(hinted)).unwrap() == "J"
+        assert (await svc.invoke(Call("f", [1]))).unwrap() == "I"
+        # a timeout of its own: the call carries it (the attachment says so)
+        await svc.invoke(Call("f", [1], timeout=0.5))
+        assert pools[A].received[-1].attachments["timeout"] == "500"
+        await svc.invoke(Call("f", [1]))
+        assert pools[A].received[-1].attachments["timeout"] != "500"
+
+    run(go())

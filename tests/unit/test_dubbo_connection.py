@@ -622,3 +622,44 @@ async def test_calls_of_one_iteration_share_a_timeout_timer_and_still_time_out_a
     assert not conn.timers
     with pytest.raises(ConnectionLost):
         fc.result()
+
+
+class _Waiter:
+    """A caller's own waiter (``send``): records what it got, and when."""
+
+    def __init__(self) -> None:
+        self.got: list[object] = []
+
+    def done(self) -> bool:
+        return bool(self.got)
+
+    def set_result(self, fr: Frame) -> None:
+        self.got.append(decode_response(fr).value)
+
+    def set_exception(self, exc: BaseException) -> None:
+        self.got.append(exc)
+
+
+async def test_upstream_send_completes_the_waiter_inside_data_received() -> None:
+    """``send`` (the gateway's fast path): the reply reaches the waiter in the very
+    ``data_received`` that read it (no loop hop), each waiter its own, out of order too;
+    a timeout and a lost connection reach waiters as they reach futures."""
+    conn, t = _upstream()
+    w1, w2, w3 = _Waiter(), _Waiter(), _Waiter()
+    ids = [conn.next_id() for _ in range(3)]
+    for rid, w in zip(ids, (w1, w2, w3), strict=True):
+        conn.send(rid, encode_heartbeat(rid), 5, w)
+    conn.data_received(encode_response(ids[1], "two") + encode_response(ids[0], "one"))
+    assert (w1.got, w2.got, w3.got) == (["one"], ["two"], [])  # no await in between
+    conn.connection_lost(None)
+    assert len(w3.got) == 1 and isinstance(w3.got[0], ConnectionLost)
+    assert not conn.pending
+
+
+async def test_upstream_send_on_a_closed_connection_fails_the_waiter_at_once() -> None:
+    conn, _ = _upstream()
+    conn.connection_lost(None)
+    w = _Waiter()
+    conn.send(1, encode_heartbeat(1), 5, w)
+    assert len(w.got) == 1 and isinstance(w.got[0], ConnectionLost)
+    assert not conn.pending
