@@ -91,9 +91,9 @@ class Service:
         #: the gateway's class policy; the default denies dangerous classes everywhere
         self.class_policy: ClassPolicy | None = DEFAULT_POLICY
         self._tls_for: Callable[[str, Endpoint], Any] | None = _endpoint_tls
-        #: id(endpoint) -> (endpoint, TLS profile): the lookup runs once per endpoint of a
-        #: snapshot, not once per call (profile globs and the URL's ssl params)
-        self._tls_cache: dict[int, tuple[Endpoint, Any]] = {}
+        #: id(endpoint) -> (endpoint, its pool): the lookup runs once per endpoint of a
+        #: snapshot, not once per call (TLS profile globs, the URL's ssl params, the key)
+        self._pool_cache: dict[int, tuple[Endpoint, Any]] = {}
         self.ever_provided = False
         #: the Triple half (wrapper mode, HTTP/1.1 unary): templates, attempts
         self.triple = TripleCalls(self)
@@ -114,7 +114,7 @@ class Service:
     @tls_for.setter
     def tls_for(self, fn: Callable[[str, Endpoint], Any] | None) -> None:
         self._tls_for = fn
-        self._tls_cache = {}
+        self._pool_cache = {}
 
     @property
     def enum_classes(self) -> frozenset[str]:
@@ -129,7 +129,7 @@ class Service:
 
     def update(self, snap: Snapshot) -> None:
         self.snapshot = snap
-        self._tls_cache = {}
+        self._pool_cache = {}
         self._plans = {}  # made from the old snapshot (its endpoints, definition, types)
         if snap.endpoints:
             self.ever_provided = True
@@ -166,15 +166,20 @@ class Service:
         return True
 
     def pool(self, ep: Endpoint) -> Any:
-        hit = self._tls_cache.get(id(ep))
+        """The pool of ``ep``'s address and TLS profile: looked up once per endpoint of a
+        snapshot (pools live as long as the ``PoolSet``), a relay link every time (links
+        to other gateways come and go)."""
+        hit = self._pool_cache.get(id(ep))
         if hit is not None and hit[0] is ep:
-            return self.pools.get(ep, hit[1])
+            return hit[1]
+        if ep.protocol == "relay":
+            return self.pools.get(ep)
         fn = self._tls_for
-        tls = fn(self.cfg.interface, ep) if fn is not None else None
-        if len(self._tls_cache) >= 4096:
-            self._tls_cache = {}
-        self._tls_cache[id(ep)] = (ep, tls)
-        return self.pools.get(ep, tls)
+        pool = self.pools.get(ep, fn(self.cfg.interface, ep) if fn is not None else None)
+        if len(self._pool_cache) >= 4096:
+            self._pool_cache = {}
+        self._pool_cache[id(ep)] = (ep, pool)
+        return pool
 
     def exposes(self, method: str) -> bool:
         return any(fnmatch.fnmatchcase(method, p) for p in self.cfg.expose_methods)

@@ -38,6 +38,7 @@ _ZERO_SPAN = "0" * 16
 #: the module's Mersenne Twister: ids need uniqueness, not secrecy, and os.urandom costs a
 #: syscall per id (~3 µs); ``random`` reseeds itself in forked children (register_at_fork)
 _rand = random.getrandbits
+_randbytes = random.randbytes
 
 
 def parse_traceparent(value: str | None) -> tuple[str, str, str] | None:
@@ -72,12 +73,13 @@ def new_trace_id() -> str:
 
 
 def _new_traceparent() -> str:
-    """A new trace's ``traceparent`` (sampled): trace and span id from one random draw."""
-    v = _rand(192)
-    ids = f"{v:048x}"
-    if ids[:32] == _ZERO_TRACE or ids[32:] == _ZERO_SPAN:  # all-zero ids are invalid
+    """A new trace's ``traceparent`` (sampled): trace and span id from one random draw,
+    hex-encoded and split by ``bytes.hex`` in C (a 192-bit int through a format string
+    cost twice as much)."""
+    ids = _randbytes(24).hex("-", -16)  # 32 hex digits, "-", 16 hex digits
+    if ids.startswith(_ZERO_TRACE) or ids.endswith(_ZERO_SPAN):  # all-zero ids are invalid
         return f"00-{new_trace_id()}-{new_span_id()}-01"
-    return f"00-{ids[:32]}-{ids[32:]}-01"
+    return "00-" + ids + "-01"
 
 
 def triple_headers(attachments: dict[str, str]) -> dict[str, str]:

@@ -367,7 +367,7 @@ class Gateway:
             cr, path_vars = hit
             svc = st.services[cr.cfg.service]
             try:
-                return cr.label, svc, explicit_call(st, cr.cfg, svc, req, path_vars)
+                return cr.label, svc, explicit_call(st, cr, svc, req, path_vars)
             except GatewayError as e:
                 e.route = cr.label  # type: ignore[attr-defined]
                 raise

@@ -14,12 +14,13 @@ from urllib.parse import parse_qs
 
 from tribridge.codecs.hessian2 import HessianError, parse_types
 from tribridge.config.limits import json_elements_exceed
-from tribridge.config.routes import ParamSource, RouteConfig
+from tribridge.config.routes import ParamSource
 from tribridge.errors import GatewayError, bad_request
 from tribridge.http.headers import timeout_header
 from tribridge.http.messages import Request
 from tribridge.invoke.invoker import Call, Service
 from tribridge.invoke.jsonmap import JSONDecodeError, loads
+from tribridge.routing.routes import CompiledRoute
 from tribridge.routing.state import RoutingState
 
 TYPES_HEADER = "x-tribridge-types"
@@ -95,7 +96,7 @@ def auto_call(st: RoutingState, method: str, req: Request, overrides: bool) -> C
 
 def explicit_call(
     st: RoutingState,
-    rc: RouteConfig,
+    cr: CompiledRoute,
     svc: Service,
     req: Request,
     path_vars: dict[str, str],
@@ -103,15 +104,24 @@ def explicit_call(
     """An explicit route's call: each ``params`` entry names where its argument comes from;
     the route's declared types are sent when every argument has one and the service
     configures no signature of its own for the method."""
+    rc = cr.cfg
     args: list[Any] = []
-    types: list[Any] = []
     body: Any = _MISSING
     query: dict[str, list[str]] | None = None
     for p in rc.params:
         value: Any
-        if p.source == "path":
+        source = p.source
+        if source == "body_field" or source == "body":
+            if body is _MISSING:
+                body = json_body(req, st.cfg.max_json_elements)
+            value = (
+                body
+                if source == "body"
+                else (_field(body, p.name or "") if body is not _MISSING else _MISSING)
+            )
+        elif source == "path":
             value = path_vars.get(p.name or "", _MISSING)
-        elif p.source == "query":
+        elif source == "query":
             if query is None:
                 query = parse_qs(req.query, keep_blank_values=True)
             vals = query.get(p.name or "")
@@ -124,31 +134,17 @@ def explicit_call(
                     else vals[-1]
                 )
             )
-        elif p.source == "header":
+        elif source == "header":
             value = req.headers.get((p.name or "").lower(), _MISSING)
-        elif p.source == "const":
+        else:  # const
             value = p.default
-        else:
-            if body is _MISSING:
-                body = json_body(req, st.cfg.max_json_elements)
-            value = (
-                body
-                if p.source == "body"
-                else (_field(body, p.name or "") if body is not _MISSING else _MISSING)
-            )
         if value is _MISSING:
             if p.required:
                 raise bad_request(_missing_msg(p), service=rc.service, method=rc.method)
             value = p.default
         args.append(value)
-        types.append(p.type)
-    call = Call(rc.method, args, attachments=attachments(st, req))
-    if all(t is not None for t in types) and rc.method not in svc.cfg.methods:
-        call.types = types
-    call.version = rc.version
-    call.group = rc.group
-    call.timeout = rc.timeout
-    return call
+    types = cr.types if rc.method not in svc.cfg.methods else None
+    return Call(rc.method, args, types, rc.version, rc.group, rc.timeout, attachments(st, req))
 
 
 def _missing_msg(p: ParamSource) -> str:

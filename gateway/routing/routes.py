@@ -8,8 +8,9 @@ one.  Matching answers the route and the path variables, or which methods the pa
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
+from tribridge.codecs.hessian2 import JavaType
 from tribridge.config.routes import RouteConfig
 
 _VAR = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
@@ -20,9 +21,15 @@ class CompiledRoute:
     cfg: RouteConfig
     regex: re.Pattern[str] | None
     label: str = ""
+    #: the argument types when every parameter declares one (sent as the call's types
+    #: unless the service configures the method's signature), else None; shared by every
+    #: call of the route, never changed
+    types: list[JavaType] | None = field(default=None, init=False)
 
     def __post_init__(self) -> None:
         self.label = f"{self.cfg.http_method} {self.cfg.path}"
+        types = [p.type for p in self.cfg.params]
+        self.types = types if all(t is not None for t in types) else None  # type: ignore[assignment]
 
 
 class RouteTable:
