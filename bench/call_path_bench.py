@@ -21,13 +21,11 @@ Only APIs both sides of a change have are used (``Gateway(cfg)``, the state's re
 
 from __future__ import annotations
 
-import os
-import subprocess
 import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from cpu_per_request import print_medians
+from cpu_per_request import alternate_children
 
 CHILD = r"""
 import asyncio, sys, time
@@ -125,28 +123,8 @@ run(main(int(sys.argv[1])))
 """
 
 
-def run(site: str, n: int) -> float:
-    env = dict(os.environ, PYTHONPATH=site)
-    out = subprocess.run(
-        [sys.executable, "-c", CHILD, str(n)], env=env, capture_output=True, text=True, check=True
-    )
-    return float(out.stdout.strip())
-
-
 def main() -> int:
-    variants = [a.split("=", 1) for a in sys.argv[1:] if "=" in a]
-    rounds, n = 8, 30000
-    results: dict[str, list[float]] = {name: [] for name, _ in variants}
-    for r in range(rounds):
-        line = []
-        # the order flips every round: a variant's slot in a round biases it (ABBA)
-        for name, site in variants if r % 2 == 0 else variants[::-1]:
-            us = run(site, n)
-            results[name].append(us)
-            line.append(f"{name} {us:.2f} µs")
-        print(f"round {r + 1}: " + "   ".join(line), flush=True)
-    print_medians(results)
-    return 0
+    return alternate_children(CHILD, sys.argv[1:], n=30000)
 
 
 if __name__ == "__main__":

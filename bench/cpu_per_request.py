@@ -54,6 +54,33 @@ def wrk(url: str, seconds: int, conns: int) -> int:
     return int(m.group(1))
 
 
+def alternate_children(child: str, argv: list[str], n: int, rounds: int = 8) -> int:
+    """In-process benches (call_path_bench, hop_bench): ``NAME=SITE`` variants (a site
+    directory holding an install of one tree; empty: the working tree), each round running
+    ``child`` once per variant in a fresh interpreter (``python -c child n``, PYTHONPATH=SITE,
+    printing µs per request), the order reversed every other round (a variant's slot in a
+    round biases it: ABBA); prints every round and the medians."""
+    variants = [a.split("=", 1) for a in argv if "=" in a]
+    results: dict[str, list[float]] = {name: [] for name, _ in variants}
+    for r in range(rounds):
+        line = []
+        for name, site in variants if r % 2 == 0 else variants[::-1]:
+            out = subprocess.run(
+                [sys.executable, "-c", child, str(n)],
+                env=dict(os.environ, PYTHONPATH=site),
+                capture_output=True,
+                text=True,
+            )
+            if out.returncode != 0:
+                raise SystemExit(f"variant {name} ({site or 'working tree'}) failed:\n{out.stderr}")
+            us = float(out.stdout.strip())
+            results[name].append(us)
+            line.append(f"{name} {us:.2f} µs")
+        print(f"round {r + 1}: " + "   ".join(line), flush=True)
+    print_medians(results)
+    return 0
+
+
 def print_medians(results: dict[str, list[float]]) -> None:
     """Each variant's median CPU time per request, against the first variant's."""
     first = next(iter(results))

@@ -24,15 +24,15 @@ turning request frames into replies: ~1 µs per request), the same for every var
 from __future__ import annotations
 
 import os
-import subprocess
 import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from cpu_per_request import print_medians
+from cpu_per_request import alternate_children
+from gateway_peers import BODY, HEADERS, PATH, tribridge_config
 
 CHILD = r"""
-import asyncio, logging, sys, time
+import asyncio, logging, os, sys, time
 from tribridge.codecs.dubbo import encode_response
 from tribridge.config.model import parse_config
 from tribridge.config.upstream import UpstreamSettings
@@ -43,29 +43,8 @@ from tribridge.routing.app import ACCESS_LOGGER, Gateway
 from tribridge.upstream import pool as pool_mod
 from tribridge.upstream.pool import DubboConnection
 
-SERVICE = "com.tribridge.compat.GreetService"
-CFG = f'''
-listen: {{host: 127.0.0.1, port: 0}}
-access_log: true
-registries:
-  static: {{type: static, services: {{{SERVICE}: ["127.0.0.1:1?version=1.0.0&group=g1"]}}}}
-services:
-  - interface: {SERVICE}
-    version: 1.0.0
-    group: g1
-    methods: {{greet: {{types: [java.lang.String]}}}}
-routes:
-  - {{method: POST, path: "/bench/greet", service: {SERVICE}, call: greet,
-     params: [{{from: body, name: name, type: java.lang.String}}]}}
-'''
-BODY = b'{"name":"world"}'
-# what wrk sends in gateway_peers.py: the same headers
-REQ = (
-    b"POST /bench/greet HTTP/1.1\r\nHost: 127.0.0.1:8080\r\nContent-Type: application/json\r\n"
-    b"x-dubbo-service-version: 1.0.0\r\nx-dubbo-service-group: g1\r\n"
-    b"x-dubbo-service-method-overloading: java.lang.String\r\n"
-    b"Content-Length: %d\r\n\r\n%s" % (len(BODY), BODY)
-)
+CFG = os.environ["HOP_CONFIG"]  # gateway_peers.py's tribridge config, access log on
+REQ = os.environ["HOP_REQUEST"].encode("latin-1")  # what wrk sends there
 REPLY = encode_response(0, "Hello, world")  # its request id patched per call
 
 
@@ -187,30 +166,15 @@ run(main(int(sys.argv[1])))
 """
 
 
-def run(site: str, n: int) -> float:
-    env = dict(os.environ, PYTHONPATH=site)
-    out = subprocess.run(
-        [sys.executable, "-c", CHILD, str(n)], env=env, capture_output=True, text=True
-    )
-    if out.returncode != 0:
-        raise SystemExit(f"variant at {site or 'the working tree'} failed:\n{out.stderr}")
-    return float(out.stdout.strip())
-
-
 def main() -> int:
-    variants = [a.split("=", 1) for a in sys.argv[1:] if "=" in a]
-    rounds, n = 8, 40000
-    results: dict[str, list[float]] = {name: [] for name, _ in variants}
-    for r in range(rounds):
-        line = []
-        # the order flips every round: a variant's slot in a round biases it (ABBA)
-        for name, site in variants if r % 2 == 0 else variants[::-1]:
-            us = run(site, n)
-            results[name].append(us)
-            line.append(f"{name} {us:.2f} µs")
-        print(f"round {r + 1}: " + "   ".join(line), flush=True)
-    print_medians(results)
-    return 0
+    body = BODY
+    head = "".join(f"{k}: {v}\r\n" for k, v in HEADERS.items())
+    os.environ["HOP_CONFIG"] = tribridge_config("127.0.0.1:1", 0, access_log=True)
+    os.environ["HOP_REQUEST"] = (
+        f"POST {PATH} HTTP/1.1\r\nHost: 127.0.0.1:8080\r\n{head}"
+        f"Content-Length: {len(body)}\r\n\r\n{body}"
+    )
+    return alternate_children(CHILD, sys.argv[1:], n=40000)
 
 
 if __name__ == "__main__":
