@@ -59,39 +59,40 @@ class Later:
     future would schedule it for the next loop iteration (a ``Handle`` and a loop pass per
     request). One consumer only: the listener, or ``await`` for callers outside it."""
 
-    __slots__ = ("_exc", "_resp", "_then")
+    __slots__ = ("_exc", "_then", "resp")
 
     def __init__(self) -> None:
-        self._resp: Response | None = None
+        #: the response once resolved (read-only; None before, and when failed)
+        self.resp: Response | None = None
         self._exc: BaseException | None = None
         self._then: Callable[[Later], None] | None = None
 
     def done(self) -> bool:
-        return self._resp is not None or self._exc is not None
+        return self.resp is not None or self._exc is not None
 
     def outcome(self) -> Response:
         """The response, or the handler's exception raised (only once ``done()``)."""
         if self._exc is not None:
             raise self._exc
-        assert self._resp is not None, "Later.outcome() before it is done"
-        return self._resp
+        assert self.resp is not None, "Later.outcome() before it is done"
+        return self.resp
 
     def then(self, fn: Callable[[Later], None]) -> None:
         """Run ``fn(self)`` once done (now, if already done)."""
         if self._then is not None:
             raise RuntimeError("a Later has one consumer")
-        if self.done():
+        if self.resp is not None or self._exc is not None:
             fn(self)
         else:
             self._then = fn
 
     def resolve(self, resp: Response) -> None:
-        if not self.done():
-            self._resp = resp
+        if self.resp is None and self._exc is None:
+            self.resp = resp
             self._run()
 
     def fail(self, exc: BaseException) -> None:
-        if not self.done():
+        if self.resp is None and self._exc is None:
             self._exc = exc
             self._run()
 

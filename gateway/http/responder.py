@@ -59,7 +59,10 @@ class Pending:
 
     def settle(self, later: Later) -> None:
         """``Later.then`` continuation: run inside the callback that completed it."""
-        self._answer(self.conn._later_outcome(self.req, later))
+        resp = later.resp
+        if type(resp) is not Response:  # failed (or not a Response): rendered as an error
+            resp = self.conn._later_outcome(self.req, later)
+        self._answer(resp)
 
     def _answer(self, resp: Response) -> None:
         self.resp = resp

@@ -232,11 +232,13 @@ class Service:
                 method=call.method,
             )
         try:
+            args = call.args
+            paths = _ARG_PATHS if len(args) <= len(_ARG_PATHS) else _arg_paths(len(args))
             if types is None:
-                return [infer(a, _arg_path(i), generic, reg) for i, a in enumerate(call.args)]
+                return [infer(a, paths[i], generic, reg) for i, a in enumerate(args)]
             return [
-                coerce(a, t, _arg_path(i), generic=generic, registry=reg)
-                for i, (a, t) in enumerate(zip(call.args, types, strict=True))
+                coerce(a, t, paths[i], generic=generic, registry=reg)
+                for i, (a, t) in enumerate(zip(args, types, strict=True))
             ]
         except JavaTypeError as e:
             raise GatewayError(
@@ -353,13 +355,21 @@ class Service:
         cfg = self.cfg
         plan = self._plan(call)
         types = plan.types
-        if self.class_policy is not None:
-            self._check_classes(call, types)
+        args = call.args
+        plain = True  # scalars only (most calls): no class can hide in them
+        for a in args:
+            if type(a) not in _SCALARS:
+                plain = False
+                break
+        pol = self.class_policy
+        if pol is not None:
+            if not plain or call.types is not None:
+                self._check_classes(call, types)
             if call.attachments:
-                self.class_policy.check_attachments(cfg.interface, call.attachments)
+                pol.check_attachments(cfg.interface, call.attachments)
         generic = plan.generic
         if generic is None:  # "auto" with a signature: a POJO of unknown fields goes generic
-            generic = _fields_unknown(call.args, types or (), plan.reg)
+            generic = not plain and _fields_unknown(args, types or (), plan.reg)
         wire = self.wire_args(call, types, generic, plan.source, plan.reg)
         if generic:
             wire = generic_args(call.method, plan.generic_names, wire)
@@ -451,7 +461,8 @@ class Service:
         (connecting, or retries for an idempotent method)."""
         if prep.idempotent and self.cfg.retries > 0:
             return False
-        ep = self.pick(prep.eps, set(), prep.hash_key)
+        eps = prep.eps
+        ep = eps[0] if len(eps) == 1 else self.pick(eps, set(), prep.hash_key)
         if (ep.protocol == "tri" or self.cfg.protocol) and self.is_triple(ep):
             return self.triple.send_fast(prep, ep, waiter)
         pool = self.pool(ep)
@@ -570,12 +581,14 @@ def _implied_version(call: Call, cfg: ServiceConfig, eps: Sequence[Endpoint]) ->
 
 
 _SCALARS = frozenset((str, int, float, bool, type(None)))
-_ARG_PATHS = tuple(f"args[{i}]" for i in range(32))
 
 
-def _arg_path(i: int) -> str:
-    """Where argument ``i`` is, for error messages (no string built per argument)."""
-    return _ARG_PATHS[i] if i < 32 else f"args[{i}]"
+def _arg_paths(n: int) -> tuple[str, ...]:
+    """Where each of ``n`` arguments is, for error messages."""
+    return tuple(f"args[{i}]" for i in range(n))
+
+
+_ARG_PATHS = _arg_paths(32)  # (no string built per argument of a call)
 
 
 def _no_instance(snap: Snapshot, cfg: ServiceConfig, method: str) -> GatewayError:

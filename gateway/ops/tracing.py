@@ -38,7 +38,6 @@ _ZERO_SPAN = "0" * 16
 #: the module's Mersenne Twister: ids need uniqueness, not secrecy, and os.urandom costs a
 #: syscall per id (~3 µs); ``random`` reseeds itself in forked children (register_at_fork)
 _rand = random.getrandbits
-_randbytes = random.randbytes
 
 
 def parse_traceparent(value: str | None) -> tuple[str, str, str] | None:
@@ -76,7 +75,7 @@ def _new_traceparent() -> str:
     """A new trace's ``traceparent`` (sampled): trace and span id from one random draw,
     hex-encoded and split by ``bytes.hex`` in C (a 192-bit int through a format string
     cost twice as much)."""
-    ids = _randbytes(24).hex("-", -16)  # 32 hex digits, "-", 16 hex digits
+    ids = _rand(192).to_bytes(24, "little").hex("-", -16)  # 32 hex digits, "-", 16 more
     if ids.startswith(_ZERO_TRACE) or ids.endswith(_ZERO_SPAN):  # all-zero ids are invalid
         return f"00-{new_trace_id()}-{new_span_id()}-01"
     return "00-" + ids + "-01"
@@ -121,7 +120,8 @@ class Tracer:
         ``finish`` (the traceparent string, or an OpenTelemetry span), or None."""
         if self._otel is not None:
             return self._otel.start(headers, attachments, service, method, self.cfg.generate)
-        parsed = parse_traceparent(headers.get(TRACEPARENT))
+        incoming = headers.get(TRACEPARENT)
+        parsed = None if incoming is None else parse_traceparent(incoming)
         if parsed is None:
             if not self.cfg.generate:
                 attachments.pop(TRACEPARENT, None)  # an invalid one is not forwarded
@@ -220,7 +220,10 @@ def _started(ev: CallStarted) -> None:
 
 def _ended(ev: CallEnded) -> None:
     c = ev.ctx
-    if c.trace is not None:
-        tr = c.tracer.finish(c.trace, ev.status)
+    handle = c.trace
+    if handle is not None:
+        if type(handle) is str and not c.tracer.response_header:
+            return  # propagated only: no span to end, no header to add
+        tr = c.tracer.finish(handle, ev.status)
         if tr is not None:
             c.add_reply_header(TRACERESPONSE, tr)

@@ -72,3 +72,20 @@ async def test_nothing_is_formatted_while_the_logger_is_off() -> None:
     hook = AccessLog(log)
     hook(REQ, RESP, 0.001)
     assert hook.lines == [] and hook._timer is None
+
+
+async def test_remembered_strings_are_bounded_and_never_change_a_line() -> None:
+    """Methods, paths and client addresses are kept as JSON once seen; clients choose
+    paths, so the table holds at most 4096 strings of at most 256 characters."""
+    from tribridge.ops import accesslog
+
+    log, grab = _logger("tribridge.test.access.bounded")
+    hook = AccessLog(log, interval=60)
+    paths = [f'/p/{i}/"x"' for i in range(5000)] + ["/" + "y" * 10_000]
+    for p in paths:
+        hook(SimpleNamespace(method="GET", path=p, client=("::1", 9)), RESP, 0.001)
+        assert len(accesslog._JSON) <= 4096
+    hook.flush()
+    got = [orjson.loads(x)["path"] for r in grab.records for x in r.split("\n")]
+    assert got == paths
+    assert not any(len(s) > 256 for s in accesslog._JSON)
