@@ -271,6 +271,8 @@ def _upstream(v: _V, root: _Loc, cfg: GatewayConfig) -> None:
             "triple_client",
             "write_buffer_bytes",
             "max_queued_bytes",
+            "batch_frames",
+            "batch_bytes",
         },
     )
     s = cfg.upstream
@@ -285,11 +287,14 @@ def _upstream(v: _V, root: _Loc, cfg: GatewayConfig) -> None:
     s.eject_after = v.get(up, "eject_after", "upstream", int, s.eject_after)
     s.eject_seconds = v.duration(up, "eject_seconds", "upstream", s.eject_seconds) or 0.0
     s.triple_client = v.get(up, "triple_client", "upstream", str, s.triple_client)
-    for key in ("write_buffer_bytes", "max_queued_bytes"):
+    for key in ("write_buffer_bytes", "max_queued_bytes", "batch_bytes"):
         n = v.get(up, key, "upstream", int, getattr(s, key))
         if n < 1024:
             raise v.fail(up, f"upstream.{key}", f"must be at least 1024, got {n!r}", key)
         setattr(s, key, n)
+    s.batch_frames = v.get(up, "batch_frames", "upstream", int, s.batch_frames)
+    if not 1 <= s.batch_frames <= 1024:
+        raise v.fail(up, "upstream.batch_frames", "expected 1..1024", "batch_frames")
     if s.triple_client not in TRIPLE_CLIENTS:
         raise v.fail(
             up,

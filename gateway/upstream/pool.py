@@ -84,6 +84,7 @@ class DubboConnection(asyncio.Protocol):
         self._stall_since = 0.0
         self._hb_handle: asyncio.TimerHandle | None = None
         self._out: list[bytes] = []
+        self._out_bytes = 0  # in ``_out``
         #: the transport's buffer is past ``write_buffer_bytes`` (the provider lags reading)
         self.write_paused = False
 
@@ -178,11 +179,14 @@ class DubboConnection(asyncio.Protocol):
             return
         self.pending[request_id] = waiter
         # Coalesce the frames of one loop iteration into one write: under load many HTTP
-        # requests arrive per iteration, and one syscall beats fifty.
+        # requests arrive per iteration, and one syscall beats fifty; but a full batch goes
+        # at once, so the provider works on it while the rest of the iteration is read.
         out = self._out
         if not out:
             self.loop.call_soon(self._flush)
+            self._out_bytes = 0
         out.append(frame)
+        self._out_bytes += len(frame)
         # Timeouts in batches too: the calls of one iteration with the same timeout share
         # one timer, armed at the flush (a timer per call cost ~1.7 µs to arm and cancel).
         due = self._due.get(timeout)
@@ -190,6 +194,9 @@ class DubboConnection(asyncio.Protocol):
             self._due[timeout] = [request_id]
         else:
             due.append(request_id)
+        settings = self.settings
+        if len(out) >= settings.batch_frames or self._out_bytes >= settings.batch_bytes:
+            self._flush()  # (the flush already scheduled finds nothing, or the next batch)
 
     def _flush(self) -> None:
         out, self._out = self._out, []

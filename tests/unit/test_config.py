@@ -127,3 +127,11 @@ def test_route_call_names_a_listed_method() -> None:
         BASE.replace("    methods: {m: {types: [int, long]}}\n", "")
         + "routes:\n  - {path: /x, service: com.x.S, call: mm}\n"
     )
+
+
+def test_upstream_batches_are_settings_with_bounds() -> None:
+    cfg = parse_config(BASE + "upstream: {batch_frames: 8, batch_bytes: 32768}\n")
+    assert (cfg.upstream.batch_frames, cfg.upstream.batch_bytes) == (8, 32768)
+    assert parse_config(BASE).upstream.batch_frames == 16  # the default
+    assert "upstream.batch_frames" in err(BASE + "upstream: {batch_frames: 0}\n")
+    assert "upstream.batch_bytes" in err(BASE + "upstream: {batch_bytes: 10}\n")

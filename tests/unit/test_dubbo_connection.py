@@ -644,7 +644,7 @@ async def test_upstream_send_completes_the_waiter_inside_data_received() -> None
     """``send`` (the gateway's fast path): the reply reaches the waiter in the very
     ``data_received`` that read it (no loop hop), each waiter its own, out of order too;
     a timeout and a lost connection reach waiters as they reach futures."""
-    conn, t = _upstream()
+    conn, _ = _upstream()
     w1, w2, w3 = _Waiter(), _Waiter(), _Waiter()
     ids = [conn.next_id() for _ in range(3)]
     for rid, w in zip(ids, (w1, w2, w3), strict=True):
@@ -663,3 +663,34 @@ async def test_upstream_send_on_a_closed_connection_fails_the_waiter_at_once() -
     conn.send(1, encode_heartbeat(1), 5, w)
     assert len(w.got) == 1 and isinstance(w.got[0], ConnectionLost)
     assert not conn.pending
+
+
+async def test_upstream_writes_a_full_batch_at_once_and_the_rest_at_the_iteration_end() -> None:
+    """The calls of one loop iteration share writes, but a batch that reaches
+    ``batch_frames`` frames (or ``batch_bytes``) is written at once, so the provider starts
+    on it while the gateway reads on; every call keeps its timeout and its answer."""
+    conn, t = _upstream(batch_frames=4, batch_bytes=4096)
+    calls = [_call(conn, 5) for _ in range(10)]
+    assert len(t.written) == 2  # after frames 4 and 8, within the same iteration
+    assert all(len(w) == 4 * len(encode_heartbeat(1)) for w in t.written)
+    await asyncio.sleep(0)  # the iteration ends: frames 9 and 10 in one write
+    assert len(t.written) == 3
+    conn.data_received(b"".join(encode_response(rid, rid) for rid, _ in calls))
+    assert [decode_response(f.result()).value for _, f in calls] == [r for r, _ in calls]
+    big = b"x" * 5000  # past batch_bytes alone: written at once
+    w = _Waiter()
+    conn.send(99, big, 5, w)
+    assert t.written[-1] == big
+    conn.connection_lost(None)
+    assert isinstance(w.got[0], ConnectionLost)
+
+
+async def test_upstream_batches_time_out_each_call_on_its_own() -> None:
+    conn, _ = _upstream(batch_frames=2)
+    (_, fa), (b, fb), (_, fc) = _call(conn, 0.05), _call(conn, 0.05), _call(conn, 5)
+    conn.data_received(encode_response(b, "b"))
+    with pytest.raises(CallTimeout):
+        await asyncio.wait_for(fa, 2)
+    assert decode_response(fb.result()).value == "b" and not fc.done()
+    conn.connection_lost(None)
+    assert isinstance(fc.exception(), ConnectionLost)
