@@ -193,8 +193,14 @@ def bridge(
                 if read is None:
                     read = asyncio.ensure_future(up.read())
                 waits: set[asyncio.Future[Any]] = {read, sink.closing}
-                if writer is not None and not writer.done():
-                    waits.add(writer)
+                if writer is not None:
+                    if not writer.done():
+                        waits.add(writer)
+                    elif not writer.cancelled() and writer.exception() is not None:
+                        # it failed while a reply was being read (both done in one pass):
+                        # waiting on the provider alone would hang a stream it never ends
+                        read.cancel()
+                        raise writer.exception()  # type: ignore[misc]
                 done, _ = await asyncio.wait(
                     waits, timeout=keepalive or None, return_when=asyncio.FIRST_COMPLETED
                 )
