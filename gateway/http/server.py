@@ -7,8 +7,10 @@ This is the hot path of the gateway, so it is written for throughput first:
   ``transport.write`` (status lines, content-type lines, small content-length lines and
   the ``Date`` line are cached; the Date line is rebuilt at most once a second);
 * a handler that returns a :class:`Response` directly is answered without a task and
-  without a queue entry; a handler that returns an ``asyncio.Future`` is answered from the
-  future's done callback (no task either); only coroutines get a task;
+  without a queue entry; one that returns a :class:`~tribridge.http.messages.Later` is
+  answered inside the callback that resolves it (no task, no future, no loop pass: the
+  gateway resolves it in its provider connection's ``data_received``); one that returns an
+  ``asyncio.Future`` is answered from the future's done callback; only coroutines get a task;
 * timeouts use no per-request timer: every connection carries one deadline (a float) and a
   single server-wide ticker sweeps them.
 
@@ -73,9 +75,10 @@ def run(main: Awaitable[Any]) -> Any:
 class HttpServer:
     """HTTP/1.1 server calling ``handler(request)`` for every request.
 
-    ``handler`` may return a :class:`Response` (fast path: no task), an ``asyncio.Future``
-    resolving to one (no task either: answered from its done callback), or a coroutine
-    (run as a task). Responses go out in request order on every connection.
+    ``handler`` may return a :class:`Response` (fast path: no task), a ``Later`` (answered
+    when resolved, in the resolving callback), an ``asyncio.Future`` resolving to one (no
+    task either: answered from its done callback), or a coroutine (run as a task).
+    Responses go out in request order on every connection.
 
     ``on_error(request, exc)`` renders handler failures (exceptions, wrong return types,
     unrenderable responses); without it a :class:`HttpError` raised by the handler becomes
