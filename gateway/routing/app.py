@@ -12,6 +12,7 @@ pools and unchanged services' subscriptions live on.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import Mapping
@@ -448,7 +449,7 @@ class _Reply(Later):
             extra = self.ctx.end(resp.status)  # (Gateway._done, inline: once per call)
             if extra:
                 resp.headers.extend(extra)
-        except Exception as e:  # answered 500 by the listener, as a failed handler is
-            self.fail(e)
+        except (Exception, asyncio.CancelledError) as e:  # the listener answers it as it
+            self.fail(e)  # answers a failed handler (500): never a request left hanging
             return
         self.resolve(resp)

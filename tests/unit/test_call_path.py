@@ -407,3 +407,31 @@ def test_method_plans_are_per_argument_count_and_per_call_overrides() -> None:
         assert pools[A].received[-1].attachments["timeout"] != "500"
 
     run(go())
+
+
+def test_a_fast_path_reply_that_cannot_be_rendered_still_answers() -> None:
+    """The fast path's waiter (``routing.app._Reply``) always completes its ``Later``: a
+    provider future cancelled under it (a Triple client closing) or a bug in rendering ends
+    as a failed Later, which the listener answers 500, never as a request left hanging."""
+    from types import SimpleNamespace
+
+    from tribridge.routing.app import _Reply
+
+    class Svc:
+        def finish(self, prep: Any, answer: Any, exc: BaseException | None) -> Any:
+            if exc is not None:
+                raise exc
+            raise RuntimeError("rendering bug")
+
+    ctx = RequestContext("r", S, "add")
+    for complete in (
+        lambda r: r.set_exception(asyncio.CancelledError()),
+        lambda r: r.set_result(object()),
+    ):
+        reply = _Reply(Svc(), SimpleNamespace(call=Call("add", [])), ctx)  # type: ignore[arg-type]
+        seen: list[Any] = []
+        reply.then(seen.append)
+        complete(reply)
+        assert seen == [reply] and reply.done()
+        with pytest.raises((asyncio.CancelledError, RuntimeError)):
+            reply.outcome()
