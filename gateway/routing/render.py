@@ -29,10 +29,9 @@ def result_response(svc: Service, call: Call, res: Outcome) -> Response:
     value = res.value
     if type(value) not in _LEAVES:
         enums = svc.enum_classes
-        if enums:
-            value = enum_names(value, enums)
-        if not svc.cfg.include_class:
-            value = strip_class(value)
+        strip = not svc.cfg.include_class
+        if enums or strip:
+            value = plain_value(value, enums, strip)
     try:
         body = dumps(value)
     except ValueError as e:
@@ -92,39 +91,49 @@ def error_response(e: GatewayError) -> Response:
 #: value types with nothing inside to rewrite: the walks below skip them without a call
 _LEAVES = frozenset((str, int, float, bool, type(None), bytes, Decimal))
 
-# The two walks below change the decoded value in place: the decoder built it for this one
-# reply, and copying every object of a 100-POJO list cost more than decoding it (~180 µs
-# per pass). A shared object (a hessian reference) may be visited twice: a second pass over
-# an object changes nothing more, and an enum object is replaced in its container, never
-# changed itself, so every reference to it still reads as the enum.
+# The walk below changes the decoded value in place: the decoder built it for this one reply,
+# and copying every object of a 100-POJO list (once for enums, once for class keys) cost more
+# than decoding it. A shared object (a hessian reference) may be visited twice: a second
+# visit changes nothing more, and an enum object is replaced in its container, never changed
+# itself, so every reference to it still reads as the enum.
 
 
-def enum_names(v: Any, enums: frozenset[str]) -> Any:
-    """Enum objects -> their constant name, as Dubbo's generic results do."""
+def plain_value(v: Any, enums: frozenset[str], strip: bool) -> Any:
+    """One walk: enum objects -> their constant name (as Dubbo's generic results show
+    them) and, with ``strip``, every ``"class"`` key of the value's maps dropped."""
     if isinstance(v, dict):
-        if v.get("class") in enums and "name" in v and len(v) == 2:
+        if enums and v.get("class") in enums and "name" in v and len(v) == 2:
             return v["name"]
         for k, x in v.items():
             if type(x) not in _LEAVES:
-                y = enum_names(x, enums)
+                y = plain_value(x, enums, strip)
                 if y is not x:
                     v[k] = y  # (a value replaced: the dict's size does not change)
+        if strip:
+            v.pop("class", None)
         return v
     if isinstance(v, list):
         for i, x in enumerate(v):
             if type(x) not in _LEAVES:
-                y = enum_names(x, enums)
+                y = plain_value(x, enums, strip)
                 if y is not x:
                     v[i] = y
         return v
-    if isinstance(v, PairMap):
+    if isinstance(v, PairMap) and enums:
         # enum keys (Map<Color, V>) decode as objects, which Python cannot hash: once they are
-        # names the map is an ordinary JSON object, as for any other map
-        pairs = [(enum_names(k, enums), enum_names(x, enums)) for k, x in v.pairs]
+        # names the map is an ordinary JSON object, as for any other map (a map that stays a
+        # PairMap keeps its entries' class keys)
+        pairs = [(plain_value(k, enums, False), plain_value(x, enums, False)) for k, x in v.pairs]
         if all(isinstance(k, (str, int, float, bool)) or k is None for k, _ in pairs):
-            return dict(pairs)
+            d = dict(pairs)
+            return strip_class(d) if strip else d
         return PairMap(v.type, pairs)
     return v
+
+
+def enum_names(v: Any, enums: frozenset[str]) -> Any:
+    """Enum objects -> their constant name, as Dubbo's generic results do."""
+    return plain_value(v, enums, False)
 
 
 def strip_class(v: Any) -> Any:
