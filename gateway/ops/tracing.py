@@ -120,8 +120,7 @@ class Tracer:
         ``finish`` (the traceparent string, or an OpenTelemetry span), or None."""
         if self._otel is not None:
             return self._otel.start(headers, attachments, service, method, self.cfg.generate)
-        incoming = headers.get(TRACEPARENT)
-        parsed = None if incoming is None else parse_traceparent(incoming)
+        parsed = parse_traceparent(headers.get(TRACEPARENT))
         if parsed is None:
             if not self.cfg.generate:
                 attachments.pop(TRACEPARENT, None)  # an invalid one is not forwarded
@@ -220,10 +219,7 @@ def _started(ev: CallStarted) -> None:
 
 def _ended(ev: CallEnded) -> None:
     c = ev.ctx
-    handle = c.trace
-    if handle is not None:
-        if type(handle) is str and not c.tracer.response_header:
-            return  # propagated only: no span to end, no header to add
-        tr = c.tracer.finish(handle, ev.status)
+    if c.trace is not None:
+        tr = c.tracer.finish(c.trace, ev.status)
         if tr is not None:
             c.add_reply_header(TRACERESPONSE, tr)

@@ -446,9 +446,7 @@ class _Reply(Later):
                 resp = result_response(svc, prep.call, svc.finish(prep, answer, exc))
             except GatewayError as e:
                 resp = error_response(e)
-            extra = self.ctx.end(resp.status)  # (Gateway._done, inline: once per call)
-            if extra:
-                resp.headers.extend(extra)
+            Gateway._done(self.ctx, resp)
         except (Exception, asyncio.CancelledError) as e:  # the listener answers it as it
             self.fail(e)  # answers a failed handler (500): never a request left hanging
             return

@@ -36,7 +36,7 @@ def json_body(req: Request, max_elements: int) -> Any:
         doc = loads(req.body)  # exact: big integers and long decimals are not rounded
     except JSONDecodeError as e:
         raise GatewayError(400, "invalid_json", f"request body is not valid JSON: {e}") from None
-    if len(req.body) > max_elements and json_elements_exceed(req.body, doc, max_elements):
+    if json_elements_exceed(req.body, doc, max_elements):
         # each value costs microseconds to coerce, police and encode: a 1 MB body of
         # ``[[],[],...]`` would hold the event loop for a second (docs/security.md)
         raise GatewayError(
@@ -118,8 +118,6 @@ def explicit_call(
                 body = json_body(req, st.cfg.max_json_elements)
             if source == "body":
                 value = body
-            elif type(body) is dict and p.name in body and "." not in p.name:  # type: ignore[operator]
-                value = body[p.name]  # a top-level field (the common case)
             else:
                 value = _field(body, p.name or "") if body is not _MISSING else _MISSING
         elif source == "path":

@@ -116,9 +116,8 @@ class DubboConnection(asyncio.Protocol):
                 if fut is not None and not fut.done():
                     fut.set_result(fr)
             elif type(ev) is OversizeFrame:
-                if (
-                    ev.response
-                ):  # fail that call (CLIENT_ERROR via decode_response); the rest live on
+                # fail that call (CLIENT_ERROR via decode_response); the rest live on
+                if ev.response:
                     self._answer(ev.frame)
             elif type(ev) is Heartbeat:
                 if ev.reply is not None and self.transport is not None:
