@@ -435,3 +435,19 @@ def test_a_fast_path_reply_that_cannot_be_rendered_still_answers() -> None:
         assert seen == [reply] and reply.done()
         with pytest.raises((asyncio.CancelledError, RuntimeError)):
             reply.outcome()
+
+
+def test_method_plans_are_bounded_whatever_clients_choose() -> None:
+    """Clients choose methods, argument counts and timeouts (auto routes, the timeout
+    header): the plans kept per service stay at most ``MAX_PLANS``, and calls still work."""
+    from tribridge.invoke.invoker import MAX_PLANS
+
+    async def go() -> None:
+        pools = InMemoryPools({A: add, B: add})
+        svc = service(pools, retries=0)
+        for i in range(MAX_PLANS + 50):
+            out = await svc.invoke(Call("add", [i, 1], timeout=1 + i / 1000))
+            assert out.unwrap() == i + 1
+            assert len(svc._plans) <= MAX_PLANS
+
+    run(go())
